@@ -1,0 +1,1 @@
+"""Thin adapters to Kafka, Elasticsearch, files and the local stack."""

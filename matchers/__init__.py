@@ -1,0 +1,1 @@
+"""Pure normalisation, blocking and scoring of identities: no I/O, no services."""

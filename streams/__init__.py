@@ -1,0 +1,1 @@
+"""The Faust app, its topics and agents: wiring of matchers and connectors only."""

@@ -1,0 +1,50 @@
+"""The ``tracer`` command: one entry point, sub-commands registered from ``tracer.commands``.
+
+Errors of our own (``TracerError``) and bad arguments end in one line on stderr and a
+non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from matchers.errors import TracerError
+from tracer.commands import stack
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="tracer",
+    help="Leads for people who dropped out of supervision, from Kafka feeds to Elasticsearch.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(stack.app, name="stack")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and translate every expected failure into one line and an exit code."""
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except click.UsageError as exc:
+        _fail(exc.format_message().replace("\n", " "), code=2)
+    except click.exceptions.Abort:
+        _fail("aborted", code=130)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except TracerError as exc:
+        _fail(str(exc), code=1)
+    return int(result) if isinstance(result, int) else 0
+
+
+def _fail(message: str, *, code: int) -> None:
+    print(f"tracer: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``tracer`` CLI, one module each."""

@@ -1,0 +1,49 @@
+"""The one settings object, read once from ``TRACER_*`` environment variables.
+
+Only the composition root (``tracer.cli``) builds it; everything below receives plain
+arguments, so connectors and matchers never read the environment themselves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["TracerSettings", "load_settings"]
+
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class TracerSettings(BaseSettings):
+    """Every knob of the pipeline, with loopback defaults that match ``tracer stack up``."""
+
+    model_config = SettingsConfigDict(env_prefix="TRACER_", frozen=True, extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    elasticsearch_url: str = "http://127.0.0.1:9200"
+    elasticsearch_user: str | None = None
+    elasticsearch_password: str | None = None
+    topic_prefix: str = ""
+    feed_partitions: int = Field(default=4, ge=1, le=64)
+    leads_alias: str = "leads"
+    consumer_group: str = "tracer"
+    worker_web_port: int = Field(default=6066, ge=1, le=65535)
+    worker_web_host: str = "127.0.0.1"
+    model_path: Path | None = None
+    stack_dir: Path = _REPO_ROOT / ".stack"
+    kafka_version: str = "4.1.1"
+    elasticsearch_version: str = "9.2.4"
+    kafka_heap: str = "512m"
+    elasticsearch_heap: str = "768m"
+    java_home: Path | None = None
+    elasticsearch_java_home: Path | None = None
+    max_event_bytes: int = Field(default=64 * 1024, ge=1024)
+    bulk_max_actions: int = Field(default=500, ge=1)
+    bulk_flush_seconds: float = Field(default=0.5, gt=0)
+
+
+def load_settings() -> TracerSettings:
+    """Read the settings from the environment once, where the app is composed."""
+    return TracerSettings()
