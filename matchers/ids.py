@@ -1,0 +1,376 @@
+"""Identity numbers: the Chinese resident id (GB 11643) and plain passport / other numbers.
+
+A resident id is 6 region digits, 8 birth-date digits, 3 sequence digits (odd = male) and an
+ISO 7064 MOD 11-2 check character. The check character is what validates a number; the region is
+read out but never a reason to reject one (new districts such as 460108 are missing from many
+tables). Legacy 15-digit numbers are upgraded to 18 digits.
+
+Worked comparisons:
+
+    460105199001017129 vs 460105199001017129   exact
+    460105199001017129 vs 460105199001017139   typo (one digit, checksum-detected)
+    460105199001017129 vs 460105199001011729   typo (adjacent digits swapped)
+    460105199001017129 vs 46010519900101712X   partial (same 17-digit body, other check char)
+    460105199001017129 vs 460105********7129   partial (masked, visible digits agree)
+    460105199001017129 vs 110101198502021234   disagree
+
+``IdForms.valid`` is strict (a checksum failure makes it ``False``); ``IdForms.comparable`` says
+whether the number still has a shape worth comparing, since a one-digit typo always fails the
+checksum. ``compare_id`` returns ``missing`` by itself when either side is not comparable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+from rapidfuzz.distance import OSA, Levenshtein
+
+from matchers.levels import FieldComparison, Level
+from matchers.masking import mask_id
+
+__all__ = [
+    "IdForms",
+    "IdType",
+    "check_char",
+    "compare_id",
+    "id_block_keys",
+    "normalise_id",
+]
+
+IdType = Literal["cn_resident", "passport", "other"]
+Gender = Literal["M", "F"]
+
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CHECK = "10X98765432"
+_SEPARATORS = frozenset(" -_.,/\\|:;'\"\t\r\n\u3000\u00a0\u2010\u2011\u2012\u2013\u2014\u2212")
+_MASKS = frozenset("*×•●·#?")
+# Visible prefix/suffix lengths under which a person is filed so that masked events find it.
+_MASK_PATTERNS = ((6, 4), (4, 4), (3, 4))
+_PROVINCES = {
+    "11": "北京", "12": "天津", "13": "河北", "14": "山西", "15": "内蒙古", "21": "辽宁",
+    "22": "吉林", "23": "黑龙江", "31": "上海", "32": "江苏", "33": "浙江", "34": "安徽",
+    "35": "福建", "36": "江西", "37": "山东", "41": "河南", "42": "湖北", "43": "湖南",
+    "44": "广东", "45": "广西", "46": "海南", "50": "重庆", "51": "四川", "52": "贵州",
+    "53": "云南", "54": "西藏", "61": "陕西", "62": "甘肃", "63": "青海", "64": "宁夏",
+    "65": "新疆", "71": "台湾", "81": "香港", "82": "澳门", "83": "台湾",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class IdForms:
+    """A normalised identity number.
+
+    Attributes:
+        id_type: ``cn_resident``, ``passport`` or ``other``.
+        value: the normalised number (18 characters for a resident id, upper-case ``X``; masked
+            positions as ``*``); ``""`` when nothing usable was given.
+        valid: the number passed every check (length, characters, check character, date).
+        comparable: the number has a shape worth comparing even if not valid (e.g. a typo).
+        flags: machine words saying what was wrong or special.
+        masked: the sender hid some digits.
+        body: the first 17 characters of a resident id (``""`` otherwise).
+        birth_date: the embedded birth date ``YYYY-MM-DD`` when readable and possible.
+        gender: the embedded gender when readable.
+        region: the 6-digit region code when visible.
+        province: the 2-digit province prefix when visible.
+    """
+
+    id_type: IdType
+    value: str
+    valid: bool
+    comparable: bool
+    flags: tuple[str, ...] = ()
+    masked: bool = False
+    body: str = ""
+    birth_date: str = ""
+    gender: Gender | None = None
+    region: str = ""
+    province: str = ""
+
+
+def check_char(body17: str) -> str:
+    """Compute the ISO 7064 MOD 11-2 check character of a 17-digit body.
+
+    Args:
+        body17: exactly 17 ASCII digits.
+
+    Returns:
+        ``0``-``9`` or ``X``.
+    """
+    total = sum(int(c) * w for c, w in zip(body17, _WEIGHTS, strict=True))
+    return _CHECK[total % 11]
+
+
+def _clean(raw: object) -> str:
+    if raw is None:
+        return ""
+    text = raw if isinstance(raw, str) else str(raw)
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(c for c in text if c not in _SEPARATORS).upper()
+
+
+def _embedded_date(yyyymmdd: str) -> str:
+    if not yyyymmdd.isdigit() or not yyyymmdd.isascii():
+        return ""
+    try:
+        day = dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
+    except ValueError:
+        return ""
+    return day.isoformat() if day.year >= 1800 else ""
+
+
+def normalise_id(raw: object, id_type: str | None = "cn_resident") -> IdForms:
+    """Normalise an identity number of the given type; never raises.
+
+    Args:
+        raw: the number as sent (any type; ``None`` for none).
+        id_type: ``cn_resident`` (default, also for ``None``), ``passport`` or anything else
+            (treated as ``other``).
+
+    Returns:
+        The parsed forms; see :class:`IdForms`.
+    """
+    kind: IdType = (
+        "cn_resident"
+        if id_type in (None, "", "cn_resident")
+        else "passport"
+        if id_type == "passport"
+        else "other"
+    )
+    text = _clean(raw)
+    if not text:
+        return IdForms(kind, "", valid=False, comparable=False, flags=("id_empty",))
+    if kind != "cn_resident":
+        ok = text.isascii() and text.isalnum()
+        flags = () if ok else ("id_bad_chars",)
+        return IdForms(kind, text, valid=ok, comparable=ok, flags=flags)
+    return _resident(text)
+
+
+def _resident(text: str) -> IdForms:
+    chars = "".join("*" if c in _MASKS else c for c in text)
+    if len(chars) == 18 and "X" in chars[:17] and chars[:17].count("X") >= 3:
+        chars = chars[:17].replace("X", "*") + chars[17]  # 'X' used as a mask character
+    if "*" in chars:
+        return _masked(chars)
+    if (
+        not chars.isascii()
+        or not chars[:-1].isdigit()
+        or not (chars[-1].isdigit() or chars[-1] == "X")
+    ):
+        return IdForms("cn_resident", chars, valid=False, comparable=False, flags=("id_bad_chars",))
+    if len(chars) == 15 and chars.isdigit():
+        body = chars[:6] + "19" + chars[6:]
+        return _full(body + check_char(body), ("id_legacy_15",))
+    if len(chars) != 18:
+        # Kept comparable when it is one digit off in length: a dropped or doubled digit.
+        near = 17 <= len(chars) <= 19
+        return IdForms(
+            "cn_resident", chars, valid=False, comparable=near, flags=("id_wrong_length",)
+        )
+    return _full(chars, ())
+
+
+def _full(value: str, flags: tuple[str, ...]) -> IdForms:
+    body = value[:17]
+    extra = list(flags)
+    if check_char(body) != value[17]:
+        extra.append("id_checksum_failed")
+    birth = _embedded_date(body[6:14])
+    if not birth:
+        extra.append("id_birth_date_impossible")
+    if body[:2] not in _PROVINCES:
+        extra.append("id_region_unknown")
+    valid = not {"id_checksum_failed", "id_birth_date_impossible"} & set(extra)
+    return IdForms(
+        "cn_resident",
+        value,
+        valid=valid,
+        comparable=True,
+        flags=tuple(extra),
+        body=body,
+        birth_date=birth,
+        gender="M" if int(body[16]) % 2 else "F",
+        region=body[:6],
+        province=body[:2],
+    )
+
+
+def _masked(chars: str) -> IdForms:
+    visible = sum(c != "*" for c in chars)
+    shape_ok = len(chars) == 18 and all(c.isdigit() or c in "*X" for c in chars) and visible >= 6
+    flags: tuple[str, ...] = ("id_masked",) if shape_ok else ("id_masked", "id_wrong_length")
+    if not shape_ok:
+        return IdForms(
+            "cn_resident", chars, valid=False, comparable=False, flags=flags, masked=True
+        )
+    date = _embedded_date(chars[6:14]) if "*" not in chars[6:14] else ""
+    gender: Gender | None = None
+    if chars[16].isdigit():
+        gender = "M" if int(chars[16]) % 2 else "F"
+    region = chars[:6] if "*" not in chars[:6] else ""
+    province = chars[:2] if "*" not in chars[:2] else ""
+    return IdForms(
+        "cn_resident",
+        chars,
+        valid=False,
+        comparable=True,
+        flags=flags,
+        masked=True,
+        birth_date=date,
+        gender=gender,
+        region=region,
+        province=province,
+    )
+
+
+def _key(value: str) -> str:
+    # Ids are unique, so term frequencies are moot; a digest keeps numbers out of lead documents.
+    return "id#" + hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
+
+
+def _cmp(level: Level, zh: str, en: str, key: str = "") -> FieldComparison:
+    return FieldComparison("id_number", level, zh, en, key)
+
+
+def compare_id(left: IdForms, right: IdForms) -> FieldComparison:
+    """Compare two identity numbers and say how they differ; symmetric in level.
+
+    Args:
+        left: one side (usually the watchlist person).
+        right: the other side (usually the event).
+
+    Returns:
+        ``exact``, ``typo`` (one digit substituted, two adjacent digits swapped, or one digit
+        dropped / doubled), ``partial`` (same body with another check character, or masked with
+        the visible digits agreeing), ``disagree`` or ``missing``.
+    """
+    if not (left.comparable and right.comparable):
+        return _cmp("missing", "证件号缺失或无法比较", "ID number missing or unusable")
+    if left.id_type != right.id_type:
+        return _compare_types(left, right)
+    if left.value == right.value:
+        m = mask_id(left.value)
+        return _cmp("exact", f"证件号一致（{m}）", f"ID number identical ({m})", _key(left.value))
+    if left.masked or right.masked:
+        return _compare_masked(left, right)
+    if left.id_type != "cn_resident":
+        return _compare_plain(left, right)
+    return _compare_resident(left, right)
+
+
+def _compare_types(left: IdForms, right: IdForms) -> FieldComparison:
+    if left.value == right.value:
+        m = mask_id(left.value)
+        zh, en = f"证件号一致（{m}，证件类型不同）", f"ID numbers identical ({m}; types differ)"
+        return _cmp("exact", zh, en, _key(left.value))
+    return _cmp("missing", "证件类型不同，无法比较", "ID types differ; not compared")
+
+
+def _compare_plain(left: IdForms, right: IdForms) -> FieldComparison:
+    if OSA.distance(left.value, right.value) == 1:
+        ml, mr = mask_id(left.value), mask_id(right.value)
+        return _cmp(
+            "typo",
+            f"证件号相差一个字符（{ml} / {mr}）",
+            f"ID numbers differ by one character ({ml} / {mr})",
+        )
+    return _cmp("disagree", "证件号不同", "ID numbers differ")
+
+
+def _compare_masked(left: IdForms, right: IdForms) -> FieldComparison:
+    a, b = left.value, right.value
+    if len(a) != len(b):
+        return _cmp("missing", "身份证号被遮盖，长度不符", "masked ID number has another length")
+    both = [(x, y) for x, y in zip(a, b, strict=True) if x != "*" and y != "*"]
+    mismatches = sum(x != y for x, y in both)
+    shown = mask_id(a if left.masked else b)
+    if mismatches == 0 and len(both) >= 6:
+        return _cmp(
+            "partial",
+            f"身份证号被遮盖（{shown}），可见的{len(both)}位一致",
+            f"ID number masked ({shown}); the {len(both)} visible characters agree",
+        )
+    if mismatches == 0:
+        return _cmp(
+            "missing", "身份证号被遮盖，可见位太少", "masked ID shows too little to compare"
+        )
+    return _cmp(
+        "disagree",
+        f"身份证号被遮盖（{shown}），可见位有{mismatches}位不同",
+        f"ID number masked ({shown}); {mismatches} visible characters differ",
+    )
+
+
+def _compare_resident(left: IdForms, right: IdForms) -> FieldComparison:
+    a, b = left.value, right.value
+    if len(a) == len(b) == 18:
+        if a[:17] == b[:17]:
+            return _cmp(
+                "partial",
+                "身份证号前17位一致，校验码不同",
+                "same 17-digit ID body, different check character",
+            )
+        diffs = [i for i in range(18) if a[i] != b[i]]
+        if len(diffs) == 1:
+            return _typo(left, right, f"第{diffs[0] + 1}位", f"digit {diffs[0] + 1} differs")
+        if len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]]:
+            i = diffs[0] + 1
+            return _typo(left, right, f"第{i}、{i + 1}位颠倒", f"digits {i} and {i + 1} swapped")
+    elif Levenshtein.distance(a, b) == 1:
+        return _typo(left, right, "多或少一位", "one digit dropped or doubled")
+    return _cmp("disagree", "身份证号不同", "ID numbers differ")
+
+
+def _typo(left: IdForms, right: IdForms, where_zh: str, where_en: str) -> FieldComparison:
+    bad = [f for f in (left, right) if not f.valid]
+    ml, mr = mask_id(left.value), mask_id(right.value)
+    if bad:
+        which = mask_id(bad[0].value)
+        zh = f"身份证号{where_zh}（{ml} / {mr}），校验码显示{which}有误"
+        en = f"ID numbers: {where_en} ({ml} / {mr}); checksum-detected: {which} is invalid"
+    else:
+        zh = f"身份证号{where_zh}（{ml} / {mr}）"
+        en = f"ID numbers: {where_en} ({ml} / {mr})"
+    return _cmp("typo", zh, en)
+
+
+def id_block_keys(forms: IdForms) -> frozenset[str]:
+    """Keys under which the blocking index files a person or looks up an event.
+
+    ``id:<value>`` and ``idbody:<17 digits>`` for full numbers, ``bdg:<YYYYMMDD><M|F>`` from the
+    embedded birth date and gender, and ``idm<h>-<t>:<prefix>|<suffix>`` for masked numbers (a
+    full number is filed under every common mask pattern so that a masked event finds it).
+
+    Args:
+        forms: a normalised id.
+
+    Returns:
+        The keys; empty when nothing usable is present.
+    """
+    if not forms.comparable or not forms.value:
+        return frozenset()
+    if forms.id_type != "cn_resident":
+        return frozenset({f"id:{forms.id_type}:{forms.value}"})
+    keys: set[str] = set()
+    v = forms.value
+    if forms.birth_date and forms.gender:
+        keys.add(f"bdg:{forms.birth_date.replace('-', '')}{forms.gender}")
+    if forms.masked:
+        head = len(v) - len(v.lstrip("0123456789"))
+        tail = len(v) - len(v.rstrip("0123456789X"))
+        # Only the most specific pattern the event shows: the person is filed under all of them.
+        for h, t in _MASK_PATTERNS:
+            if head >= h and tail >= t:
+                keys.add(f"idm{h}-{t}:{v[:h]}|{v[18 - t :]}")
+                break
+        return frozenset(keys)
+    if len(v) == 18:
+        keys.add(f"id:{v}")
+        keys.add(f"idbody:{v[:17]}")
+        keys.update(f"idm{h}-{t}:{v[:h]}|{v[18 - t :]}" for h, t in _MASK_PATTERNS)
+    return frozenset(keys)

@@ -1,0 +1,97 @@
+"""Masking of identifying numbers so that details and explanations stay readable but safe.
+
+An officer needs enough of a number to recognise it (the region prefix of an id, the carrier
+prefix of a mobile, the BIN of a card) and never the whole of it:
+
+    >>> mask_id("460105199001017129")
+    '4601**********7129'
+    >>> mask_phone("13812345678")
+    '138****5678'
+    >>> mask_card("6222021234567890123")
+    '622202*********0123'
+
+:func:`redact_numbers` is the last line of defence for free text: it masks every run of seven
+or more digits (ids, phones, cards) that a detail might still carry.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["mask_card", "mask_digits", "mask_id", "mask_phone", "redact_numbers"]
+
+_LONG_NUMBER = re.compile(r"\d[\dXx*]{6,}")
+
+
+def mask_digits(value: str, *, head: int, tail: int, star: str = "*") -> str:
+    """Keep ``head`` leading and ``tail`` trailing characters and star the rest.
+
+    Short values keep proportionally less: at least four characters, and at least a third of
+    the value, stay hidden.
+
+    Args:
+        value: the (already normalised) number.
+        head: how many leading characters to keep.
+        tail: how many trailing characters to keep.
+        star: the masking character.
+
+    Returns:
+        The masked value, same length as ``value``.
+    """
+    n = len(value)
+    if n == 0:
+        return ""
+    visible = max(0, n - max(4, n // 3))
+    if head + tail > visible:
+        # Keep the tail first: officers recognise numbers by their last digits.
+        tail = min(tail, visible)
+        head = min(head, visible - tail)
+    return value[:head] + star * (n - head - tail) + (value[n - tail :] if tail else "")
+
+
+def mask_id(value: str) -> str:
+    """Mask an identity number: first four and last four characters visible.
+
+    Args:
+        value: a normalised id number (any id type); masked characters may already be ``*``.
+
+    Returns:
+        For example ``4601**********7129``.
+    """
+    return mask_digits(value, head=4, tail=4)
+
+
+def mask_phone(value: str) -> str:
+    """Mask a phone number: first three and last four digits visible (``138****5678``).
+
+    Args:
+        value: a national significant number or any digit string.
+
+    Returns:
+        The masked number.
+    """
+    return mask_digits(value, head=3, tail=4)
+
+
+def mask_card(value: str) -> str:
+    """Mask a bank card number: the six-digit BIN and the last four visible (PCI DSS style).
+
+    Args:
+        value: the card number, digits only.
+
+    Returns:
+        For example ``622202*********0123``.
+    """
+    return mask_digits(value, head=6, tail=4)
+
+
+def redact_numbers(text: str) -> str:
+    """Mask every run of seven or more digits in free text (a safety net for details).
+
+    Args:
+        text: any text.
+
+    Returns:
+        The text with long numbers masked to their first three and last four characters.
+    """
+    return _LONG_NUMBER.sub(lambda m: mask_digits(m.group(0), head=3, tail=4), text)
