@@ -1,0 +1,205 @@
+"""Birth dates: parsing messy forms, flagging impossible ones, and classifying differences.
+
+Accepted forms: ``1990-01-02``, ``1990/1/2``, ``1990.1.2``, ``19900102``, ``1990年1月2日``,
+ISO timestamps (the date part), full-width digits, and ``2/1/1990`` (day first, flagged
+``date_ambiguous`` when the day could be a month).
+
+Worked comparisons:
+
+    1990-01-02 vs 1990-01-02   exact
+    1990-01-02 vs 1990-01-07   typo (one digit off in the day)
+    1990-01-12 vs 1990-12-01   typo (day and month swapped)
+    1990-01-02 vs 1990-01-28   partial (same year and month)
+    1990-01-02 vs 1990-06-15   partial (same year)
+    1990-01-02 vs 1975-08-30   disagree
+
+``DateForms.valid`` is strict (an impossible or implausible date is not valid) while
+``comparable`` keeps such a date in play, since ``1990-02-30`` is often a typo of ``1990-02-03``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from matchers.levels import FieldComparison, Level
+
+__all__ = ["DateForms", "compare_date", "date_block_keys", "date_year", "normalise_date"]
+
+_YMD = re.compile(r"(?<!\d)(\d{4})\s*[-/.年\s]\s*(\d{1,2})\s*[-/.月\s]\s*(\d{1,2})(?!\d)")
+_COMPACT = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)")
+_DMY = re.compile(r"(?<!\d)(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{4})(?!\d)")
+_MIN_YEAR = 1900
+
+
+@dataclass(frozen=True, slots=True)
+class DateForms:
+    """A normalised date.
+
+    Attributes:
+        value: ``YYYY-MM-DD`` (zero padded; may name an impossible date) or ``""``.
+        valid: a real calendar date between 1900 and today.
+        comparable: year, month and day were read, even if the date is impossible.
+        flags: ``date_empty``, ``date_unparseable``, ``date_impossible``, ``date_implausible``,
+            ``date_future``, ``date_too_old``, ``date_ambiguous``.
+        year: the year, or 0.
+        month: the month, or 0.
+        day: the day, or 0.
+    """
+
+    value: str
+    valid: bool
+    comparable: bool
+    flags: tuple[str, ...] = ()
+    year: int = 0
+    month: int = 0
+    day: int = 0
+
+    @property
+    def digits(self) -> str:
+        """The date as ``YYYYMMDD`` (``""`` when not comparable)."""
+        return f"{self.year:04d}{self.month:02d}{self.day:02d}" if self.comparable else ""
+
+
+def _parts(text: str) -> tuple[int, int, int, bool] | None:
+    match = _YMD.search(text) or _COMPACT.search(text)
+    if match:
+        return int(match[1]), int(match[2]), int(match[3]), False
+    match = _DMY.search(text)
+    if match:
+        first, second, year = int(match[1]), int(match[2]), int(match[3])
+        if second > 12 >= first:
+            return year, first, second, False  # month first, unambiguous
+        return year, second, first, first <= 12 and first != second
+    return None
+
+
+def normalise_date(raw: object, *, today: dt.date | None = None) -> DateForms:
+    """Parse a date in any common form; never raises.
+
+    Args:
+        raw: the date as sent (``str``, ``datetime.date``, or anything else).
+        today: the reference for "in the future" (default: the system date).
+
+    Returns:
+        The parsed forms; see :class:`DateForms`.
+    """
+    if raw is None:
+        return DateForms("", valid=False, comparable=False, flags=("date_empty",))
+    if isinstance(raw, dt.date):
+        raw = raw.isoformat()
+    text = unicodedata.normalize("NFKC", raw if isinstance(raw, str) else str(raw)).strip()
+    if not text:
+        return DateForms("", valid=False, comparable=False, flags=("date_empty",))
+    parts = _parts(text)
+    if parts is None:
+        return DateForms("", valid=False, comparable=False, flags=("date_unparseable",))
+    year, month, day, ambiguous = parts
+    flags = ["date_ambiguous"] if ambiguous else []
+    flags.extend(_problems(year, month, day, today or dt.date.today()))
+    return DateForms(
+        f"{year:04d}-{month:02d}-{day:02d}",
+        valid=not any(f != "date_ambiguous" for f in flags),
+        comparable=True,
+        flags=tuple(flags),
+        year=year,
+        month=month,
+        day=day,
+    )
+
+
+def _problems(year: int, month: int, day: int, today: dt.date) -> list[str]:
+    try:
+        date = dt.date(year, month, day)
+    except ValueError:
+        return ["date_impossible"]
+    if date > today:
+        return ["date_implausible", "date_future"]
+    if year < _MIN_YEAR:
+        return ["date_implausible", "date_too_old"]
+    return []
+
+
+def date_year(forms: DateForms) -> int | None:
+    """The year of a parsed date, or ``None`` when it was not readable.
+
+    Args:
+        forms: a normalised date.
+
+    Returns:
+        The year or ``None``.
+    """
+    return forms.year if forms.comparable else None
+
+
+def _cmp(level: Level, zh: str, en: str, key: str = "") -> FieldComparison:
+    return FieldComparison("birth_date", level, zh, en, key)
+
+
+def compare_date(left: DateForms, right: DateForms) -> FieldComparison:
+    """Compare two dates; symmetric in level.
+
+    Args:
+        left: one side (usually the watchlist person).
+        right: the other side (usually the event).
+
+    Returns:
+        ``exact``, ``typo`` (one digit off in one component, two adjacent digits swapped, or
+        day and month swapped), ``partial`` (same year and month, or same year), ``disagree``
+        or ``missing``.
+    """
+    if not (left.comparable and right.comparable):
+        return _cmp("missing", "出生日期缺失或无法识别", "birth date missing or unreadable")
+    a, b = left.value, right.value
+    if a == b:
+        return _cmp("exact", f"出生日期一致（{a}）", f"birth date identical ({a})", a)
+    typo = _typo_kind(left, right)
+    if typo:
+        zh, en = typo
+        return _cmp("typo", f"出生日期{zh}（{a} / {b}）", f"birth dates: {en} ({a} / {b})")
+    if (left.year, left.month) == (right.year, right.month):
+        return _cmp(
+            "partial", f"出生年月相同（{a} / {b}）", f"same birth year and month ({a} / {b})"
+        )
+    if left.year == right.year:
+        return _cmp("partial", f"出生年份相同（{a} / {b}）", f"same birth year ({a} / {b})")
+    return _cmp("disagree", f"出生日期不同（{a} / {b}）", f"birth dates differ ({a} / {b})")
+
+
+def _typo_kind(left: DateForms, right: DateForms) -> tuple[str, str] | None:
+    if left.year == right.year and (left.month, left.day) == (right.day, right.month):
+        return "月日颠倒", "day and month swapped"
+    a, b = left.digits, right.digits
+    diffs = [i for i in range(8) if a[i] != b[i]]
+    if len(diffs) == 1:
+        return "有一位数字不同", "one digit differs"
+    # Adjacent swap inside one component (year 0-3, month 4-5, day 6-7).
+    if (
+        len(diffs) == 2
+        and diffs[1] == diffs[0] + 1
+        and diffs[0] not in (3, 5)
+        and a[diffs[0]] == b[diffs[1]]
+        and a[diffs[1]] == b[diffs[0]]
+    ):
+        return "相邻两位颠倒", "two adjacent digits swapped"
+    return None
+
+
+def date_block_keys(forms: DateForms, gender: str | None = None) -> frozenset[str]:
+    """Keys for the blocking index: ``bd:YYYYMMDD`` and, with a gender, ``bdg:YYYYMMDD<M|F>``.
+
+    Args:
+        forms: a normalised date.
+        gender: ``M`` or ``F`` when known.
+
+    Returns:
+        The keys; empty when the date is not readable.
+    """
+    if not forms.comparable:
+        return frozenset()
+    keys = {f"bd:{forms.digits}"}
+    if gender in ("M", "F"):
+        keys.add(f"bdg:{forms.digits}{gender}")
+    return frozenset(keys)
