@@ -1,10 +1,10 @@
 """Errors raised by the adapters, translated from third-party errors at the edge.
 
-    matchers.errors.TracerError
-    └── ConnectorError               an adapter failed
-        ├── ServiceUnavailable       Kafka or Elasticsearch did not answer (retriable)
-        ├── StackError               the local stack could not be fetched, started or stopped
-        └── InputFileError           an input file is missing or unreadable
+matchers.errors.TracerError
+└── ConnectorError: an adapter failed
+    ├── ServiceUnavailable: Kafka or Elasticsearch did not answer (retriable)
+    ├── StackError: the local stack could not be fetched, started or stopped
+    └── InputFileError: an input file is missing or unreadable
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The root of every error tracer raises on purpose.
 
-    TracerError                      root; ``retriable`` says whether trying again may help
-    ├── InvalidRecord                (matchers) a record that cannot be used at all; ``reason`` says why
-    ├── ModelFileError               (matchers) a model file that is missing fields or out of bounds
-    └── connectors.errors.ConnectorError   (connectors) a service or file adapter failed
+TracerError: root; ``retriable`` says whether trying again may help
+├── InvalidRecord: (matchers) a record that cannot be used at all; ``reason`` says why
+├── ModelFileError: (matchers) a model file with missing fields or out-of-bounds values
+└── connectors.errors.ConnectorError: (connectors) a service or file adapter failed
 """
 
 from __future__ import annotations

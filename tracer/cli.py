@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
+from typer.exceptions import TyperException
 
 from matchers.errors import TracerError
 from tracer.commands import stack
@@ -30,11 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and translate every expected failure into one line and an exit code."""
     try:
         result = app(args=argv, standalone_mode=False)
-    except click.UsageError as exc:
-        _fail(exc.format_message().replace("\n", " "), code=2)
-    except click.exceptions.Abort:
+    except TyperException as exc:  # bad arguments: usage errors carry exit code 2
+        _fail(exc.format_message().replace("\n", " "), code=exc.exit_code)
+    except typer.Abort:
         _fail("aborted", code=130)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
     except TracerError as exc:
         _fail(str(exc), code=1)
