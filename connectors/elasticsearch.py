@@ -1,0 +1,334 @@
+"""Writing leads to Elasticsearch: idempotent async bulk, retried until acknowledged.
+
+Every lead is written with ``op_type: create`` under its deterministic ``lead_id``, so a
+re-delivered lead meets a 409 conflict, which counts as success ("already there"). Each bulk
+item is classified by :func:`classify_item`::
+
+    201 / 200          -> created
+    409                -> conflict   (already there: success)
+    429, 5xx           -> retry      (exponential backoff with full jitter, for ever)
+    any other 4xx      -> reject     (mapping / bad document: the caller dead-letters it)
+
+A failure of the whole request (connection refused, timeout, 429, 5xx, a missing index...)
+is retried for ever with a warning each time: an absent Elasticsearch slows the pipeline down
+(the caller holds its Kafka offsets) instead of losing leads. :class:`InMemoryLeadIndexer` is the
+twin with the same semantics for unit tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from connectors.errors import ConnectorError, ServiceUnavailable
+from elasticsearch import ApiError, AsyncElasticsearch, TransportError
+
+__all__ = [
+    "Backoff",
+    "ElasticsearchLeadIndexer",
+    "InMemoryLeadIndexer",
+    "IndexReport",
+    "ItemOutcome",
+    "LeadIndexer",
+    "RejectedLead",
+    "bulk_create_operations",
+    "classify_item",
+    "closing_update",
+]
+
+log = logging.getLogger(__name__)
+
+ItemOutcome = Literal["created", "conflict", "retry", "reject"]
+"""What one bulk item's result means for the caller."""
+
+_CLOSE_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedLead:
+    """A lead Elasticsearch refused for good (mapping or document error)."""
+
+    lead: Mapping[str, Any]
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IndexReport:
+    """What a call to :meth:`LeadIndexer.index` achieved; every lead is in exactly one bucket."""
+
+    created: int = 0
+    already_present: int = 0
+    rejected: tuple[RejectedLead, ...] = ()
+    attempts: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with full jitter: ``uniform(0, min(cap, base * 2**attempt))``."""
+
+    base_s: float = 0.2
+    cap_s: float = 10.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Return the pause before retry number ``attempt`` (0-based)."""
+        return rng.uniform(0.0, min(self.cap_s, self.base_s * (2 ** min(attempt, 30))))
+
+
+class LeadIndexer(Protocol):
+    """The port the streaming pipeline writes leads through."""
+
+    async def index(self, leads: Sequence[Mapping[str, Any]]) -> IndexReport:
+        """Write ``leads``; return only once every one is created, present or rejected."""
+        ...
+
+    async def close_open_leads(
+        self, person_ids: Iterable[str], *, reason: str, closed_at: str
+    ) -> int:
+        """Set ``status=closed`` on every ``new`` lead of ``person_ids``; return how many."""
+        ...
+
+    async def close(self) -> None:
+        """Release the client."""
+        ...
+
+
+def classify_item(status: int) -> ItemOutcome:
+    """Classify one bulk item result by its HTTP status (see the module docstring)."""
+    if status in (200, 201):
+        return "created"
+    if status == 409:
+        return "conflict"
+    if status == 429 or status >= 500:
+        return "retry"
+    return "reject"
+
+
+def bulk_create_operations(
+    leads: Iterable[Mapping[str, Any]], *, index: str
+) -> list[dict[str, Any]]:
+    """Return the bulk body that creates ``leads`` under their ``lead_id`` (pure)."""
+    operations: list[dict[str, Any]] = []
+    for lead in leads:
+        operations.append({"create": {"_index": index, "_id": str(lead["lead_id"])}})
+        operations.append(dict(lead))
+    return operations
+
+
+def closing_update(*, reason: str, closed_at: str) -> dict[str, Any]:
+    """Return the partial document that closes a lead (pure)."""
+    return {"status": "closed", "status_reason": reason, "closed_at": closed_at}
+
+
+def _error_reason(item: Mapping[str, Any]) -> str:
+    error = item.get("error")
+    if isinstance(error, Mapping):
+        return str(error.get("type", "error"))
+    return str(error or "error")
+
+
+class ElasticsearchLeadIndexer:
+    """Bulk-writes leads behind an alias with :class:`AsyncElasticsearch`.
+
+    Args:
+        client: The async client (or anything with the same ``bulk`` / ``search`` /
+            ``indices.refresh`` methods; tests pass a fault-injecting fake).
+        alias: The write alias (``leads``).
+        backoff: Pauses between retries.
+        sleep: Awaitable pause, injectable so tests do not wait.
+        rng: Jitter source, injectable for reproducible tests.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        alias: str,
+        *,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._alias = alias
+        self._backoff = backoff or Backoff()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    @classmethod
+    def connect(
+        cls, url: str, alias: str, *, basic_auth: tuple[str, str] | None = None
+    ) -> ElasticsearchLeadIndexer:
+        """Build an indexer with its own :class:`AsyncElasticsearch` client."""
+        client = AsyncElasticsearch(url, basic_auth=basic_auth, request_timeout=30)
+        return cls(client, alias)
+
+    async def close(self) -> None:
+        """Close the underlying client."""
+        await self._client.close()
+
+    async def index(self, leads: Sequence[Mapping[str, Any]]) -> IndexReport:
+        """Create ``leads``; retry what is retriable until Elasticsearch acknowledged it.
+
+        Returns:
+            The report; ``rejected`` leads are for the dead-letter topic.
+        """
+        pending = list(leads)
+        created = present = attempt = 0
+        rejected: list[RejectedLead] = []
+        while pending:
+            items = await self._bulk(
+                bulk_create_operations(pending, index=self._alias), attempt, "index"
+            )
+            retry: list[Mapping[str, Any]] = []
+            for lead, item in zip(pending, items, strict=True):
+                status = int(item.get("status", 500))
+                outcome = classify_item(status)
+                if outcome == "created":
+                    created += 1
+                elif outcome == "conflict":
+                    present += 1
+                elif outcome == "retry":
+                    retry.append(lead)
+                else:
+                    rejected.append(RejectedLead(lead, status, _error_reason(item)))
+            pending = retry
+            attempt += 1
+            if pending:
+                await self._pause(attempt, f"{len(pending)} leads throttled or failed")
+        return IndexReport(created, present, tuple(rejected), max(attempt, 1))
+
+    async def close_open_leads(
+        self, person_ids: Iterable[str], *, reason: str, closed_at: str
+    ) -> int:
+        """Close every ``new`` lead of ``person_ids`` (search, then bulk update, page by page).
+
+        The lead index has no update-by-query on the stripped zip, hence search + bulk update.
+        A refresh first makes every acknowledged write visible to the search.
+        """
+        wanted = sorted(set(person_ids))
+        closed = 0
+        for start in range(0, len(wanted), _CLOSE_PAGE):
+            closed += await self._close_page(wanted[start : start + _CLOSE_PAGE], reason, closed_at)
+        return closed
+
+    async def _close_page(self, person_ids: list[str], reason: str, closed_at: str) -> int:
+        closed = 0
+        update = closing_update(reason=reason, closed_at=closed_at)
+        while True:
+            hits = await self._search_open(person_ids)
+            if not hits:
+                return closed
+            operations: list[dict[str, Any]] = []
+            for hit in hits:
+                operations.append({"update": {"_index": hit["_index"], "_id": hit["_id"]}})
+                operations.append({"doc": update})
+            items = await self._bulk(operations, 0, "update")
+            outcomes = [classify_item(int(item.get("status", 500))) for item in items]
+            closed += outcomes.count("created")
+            if all(outcome == "reject" for outcome in outcomes):
+                # Searching again would find the same leads for ever: give up loudly.
+                log.error("elasticsearch: %d leads could not be closed", len(outcomes))
+                return closed
+
+    async def _search_open(self, person_ids: list[str]) -> list[Mapping[str, Any]]:
+        query = {
+            "bool": {"filter": [{"terms": {"person_id": person_ids}}, {"term": {"status": "new"}}]}
+        }
+        attempt = 0
+        while True:
+            try:
+                await self._client.indices.refresh(index=self._alias)
+                response = await self._client.search(
+                    index=self._alias, query=query, size=_CLOSE_PAGE, source=False
+                )
+                return list(response["hits"]["hits"])
+            except (ApiError, TransportError) as exc:
+                attempt += 1
+                await self._pause(attempt, f"search failed: {_describe(exc)}")
+
+    async def _bulk(
+        self, operations: list[dict[str, Any]], attempt: int, action: str
+    ) -> list[Mapping[str, Any]]:
+        """Send one bulk request, retrying whole-request failures; return the item results."""
+        while True:
+            try:
+                response = await self._client.bulk(operations=operations)
+                return [next(iter(entry.values())) for entry in response["items"]]
+            except (ApiError, TransportError) as exc:
+                attempt += 1
+                await self._pause(attempt, f"bulk {action} failed: {_describe(exc)}")
+
+    async def _pause(self, attempt: int, why: str) -> None:
+        delay = self._backoff.delay(attempt - 1, self._rng)
+        log.warning("elasticsearch: %s; retry %d in %.2fs", why, attempt, delay)
+        await self._sleep(delay)
+
+    async def count(self, *, query: Mapping[str, Any] | None = None) -> int:
+        """Count documents behind the alias (after a refresh).
+
+        Raises:
+            ServiceUnavailable: Elasticsearch did not answer.
+            ConnectorError: Elasticsearch refused the request.
+        """
+        try:
+            await self._client.indices.refresh(index=self._alias)
+            response = await self._client.count(index=self._alias, query=query)
+        except ApiError as exc:
+            raise ConnectorError(f"count failed: {_describe(exc)}") from exc
+        except TransportError as exc:
+            raise ServiceUnavailable(f"Elasticsearch did not answer: {exc}") from exc
+        return int(response["count"])
+
+
+def _describe(exc: Exception) -> str:
+    status = getattr(getattr(exc, "meta", None), "status", None)
+    return f"{type(exc).__name__} {status}" if status else type(exc).__name__
+
+
+@dataclass
+class InMemoryLeadIndexer:
+    """The in-memory twin of :class:`ElasticsearchLeadIndexer` with the same semantics.
+
+    ``reject`` maps a lead_id to the HTTP status and reason the twin answers for it, to test
+    the dead-letter path without a real mapping error.
+    """
+
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reject: dict[str, tuple[int, str]] = field(default_factory=dict)
+    calls: int = 0
+
+    async def index(self, leads: Sequence[Mapping[str, Any]]) -> IndexReport:
+        """Create each lead unless present (conflict) or marked for rejection."""
+        self.calls += 1
+        created = present = 0
+        rejected: list[RejectedLead] = []
+        for lead in leads:
+            lead_id = str(lead["lead_id"])
+            if lead_id in self.reject:
+                status, reason = self.reject[lead_id]
+                rejected.append(RejectedLead(lead, status, reason))
+            elif lead_id in self.documents:
+                present += 1
+            else:
+                self.documents[lead_id] = dict(lead)
+                created += 1
+        return IndexReport(created, present, tuple(rejected))
+
+    async def close_open_leads(
+        self, person_ids: Iterable[str], *, reason: str, closed_at: str
+    ) -> int:
+        """Close every ``new`` lead of ``person_ids``."""
+        wanted = set(person_ids)
+        closed = 0
+        for doc in self.documents.values():
+            if doc.get("person_id") in wanted and doc.get("status") == "new":
+                doc.update(closing_update(reason=reason, closed_at=closed_at))
+                closed += 1
+        return closed
+
+    async def close(self) -> None:
+        """Nothing to release."""
