@@ -1,0 +1,236 @@
+"""Phone numbers: mainland mobiles and landlines first, any country through ``phonenumbers``.
+
+A number is kept as its national significant number (``13812345678``, ``89866123456``) for China
+and as ``+<country code><number>`` elsewhere. ``+86``, ``0086``, spaces, dashes and parentheses
+are stripped; a landline's area code is split from its local number so that a local number sent
+without its area code still finds the person.
+
+Worked comparisons (person's phones vs the event's phone):
+
+    [13812345678]            vs 138 1234 5678     exact
+    [13812345678]            vs 13812345679       typo (one digit differs)
+    [13812345678]            vs 13812346578       typo (adjacent digits swapped)
+    [0898-66123456]          vs 66123456          partial (same local number, no area code)
+    [13812345678]            vs 13987654321       disagree
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+from rapidfuzz.distance import OSA
+
+from matchers.levels import FieldComparison, Level
+from matchers.masking import mask_phone
+
+__all__ = ["PhoneForms", "PhoneKind", "compare_phone", "normalise_phone", "phone_block_keys"]
+
+PhoneKind = Literal["mobile", "landline", "service", "other"]
+
+_CN_MOBILE = re.compile(r"1[3-9]\d{9}")
+_CN_PREFIX = re.compile(r"^(?:\+|00)?86(?=1[3-9]\d{9}$)")
+_MIN_DIGITS = 5
+_MIN_COMPARABLE = 7
+_KINDS: dict[int, PhoneKind] = {
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE: "landline",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "landline",
+    PhoneNumberType.TOLL_FREE: "service",
+    PhoneNumberType.SHARED_COST: "service",
+    PhoneNumberType.PREMIUM_RATE: "service",
+    PhoneNumberType.UAN: "service",
+}
+_NOTHING = ("", False, False)
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneForms:
+    """A normalised phone number.
+
+    Attributes:
+        value: the comparison key: national significant number for China (``13812345678``),
+            ``+<cc><number>`` elsewhere; ``""`` when nothing usable was given.
+        valid: ``phonenumbers`` (or the mainland mobile pattern) accepts the number.
+        comparable: enough digits to compare, even if not valid.
+        flags: ``phone_empty``, ``phone_unparseable``, ``phone_invalid``, ``phone_no_area_code``,
+            ``phone_foreign``, ``phone_service_number``.
+        kind: ``mobile``, ``landline``, ``service`` or ``other``.
+        country_code: the calling code (86 for China).
+        area_code: a mainland landline's area code without the trunk 0 (``898``), else ``""``.
+        local: a landline's local number (``66123456``), else ``""``.
+    """
+
+    value: str
+    valid: bool
+    comparable: bool
+    flags: tuple[str, ...] = ()
+    kind: PhoneKind = "other"
+    country_code: int = 86
+    area_code: str = ""
+    local: str = ""
+
+
+def normalise_phone(raw: object, region: str = "CN") -> PhoneForms:
+    """Normalise a phone number; never raises.
+
+    Args:
+        raw: the number as sent (any type; ``None`` for none).
+        region: the region assumed for numbers without a country code.
+
+    Returns:
+        The parsed forms; see :class:`PhoneForms`.
+    """
+    if raw is None:
+        return PhoneForms("", valid=False, comparable=False, flags=("phone_empty",))
+    text = raw if isinstance(raw, str) else str(raw)
+    return _normalise(text[:64], region)
+
+
+@lru_cache(maxsize=65536)
+def _normalise(text: str, region: str) -> PhoneForms:
+    text = unicodedata.normalize("NFKC", text).strip()
+    digits = "".join(c for c in text if "0" <= c <= "9")
+    if not digits:
+        flag = "phone_empty" if not text else "phone_unparseable"
+        return PhoneForms("", valid=False, comparable=False, flags=(flag,))
+    plus = "+" if text.startswith("+") else ""
+    national = _CN_PREFIX.sub("", plus + digits)
+    if _CN_MOBILE.fullmatch(national) and (region == "CN" or national != plus + digits):
+        return PhoneForms(national, valid=True, comparable=True, kind="mobile")  # fast path
+    if len(digits) < _MIN_DIGITS:
+        return PhoneForms("", valid=False, comparable=False, flags=("phone_unparseable",))
+    try:
+        number = phonenumbers.parse(plus + digits, region)
+    except Exception:  # phonenumbers raises its own NumberParseException on garbage
+        return _unparsed(digits)
+    return _classified(number, digits)
+
+
+def _unparsed(digits: str) -> PhoneForms:
+    ok = len(digits) >= _MIN_COMPARABLE
+    return PhoneForms(
+        digits if ok else "",
+        valid=False,
+        comparable=ok,
+        flags=("phone_invalid",) if ok else ("phone_unparseable",),
+    )
+
+
+def _classified(number: phonenumbers.PhoneNumber, digits: str) -> PhoneForms:
+    nsn = phonenumbers.national_significant_number(number)
+    cc = number.country_code or 0
+    if not phonenumbers.is_valid_number(number):
+        if cc == 86 and 7 <= len(digits) <= 8 and not digits.startswith("0"):
+            return PhoneForms(
+                digits,
+                valid=False,
+                comparable=True,
+                flags=("phone_no_area_code",),
+                kind="landline",
+                local=digits,
+            )
+        return _unparsed(nsn if cc == 86 else f"+{cc}{nsn}")
+    kind = _KINDS.get(phonenumbers.number_type(number), "other")
+    flags = ("phone_service_number",) if kind == "service" else ()
+    if cc != 86:
+        return PhoneForms(
+            f"+{cc}{nsn}",
+            valid=True,
+            comparable=True,
+            flags=(*flags, "phone_foreign"),
+            kind=kind,
+            country_code=cc,
+        )
+    area, local = "", ""
+    if kind == "landline":
+        size = phonenumbers.length_of_geographical_area_code(number)
+        area, local = nsn[:size], nsn[size:]
+    return PhoneForms(
+        nsn, valid=True, comparable=True, flags=flags, kind=kind, area_code=area, local=local
+    )
+
+
+def _key(value: str) -> str:
+    # A digest lets scoring count shared numbers without carrying the number itself.
+    return "ph#" + hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
+
+
+def _cmp(level: Level, zh: str, en: str, key: str = "") -> FieldComparison:
+    return FieldComparison("phone", level, zh, en, key)
+
+
+_RANK: dict[str, int] = {"exact": 0, "typo": 1, "partial": 2, "disagree": 3}
+
+
+def compare_phone(person: Sequence[PhoneForms] | PhoneForms, event: PhoneForms) -> FieldComparison:
+    """Compare a person's known phones with an event's phone; the best agreement wins.
+
+    Args:
+        person: the person's phones (or a single one).
+        event: the event's phone.
+
+    Returns:
+        ``exact`` (one of them), ``typo`` (one digit substituted, dropped or doubled, or two
+        adjacent digits swapped), ``partial`` (same landline local number with another or no
+        area code), ``disagree`` or ``missing``.
+    """
+    known = [person] if isinstance(person, PhoneForms) else list(person)
+    usable = [p for p in known if p.comparable]
+    if not usable or not event.comparable:
+        return _cmp("missing", "电话号码缺失或无法识别", "phone missing or unreadable")
+    best = min((_compare_one(p, event) for p in usable), key=lambda c: _RANK[c.level])
+    if best.level == "disagree" and len(usable) > 1:
+        e = mask_phone(event.value)
+        return _cmp(
+            "disagree",
+            f"电话号码（{e}）与已知的{len(usable)}个号码都不同",
+            f"phone {e} matches none of the {len(usable)} known numbers",
+        )
+    return best
+
+
+def _compare_one(p: PhoneForms, e: PhoneForms) -> FieldComparison:
+    mp, me = mask_phone(p.value), mask_phone(e.value)
+    if p.value == e.value:
+        return _cmp("exact", f"电话号码一致（{me}）", f"phone identical ({me})", _key(e.value))
+    if p.local and p.local == e.local:
+        return _cmp(
+            "partial",
+            f"座机号码相同，区号不同或缺失（{mp} / {me}）",
+            f"same landline number, area code differs or missing ({mp} / {me})",
+        )
+    if (
+        min(len(p.value), len(e.value)) >= _MIN_COMPARABLE
+        and OSA.distance(p.value, e.value, score_cutoff=1) <= 1
+    ):
+        return _cmp(
+            "typo",
+            f"电话号码相差一位或相邻两位颠倒（{mp} / {me}）",
+            f"phones differ by one digit or an adjacent swap ({mp} / {me})",
+        )
+    return _cmp("disagree", f"电话号码不同（{mp} / {me}）", f"phones differ ({mp} / {me})")
+
+
+def phone_block_keys(forms: PhoneForms) -> frozenset[str]:
+    """Keys for the blocking index: ``ph:<value>`` and, for landlines, ``phl:<local number>``.
+
+    Args:
+        forms: a normalised phone.
+
+    Returns:
+        The keys; empty when the number is not comparable.
+    """
+    if not forms.comparable:
+        return frozenset()
+    keys = {f"ph:{forms.value}"}
+    if forms.local:
+        keys.add(f"phl:{forms.local}")
+    return frozenset(keys)
