@@ -1,0 +1,208 @@
+"""Kafka adapters: routing and producing JSONL exports, and the roster follower.
+
+Two clients, each where it fits:
+
+* kafka-python's ``KafkaProducer`` for ``tracer produce`` (a plain synchronous script);
+  :func:`route_event_line` and :func:`route_roster_line` decide topic and key (pure).
+* aiokafka's ``AIOKafkaConsumer`` for :class:`KafkaRosterFollower`: a consumer *outside* the
+  consumer group with every roster partition assigned. It reads the compacted roster from the
+  beginning, reports when it reached the end offsets seen at start (``caught_up``), then follows.
+  Every worker runs one, so every worker holds the whole watchlist whatever the group does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError as AIOKafkaError
+from kafka.errors import KafkaError
+
+from connectors.errors import ServiceUnavailable
+from kafka import KafkaProducer
+
+__all__ = [
+    "DEFAULT_FEED",
+    "KafkaRosterFollower",
+    "RosterMessage",
+    "Route",
+    "kafka_producer",
+    "route_event_line",
+    "route_roster_line",
+]
+
+log = logging.getLogger(__name__)
+
+FeedTopic = Literal["feeds.hukou", "feeds.bank", "feeds.telecom"]
+DEFAULT_FEED: Final[FeedTopic] = "feeds.hukou"
+"""Where an event line with no usable ``source`` goes, so the worker dead-letters it."""
+
+_FEEDS: Final[dict[str, FeedTopic]] = {
+    "hukou": "feeds.hukou",
+    "bank": "feeds.bank",
+    "telecom": "feeds.telecom",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where one line goes: the contract topic (before any prefix) and the message key."""
+
+    topic: str
+    key: bytes | None
+
+
+def _load_object(line: bytes) -> dict[str, Any] | None:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _key(value: object) -> bytes | None:
+    return value.encode("utf-8") if isinstance(value, str) and value else None
+
+
+def route_event_line(line: bytes) -> Route:
+    """Route one events.jsonl line to ``feeds.<source>`` keyed by ``event_id`` (pure).
+
+    A line that is not a JSON object, or has no known ``source``, still goes out, raw, to
+    :data:`DEFAULT_FEED`: the worker dead-letters it with its reason, nothing is dropped here.
+    """
+    event = _load_object(line)
+    if event is None:
+        return Route(DEFAULT_FEED, None)
+    topic = _FEEDS.get(str(event.get("source")), DEFAULT_FEED)
+    return Route(topic, _key(event.get("event_id")))
+
+
+def route_roster_line(line: bytes) -> Route:
+    """Route one roster.jsonl line to ``supervision.roster`` keyed by ``person_id`` (pure)."""
+    record = _load_object(line)
+    return Route("supervision.roster", None if record is None else _key(record.get("person_id")))
+
+
+def kafka_producer(bootstrap: str, *, linger_ms: int = 20, client_id: str = "tracer") -> Any:
+    """Connect a kafka-python ``KafkaProducer`` tuned for bulk publishing (acks=all).
+
+    Raises:
+        ServiceUnavailable: no broker answered.
+    """
+    try:
+        return KafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            linger_ms=linger_ms,
+            batch_size=256 * 1024,
+            max_request_size=4 * 1024 * 1024,
+            retries=10,
+        )
+    except KafkaError as exc:
+        raise ServiceUnavailable(f"Kafka at {bootstrap} did not answer: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class RosterMessage:
+    """One roster message as read: key and value bytes (``None`` value = tombstone)."""
+
+    key: bytes | None
+    value: bytes | None
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+
+
+RosterHandler = Callable[[Sequence[RosterMessage]], Awaitable[None]]
+
+
+class KafkaRosterFollower:
+    """Read the whole compacted roster topic, then follow it; outside any consumer group.
+
+    Args:
+        bootstrap: Kafka bootstrap servers.
+        topic: The (prefixed) roster topic.
+        handler: Awaited with each batch of messages, in partition order.
+        max_records: Upper bound of one batch (bounds memory).
+    """
+
+    def __init__(
+        self, bootstrap: str, topic: str, handler: RosterHandler, *, max_records: int = 2000
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._handler = handler
+        self._max_records = max_records
+        self.caught_up = asyncio.Event()
+        self.messages_read = 0
+
+    async def run(self) -> None:
+        """Follow the roster until cancelled; retries while Kafka is unreachable."""
+        attempt = 0
+        while True:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._bootstrap,
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                client_id="tracer-roster-follower",
+            )
+            try:
+                await consumer.start()
+                await self._follow(consumer, await self._assign_all(consumer))
+            except AIOKafkaError as exc:
+                attempt += 1
+                log.warning(
+                    "roster follower: Kafka error %s; retry %d", type(exc).__name__, attempt
+                )
+                await asyncio.sleep(min(10.0, 0.5 * 2**attempt))
+            finally:
+                await consumer.stop()
+
+    async def _assign_all(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
+        partitions = await self._partitions(consumer)
+        tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        # Re-reading from the beginning on every (re)start rebuilds the watchlist from scratch.
+        await consumer.seek_to_beginning(*tps)
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+        return ends
+
+    async def _partitions(self, consumer: AIOKafkaConsumer) -> set[int]:
+        for attempt in range(1, 1_000_000):
+            partitions = consumer.partitions_for_topic(self._topic)
+            if partitions:
+                return set(partitions)
+            if attempt % 20 == 0:
+                log.warning("roster follower: topic %s has no partitions yet", self._topic)
+            await consumer.topics()  # a full metadata fetch: the topic may be brand new
+            await asyncio.sleep(0.5)
+        raise ServiceUnavailable(f"topic {self._topic} never appeared")
+
+    async def _follow(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
+        pending = {tp for tp, end in ends.items() if end > 0}
+        if not pending:
+            self.caught_up.set()
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
+            for tp, records in batches.items():
+                await self._handler(
+                    [
+                        RosterMessage(r.key, r.value, tp.partition, r.offset, r.timestamp)
+                        for r in records
+                    ]
+                )
+                self.messages_read += len(records)
+            if pending:
+                for tp in list(pending):
+                    if await consumer.position(tp) >= ends[tp]:
+                        pending.discard(tp)
+                if not pending:
+                    log.info("roster follower: caught up after %d messages", self.messages_read)
+                    self.caught_up.set()
