@@ -1,0 +1,1 @@
+"""Small data files read by the field modules (surname readings, pinyin syllables)."""

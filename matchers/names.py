@@ -1,0 +1,484 @@
+"""Personal names in hanzi (simplified or traditional), pinyin in any order, or any Latin script.
+
+Every name becomes a set of *parses*: surname-first readings, toneless, each a surname and the
+given-name syllables. Hanzi names get every reading of a polyphone surname (单 shan/dan/chan,
+曾 zeng/ceng, 区 ou/qu...) and a few readings of each given-name character; romanised names get
+their order as written and with the last word moved to the front (``WEI ZHANG``); joined pinyin
+is cut into syllables (``Zhangwei`` -> zhang wei).
+
+Worked comparisons:
+
+    张伟 vs 張偉            exact    (same simplified characters)
+    ZHANG WEI vs Wei Zhang   exact    (same syllables, surname last)
+    张伟 vs 张玮            sound    (homophones: weaker than identical characters)
+    单伟 vs SHAN WEI         sound    (bank romanisation of the surname reading)
+    张德斌 vs 张德武          typo     (one character differs, not a homophone)
+    ZHANG WEI vs ZHANG WIE   typo     (one edit in the joined pinyin)
+    张德斌 vs 张德华          typo     (three characters, one differs; siblings look like this too)
+    张伟 vs 李伟            partial  (same given name, other surname)
+    ZHANG DEBIN vs ZHANG D B partial  (initials)
+    张伟 vs 王芳            disagree
+
+Characters are compared as characters and sounds, never with Jaro-Winkler (badly calibrated on
+two or three characters); rapidfuzz only measures edits on romanised strings.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any, Literal
+
+import opencc
+from pypinyin import Style, lazy_pinyin, pinyin
+from rapidfuzz.distance import OSA
+
+from matchers.levels import FieldComparison, Level
+
+__all__ = [
+    "NameForms",
+    "NameParse",
+    "Script",
+    "compare_name",
+    "compare_name_sets",
+    "name_block_keys",
+    "normalise_name",
+    "segment_pinyin",
+]
+
+Script = Literal["hanzi", "pinyin", "latin", "empty"]
+
+_HANZI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+_WORD = re.compile(r"[a-z]+")
+_MAX_LEN = 64
+_MAX_PARSES = 16
+_MAX_CHAR_READINGS = 3
+_ROMAN_ALIASES = {"lyu": "lv", "nyu": "nv", "lue": "lve", "nue": "nve"}
+
+
+def _load() -> tuple[frozenset[str], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    data = resources.files("matchers.data")
+    lines = data.joinpath("pinyin_syllables.txt").read_text("utf-8").splitlines()
+    syllables = frozenset(s.strip() for s in lines if s.strip() and not s.startswith("#"))
+    table: dict[str, Any] = json.loads(data.joinpath("surnames.json").read_text("utf-8"))
+    compound = {k: tuple(v) for k, v in table["compound"].items()}
+    single = {k: tuple(v) for k, v in table["single"].items()}
+    return syllables, compound, single
+
+
+_SYLLABLES, _COMPOUND, _SINGLE = _load()
+_COMPOUND_READINGS = frozenset(r for rs in _COMPOUND.values() for r in rs)
+# Passport (lyu) and loose (lue) spellings of u-umlaut syllables are cut too, then canonicalised.
+_VOCABULARY = _SYLLABLES | frozenset(_ROMAN_ALIASES)
+_LONGEST_SYLLABLE = max(map(len, _VOCABULARY))
+
+
+@dataclass(frozen=True, slots=True)
+class NameParse:
+    """One surname-first reading of a name.
+
+    Attributes:
+        surname: the surname's syllables joined (``zhang``, ``ouyang``), or a Latin word.
+        given: the given-name syllables (or Latin words); a single letter is an initial.
+    """
+
+    surname: str
+    given: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """The parse joined into one toneless key, surname first (``zhangwei``)."""
+        return self.surname + "".join(self.given)
+
+
+@dataclass(frozen=True, slots=True)
+class NameForms:
+    """A normalised personal name.
+
+    Attributes:
+        display: the cleaned name for details (simplified hanzi, or the romanised name).
+        script: ``hanzi``, ``pinyin``, ``latin`` or ``empty``.
+        valid: something usable was found.
+        flags: ``name_empty``, ``name_no_letters``, ``name_too_long``, ``name_mixed_script``.
+        hanzi: the simplified characters without spaces or dots (``""`` when not hanzi).
+        surname_hanzi: the detected surname (compound surnames included).
+        parses: surname-first readings (capped).
+        keys: the joined parse keys (toneless pinyin, or Latin words).
+        roman_keys: ``keys`` plus spellings a romaniser may use (``lv`` written ``lu``).
+        tokens: the romanised words as written, case-folded, accents stripped.
+        value_key: the simplified hanzi, else the sorted syllables or words (term frequencies).
+    """
+
+    display: str
+    script: Script
+    valid: bool
+    flags: tuple[str, ...] = ()
+    hanzi: str = ""
+    surname_hanzi: str = ""
+    parses: tuple[NameParse, ...] = ()
+    keys: frozenset[str] = frozenset()
+    roman_keys: frozenset[str] = frozenset()
+    tokens: tuple[str, ...] = ()
+    value_key: str = ""
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=65536)
+def _simplified(text: str) -> str:
+    return str(_t2s().convert(text))
+
+
+@lru_cache(maxsize=16384)
+def segment_pinyin(word: str) -> tuple[str, ...] | None:
+    """Cut a joined, lower-case pinyin word into syllables (longest first, backtracking).
+
+    Args:
+        word: letters only, lower case (``zhangdebin``).
+
+    Returns:
+        The syllables (``('zhang', 'de', 'bin')``), or ``None`` when the word is not pinyin.
+    """
+
+    @cache
+    def cut(start: int) -> tuple[str, ...] | None:
+        if start == len(word):
+            return ()
+        for end in range(min(len(word), start + _LONGEST_SYLLABLE), start, -1):
+            piece = word[start:end]
+            if piece in _VOCABULARY:
+                rest = cut(end)
+                if rest is not None:
+                    return (piece, *rest)
+        return None
+
+    pieces = cut(0) if word else None
+    return None if pieces is None else tuple(_ROMAN_ALIASES.get(p, p) for p in pieces)
+
+
+@lru_cache(maxsize=16384)
+def _char_readings(char: str) -> tuple[str, ...]:
+    readings = pinyin(char, style=Style.NORMAL, heteronym=True)[0]
+    return tuple(readings[:_MAX_CHAR_READINGS])
+
+
+@lru_cache(maxsize=4096)
+def _surname_readings(surname: str) -> tuple[str, ...]:
+    table = _COMPOUND.get(surname) or _SINGLE.get(surname, ())
+    common = "".join(lazy_pinyin(surname, style=Style.NORMAL))
+    return tuple(dict.fromkeys((*table, common)))
+
+
+def _given_readings(given: str) -> list[tuple[str, ...]]:
+    default = lazy_pinyin(given, style=Style.NORMAL)
+    if len(given) > 3:  # long (often minority) names: the phrase reading only
+        return [tuple(default)]
+    options = [
+        tuple(dict.fromkeys((d, *_char_readings(c))))[:_MAX_CHAR_READINGS]
+        for d, c in zip(default, given, strict=True)
+    ]
+    combos = itertools.product(*(enumerate(o) for o in options))
+    # Fewest departures from the phrase reading first, so the cap keeps the likely readings.
+    ranked = sorted(combos, key=lambda combo: sum(i for i, _ in combo))
+    return [tuple(s for _, s in combo) for combo in ranked]
+
+
+def _split_surname(hanzi: str) -> tuple[str, str]:
+    if len(hanzi) > 2 and hanzi[:2] in _COMPOUND:
+        return hanzi[:2], hanzi[2:]
+    return hanzi[:1], hanzi[1:]
+
+
+def _unumlaut(parse: NameParse) -> NameParse:
+    return NameParse(
+        parse.surname.replace("v", "u"), tuple(g.replace("v", "u") for g in parse.given)
+    )
+
+
+def _hanzi_forms(hanzi: str, flags: tuple[str, ...]) -> NameForms:
+    surname, given = _split_surname(hanzi)
+    parses = [
+        NameParse(s, g)
+        for s, g in itertools.product(_surname_readings(surname), _given_readings(given))
+    ][:_MAX_PARSES]
+    keys = frozenset(p.key for p in parses)
+    roman = keys | {_unumlaut(p).key for p in parses}
+    return NameForms(
+        display=hanzi,
+        script="hanzi",
+        valid=True,
+        flags=flags,
+        hanzi=hanzi,
+        surname_hanzi=surname,
+        parses=tuple(parses),
+        keys=keys,
+        roman_keys=roman,
+        value_key=hanzi,
+    )
+
+
+def _roman_parses(words: list[tuple[str, ...]], comma: int) -> list[NameParse]:
+    """Surname-first parses of romanised words (each a tuple of syllables or one Latin word)."""
+    if comma > 0:  # "ZHANG, Wei" / "MULLER, Hans": the surname is explicitly first
+        return [
+            NameParse(
+                "".join(itertools.chain(*words[:comma])), tuple(itertools.chain(*words[comma:]))
+            )
+        ]
+    if len(words) == 1:
+        s = words[0]
+        parses = [NameParse(s[0], s[1:])]
+        if len(s) > 1:
+            parses.append(NameParse(s[-1], s[:-1]))
+        if len(s) > 2 and s[0] + s[1] in _COMPOUND_READINGS:
+            parses.append(NameParse(s[0] + s[1], s[2:]))
+        return parses
+    first = NameParse("".join(words[0]), tuple(itertools.chain(*words[1:])))
+    last = NameParse("".join(words[-1]), tuple(itertools.chain(*words[:-1])))
+    return [first, last]
+
+
+def _roman_forms(text: str, flags: tuple[str, ...]) -> NameForms:
+    folded = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    folded = folded.casefold().replace("'", "").replace("’", "").replace("-", "")
+    head, _, tail = folded.partition(",")
+    tokens = _WORD.findall(head) + _WORD.findall(tail)
+    comma = len(_WORD.findall(head)) if tail.strip() else 0
+    if not tokens:
+        return NameForms(
+            display=text, script="empty", valid=False, flags=(*flags, "name_no_letters")
+        )
+    segmented: list[tuple[str, ...] | None] = [
+        segment_pinyin(t) if len(t) > 1 else (t,) for t in tokens
+    ]
+    is_pinyin = all(s is not None for s in segmented) and any(len(t) > 1 for t in tokens)
+    words: list[tuple[str, ...]] = (
+        [s for s in segmented if s is not None] if is_pinyin else [(t,) for t in tokens]
+    )
+    parses = _roman_parses(words, comma)
+    units = sorted(itertools.chain(*words))
+    keys = frozenset(p.key for p in parses)
+    return NameForms(
+        display=" ".join(text.split()),
+        script="pinyin" if is_pinyin else "latin",
+        valid=True,
+        flags=flags,
+        parses=tuple(parses),
+        keys=keys,
+        roman_keys=keys,
+        tokens=tuple(tokens),
+        value_key=" ".join(units),
+    )
+
+
+def normalise_name(raw: object) -> NameForms:
+    """Normalise a personal name in any script; never raises.
+
+    Args:
+        raw: the name as sent (any type; ``None`` for none).
+
+    Returns:
+        The parsed forms; see :class:`NameForms`.
+    """
+    if raw is None:
+        return NameForms(display="", script="empty", valid=False, flags=("name_empty",))
+    text = raw if isinstance(raw, str) else str(raw)
+    return _normalise(text[: _MAX_LEN * 2])
+
+
+@lru_cache(maxsize=65536)
+def _normalise(text: str) -> NameForms:
+    text = unicodedata.normalize("NFKC", text).strip()
+    if not text:
+        return NameForms(display="", script="empty", valid=False, flags=("name_empty",))
+    flags: tuple[str, ...] = ("name_too_long",) if len(text) > _MAX_LEN else ()
+    text = text[:_MAX_LEN]
+    hanzi = "".join(_HANZI.findall(text))
+    if hanzi:
+        hanzi = "".join(_HANZI.findall(_simplified(hanzi)))
+    has_latin = any("a" <= c <= "z" for c in text.casefold())
+    if hanzi and has_latin:
+        flags = (*flags, "name_mixed_script")
+    if len(hanzi) >= 2 or (hanzi and not has_latin):
+        return _hanzi_forms(hanzi, flags)
+    return _roman_forms(text, flags)
+
+
+def _cmp(level: Level, zh: str, en: str, key: str = "") -> FieldComparison:
+    return FieldComparison("name", level, zh, en, key)
+
+
+def compare_name(left: NameForms, right: NameForms) -> FieldComparison:
+    """Compare two names; symmetric in level.
+
+    Args:
+        left: one side (usually the watchlist person; its ``value_key`` is reported).
+        right: the other side (usually the event).
+
+    Returns:
+        ``exact``, ``typo``, ``sound``, ``partial``, ``disagree`` or ``missing`` (see the
+        module docstring for worked cases).
+    """
+    if not (left.valid and right.valid):
+        return _cmp("missing", "姓名缺失或无法识别", "name missing or unreadable")
+    a, b = left.display, right.display
+    if left.script == right.script == "hanzi":
+        result = _compare_hanzi(left, right)
+    elif "hanzi" in (left.script, right.script):
+        result = _compare_hanzi_roman(left, right)
+    else:
+        result = _compare_roman(left, right)
+    if result is not None:
+        level, zh, en = result
+        return _cmp(level, zh, en, left.value_key if level != "partial" else "")
+    why = _partial(left.parses, right.parses)
+    if why:
+        zh, en = why
+        return _cmp("partial", f"{zh}：{a} / {b}", f"{en}: {a} / {b}")
+    return _cmp("disagree", f"姓名不同：{a} / {b}", f"names differ: {a} / {b}")
+
+
+_Verdict = tuple[Level, str, str] | None
+
+
+def _compare_hanzi(left: NameForms, right: NameForms) -> _Verdict:
+    a, b = left.hanzi, right.hanzi
+    if a == b:
+        return "exact", f"姓名一致（{a}）", f"name identical ({a})"
+    if len(a) != len(b):
+        return None
+    shared = left.keys & right.keys
+    if shared:
+        reading = _spaced(left, min(shared))
+        return "sound", f"同音不同字：{a} / {b}（{reading}）", f"homophones: {a} / {b} ({reading})"
+    # Two-character names differing in one character are a different given name or surname,
+    # not a slip of the pen: they fall through to partial / disagree.
+    if len(a) >= 3 and sum(x != y for x, y in zip(a, b, strict=True)) == 1:
+        return "typo", f"姓名有一个字不同：{a} / {b}", f"one character differs: {a} / {b}"
+    return None
+
+
+def _compare_hanzi_roman(left: NameForms, right: NameForms) -> _Verdict:
+    hanzi, roman = (left, right) if left.script == "hanzi" else (right, left)
+    shared = hanzi.roman_keys & roman.keys
+    a, b = left.display, right.display
+    if shared:
+        reading = _spaced(hanzi, min(shared))
+        return (
+            "sound",
+            f"拼音与汉字读音一致：{a} / {b}（{reading}）",
+            f"romanised name matches the reading of the characters: {a} / {b} ({reading})",
+        )
+    if _one_edit(hanzi.roman_keys, roman.keys):
+        return (
+            "typo",
+            f"拼音与汉字读音相差一个字母：{a} / {b}",
+            f"romanised name is one letter off the reading: {a} / {b}",
+        )
+    return None
+
+
+def _compare_roman(left: NameForms, right: NameForms) -> _Verdict:
+    a, b = left.display, right.display
+    if left.keys & right.keys or (left.value_key == right.value_key and left.value_key):
+        return "exact", f"姓名拼写一致：{a} / {b}", f"same name as spelled: {a} / {b}"
+    if _one_edit(left.keys, right.keys):
+        return "typo", f"姓名拼写相差一个字母：{a} / {b}", f"names one letter apart: {a} / {b}"
+    return None
+
+
+def _one_edit(lefts: Iterable[str], rights: Iterable[str]) -> bool:
+    rights = tuple(rights)
+    return any(
+        min(len(x), len(y)) >= 4 and OSA.distance(x, y, score_cutoff=1) <= 1
+        for x in lefts
+        for y in rights
+    )
+
+
+def _spaced(forms: NameForms, key: str) -> str:
+    for parse in forms.parses:
+        if parse.key == key or _unumlaut(parse).key == key:
+            return " ".join((parse.surname, *parse.given)).strip()
+    return key
+
+
+def _partial(lefts: Sequence[NameParse], rights: Sequence[NameParse]) -> tuple[str, str] | None:
+    for p, q in itertools.product(lefts, rights):
+        if p.surname == q.surname:
+            if {g for g in p.given if len(g) > 1} & {g for g in q.given if len(g) > 1}:
+                return "姓相同且名有一字相同", "same surname and one given-name syllable"
+            if _initials(p.given, q.given) or _initials(q.given, p.given):
+                return "姓相同且名的首字母一致", "same surname, given-name initials agree"
+        elif p.given and p.given == q.given and len(p.surname) > 1 and len(q.surname) > 1:
+            return "名相同，姓不同", "same given name, different surname"
+    return None
+
+
+def _initials(short: tuple[str, ...], full: tuple[str, ...]) -> bool:
+    """``('d', 'b')`` or ``('db',)`` against ``('de', 'bin')``: initials of the given name."""
+    if not short or not full:
+        return False
+    letters = "".join(short)
+    if not all(len(s) == 1 for s in short) and not (len(short) == 1 and len(letters) <= 3):
+        return False
+    return len(letters) == len(full) and all(g[0] == c for g, c in zip(full, letters, strict=True))
+
+
+_RANK: dict[str, int] = {
+    "exact": 0,
+    "sound": 1,
+    "typo": 2,
+    "partial": 3,
+    "disagree": 4,
+    "missing": 5,
+}
+
+
+def compare_name_sets(
+    left: Sequence[NameForms] | NameForms, right: Sequence[NameForms] | NameForms
+) -> FieldComparison:
+    """Compare every name form of one side (name and aliases) with every one of the other.
+
+    Args:
+        left: the person's name and aliases (or one name).
+        right: the event's name(s).
+
+    Returns:
+        The strongest comparison (exact, then sound, typo, partial, disagree, missing).
+    """
+    lefts = [left] if isinstance(left, NameForms) else list(left)
+    rights = [right] if isinstance(right, NameForms) else list(right)
+    results = [compare_name(a, b) for a in lefts for b in rights]
+    if not results:
+        return _cmp("missing", "姓名缺失", "name missing")
+    return min(results, key=lambda c: _RANK[c.level])
+
+
+def name_block_keys(forms: NameForms) -> frozenset[str]:
+    """Keys for the blocking index: ``nm:<toneless pinyin, surname first>`` per reading.
+
+    Latin-script names also get ``nms:<sorted words>``. The surname alone is never a key
+    (far too coarse: hundreds of thousands of 张).
+
+    Args:
+        forms: a normalised name.
+
+    Returns:
+        The keys; empty when the name is unusable.
+    """
+    if not forms.valid:
+        return frozenset()
+    keys = {f"nm:{k}" for k in forms.roman_keys}
+    if forms.script == "latin" and len(forms.tokens) > 1:
+        keys.add("nms:" + "".join(sorted(forms.tokens)))
+    return frozenset(keys)
