@@ -1,18 +1,166 @@
-"""``tracer stack up | down | status | init``: the local single-node Kafka and Elasticsearch."""
+"""``tracer stack up | down | status | init``: the local single-node Kafka and Elasticsearch.
+
+``up`` fetches the stack once from Maven Central into ``.stack``, starts both services detached
+and creates the contract's topics and the leads index. ``init`` does only the last part, against
+whatever addresses are configured (docker-compose's ``setup`` job runs it).
+"""
 
 from __future__ import annotations
 
-import typer
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Annotated, TypeVar
+from urllib.parse import urlsplit
 
-__all__ = ["app"]
+import typer
+from elasticsearch import Elasticsearch, TransportError
+from kafka.errors import KafkaError
+from rich.console import Console
+
+from connectors.errors import ServiceUnavailable, StackError
+from connectors.lead_index import ensure_lead_index
+from connectors.stack import LocalStack, ServiceStatus, StackConfig
+from connectors.topics import contract_topics, ensure_topics, kafka_admin
+from tracer.settings import TracerSettings, load_settings
+
+__all__ = ["app", "provision", "stack_config"]
 
 app = typer.Typer(
-    help="Start, stop and inspect the local Kafka and Elasticsearch.", no_args_is_help=True
+    help="Start, stop and inspect the local Kafka and Elasticsearch (no Docker needed).",
+    no_args_is_help=True,
 )
+
+_T = TypeVar("_T")
+_err = Console(stderr=True)
+
+
+def stack_config(settings: TracerSettings) -> StackConfig:
+    """Translate the settings into the plain values of the local stack."""
+    kafka_host, _, kafka_port = settings.kafka_bootstrap.split(",")[0].strip().rpartition(":")
+    url = urlsplit(settings.elasticsearch_url)
+    return StackConfig(
+        stack_dir=settings.stack_dir,
+        kafka_version=settings.kafka_version,
+        elasticsearch_version=settings.elasticsearch_version,
+        kafka_host=kafka_host or "127.0.0.1",
+        kafka_port=int(kafka_port or 9092),
+        elasticsearch_host=url.hostname or "127.0.0.1",
+        elasticsearch_port=url.port or 9200,
+        kafka_heap=settings.kafka_heap,
+        elasticsearch_heap=settings.elasticsearch_heap,
+        java_home=settings.java_home,
+        elasticsearch_java_home=settings.elasticsearch_java_home,
+    )
+
+
+def _with_backoff(action: Callable[[], _T], *, what: str, deadline: float) -> _T:
+    """Run ``action`` until it stops failing with a retriable error or ``deadline`` passes."""
+    delay = 0.5
+    while True:
+        try:
+            return action()
+        except (ServiceUnavailable, KafkaError, TransportError) as exc:
+            if isinstance(exc, KafkaError) and not exc.retriable:
+                raise StackError(f"{what} refused the set-up: {exc}") from exc
+            if time.monotonic() + delay > deadline:
+                raise StackError(f"{what} was not ready in time: {exc}") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _create_topics(settings: TracerSettings) -> str:
+    admin = kafka_admin(settings.kafka_bootstrap)
+    try:
+        specs = contract_topics(
+            prefix=settings.topic_prefix, feed_partitions=settings.feed_partitions
+        )
+        report = ensure_topics(admin, specs)
+    finally:
+        admin.close()
+    return f"topics: {len(report.created)} created, {len(report.existing)} already there"
+
+
+def _create_index(settings: TracerSettings) -> str:
+    auth = None
+    if settings.elasticsearch_user:
+        auth = (settings.elasticsearch_user, settings.elasticsearch_password or "")
+    with Elasticsearch(settings.elasticsearch_url, basic_auth=auth, request_timeout=10) as client:
+        index = ensure_lead_index(client, settings.leads_alias)
+    return f"index: alias {settings.leads_alias!r} -> {index}"
+
+
+def provision(settings: TracerSettings, *, timeout_s: float, say: Callable[[str], None]) -> None:
+    """Create the contract's topics and the leads index, retrying until ``timeout_s`` passes.
+
+    Raises:
+        StackError: Kafka or Elasticsearch did not become ready, or refused the set-up.
+    """
+    deadline = time.monotonic() + timeout_s
+    say(_with_backoff(lambda: _create_topics(settings), what="Kafka", deadline=deadline))
+    say(_with_backoff(lambda: _create_index(settings), what="Elasticsearch", deadline=deadline))
+
+
+def _line(status: ServiceStatus) -> str:
+    pid = f"pid {status.pid}" if status.pid else "-"
+    return (
+        f"{status.service:<14} {status.state:<9} {status.address:<24} {pid:<11}"
+        f" v{status.version:<7} log {status.log}"
+    )
+
+
+def _print_status(statuses: tuple[ServiceStatus, ...], *, as_json: bool) -> None:
+    if as_json:
+        rows = [asdict(status) | {"log": str(status.log)} for status in statuses]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for status in statuses:
+        typer.echo(_line(status))
 
 
 @app.command()
-def status() -> None:
-    """Report what runs (work in progress)."""
-    typer.echo("stack: not implemented yet")
-    raise typer.Exit(code=1)
+def up() -> None:
+    """Fetch (first run only), start Kafka and Elasticsearch, create topics and the leads index."""
+    settings = load_settings()
+    stack = LocalStack(stack_config(settings))
+    begin = time.monotonic()
+    with _err.status("tracer stack up", spinner="dots") as spinner:
+
+        def say(message: str) -> None:
+            spinner.update(message)
+            _err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}", highlight=False)
+
+        statuses = stack.up(say)
+        provision(settings, timeout_s=60.0, say=say)
+    _err.print(f"stack ready in {time.monotonic() - begin:.1f} s", highlight=False)
+    _print_status(statuses, as_json=False)
+
+
+@app.command()
+def down() -> None:
+    """Stop Kafka and Elasticsearch (SIGTERM, then SIGKILL) and leave nothing behind."""
+    stack = LocalStack(stack_config(load_settings()))
+    with _err.status("tracer stack down", spinner="dots"):
+        statuses = stack.down(typer.echo)
+    _print_status(statuses, as_json=False)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
+) -> None:
+    """Show what runs, where, which versions and where it logs; exit 1 unless both run."""
+    statuses = LocalStack(stack_config(load_settings())).status()
+    _print_status(statuses, as_json=as_json)
+    if any(status.state != "running" for status in statuses):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def init(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the services.")] = 180.0,
+) -> None:
+    """Create the topics and the leads index on the configured Kafka and Elasticsearch."""
+    settings = load_settings()
+    provision(settings, timeout_s=timeout, say=typer.echo)
