@@ -21,16 +21,20 @@ from typing import Any, Final, Literal
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError as AIOKafkaError
+from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from connectors.errors import ServiceUnavailable
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as SyncTopicPartition
 
 __all__ = [
     "DEFAULT_FEED",
     "KafkaRosterFollower",
     "RosterMessage",
     "Route",
+    "consumer_lag",
+    "end_offsets",
     "kafka_producer",
     "route_event_line",
     "route_roster_line",
@@ -206,3 +210,51 @@ class KafkaRosterFollower:
                 if not pending:
                     log.info("roster follower: caught up after %d messages", self.messages_read)
                     self.caught_up.set()
+
+
+def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
+    """Return the sum of the end offsets of each topic (messages ever written, compaction aside).
+
+    Raises:
+        ServiceUnavailable: Kafka did not answer.
+    """
+    try:
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="tracer-offsets")
+    except KafkaError as exc:
+        raise ServiceUnavailable(f"Kafka at {bootstrap} did not answer: {exc}") from exc
+    try:
+        return {topic: sum(_topic_ends(consumer, topic).values()) for topic in topics}
+    finally:
+        consumer.close()
+
+
+def _topic_ends(consumer: Any, topic: str) -> dict[SyncTopicPartition, int]:
+    partitions = consumer.partitions_for_topic(topic) or set()
+    tps = [SyncTopicPartition(topic, p) for p in sorted(partitions)]
+    return dict(consumer.end_offsets(tps)) if tps else {}
+
+
+def consumer_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
+    """Return how many messages of ``topics`` the consumer ``group`` has not committed yet.
+
+    A partition the group never committed counts in full. Raises ``ServiceUnavailable`` when
+    Kafka (or the group coordinator) does not answer.
+    """
+    try:
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="tracer-lag")
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tracer-lag")
+    except KafkaError as exc:
+        raise ServiceUnavailable(f"Kafka at {bootstrap} did not answer: {exc}") from exc
+    try:
+        committed = admin.list_group_offsets({group: None}).get(group, {})
+        lag = 0
+        for topic in topics:
+            for tp, end in _topic_ends(consumer, topic).items():
+                done = committed.get(tp)
+                lag += max(0, end - (done.offset if done is not None and done.offset >= 0 else 0))
+        return lag
+    except KafkaError as exc:
+        raise ServiceUnavailable(f"could not read the offsets of group {group}: {exc}") from exc
+    finally:
+        consumer.close()
+        admin.close()

@@ -1,0 +1,72 @@
+"""The agents and background tasks of one worker: wiring, about twenty lines each.
+
+Faust acknowledges an event even when the agent raises, so nothing here lets an exception out
+per event: :class:`~streams.pipeline.EventHandler` turns bad input into a dead letter, and
+:class:`~streams.pipeline.LeadWriter` retries a batch until Elasticsearch acknowledged it.
+Batches come from ``stream.take_events``, which acknowledges them only after the loop body
+returned, so Kafka offsets advance only past leads that are written or dead-lettered.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from streams.app import Pipeline, origin_of
+
+__all__ = ["register_agents"]
+
+log = logging.getLogger(__name__)
+
+
+def register_agents(p: Pipeline) -> None:
+    """Register the feed agent, the lead indexer agent and the roster tasks on ``p.app``."""
+
+    async def follow_roster() -> None:
+        await p.follower.run()
+
+    async def close_leads() -> None:
+        await p.watchlist.ready.wait()
+        await p.closer.run()
+
+    p.app.task(follow_roster)
+    p.app.task(close_leads)
+
+    @p.app.agent(p.feeds, name="tracer.match_feeds")
+    async def match_feeds(stream: Any) -> None:
+        await p.follower.caught_up.wait()  # never match against a partial watchlist
+        p.watchlist.ready.set()
+        log.info("watchlist ready: %d people", len(p.watchlist))
+        async for events in stream.take_events(p.feed_batch, within=p.feed_within_s):
+            for event in events:
+                message = event.message
+                result = p.handle_event(message.value, origin_of(message))
+                for lead in result.leads:
+                    await p.leads.send(key=lead.key, value=lead.value)
+                if result.dead_letter is not None:
+                    letter = result.dead_letter
+                    await p.deadletter.send(key=letter.key, value=letter.value)
+
+    @p.app.agent(p.leads, name="tracer.index_leads")
+    async def index_leads(stream: Any) -> None:
+        async for events in stream.take_events(p.bulk_max_actions, within=p.bulk_flush_seconds):
+            batch = [(event.message.value, origin_of(event.message)) for event in events]
+            for letter in await p.writer.write(batch):
+                await p.deadletter.send(key=letter.key, value=letter.value)
+
+    async def report_stats() -> None:
+        s = p.stats
+        log.info(
+            "stats: events=%d leads_emitted=%d created=%d present=%d closed_on_write=%d "
+            "dead_letters=%d roster=%d closed=%d",
+            s.events,
+            s.leads_emitted,
+            s.leads_created,
+            s.leads_present,
+            s.leads_closed_on_write,
+            s.dead_letters,
+            len(p.watchlist),
+            p.closer.closed,
+        )
+
+    p.app.timer(interval=30.0)(report_stats)

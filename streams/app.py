@@ -1,0 +1,178 @@
+"""The Faust app, built from the settings and collaborators passed in (never from the environment).
+
+:func:`build_pipeline` composes one worker: the Faust app and its topics (feeds read as raw
+bytes), the matcher behind the :class:`~streams.roster.Watchlist`, the roster follower task, the
+lead closer task, and the two agents from :mod:`streams.agents`. Several workers started with the
+same ``consumer_group`` share the feed and lead partitions; each holds the whole watchlist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import faust
+from connectors.deadletter import MessageOrigin
+from connectors.elasticsearch import LeadIndexer
+from connectors.kafka import KafkaRosterFollower
+from connectors.topics import FEED_TOPICS, topic_name
+
+from streams.pipeline import EventHandler, EventParser, LeadWriter, MatcherPort, PipelineStats
+from streams.roster import LeadCloser, Watchlist
+
+__all__ = ["Pipeline", "StreamSettings", "build_pipeline", "origin_of"]
+
+log = logging.getLogger(__name__)
+
+
+class StreamSettings(Protocol):
+    """The settings the streaming app reads (``tracer.settings.TracerSettings`` fits)."""
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """Kafka bootstrap servers."""
+        ...
+
+    @property
+    def topic_prefix(self) -> str:
+        """Prefix of every topic name."""
+        ...
+
+    @property
+    def consumer_group(self) -> str:
+        """The consumer group (Faust app id) the workers share."""
+        ...
+
+    @property
+    def feed_partitions(self) -> int:
+        """Partitions of every contract topic."""
+        ...
+
+    @property
+    def worker_web_host(self) -> str:
+        """Address the Faust web server binds to."""
+        ...
+
+    @property
+    def worker_web_port(self) -> int:
+        """Port of the Faust web server."""
+        ...
+
+    @property
+    def max_event_bytes(self) -> int:
+        """Largest feed event accepted."""
+        ...
+
+    @property
+    def bulk_max_actions(self) -> int:
+        """Leads per Elasticsearch bulk request."""
+        ...
+
+    @property
+    def bulk_flush_seconds(self) -> float:
+        """Longest wait before a partial bulk is sent."""
+        ...
+
+
+@dataclass
+class Pipeline:
+    """One worker's app, topics and collaborators (the agents close over it)."""
+
+    app: faust.App
+    feeds: Any
+    leads: Any
+    deadletter: Any
+    roster_topic: str
+    watchlist: Watchlist
+    follower: KafkaRosterFollower
+    closer: LeadCloser
+    handle_event: EventHandler
+    writer: LeadWriter
+    indexer: LeadIndexer
+    feed_batch: int = 200
+    feed_within_s: float = 0.05
+    bulk_max_actions: int = 500
+    bulk_flush_seconds: float = 0.5
+    stats: PipelineStats = field(default_factory=PipelineStats)
+
+
+def origin_of(message: Any) -> MessageOrigin:
+    """Return the origin of a Faust message (topic, partition, offset, key, timestamp)."""
+    timestamp = message.timestamp
+    return MessageOrigin(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        timestamp_ms=None if timestamp is None else int(timestamp * 1000),
+    )
+
+
+def _faust_app(settings: StreamSettings, *, web_enabled: bool, datadir: Path | None) -> faust.App:
+    return faust.App(
+        settings.consumer_group,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        autodiscover=False,
+        datadir=str(datadir or Path(tempfile.gettempdir()) / "tracer-faust"),
+        topic_partitions=settings.feed_partitions,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        web_enabled=web_enabled,
+        web_bind=settings.worker_web_host,
+        web_host=settings.worker_web_host,
+        web_port=settings.worker_web_port,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=5000,
+        broker_commit_interval=1.0,
+        producer_linger=0.005,
+        producer_acks=-1,
+        stream_buffer_maxsize=4096,
+    )
+
+
+def build_pipeline(
+    settings: StreamSettings,
+    *,
+    matcher: MatcherPort,
+    parse_event: EventParser,
+    indexer: LeadIndexer,
+    web_enabled: bool = True,
+    datadir: Path | None = None,
+) -> Pipeline:
+    """Compose one worker's Faust app and register its agents and background tasks."""
+    from streams.agents import register_agents  # noqa: PLC0415 - agents import this module
+
+    app = _faust_app(settings, web_enabled=web_enabled, datadir=datadir)
+    prefix = settings.topic_prefix
+    stats = PipelineStats()
+    lock = asyncio.Lock()
+    watchlist = Watchlist(matcher)
+    closer = LeadCloser(indexer, watchlist.status_of, lock)
+    watchlist.on_traced_out = closer.request
+    roster_topic = topic_name("supervision.roster", prefix=prefix)
+    follower = KafkaRosterFollower(settings.kafka_bootstrap, roster_topic, watchlist.on_roster)
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+    pipeline = Pipeline(
+        app=app,
+        feeds=app.topic(*(topic_name(t, prefix=prefix) for t in FEED_TOPICS), **raw),
+        leads=app.topic(topic_name("leads", prefix=prefix), **raw),
+        deadletter=app.topic(topic_name("deadletter", prefix=prefix), **raw),
+        roster_topic=roster_topic,
+        watchlist=watchlist,
+        follower=follower,
+        closer=closer,
+        handle_event=EventHandler(
+            matcher, parse_event, max_bytes=settings.max_event_bytes, stats=stats
+        ),
+        writer=LeadWriter(indexer, watchlist.status_of, lock=lock, stats=stats),
+        indexer=indexer,
+        bulk_max_actions=settings.bulk_max_actions,
+        bulk_flush_seconds=settings.bulk_flush_seconds,
+        stats=stats,
+    )
+    register_agents(pipeline)
+    return pipeline

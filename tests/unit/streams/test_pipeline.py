@@ -1,0 +1,155 @@
+"""The per-event handler and the lead writer, without Faust or services."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import orjson
+import pytest
+
+from connectors.deadletter import MessageOrigin, decode_dead_letter
+from connectors.elasticsearch import InMemoryLeadIndexer
+from connectors.kafka import RosterMessage
+from matchers.records import parse_event_bytes
+from streams.pipeline import EventHandler, LeadWriter
+from streams.roster import LeadCloser, Watchlist
+from tests.unit.streams.fakes import FakeMatcher, event, roster
+
+ORIGIN = MessageOrigin("feeds.bank", 1, 99, b"e1", 1_700_000_000_000)
+
+
+def handler_with(*people: bytes) -> tuple[EventHandler, FakeMatcher]:
+    matcher = FakeMatcher()
+    watchlist = Watchlist(matcher)
+    for n, value in enumerate(people):
+        watchlist.apply(RosterMessage(None, value, 0, n, None))
+    return EventHandler(matcher, parse_event_bytes, max_bytes=2048), matcher
+
+
+def test_matching_event_gives_lead_messages_keyed_by_lead_id() -> None:
+    handle, _ = handler_with(roster("p1"), roster("p2", name="王芳"))
+    result = handle(event("e1"), ORIGIN)
+    assert result.dead_letter is None
+    assert [lead.key for lead in result.leads] == [b"p1:e1"]
+    assert orjson.loads(result.leads[0].value)["status"] == "new"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason_start"),
+    [
+        (b"\xff\xfe", "not UTF-8"),
+        (b"[1, 2]", "not a JSON object"),
+        (b"{not json", "not JSON"),
+        (b'{"source": "bank", "occurred_at": "2026-01-01T00:00:00+08:00"}', "event_id"),
+        (b'{"event_id": "e", "occurred_at": "2026-01-01T00:00:00+08:00"}', "source"),
+        (b'{"event_id": "e", "source": "bank"}', "occurred_at"),
+        (b"{" + b" " * 5000 + b"}", "oversized"),
+        (None, "not JSON"),
+    ],
+)
+def test_bad_input_becomes_a_dead_letter_with_original_bytes(value, reason_start) -> None:
+    handle, _ = handler_with(roster("p1"))
+    result = handle(value, ORIGIN)
+    assert result.leads == ()
+    assert result.dead_letter is not None and result.dead_letter.key == b"e1"
+    letter = decode_dead_letter(result.dead_letter.value)
+    assert letter["reason"].startswith(reason_start)
+    assert (letter["topic"], letter["partition"], letter["offset"]) == ("feeds.bank", 1, 99)
+    assert letter["value_b64"] == (None if value is None else base64.b64encode(value).decode())
+    assert handle.stats.dead_letters == 1
+
+
+def test_matcher_failure_is_dead_lettered_not_raised() -> None:
+    handle, matcher = handler_with(roster("p1"))
+    matcher.explode_on.add("e1")
+    result = handle(event("e1"), ORIGIN)
+    letter = decode_dead_letter(result.dead_letter.value)
+    assert (letter["reason"], letter["stage"], letter["detail"]) == (
+        "match_failed", "match", "RuntimeError")
+
+
+def lead_message(person: str, event_id: str) -> bytes:
+    return orjson.dumps({"lead_id": f"{person}:{event_id}", "person_id": person,
+                         "event_id": event_id, "status": "new"})
+
+
+async def test_writer_indexes_once_and_dead_letters_rejects_and_garbage() -> None:
+    twin = InMemoryLeadIndexer(reject={"p1:e3": (400, "mapper_parsing_exception")})
+    writer = LeadWriter(twin, lambda _pid: "dropped_out")
+    batch = [(lead_message("p1", f"e{n}"), MessageOrigin("leads", 0, n)) for n in range(4)]
+    batch.append((b"garbage", MessageOrigin("leads", 0, 4)))
+    dead = await writer.write(batch)
+    again = await writer.write(batch[:2])
+    assert sorted(twin.documents) == ["p1:e0", "p1:e1", "p1:e2"]
+    reasons = [decode_dead_letter(letter.value)["reason"] for letter in dead]
+    assert reasons == ["lead_unreadable", "mapper_parsing_exception"]
+    assert again == [] and writer.stats.leads_present == 2
+
+
+async def test_writer_closes_on_write_when_person_left_the_trace() -> None:
+    twin = InMemoryLeadIndexer()
+    writer = LeadWriter(twin, {"p1": "located", "p2": "dropped_out"}.get)
+    await writer.write([(lead_message("p1", "e1"), ORIGIN), (lead_message("p2", "e1"), ORIGIN)])
+    assert twin.documents["p1:e1"]["status"] == "closed"
+    assert twin.documents["p1:e1"]["status_reason"] == "roster_located"
+    assert twin.documents["p2:e1"]["status"] == "new"
+
+
+class FlakyIndexer(InMemoryLeadIndexer):
+    failures: int = 2
+
+    async def index(self, leads):
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("unexpected")
+        return await super().index(leads)
+
+
+async def test_writer_retries_unexpected_failures_instead_of_losing_the_batch() -> None:
+    flaky = FlakyIndexer()
+    writer = LeadWriter(flaky, lambda _pid: None, retry_pause_s=0.001)
+    assert await writer.write([(lead_message("p1", "e1"), ORIGIN)]) == []
+    assert list(flaky.documents) == ["p1:e1"]
+
+
+async def test_roster_change_to_located_closes_open_leads_and_stops_matching() -> None:
+    matcher, twin = FakeMatcher(), InMemoryLeadIndexer()
+    watchlist = Watchlist(matcher)
+    writer = LeadWriter(twin, watchlist.status_of)
+    closer = LeadCloser(twin, watchlist.status_of, writer.lock)
+    watchlist.on_traced_out = closer.request
+    watchlist.apply(RosterMessage(b"p1", roster("p1"), 0, 0, None))
+    await writer.write([(lead_message("p1", "e1"), ORIGIN)])
+    watchlist.apply(RosterMessage(b"p1", roster("p1", "located"), 0, 1, None))
+    assert await closer.close_pending() == 1
+    assert twin.documents["p1:e1"]["status"] == "closed"
+    assert matcher.people == {}
+    # back to dropped_out: traced again, a new lead is new; closing is not re-run for them
+    watchlist.apply(RosterMessage(b"p1", roster("p1"), 0, 2, None))
+    await writer.write([(lead_message("p1", "e2"), ORIGIN)])
+    assert twin.documents["p1:e2"]["status"] == "new"
+    assert await closer.close_pending() == 0
+
+
+async def test_closer_skips_people_back_on_the_trace_before_it_ran() -> None:
+    matcher, twin = FakeMatcher(), InMemoryLeadIndexer()
+    watchlist = Watchlist(matcher)
+    closer = LeadCloser(twin, watchlist.status_of, asyncio.Lock())
+    watchlist.on_traced_out = closer.request
+    twin.documents["x"] = {"lead_id": "x", "person_id": "p1", "status": "new"}
+    watchlist.apply(RosterMessage(b"p1", roster("p1", "closed"), 0, 0, None))
+    watchlist.apply(RosterMessage(b"p1", roster("p1"), 0, 1, None))
+    assert await closer.close_pending() == 0
+    assert twin.documents["x"]["status"] == "new"
+
+
+def test_watchlist_counts_unreadable_and_invalid_roster_records() -> None:
+    watchlist = Watchlist(FakeMatcher())
+    watchlist.apply(RosterMessage(b"k", b"not json", 0, 0, None))
+    watchlist.apply(RosterMessage(b"k", b'{"person_id": "p9", "status": "weird"}', 0, 1, None))
+    watchlist.apply(RosterMessage(b"p1", roster("p1"), 0, 2, None))
+    watchlist.apply(RosterMessage(b"p1", None, 0, 3, None))  # tombstone
+    assert watchlist.stats.invalid == 2
+    assert watchlist.status_of("p1") == "closed"
+    assert len(watchlist) == 1

@@ -1,0 +1,172 @@
+"""``tracer demo --out DIR`` (what ``make run`` does): a synthetic day through the whole pipeline.
+
+Starts the local stack, simulates a day of roster and feeds into ``DIR``, starts one worker
+(``DIR/worker.log``), publishes the files, waits until the leads in Elasticsearch stop changing
+and the worker's consumer lag is zero, prints a summary and where to search, stops the worker
+and leaves the stack running.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from elasticsearch import Elasticsearch
+from rich.console import Console
+
+from connectors.errors import ServiceUnavailable
+from connectors.kafka import consumer_lag, end_offsets
+from connectors.topics import FEED_TOPICS, topic_name
+from matchers.synthetic import SimulationConfig, build_world
+from tracer.commands import stack
+from tracer.commands.produce import produce_files
+from tracer.settings import TracerSettings, load_settings
+
+__all__ = ["demo", "write_day"]
+
+_out = Console(stderr=True, highlight=False)
+
+
+def write_day(out: Path, *, people: int, watchlist: int, events: int, seed: int) -> None:
+    """Simulate a synthetic day and write roster.jsonl, events.jsonl and truth.jsonl."""
+    world = build_world(
+        SimulationConfig(people=people, watchlist=watchlist, events=events, seed=seed)
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "roster.jsonl").open("wb") as handle:
+        handle.writelines(orjson.dumps(record) + b"\n" for record in world.roster)
+    with (out / "events.jsonl").open("wb") as handle:
+        for event in world.events:
+            payload = event.payload
+            line = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
+            handle.write(line + b"\n")
+    with (out / "truth.jsonl").open("wb") as handle:
+        handle.writelines(orjson.dumps(record) + b"\n" for record in world.truth)
+
+
+def _start_worker(out: Path) -> subprocess.Popen[bytes]:
+    log = (out / "worker.log").open("ab")
+    tracer = Path(sys.executable).parent / "tracer"
+    command = [str(tracer)] if tracer.exists() else [sys.executable, "-m", "tracer.cli"]
+    return subprocess.Popen([*command, "worker"], stdout=log, stderr=subprocess.STDOUT)
+
+
+def _topics(settings: TracerSettings, keys: tuple[Any, ...]) -> list[str]:
+    return [topic_name(key, prefix=settings.topic_prefix) for key in keys]
+
+
+def _lead_count(client: Elasticsearch, alias: str) -> int:
+    client.indices.refresh(index=alias)
+    return int(client.count(index=alias)["count"])
+
+
+def _wait_settled(
+    settings: TracerSettings,
+    client: Elasticsearch,
+    worker: subprocess.Popen[bytes],
+    *,
+    timeout: float,
+) -> None:
+    """Wait for zero lag on feeds and leads and a lead count unchanged over three looks."""
+    topics = _topics(settings, (*FEED_TOPICS, "leads"))
+    deadline = time.monotonic() + timeout
+    last, stable = -1, 0
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise ServiceUnavailable("the worker stopped; see worker.log")
+        try:
+            lag = consumer_lag(settings.kafka_bootstrap, settings.consumer_group, topics)
+            count = _lead_count(client, settings.leads_alias)
+        except (ServiceUnavailable, OSError):
+            lag, count = -1, -1
+        stable = stable + 1 if (lag == 0 and count == last) else 0
+        _out.print(f"  waiting: lag {lag}, leads {count}", end="\r")
+        if stable >= 3:
+            _out.print()
+            return
+        last = count
+        time.sleep(2.0)
+    raise ServiceUnavailable(f"the pipeline did not settle within {timeout:.0f}s")
+
+
+def _aggregate(client: Elasticsearch, alias: str) -> dict[str, dict[str, int]]:
+    response = client.search(
+        index=alias,
+        size=0,
+        aggs={f: {"terms": {"field": f, "size": 20}} for f in ("tier", "source", "status")},
+    )
+    return {
+        name: {b["key"]: b["doc_count"] for b in agg["buckets"]}
+        for name, agg in response["aggregations"].items()
+    }
+
+
+def _summary(settings: TracerSettings, client: Elasticsearch, read: int, dead: int) -> None:
+    aggs = _aggregate(client, settings.leads_alias)
+    total = _lead_count(client, settings.leads_alias)
+    url, alias = settings.elasticsearch_url, settings.leads_alias
+    _out.print("\n[bold]tracer demo: done[/bold]")
+    _out.print(f"  events read:   {read}")
+    _out.print(
+        f"  dead letters:  {dead}  (topic {topic_name('deadletter', prefix=settings.topic_prefix)})"
+    )
+    _out.print(f"  leads indexed: {total}  (alias {alias!r})")
+    for name in ("tier", "source", "status"):
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(aggs[name].items()))
+        _out.print(f"    by {name}: {parts}")
+    _out.print("\n[bold]where to search[/bold]")
+    _out.print(f"  Elasticsearch: {url}/{alias}/_search")
+    _out.print(
+        f"  curl -s '{url}/{alias}/_search?pretty' -H 'Content-Type: application/json' "
+        '-d \'{"query": {"bool": {"filter": [{"term": {"tier": "high"}}, '
+        '{"term": {"status": "new"}}]}}, "sort": [{"score": "desc"}], "size": 5}\''
+    )
+    _out.print(
+        "  Kibana: not part of the local stack; with Docker, `docker compose up kibana` against "
+        f"this Elasticsearch and open the data view on {alias!r}."
+    )
+    _out.print("  The stack keeps running: `tracer stack down` stops it.")
+
+
+def demo(
+    *,
+    out: Annotated[Path, typer.Option(help="Directory for the day's files and worker.log.")] = Path(
+        "out/run"
+    ),
+    people: Annotated[int, typer.Option(help="Population size.")] = 50_000,
+    watchlist: Annotated[int, typer.Option(help="Roster size.")] = 2_000,
+    events: Annotated[int, typer.Option(help="Feed events in the day.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the pipeline.")] = 900.0,
+) -> None:
+    """Run a synthetic day end to end: stack, simulate, worker, produce, summary."""
+    settings = load_settings()
+    stack.up()
+    _out.print(f"simulating a day into {out} ...")
+    write_day(out, people=people, watchlist=watchlist, events=events, seed=seed)
+    feeds, dead_topic = _topics(settings, FEED_TOPICS), _topics(settings, ("deadletter",))
+    before = end_offsets(settings.kafka_bootstrap, [*feeds, *dead_topic])
+    worker = _start_worker(out)
+    client = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
+    try:
+        _out.print(f"worker started (pid {worker.pid}, log {out / 'worker.log'}); publishing ...")
+        report = produce_files(settings, roster=out / "roster.jsonl", events=out / "events.jsonl")
+        _out.print(f"published {report.total} messages in {report.seconds:.1f}s")
+        _wait_settled(settings, client, worker, timeout=timeout)
+        after = end_offsets(settings.kafka_bootstrap, [*feeds, *dead_topic])
+        read = sum(after[t] - before.get(t, 0) for t in feeds)
+        dead = sum(after[t] - before.get(t, 0) for t in dead_topic)
+        _summary(settings, client, read, dead)
+    finally:
+        client.close()
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
