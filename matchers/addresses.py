@@ -1,0 +1,260 @@
+"""Postal addresses: Chinese addresses cut into administrative and street tokens, Latin by words.
+
+A Chinese address is read left to right into province (省 / 自治区 / 北京市...), city
+(市 / 州 / 地区 / 盟), district (区 / 县 / 县级市 / 旗), street (街道 / 镇 / 乡), road
+(路 / 街 / 巷 / 大道...), number (号) and building (栋 / 单元 / 室); traditional characters are
+folded to simplified and full-width digits to ASCII. A missing level is fine; a level present
+on both sides must agree.
+
+Worked comparisons (person's address vs the event's):
+
+    person: 海南省海口市美兰区海甸五西路28号
+    海口市美兰区海甸五西路28号3栋   exact (same road and number)
+    美兰区海甸五西路30号            typo (same road, other number)
+    海口市美兰区人民大道58号         partial (same district)
+    海口市龙华区滨海大道1号          partial (same city)
+    三亚市吉阳区迎宾路1号            disagree
+
+Pinyin or Latin addresses fall back to word overlap.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import opencc
+
+from matchers.levels import FieldComparison, Level
+
+__all__ = ["AddressForms", "address_block_keys", "compare_address", "normalise_address"]
+
+_PROVINCE = re.compile(
+    r"(北京|天津|上海|重庆)市?|(.{2,3}?)省|(内蒙古|广西|西藏|宁夏|新疆).{0,6}?自治区|(香港|澳门)(?:特别行政区)?"
+)
+_PROVINCE_BARE = re.compile(r"(海南|广东|广西|福建|湖南|湖北|四川|云南|贵州|浙江|江苏)(?!省)")
+# A level's name is hanzi only and never runs across a road, number or building word.
+_NAME = r"((?:(?![路街巷道号栋幢室])[\u4e00-\u9fff]){1,%d}?)"
+_LEVELS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("city", re.compile(_NAME % 8 + r"(?:市|自治州|地区|盟)(?!场)")),
+    ("district", re.compile(_NAME % 10 + r"(?:自治县|区|县|市|旗)(?!域)")),
+    ("street", re.compile(_NAME % 10 + r"(?:街道|镇|乡)")),
+    ("road", re.compile(r"([\u4e00-\u9fff\d]{1,12}?(?:大道|大街|路|街|巷|胡同|弄|道))")),
+    ("number", re.compile(r"(\d+(?:-\d+)?)号(?!楼)")),
+)
+_BUILDING = re.compile(r"(\w{1,4}?)(?:栋|幢|座|号楼)|(\d+)单元|(\d+)(?:室|房)")
+_WORD = re.compile(r"[a-z0-9]+")
+_HANZI = re.compile(r"[\u4e00-\u9fff]")
+_NOISE = re.compile(r"[\s,，。、;；:：()（）\[\]【】\"'“”-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class AddressForms:
+    """A normalised address.
+
+    Attributes:
+        display: the cleaned address (simplified characters, no spaces).
+        valid: something usable was found.
+        flags: ``address_empty``, ``address_unparsed`` (Chinese text without any known level).
+        latin: written in Latin script (compared by word overlap).
+        province: the province core (``海南``), or ``""``.
+        city: the city core (``海口``).
+        district: the district / county core (``美兰``).
+        street: the street / town core (``海甸``).
+        road: the road with its suffix (``海甸五西路``).
+        number: the house number (``28``).
+        building: building / unit / room, joined (``3栋2单元501室``).
+        words: the Latin words (or all Chinese levels) for overlap.
+    """
+
+    display: str
+    valid: bool
+    flags: tuple[str, ...] = ()
+    latin: bool = False
+    province: str = ""
+    city: str = ""
+    district: str = ""
+    street: str = ""
+    road: str = ""
+    number: str = ""
+    building: str = ""
+    words: frozenset[str] = frozenset()
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def normalise_address(raw: object) -> AddressForms:
+    """Normalise an address; never raises.
+
+    Args:
+        raw: the address as sent (any type; ``None`` for none).
+
+    Returns:
+        The parsed forms; see :class:`AddressForms`.
+    """
+    if raw is None:
+        return AddressForms("", valid=False, flags=("address_empty",))
+    text = raw if isinstance(raw, str) else str(raw)
+    return _normalise(text[:200])
+
+
+@lru_cache(maxsize=32768)
+def _normalise(text: str) -> AddressForms:
+    text = unicodedata.normalize("NFKC", text).strip()
+    if not text:
+        return AddressForms("", valid=False, flags=("address_empty",))
+    if not _HANZI.search(text):
+        words = frozenset(_WORD.findall(_fold_latin(text)))
+        flags = () if words else ("address_empty",)
+        return AddressForms(
+            " ".join(text.split()), valid=bool(words), flags=flags, latin=True, words=words
+        )
+    text = _NOISE.sub("", str(_t2s().convert(text)))
+    parts, rest = _cut(text)
+    building = "".join(m.group(0) for m in _BUILDING.finditer(rest))
+    flags = () if any(parts.values()) else ("address_unparsed",)
+    return AddressForms(
+        text,
+        valid=True,
+        flags=flags,
+        province=parts["province"],
+        city=parts["city"],
+        district=parts["district"],
+        street=parts["street"],
+        road=parts["road"],
+        number=parts["number"],
+        building=building,
+        words=frozenset(v for v in parts.values() if v) or frozenset({text}),
+    )
+
+
+def _fold_latin(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _cut(text: str) -> tuple[dict[str, str], str]:
+    parts = {"province": "", "city": "", "district": "", "street": "", "road": "", "number": ""}
+    rest = text
+    match = _PROVINCE.match(rest) or _PROVINCE_BARE.match(rest)
+    if match:
+        parts["province"] = next(g for g in match.groups() if g)
+        if match.group(1):  # a municipality is its own city
+            parts["city"] = match.group(1)
+        rest = rest[match.end() :]
+    for level, pattern in _LEVELS:
+        if parts[level]:
+            continue
+        found = pattern.match(rest) if level != "number" else pattern.search(rest)
+        if found:
+            parts[level] = found.group(1)
+            rest = rest[found.end() :]
+    return parts, rest
+
+
+def _cmp(level: Level, zh: str, en: str, key: str = "") -> FieldComparison:
+    return FieldComparison("address", level, zh, en, key)
+
+
+_RANK: dict[str, int] = {"exact": 0, "typo": 1, "partial": 2, "disagree": 3, "missing": 4}
+
+
+def compare_address(
+    person: Sequence[AddressForms] | AddressForms, event: AddressForms
+) -> FieldComparison:
+    """Compare a person's known address(es) with an event's address; the best agreement wins.
+
+    Args:
+        person: one address or the person's list of addresses.
+        event: the event's address.
+
+    Returns:
+        ``exact`` (same road and number), ``typo`` (same road, other number), ``partial`` (same
+        district or same city), ``disagree`` or ``missing``.
+    """
+    known = [person] if isinstance(person, AddressForms) else list(person)
+    results = [_compare_one(p, event) for p in known if p.valid]
+    if not results or not event.valid:
+        return _cmp("missing", "地址缺失", "address missing")
+    return min(results, key=lambda c: _RANK[c.level])
+
+
+def _compare_one(p: AddressForms, e: AddressForms) -> FieldComparison:
+    if p.latin or e.latin:
+        return _compare_words(p, e)
+    a, b = p.display, e.display
+    level, zh, en = _chinese_level(p, e)
+    key = _address_key(p) if level == "exact" else ""
+    return _cmp(level, f"{zh}：{a} / {b}", f"{en}: {a} / {b}", key)
+
+
+def _chinese_level(p: AddressForms, e: AddressForms) -> tuple[Level, str, str]:
+    if p.display == e.display:
+        return "exact", "地址一致", "same address"
+    if _differ(p, e, "province") or _differ(p, e, "city"):
+        return "disagree", "地址不同", "addresses differ"
+    house = _same_road(p, e)
+    if house:
+        return house
+    if p.district and p.district == e.district:
+        return "partial", f"同一区县（{p.district}）", f"same district ({p.district})"
+    if p.city and p.city == e.city:
+        return "partial", f"同一城市（{p.city}）", f"same city ({p.city})"
+    return "disagree", "地址不同", "addresses differ"
+
+
+def _same_road(p: AddressForms, e: AddressForms) -> tuple[Level, str, str] | None:
+    same_place = not _differ(p, e, "district") and not _differ(p, e, "street")
+    if not (same_place and p.road and p.road == e.road):
+        return None
+    if p.number and p.number == e.number:
+        return "exact", "同一门牌", "same road and number"
+    if p.number and e.number:
+        return "typo", "同一道路，门牌号不同", "same road, other number"
+    return "partial", f"同一道路（{p.road}）", f"same road ({p.road})"
+
+
+def _differ(p: AddressForms, e: AddressForms, level: str) -> bool:
+    x, y = getattr(p, level), getattr(e, level)
+    return bool(x and y and x != y and not x.endswith(y) and not y.endswith(x))
+
+
+def _compare_words(p: AddressForms, e: AddressForms) -> FieldComparison:
+    a, b = p.display, e.display
+    if p.latin != e.latin:
+        return _cmp("missing", "地址书写方式不同，无法比较", "addresses in different scripts")
+    shared = len(p.words & e.words)
+    union = len(p.words | e.words) or 1
+    if shared == union:
+        return _cmp("exact", f"地址一致：{a} / {b}", f"same address words: {a} / {b}")
+    if shared / union >= 0.5:
+        return _cmp("partial", f"地址大部分相同：{a} / {b}", f"addresses mostly agree: {a} / {b}")
+    return _cmp("disagree", f"地址不同：{a} / {b}", f"addresses differ: {a} / {b}")
+
+
+def _address_key(forms: AddressForms) -> str:
+    if forms.road and forms.number:
+        return f"{forms.district or forms.city}|{forms.road}{forms.number}"
+    return forms.display
+
+
+def address_block_keys(forms: AddressForms) -> frozenset[str]:
+    """Keys for the blocking index: ``adr:<road><number>`` when both are known.
+
+    Districts alone would make blocks of whole towns, so only a house-level key is given.
+
+    Args:
+        forms: a normalised address.
+
+    Returns:
+        Zero or one key.
+    """
+    if not forms.valid or forms.latin or not (forms.road and forms.number):
+        return frozenset()
+    return frozenset({f"adr:{forms.road}{forms.number}"})
