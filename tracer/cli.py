@@ -13,6 +13,9 @@ from typer.exceptions import TyperException
 
 from matchers.errors import TracerError
 from tracer.commands import stack
+from tracer.commands.demo import demo
+from tracer.commands.produce import produce
+from tracer.commands.worker import worker
 
 __all__ = ["app", "main"]
 
@@ -24,6 +27,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(stack.app, name="stack")
+app.command()(worker)
+app.command()(produce)
+app.command()(demo)
 
 
 def main(argv: list[str] | None = None) -> int:
