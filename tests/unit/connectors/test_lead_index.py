@@ -1,0 +1,168 @@
+"""The leads template by value, and ensure_lead_index against an in-memory indices twin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
+from elasticsearch import BadRequestError
+
+from connectors.errors import StackError
+from connectors.lead_index import (
+    LEAD_INDEX_VERSION,
+    ensure_lead_index,
+    lead_index_template,
+    lead_mappings,
+    template_name,
+    versioned_index_name,
+)
+
+FILTER_FIELDS = [
+    "lead_id",
+    "person_id",
+    "event_id",
+    "source",
+    "event_type",
+    "tier",
+    "status",
+    "district",
+    "case_officer",
+    "flags",
+    "model_version",
+]
+
+
+def _meta(status: int) -> ApiResponseMeta:
+    node = NodeConfig("http", "localhost", 9200)
+    return ApiResponseMeta(
+        status=status, http_version="1.1", headers=HttpHeaders(), duration=0.0, node=node
+    )
+
+
+class _Body:
+    def __init__(self, body: dict[str, Any]):
+        self.body = body
+
+
+class FakeIndices:
+    """Indices, aliases and templates in dicts, shaped like elasticsearch-py's indices client."""
+
+    def __init__(self) -> None:
+        self.templates: dict[str, dict[str, Any]] = {}
+        self.indices: dict[str, dict[str, dict[str, Any]]] = {}  # index -> alias -> props
+        self.race_on_create = False
+
+    def put_index_template(self, *, name: str, **body: Any) -> None:
+        self.templates[name] = body
+
+    def _aliases(self) -> set[str]:
+        return {alias for aliases in self.indices.values() for alias in aliases}
+
+    def exists_alias(self, *, name: str) -> bool:
+        return name in self._aliases()
+
+    def exists(self, *, index: str) -> bool:
+        return index in self.indices
+
+    def create(self, *, index: str, aliases: dict[str, Any]) -> None:
+        if self.race_on_create:
+            self.indices[index] = {}
+            raise BadRequestError("resource_already_exists_exception", _meta(400), {})
+        self.indices[index] = dict(aliases)
+
+    def put_alias(self, *, index: str, name: str, is_write_index: bool) -> None:
+        self.indices[index][name] = {"is_write_index": is_write_index}
+
+    def get_alias(self, *, name: str) -> _Body:
+        return _Body(
+            {
+                index: {"aliases": aliases}
+                for index, aliases in self.indices.items()
+                if name in aliases
+            }
+        )
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.indices = FakeIndices()
+
+
+def test_every_filter_field_is_a_keyword() -> None:
+    properties = lead_mappings()["properties"]
+    for name in FILTER_FIELDS:
+        assert properties[name] == {"type": "keyword"}, name
+
+
+def test_names_are_text_with_a_keyword_subfield() -> None:
+    properties = lead_mappings()["properties"]
+    for name in ("person_name", "event_name"):
+        assert properties[name]["type"] == "text"
+        assert properties[name]["fields"]["keyword"]["type"] == "keyword"
+
+
+def test_dates_scores_and_explanation_have_their_types() -> None:
+    properties = lead_mappings()["properties"]
+    assert properties["@timestamp"]["type"] == "date"
+    assert properties["occurred_at"]["type"] == "date"
+    assert properties["score"]["type"] == "float"
+    assert properties["probability"]["type"] == "float"
+    explanation = properties["explanation"]["properties"]
+    assert explanation["reason_zh"]["type"] == explanation["reason_en"]["type"] == "text"
+    fields = explanation["fields"]["properties"]
+    assert {name: spec["type"] for name, spec in fields.items()} == {
+        "field": "keyword",
+        "level": "keyword",
+        "weight": "float",
+        "detail_zh": "text",
+        "detail_en": "text",
+    }
+
+
+def test_unknown_fields_are_kept_but_not_indexed() -> None:
+    assert lead_mappings()["dynamic"] is False
+
+
+def test_template_matches_every_version_behind_the_alias() -> None:
+    template = lead_index_template("leads", 3)
+    assert template["index_patterns"] == ["leads-v*"]
+    assert template["_meta"]["version"] == 3
+    assert template["template"]["settings"]["number_of_shards"] == 1
+    assert template["template"]["mappings"] == lead_mappings()
+
+
+def test_names_are_derived_from_the_alias() -> None:
+    assert versioned_index_name("leads", 1) == "leads-v1"
+    assert versioned_index_name("test-leads", 12) == "test-leads-v12"
+    assert template_name("leads") == "leads-template"
+    with pytest.raises(ValueError, match="version"):
+        versioned_index_name("leads", 0)
+
+
+def test_ensure_creates_the_versioned_index_behind_the_alias() -> None:
+    client = FakeClient()
+    assert ensure_lead_index(client, "leads") == f"leads-v{LEAD_INDEX_VERSION}"  # type: ignore[arg-type]
+    assert client.indices.indices["leads-v1"] == {"leads": {"is_write_index": True}}
+    assert "leads-template" in client.indices.templates
+
+
+def test_ensure_twice_leaves_an_existing_alias_alone() -> None:
+    client = FakeClient()
+    client.indices.indices["leads-v7"] = {"leads": {"is_write_index": True}}
+    assert ensure_lead_index(client, "leads") == "leads-v7"  # type: ignore[arg-type]
+    assert list(client.indices.indices) == ["leads-v7"]
+
+
+def test_a_concrete_index_on_the_alias_name_is_refused() -> None:
+    client = FakeClient()
+    client.indices.indices["leads"] = {}
+    with pytest.raises(StackError, match="concrete index"):
+        ensure_lead_index(client, "leads")  # type: ignore[arg-type]
+
+
+def test_a_concurrent_creator_still_ends_with_the_alias() -> None:
+    client = FakeClient()
+    client.indices.race_on_create = True
+    assert ensure_lead_index(client, "leads") == "leads-v1"  # type: ignore[arg-type]
+    assert client.indices.indices["leads-v1"] == {"leads": {"is_write_index": True}}
