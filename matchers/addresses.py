@@ -29,6 +29,7 @@ from functools import lru_cache
 import opencc
 
 from matchers.levels import FieldComparison, Level
+from matchers.masking import redact_numbers
 
 __all__ = ["AddressForms", "address_block_keys", "compare_address", "normalise_address"]
 
@@ -188,7 +189,7 @@ def compare_address(
 def _compare_one(p: AddressForms, e: AddressForms) -> FieldComparison:
     if p.latin or e.latin:
         return _compare_words(p, e)
-    a, b = p.display, e.display
+    a, b = redact_numbers(p.display), redact_numbers(e.display)
     level, zh, en = _chinese_level(p, e)
     key = _address_key(p) if level == "exact" else ""
     return _cmp(level, f"{zh}：{a} / {b}", f"{en}: {a} / {b}", key)
@@ -226,7 +227,7 @@ def _differ(p: AddressForms, e: AddressForms, level: str) -> bool:
 
 
 def _compare_words(p: AddressForms, e: AddressForms) -> FieldComparison:
-    a, b = p.display, e.display
+    a, b = redact_numbers(p.display), redact_numbers(e.display)
     if p.latin != e.latin:
         return _cmp("missing", "地址书写方式不同，无法比较", "addresses in different scripts")
     shared = len(p.words & e.words)
@@ -240,8 +241,8 @@ def _compare_words(p: AddressForms, e: AddressForms) -> FieldComparison:
 
 def _address_key(forms: AddressForms) -> str:
     if forms.road and forms.number:
-        return f"{forms.district or forms.city}|{forms.road}{forms.number}"
-    return forms.display
+        return redact_numbers(f"{forms.district or forms.city}|{forms.road}{forms.number}")
+    return redact_numbers(forms.display)
 
 
 def address_block_keys(forms: AddressForms) -> frozenset[str]:

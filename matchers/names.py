@@ -40,6 +40,7 @@ from pypinyin import Style, lazy_pinyin, pinyin
 from rapidfuzz.distance import OSA
 
 from matchers.levels import FieldComparison, Level
+from matchers.masking import redact_numbers
 
 __all__ = [
     "NameForms",
@@ -255,7 +256,10 @@ def _roman_forms(text: str, flags: tuple[str, ...]) -> NameForms:
     comma = len(_WORD.findall(head)) if tail.strip() else 0
     if not tokens:
         return NameForms(
-            display=text, script="empty", valid=False, flags=(*flags, "name_no_letters")
+            display=redact_numbers(text),
+            script="empty",
+            valid=False,
+            flags=(*flags, "name_no_letters"),
         )
     segmented: list[tuple[str, ...] | None] = [
         segment_pinyin(t) if len(t) > 1 else (t,) for t in tokens
@@ -268,7 +272,7 @@ def _roman_forms(text: str, flags: tuple[str, ...]) -> NameForms:
     units = sorted(itertools.chain(*words))
     keys = frozenset(p.key for p in parses)
     return NameForms(
-        display=" ".join(text.split()),
+        display=redact_numbers(" ".join(text.split())),
         script="pinyin" if is_pinyin else "latin",
         valid=True,
         flags=flags,
@@ -310,6 +314,8 @@ def _normalise(text: str) -> NameForms:
         flags = (*flags, "name_mixed_script")
     if len(hanzi) >= 2 or (hanzi and not has_latin):
         return _hanzi_forms(hanzi, flags)
+    if hanzi:  # one character among Latin words ("张 Wei"): read it and go on as pinyin
+        text = " ".join(lazy_pinyin(text, style=Style.NORMAL))
     return _roman_forms(text, flags)
 
 

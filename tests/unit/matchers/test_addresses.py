@@ -108,3 +108,11 @@ def test_compare_bounded_and_symmetric_in_level(a: str, b: str) -> None:
 def test_identity(a: str) -> None:
     forms = normalise_address(a)
     assert compare_address(forms, forms).level == ("exact" if forms.valid else "missing")
+
+
+@SETTINGS
+@given(texts, st.from_regex(r"\A1[3-9][0-9]{9}\Z"))
+def test_details_never_carry_a_phone(address: str, number: str) -> None:
+    left, right = normalise_address(f"{address}{number}"), normalise_address(address)
+    for result in (compare_address(left, right), compare_address(left, left)):
+        assert number not in result.detail_zh + result.detail_en + result.value_key

@@ -195,3 +195,11 @@ def test_identity(a: str) -> None:
     forms = normalise_name(a)
     level = compare_name(forms, forms).level
     assert level == ("exact" if forms.valid else "missing")
+
+
+@SETTINGS
+@given(texts, st.from_regex(r"\A1[3-9][0-9]{9}\Z"))
+def test_details_never_carry_a_phone_or_id(name: str, number: str) -> None:
+    left, right = normalise_name(f"{name} {number}"), normalise_name(name)
+    result = compare_name(left, right)
+    assert number not in result.detail_zh + result.detail_en + result.value_key
