@@ -12,7 +12,7 @@ import typer
 from typer.exceptions import TyperException
 
 from matchers.errors import TracerError
-from tracer.commands import stack
+from tracer.commands import reprocess, simulate, stack, train
 from tracer.commands.demo import demo
 from tracer.commands.produce import produce
 from tracer.commands.worker import worker
@@ -27,6 +27,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(stack.app, name="stack")
+app.command("reprocess")(reprocess.reprocess)
+app.command("train")(train.train)
+app.command("simulate")(simulate.simulate)
 app.command()(worker)
 app.command()(produce)
 app.command()(demo)

@@ -1,0 +1,237 @@
+"""Blocking: an in-memory multi-key index of the watchlist that finds a handful of candidates.
+
+A person is filed under the block keys of each field (``id:``, ``idbody:``, ``idm6-4:``,
+``bdg:``, name sound keys, phone, address keys, ...); an event looks up its own keys. The index
+changes in place (:meth:`WatchlistIndex.upsert`, :meth:`WatchlistIndex.remove`), never rebuilt.
+
+Memory is what limits the watchlist, so postings are compact: a person is a small int (its
+slot), a key filing one person maps to that int and only a shared key holds a list.
+
+Guards: a key filing more than ``max_block_size`` people (张伟's sound key, a busy address)
+finds nobody on its own (a name alone never makes a lead anyway), and at most
+``max_candidates`` people are returned, those hit by the most keys first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, Protocol, TypeVar
+
+from matchers.addresses import address_block_keys
+from matchers.dates import date_block_keys
+from matchers.ids import id_block_keys
+from matchers.names import name_block_keys
+from matchers.phones import phone_block_keys
+from matchers.records import EventRecord, Person
+
+__all__ = [
+    "Identified",
+    "WatchlistIndex",
+    "event_block_keys",
+    "person_block_keys",
+    "watchlist_index",
+]
+
+
+class Identified(Protocol):
+    """Anything with a ``person_id``: what the index stores."""
+
+    @property
+    def person_id(self) -> str:
+        """The person's stable id."""
+        ...
+
+
+P = TypeVar("P", bound=Identified)
+E = TypeVar("E")
+
+
+class WatchlistIndex(Generic[P, E]):
+    """Multi-key blocking index of watchlist people.
+
+    Args:
+        person_keys: the block keys of a person (a pure function of the stored person).
+        event_keys: the block keys of an event.
+        max_block_size: keys filing more people than this are ignored at lookup.
+        max_candidates: at most this many candidates per event.
+    """
+
+    __slots__ = (
+        "_event_keys",
+        "_free",
+        "_max_block",
+        "_max_candidates",
+        "_people",
+        "_person_keys",
+        "_postings",
+        "_slot_of",
+    )
+
+    def __init__(
+        self,
+        *,
+        person_keys: Callable[[P], frozenset[str]],
+        event_keys: Callable[[E], frozenset[str]],
+        max_block_size: int = 1000,
+        max_candidates: int = 50,
+    ) -> None:
+        self._person_keys = person_keys
+        self._event_keys = event_keys
+        self._max_block = max_block_size
+        self._max_candidates = max_candidates
+        self._people: list[P | None] = []
+        self._slot_of: dict[str, int] = {}
+        self._free: list[int] = []
+        self._postings: dict[str, int | list[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def __contains__(self, person_id: object) -> bool:
+        return person_id in self._slot_of
+
+    def __iter__(self) -> Iterator[P]:
+        return (p for p in self._people if p is not None)
+
+    def get(self, person_id: str) -> P | None:
+        """The stored person, or ``None``."""
+        slot = self._slot_of.get(person_id)
+        return None if slot is None else self._people[slot]
+
+    def upsert(self, person: P) -> P | None:
+        """File a person under its keys, replacing an earlier version in place.
+
+        Returns:
+            The version it replaced, or ``None``.
+        """
+        old = self.remove(person.person_id)
+        if self._free:
+            slot = self._free.pop()
+            self._people[slot] = person
+        else:
+            slot = len(self._people)
+            self._people.append(person)
+        self._slot_of[person.person_id] = slot
+        for key in self._person_keys(person):
+            self._add(key, slot)
+        return old
+
+    def remove(self, person_id: str) -> P | None:
+        """Unfile a person (no-op when absent).
+
+        Returns:
+            The removed person, or ``None``.
+        """
+        slot = self._slot_of.pop(person_id, None)
+        if slot is None:
+            return None
+        person = self._people[slot]
+        self._people[slot] = None
+        self._free.append(slot)
+        if person is not None:
+            for key in self._person_keys(person):
+                self._discard(key, slot)
+        return person
+
+    def candidates(self, event: E) -> set[str]:
+        """The person ids sharing a usable key with the event, at most ``max_candidates``."""
+        hits: dict[int, int] = {}
+        for key in self._event_keys(event):
+            posting = self._postings.get(key)
+            if posting is None:
+                continue
+            if isinstance(posting, int):
+                hits[posting] = hits.get(posting, 0) + 1
+            elif len(posting) <= self._max_block:
+                for slot in posting:
+                    hits[slot] = hits.get(slot, 0) + 1
+        people = self._people
+        if len(hits) <= self._max_candidates:
+            return {p.person_id for s in hits if (p := people[s]) is not None}
+        ranked = sorted((-n, p.person_id) for s, n in hits.items() if (p := people[s]) is not None)
+        return {pid for _, pid in ranked[: self._max_candidates]}
+
+    def postings(self) -> dict[str, frozenset[str]]:
+        """Every key with the person ids it files (for tests and diagnostics)."""
+        out: dict[str, frozenset[str]] = {}
+        for key, posting in self._postings.items():
+            slots = [posting] if isinstance(posting, int) else posting
+            out[key] = frozenset(p.person_id for s in slots if (p := self._people[s]) is not None)
+        return out
+
+    def block_size(self, key: str) -> int:
+        """How many people a key files."""
+        posting = self._postings.get(key)
+        if posting is None:
+            return 0
+        return 1 if isinstance(posting, int) else len(posting)
+
+    def _add(self, key: str, slot: int) -> None:
+        posting = self._postings.get(key)
+        if posting is None:
+            self._postings[key] = slot
+        elif isinstance(posting, int):
+            if posting != slot:
+                self._postings[key] = [posting, slot]
+        else:
+            # Keys come from a frozenset and a slot is fresh on upsert: no duplicate check.
+            posting.append(slot)
+
+    def _discard(self, key: str, slot: int) -> None:
+        posting = self._postings.get(key)
+        if posting is None:
+            return
+        if isinstance(posting, int):
+            if posting == slot:
+                del self._postings[key]
+            return
+        try:
+            posting.remove(slot)
+        except ValueError:
+            return
+        if len(posting) == 1:
+            self._postings[key] = posting[0]
+
+
+def person_block_keys(person: Person) -> frozenset[str]:
+    """Every key a watchlist person is filed under (ids, birth date + gender, names, phones...).
+
+    The birth date and gender come from the record's own fields and from its id, so an event
+    carrying only one of them still finds the person.
+    """
+    keys: set[str] = set(id_block_keys(person.id))
+    gender = person.gender or person.id.gender
+    keys.update(date_block_keys(person.birth_date, gender))
+    keys.update(date_block_keys(person.id_birth_date, gender))
+    for name in person.names:
+        keys.update(name_block_keys(name))
+    for phone in person.phones:
+        keys.update(phone_block_keys(phone))
+    for address in person.addresses:
+        keys.update(address_block_keys(address))
+    return frozenset(keys)
+
+
+def event_block_keys(event: EventRecord) -> frozenset[str]:
+    """Every key an event looks up (the same families as :func:`person_block_keys`)."""
+    keys: set[str] = set(id_block_keys(event.id))
+    gender = event.gender or event.id.gender
+    keys.update(date_block_keys(event.birth_date, gender))
+    keys.update(date_block_keys(event.id_birth_date, gender))
+    for name in event.names:
+        keys.update(name_block_keys(name))
+    keys.update(phone_block_keys(event.phone))
+    keys.update(address_block_keys(event.address))
+    return frozenset(keys)
+
+
+def watchlist_index(
+    *, max_block_size: int = 1000, max_candidates: int = 50
+) -> WatchlistIndex[Person, EventRecord]:
+    """A :class:`WatchlistIndex` of :class:`Person` keyed by the field modules' block keys."""
+    return WatchlistIndex(
+        person_keys=person_block_keys,
+        event_keys=event_block_keys,
+        max_block_size=max_block_size,
+        max_candidates=max_candidates,
+    )

@@ -1,0 +1,83 @@
+r"""The lead document: pure, deterministic, identical for batch and stream.
+
+``lead_id`` is ``uuid5(LEAD_NAMESPACE, f"{person_id}\x1f{event_id}")``, so re-delivery and
+re-processing upsert the same document. ``@timestamp`` is the event's ``occurred_at`` (never the
+wall clock) and the score is rounded to 4 decimals, so the same inputs give the same bytes
+through :func:`lead_bytes` (orjson, sorted keys).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+
+from matchers.explain import Explanation
+from matchers.records import EventRecord, Person
+from matchers.scoring import PairScore
+
+__all__ = ["LEAD_NAMESPACE", "build_lead", "lead_bytes", "lead_id"]
+
+# Fixed for ever: changing it would duplicate every lead already indexed.
+LEAD_NAMESPACE = uuid.UUID("6f1c2a4e-8d3b-5e7f-9a10-2b4c6d8e0f13")
+
+
+def lead_id(person_id: str, event_id: str) -> str:
+    """The deterministic id of the lead pairing a person with an event.
+
+    Args:
+        person_id: the roster's person id.
+        event_id: the feed's event id.
+
+    Returns:
+        A uuid5 string; the unit separator keeps ``("a", "bc")`` and ``("ab", "c")`` apart.
+    """
+    return str(uuid.uuid5(LEAD_NAMESPACE, f"{person_id}\x1f{event_id}"))
+
+
+def build_lead(
+    person: Person,
+    event: EventRecord,
+    scored: PairScore,
+    explanation: Explanation,
+    *,
+    model_version: str,
+) -> dict[str, Any]:
+    """Build the lead document of a scored pair (see docs/design.md, "The lead document").
+
+    Args:
+        person: the watchlist person.
+        event: the event.
+        scored: the pair's score; its tier must not be ``None``.
+        explanation: the pair's explanation.
+        model_version: the model's version.
+
+    Returns:
+        A JSON-ready dict; equal inputs give equal dicts.
+    """
+    return {
+        "lead_id": lead_id(person.person_id, event.event_id),
+        "person_id": person.person_id,
+        "event_id": event.event_id,
+        "source": event.source,
+        "event_type": event.event_type,
+        "occurred_at": event.occurred_at,
+        "@timestamp": event.occurred_at,
+        "score": round(scored.score, 4),
+        "probability": round(scored.probability, 6),
+        "tier": scored.tier,
+        "status": "new",
+        "district": person.district,
+        "case_officer": person.case_officer,
+        "person_name": person.name,
+        "event_name": event.name,
+        "explanation": explanation.to_dict(),
+        "flags": list(event.flags),
+        "model_version": model_version,
+    }
+
+
+def lead_bytes(lead: dict[str, Any]) -> bytes:
+    """Serialise a lead canonically (orjson, sorted keys, no trailing newline)."""
+    return orjson.dumps(lead, option=orjson.OPT_SORT_KEYS)

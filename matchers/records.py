@@ -1,0 +1,343 @@
+"""Raw roster and event dicts (the contract's fields) to normalised, frozen records.
+
+    parse_event_bytes(b'{"event_id": "e1", "source": "bank", ...}', max_bytes=65536) -> dict
+    event_from_raw(raw) -> EventRecord      # InvalidRecord when the envelope is unusable
+    person_from_raw(raw) -> Person          # InvalidRecord when a required field is missing
+
+An envelope is unusable (the event goes to the dead-letter topic with the reason) when it is not
+UTF-8, too large, not JSON, not a JSON object, or lacks ``event_id``, a known ``source`` or an
+``occurred_at`` with an offset. Any other field may be garbage: it is normalised by its field
+module, left out of matching when invalid, and its flags travel on the record. Unknown extra
+fields are ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import orjson
+
+from matchers.addresses import AddressForms, normalise_address
+from matchers.cards import normalise_card
+from matchers.dates import DateForms, normalise_date
+from matchers.errors import InvalidRecord
+from matchers.ids import IdForms, normalise_id
+from matchers.names import NameForms, normalise_name
+from matchers.phones import PhoneForms, normalise_phone
+
+__all__ = [
+    "EventRecord",
+    "Gender",
+    "Person",
+    "RosterStatus",
+    "Source",
+    "event_from_raw",
+    "parse_event_bytes",
+    "parse_timestamp",
+    "person_from_raw",
+    "validate_event_envelope",
+]
+
+Source = Literal["hukou", "bank", "telecom"]
+RosterStatus = Literal["active", "dropped_out", "located", "closed"]
+Gender = Literal["M", "F"]
+_SOURCES: tuple[str, ...] = get_args(Source)
+_STATUSES: tuple[str, ...] = get_args(RosterStatus)
+_GENDERS = {"M": "M", "F": "F", "MALE": "M", "FEMALE": "F", "男": "M", "女": "F"}
+# Bounds on list fields: a roster line with ten thousand phones must not slow every event.
+_MAX_LIST = 16
+# Shared "nothing given" forms: most records lack some field, and sharing saves memory.
+_NO_ID = normalise_id(None)
+_NO_DATE = normalise_date(None)
+_NO_PHONE = normalise_phone(None)
+_NO_ADDRESS = normalise_address(None)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A roster person, normalised.
+
+    Attributes:
+        person_id: stable id in the supervision system.
+        name: the name as given (for display).
+        status: ``active``, ``dropped_out``, ``located`` or ``closed``.
+        status_changed_at: ISO-8601 with offset (normalised).
+        district: owning district (``""`` when not given).
+        case_officer: the officer (``""`` when not given).
+        names: normalised forms of the name and every alias that could be read.
+        id: the identity number.
+        birth_date: the birth date as given (not the one embedded in the id).
+        gender: the gender as given, or ``None``.
+        phones: the phones that could be read.
+        addresses: the addresses that could be read.
+        id_birth_date: the birth date embedded in the id (empty forms when none).
+        flags: validation flags of every field.
+    """
+
+    person_id: str
+    name: str
+    status: RosterStatus
+    status_changed_at: str
+    district: str
+    case_officer: str
+    names: tuple[NameForms, ...]
+    id: IdForms
+    birth_date: DateForms
+    gender: Gender | None
+    phones: tuple[PhoneForms, ...]
+    addresses: tuple[AddressForms, ...]
+    id_birth_date: DateForms
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A source event, normalised.
+
+    Attributes:
+        event_id: unique id from the feed.
+        source: ``hukou``, ``bank`` or ``telecom``.
+        occurred_at: ISO-8601 with offset (normalised).
+        event_type: ``event_type`` (bank, telecom) or ``change_type`` (hukou), or ``None``.
+        name: the name as given (``""`` when none).
+        names: normalised forms of the name (empty when none could be read).
+        id: the identity number.
+        birth_date: the birth date as given.
+        gender: the gender as given, or ``None``.
+        phone: the phone.
+        address: the address (hukou ``address``, telecom ``registered_address``).
+        id_birth_date: the birth date embedded in the id.
+        flags: validation flags of the fields the event carried.
+    """
+
+    event_id: str
+    source: Source
+    occurred_at: str
+    event_type: str | None
+    name: str
+    names: tuple[NameForms, ...]
+    id: IdForms
+    birth_date: DateForms
+    gender: Gender | None
+    phone: PhoneForms
+    address: AddressForms
+    id_birth_date: DateForms
+    flags: tuple[str, ...]
+
+
+def parse_timestamp(value: object) -> dt.datetime | None:
+    """Parse an ISO-8601 timestamp that carries an offset; ``None`` otherwise."""
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.utcoffset() is not None else None
+
+
+def parse_event_bytes(data: bytes, *, max_bytes: int) -> dict[str, Any]:
+    """Decode one event message and check its envelope.
+
+    Args:
+        data: the message bytes.
+        max_bytes: the largest message accepted.
+
+    Returns:
+        The decoded JSON object.
+
+    Raises:
+        InvalidRecord: oversized, not UTF-8, not JSON, not an object, or a bad envelope.
+    """
+    if len(data) > max_bytes:
+        raise InvalidRecord(f"oversized: {len(data)} bytes > {max_bytes}")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRecord(f"not UTF-8: invalid byte at offset {exc.start}") from exc
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRecord(f"not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidRecord(f"not a JSON object (got {type(value).__name__})")
+    validate_event_envelope(value)
+    return value
+
+
+def validate_event_envelope(raw: Mapping[str, Any]) -> tuple[str, Source, str]:
+    """Check ``event_id``, ``source`` and ``occurred_at``.
+
+    Returns:
+        ``(event_id, source, occurred_at)`` normalised (timestamp in ISO form with offset).
+
+    Raises:
+        InvalidRecord: naming the first field that is missing or unusable.
+    """
+    if not isinstance(raw, Mapping):
+        raise InvalidRecord(f"not a JSON object (got {type(raw).__name__})")
+    event_id = _required_text(raw, "event_id")
+    source = _required_text(raw, "source").lower()
+    if source not in _SOURCES:
+        raise InvalidRecord(f"source: must be one of {'|'.join(_SOURCES)}, got {source[:40]!r}")
+    _required_text(raw, "occurred_at")
+    when = parse_timestamp(raw["occurred_at"])
+    if when is None:
+        raise InvalidRecord("occurred_at: not an ISO-8601 timestamp with an offset")
+    return event_id, source, when.isoformat()  # type: ignore[return-value]
+
+
+def _required_text(raw: Mapping[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if value is None:
+        raise InvalidRecord(f"{key}: missing")
+    if not isinstance(value, str):
+        raise InvalidRecord(f"{key}: must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise InvalidRecord(f"{key}: empty")
+    return value.strip()
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [v for v in value[:_MAX_LIST] if isinstance(v, str) and v.strip()]
+    return []
+
+
+def _gender(value: object, flags: list[str]) -> Gender | None:
+    if value is None or value == "":
+        return None
+    gender = _GENDERS.get(value.strip().upper()) if isinstance(value, str) else None
+    if gender is None:
+        flags.append("gender_invalid")
+    return gender  # type: ignore[return-value]
+
+
+def _names(values: list[str], flags: list[str]) -> tuple[NameForms, ...]:
+    out = []
+    for value in values:
+        forms = normalise_name(value)
+        flags.extend(forms.flags)
+        if forms.valid:
+            out.append(forms)
+    return tuple(out)
+
+
+def _id(raw: Mapping[str, Any], flags: list[str]) -> tuple[IdForms, DateForms]:
+    value = raw.get("id_number")
+    if value is None or value == "":
+        return _NO_ID, _NO_DATE
+    id_type = raw.get("id_type")
+    forms = normalise_id(value, id_type if isinstance(id_type, str) else None)
+    flags.extend(forms.flags)
+    birth = normalise_date(forms.birth_date) if forms.birth_date else _NO_DATE
+    return forms, birth
+
+
+def _date(value: object, flags: list[str]) -> DateForms:
+    if value is None or value == "":
+        return _NO_DATE
+    forms = normalise_date(value)
+    flags.extend(f"birth_{f}" for f in forms.flags)
+    return forms
+
+
+def _phone(value: object, flags: list[str]) -> PhoneForms:
+    if value is None or value == "":
+        return _NO_PHONE
+    forms = normalise_phone(value)
+    flags.extend(forms.flags)
+    return forms
+
+
+def _address(value: object, flags: list[str]) -> AddressForms:
+    if value is None or value == "":
+        return _NO_ADDRESS
+    forms = normalise_address(value)
+    flags.extend(forms.flags)
+    return forms
+
+
+def _dedupe(flags: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(flags))
+
+
+def person_from_raw(raw: Mapping[str, Any]) -> Person:
+    """Build a normalised person from a roster record.
+
+    Raises:
+        InvalidRecord: not an object, or ``person_id``, ``name``, ``status`` (one of
+            active|dropped_out|located|closed) or ``status_changed_at`` missing or unusable.
+    """
+    if not isinstance(raw, Mapping):
+        raise InvalidRecord(f"not a JSON object (got {type(raw).__name__})")
+    person_id = _required_text(raw, "person_id")
+    name = _required_text(raw, "name")
+    status = _required_text(raw, "status").lower()
+    if status not in _STATUSES:
+        raise InvalidRecord(f"status: must be one of {'|'.join(_STATUSES)}, got {status[:40]!r}")
+    changed = parse_timestamp(_required_text(raw, "status_changed_at"))
+    if changed is None:
+        raise InvalidRecord("status_changed_at: not an ISO-8601 timestamp with an offset")
+    flags: list[str] = []
+    id_forms, id_birth = _id(raw, flags)
+    phones = [_phone(p, flags) for p in _strings(raw.get("phones"))]
+    addresses = [_address(a, flags) for a in _strings(raw.get("addresses"))]
+    return Person(
+        person_id=person_id,
+        name=name,
+        status=status,  # type: ignore[arg-type]
+        status_changed_at=changed.isoformat(),
+        district=_text(raw.get("district")),
+        case_officer=_text(raw.get("case_officer")),
+        names=_names([name, *_strings(raw.get("aliases"))], flags),
+        id=id_forms,
+        birth_date=_date(raw.get("birth_date"), flags),
+        gender=_gender(raw.get("gender"), flags),
+        phones=tuple(p for p in phones if p.comparable),
+        addresses=tuple(a for a in addresses if a.valid),
+        id_birth_date=id_birth,
+        flags=_dedupe(flags),
+    )
+
+
+def event_from_raw(raw: Mapping[str, Any]) -> EventRecord:
+    """Build a normalised event from a feed message.
+
+    Raises:
+        InvalidRecord: the envelope is unusable (see :func:`validate_event_envelope`).
+    """
+    event_id, source, occurred_at = validate_event_envelope(raw)
+    flags: list[str] = []
+    name = _text(raw.get("name"))
+    id_forms, id_birth = _id(raw, flags)
+    address_raw = raw.get("registered_address") if source == "telecom" else raw.get("address")
+    if source == "bank" and raw.get("card_number") not in (None, ""):
+        flags.extend(normalise_card(raw.get("card_number")).flags)
+    kind = raw.get("change_type") if source == "hukou" else raw.get("event_type")
+    return EventRecord(
+        event_id=event_id,
+        source=source,
+        occurred_at=occurred_at,
+        event_type=kind if isinstance(kind, str) and kind else None,
+        name=name,
+        names=_names([name] if name else [], flags),
+        id=id_forms,
+        birth_date=_date(raw.get("birth_date"), flags),
+        gender=_gender(raw.get("gender"), flags),
+        phone=_phone(raw.get("phone"), flags),
+        address=_address(address_raw, flags),
+        id_birth_date=id_birth,
+        flags=_dedupe(flags),
+    )

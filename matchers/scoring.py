@@ -1,0 +1,361 @@
+"""Fellegi-Sunter scoring: comparison levels to match weights, with term-frequency adjustment.
+
+The score of a pair is the prior log2-odds plus, per field, ``log2(m / u)`` of its level
+(``missing`` weighs 0). An ``exact`` or ``sound`` name agreement is adjusted by how common the
+agreeing value is (splink's TF adjustment): the model's ``u`` is replaced by the value's
+frequency, smoothed towards ``u`` so that a small table hardly moves it::
+
+    tf    = max(min_u, (count + k * u) / (total + k))
+    w_adj = log2(m / u) + weight * log2(u / tf)
+
+so 张伟 (hundreds of holders) weighs less than a rare name agreeing at the same level.
+
+A lead needs more than a score: :func:`has_identifying_agreement` is the hard gate that a name,
+however rare, never makes a lead on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from matchers.addresses import compare_address
+from matchers.dates import DateForms, compare_date
+from matchers.ids import compare_id
+from matchers.levels import FieldComparison, FieldName, Level
+from matchers.model import MatchModel
+from matchers.names import compare_name_sets
+from matchers.phones import compare_phone
+from matchers.records import EventRecord, Person
+
+__all__ = [
+    "AGREEING_LEVELS",
+    "FieldContribution",
+    "PairComparison",
+    "PairScore",
+    "TermFrequencies",
+    "Tier",
+    "compare_records",
+    "has_identifying_agreement",
+    "probability_of",
+    "score_comparisons",
+    "score_pair",
+    "tf_key",
+    "tier_of",
+]
+
+Tier = Literal["high", "medium", "low"]
+AGREEING_LEVELS: frozenset[Level] = frozenset({"exact", "typo", "partial"})
+_TF_LEVELS: frozenset[Level] = frozenset({"exact", "sound"})
+# Beyond +-60 bits the probability is 0 or 1 in floating point anyway.
+_SCORE_CLAMP = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class FieldContribution:
+    """What one field added to a pair's score.
+
+    Attributes:
+        field: the field.
+        level: its agreement level.
+        weight: its match weight after TF adjustment (0 when missing or implied).
+        detail_zh: what agreed or not, in Chinese (numbers masked).
+        detail_en: the same in English.
+        implied: the agreement is already counted by an exact id match (birth date, gender).
+    """
+
+    field: FieldName
+    level: Level
+    weight: float
+    detail_zh: str
+    detail_en: str
+    implied: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PairScore:
+    """The score of one person/event pair.
+
+    Attributes:
+        score: total log2 match weight (prior included).
+        probability: posterior match probability.
+        tier: the lead tier, or ``None`` when the pair is no lead (too low, or gated).
+        eligible: the identifying-field gate passed.
+        contributions: per-field contributions, in comparison order.
+    """
+
+    score: float
+    probability: float
+    tier: Tier | None
+    eligible: bool
+    contributions: tuple[FieldContribution, ...]
+
+
+class TermFrequencies:
+    """Counts of agreeing values (``FieldComparison.value_key``) for TF adjustment.
+
+    Keys are namespaced by field (:func:`tf_key`, e.g. ``name:张伟``); counts may be added and
+    removed in place as the watchlist changes.
+    """
+
+    __slots__ = ("_counts", "_total")
+
+    def __init__(self, counts: Iterable[tuple[str, int]] = ()) -> None:
+        self._counts: Counter[str] = Counter()
+        self._total = 0
+        for key, n in counts:
+            self._counts[key] += n
+            self._total += n
+
+    @property
+    def total(self) -> int:
+        """How many values were counted."""
+        return self._total
+
+    def count(self, key: str) -> int:
+        """How often ``key`` was counted."""
+        return self._counts.get(key, 0)
+
+    def add(self, keys: Iterable[str]) -> None:
+        """Count each key once more."""
+        for key in keys:
+            self._counts[key] += 1
+            self._total += 1
+
+    def remove(self, keys: Iterable[str]) -> None:
+        """Undo :meth:`add` of the same keys (never below zero)."""
+        for key in keys:
+            n = self._counts.get(key, 0)
+            if n <= 1:
+                self._counts.pop(key, None)
+            else:
+                self._counts[key] = n - 1
+            if n:
+                self._total -= 1
+
+    def frequency(self, key: str, *, u: float, pseudo_count: float, min_u: float) -> float:
+        """Smoothed frequency of ``key``: ``(count + k u) / (total + k)``, floored at ``min_u``."""
+        denominator = self._total + pseudo_count
+        if denominator <= 0:
+            return u
+        return max(min_u, (self._counts.get(key, 0) + pseudo_count * u) / denominator)
+
+
+def tf_key(field: str, value_key: str) -> str:
+    """The namespaced TF key of a value (``name:张伟``).
+
+    ``compare_name`` reports the watchlist side's ``value_key`` for ``exact`` and ``sound``
+    alike, so both levels are adjusted by how common the person's own name is.
+    """
+    return f"{field}:{value_key}"
+
+
+def has_identifying_agreement(levels: Sequence[tuple[str, str]]) -> bool:
+    """The hard lead gate: some identifying field other than the name must agree.
+
+    A pair qualifies when ``id_number``, ``phone`` or ``address`` agrees at ``exact``, ``typo``
+    or ``partial``, or when ``birth_date`` agrees at one of those levels *and* ``gender`` is
+    ``exact``. A name alone, however rare, never does.
+
+    Args:
+        levels: ``(field, level)`` pairs of a comparison.
+
+    Returns:
+        Whether the pair may become a lead.
+    """
+    by_field = dict(levels)
+    for f in ("id_number", "phone", "address"):
+        if by_field.get(f) in AGREEING_LEVELS:
+            return True
+    return by_field.get("birth_date") in AGREEING_LEVELS and by_field.get("gender") == "exact"
+
+
+def probability_of(score: float) -> float:
+    """Posterior probability of a total log2-odds score."""
+    s = max(-_SCORE_CLAMP, min(_SCORE_CLAMP, score))
+    return 1.0 / (1.0 + math.pow(2.0, -s))
+
+
+def tier_of(model: MatchModel, score: float, *, eligible: bool) -> Tier | None:
+    """The tier of a score, or ``None`` below the ``low`` threshold or when gated."""
+    t = model.thresholds
+    if not eligible or score < t.low:
+        return None
+    if score >= t.high:
+        return "high"
+    return "medium" if score >= t.medium else "low"
+
+
+def score_comparisons(
+    model: MatchModel,
+    comparisons: Sequence[FieldComparison],
+    *,
+    tf: TermFrequencies | None = None,
+    implied: frozenset[str] = frozenset(),
+) -> PairScore:
+    """Score one pair from its field comparisons.
+
+    Args:
+        model: the m/u parameters, prior and thresholds.
+        comparisons: one comparison per field (order kept in the contributions).
+        tf: value frequencies for the TF adjustment; ``None`` (or ``tf.mode == "off"``) for none.
+        implied: fields whose agreement an exact id match already counts; they weigh 0.
+
+    Returns:
+        The total score, probability, tier and contributions; always finite.
+    """
+    total = model.prior_weight
+    out: list[FieldContribution] = []
+    for c in comparisons:
+        is_implied = c.field in implied and c.level != "missing"
+        w = 0.0 if is_implied else _weight(model, c, tf)
+        total += w
+        out.append(FieldContribution(c.field, c.level, w, c.detail_zh, c.detail_en, is_implied))
+    total = max(-_SCORE_CLAMP, min(_SCORE_CLAMP, total))
+    eligible = has_identifying_agreement([(c.field, c.level) for c in out])
+    return PairScore(
+        score=total,
+        probability=probability_of(total),
+        tier=tier_of(model, total, eligible=eligible),
+        eligible=eligible,
+        contributions=tuple(out),
+    )
+
+
+def _weight(model: MatchModel, c: FieldComparison, tf: TermFrequencies | None) -> float:
+    base = model.weight(c.field, c.level)
+    settings = model.tf
+    if (
+        tf is None
+        or settings.mode == "off"
+        or not c.value_key
+        or c.level not in _TF_LEVELS
+        or c.field not in settings.fields
+    ):
+        return base
+    params = model.params(c.field, c.level)
+    if params is None:
+        return base
+    freq = tf.frequency(
+        tf_key(c.field, c.value_key),
+        u=params.u,
+        pseudo_count=settings.pseudo_count,
+        min_u=settings.min_u,
+    )
+    adjusted = base + settings.weight * math.log2(params.u / freq)
+    return adjusted if math.isfinite(adjusted) else base
+
+
+# --- Comparing a person with an event -------------------------------------------------------
+
+_GENDER_ZH = {"M": "男", "F": "女"}
+_GENDER_EN = {"M": "male", "F": "female"}
+
+
+@dataclass(frozen=True, slots=True)
+class PairComparison:
+    """The comparison vector of one person/event pair.
+
+    Attributes:
+        fields: one comparison per field, in :data:`matchers.model.FIELDS` order.
+        implied: fields whose agreement the exact id match already counts.
+    """
+
+    fields: tuple[FieldComparison, ...]
+    implied: frozenset[str]
+
+    def levels(self) -> tuple[Level, ...]:
+        """The levels alone, with implied fields as ``missing`` (what EM counts)."""
+        return tuple("missing" if c.field in self.implied else c.level for c in self.fields)
+
+
+def compare_records(person: Person, event: EventRecord) -> PairComparison:
+    """Compare every field of a watchlist person with an event.
+
+    The birth date and gender embedded in an id count against the other side's own fields
+    (and vice versa); when the ids agree exactly, an agreeing birth date or gender says
+    nothing new and is marked implied (weight 0) rather than counted twice.
+
+    Args:
+        person: the watchlist person.
+        event: the event.
+
+    Returns:
+        The comparison vector.
+    """
+    id_cmp = compare_id(person.id, event.id)
+    birth = _compare_birth(person, event)
+    gender = _compare_gender(person, event)
+    implied: set[str] = set()
+    if id_cmp.level == "exact":
+        implied.update(c.field for c in (birth, gender) if c.level == "exact")
+    fields = (
+        compare_name_sets(person.names, event.names),
+        id_cmp,
+        birth,
+        gender,
+        compare_phone(person.phones, event.phone),
+        compare_address(person.addresses, event.address),
+    )
+    return PairComparison(fields, frozenset(implied))
+
+
+def _compare_birth(person: Person, event: EventRecord) -> FieldComparison:
+    left, left_from_id = _own_or_id(person.birth_date, person.id_birth_date)
+    right, right_from_id = _own_or_id(event.birth_date, event.id_birth_date)
+    c = compare_date(left, right)
+    if c.level == "missing" or not (left_from_id or right_from_id):
+        return c
+    if c.level == "exact":
+        return FieldComparison(
+            "birth_date",
+            "exact",
+            f"出生日期与身份证一致（{left.value}）",
+            f"birth date agrees with the ID ({left.value})",
+            c.value_key,
+        )
+    return FieldComparison(
+        "birth_date", c.level, c.detail_zh + "（据身份证）", c.detail_en + " (from the ID)"
+    )
+
+
+def _own_or_id(own: DateForms, from_id: DateForms) -> tuple[DateForms, bool]:
+    if own.comparable or not from_id.comparable:
+        return own, False
+    return from_id, True
+
+
+def _compare_gender(person: Person, event: EventRecord) -> FieldComparison:
+    left, right = person.gender or person.id.gender, event.gender or event.id.gender
+    if left is None or right is None:
+        return FieldComparison("gender", "missing", "性别缺失", "gender missing")
+    from_id = (person.gender is None) or (event.gender is None)
+    if left == right:
+        zh = "性别与身份证一致" if from_id else "性别一致"
+        en = "gender agrees with the ID" if from_id else "same gender"
+        return FieldComparison(
+            "gender", "exact", f"{zh}（{_GENDER_ZH[left]}）", f"{en} ({_GENDER_EN[left]})", left
+        )
+    return FieldComparison(
+        "gender",
+        "disagree",
+        f"性别不同（{_GENDER_ZH[left]}/{_GENDER_ZH[right]}）",
+        f"gender differs ({_GENDER_EN[left]}/{_GENDER_EN[right]})",
+    )
+
+
+def score_pair(
+    model: MatchModel,
+    person: Person,
+    event: EventRecord,
+    *,
+    tf: TermFrequencies | None = None,
+) -> tuple[PairComparison, PairScore]:
+    """Compare and score one pair (see :func:`compare_records`, :func:`score_comparisons`)."""
+    comparison = compare_records(person, event)
+    return comparison, score_comparisons(
+        model, comparison.fields, tf=tf, implied=comparison.implied
+    )

@@ -1,0 +1,165 @@
+"""Blocking: keys per field, in-place upsert/remove equal to a rebuilt index, the block guards."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matchers.blocking import WatchlistIndex, event_block_keys, person_block_keys, watchlist_index
+from matchers.records import event_from_raw, person_from_raw
+from matchers.synthetic.population import IdentityFactory
+from tests.unit.matchers.test_matcher import event_record, roster_record
+
+
+@dataclass(frozen=True)
+class Item:
+    person_id: str
+    keys: frozenset[str]
+
+
+def _index(**kw: int) -> WatchlistIndex[Item, frozenset[str]]:
+    return WatchlistIndex(person_keys=lambda p: p.keys, event_keys=lambda e: e, **kw)
+
+
+def _people(n: int, seed: int = 1) -> list[dict[str, object]]:
+    factory = IdentityFactory(random.Random(seed))
+    return [roster_record(i, p) for i, p in enumerate(factory.people(n))]
+
+
+def test_person_keys_cover_every_family() -> None:
+    person = person_from_raw(_people(1)[0])
+    families = {k.split(":", 1)[0] for k in person_block_keys(person)}
+    for family in ("id", "idbody", "idm6-4", "bd", "bdg", "nm", "ph"):
+        assert family in families
+
+
+def test_event_finds_its_person_by_each_single_field() -> None:
+    rng = random.Random(2)
+    factory = IdentityFactory(rng)
+    who, other = factory.people(2)
+    index = watchlist_index()
+    index.upsert(person_from_raw(roster_record(1, who)))
+    cases = {
+        "full id": {"id_number": who.id_number, "phone": None, "name": other.name},
+        "id with a bad check digit": {
+            "id_number": who.id_number[:17] + ("0" if who.id_number[17] != "0" else "1"),
+            "phone": None,
+            "name": other.name,
+        },
+        "masked id": {
+            "id_number": who.id_number[:6] + "*" * 8 + who.id_number[14:],
+            "phone": None,
+            "name": other.name,
+        },
+        "phone only": {"id_number": None, "phone": "+86 " + who.phone, "name": other.name},
+        "pinyin name only": {"id_number": None, "phone": None, "name": "ZHANG SAN"},
+    }
+    for description, fields in cases.items():
+        raw = event_record("e1", other, "bank") | fields
+        if description == "pinyin name only":
+            raw["name"] = _pinyin(who.name)
+        raw = {k: v for k, v in raw.items() if v is not None}
+        assert index.candidates(event_from_raw(raw)) == {"p00001"}, description
+    stranger = event_from_raw(event_record("e2", other, "bank"))
+    assert index.candidates(stranger) == set()
+
+
+def _pinyin(name: str) -> str:
+    from pypinyin import lazy_pinyin
+
+    syllables = lazy_pinyin(name)
+    return " ".join([syllables[0], "".join(syllables[1:])]).upper()
+
+
+def test_upsert_replaces_and_remove_unfiles() -> None:
+    index = _index()
+    index.upsert(Item("a", frozenset({"k1", "k2"})))
+    index.upsert(Item("b", frozenset({"k2"})))
+    assert index.candidates(frozenset({"k2"})) == {"a", "b"}
+    index.upsert(Item("a", frozenset({"k3"})))
+    assert index.candidates(frozenset({"k1"})) == set()
+    assert index.candidates(frozenset({"k3"})) == {"a"}
+    assert index.remove("a") == Item("a", frozenset({"k3"}))
+    assert index.remove("a") is None
+    assert index.postings() == {"k2": frozenset({"b"})}
+    assert len(index) == 1 and "b" in index and "a" not in index
+
+
+def test_an_oversized_block_finds_nobody_on_its_own() -> None:
+    index = _index(max_block_size=3)
+    for i in range(5):
+        index.upsert(Item(f"p{i}", frozenset({"common", f"own{i}"})))
+    assert index.candidates(frozenset({"common"})) == set()
+    assert index.candidates(frozenset({"common", "own2"})) == {"p2"}
+    assert index.block_size("common") == 5
+
+
+def test_candidates_are_capped_best_hits_first() -> None:
+    index = _index(max_candidates=2)
+    index.upsert(Item("x", frozenset({"a", "b", "c"})))
+    index.upsert(Item("y", frozenset({"a", "b"})))
+    index.upsert(Item("z", frozenset({"a"})))
+    assert index.candidates(frozenset({"a", "b", "c"})) == {"x", "y"}
+
+
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["upsert", "remove"]),
+        st.sampled_from([f"p{i}" for i in range(8)]),
+        st.frozensets(st.sampled_from([f"k{i}" for i in range(6)]), max_size=4),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=_OPS)
+def test_in_place_changes_equal_a_rebuilt_index(
+    ops: list[tuple[str, str, frozenset[str]]],
+) -> None:
+    live = _index()
+    final: dict[str, Item] = {}
+    for op, pid, keys in ops:
+        if op == "upsert":
+            live.upsert(Item(pid, keys))
+            final[pid] = Item(pid, keys)
+        else:
+            live.remove(pid)
+            final.pop(pid, None)
+    rebuilt = _index()
+    for item in final.values():
+        rebuilt.upsert(item)
+    assert live.postings() == rebuilt.postings()
+    assert sorted(p.person_id for p in live) == sorted(final)
+    for key in (f"k{i}" for i in range(6)):
+        probe = frozenset({key})
+        assert live.candidates(probe) == rebuilt.candidates(probe)
+
+
+def test_real_records_upsert_remove_equal_rebuild() -> None:
+    records = _people(40, seed=3)
+    live = watchlist_index()
+    for raw in records:
+        live.upsert(person_from_raw(raw))
+    for raw in records[::3]:
+        live.remove(str(raw["person_id"]))
+    for raw in records[::6]:
+        live.upsert(person_from_raw(raw | {"phones": ["13900000000"]}))
+    rebuilt = watchlist_index()
+    for p in live:
+        rebuilt.upsert(p)
+    assert live.postings() == rebuilt.postings()
+
+
+def test_event_keys_include_id_derived_birth_date() -> None:
+    raw = {
+        "event_id": "e",
+        "source": "bank",
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "id_number": "460105199001017124",
+    }
+    keys = event_block_keys(event_from_raw(raw))
+    assert "bd:19900101" in keys and "bdg:19900101F" in keys

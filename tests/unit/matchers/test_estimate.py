@@ -1,0 +1,107 @@
+"""Estimation without labels: u from random pairs, m and prior by EM, a usable trained model."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections import Counter
+
+import pytest
+
+from matchers.errors import InvalidRecord
+from matchers.estimate import (
+    FIELD_LEVELS,
+    estimate_u,
+    expectation_maximisation,
+    random_pair_levels,
+    train_model,
+)
+from matchers.levels import Level
+from matchers.model import FIELDS, MatchModel
+from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
+from tests.unit.matchers.test_matcher import synthetic_world
+
+
+def _records(people: int, events: int) -> tuple[list[Person], list[EventRecord]]:
+    roster, raw_events = synthetic_world(people, events, seed=11)
+    persons = [person_from_raw(r) for r in roster]
+    records = []
+    for raw in raw_events:
+        with contextlib.suppress(InvalidRecord):
+            records.append(event_from_raw(raw))
+    return persons, records
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[list[Person], list[EventRecord]]:
+    return _records(200, 300)
+
+
+def _mixture(n: int, prior: float, seed: int) -> Counter[tuple[Level, ...]]:
+    """Vectors drawn from known m (matches agree) and u (non-matches disagree)."""
+    rng = random.Random(seed)
+    counts: Counter[tuple[Level, ...]] = Counter()
+    for _ in range(n):
+        match = rng.random() < prior
+        agree = 0.9 if match else 0.05
+        vector = tuple(
+            ("exact" if rng.random() < agree else "disagree") if f != "gender" else "missing"
+            for f in FIELDS
+        )
+        counts[vector] += 1  # type: ignore[index]
+    return counts
+
+
+def test_em_recovers_a_known_mixture() -> None:
+    counts = _mixture(20_000, 0.2, seed=1)
+    u = {f: {"exact": 0.05, "disagree": 0.95} for f in FIELDS}
+    levels = dict.fromkeys(FIELDS, ("exact", "disagree"))
+    result = expectation_maximisation(counts, u, levels=levels, iterations=50)  # type: ignore[arg-type]
+    assert result.prior == pytest.approx(0.2, abs=0.02)
+    assert result.m["name"]["exact"] == pytest.approx(0.9, abs=0.03)
+    assert result.iterations <= 50
+
+
+def test_u_from_random_pairs_is_a_distribution(
+    data: tuple[list[Person], list[EventRecord]],
+) -> None:
+    counts = random_pair_levels(*data, pairs=2000, seed=3)
+    assert sum(counts.values()) == 2000
+    u = estimate_u(counts)
+    for field in FIELDS:
+        assert sum(u[field].values()) == pytest.approx(1.0)
+        assert all(p > 0 for p in u[field].values())
+        assert set(u[field]) == set(FIELD_LEVELS[field])
+    # Random pairs almost never share an id or a phone.
+    assert u["id_number"]["exact"] < 0.01
+    assert u["phone"]["disagree"] > 0.9
+
+
+def test_random_pairs_are_reproducible(data: tuple[list[Person], list[EventRecord]]) -> None:
+    assert random_pair_levels(*data, pairs=500, seed=5) == random_pair_levels(
+        *data, pairs=500, seed=5
+    )
+
+
+def test_trained_model_is_valid_and_sensible(
+    data: tuple[list[Person], list[EventRecord]],
+) -> None:
+    model = train_model(*data, version="test", seed=1, random_pairs=3000)
+    assert MatchModel.from_json(model.to_json()) == model
+    assert 0 < model.prior < 1
+    assert model.weight("id_number", "exact") > 8
+    assert model.weight("phone", "exact") > 5
+    assert model.weight("name", "disagree") < 0
+    assert model.weight("gender", "disagree") < 0
+    assert model.training["blocked_pairs"] > 0
+
+
+def test_training_is_deterministic(data: tuple[list[Person], list[EventRecord]]) -> None:
+    first = train_model(*data, version="t", seed=2, random_pairs=1000)
+    second = train_model(*data, version="t", seed=2, random_pairs=1000)
+    assert first.to_json() == second.to_json()
+
+
+def test_empty_inputs_still_give_a_valid_model() -> None:
+    model = train_model([], [], version="empty", random_pairs=100)
+    assert 0 < model.prior < 1

@@ -1,0 +1,91 @@
+"""Explanations: readable reasons in both languages, strongest field first, numbers masked."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from matchers.explain import explain
+from matchers.model import default_model
+from matchers.records import event_from_raw, person_from_raw
+from matchers.scoring import FieldContribution, score_pair
+
+ID = "460105199001017124"
+
+
+def _fc(field: str, level: str, zh: str, en: str, implied: bool = False) -> FieldContribution:
+    return FieldContribution(field, level, 1.0, zh, en, implied)  # type: ignore[arg-type]
+
+
+def test_reason_reads_id_first_and_skips_missing_fields() -> None:
+    explanation = explain(
+        [
+            _fc("name", "sound", "姓名同音 张玮/张伟", "name sounds alike 张玮/张伟"),
+            _fc("phone", "missing", "电话缺失", "phone missing"),
+            _fc("id_number", "exact", "身份证号一致", "ID number identical"),
+            _fc(
+                "birth_date", "exact", "出生日期与身份证一致", "birth date agrees with the ID", True
+            ),
+        ]
+    )
+    assert explanation.reason_zh == (
+        "身份证号一致；姓名同音 张玮/张伟；出生日期与身份证一致（已由身份证号计入）"
+    )
+    assert explanation.reason_en == (
+        "ID number identical; name sounds alike 张玮/张伟; "
+        "birth date agrees with the ID (already counted by the ID number)"
+    )
+    assert [c.field for c in explanation.fields] == ["id_number", "name", "birth_date", "phone"]
+
+
+def test_nothing_comparable_still_gives_a_sentence() -> None:
+    explanation = explain([_fc("name", "missing", "", "")])
+    assert explanation.reason_zh and explanation.reason_en
+
+
+@pytest.mark.parametrize(
+    "text", [f"证件号 {ID}", "phone 13812345678", "card 6222021234567890123 seen"]
+)
+def test_a_raw_number_in_a_detail_is_masked(text: str) -> None:
+    explanation = explain([_fc("id_number", "exact", text, text)])
+    for sentence in (explanation.reason_zh, explanation.reason_en, explanation.fields[0].detail_zh):
+        assert not re.search(r"\d{7,}", sentence)
+
+
+@given(digits=st.text(alphabet="0123456789", min_size=7, max_size=25), prefix=st.text(max_size=5))
+def test_no_long_digit_run_survives(digits: str, prefix: str) -> None:
+    explanation = explain([_fc("phone", "exact", prefix + digits, digits + prefix)])
+    assert digits not in explanation.reason_zh
+    assert digits not in explanation.reason_en
+
+
+def test_explanation_of_a_real_pair_has_no_unmasked_numbers() -> None:
+    person = person_from_raw(
+        {
+            "person_id": "p1",
+            "name": "张伟",
+            "id_number": ID,
+            "phones": ["13812345678"],
+            "status": "dropped_out",
+            "status_changed_at": "2026-01-05T09:00:00+08:00",
+        }
+    )
+    event = event_from_raw(
+        {
+            "event_id": "e1",
+            "source": "bank",
+            "occurred_at": "2026-02-01T10:00:00Z",
+            "name": "张玮",
+            "id_number": ID,
+            "phone": "13812345679",
+        }
+    )
+    _, scored = score_pair(default_model(), person, event)
+    explanation = explain(scored.contributions)
+    text = str(explanation.to_dict())
+    assert ID not in text and "13812345678" not in text and "13812345679" not in text
+    assert "张玮" in explanation.reason_zh
+    assert explanation.reason_zh.startswith("证件号一致")

@@ -1,0 +1,76 @@
+"""Lead documents: deterministic id, every field of the design table, byte-stable output."""
+
+from __future__ import annotations
+
+import uuid
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from matchers.explain import explain
+from matchers.leads import LEAD_NAMESPACE, build_lead, lead_bytes, lead_id
+from matchers.model import default_model
+from matchers.records import event_from_raw, person_from_raw
+from matchers.scoring import score_pair
+
+PERSON = {
+    "person_id": "p1",
+    "name": "张伟",
+    "id_number": "460105199001017124",
+    "status": "dropped_out",
+    "status_changed_at": "2026-01-05T09:00:00+08:00",
+    "district": "美兰区",
+    "case_officer": "officer-7",
+}
+EVENT = {
+    "event_id": "e1",
+    "source": "telecom",
+    "occurred_at": "2026-02-01T10:00:00+08:00",
+    "name": "ZHANG WEI",
+    "id_number": "460105199001017124",
+    "phone": "138 1234 5678",
+    "event_type": "sim_registered",
+}
+FIELDS = {
+    "lead_id", "person_id", "event_id", "source", "event_type", "occurred_at", "@timestamp",
+    "score", "probability", "tier", "status", "district", "case_officer", "person_name",
+    "event_name", "explanation", "flags", "model_version",
+}  # fmt: skip
+
+
+def _lead() -> dict[str, object]:
+    model = default_model()
+    person, event = person_from_raw(PERSON), event_from_raw(EVENT)
+    _, scored = score_pair(model, person, event)
+    return build_lead(person, event, scored, explain(scored.contributions), model_version="v1")
+
+
+def test_lead_id_is_uuid5_of_person_and_event() -> None:
+    assert lead_id("p1", "e1") == str(uuid.uuid5(LEAD_NAMESPACE, "p1\x1fe1"))
+    assert lead_id("p1", "e1") == lead_id("p1", "e1")
+    assert lead_id("a", "bc") != lead_id("ab", "c")
+
+
+def test_lead_has_every_documented_field() -> None:
+    lead = _lead()
+    assert set(lead) == FIELDS
+    assert lead["@timestamp"] == lead["occurred_at"] == "2026-02-01T10:00:00+08:00"
+    assert lead["status"] == "new"
+    assert lead["tier"] == "high"
+    assert (lead["district"], lead["case_officer"]) == ("美兰区", "officer-7")
+    assert (lead["person_name"], lead["event_name"]) == ("张伟", "ZHANG WEI")
+    assert lead["model_version"] == "v1"
+    assert lead["score"] == round(lead["score"], 4)  # type: ignore[call-overload]
+    explanation = lead["explanation"]
+    assert isinstance(explanation, dict)
+    assert {"reason_zh", "reason_en", "fields"} <= set(explanation)
+
+
+def test_same_inputs_give_the_same_bytes() -> None:
+    assert lead_bytes(_lead()) == lead_bytes(_lead())
+    assert lead_bytes(_lead()).startswith(b'{"@timestamp"')  # keys sorted
+
+
+@given(st.text(min_size=1), st.text(min_size=1))
+def test_lead_ids_are_valid_uuids(person_id: str, event_id: str) -> None:
+    assert uuid.UUID(lead_id(person_id, event_id)).version == 5

@@ -1,0 +1,182 @@
+"""Scoring: weights, TF adjustment, the id-implied fields, the name-only gate, bounds."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from matchers.levels import LEVELS, FieldComparison
+from matchers.model import FIELDS, default_model
+from matchers.records import event_from_raw, person_from_raw
+from matchers.scoring import (
+    TermFrequencies,
+    compare_records,
+    has_identifying_agreement,
+    probability_of,
+    score_comparisons,
+    tf_key,
+)
+
+MODEL = default_model()
+
+
+def _c(field: str, level: str, key: str = "") -> FieldComparison:
+    return FieldComparison(field, level, f"{field} {level}", f"{field} {level}", key)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("description", "levels", "eligible"),
+    [
+        ("name alone", {"name": "exact"}, False),
+        ("name + gender", {"name": "exact", "gender": "exact"}, False),
+        ("name + birth date without gender", {"name": "exact", "birth_date": "exact"}, False),
+        ("birth date + gender", {"birth_date": "exact", "gender": "exact"}, True),
+        ("birth date typo + gender", {"birth_date": "typo", "gender": "exact"}, True),
+        ("birth year only + gender", {"birth_date": "partial", "gender": "exact"}, True),
+        ("id exact", {"id_number": "exact"}, True),
+        ("id typo", {"id_number": "typo"}, True),
+        ("masked id", {"id_number": "partial"}, True),
+        ("id disagrees", {"name": "exact", "id_number": "disagree"}, False),
+        ("phone", {"phone": "exact"}, True),
+        ("address", {"address": "partial"}, True),
+        ("address sounds alike only", {"name": "exact", "address": "sound"}, False),
+        ("nothing", {}, False),
+    ],
+)
+def test_identifying_gate(description: str, levels: dict[str, str], eligible: bool) -> None:
+    assert has_identifying_agreement(list(levels.items())) is eligible, description
+
+
+@pytest.mark.parametrize("rare", [True, False])
+def test_a_name_alone_is_never_a_lead_however_rare(rare: bool) -> None:
+    tf = TermFrequencies([(tf_key("name", "other"), 10_000_000)]) if rare else None
+    comparisons = [_c("name", "exact", "符翀")] + [_c(f, "missing") for f in FIELDS[1:]]
+    scored = score_comparisons(MODEL, comparisons, tf=tf)
+    assert scored.tier is None and not scored.eligible
+
+
+def test_weights_add_up_from_the_prior() -> None:
+    comparisons = [_c("id_number", "exact"), _c("name", "disagree"), _c("phone", "missing")]
+    scored = score_comparisons(MODEL, comparisons)
+    expected = (
+        MODEL.prior_weight + MODEL.weight("id_number", "exact") + MODEL.weight("name", "disagree")
+    )
+    assert scored.score == pytest.approx(expected)
+    assert scored.probability == pytest.approx(probability_of(expected))
+    assert [c.weight for c in scored.contributions][2] == 0.0
+
+
+def test_tf_lowers_the_weight_of_a_common_name() -> None:
+    tf = TermFrequencies()
+    for _ in range(2000):
+        tf.add([tf_key("name", "张伟")])
+    for i in range(20000):
+        tf.add([tf_key("name", f"rare{i}")])
+    tf.add([tf_key("name", "符翀")])
+    common = score_comparisons(MODEL, [_c("name", "exact", "张伟")], tf=tf)
+    rare = score_comparisons(MODEL, [_c("name", "exact", "符翀")], tf=tf)
+    plain = score_comparisons(MODEL, [_c("name", "exact", "张伟")])
+    assert common.score < plain.score < rare.score
+    sound_common = score_comparisons(MODEL, [_c("name", "sound", "张伟")], tf=tf)
+    sound_plain = score_comparisons(MODEL, [_c("name", "sound", "张伟")])
+    assert sound_common.score < sound_plain.score
+
+
+def test_a_small_table_barely_moves_the_weight() -> None:
+    tf = TermFrequencies([(tf_key("name", "张伟"), 2), (tf_key("name", "王芳"), 1)])
+    adjusted = score_comparisons(MODEL, [_c("name", "exact", "张伟")], tf=tf).score
+    plain = score_comparisons(MODEL, [_c("name", "exact", "张伟")]).score
+    assert abs(adjusted - plain) < 0.5
+
+
+def test_tf_counts_add_and_remove() -> None:
+    tf = TermFrequencies()
+    tf.add(["a", "a", "b"])
+    tf.remove(["a", "c"])
+    assert (tf.count("a"), tf.count("b"), tf.count("c"), tf.total) == (1, 1, 0, 2)
+
+
+PERSON: dict[str, Any] = {
+    "person_id": "p1",
+    "name": "张伟",
+    "id_number": "460105199001017124",
+    "status": "dropped_out",
+    "status_changed_at": "2026-01-05T09:00:00+08:00",
+}
+EVENT: dict[str, Any] = {"event_id": "e1", "source": "hukou", "occurred_at": "2026-02-01T10:00:00Z"}
+
+
+def _levels(person: dict[str, Any], event: dict[str, Any]) -> dict[str, str]:
+    comparison = compare_records(person_from_raw(PERSON | person), event_from_raw(EVENT | event))
+    return {c.field: c.level for c in comparison.fields} | {
+        f"{f}_implied": "yes" for f in comparison.implied
+    }
+
+
+def test_birth_date_in_the_event_id_counts_against_the_persons_own_field() -> None:
+    levels = _levels(
+        {"id_number": None, "birth_date": "1990-01-01", "gender": "F"},
+        {"id_number": "460105199001017124"},
+    )
+    assert levels["birth_date"] == "exact" and levels["gender"] == "exact"
+    assert "birth_date_implied" not in levels
+
+
+def test_the_persons_id_counts_against_the_events_own_fields() -> None:
+    levels = _levels({}, {"birth_date": "1990-01-02", "gender": "M"})
+    assert levels["birth_date"] == "typo" and levels["gender"] == "disagree"
+
+
+def test_exact_id_implies_birth_date_and_gender_without_double_counting() -> None:
+    person = person_from_raw(PERSON | {"birth_date": "1990-01-01", "gender": "F"})
+    event = event_from_raw(EVENT | {"id_number": "460105199001017124", "birth_date": "1990-01-01"})
+    comparison = compare_records(person, event)
+    assert comparison.implied == frozenset({"birth_date", "gender"})
+    scored = score_comparisons(MODEL, comparison.fields, implied=comparison.implied)
+    by_field = {c.field: c for c in scored.contributions}
+    assert by_field["birth_date"].weight == 0.0 and by_field["birth_date"].implied
+    assert by_field["id_number"].weight > 10
+
+
+def test_exact_id_with_a_contradicting_birth_date_still_counts_the_contradiction() -> None:
+    person = person_from_raw(PERSON | {"birth_date": "1975-06-06"})
+    event = event_from_raw(EVENT | {"id_number": "460105199001017124", "birth_date": "1975-06-06"})
+    comparison = compare_records(person, event)
+    assert "birth_date" in comparison.implied  # both records say 1975-06-06: nothing new
+    event2 = event_from_raw(EVENT | {"id_number": "460105199001017124", "birth_date": "1961-03-03"})
+    assert "birth_date" not in compare_records(person, event2).implied
+
+
+_LEVEL = st.sampled_from(LEVELS)
+
+
+@given(
+    levels=st.lists(
+        st.tuples(st.sampled_from(FIELDS), _LEVEL), max_size=6, unique_by=lambda x: x[0]
+    ),
+    counts=st.lists(st.integers(0, 10**7), max_size=3),
+)
+def test_scores_are_finite_bounded_and_order_free(
+    levels: list[tuple[str, str]], counts: list[int]
+) -> None:
+    tf = TermFrequencies((tf_key("name", f"n{i}"), c) for i, c in enumerate(counts))
+    comparisons = [_c(f, lv, "n0" if f == "name" else "") for f, lv in levels]
+    forward = score_comparisons(MODEL, comparisons, tf=tf)
+    backward = score_comparisons(MODEL, comparisons[::-1], tf=tf)
+    assert math.isfinite(forward.score) and -60 <= forward.score <= 60
+    assert 0.0 <= forward.probability <= 1.0
+    assert forward.score == pytest.approx(backward.score)
+    assert forward.tier == backward.tier
+    if forward.tier is not None:
+        assert forward.eligible
+
+
+@given(st.floats(allow_nan=False))
+def test_probability_is_monotone_and_bounded(score: float) -> None:
+    p = probability_of(score)
+    assert 0.0 <= p <= 1.0
+    assert probability_of(score + 1) >= p
