@@ -23,6 +23,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from matchers.levels import FieldComparison, Level
 
@@ -90,7 +91,13 @@ def normalise_date(raw: object, *, today: dt.date | None = None) -> DateForms:
         return DateForms("", valid=False, comparable=False, flags=("date_empty",))
     if isinstance(raw, dt.date):
         raw = raw.isoformat()
-    text = unicodedata.normalize("NFKC", raw if isinstance(raw, str) else str(raw)).strip()
+    text = raw if isinstance(raw, str) else str(raw)
+    return _normalise(text[:64], today or dt.date.today())
+
+
+@lru_cache(maxsize=65536)
+def _normalise(text: str, today: dt.date) -> DateForms:
+    text = unicodedata.normalize("NFKC", text).strip()
     if not text:
         return DateForms("", valid=False, comparable=False, flags=("date_empty",))
     parts = _parts(text)
@@ -98,7 +105,7 @@ def normalise_date(raw: object, *, today: dt.date | None = None) -> DateForms:
         return DateForms("", valid=False, comparable=False, flags=("date_unparseable",))
     year, month, day, ambiguous = parts
     flags = ["date_ambiguous"] if ambiguous else []
-    flags.extend(_problems(year, month, day, today or dt.date.today()))
+    flags.extend(_problems(year, month, day, today))
     return DateForms(
         f"{year:04d}-{month:02d}-{day:02d}",
         valid=not any(f != "date_ambiguous" for f in flags),

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import operator
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from rapidfuzz.distance import OSA, Levenshtein
@@ -47,7 +49,8 @@ Gender = Literal["M", "F"]
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 _SEPARATORS = frozenset(" -_.,/\\|:;'\"\t\r\n\u3000\u00a0\u2010\u2011\u2012\u2013\u2014\u2212")
-_MASKS = frozenset("*×•●·#?")
+_DELETE = dict.fromkeys(map(ord, _SEPARATORS))
+_TO_STAR = dict.fromkeys(map(ord, "×•●·#?"), "*")
 # Visible prefix/suffix lengths under which a person is filed so that masked events find it.
 _MASK_PATTERNS = ((6, 4), (4, 4), (3, 4))
 _PROVINCES = {
@@ -101,7 +104,7 @@ def check_char(body17: str) -> str:
     Returns:
         ``0``-``9`` or ``X``.
     """
-    total = sum(int(c) * w for c, w in zip(body17, _WEIGHTS, strict=True))
+    total = sum(map(operator.mul, map(int, body17), _WEIGHTS))
     return _CHECK[total % 11]
 
 
@@ -109,8 +112,7 @@ def _clean(raw: object) -> str:
     if raw is None:
         return ""
     text = raw if isinstance(raw, str) else str(raw)
-    text = unicodedata.normalize("NFKC", text)
-    return "".join(c for c in text if c not in _SEPARATORS).upper()
+    return unicodedata.normalize("NFKC", text[:64]).translate(_DELETE).upper()
 
 
 def _embedded_date(yyyymmdd: str) -> str:
@@ -141,7 +143,11 @@ def normalise_id(raw: object, id_type: str | None = "cn_resident") -> IdForms:
         if id_type == "passport"
         else "other"
     )
-    text = _clean(raw)
+    return _normalise(_clean(raw), kind)
+
+
+@lru_cache(maxsize=65536)
+def _normalise(text: str, kind: IdType) -> IdForms:
     if not text:
         return IdForms(kind, "", valid=False, comparable=False, flags=("id_empty",))
     if kind != "cn_resident":
@@ -152,7 +158,7 @@ def normalise_id(raw: object, id_type: str | None = "cn_resident") -> IdForms:
 
 
 def _resident(text: str) -> IdForms:
-    chars = "".join("*" if c in _MASKS else c for c in text)
+    chars = text.translate(_TO_STAR)
     if len(chars) == 18 and "X" in chars[:17] and chars[:17].count("X") >= 3:
         chars = chars[:17].replace("X", "*") + chars[17]  # 'X' used as a mask character
     if "*" in chars:

@@ -179,10 +179,15 @@ def _surname_readings(surname: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*table, common)))
 
 
-def _given_readings(given: str) -> list[tuple[str, ...]]:
+@lru_cache(maxsize=65536)
+def _given_readings(given: str) -> tuple[tuple[str, ...], ...]:
+    if len(given) == 1:
+        return tuple((r,) for r in _char_readings(given))
     default = lazy_pinyin(given, style=Style.NORMAL)
+    if len(default) != len(given):  # characters pypinyin cannot read come back glued together
+        default = [(_char_readings(c) or (c,))[0] for c in given]
     if len(given) > 3:  # long (often minority) names: the phrase reading only
-        return [tuple(default)]
+        return (tuple(default),)
     options = [
         tuple(dict.fromkeys((d, *_char_readings(c))))[:_MAX_CHAR_READINGS]
         for d, c in zip(default, given, strict=True)
@@ -190,7 +195,7 @@ def _given_readings(given: str) -> list[tuple[str, ...]]:
     combos = itertools.product(*(enumerate(o) for o in options))
     # Fewest departures from the phrase reading first, so the cap keeps the likely readings.
     ranked = sorted(combos, key=lambda combo: sum(i for i, _ in combo))
-    return [tuple(s for _, s in combo) for combo in ranked]
+    return tuple(tuple(s for _, s in combo) for combo in ranked)
 
 
 def _split_surname(hanzi: str) -> tuple[str, str]:

@@ -167,7 +167,7 @@ def test_hanzi_and_pinyin_share_a_block_key() -> None:
 texts = st.one_of(
     st.text(),
     st.binary().map(lambda b: b.decode("utf-8", "replace")),
-    st.text(alphabet="张王李伟芳德斌單曾区欧阳 ·", max_size=6),
+    st.text(alphabet="张王李伟芳德斌單曾区欧阳 ·𠀀𠀁", max_size=6),
     st.from_regex(r"[A-Za-z ,'\-]{0,20}"),
 )
 
