@@ -1,0 +1,29 @@
+"""Synthetic supervision data: a population, a messy roster, a day of messy feeds, the truth.
+
+Only invented people: names, ids, phones and addresses are drawn from tables, never taken from
+real records. Pure like the rest of ``matchers``: it returns records, ``tracer simulate`` writes
+them.
+
+Example:
+    >>> from matchers.synthetic import SimulationConfig, build_world
+    >>> world = build_world(SimulationConfig(people=500, watchlist=50, events=200, seed=1))
+    >>> len(world.roster), len(world.events)
+    (50, 200)
+"""
+
+from matchers.synthetic.population import Identity, IdentityFactory, is_valid_resident_id
+from matchers.synthetic.truth import SimEvent
+from matchers.synthetic.watchlist import WatchedPerson
+from matchers.synthetic.world import KIND_SHARES, SimulatedWorld, SimulationConfig, build_world
+
+__all__ = [
+    "KIND_SHARES",
+    "Identity",
+    "IdentityFactory",
+    "SimEvent",
+    "SimulatedWorld",
+    "SimulationConfig",
+    "WatchedPerson",
+    "build_world",
+    "is_valid_resident_id",
+]

@@ -1,0 +1,262 @@
+"""Put a synthetic world together: population, roster, a day of feeds, and the truth.
+
+``build_world`` is pure: it returns records and never writes anything (``tracer simulate``
+writes the files). The same configuration, seed included, gives the same world.
+
+Event mix (shares of ``events``): 5 % about a roster person, 3 % about a relative who shares
+surname, home address and household phone with one, 4 % about a namesake of one, 1.5 % from a
+new subscriber given a roster person's abandoned phone number, 0.5 % malformed lines, the rest
+about other people of the population.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from matchers.synthetic.corruption import Corruptor
+from matchers.synthetic.feeds import DamagePlan, FeedWriter, Source, SubjectView
+from matchers.synthetic.population import Identity, IdentityFactory
+from matchers.synthetic.truth import EventKind, MalformedReason, SimEvent, truth_records
+from matchers.synthetic.watchlist import WatchedPerson, build_watchlist
+
+__all__ = ["KIND_SHARES", "Progress", "SimulatedWorld", "SimulationConfig", "build_world"]
+
+Progress = Callable[[str, int], None]
+"""Called as ``progress(phase, done_since_last_call)``; phases: people, watchlist, events."""
+
+KIND_SHARES: Final[dict[EventKind, float]] = {
+    "match": 0.05,
+    "relative": 0.03,
+    "namesake": 0.04,
+    "recycled_phone": 0.015,
+    "malformed": 0.005,
+}
+_SOURCES: Final[tuple[Source, ...]] = ("hukou", "bank", "telecom")
+_SOURCE_WEIGHTS: Final[dict[EventKind, tuple[float, ...]]] = {
+    "recycled_phone": (0.0, 0.3, 0.7),
+}
+_DEFAULT_SOURCE_WEIGHTS: Final = (0.3, 0.35, 0.35)
+_NEW_CONTACT_SHARE = 0.85
+_MALFORMED: Final[tuple[MalformedReason, ...]] = (
+    "missing_event_id",
+    "missing_source",
+    "missing_occurred_at",
+    "not_an_object",
+    "invalid_json",
+)
+_CHUNK = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationConfig:
+    """What to generate.
+
+    Attributes:
+        people: population size; the roster is drawn from it, the rest appear in feeds.
+        watchlist: roster size.
+        events: number of feed lines (malformed ones included).
+        seed: the seed every random draw derives from.
+        day: the day the feed events happen on (UTC+8).
+    """
+
+    people: int = 50_000
+    watchlist: int = 2_000
+    events: int = 20_000
+    seed: int = 0
+    day: dt.date = dt.date(2026, 11, 29)
+
+    def __post_init__(self) -> None:
+        errors = []
+        if self.watchlist < 1:
+            errors.append("watchlist must be at least 1")
+        if self.people <= self.watchlist:
+            errors.append("people must exceed watchlist (the feeds need people off the roster)")
+        if self.events < 0:
+            errors.append("events must not be negative")
+        if errors:
+            raise ValueError("; ".join(errors))
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedWorld:
+    """A generated world: the roster and events to write, and the truth about them."""
+
+    config: SimulationConfig
+    watchlist: list[WatchedPerson]
+    events: list[SimEvent]
+    truth: list[dict[str, Any]]
+
+    @property
+    def roster(self) -> list[dict[str, Any]]:
+        """The roster records, in ``person_id`` order."""
+        return [person.record for person in self.watchlist]
+
+
+def build_world(config: SimulationConfig, *, progress: Progress | None = None) -> SimulatedWorld:
+    """Generate population, roster and feeds for ``config``; see the module docstring."""
+    report: Progress = progress or (lambda _phase, _n: None)
+    rng = random.Random(f"tracer-simulate:{config.seed}")
+    factory = IdentityFactory(rng)
+    corruptor = Corruptor(rng)
+    population: list[Identity] = []
+    for start in range(0, config.people, _CHUNK):
+        population.extend(factory.people(min(_CHUNK, config.people - start)))
+        report("people", min(_CHUNK, config.people - start))
+    watchlist = build_watchlist(
+        population[: config.watchlist],
+        factory,
+        corruptor,
+        on_progress=lambda n: report("watchlist", n),
+    )
+    feeds = _FeedMix(config, factory, FeedWriter(rng, corruptor), watchlist)
+    events = feeds.generate(population[config.watchlist :], report)
+    events.sort(key=lambda e: (e.occurred_at, e.event_id))
+    info = {p.person_id: (p.status, p.moved, p.roster_flags) for p in watchlist}
+    return SimulatedWorld(config, watchlist, events, truth_records(events, info))
+
+
+class _FeedMix:
+    """Draws the day's events, kind by kind, in the shares of ``KIND_SHARES``."""
+
+    def __init__(
+        self,
+        config: SimulationConfig,
+        factory: IdentityFactory,
+        writer: FeedWriter,
+        watchlist: list[WatchedPerson],
+    ) -> None:
+        self._config = config
+        self._factory = factory
+        self._rng = factory.rng
+        self._writer = writer
+        self._watchlist = watchlist
+        self._moved = [p for p in watchlist if p.moved] or watchlist
+        weights = [1.0 if p.status == "dropped_out" else 0.4 for p in watchlist]
+        self._match_cum = list(_accumulate(weights))
+        self._day_start = dt.datetime.combine(config.day, dt.time())
+        self._serial = 0
+
+    def generate(self, background: list[Identity], report: Progress) -> list[SimEvent]:
+        kinds: list[EventKind] = []
+        for kind, share in KIND_SHARES.items():
+            kinds.extend([kind] * round(share * self._config.events))
+        kinds = kinds[: self._config.events]
+        kinds.extend(["background"] * (self._config.events - len(kinds)))
+        self._rng.shuffle(kinds)
+        out: list[SimEvent] = []
+        for n, kind in enumerate(kinds, start=1):
+            out.append(self._one(kind, background))
+            if n % _CHUNK == 0:
+                report("events", _CHUNK)
+        report("events", len(kinds) % _CHUNK)
+        return out
+
+    def _one(self, kind: EventKind, background: list[Identity]) -> SimEvent:
+        rng = self._rng
+        weights = _SOURCE_WEIGHTS.get(kind, _DEFAULT_SOURCE_WEIGHTS)
+        source: Source = rng.choices(_SOURCES, weights=weights)[0]
+        self._serial += 1
+        event_id = f"{source}-{self._config.seed}-{self._serial:08d}"
+        seconds = rng.randrange(86_400)
+        occurred = self._day_start + dt.timedelta(seconds=seconds)
+        occurred_at = occurred.strftime("%Y-%m-%dT%H:%M:%S+08:00")
+        if kind == "match":
+            return self._match(source, event_id, occurred_at)
+        person_id: str | None = None
+        if kind in {"background", "malformed"}:
+            identity = rng.choice(background)
+            subject = SubjectView(
+                identity, identity.phone, identity.address, identity.district_code
+            )
+        else:
+            subject, person_id = self._decoy(kind)
+        plan = self._writer.plan(source)
+        payload, flags, plan = self._writer.event(
+            source, subject, plan, event_id=event_id, occurred_at=occurred_at
+        )
+        if kind == "malformed":
+            reason = rng.choice(_MALFORMED)
+            return SimEvent(
+                occurred_at, event_id, self._malform(payload, reason), kind, source, reason=reason
+            )
+        return SimEvent(occurred_at, event_id, payload, kind, source, person_id, plan, flags)
+
+    def _decoy(self, kind: EventKind) -> tuple[SubjectView, str]:
+        rng, factory = self._rng, self._factory
+        if kind == "recycled_phone":
+            owner = rng.choice(self._moved)
+            stranger = factory.people(1)[0]
+            view = SubjectView(stranger, owner.then.phone, stranger.address, stranger.district_code)
+            return view, owner.person_id
+        owner = rng.choice(self._watchlist)
+        if kind == "relative":
+            kin = factory.relative(owner.then)
+            return SubjectView(kin, kin.phone, kin.address, kin.district_code), owner.person_id
+        twin = factory.namesake(owner.then, same_birth_year=rng.random() < 0.2)
+        return SubjectView(twin, twin.phone, twin.address, twin.district_code), owner.person_id
+
+    def _match(self, source: Source, event_id: str, occurred_at: str) -> SimEvent:
+        rng = self._rng
+        person = rng.choices(self._watchlist, cum_weights=self._match_cum)[0]
+        now, then = person.now, person.then
+        phone = now.phone if rng.random() < _NEW_CONTACT_SHARE else then.phone
+        if rng.random() < _NEW_CONTACT_SHARE:
+            address, district = now.address, now.district_code
+        else:
+            address, district = then.address, then.district_code
+        subject = SubjectView(now, phone, address, district)
+        plan = self._writer.plan(source)
+        if not _has_evidence(person, subject, source, plan):
+            # An event with nothing but a name would be noise to any matcher: real feeds about
+            # a traced person carry some identifier, so keep one.
+            plan = self._writer.plan(source, allow_missing_id=False)
+            if person.record["id_number"] is None:
+                subject = SubjectView(now, then.phone, then.address, then.district_code)
+        payload, flags, plan = self._writer.event(
+            source, subject, plan, event_id=event_id, occurred_at=occurred_at
+        )
+        if subject.phone != now.phone and person.moved:
+            flags = (*flags, "contact_old_phone")
+        return SimEvent(
+            occurred_at, event_id, payload, "match", source, person.person_id, plan, flags
+        )
+
+    def _malform(self, payload: dict[str, Any], reason: MalformedReason) -> dict[str, Any] | str:
+        if reason.startswith("missing_"):
+            payload.pop(reason.removeprefix("missing_"), None)
+            return payload
+        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        if reason == "invalid_json":
+            return text[: len(text) // 2]
+        choice = self._rng.randrange(4)
+        if choice == 0:
+            values = [payload["event_id"], payload["source"], payload["name"]]
+            return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+        return ('"' + str(payload["event_id"]) + '"', "null", "42")[choice - 1]
+
+
+def _has_evidence(
+    person: WatchedPerson, subject: SubjectView, source: Source, plan: DamagePlan
+) -> bool:
+    record = person.record
+    if record["id_number"] is not None and plan.id_group != "missing":
+        return True
+    if source == "hukou":
+        dob_ok = plan.birth_date == "intact" and record["birth_date"] == person.now.birth_date
+        return dob_ok or subject.address in record["addresses"]
+    if source == "telecom" and subject.address in record["addresses"]:
+        return True
+    return plan.phone != "missing" and subject.phone in record["phones"]
+
+
+def _accumulate(values: list[float]) -> list[float]:
+    total, out = 0.0, []
+    for value in values:
+        total += value
+        out.append(total)
+    return out
