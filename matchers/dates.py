@@ -9,6 +9,7 @@ Worked comparisons:
     1990-01-02 vs 1990-01-02   exact
     1990-01-02 vs 1990-01-07   typo (one digit off in the day)
     1990-01-12 vs 1990-12-01   typo (day and month swapped)
+    1990-01-02 vs 1989-01-02   typo (year off by one)
     1990-01-02 vs 1990-01-28   partial (same year and month)
     1990-01-02 vs 1990-06-15   partial (same year)
     1990-01-02 vs 1975-08-30   disagree
@@ -153,9 +154,9 @@ def compare_date(left: DateForms, right: DateForms) -> FieldComparison:
         right: the other side (usually the event).
 
     Returns:
-        ``exact``, ``typo`` (one digit off in one component, two adjacent digits swapped, or
-        day and month swapped), ``partial`` (same year and month, or same year), ``disagree``
-        or ``missing``.
+        ``exact``, ``typo`` (one digit off in one component, two adjacent digits swapped, day
+        and month swapped, or the year off by one), ``partial`` (same year and month, or same
+        year), ``disagree`` or ``missing``.
     """
     if not (left.comparable and right.comparable):
         return _cmp("missing", "出生日期缺失或无法识别", "birth date missing or unreadable")
@@ -178,6 +179,8 @@ def compare_date(left: DateForms, right: DateForms) -> FieldComparison:
 def _typo_kind(left: DateForms, right: DateForms) -> tuple[str, str] | None:
     if left.year == right.year and (left.month, left.day) == (right.day, right.month):
         return "月日颠倒", "day and month swapped"
+    if abs(left.year - right.year) == 1 and (left.month, left.day) == (right.month, right.day):
+        return "年份相差一年", "year off by one"  # 1989 / 1990 differ in three digits
     a, b = left.digits, right.digits
     diffs = [i for i in range(8) if a[i] != b[i]]
     if len(diffs) == 1:

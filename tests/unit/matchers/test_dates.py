@@ -52,6 +52,8 @@ CASES = [
     ("one digit in the day", "1990-01-02", "1990-01-07", "typo"),
     ("one digit in the year", "1990-01-02", "1980-01-02", "typo"),
     ("day and month swapped", "1990-01-12", "1990-12-01", "typo"),
+    ("year off by one across a decade", "1990-01-02", "1989-01-02", "typo"),
+    ("year off by two", "1990-01-02", "1988-01-02", "disagree"),
     ("adjacent digits swapped in the day", "1990-01-12", "1990-01-21", "typo"),
     ("impossible date is a typo of the real one", "1990-02-30", "1990-02-03", "typo"),
     ("same year and month", "1990-01-02", "1990-01-28", "partial"),
