@@ -53,6 +53,7 @@ _DELETE = dict.fromkeys(map(ord, _SEPARATORS))
 _TO_STAR = dict.fromkeys(map(ord, "×•●·#?"), "*")
 # Visible prefix/suffix lengths under which a person is filed so that masked events find it.
 _MASK_PATTERNS = ((6, 4), (4, 4), (3, 4))
+_MIN_VISIBLE = 8
 _PROVINCES = {
     "11": "北京", "12": "天津", "13": "河北", "14": "山西", "15": "内蒙古", "21": "辽宁",
     "22": "吉林", "23": "黑龙江", "31": "上海", "32": "江苏", "33": "浙江", "34": "安徽",
@@ -207,10 +208,24 @@ def _full(value: str, flags: tuple[str, ...]) -> IdForms:
 
 
 def _masked(chars: str) -> IdForms:
-    visible = sum(c != "*" for c in chars)
-    shape_ok = len(chars) == 18 and all(c.isdigit() or c in "*X" for c in chars) and visible >= 6
-    flags: tuple[str, ...] = ("id_masked",) if shape_ok else ("id_masked", "id_wrong_length")
-    if not shape_ok:
+    head = chars[: len(chars) - len(chars.lstrip("0123456789"))]
+    tail = chars[len(chars.rstrip("0123456789X")) :]
+    if (
+        len(chars) != 18
+        and len(head) + len(tail) < 18
+        and not chars[len(head) : -len(tail) or None].strip("*")
+    ):
+        # One run of stars of another length (460105****7129): stretch it to 18 characters.
+        chars = head + "*" * (18 - len(head) - len(tail)) + tail
+    shape_ok = len(chars) == 18 and all(c.isdigit() or c in "*X" for c in chars)
+    # Fewer than 8 visible characters (a region code and little else) identify nobody.
+    wide = sum(c != "*" for c in chars) < _MIN_VISIBLE
+    flags: tuple[str, ...] = (
+        "id_masked",
+        *(() if shape_ok else ("id_wrong_length",)),
+        *(("id_mask_too_wide",) if wide else ()),
+    )
+    if not shape_ok or wide:
         return IdForms(
             "cn_resident", chars, valid=False, comparable=False, flags=flags, masked=True
         )
@@ -295,7 +310,7 @@ def _compare_masked(left: IdForms, right: IdForms) -> FieldComparison:
     both = [(x, y) for x, y in zip(a, b, strict=True) if x != "*" and y != "*"]
     mismatches = sum(x != y for x, y in both)
     shown = mask_id(a if left.masked else b)
-    if mismatches == 0 and len(both) >= 6:
+    if mismatches == 0 and len(both) >= _MIN_VISIBLE:
         return _cmp(
             "partial",
             f"身份证号被遮盖（{shown}），可见的{len(both)}位一致",
