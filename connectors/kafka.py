@@ -170,24 +170,19 @@ class KafkaRosterFollower:
                 await consumer.stop()
 
     async def _assign_all(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
-        partitions = await self._partitions(consumer)
-        tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
+        # Without a group, a subscription is assigned every partition of the topic.
+        consumer.subscribe([self._topic])
+        for attempt in range(1, 1_000_000):
+            tps = sorted(consumer.assignment())
+            if tps:
+                break
+            if attempt % 50 == 0:
+                log.warning("roster follower: topic %s has no partitions yet", self._topic)
+            await asyncio.sleep(0.1)
         # Re-reading from the beginning on every (re)start rebuilds the watchlist from scratch.
         await consumer.seek_to_beginning(*tps)
         ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
         return ends
-
-    async def _partitions(self, consumer: AIOKafkaConsumer) -> set[int]:
-        for attempt in range(1, 1_000_000):
-            partitions = consumer.partitions_for_topic(self._topic)
-            if partitions:
-                return set(partitions)
-            if attempt % 20 == 0:
-                log.warning("roster follower: topic %s has no partitions yet", self._topic)
-            await consumer.topics()  # a full metadata fetch: the topic may be brand new
-            await asyncio.sleep(0.5)
-        raise ServiceUnavailable(f"topic {self._topic} never appeared")
 
     async def _follow(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
         pending = {tp for tp, end in ends.items() if end > 0}

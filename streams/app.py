@@ -126,6 +126,9 @@ def _faust_app(settings: StreamSettings, *, web_enabled: bool, datadir: Path | N
         web_host=settings.worker_web_host,
         web_port=settings.worker_web_port,
         consumer_auto_offset_reset="earliest",
+        # A worker killed without goodbye frees its partitions after the session timeout.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
         broker_commit_every=5000,
         broker_commit_interval=1.0,
         producer_linger=0.005,

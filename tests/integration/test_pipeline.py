@@ -71,13 +71,13 @@ class Run:
         return done.stdout.decode()
 
     def start_worker(self, port: int, name: str) -> subprocess.Popen[bytes]:
-        log = (self.tmp / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            [TRACER, "worker", "--web-port", str(port), "--loglevel", "info"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with (self.tmp / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [TRACER, "worker", "--web-port", str(port), "--loglevel", "info"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.workers.append(proc)
         return proc
 
@@ -138,16 +138,11 @@ def write_world(run: Run, *, people: int, watchlist: int, events: int, seed: int
 
 
 def reprocess(run: Run) -> dict[str, dict[str, Any]]:
+    """Leads of ``tracer reprocess`` (the offline Matcher) for the run's files."""
+    from tracer.commands.reprocess import reprocess as offline
+
     out = run.tmp / "reprocess.jsonl"
-    run.tracer(
-        "reprocess",
-        "--roster",
-        str(run.tmp / "roster.jsonl"),
-        "--events",
-        str(run.tmp / "events.jsonl"),
-        "--out",
-        str(out),
-    )
+    offline(roster=run.tmp / "roster.jsonl", events=run.tmp / "events.jsonl", out=out, model=None)
     leads = [orjson.loads(line) for line in out.read_bytes().splitlines() if line.strip()]
     return {lead["lead_id"]: lead for lead in leads}
 
@@ -191,7 +186,10 @@ def run(tmp_path: Path) -> Iterator[Run]:
 
 def _drop(run: Run) -> None:
     client = es()
-    client.options(ignore_status=404).indices.delete(index=f"{run.settings.leads_alias}-v*")
+    alias = run.settings.leads_alias
+    indices = client.options(ignore_status=404).indices.get_alias(name=alias).body
+    for index in indices if isinstance(indices, dict) and "error" not in indices else ():
+        client.options(ignore_status=404).indices.delete(index=index)
     client.options(ignore_status=404).indices.delete_index_template(
         name=f"{run.settings.leads_alias}-template"
     )

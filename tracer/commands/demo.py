@@ -51,10 +51,10 @@ def write_day(out: Path, *, people: int, watchlist: int, events: int, seed: int)
 
 
 def _start_worker(out: Path) -> subprocess.Popen[bytes]:
-    log = (out / "worker.log").open("ab")
     tracer = Path(sys.executable).parent / "tracer"
     command = [str(tracer)] if tracer.exists() else [sys.executable, "-m", "tracer.cli"]
-    return subprocess.Popen([*command, "worker"], stdout=log, stderr=subprocess.STDOUT)
+    with (out / "worker.log").open("ab") as log:  # the child keeps its own descriptor
+        return subprocess.Popen([*command, "worker"], stdout=log, stderr=subprocess.STDOUT)
 
 
 def _topics(settings: TracerSettings, keys: tuple[Any, ...]) -> list[str]:
