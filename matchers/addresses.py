@@ -29,7 +29,7 @@ from functools import lru_cache
 import opencc
 
 from matchers.levels import FieldComparison, Level
-from matchers.masking import redact_numbers
+from matchers.masking import as_text, redact_numbers
 
 __all__ = ["AddressForms", "address_block_keys", "compare_address", "normalise_address"]
 
@@ -101,8 +101,7 @@ def normalise_address(raw: object) -> AddressForms:
     """
     if raw is None:
         return AddressForms("", valid=False, flags=("address_empty",))
-    text = raw if isinstance(raw, str) else str(raw)
-    return _normalise(text[:200])
+    return _normalise(as_text(raw, 200))
 
 
 @lru_cache(maxsize=32768)

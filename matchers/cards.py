@@ -12,7 +12,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from matchers.masking import mask_card
+from matchers.masking import as_text, mask_card
 
 __all__ = ["CardForms", "card_block_keys", "luhn_ok", "normalise_card"]
 
@@ -71,8 +71,7 @@ def normalise_card(raw: object) -> CardForms:
     Returns:
         The parsed forms; see :class:`CardForms`.
     """
-    text = "" if raw is None else (raw if isinstance(raw, str) else str(raw))
-    text = unicodedata.normalize("NFKC", text[:64])
+    text = unicodedata.normalize("NFKC", as_text(raw, 64))
     chars = "".join("*" if c in _MASKS else c for c in text if c not in _SEPARATORS)
     if not chars:
         return CardForms("", valid=False, flags=("card_empty",))

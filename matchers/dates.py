@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from matchers.levels import FieldComparison, Level
+from matchers.masking import as_text
 
 __all__ = ["DateForms", "compare_date", "date_block_keys", "date_year", "normalise_date"]
 
@@ -92,8 +93,7 @@ def normalise_date(raw: object, *, today: dt.date | None = None) -> DateForms:
         return DateForms("", valid=False, comparable=False, flags=("date_empty",))
     if isinstance(raw, dt.date):
         raw = raw.isoformat()
-    text = raw if isinstance(raw, str) else str(raw)
-    return _normalise(text[:64], today or dt.date.today())
+    return _normalise(as_text(raw, 64), today or dt.date.today())
 
 
 @lru_cache(maxsize=65536)

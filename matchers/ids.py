@@ -32,7 +32,7 @@ from typing import Literal
 from rapidfuzz.distance import OSA, Levenshtein
 
 from matchers.levels import FieldComparison, Level
-from matchers.masking import mask_id
+from matchers.masking import as_text, mask_id
 
 __all__ = [
     "IdForms",
@@ -110,10 +110,7 @@ def check_char(body17: str) -> str:
 
 
 def _clean(raw: object) -> str:
-    if raw is None:
-        return ""
-    text = raw if isinstance(raw, str) else str(raw)
-    return unicodedata.normalize("NFKC", text[:64]).translate(_DELETE).upper()
+    return unicodedata.normalize("NFKC", as_text(raw, 64)).translate(_DELETE).upper()
 
 
 def _embedded_date(yyyymmdd: str) -> str:

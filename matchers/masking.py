@@ -11,14 +11,15 @@ prefix of a mobile, the BIN of a card) and never the whole of it:
     '622202*********0123'
 
 :func:`redact_numbers` is the last line of defence for free text: it masks every run of seven
-or more digits (ids, phones, cards) that a detail might still carry.
+or more digits (ids, phones, cards) that a detail might still carry. :func:`as_text` is how every
+field module turns whatever a feed sent into text it can safely work on.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["mask_card", "mask_digits", "mask_id", "mask_phone", "redact_numbers"]
+__all__ = ["as_text", "mask_card", "mask_digits", "mask_id", "mask_phone", "redact_numbers"]
 
 _LONG_NUMBER = re.compile(r"\d[\dXx*]{6,}")
 
@@ -95,3 +96,26 @@ def redact_numbers(text: str) -> str:
         The text with long numbers masked to their first three and last four characters.
     """
     return _LONG_NUMBER.sub(lambda m: mask_digits(m.group(0), head=3, tail=4), text)
+
+
+def as_text(raw: object, limit: int) -> str:
+    """Turn any input into clean text, never raising (the field modules' common entry).
+
+    Lone surrogates are dropped (C libraries such as OpenCC refuse them), the text is cut to
+    ``limit`` characters, and objects that cannot be printed (a 5,000-digit integer) give ``""``.
+
+    Args:
+        raw: what the feed sent; ``None`` gives ``""``.
+        limit: the longest text worth keeping.
+
+    Returns:
+        The text.
+    """
+    if raw is None:
+        return ""
+    try:
+        text = raw if isinstance(raw, str) else str(raw)
+    except Exception:  # str() of a huge int, or a broken __str__
+        return ""
+    text = text[:limit]
+    return text if text.isascii() else text.encode("utf-8", "ignore").decode("utf-8")

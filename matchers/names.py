@@ -40,7 +40,7 @@ from pypinyin import Style, lazy_pinyin, pinyin
 from rapidfuzz.distance import OSA
 
 from matchers.levels import FieldComparison, Level
-from matchers.masking import redact_numbers
+from matchers.masking import as_text, redact_numbers
 
 __all__ = [
     "NameForms",
@@ -300,8 +300,7 @@ def normalise_name(raw: object) -> NameForms:
     """
     if raw is None:
         return NameForms(display="", script="empty", valid=False, flags=("name_empty",))
-    text = raw if isinstance(raw, str) else str(raw)
-    return _normalise(text[: _MAX_LEN * 2])
+    return _normalise(as_text(raw, _MAX_LEN * 2))
 
 
 @lru_cache(maxsize=65536)

@@ -29,7 +29,7 @@ from phonenumbers import PhoneNumberType
 from rapidfuzz.distance import OSA
 
 from matchers.levels import FieldComparison, Level
-from matchers.masking import mask_phone
+from matchers.masking import as_text, mask_phone
 
 __all__ = ["PhoneForms", "PhoneKind", "compare_phone", "normalise_phone", "phone_block_keys"]
 
@@ -90,8 +90,7 @@ def normalise_phone(raw: object, region: str = "CN") -> PhoneForms:
     """
     if raw is None:
         return PhoneForms("", valid=False, comparable=False, flags=("phone_empty",))
-    text = raw if isinstance(raw, str) else str(raw)
-    return _normalise(text[:64], region)
+    return _normalise(as_text(raw, 64), region)
 
 
 @lru_cache(maxsize=65536)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.masking import mask_card, mask_digits, mask_id, mask_phone, redact_numbers
+from matchers.masking import as_text, mask_card, mask_digits, mask_id, mask_phone, redact_numbers
 
 SETTINGS = settings(max_examples=200, deadline=None)
 
@@ -55,3 +55,48 @@ def test_mask_digits_hides_at_least_four_and_a_third(value: str, head: int, tail
 @given(st.text())
 def test_redact_leaves_no_long_digit_run(text: str) -> None:
     assert not re.search(r"[0-9]{7,}", redact_numbers(text))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, ""),
+        ("张伟", "张伟"),
+        ("\ud800张伟", "张伟"),  # lone surrogate from a lenient JSON decoder
+        (12345, "12345"),
+        pytest.param(10**5000, "", id="huge-int"),  # str() refuses integers this long
+        ("x" * 100, "x" * 10),
+    ],
+)
+def test_as_text(raw: object, expected: str) -> None:
+    assert as_text(raw, 10) == expected
+
+
+@pytest.mark.parametrize(
+    "normalise",
+    [
+        "names.normalise_name",
+        "ids.normalise_id",
+        "dates.normalise_date",
+        "phones.normalise_phone",
+        "addresses.normalise_address",
+        "cards.normalise_card",
+    ],
+)
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "\ud800張偉 海口市\udfff",
+        pytest.param(10**5000, id="huge-int"),
+        b"\xff\xfe",
+        ["a"],
+        {"k": 1},
+        3.5,
+    ],
+)
+def test_every_field_survives_hostile_input(normalise: str, raw: object) -> None:
+    import importlib
+
+    module, name = normalise.split(".")
+    function = getattr(importlib.import_module(f"matchers.{module}"), name)
+    assert isinstance(function(raw).flags, tuple)
