@@ -1,8 +1,8 @@
 """Birth dates: parsing messy forms, flagging impossible ones, and classifying differences.
 
 Accepted forms: ``1990-01-02``, ``1990/1/2``, ``1990.1.2``, ``19900102``, ``1990年1月2日``,
-ISO timestamps (the date part), full-width digits, and ``2/1/1990`` (day first, flagged
-``date_ambiguous`` when the day could be a month).
+``一九九〇年一月二日``, ISO timestamps (the date part), full-width digits, and ``2/1/1990`` (day
+first, flagged ``date_ambiguous`` when the day could be a month).
 
 Worked comparisons:
 
@@ -35,6 +35,8 @@ _YMD = re.compile(r"(?<!\d)(\d{4})\s*[-/.年\s]\s*(\d{1,2})\s*[-/.月\s]\s*(\d{1
 _COMPACT = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)")
 _DMY = re.compile(r"(?<!\d)(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{4})(?!\d)")
 _MIN_YEAR = 1900
+_CN_DIGITS = str.maketrans("〇零○Ｏ一二三四五六七八九", "0000123456789")
+_CN_TENS = re.compile(r"([1-3]?)十([1-9]?)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,8 @@ def normalise_date(raw: object, *, today: dt.date | None = None) -> DateForms:
 @lru_cache(maxsize=65536)
 def _normalise(text: str, today: dt.date) -> DateForms:
     text = unicodedata.normalize("NFKC", text).strip()
+    if "年" in text:  # 一九九〇年十二月二十一日 -> 1990年12月21日
+        text = _CN_TENS.sub(_tens, text.translate(_CN_DIGITS))
     if not text:
         return DateForms("", valid=False, comparable=False, flags=("date_empty",))
     parts = _parts(text)
@@ -116,6 +120,10 @@ def _normalise(text: str, today: dt.date) -> DateForms:
         month=month,
         day=day,
     )
+
+
+def _tens(match: re.Match[str]) -> str:
+    return (match[1] or "1") + (match[2] or "0")
 
 
 def _problems(year: int, month: int, day: int, today: dt.date) -> list[str]:
