@@ -56,7 +56,8 @@ __all__ = [
 Script = Literal["hanzi", "pinyin", "latin", "empty"]
 
 _HANZI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
-_WORD = re.compile(r"[a-z]+")
+# Letters of any script: Latin mostly, but a Cyrillic or kana name still compares word by word.
+_WORD = re.compile(r"[^\W\d_]+")
 _MAX_LEN = 64
 _MAX_PARSES = 16
 _MAX_CHAR_READINGS = 3

@@ -28,6 +28,8 @@ CASES = [
     ("pinyin spaced syllables vs joined given name", "ZHANG DE BIN", "Zhang Debin", "exact"),
     ("latin with comma", "John Smith", "SMITH, John", "exact"),
     ("latin accents and case", "MÜLLER, Hans", "hans muller", "exact"),
+    ("vietnamese diacritics", "Nguyễn Văn An", "NGUYEN VAN AN", "exact"),
+    ("cyrillic word order", "Иван Петров", "Петров Иван", "exact"),
     # sound
     ("homophone characters", "张伟", "张玮", "sound"),
     ("homophone three characters", "张德斌", "张德彬", "sound"),
