@@ -333,7 +333,11 @@ def _compare_resident(left: IdForms, right: IdForms) -> FieldComparison:
                 "身份证号前17位一致，校验码不同",
                 "same 17-digit ID body, different check character",
             )
-        diffs = [i for i in range(18) if a[i] != b[i]]
+        # A legacy number's check character was computed by us from a possibly damaged body,
+        # so only its 17 body digits are evidence. For full numbers the check character counts:
+        # twins differ in one sequence digit and, both being valid, in the check character too.
+        legacy = "id_legacy_15" in left.flags or "id_legacy_15" in right.flags
+        diffs = [i for i in range(17 if legacy else 18) if a[i] != b[i]]
         if len(diffs) == 1:
             return _typo(left, right, f"第{diffs[0] + 1}位", f"digit {diffs[0] + 1} differs")
         if len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]]:

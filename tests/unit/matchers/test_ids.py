@@ -15,6 +15,7 @@ from matchers.levels import LEVELS
 ID_F = "460105199001017124"  # Xiuying district, 1990-01-01, female
 ID_M = "460108198506151235"  # Meilan district (missing from stdnum's table), male
 ID_X = "11010519491231002X"  # the standard's own example, check character X
+TWIN = "460105199001017140"  # ID_F's twin sister: next even sequence number, valid
 
 SETTINGS = settings(max_examples=200, deadline=None)
 
@@ -89,6 +90,9 @@ CASES = [
     ("adjacent digits swapped", ID_F, _swap(ID_F, 13), "typo"),
     ("one digit dropped", ID_F, ID_F[:5] + ID_F[6:], "typo"),
     ("same body other check char", ID_F, ID_F[:17] + "X", "partial"),
+    ("legacy 15 with one digit off", "460105900101713", ID_F, "typo"),
+    ("legacy 15 with adjacent digits swapped", "460105900110712", ID_F, "typo"),
+    ("twins: adjacent sequence numbers, both valid", ID_F, TWIN, "disagree"),
     ("masked, visible agree", ID_F, "460105********7124", "partial"),
     ("masked, visible differ", ID_F, "460105********7125", "disagree"),
     ("masked vs masked agree", "4601**********7124", "460105********7124", "partial"),
