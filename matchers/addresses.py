@@ -104,7 +104,8 @@ def normalise_address(raw: object) -> AddressForms:
     return _normalise(as_text(raw, 200))
 
 
-@lru_cache(maxsize=32768)
+# Addresses rarely repeat across events: a small cache catches re-deliveries and bursts.
+@lru_cache(maxsize=8192)
 def _normalise(text: str) -> AddressForms:
     text = unicodedata.normalize("NFKC", text).strip()
     if not text:

@@ -98,7 +98,7 @@ def normalise_date(raw: object, *, today: dt.date | None = None) -> DateForms:
     return _normalise(as_text(raw, 64), today or dt.date.today())
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def _normalise(text: str, today: dt.date) -> DateForms:
     text = unicodedata.normalize("NFKC", text).strip()
     if "年" in text:  # 一九九〇年十二月二十一日 -> 1990年12月21日

@@ -144,7 +144,8 @@ def normalise_id(raw: object, id_type: str | None = "cn_resident") -> IdForms:
     return _normalise(_clean(raw), kind)
 
 
-@lru_cache(maxsize=65536)
+# Numbers rarely repeat across events: a small cache catches re-deliveries and bursts.
+@lru_cache(maxsize=8192)
 def _normalise(text: str, kind: IdType) -> IdForms:
     if not text:
         return IdForms(kind, "", valid=False, comparable=False, flags=("id_empty",))

@@ -135,7 +135,7 @@ def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=32768)
 def _simplified(text: str) -> str:
     return str(_t2s().convert(text))
 
@@ -180,7 +180,7 @@ def _surname_readings(surname: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*table, common)))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=32768)
 def _given_readings(given: str) -> tuple[tuple[str, ...], ...]:
     if len(given) == 1:
         return tuple((r,) for r in _char_readings(given))
@@ -304,7 +304,8 @@ def normalise_name(raw: object) -> NameForms:
     return _normalise(as_text(raw, _MAX_LEN * 2))
 
 
-@lru_cache(maxsize=65536)
+# Names repeat across events (张伟, 王芳); about 1 KB an entry keeps this near 30 MB at most.
+@lru_cache(maxsize=32768)
 def _normalise(text: str) -> NameForms:
     text = unicodedata.normalize("NFKC", text).strip()
     if not text:

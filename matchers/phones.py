@@ -93,7 +93,8 @@ def normalise_phone(raw: object, region: str = "CN") -> PhoneForms:
     return _normalise(as_text(raw, 64), region)
 
 
-@lru_cache(maxsize=65536)
+# Numbers rarely repeat across events: a small cache catches re-deliveries and bursts.
+@lru_cache(maxsize=8192)
 def _normalise(text: str, region: str) -> PhoneForms:
     text = unicodedata.normalize("NFKC", text).strip()
     digits = "".join(c for c in text if "0" <= c <= "9")
