@@ -1,0 +1,219 @@
+"""Render benchmark results: a rich table on the terminal, ``latest.md``, and PNG plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.common import RESULTS
+
+__all__ = ["plot", "print_tables", "write_markdown"]
+
+Row = tuple[str, str, str, str]  # figure, value, target, verdict
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    return f"{value:.{digits}f}"
+
+
+def _check(ok: bool | None) -> str:
+    return "" if ok is None else ("PASS" if ok else "MISS")
+
+
+def rows(results: dict[str, Any]) -> list[Row]:
+    out: list[Row] = []
+    febrl = results.get("febrl")
+    if febrl:
+        for label in ("trained_unsupervised", "default_model"):
+            m = febrl[label]
+            target = "F1 >= 0.999" if label == "trained_unsupervised" else ""
+            ok = m["f1"] >= 0.999 if target else None
+            value = f"F1 {_fmt(m['f1'])} (P {_fmt(m['precision'])} R {_fmt(m['recall'])})"
+            out.append((f"FEBRL4 5k x 5k, {label}", value, target, _check(ok)))
+    quality = results.get("quality")
+    if quality:
+        o = quality["overall"]
+        size = f"{quality['config']['events']:,} events, {quality['config']['watchlist']:,} roster"
+        out.append(
+            (f"Chinese synthetic ({size}): F1", _fmt(o["f1"]), ">= 0.97", _check(o["f1"] >= 0.97))
+        )
+        out.append(
+            ("  precision", _fmt(o["precision"]), ">= 0.995", _check(o["precision"] >= 0.995))
+        )
+        out.append(("  recall", _fmt(o["recall"]), "", ""))
+        out.append(
+            ("  false leads / 10k events", str(quality["false_leads_per_10k_events"]), "", "")
+        )
+        for axis in ("by_name", "by_id"):
+            for group, m in quality[axis].items():
+                value = f"F1 {_fmt(m['f1'])} P {_fmt(m['precision'])} R {_fmt(m['recall'])}"
+                out.append(
+                    (
+                        f"  {axis[3:]} = {group}",
+                        value + f", FL/10k {m['false_leads_per_10k_events']}",
+                        "",
+                        "",
+                    )
+                )
+    for speed in results.get("speed", []):
+        size = speed["roster_size"]
+        lat = speed["latency"]
+        at_100k = size == 100_000
+        out.append(
+            (
+                f"speed, roster {size:,}: events/s (1 core)",
+                f"{lat['events_per_s']:,.0f}",
+                ">= 20,000" if at_100k else "",
+                _check(lat["events_per_s"] >= 20_000) if at_100k else "",
+            )
+        )
+        out.append(
+            (
+                "  p50 / p99 latency",
+                f"{lat['p50_us'] / 1000:.3f} / {lat['p99_us'] / 1000:.3f} ms",
+                "p99 <= 2 ms" if at_100k else "",
+                _check(lat["p99_us"] <= 2000) if at_100k else "",
+            )
+        )
+        at_1m = size >= 1_000_000
+        out.append(
+            (
+                "  RSS after roster (peak)",
+                f"{speed['rss_after_roster_mb']:,.0f} MB ({speed['peak_rss_mb']:,.0f})",
+                "<= 1 GB" if at_1m else "",
+                _check(speed["peak_rss_mb"] <= 1024) if at_1m else "",
+            )
+        )
+        out.append(
+            (
+                "  roster load",
+                f"{speed['roster_load_seconds']} s ({speed['roster_people_per_s']:,}/s)",
+                "",
+                "",
+            )
+        )
+    splink = results.get("splink")
+    if splink and quality:
+        ours = quality["latency"]["events_per_s"]
+        out.append(
+            (
+                "Splink 5 batch predict F1 (ours)",
+                f"{_fmt(splink['batch_f1'])} ({_fmt(quality['overall']['f1'])})",
+                "",
+                "",
+            )
+        )
+        out.append(
+            (
+                "  Splink batch events/s (ours, per event)",
+                f"{splink['batch_events_per_s']:,} ({ours:,.0f})",
+                "",
+                "",
+            )
+        )
+        stream = splink["stream"]
+        ratio = ours / stream["events_per_s"] if stream["events_per_s"] else 0
+        out.append(
+            (
+                "  Splink event-at-a-time p50 (ours)",
+                f"{stream['p50_us'] / 1000:.1f} ms ({quality['latency']['p50_us'] / 1000:.3f} ms)",
+                "",
+                "",
+            )
+        )
+        out.append(("  Splink time / our time, event at a time", f"{ratio:,.0f}x", "", ""))
+        batch_ratio = ours / splink["batch_events_per_s"] if splink["batch_events_per_s"] else 0
+        out.append(("  Splink time / our time, batch", f"{batch_ratio:.2f}x", "", ""))
+    return out
+
+
+def print_tables(results: dict[str, Any], console: Console) -> None:
+    table = Table(title="tracer benchmarks", show_lines=False)
+    for column in ("figure", "value", "target", ""):
+        table.add_column(column)
+    for figure, value, target, verdict in rows(results):
+        style = {"PASS": "green", "MISS": "red"}.get(verdict, "")
+        table.add_row(figure, value, target, f"[{style}]{verdict}[/]" if style else verdict)
+    console.print(table)
+
+
+def write_markdown(results: dict[str, Any], command: str) -> Path:
+    env = results["environment"]
+    lines = [
+        "# Benchmark results (latest run)",
+        "",
+        f"Command: `{command}`  ",
+        f"Started {env['started_at']} on {env['cpus']} CPUs (load {env['load_average_1m']}), "
+        f"Python {env['python']}; total {results.get('total_seconds', 0):.0f} s.",
+        "",
+        "| figure | value | target | |",
+        "|---|---|---|---|",
+    ]
+    for figure, value, target, verdict in rows(results):
+        lines.append(f"| {figure.strip()} | {value} | {target} | {verdict} |")
+    quality = results.get("quality")
+    if quality:
+        lines += [
+            "",
+            "False leads by what the event really was: "
+            + ", ".join(
+                f"{k} {v}" for k, v in sorted(quality["false_leads_by_event_kind"].items())
+            ),
+        ]
+    lines += ["", "Raw figures: `bench/results/*.json`; plots: `bench/results/*.png`.", ""]
+    path = RESULTS / "latest.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def plot(results: dict[str, Any]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    quality, splink = results.get("quality"), results.get("splink")
+    if quality and splink:
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+        ax1.bar(
+            ["tracer", "Splink 5"],
+            [quality["overall"]["f1"], splink["batch_f1"]],
+            color=["C0", "C1"],
+        )
+        ax1.set_ylim(0, 1)
+        ax1.set_title("F1, Chinese synthetic feeds")
+        labels = ["tracer\n(per event)", "Splink batch", "Splink\nevent at a time"]
+        speeds = [
+            quality["latency"]["events_per_s"],
+            splink["batch_events_per_s"],
+            splink["stream"]["events_per_s"],
+        ]
+        ax2.bar(labels, speeds, color=["C0", "C1", "C1"])
+        ax2.set_yscale("log")
+        ax2.set_title("events per second (1 core, log scale)")
+        fig.tight_layout()
+        written.append(RESULTS / "f1_speed.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    speeds = results.get("speed", [])
+    if speeds:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for speed in speeds:
+            q = speed["latency_quantiles_us"]
+            ys = [i / len(q) for i in range(len(q))]
+            ax.plot([v / 1000 for v in q], ys, label=f"roster {speed['roster_size']:,}")
+        ax.set_xscale("log")
+        ax.set_xlabel("per-event latency (ms, log)")
+        ax.set_ylabel("share of events")
+        ax.axvline(2.0, color="grey", linestyle=":", label="2 ms")
+        ax.legend()
+        ax.set_title("tracer match latency CDF")
+        fig.tight_layout()
+        written.append(RESULTS / "latency_cdf.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    return written

@@ -1,0 +1,122 @@
+"""Run every benchmark: ``python -m bench.run_all [--quick] [--only febrl,quality,splink,speed]``.
+
+Figures go to the terminal (a rich table), ``bench/results/*.json``, ``bench/results/latest.md``
+and PNG plots. ``--quick`` is a small version for a smoke test (about a minute); the full run
+is sized for 2 cores and aims at under 15 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from typing import Any
+
+from rich.console import Console
+
+from bench.common import RESULTS, environment, write_json
+
+__all__ = ["main"]
+
+FULL = {
+    "events": 100_000,
+    "watchlist": 2_000,
+    "people": 60_000,
+    "sizes": (1_000, 100_000, 1_000_000),
+    "speed_events": 20_000,
+    "splink_stream": 100,
+}
+QUICK = {
+    "events": 8_000,
+    "watchlist": 400,
+    "people": 6_000,
+    "sizes": (1_000, 10_000),
+    "speed_events": 2_000,
+    "splink_stream": 10,
+}
+PARTS = ("febrl", "quality", "splink", "speed")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run_all")
+    parser.add_argument("--quick", action="store_true", help="small, fast version")
+    parser.add_argument("--only", default=",".join(PARTS), help="comma list of " + ",".join(PARTS))
+    parser.add_argument("--seed", type=int, default=20261129)
+    args = parser.parse_args(argv)
+    parts = {p.strip() for p in args.only.split(",") if p.strip()}
+    unknown = parts - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    size = QUICK if args.quick else FULL
+    console = Console(stderr=True, highlight=False)
+
+    def say(text: str) -> None:
+        console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {text}")
+
+    warnings.simplefilter("ignore")  # third-party deprecations are not benchmark figures
+    started = time.perf_counter()
+    results: dict[str, Any] = {"environment": environment(), "quick": args.quick, "sizes": size}
+    _run(parts, size, args.seed, results, say)
+    results["total_seconds"] = round(time.perf_counter() - started, 1)
+    from bench.report import plot, print_tables, write_markdown
+
+    write_json("quick.json" if args.quick else "all.json", results)
+    print_tables(results, Console(highlight=False, width=150))
+    command = "python -m bench.run_all " + " ".join(argv if argv is not None else sys.argv[1:])
+    if not args.quick:
+        write_markdown(results, command.strip())
+        for path in plot(results):
+            say(f"plot: {path.relative_to(RESULTS.parent.parent)}")
+    say(f"done in {results['total_seconds']:.0f} s")
+    return 0
+
+
+def _run(
+    parts: set[str], size: dict[str, Any], seed: int, results: dict[str, Any], say: Any
+) -> None:
+    if "febrl" in parts:
+        from bench.febrl import run_febrl
+
+        say("febrl: FEBRL4 5,000 x 5,000")
+        results["febrl"] = run_febrl(say=say)
+        write_json("febrl.json", results["febrl"])
+    if parts & {"quality", "splink"}:
+        from bench.quality import build_quality_world, run_quality, truth_pairs
+
+        say(f"quality: generating {size['events']:,} events, {size['watchlist']:,} roster")
+        world, generated = build_quality_world(
+            events=size["events"], watchlist=size["watchlist"], people=size["people"], seed=seed
+        )
+        quality = run_quality(world, generated=generated)
+        samples = quality.pop("latency_samples_ns")
+        results["quality"] = quality
+        say(f"quality: F1 {quality['overall']['f1']:.4f} ({len(samples):,} events matched)")
+        write_json("quality.json", quality)
+        if "splink" in parts:
+            from bench.splink_compare import run_splink
+
+            events = [
+                e.payload
+                for e in world.events
+                if isinstance(e.payload, dict) and "event_id" in e.payload
+            ]
+            results["splink"] = run_splink(
+                world.roster,
+                events,
+                truth_pairs(world),
+                stream_sample=size["splink_stream"],
+                say=say,
+            )
+            say(f"splink: batch F1 {results['splink']['batch_f1']:.4f}")
+            write_json("splink.json", results["splink"])
+        del world
+    if "speed" in parts:
+        from bench.speed import run_speed
+
+        results["speed"] = run_speed(size["sizes"], events=size["speed_events"], say=say)
+        write_json("speed.json", results["speed"])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

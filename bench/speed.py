@@ -1,0 +1,144 @@
+"""Benchmark 3: throughput, per-event latency and memory for rosters of 1k, 100k and 1M people.
+
+Each size runs in a fresh interpreter (``python -m bench.speed --child ...``) so its resident
+memory is the matcher's own plus the interpreter, not what the generator left behind. The
+parent generates the roster and events once per size into ``bench/results/speed-cache.tmp/``
+(reused by later runs) and the child reads them as the worker would: JSON lines.
+
+One core: the child is a single thread; events/s is events over the sum of per-event times
+(``time.perf_counter_ns`` around each ``Matcher.match``), so JSON parsing is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.common import RESULTS, latency, match_events
+
+__all__ = ["run_speed"]
+
+CACHE = RESULTS / "speed-cache.tmp"
+QUANTILES = 200
+
+
+def run_speed(
+    sizes: tuple[int, ...], *, events: int, seed: int = 7, say: Any = print
+) -> list[dict[str, Any]]:
+    out = []
+    for size in sizes:
+        folder = _generate(size, events, seed, say)
+        say(f"speed: matching {events:,} events against {size:,} roster people (fresh process)")
+        command = [sys.executable, "-m", "bench.speed", "--child", str(folder)]
+        done = subprocess.run(command, check=True, capture_output=True, cwd=_root())
+        result = orjson.loads(done.stdout.splitlines()[-1])
+        result["roster_size"] = size
+        out.append(result)
+    return out
+
+
+def _root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def _generate(size: int, events: int, seed: int, say: Any) -> Path:
+    from matchers.synthetic import SimulationConfig, build_world
+
+    folder = CACHE / f"roster{size}-events{events}-seed{seed}"
+    if (folder / "done").exists():
+        return folder
+    say(f"speed: generating a {size:,}-person roster and {events:,} events")
+    started = time.perf_counter()
+    people = size + max(20_000, size // 20)
+    world = build_world(SimulationConfig(people=people, watchlist=size, events=events, seed=seed))
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "roster.jsonl").open("wb") as handle:
+        handle.writelines(orjson.dumps(r) + b"\n" for r in world.roster)
+    with (folder / "events.jsonl").open("wb") as handle:
+        for event in world.events:
+            payload = event.payload
+            line = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
+            handle.write(line + b"\n")
+    seconds = time.perf_counter() - started
+    (folder / "done").write_text(f"{seconds:.1f}\n")
+    say(f"speed: generated in {seconds:.1f} s")
+    return folder
+
+
+def _child(folder: Path) -> dict[str, Any]:
+    import psutil
+
+    from matchers.matcher import Matcher
+    from matchers.model import default_model
+
+    process = psutil.Process()
+    matcher = Matcher(default_model())
+    gc.collect()
+    rss_start = process.memory_info().rss
+    started = time.perf_counter()
+    with (folder / "roster.jsonl").open("rb") as handle:
+        roster = 0
+        for line in handle:
+            matcher.apply_roster(orjson.loads(line))
+            roster += 1
+    load_seconds = time.perf_counter() - started
+    gc.collect()
+    rss_roster = process.memory_info().rss
+    raw = [line.rstrip(b"\n") for line in (folder / "events.jsonl").open("rb")]
+    parsed: list[Any] = []
+    for line in raw:
+        try:
+            parsed.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            parsed.append(line.decode("utf-8", "replace"))
+    _, samples, counts = match_events(matcher, parsed)
+    rss_end = process.memory_info().rss
+    ordered = sorted(samples)
+    cdf = [ordered[min(len(ordered) - 1, i * len(ordered) // QUANTILES)] for i in range(QUANTILES)]
+    return {
+        "roster_records": roster,
+        "traced_people": len(matcher),
+        "roster_load_seconds": round(load_seconds, 2),
+        "roster_people_per_s": round(roster / load_seconds) if load_seconds else 0,
+        "rss_start_mb": round(rss_start / 2**20, 1),
+        "rss_after_roster_mb": round(rss_roster / 2**20, 1),
+        "rss_end_mb": round(rss_end / 2**20, 1),
+        "peak_rss_mb": round(_peak_rss() / 2**20, 1),
+        "counts": counts,
+        "latency": latency(samples).as_dict(),
+        "latency_quantiles_us": [round(v / 1000, 1) for v in cdf],
+    }
+
+
+def _peak_rss() -> int:
+    """Peak resident bytes of this process since exec.
+
+    ``ru_maxrss`` survives ``execve`` on Linux, so a child forked from a big parent would
+    report the parent's peak; ``VmHWM`` belongs to the new address space.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--child", type=Path, required=True)
+    args = parser.parse_args()
+    sys.stdout.write(orjson.dumps(_child(args.child)).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()
