@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -158,10 +159,13 @@ def test_block_keys_survive_wrong_check_char() -> None:
 
 
 ids = st.builds(
-    lambda body, damage: (body + check_char(body), damage),
-    st.from_regex(
-        r"\A[1-6][0-9]{5}(19[5-9][0-9]|200[0-9])(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])[0-9]{3}\Z"
+    lambda region, birth, seq, damage: (
+        f"{region}{birth:%Y%m%d}{seq:03d}" + check_char(f"{region}{birth:%Y%m%d}{seq:03d}"),
+        damage,
     ),
+    st.integers(min_value=110000, max_value=659999).map(str),
+    st.dates(min_value=dt.date(1940, 1, 1), max_value=dt.date(2010, 12, 31)),
+    st.integers(min_value=0, max_value=999),
     st.integers(min_value=0, max_value=17),
 )
 texts = st.one_of(
