@@ -272,11 +272,11 @@ def compare_id(left: IdForms, right: IdForms) -> FieldComparison:
         return _cmp("missing", "证件号缺失或无法比较", "ID number missing or unusable")
     if left.id_type != right.id_type:
         return _compare_types(left, right)
+    if left.masked or right.masked:  # even two equal masked numbers may hide different digits
+        return _compare_masked(left, right)
     if left.value == right.value:
         m = mask_id(left.value)
         return _cmp("exact", f"证件号一致（{m}）", f"ID number identical ({m})", _key(left.value))
-    if left.masked or right.masked:
-        return _compare_masked(left, right)
     if left.id_type != "cn_resident":
         return _compare_plain(left, right)
     return _compare_resident(left, right)

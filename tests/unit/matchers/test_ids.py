@@ -97,6 +97,12 @@ CASES = [
     ("masked, visible agree", ID_F, "460105********7124", "partial"),
     ("masked, visible differ", ID_F, "460105********7125", "disagree"),
     ("masked vs masked agree", "4601**********7124", "460105********7124", "partial"),
+    (
+        "identical masked numbers are still only partial",
+        "460105********7124",
+        "460105********7124",
+        "partial",
+    ),
     ("masked, too little visible", ID_F, "4601************24", "missing"),
     ("masked with a short star run", ID_F, "460105****7124", "partial"),
     ("masked with a short star run, differs", ID_F, "460105****7125", "disagree"),
@@ -226,3 +232,11 @@ def test_details_never_carry_a_full_id(a: tuple[str, int], b: tuple[str, int]) -
     result = compare_id(normalise_id(a[0]), normalise_id(b[0]))
     assert a[0] not in result.value_key
     assert not re.search(r"\d{11}", result.detail_zh + result.detail_en)
+
+
+@SETTINGS
+@given(texts)
+def test_identity_on_any_text(a: str) -> None:
+    forms = normalise_id(a)
+    expected = "missing" if not forms.comparable else "partial" if forms.masked else "exact"
+    assert compare_id(forms, forms).level == expected
