@@ -9,6 +9,7 @@ returned, so Kafka offsets advance only past leads that are written or dead-lett
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -46,6 +47,7 @@ def register_agents(p: Pipeline) -> None:
                 if result.dead_letter is not None:
                     letter = result.dead_letter
                     await p.deadletter.send(key=letter.key, value=letter.value)
+            await asyncio.sleep(0)  # matching is CPU work: let the indexer and fetcher run
 
     @p.app.agent(p.leads, name="tracer.index_leads")
     async def index_leads(stream: Any) -> None:
@@ -69,4 +71,8 @@ def register_agents(p: Pipeline) -> None:
             p.closer.closed,
         )
 
+    async def close_indexer(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
+        await p.indexer.close()
+
     p.app.timer(interval=30.0)(report_stats)
+    p.app.on_before_shutdown.connect(close_indexer)
