@@ -161,15 +161,32 @@ def _check_reachable(home: Path, user: str) -> None:
             )
 
 
-def elasticsearch_env(config: StackConfig, java_home: Path) -> dict[str, str]:
-    """Return the node's environment: explicit and small, nothing inherited by accident."""
-    return {
+def elasticsearch_env(
+    config: StackConfig, java_home: Path, *, cli_archive: Path | None = None
+) -> dict[str, str]:
+    """Return the node's environment: explicit and small, nothing inherited by accident.
+
+    With ``cli_archive`` (JDK 19+), the short-lived launcher JVM that computes the server's
+    options keeps a class-data archive there and runs JIT tier 1 only: it starts faster and
+    takes less CPU from a busy machine. The server JVM gets no archive: it patches ``java.base``
+    for its entitlement checks, which switches class-data sharing off anyway.
+    """
+    env = {
         "ES_JAVA_HOME": str(java_home),
-        "ES_JAVA_OPTS": f"-Xms{config.elasticsearch_heap} -Xmx{config.elasticsearch_heap}",
+        # No pre-touching of the heap (ES's default): a dev node need not commit it all up front.
+        "ES_JAVA_OPTS": (
+            f"-Xms{config.elasticsearch_heap} -Xmx{config.elasticsearch_heap} -XX:-AlwaysPreTouch"
+        ),
         "HOME": str(config.elasticsearch_home),
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
     }
+    if cli_archive is not None:
+        env["CLI_JAVA_OPTS"] = (
+            "-XX:TieredStopAtLevel=1 -XX:+AutoCreateSharedArchive"
+            f" -XX:SharedArchiveFile={cli_archive}"
+        )
+    return env
 
 
 def run_command(config: StackConfig) -> list[str]:

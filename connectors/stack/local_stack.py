@@ -20,7 +20,7 @@ from typing import Final, Literal
 
 from connectors.errors import StackError
 from connectors.stack import elasticsearch_node, kafka_node, maven
-from connectors.stack.java import find_java_home, java_binary
+from connectors.stack.java import find_java_home, java_binary, java_major
 from connectors.stack.layout import ServiceName, StackConfig
 from connectors.stack.process import (
     PidRecord,
@@ -126,7 +126,8 @@ class LocalStack:
         to_start = [status.service for status in before if status.state == "stopped"]
         if not to_start:
             return before
-        observer("fetching Kafka and Elasticsearch (first run only)")
+        if any(maven.missing_parts(self._config)):
+            observer("fetching Kafka and Elasticsearch from Maven Central (first run only)")
         fetched = maven.fetch(self._config, log_path=self._config.logs_dir / "maven.log")
         if fetched:
             observer("fetched " + " and ".join(fetched))
@@ -193,10 +194,15 @@ class LocalStack:
         home = find_java_home(21, explicit=cfg.elasticsearch_java_home, purpose="Elasticsearch 9")
         user = elasticsearch_node.ensure_service_user(cfg.service_user)
         elasticsearch_node.prepare_node(cfg, user)
+        # JDK 19+ can keep a class-data archive across runs (AutoCreateSharedArchive).
+        archive = cfg.elasticsearch_data_dir.parent / "launcher.jsa"
+        env = elasticsearch_node.elasticsearch_env(
+            cfg, home, cli_archive=archive if (java_major(home) or 0) >= 19 else None
+        )
         process = spawn_detached(
             elasticsearch_node.run_command(cfg),
             log_path=cfg.log_path("elasticsearch"),
-            env=elasticsearch_node.elasticsearch_env(cfg, home),
+            env=env,
             cwd=cfg.elasticsearch_home,
             user=user,
         )

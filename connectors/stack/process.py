@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 _PROC = Path("/proc")
+# Logs are appended across restarts; past this size the old one is kept once as ``.log.1``.
+_ROTATE_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,8 @@ def spawn_detached(
     session in between, so the pid we record is the group we later stop.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    if log_path.is_file() and log_path.stat().st_size > _ROTATE_BYTES:
+        log_path.replace(log_path.with_name(log_path.name + ".1"))
     with log_path.open("ab") as log:
         return subprocess.Popen(
             list(argv),
