@@ -62,13 +62,21 @@ class FakeMatcher:
 
 def roster(person_id: str, status: str = "dropped_out", name: str = "张伟") -> bytes:
     return orjson.dumps(
-        {"person_id": person_id, "name": name, "status": status,
-         "status_changed_at": "2026-01-01T00:00:00+08:00"}
+        {
+            "person_id": person_id,
+            "name": name,
+            "status": status,
+            "status_changed_at": "2026-01-01T00:00:00+08:00",
+        }
     )
 
 
 def event(event_id: str, name: str = "张伟", source: str = "bank") -> bytes:
     return orjson.dumps(
-        {"event_id": event_id, "source": source, "name": name,
-         "occurred_at": "2026-01-02T10:00:00+08:00"}
+        {
+            "event_id": event_id,
+            "source": source,
+            "name": name,
+            "occurred_at": "2026-01-02T10:00:00+08:00",
+        }
     )

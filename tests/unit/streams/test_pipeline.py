@@ -66,12 +66,21 @@ def test_matcher_failure_is_dead_lettered_not_raised() -> None:
     result = handle(event("e1"), ORIGIN)
     letter = decode_dead_letter(result.dead_letter.value)
     assert (letter["reason"], letter["stage"], letter["detail"]) == (
-        "match_failed", "match", "RuntimeError")
+        "match_failed",
+        "match",
+        "RuntimeError",
+    )
 
 
 def lead_message(person: str, event_id: str) -> bytes:
-    return orjson.dumps({"lead_id": f"{person}:{event_id}", "person_id": person,
-                         "event_id": event_id, "status": "new"})
+    return orjson.dumps(
+        {
+            "lead_id": f"{person}:{event_id}",
+            "person_id": person,
+            "event_id": event_id,
+            "status": "new",
+        }
+    )
 
 
 async def test_writer_indexes_once_and_dead_letters_rejects_and_garbage() -> None:

@@ -1,0 +1,95 @@
+"""The agents driven through Faust's ``agent.test_context()``: no Kafka, no Elasticsearch."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+
+from connectors.deadletter import decode_dead_letter, original_value
+from connectors.elasticsearch import InMemoryLeadIndexer
+from connectors.kafka import RosterMessage
+from matchers.records import parse_event_bytes
+from streams.app import Pipeline, build_pipeline
+from tests.unit.streams.fakes import FakeMatcher, event, roster
+
+SETTINGS = SimpleNamespace(
+    kafka_bootstrap="127.0.0.1:1",
+    topic_prefix="unit.",
+    consumer_group="tracer-unit",
+    feed_partitions=2,
+    worker_web_host="127.0.0.1",
+    worker_web_port=16999,
+    max_event_bytes=4096,
+    bulk_max_actions=10,
+    bulk_flush_seconds=0.05,
+)
+
+
+class RecordingTopic:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes | None, bytes]] = []
+
+    async def send(self, *, key: bytes | None, value: bytes) -> None:
+        self.sent.append((key, value))
+
+
+@pytest.fixture
+def pipeline(tmp_path: Any) -> Pipeline:
+    p = build_pipeline(
+        SETTINGS,
+        matcher=FakeMatcher(),
+        parse_event=parse_event_bytes,
+        indexer=InMemoryLeadIndexer(),
+        web_enabled=False,
+        datadir=tmp_path,
+    )
+    p.leads, p.deadletter = RecordingTopic(), RecordingTopic()
+    p.watchlist.apply(RosterMessage(b"p1", roster("p1"), 0, 0, None))
+    p.follower.caught_up.set()
+    return p
+
+
+async def settle(check: Any) -> None:
+    for _ in range(100):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("agent did not get there")
+
+
+async def test_feed_agent_emits_leads_and_dead_letters(pipeline: Pipeline) -> None:
+    agent = pipeline.app.agents["tracer.match_feeds"]
+    async with agent.test_context() as ctx:
+        await ctx.put(event("e1"), key=b"e1")
+        await ctx.put(b"[not, an, object]", key=b"e2")
+        await ctx.put(event("e3", name="王芳"), key=b"e3")
+        await settle(lambda: pipeline.stats.events == 3)
+    assert [key for key, _ in pipeline.leads.sent] == [b"p1:e1"]
+    assert pipeline.watchlist.ready.is_set()
+    ((key, value),) = pipeline.deadletter.sent
+    letter = decode_dead_letter(value)
+    assert key == b"e2" and letter["reason"].startswith("not JSON")
+    assert original_value(letter) == b"[not, an, object]"
+
+
+async def test_indexer_agent_writes_batches_and_dead_letters_rejects(pipeline: Pipeline) -> None:
+    indexer = pipeline.indexer
+    assert isinstance(indexer, InMemoryLeadIndexer)
+    indexer.reject["p1:bad"] = (400, "mapper_parsing_exception")
+    agent = pipeline.app.agents["tracer.index_leads"]
+    leads = [
+        {"lead_id": f"p1:{e}", "person_id": "p1", "event_id": e, "status": "new"}
+        for e in ("e1", "e2", "e1", "bad")
+    ]
+    async with agent.test_context() as ctx:
+        for lead in leads:
+            await ctx.put(orjson.dumps(lead), key=lead["lead_id"].encode())
+        await settle(lambda: pipeline.deadletter.sent)
+    assert sorted(indexer.documents) == ["p1:e1", "p1:e2"]
+    assert pipeline.stats.leads_present == 1
+    ((_key, value),) = pipeline.deadletter.sent
+    assert decode_dead_letter(value)["reason"] == "mapper_parsing_exception"
