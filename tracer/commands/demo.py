@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 from elasticsearch import Elasticsearch
 from rich.console import Console
@@ -23,31 +22,14 @@ from rich.console import Console
 from connectors.errors import ServiceUnavailable
 from connectors.kafka import consumer_lag, end_offsets
 from connectors.topics import FEED_TOPICS, topic_name
-from matchers.synthetic import SimulationConfig, build_world
 from tracer.commands import stack
 from tracer.commands.produce import produce_files
+from tracer.commands.simulate import simulate
 from tracer.settings import TracerSettings, load_settings
 
-__all__ = ["demo", "write_day"]
+__all__ = ["demo"]
 
 _out = Console(stderr=True, highlight=False)
-
-
-def write_day(out: Path, *, people: int, watchlist: int, events: int, seed: int) -> None:
-    """Simulate a synthetic day and write roster.jsonl, events.jsonl and truth.jsonl."""
-    world = build_world(
-        SimulationConfig(people=people, watchlist=watchlist, events=events, seed=seed)
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "roster.jsonl").open("wb") as handle:
-        handle.writelines(orjson.dumps(record) + b"\n" for record in world.roster)
-    with (out / "events.jsonl").open("wb") as handle:
-        for event in world.events:
-            payload = event.payload
-            line = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
-            handle.write(line + b"\n")
-    with (out / "truth.jsonl").open("wb") as handle:
-        handle.writelines(orjson.dumps(record) + b"\n" for record in world.truth)
 
 
 def _start_worker(out: Path) -> subprocess.Popen[bytes]:
@@ -86,9 +68,9 @@ def _wait_settled(
         except (ServiceUnavailable, OSError):
             lag, count = -1, -1
         stable = stable + 1 if (lag == 0 and count == last) else 0
-        _out.print(f"  waiting: lag {lag}, leads {count}", end="\r")
+        if count != last or stable == 1:
+            _out.print(f"  consumer lag {lag}, leads indexed {count}")
         if stable >= 3:
-            _out.print()
             return
         last = count
         time.sleep(2.0)
@@ -125,11 +107,15 @@ def _summary(settings: TracerSettings, client: Elasticsearch, read: int, dead: i
     _out.print(
         f"  curl -s '{url}/{alias}/_search?pretty' -H 'Content-Type: application/json' "
         '-d \'{"query": {"bool": {"filter": [{"term": {"tier": "high"}}, '
-        '{"term": {"status": "new"}}]}}, "sort": [{"score": "desc"}], "size": 5}\''
+        '{"term": {"status": "new"}}]}}, "sort": [{"score": "desc"}], "size": 5}\'',
+        soft_wrap=True,
+        markup=False,
     )
     _out.print(
-        "  Kibana: not part of the local stack; with Docker, `docker compose up kibana` against "
-        f"this Elasticsearch and open the data view on {alias!r}."
+        "  Kibana: not in the local stack (no Docker here). With Docker: `cp .env.example .env "
+        "&& docker compose up -d` runs Kafka, Elasticsearch and Kibana at http://127.0.0.1:5601 "
+        f"with a data view on the {alias!r} alias.",
+        soft_wrap=True,
     )
     _out.print("  The stack keeps running: `tracer stack down` stops it.")
 
@@ -148,8 +134,7 @@ def demo(
     """Run a synthetic day end to end: stack, simulate, worker, produce, summary."""
     settings = load_settings()
     stack.up()
-    _out.print(f"simulating a day into {out} ...")
-    write_day(out, people=people, watchlist=watchlist, events=events, seed=seed)
+    simulate(out, people=people, watchlist=watchlist, events=events, seed=seed)
     feeds, dead_topic = _topics(settings, FEED_TOPICS), _topics(settings, ("deadletter",))
     before = end_offsets(settings.kafka_bootstrap, [*feeds, *dead_topic])
     worker = _start_worker(out)
