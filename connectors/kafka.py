@@ -166,6 +166,10 @@ class KafkaRosterFollower:
                     "roster follower: Kafka error %s; retry %d", type(exc).__name__, attempt
                 )
                 await asyncio.sleep(min(10.0, 0.5 * 2**attempt))
+            except Exception:  # a follower that died would freeze the watchlist: start over
+                attempt += 1
+                log.exception("roster follower failed; re-reading the roster (retry %d)", attempt)
+                await asyncio.sleep(min(10.0, 0.5 * 2**attempt))
             finally:
                 await consumer.stop()
 

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from streams.app import Pipeline, origin_of
+from streams.pipeline import Outgoing
 
 __all__ = ["register_agents"]
 
@@ -43,10 +44,9 @@ def register_agents(p: Pipeline) -> None:
                 message = event.message
                 result = p.handle_event(message.value, origin_of(message))
                 for lead in result.leads:
-                    await p.leads.send(key=lead.key, value=lead.value)
+                    await _send(p.leads, lead)
                 if result.dead_letter is not None:
-                    letter = result.dead_letter
-                    await p.deadletter.send(key=letter.key, value=letter.value)
+                    await _send(p.deadletter, result.dead_letter)
             await asyncio.sleep(0)  # matching is CPU work: let the indexer and fetcher run
 
     @p.app.agent(p.leads, name="tracer.index_leads")
@@ -54,7 +54,7 @@ def register_agents(p: Pipeline) -> None:
         async for events in stream.take_events(p.bulk_max_actions, within=p.bulk_flush_seconds):
             batch = [(event.message.value, origin_of(event.message)) for event in events]
             for letter in await p.writer.write(batch):
-                await p.deadletter.send(key=letter.key, value=letter.value)
+                await _send(p.deadletter, letter)
 
     async def report_stats() -> None:
         s = p.stats
@@ -76,3 +76,16 @@ def register_agents(p: Pipeline) -> None:
 
     p.app.timer(interval=30.0)(report_stats)
     p.app.on_before_shutdown.connect(close_indexer)
+
+
+async def _send(topic: Any, message: Outgoing) -> None:
+    """Publish, retrying for ever: raising here would let Faust acknowledge unsent events."""
+    attempt = 0
+    while True:
+        try:
+            await topic.send(key=message.key, value=message.value)
+            return
+        except Exception as exc:
+            attempt += 1
+            log.warning("publish failed (%s); retry %d", type(exc).__name__, attempt)
+            await asyncio.sleep(min(10.0, 0.2 * 2**attempt))
