@@ -213,8 +213,15 @@ def person_block_keys(person: Person) -> frozenset[str]:
 
 
 def event_block_keys(event: EventRecord) -> frozenset[str]:
-    """Every key an event looks up (the same families as :func:`person_block_keys`)."""
+    """Every key an event looks up (the same families as :func:`person_block_keys`).
+
+    A full id looks up ``id:`` and ``idbody:`` only: its mask-pattern keys (region + last
+    digits) exist so that *masked* events find a person, and would otherwise pull in every
+    neighbour who happens to share four trailing digits.
+    """
     keys: set[str] = set(id_block_keys(event.id))
+    if not event.id.masked:
+        keys = {k for k in keys if not k.startswith("idm")}
     gender = event.gender or event.id.gender
     keys.update(date_block_keys(event.birth_date, gender))
     keys.update(date_block_keys(event.id_birth_date, gender))

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from matchers.blocking import watchlist_index
+from matchers.blocking import event_block_keys, person_block_keys, watchlist_index
 from matchers.levels import FieldName, Level
 from matchers.model import (
     FIELDS,
@@ -38,9 +38,12 @@ from matchers.scoring import compare_records
 
 __all__ = [
     "FIELD_LEVELS",
+    "SESSIONS",
+    "BlockedPairs",
     "EmResult",
     "LevelCounts",
     "blocked_pair_levels",
+    "estimate_prior",
     "estimate_u",
     "expectation_maximisation",
     "random_pair_levels",
@@ -64,6 +67,15 @@ _M_START: dict[Level, float] = {
     "exact": 8.0, "typo": 1.0, "sound": 1.0, "partial": 1.0, "disagree": 1.0,
 }  # fmt: skip
 _DEFAULT_BLOCKING = BlockingParams()
+# EM sessions as in splink: pairs found through one family of keys agree on the fields those
+# keys are made of by construction, so those fields are left out of that session (and
+# estimated in the other). (key prefixes, fields left out)
+SESSIONS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    "name_keys": (("nm:", "nms:"), frozenset({"name"})),
+    # Not phones: relatives share a household phone and an address, and would teach EM
+    # that a different name is normal for the same person.
+    "id_keys": (("id:", "idbody:", "idm"), frozenset({"id_number"})),
+}
 _DEFAULT_TF = TermFrequencyParams()
 # Jeffreys-style smoothing: a level never seen among random pairs still gets a finite u.
 _SMOOTHING = 0.5
@@ -101,25 +113,51 @@ def random_pair_levels(
     return counts
 
 
+@dataclass(frozen=True, slots=True)
+class BlockedPairs:
+    """Level vectors of the blocked candidate pairs.
+
+    Attributes:
+        all: every candidate pair (what the matcher scores; gives the prior).
+        sessions: per EM session, the pairs found by that session's keys, with the fields
+            those keys are made of set to ``missing``.
+    """
+
+    all: LevelCounts
+    sessions: dict[str, LevelCounts]
+
+
 def blocked_pair_levels(
     persons: Sequence[Person],
     events: Sequence[EventRecord],
     *,
     blocking: BlockingParams = _DEFAULT_BLOCKING,
-) -> LevelCounts:
-    """Level vectors of every candidate pair the blocking index yields."""
+) -> BlockedPairs:
+    """Level vectors of every candidate pair the blocking index yields, split into sessions."""
     index = watchlist_index(
         max_block_size=blocking.max_block_size, max_candidates=blocking.max_candidates
     )
     for person in persons:
         index.upsert(person)
-    counts: LevelCounts = Counter()
+    every: LevelCounts = Counter()
+    sessions: dict[str, LevelCounts] = {name: Counter() for name in SESSIONS}
     for event in events:
+        event_keys = event_block_keys(event)
         for person_id in sorted(index.candidates(event)):
             candidate = index.get(person_id)
-            if candidate is not None:
-                counts[compare_records(candidate, event).levels()] += 1
-    return counts
+            if candidate is None:
+                continue
+            vector = compare_records(candidate, event).levels()
+            every[vector] += 1
+            shared = person_block_keys(candidate) & event_keys
+            for name, (prefixes, excluded) in SESSIONS.items():
+                if any(k.startswith(prefixes) for k in shared):
+                    sessions[name][_without(vector, excluded)] += 1
+    return BlockedPairs(every, sessions)
+
+
+def _without(vector: Vector, excluded: frozenset[str]) -> Vector:
+    return tuple("missing" if f in excluded else lv for f, lv in zip(FIELDS, vector, strict=True))
 
 
 def _distribution(
@@ -227,27 +265,97 @@ def train_model(
     traced = [p for p in persons if p.status == "dropped_out"] or list(persons)
     u = estimate_u(random_pair_levels(traced, events, pairs=random_pairs, seed=seed))
     blocked = blocked_pair_levels(traced, events, blocking=blocking)
-    em = expectation_maximisation(blocked, u, iterations=iterations)
+    runs = {
+        name: expectation_maximisation(counts, u, iterations=iterations)
+        for name, counts in blocked.sessions.items()
+        if counts
+    }
+    m = _combine(runs, {n: sum(c.values()) for n, c in blocked.sessions.items()})
+    prior = estimate_prior(blocked.all, m, u, population_pairs=len(traced) * len(events))
     fields = {
-        f: {lv: LevelParams(m=em.m[f][lv], u=u[f][lv]) for lv in FIELD_LEVELS[f]} for f in FIELDS
+        f: {lv: LevelParams(m=m[f][lv], u=u[f][lv]) for lv in FIELD_LEVELS[f]} for f in FIELDS
     }
     training: dict[str, Any] = {
-        "method": "u from random pairs, m and prior by EM over blocked pairs",
+        "method": "u from random pairs; m by EM sessions over blocked pairs (u fixed); prior by EM",
         "seed": seed,
         "roster_people": len(traced),
         "events": len(events),
         "random_pairs": random_pairs,
-        "blocked_pairs": sum(blocked.values()),
-        "em_iterations": em.iterations,
-        "em_converged": em.converged,
+        "blocked_pairs": sum(blocked.all.values()),
+        "sessions": {
+            name: {
+                "pairs": sum(blocked.sessions[name].values()),
+                "prior": round(run.prior, 6),
+                "iterations": run.iterations,
+                "converged": run.converged,
+            }
+            for name, run in runs.items()
+        },
         "tier_probabilities": {"high": 0.99, "medium": 0.9, "low": 0.5},
     }
     return MatchModel(
         version=version,
-        prior=em.prior,
+        prior=prior,
         fields=fields,
         thresholds=thresholds_from_probabilities(0.99, 0.9, 0.5),
         tf=tf,
         blocking=blocking,
         training=training,
     )
+
+
+def _combine(runs: Mapping[str, EmResult], pairs: Mapping[str, int]) -> Probabilities:
+    """Each field's m from the sessions that estimated it, weighted by their expected matches."""
+    out: Probabilities = {}
+    for f in FIELDS:
+        weights = {
+            name: run.prior * pairs[name]
+            for name, run in runs.items()
+            if f not in SESSIONS[name][1]
+        }
+        total = sum(weights.values())
+        if total <= 0:
+            out[f] = _normalised({lv: _M_START[lv] for lv in FIELD_LEVELS[f]})
+            continue
+        out[f] = {
+            lv: sum(w * runs[name].m[f][lv] for name, w in weights.items()) / total
+            for lv in FIELD_LEVELS[f]
+        }
+    return out
+
+
+def estimate_prior(
+    counts: LevelCounts,
+    m: Probabilities,
+    u: Probabilities,
+    *,
+    population_pairs: int,
+    iterations: int = 200,
+) -> float:
+    """P(match) of a random person x event pair, by EM on the prior alone (m and u fixed).
+
+    The weights are relative to random pairs (u comes from them), so the prior must be too:
+    the expected number of matches among the blocked pairs over every possible pair (pairs
+    that no key brings together are taken as non-matches).
+
+    Args:
+        counts: level vectors of the blocked pairs.
+        m: match probabilities.
+        u: non-match probabilities.
+        population_pairs: persons x events.
+        iterations: at most this many steps.
+
+    Returns:
+        The prior, within [1e-12, 0.5].
+    """
+    blocked = sum(counts.values())
+    if not blocked or population_pairs <= 0:
+        return 1e-4
+    prior = min(0.5, max(1e-12, 0.1 * blocked / population_pairs))
+    for _ in range(iterations):
+        expected = sum(_posterior(v, m, u, prior) * n for v, n in counts.items())
+        new = min(0.5, max(1e-12, expected / population_pairs))
+        if abs(new - prior) <= 1e-6 * prior:
+            return new
+        prior = new
+    return prior

@@ -22,7 +22,12 @@ from matchers.leads import build_lead
 from matchers.model import MatchModel
 from matchers.names import NameForms
 from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
-from matchers.scoring import TermFrequencies, score_pair, tf_key
+from matchers.scoring import (
+    TermFrequencies,
+    compare_if_identifying,
+    score_comparisons,
+    tf_key,
+)
 
 __all__ = ["MatchOutcome", "Matcher", "RosterAction", "RosterChange", "name_tf_keys"]
 
@@ -168,13 +173,17 @@ class Matcher:
         leads = []
         for person_id in candidates:
             person = self._index.get(person_id)
-            if person is None:
-                continue
-            _, scored = score_pair(self.model, person, event, tf=self._tf)
+            comparison = None if person is None else compare_if_identifying(person, event)
+            if person is None or comparison is None:
+                continue  # gated: no identifying field agrees, so no lead whatever the name
+            scored = score_comparisons(
+                self.model, comparison.fields, tf=self._tf, implied=comparison.implied
+            )
             if scored.tier is None:
                 continue
             explanation = explain(scored.contributions)
-            lead = build_lead(person, event, scored, explanation, model_version=self.model.version)
-            leads.append(lead)
+            leads.append(
+                build_lead(person, event, scored, explanation, model_version=self.model.version)
+            )
         leads.sort(key=lambda d: (-d["score"], d["person_id"]))
         return MatchOutcome(event.event_id, tuple(leads), event.flags, len(candidates))

@@ -9,7 +9,7 @@ built, reporting every problem at once (like splink's ``settings_creator``)::
       "prior": 0.02,
       "fields": {"name": {"exact": {"m": 0.6, "u": 0.002}, "disagree": {"m": 0.05, "u": 0.95}}},
       "thresholds": {"high": 6.63, "medium": 3.17, "low": 0.0},
-      "tf": {"mode": "watchlist", "fields": ["name"], "weight": 1.0, "pseudo_count": 10000.0,
+      "tf": {"mode": "watchlist", "fields": ["name"], "weight": 1.0, "pseudo_count": 10.0,
              "min_u": 1e-08},
       "blocking": {"max_block_size": 1000, "max_candidates": 50},
       "training": {}
@@ -97,14 +97,15 @@ class TermFrequencyParams:
             event order), or ``off``.
         fields: the fields adjusted.
         weight: how much of the adjustment applies (0..1, splink's ``tf_adjustment_weight``).
-        pseudo_count: smoothing towards the model's u; a small table barely moves the weight.
+        pseudo_count: smoothing: this many virtual occurrences at the model's u, so a small
+            table barely moves the weight.
         min_u: floor of an adjusted u (splink's ``tf_minimum_u_value``).
     """
 
     mode: TfMode = "watchlist"
     fields: tuple[FieldName, ...] = ("name",)
     weight: float = 1.0
-    pseudo_count: float = 10000.0
+    pseudo_count: float = 10.0
     min_u: float = 1e-8
 
 

@@ -5,7 +5,7 @@ The score of a pair is the prior log2-odds plus, per field, ``log2(m / u)`` of i
 agreeing value is (splink's TF adjustment): the model's ``u`` is replaced by the value's
 frequency, smoothed towards ``u`` so that a small table hardly moves it::
 
-    tf    = max(min_u, (count + k * u) / (total + k))
+    tf    = max(min_u, (count + k) / (total + k / u))      # k virtual occurrences at u
     w_adj = log2(m / u) + weight * log2(u / tf)
 
 so 张伟 (hundreds of holders) weighs less than a rare name agreeing at the same level.
@@ -38,6 +38,7 @@ __all__ = [
     "PairScore",
     "TermFrequencies",
     "Tier",
+    "compare_if_identifying",
     "compare_records",
     "has_identifying_agreement",
     "probability_of",
@@ -137,11 +138,15 @@ class TermFrequencies:
                 self._total -= 1
 
     def frequency(self, key: str, *, u: float, pseudo_count: float, min_u: float) -> float:
-        """Smoothed frequency of ``key``: ``(count + k u) / (total + k)``, floored at ``min_u``."""
-        denominator = self._total + pseudo_count
-        if denominator <= 0:
-            return u
-        return max(min_u, (self._counts.get(key, 0) + pseudo_count * u) / denominator)
+        """Smoothed frequency of ``key``: ``(count + k) / (total + k / u)``, floored at ``min_u``.
+
+        ``k`` virtual occurrences at the model's ``u`` pull a small table towards ``u``.
+        """
+        if pseudo_count <= 0:
+            return max(min_u, self._counts.get(key, 0) / self._total) if self._total else u
+        return max(
+            min_u, (self._counts.get(key, 0) + pseudo_count) / (self._total + pseudo_count / u)
+        )
 
 
 def tf_key(field: str, value_key: str) -> str:
@@ -156,9 +161,10 @@ def tf_key(field: str, value_key: str) -> str:
 def has_identifying_agreement(levels: Sequence[tuple[str, str]]) -> bool:
     """The hard lead gate: some identifying field other than the name must agree.
 
-    A pair qualifies when ``id_number``, ``phone`` or ``address`` agrees at ``exact``, ``typo``
-    or ``partial``, or when ``birth_date`` agrees at one of those levels *and* ``gender`` is
-    ``exact``. A name alone, however rare, never does.
+    A pair qualifies when ``id_number`` or ``phone`` agrees at ``exact``, ``typo`` or
+    ``partial``, when ``address`` agrees at ``exact`` or ``typo`` (same road), or when
+    ``birth_date`` agrees at ``exact``, ``typo`` or ``partial`` *and* ``gender`` is ``exact``.
+    A name alone, however rare, never does.
 
     Args:
         levels: ``(field, level)`` pairs of a comparison.
@@ -167,9 +173,11 @@ def has_identifying_agreement(levels: Sequence[tuple[str, str]]) -> bool:
         Whether the pair may become a lead.
     """
     by_field = dict(levels)
-    for f in ("id_number", "phone", "address"):
-        if by_field.get(f) in AGREEING_LEVELS:
-            return True
+    if by_field.get("id_number") in AGREEING_LEVELS or by_field.get("phone") in AGREEING_LEVELS:
+        return True
+    # An address ``partial`` is only the same district or city (see addresses.py): not identifying.
+    if by_field.get("address") in ("exact", "typo"):
+        return True
     return by_field.get("birth_date") in AGREEING_LEVELS and by_field.get("gender") == "exact"
 
 
@@ -286,21 +294,41 @@ def compare_records(person: Person, event: EventRecord) -> PairComparison:
     Returns:
         The comparison vector.
     """
-    id_cmp = compare_id(person.id, event.id)
-    birth = _compare_birth(person, event)
-    gender = _compare_gender(person, event)
-    implied: set[str] = set()
-    if id_cmp.level == "exact":
-        implied.update(c.field for c in (birth, gender) if c.level == "exact")
-    fields = (
-        compare_name_sets(person.names, event.names),
-        id_cmp,
-        birth,
-        gender,
+    others = _identifying_fields(person, event)
+    return _with_name(person, event, others)
+
+
+def compare_if_identifying(person: Person, event: EventRecord) -> PairComparison | None:
+    """Like :func:`compare_records`, but ``None`` when the pair cannot pass the lead gate.
+
+    The identifying fields are compared first; the name (the costliest comparison) only when
+    :func:`has_identifying_agreement` holds, so namesakes found by a name key cost little.
+    """
+    others = _identifying_fields(person, event)
+    if not has_identifying_agreement([(c.field, c.level) for c in others]):
+        return None
+    return _with_name(person, event, others)
+
+
+def _identifying_fields(person: Person, event: EventRecord) -> tuple[FieldComparison, ...]:
+    return (
+        compare_id(person.id, event.id),
+        _compare_birth(person, event),
+        _compare_gender(person, event),
         compare_phone(person.phones, event.phone),
         compare_address(person.addresses, event.address),
     )
-    return PairComparison(fields, frozenset(implied))
+
+
+def _with_name(
+    person: Person, event: EventRecord, others: tuple[FieldComparison, ...]
+) -> PairComparison:
+    id_cmp, birth, gender = others[0], others[1], others[2]
+    implied: set[str] = set()
+    if id_cmp.level == "exact":
+        implied.update(c.field for c in (birth, gender) if c.level == "exact")
+    name = compare_name_sets(person.names, event.names)
+    return PairComparison((name, *others), frozenset(implied))
 
 
 def _compare_birth(person: Person, event: EventRecord) -> FieldComparison:

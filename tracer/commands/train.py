@@ -61,7 +61,7 @@ def train(
     typer.echo(
         f"train: {len(people)} people ({bad_people} bad), {len(records)} events "
         f"({bad_events} bad), {training['blocked_pairs']} blocked pairs, prior "
-        f"{model.prior:.4g}, EM {training['em_iterations']} iterations -> {out} "
+        f"{model.prior:.4g}, EM sessions {sorted(training['sessions'])} -> {out} "
         f"[{model.version}, {time.perf_counter() - started:.1f}s]"
     )
 
