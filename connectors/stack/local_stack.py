@@ -126,25 +126,44 @@ class LocalStack:
         to_start = [status.service for status in before if status.state == "stopped"]
         if not to_start:
             return before
+        # Every check that can fail runs before anything starts: no half-started stack.
+        homes = self._java_homes(to_start)
         if any(maven.missing_parts(self._config)):
             observer("fetching Kafka and Elasticsearch from Maven Central (first run only)")
         fetched = maven.fetch(self._config, log_path=self._config.logs_dir / "maven.log")
         if fetched:
             observer("fetched " + " and ".join(fetched))
         started: dict[ServiceName, subprocess.Popen[bytes]] = {}
-        # Elasticsearch first: it takes longest, Kafka's storage format overlaps with its start.
-        if "elasticsearch" in to_start:
-            observer("starting Elasticsearch")
-            started["elasticsearch"] = self._start_elasticsearch()
-        if "kafka" in to_start:
-            observer("starting Kafka")
-            started["kafka"] = self._start_kafka()
+        try:
+            # Elasticsearch first: it takes longest; Kafka's start overlaps with it.
+            if "elasticsearch" in homes:
+                observer("starting Elasticsearch")
+                started["elasticsearch"] = self._start_elasticsearch(homes["elasticsearch"])
+            if "kafka" in homes:
+                observer("starting Kafka")
+                started["kafka"] = self._start_kafka(homes["kafka"])
+        except (StackError, OSError, subprocess.SubprocessError):
+            for process in started.values():
+                stop_group(process.pid, grace_s=10.0)
+            raise
         self._wait_ready(started, observer)
         return self.status()
 
-    def _start_kafka(self) -> subprocess.Popen[bytes]:
+    def _java_homes(self, services: list[ServiceName]) -> dict[ServiceName, Path]:
         cfg = self._config
-        home = find_java_home(17, explicit=cfg.java_home, purpose="Kafka", prefer_path=True)
+        homes: dict[ServiceName, Path] = {}
+        if "elasticsearch" in services:
+            homes["elasticsearch"] = find_java_home(
+                21, explicit=cfg.elasticsearch_java_home, purpose="Elasticsearch 9"
+            )
+        if "kafka" in services:
+            homes["kafka"] = find_java_home(
+                17, explicit=cfg.java_home, purpose="Kafka", prefer_path=True
+            )
+        return homes
+
+    def _start_kafka(self, home: Path) -> subprocess.Popen[bytes]:
+        cfg = self._config
         java = java_binary(home)
         cfg.kafka_config_dir.mkdir(parents=True, exist_ok=True)
         cfg.kafka_data_dir.mkdir(parents=True, exist_ok=True)
@@ -189,9 +208,8 @@ class LocalStack:
         if result.returncode != 0:
             raise StackError(f"formatting Kafka's storage failed; see {log}")
 
-    def _start_elasticsearch(self) -> subprocess.Popen[bytes]:
+    def _start_elasticsearch(self, home: Path) -> subprocess.Popen[bytes]:
         cfg = self._config
-        home = find_java_home(21, explicit=cfg.elasticsearch_java_home, purpose="Elasticsearch 9")
         user = elasticsearch_node.ensure_service_user(cfg.service_user)
         elasticsearch_node.prepare_node(cfg, user)
         # JDK 19+ can keep a class-data archive across runs (AutoCreateSharedArchive).
