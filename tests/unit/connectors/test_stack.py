@@ -6,9 +6,11 @@ import os
 import re
 import socket
 import stat
+import subprocess
+import time
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,9 +28,13 @@ from connectors.stack.kafka_node import (
 from connectors.stack.maven import maven_command, unpack_zip
 from connectors.stack.process import (
     PidRecord,
+    group_members,
     port_open,
     process_alive,
+    processes_matching,
     read_pid_record,
+    spawn_detached,
+    stop_group,
     write_pid_record,
 )
 from tracer.settings import TracerSettings
@@ -305,3 +311,52 @@ def test_settings_become_stack_values(tmp_path: Path) -> None:
     assert config.transport_port == 19300
     assert config.kafka_heap == "256m"
     assert config.log_path("kafka") == tmp_path / "logs" / "kafka.log"
+
+
+# Real process groups (tiny shell processes, no services) ----------------------------------
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[[str], int]]:
+    """Start ``sh -c script`` detached; return its group id. Reaped (and stopped) at the end."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(script: str) -> int:
+        process = spawn_detached(
+            ["/bin/sh", "-c", script],
+            log_path=tmp_path / "p.log",
+            env={"PATH": "/usr/bin:/bin"},
+            cwd=tmp_path,
+        )
+        processes.append(process)
+        deadline = time.monotonic() + 5
+        while len(group_members(process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return process.pid
+
+    yield start
+    for process in processes:
+        stop_group(process.pid, grace_s=2.0)
+        process.wait(timeout=5)
+
+
+def test_a_detached_group_stops_on_sigterm(spawn: Callable[[str], int]) -> None:
+    pgid = spawn("sleep 60 & sleep 60")
+    assert len(group_members(pgid)) >= 2
+    assert stop_group(pgid, grace_s=5.0) is True
+    assert group_members(pgid) == []
+
+
+def test_a_group_ignoring_sigterm_is_killed(spawn: Callable[[str], int]) -> None:
+    pgid = spawn("trap '' TERM; sleep 60 & sleep 60")
+    assert stop_group(pgid, grace_s=0.5) is False
+    assert group_members(pgid) == []
+
+
+def test_processes_are_found_by_their_command_line(
+    spawn: Callable[[str], int], tmp_path: Path
+) -> None:
+    marker = f"{tmp_path}/marker"
+    pgid = spawn(f"sleep 60 & sleep 61; echo {marker}")
+    assert processes_matching(marker, "sleep 61") == [pgid]
+    assert processes_matching(marker, "no-such-thing") == []
