@@ -1,0 +1,1 @@
+"""Benchmarks run by ``make bench`` (``python -m bench.run_all``); figures in ``bench/results/``."""

@@ -23,111 +23,111 @@ def _check(ok: bool | None) -> str:
     return "" if ok is None else ("PASS" if ok else "MISS")
 
 
+def _row(figure: str, value: str, target: str = "", ok: bool | None = None) -> Row:
+    return (figure, value, target, _check(ok))
+
+
 def rows(results: dict[str, Any]) -> list[Row]:
+    """The headline figures, one row each, with their targets where the brief sets one."""
     out: list[Row] = []
-    febrl = results.get("febrl")
-    if febrl:
-        for label in ("trained_unsupervised", "default_model"):
-            m = febrl[label]
-            target = "F1 >= 0.999" if label == "trained_unsupervised" else ""
-            ok = m["f1"] >= 0.999 if target else None
-            value = f"F1 {_fmt(m['f1'])} (P {_fmt(m['precision'])} R {_fmt(m['recall'])})"
-            out.append((f"FEBRL4 5k x 5k, {label}", value, target, _check(ok)))
+    if results.get("febrl"):
+        out += _febrl_rows(results["febrl"])
     quality = results.get("quality")
     if quality:
-        o = quality["overall"]
-        size = f"{quality['config']['events']:,} events, {quality['config']['watchlist']:,} roster"
-        out.append(
-            (f"Chinese synthetic ({size}): F1", _fmt(o["f1"]), ">= 0.97", _check(o["f1"] >= 0.97))
-        )
-        out.append(
-            ("  precision", _fmt(o["precision"]), ">= 0.995", _check(o["precision"] >= 0.995))
-        )
-        out.append(("  recall", _fmt(o["recall"]), "", ""))
-        out.append(
-            ("  false leads / 10k events", str(quality["false_leads_per_10k_events"]), "", "")
-        )
-        for axis in ("by_name", "by_id"):
-            for group, m in quality[axis].items():
-                value = f"F1 {_fmt(m['f1'])} P {_fmt(m['precision'])} R {_fmt(m['recall'])}"
-                out.append(
-                    (
-                        f"  {axis[3:]} = {group}",
-                        value + f", FL/10k {m['false_leads_per_10k_events']}",
-                        "",
-                        "",
-                    )
-                )
+        out += _quality_rows(quality)
     for speed in results.get("speed", []):
-        size = speed["roster_size"]
-        lat = speed["latency"]
-        at_100k = size == 100_000
-        out.append(
-            (
-                f"speed, roster {size:,}: events/s (1 core)",
-                f"{lat['events_per_s']:,.0f}",
-                ">= 20,000" if at_100k else "",
-                _check(lat["events_per_s"] >= 20_000) if at_100k else "",
-            )
-        )
-        out.append(
-            (
-                "  p50 / p99 latency",
-                f"{lat['p50_us'] / 1000:.3f} / {lat['p99_us'] / 1000:.3f} ms",
-                "p99 <= 2 ms" if at_100k else "",
-                _check(lat["p99_us"] <= 2000) if at_100k else "",
-            )
-        )
-        at_1m = size >= 1_000_000
-        out.append(
-            (
-                "  RSS after roster (peak)",
-                f"{speed['rss_after_roster_mb']:,.0f} MB ({speed['peak_rss_mb']:,.0f})",
-                "<= 1 GB" if at_1m else "",
-                _check(speed["peak_rss_mb"] <= 1024) if at_1m else "",
-            )
-        )
-        out.append(
-            (
-                "  roster load",
-                f"{speed['roster_load_seconds']} s ({speed['roster_people_per_s']:,}/s)",
-                "",
-                "",
-            )
-        )
-    splink = results.get("splink")
-    if splink and quality:
-        ours = quality["latency"]["events_per_s"]
-        out.append(
-            (
-                "Splink 5 batch predict F1 (ours)",
-                f"{_fmt(splink['batch_f1'])} ({_fmt(quality['overall']['f1'])})",
-                "",
-                "",
-            )
-        )
-        out.append(
-            (
-                "  Splink batch events/s (ours, per event)",
-                f"{splink['batch_events_per_s']:,} ({ours:,.0f})",
-                "",
-                "",
-            )
-        )
-        stream = splink["stream"]
-        ratio = ours / stream["events_per_s"] if stream["events_per_s"] else 0
-        out.append(
-            (
-                "  Splink event-at-a-time p50 (ours)",
-                f"{stream['p50_us'] / 1000:.1f} ms ({quality['latency']['p50_us'] / 1000:.3f} ms)",
-                "",
-                "",
-            )
-        )
-        out.append(("  Splink time / our time, event at a time", f"{ratio:,.0f}x", "", ""))
-        batch_ratio = ours / splink["batch_events_per_s"] if splink["batch_events_per_s"] else 0
-        out.append(("  Splink time / our time, batch", f"{batch_ratio:.2f}x", "", ""))
+        out += _speed_rows(speed)
+    if results.get("splink") and quality:
+        out += _splink_rows(results["splink"], quality)
     return out
+
+
+def _febrl_rows(febrl: dict[str, Any]) -> list[Row]:
+    out = []
+    for label in ("trained_unsupervised", "default_model"):
+        m = febrl[label]
+        value = f"F1 {_fmt(m['f1'])} (P {_fmt(m['precision'])} R {_fmt(m['recall'])})"
+        if label == "trained_unsupervised":
+            out.append(_row(f"FEBRL4 5k x 5k, {label}", value, "F1 >= 0.999", m["f1"] >= 0.999))
+        else:
+            out.append(_row(f"FEBRL4 5k x 5k, {label}", value))
+    return out
+
+
+def _quality_rows(quality: dict[str, Any]) -> list[Row]:
+    o = quality["overall"]
+    config = quality["config"]
+    size = f"{config['events']:,} events, {config['watchlist']:,} roster"
+    out = [
+        _row(f"Chinese synthetic ({size}): F1", _fmt(o["f1"]), ">= 0.97", o["f1"] >= 0.97),
+        _row("  precision", _fmt(o["precision"]), ">= 0.995", o["precision"] >= 0.995),
+        _row("  recall", _fmt(o["recall"])),
+        _row("  false leads / 10k events", str(quality["false_leads_per_10k_events"])),
+    ]
+    for axis in ("by_name", "by_id"):
+        for group, m in quality[axis].items():
+            value = f"F1 {_fmt(m['f1'])} P {_fmt(m['precision'])} R {_fmt(m['recall'])}"
+            fl = m["false_leads_per_10k_events"]
+            out.append(_row(f"  {axis[3:]} = {group}", f"{value}, false leads/10k {fl}"))
+    return out
+
+
+def _speed_rows(speed: dict[str, Any]) -> list[Row]:
+    size, lat = speed["roster_size"], speed["latency"]
+    p50, p99 = lat["p50_us"] / 1000, lat["p99_us"] / 1000
+    memory = f"{speed['rss_after_roster_mb']:,.0f} MB (peak {speed['peak_rss_mb']:,.0f} MB)"
+    load = f"{speed['roster_load_seconds']} s ({speed['roster_people_per_s']:,} people/s)"
+    rate = f"{lat['events_per_s']:,.0f}"
+    out = []
+    if size == 100_000:
+        out.append(
+            _row(
+                f"speed, roster {size:,}: events/s, 1 core",
+                rate,
+                ">= 20,000",
+                lat["events_per_s"] >= 20_000,
+            )
+        )
+        out.append(
+            _row("  p50 / p99 latency", f"{p50:.3f} / {p99:.3f} ms", "p99 <= 2 ms", p99 <= 2.0)
+        )
+    else:
+        out.append(_row(f"speed, roster {size:,}: events/s, 1 core", rate))
+        out.append(_row("  p50 / p99 latency", f"{p50:.3f} / {p99:.3f} ms"))
+    if size >= 1_000_000:
+        out.append(_row("  RSS after roster", memory, "<= 1 GB", speed["peak_rss_mb"] <= 1024))
+    else:
+        out.append(_row("  RSS after roster", memory))
+    out.append(_row("  roster load", load))
+    return out
+
+
+def _splink_rows(splink: dict[str, Any], quality: dict[str, Any]) -> list[Row]:
+    ours = quality["latency"]["events_per_s"]
+    stream = splink["stream"]
+    stream_ratio = ours / stream["events_per_s"] if stream["events_per_s"] else 0.0
+    batch_ratio = ours / splink["batch_events_per_s"] if splink["batch_events_per_s"] else 0.0
+    ours_p50 = quality["latency"]["p50_us"] / 1000
+    return [
+        _row(
+            "Splink 5 batch F1 (ours)",
+            f"{_fmt(splink['batch_f1'])} ({_fmt(quality['overall']['f1'])})",
+        ),
+        _row(
+            "  Splink precision / recall",
+            f"{_fmt(splink['batch_precision'])} / {_fmt(splink['batch_recall'])}",
+        ),
+        _row(
+            "  Splink batch events/s (ours, one at a time)",
+            f"{splink['batch_events_per_s']:,} ({ours:,.0f})",
+        ),
+        _row("  Splink time / our time, batch", f"{batch_ratio:.2f}x"),
+        _row(
+            "  Splink event at a time: p50 (ours)",
+            f"{stream['p50_us'] / 1000:.1f} ms ({ours_p50:.3f} ms)",
+        ),
+        _row("  Splink time / our time, event at a time", f"{stream_ratio:,.0f}x"),
+    ]
 
 
 def print_tables(results: dict[str, Any], console: Console) -> None:

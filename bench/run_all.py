@@ -57,11 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")  # third-party deprecations are not benchmark figures
     started = time.perf_counter()
     results: dict[str, Any] = {"environment": environment(), "quick": args.quick, "sizes": size}
-    _run(parts, size, args.seed, results, say)
+    prefix = "quick-" if args.quick else ""  # a smoke run never overwrites the full figures
+    _run(parts, size, results, seed=args.seed, say=say, prefix=prefix)
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     from bench.report import plot, print_tables, write_markdown
 
-    write_json("quick.json" if args.quick else "all.json", results)
+    write_json(f"{prefix}all.json", results)
     print_tables(results, Console(highlight=False, width=150))
     command = "python -m bench.run_all " + " ".join(argv if argv is not None else sys.argv[1:])
     if not args.quick:
@@ -73,14 +74,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(
-    parts: set[str], size: dict[str, Any], seed: int, results: dict[str, Any], say: Any
+    parts: set[str],
+    size: dict[str, Any],
+    results: dict[str, Any],
+    *,
+    seed: int,
+    say: Any,
+    prefix: str,
 ) -> None:
     if "febrl" in parts:
         from bench.febrl import run_febrl
 
         say("febrl: FEBRL4 5,000 x 5,000")
         results["febrl"] = run_febrl(say=say)
-        write_json("febrl.json", results["febrl"])
+        write_json(f"{prefix}febrl.json", results["febrl"])
     if parts & {"quality", "splink"}:
         from bench.quality import build_quality_world, run_quality, truth_pairs
 
@@ -92,7 +99,7 @@ def _run(
         samples = quality.pop("latency_samples_ns")
         results["quality"] = quality
         say(f"quality: F1 {quality['overall']['f1']:.4f} ({len(samples):,} events matched)")
-        write_json("quality.json", quality)
+        write_json(f"{prefix}quality.json", quality)
         if "splink" in parts:
             from bench.splink_compare import run_splink
 
@@ -109,13 +116,13 @@ def _run(
                 say=say,
             )
             say(f"splink: batch F1 {results['splink']['batch_f1']:.4f}")
-            write_json("splink.json", results["splink"])
+            write_json(f"{prefix}splink.json", results["splink"])
         del world
     if "speed" in parts:
         from bench.speed import run_speed
 
         results["speed"] = run_speed(size["sizes"], events=size["speed_events"], say=say)
-        write_json("speed.json", results["speed"])
+        write_json(f"{prefix}speed.json", results["speed"])
 
 
 if __name__ == "__main__":
