@@ -221,6 +221,12 @@ def test_stream_equals_reprocess_dead_letters_and_closing(run: Run) -> None:
         "--events",
         str(run.tmp / "events.jsonl"),
     )
+    extra = {
+        b"\xff\xfe not utf-8": "not UTF-8",
+        b'{"event_id": "big", "source": "bank", "pad": "' + b"x" * 70_000 + b'"}': "oversized",
+    }
+    for value in extra:
+        publish(run, "feeds.bank", value, b"odd")
     run.start_worker(16101, "worker")
     wait_until(lambda: drained(run, len(expected)), timeout=150, what="leads indexed, lag 0")
 
@@ -235,7 +241,11 @@ def test_stream_equals_reprocess_dead_letters_and_closing(run: Run) -> None:
     # Bad input: every malformed line is in the dead-letter topic, with reason and origin.
     lines = set((run.tmp / "events.jsonl").read_bytes().splitlines())
     letters = [orjson.loads(m.value) for m in read_topic(run, "deadletter")]
-    assert len(letters) == len(bad_lines) > 0
+    assert len(letters) == len(bad_lines) + len(extra) > len(extra)
+    for value, reason in extra.items():
+        (letter,) = [x for x in letters if original_value(x) == value]
+        assert letter["reason"].startswith(reason) and letter["key"] == "odd"
+    letters = [x for x in letters if original_value(x) not in extra]
     feeds = {run.topic(t) for t in FEED_TOPICS}
     for letter in letters:
         assert letter["reason"] and letter["stage"] == "validate"
