@@ -162,3 +162,36 @@ def test_watchlist_counts_unreadable_and_invalid_roster_records() -> None:
     assert watchlist.stats.invalid == 2
     assert watchlist.status_of("p1") == "closed"
     assert len(watchlist) == 1
+
+
+class GatedIndexer(InMemoryLeadIndexer):
+    """Holds every index call until ``gate`` opens (a slow Elasticsearch)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.entered = asyncio.Event()
+
+    async def index(self, leads):
+        self.entered.set()
+        await self.gate.wait()
+        return await super().index(leads)
+
+
+async def test_lead_checked_before_the_close_but_written_after_it_still_ends_closed() -> None:
+    matcher, slow = FakeMatcher(), GatedIndexer()
+    watchlist = Watchlist(matcher)
+    writer = LeadWriter(slow, watchlist.status_of)
+    closer = LeadCloser(slow, watchlist.status_of, writer.lock)
+    watchlist.on_traced_out = closer.request
+    watchlist.apply(RosterMessage(b"p1", roster("p1"), 0, 0, None))
+    write = asyncio.create_task(writer.write([(lead_message("p1", "e1"), ORIGIN)]))
+    await slow.entered.wait()  # status checked (dropped_out), write in flight
+    watchlist.apply(RosterMessage(b"p1", roster("p1", "located"), 0, 1, None))
+    close = asyncio.create_task(closer.close_pending())
+    await asyncio.sleep(0.01)
+    assert not close.done()  # the closer waits for the in-flight batch
+    slow.gate.set()
+    await write
+    assert await close == 1
+    assert slow.documents["p1:e1"]["status"] == "closed"
