@@ -227,6 +227,9 @@ def test_stream_equals_reprocess_dead_letters_and_closing(run: Run) -> None:
     }
     for value in extra:
         publish(run, "feeds.bank", value, b"odd")
+    # A lead Elasticsearch refuses (a score that is not a number): dead-lettered at indexing.
+    unmappable = {"lead_id": "bad-lead", "person_id": "nobody", "event_id": "x", "score": "high!"}
+    publish(run, "leads", orjson.dumps(unmappable), b"bad-lead")
     run.start_worker(16101, "worker")
     wait_until(lambda: drained(run, len(expected)), timeout=150, what="leads indexed, lag 0")
 
@@ -241,11 +244,14 @@ def test_stream_equals_reprocess_dead_letters_and_closing(run: Run) -> None:
     # Bad input: every malformed line is in the dead-letter topic, with reason and origin.
     lines = set((run.tmp / "events.jsonl").read_bytes().splitlines())
     letters = [orjson.loads(m.value) for m in read_topic(run, "deadletter")]
-    assert len(letters) == len(bad_lines) + len(extra) > len(extra)
+    assert len(letters) == len(bad_lines) + len(extra) + 1 > len(extra) + 1
     for value, reason in extra.items():
         (letter,) = [x for x in letters if original_value(x) == value]
         assert letter["reason"].startswith(reason) and letter["key"] == "odd"
-    letters = [x for x in letters if original_value(x) not in extra]
+    (refused,) = [x for x in letters if x["stage"] == "index"]
+    assert refused["topic"] == run.topic("leads") and refused["detail"] == "400"
+    assert orjson.loads(original_value(refused) or b"") == unmappable
+    letters = [x for x in letters if original_value(x) not in extra and x["stage"] != "index"]
     feeds = {run.topic(t) for t in FEED_TOPICS}
     for letter in letters:
         assert letter["reason"] and letter["stage"] == "validate"
