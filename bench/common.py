@@ -84,12 +84,20 @@ def latency(samples_ns: list[int]) -> Latency:
 
 
 def match_events(
-    matcher: Any, events: Iterable[Mapping[str, Any] | str]
+    matcher: Any,
+    events: Iterable[Mapping[str, Any] | str],
+    *,
+    tiers: dict[Pair, str] | None = None,
 ) -> tuple[set[Pair], list[int], dict[str, int]]:
     """Run every event through ``matcher.match`` and time each call.
 
     Raw (string) lines are parsed first, as the worker does; a line that is not a usable event
     is counted as dead-lettered and not timed.
+
+    Args:
+        matcher: a ``matchers.matcher.Matcher`` with the roster applied.
+        events: raw events (dicts, or raw lines).
+        tiers: when given, filled with each predicted pair's lead tier.
 
     Returns:
         (predicted pairs, per-event nanoseconds, counts: events, dead_lettered, leads).
@@ -121,7 +129,10 @@ def match_events(
             continue
         samples.append(clock() - start)
         for lead in outcome.leads:
-            predicted.add((lead["event_id"], lead["person_id"]))
+            pair = (lead["event_id"], lead["person_id"])
+            predicted.add(pair)
+            if tiers is not None:
+                tiers[pair] = lead.get("tier", "")
         counts["leads"] += len(outcome.leads)
     return predicted, samples, counts
 

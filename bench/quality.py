@@ -51,7 +51,10 @@ def run_quality(world: Any, *, generated: float = 0.0) -> dict[str, Any]:
     matcher = Matcher(model)
     for record in world.roster:
         matcher.apply_roster(record)
-    predicted, samples, counts = match_events(matcher, (e.payload for e in world.events))
+    tiers: dict[tuple[str, str], str] = {}
+    predicted, samples, counts = match_events(
+        matcher, (e.payload for e in world.events), tiers=tiers
+    )
     truth = truth_pairs(world)
     overall = pair_metrics(predicted, truth)
     by_id = {e.event_id: e for e in world.events}
@@ -72,6 +75,7 @@ def run_quality(world: Any, *, generated: float = 0.0) -> dict[str, Any]:
         "by_name": _groups(predicted, truth, by_id, lambda e: NAME_GROUP[e.plan.name]),
         "by_id": _groups(predicted, truth, by_id, lambda e: e.plan.id_group),
         "by_source": _groups(predicted, truth, by_id, lambda e: e.source),
+        "by_min_tier": _by_tier(predicted, truth, tiers, events),
         "false_leads_by_event_kind": dict(
             Counter(by_id[event_id].kind for event_id, _ in predicted - truth)
         ),
@@ -109,6 +113,24 @@ def _groups(
             "events": sizes[group],
             "true_links": len(true[group]),
             "false_leads_per_10k_events": _per_10k(metrics.fp, sizes[group]),
+        }
+    return out
+
+
+def _by_tier(
+    predicted: set[tuple[str, str]],
+    truth: set[tuple[str, str]],
+    tiers: dict[tuple[str, str], str],
+    events: int,
+) -> dict[str, dict[str, Any]]:
+    """Metrics if only leads of at least this tier counted (diagnostic; the headline is ``low``)."""
+    out = {}
+    for name, allowed in (("high", {"high"}), ("medium", {"high", "medium"})):
+        kept = {pair for pair in predicted if tiers.get(pair) in allowed}
+        metrics = pair_metrics(kept, truth)
+        out[name] = {
+            **metrics.as_dict(),
+            "false_leads_per_10k_events": _per_10k(metrics.fp, events),
         }
     return out
 

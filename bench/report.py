@@ -64,6 +64,9 @@ def _quality_rows(quality: dict[str, Any]) -> list[Row]:
         _row("  recall", _fmt(o["recall"])),
         _row("  false leads / 10k events", str(quality["false_leads_per_10k_events"])),
     ]
+    for tier, m in quality.get("by_min_tier", {}).items():
+        value = f"F1 {_fmt(m['f1'])} P {_fmt(m['precision'])} R {_fmt(m['recall'])}"
+        out.append(_row(f"  (diagnostic) leads of tier >= {tier} only", value))
     for axis in ("by_name", "by_id"):
         for group, m in quality[axis].items():
             value = f"F1 {_fmt(m['f1'])} P {_fmt(m['precision'])} R {_fmt(m['recall'])}"

@@ -12,9 +12,11 @@ about other people of the population.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -99,6 +101,24 @@ class SimulatedWorld:
 
 def build_world(config: SimulationConfig, *, progress: Progress | None = None) -> SimulatedWorld:
     """Generate population, roster and feeds for ``config``; see the module docstring."""
+    with _collector_paused():
+        return _build_world(config, progress)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    # Millions of small acyclic records make the cyclic collector rescan everything again and
+    # again: pausing it halves the time of a million-person roster and frees nothing less.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _build_world(config: SimulationConfig, progress: Progress | None) -> SimulatedWorld:
     report: Progress = progress or (lambda _phase, _n: None)
     rng = random.Random(f"tracer-simulate:{config.seed}")
     factory = IdentityFactory(rng)
