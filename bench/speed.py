@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -52,9 +54,11 @@ def _root() -> Path:
 def _generate(size: int, events: int, seed: int, say: Any) -> Path:
     from matchers.synthetic import SimulationConfig, build_world
 
-    folder = CACHE / f"roster{size}-events{events}-seed{seed}"
+    folder = CACHE / f"roster{size}-events{events}-seed{seed}-{_generator_digest()}"
     if (folder / "done").exists():
         return folder
+    for stale in CACHE.glob(f"roster{size}-events{events}-seed{seed}-*"):
+        shutil.rmtree(stale, ignore_errors=True)  # made by an older generator
     say(f"speed: generating a {size:,}-person roster and {events:,} events")
     started = time.perf_counter()
     people = size + max(20_000, size // 20)
@@ -71,6 +75,14 @@ def _generate(size: int, events: int, seed: int, say: Any) -> Path:
     (folder / "done").write_text(f"{seconds:.1f}\n")
     say(f"speed: generated in {seconds:.1f} s")
     return folder
+
+
+def _generator_digest() -> str:
+    """Changes whenever the generator's code does, so a cached world is never stale."""
+    digest = hashlib.sha256()
+    for path in sorted((_root() / "matchers" / "synthetic").glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def _child(folder: Path) -> dict[str, Any]:
