@@ -20,6 +20,7 @@ __all__ = [
     "latency",
     "match_events",
     "pair_metrics",
+    "usable",
     "write_json",
 ]
 
@@ -135,6 +136,19 @@ def match_events(
                 tiers[pair] = lead.get("tier", "")
         counts["leads"] += len(outcome.leads)
     return predicted, samples, counts
+
+
+def usable(parse: Any, raws: list[dict[str, Any]]) -> list[Any]:
+    """Parse every record ``parse`` accepts; the rest are left out, as the matcher does."""
+    from matchers.errors import InvalidRecord
+
+    out = []
+    for raw in raws:
+        try:
+            out.append(parse(raw))
+        except InvalidRecord:
+            continue  # a roster line with no name at all: the matcher refuses it too
+    return out
 
 
 def environment() -> dict[str, Any]:

@@ -13,7 +13,7 @@ import math
 import time
 from typing import Any
 
-from bench.common import match_events, pair_metrics
+from bench.common import match_events, pair_metrics, usable
 
 __all__ = ["febrl_records", "run_febrl"]
 
@@ -89,18 +89,6 @@ def febrl_records() -> tuple[list[dict[str, Any]], list[dict[str, Any]], set[tup
     return roster, events, truth
 
 
-def _usable(parse: Any, raws: list[dict[str, Any]]) -> list[Any]:
-    from matchers.errors import InvalidRecord
-
-    out = []
-    for raw in raws:
-        try:
-            out.append(parse(raw))
-        except InvalidRecord:
-            continue  # a roster line with no name at all: the matcher refuses it too
-    return out
-
-
 def run_febrl(*, say: Any = print) -> dict[str, Any]:
     from matchers.estimate import train_model
     from matchers.matcher import Matcher
@@ -116,8 +104,8 @@ def run_febrl(*, say: Any = print) -> dict[str, Any]:
     }
     started = time.perf_counter()
     trained = train_model(
-        _usable(person_from_raw, roster),
-        _usable(event_from_raw, events),
+        usable(person_from_raw, roster),
+        usable(event_from_raw, events),
         version="febrl-em-unsupervised",
         seed=0,
     )

@@ -13,9 +13,9 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from bench.common import Metrics, latency, match_events, pair_metrics
+from bench.common import Metrics, latency, match_events, pair_metrics, usable
 
-__all__ = ["build_quality_world", "run_quality", "truth_pairs"]
+__all__ = ["build_quality_world", "run_quality", "run_trained", "truth_pairs"]
 
 NAME_GROUP = {"hanzi": "hanzi", "traditional": "hanzi", "homophone": "hanzi", "pinyin": "pinyin"}
 
@@ -84,6 +84,33 @@ def run_quality(world: Any, *, generated: float = 0.0) -> dict[str, Any]:
     }
     result["latency_samples_ns"] = samples
     return result
+
+
+def run_trained(world: Any) -> dict[str, Any]:
+    """The unsupervised path (``tracer train``) on the same roster and events: no labels."""
+    from matchers.estimate import train_model
+    from matchers.matcher import Matcher
+    from matchers.records import event_from_raw, person_from_raw
+
+    events = [e.payload for e in world.events if isinstance(e.payload, dict)]
+    started = time.perf_counter()
+    model = train_model(
+        usable(person_from_raw, world.roster),
+        usable(event_from_raw, events),
+        version="synthetic-em-unsupervised",
+        seed=0,
+    )
+    trained = time.perf_counter() - started
+    matcher = Matcher(model)
+    for record in world.roster:
+        matcher.apply_roster(record)
+    predicted, _, _ = match_events(matcher, events)
+    metrics = pair_metrics(predicted, truth_pairs(world))
+    return {
+        "train_seconds": round(trained, 2),
+        **metrics.as_dict(),
+        "false_leads_per_10k_events": _per_10k(metrics.fp, world.config.events),
+    }
 
 
 def _groups(

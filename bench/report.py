@@ -64,6 +64,12 @@ def _quality_rows(quality: dict[str, Any]) -> list[Row]:
         _row("  recall", _fmt(o["recall"])),
         _row("  false leads / 10k events", str(quality["false_leads_per_10k_events"])),
     ]
+    trained = quality.get("trained_unsupervised")
+    if trained:
+        value = (
+            f"F1 {_fmt(trained['f1'])} P {_fmt(trained['precision'])} R {_fmt(trained['recall'])}"
+        )
+        out.append(_row("  model trained here without labels (tracer train)", value))
     for tier, m in quality.get("by_min_tier", {}).items():
         value = f"F1 {_fmt(m['f1'])} P {_fmt(m['precision'])} R {_fmt(m['recall'])}"
         out.append(_row(f"  (diagnostic) leads of tier >= {tier} only", value))

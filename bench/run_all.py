@@ -89,7 +89,7 @@ def _run(
         results["febrl"] = run_febrl(say=say)
         write_json(f"{prefix}febrl.json", results["febrl"])
     if parts & {"quality", "splink"}:
-        from bench.quality import build_quality_world, run_quality, truth_pairs
+        from bench.quality import build_quality_world, run_quality, run_trained, truth_pairs
 
         say(f"quality: generating {size['events']:,} events, {size['watchlist']:,} roster")
         world, generated = build_quality_world(
@@ -99,6 +99,8 @@ def _run(
         samples = quality.pop("latency_samples_ns")
         results["quality"] = quality
         say(f"quality: F1 {quality['overall']['f1']:.4f} ({len(samples):,} events matched)")
+        quality["trained_unsupervised"] = run_trained(world)
+        say(f"quality: unsupervised model F1 {quality['trained_unsupervised']['f1']:.4f}")
         write_json(f"{prefix}quality.json", quality)
         if "splink" in parts:
             from bench.splink_compare import run_splink
