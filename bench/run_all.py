@@ -43,12 +43,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small, fast version")
     parser.add_argument("--only", default=",".join(PARTS), help="comma list of " + ",".join(PARTS))
     parser.add_argument("--seed", type=int, default=20261129)
+    parser.add_argument(
+        "--sizes", default="", help="roster sizes for the speed part, e.g. 1000,100000"
+    )
     args = parser.parse_args(argv)
     parts = {p.strip() for p in args.only.split(",") if p.strip()}
     unknown = parts - set(PARTS)
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
-    size = QUICK if args.quick else FULL
+    size = dict(QUICK if args.quick else FULL)
+    if args.sizes:
+        size["sizes"] = tuple(int(v) for v in args.sizes.split(",") if v.strip())
     console = Console(stderr=True, highlight=False)
 
     def say(text: str) -> None:
