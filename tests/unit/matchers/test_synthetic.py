@@ -251,3 +251,17 @@ def test_decoys_share_what_they_should(world: SimulatedWorld) -> None:
 def test_bad_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="people must exceed watchlist"):
         SimulationConfig(people=10, watchlist=20)
+
+
+def test_building_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    assert gc.isenabled()
+    build_world(SimulationConfig(people=300, watchlist=20, events=50, seed=1))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        build_world(SimulationConfig(people=300, watchlist=20, events=50, seed=1))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
