@@ -4,8 +4,10 @@ A person is filed under the block keys of each field (``id:``, ``idbody:``, ``id
 ``bdg:``, name sound keys, phone, address keys, ...); an event looks up its own keys. The index
 changes in place (:meth:`WatchlistIndex.upsert`, :meth:`WatchlistIndex.remove`), never rebuilt.
 
-Memory is what limits the watchlist, so postings are compact: a person is a small int (its
-slot), a key filing one person maps to that int and only a shared key holds a list.
+Memory is what limits the watchlist, so postings are compact: keys are kept as their 64-bit
+``hash`` (half the size of the string; a collision only adds a candidate that scoring rejects),
+a person is a small int (its slot), a key filing one person maps to that int and only a shared
+key holds a list.
 
 Guards: a key filing more than ``max_block_size`` people (张伟's sound key, a busy address)
 finds nobody on its own (a name alone never makes a lead anyway), and at most
@@ -14,17 +16,19 @@ finds nobody on its own (a name alone never makes a lead anyway), and at most
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Generic, Protocol, TypeVar
 
 from matchers.addresses import address_block_keys
-from matchers.dates import date_block_keys
-from matchers.ids import id_block_keys
+from matchers.dates import DateForms, date_block_keys
+from matchers.ids import IdForms, id_block_keys
 from matchers.names import name_block_keys
 from matchers.phones import phone_block_keys
 from matchers.records import EventRecord, Person
 
 __all__ = [
+    "FAMILY_CAPS",
     "Identified",
     "WatchlistIndex",
     "event_block_keys",
@@ -54,10 +58,12 @@ class WatchlistIndex(Generic[P, E]):
         event_keys: the block keys of an event.
         max_block_size: keys filing more people than this are ignored at lookup.
         max_candidates: at most this many candidates per event.
+        family_caps: tighter block-size caps per key family (the part before ``:``).
     """
 
     __slots__ = (
         "_event_keys",
+        "_family_caps",
         "_free",
         "_max_block",
         "_max_candidates",
@@ -72,17 +78,19 @@ class WatchlistIndex(Generic[P, E]):
         *,
         person_keys: Callable[[P], frozenset[str]],
         event_keys: Callable[[E], frozenset[str]],
-        max_block_size: int = 1000,
-        max_candidates: int = 50,
+        max_block_size: int = 100,
+        max_candidates: int = 20,
+        family_caps: Mapping[str, int] = MappingProxyType({}),
     ) -> None:
         self._person_keys = person_keys
         self._event_keys = event_keys
         self._max_block = max_block_size
+        self._family_caps = dict(family_caps)
         self._max_candidates = max_candidates
         self._people: list[P | None] = []
         self._slot_of: dict[str, int] = {}
         self._free: list[int] = []
-        self._postings: dict[str, int | list[int]] = {}
+        self._postings: dict[int, int | list[int]] = {}
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -113,7 +121,7 @@ class WatchlistIndex(Generic[P, E]):
             self._people.append(person)
         self._slot_of[person.person_id] = slot
         for key in self._person_keys(person):
-            self._add(key, slot)
+            self._add(hash(key), slot)
         return old
 
     def remove(self, person_id: str) -> P | None:
@@ -130,19 +138,19 @@ class WatchlistIndex(Generic[P, E]):
         self._free.append(slot)
         if person is not None:
             for key in self._person_keys(person):
-                self._discard(key, slot)
+                self._discard(hash(key), slot)
         return person
 
     def candidates(self, event: E) -> set[str]:
         """The person ids sharing a usable key with the event, at most ``max_candidates``."""
         hits: dict[int, int] = {}
         for key in self._event_keys(event):
-            posting = self._postings.get(key)
+            posting = self._postings.get(hash(key))
             if posting is None:
                 continue
             if isinstance(posting, int):
                 hits[posting] = hits.get(posting, 0) + 1
-            elif len(posting) <= self._max_block:
+            elif len(posting) <= self._family_caps.get(key[: key.find(":")], self._max_block):
                 for slot in posting:
                     hits[slot] = hits.get(slot, 0) + 1
         people = self._people
@@ -151,9 +159,9 @@ class WatchlistIndex(Generic[P, E]):
         ranked = sorted((-n, p.person_id) for s, n in hits.items() if (p := people[s]) is not None)
         return {pid for _, pid in ranked[: self._max_candidates]}
 
-    def postings(self) -> dict[str, frozenset[str]]:
-        """Every key with the person ids it files (for tests and diagnostics)."""
-        out: dict[str, frozenset[str]] = {}
+    def postings(self) -> dict[int, frozenset[str]]:
+        """Every key (by its hash) with the person ids it files (for tests and diagnostics)."""
+        out: dict[int, frozenset[str]] = {}
         for key, posting in self._postings.items():
             slots = [posting] if isinstance(posting, int) else posting
             out[key] = frozenset(p.person_id for s in slots if (p := self._people[s]) is not None)
@@ -161,12 +169,12 @@ class WatchlistIndex(Generic[P, E]):
 
     def block_size(self, key: str) -> int:
         """How many people a key files."""
-        posting = self._postings.get(key)
+        posting = self._postings.get(hash(key))
         if posting is None:
             return 0
         return 1 if isinstance(posting, int) else len(posting)
 
-    def _add(self, key: str, slot: int) -> None:
+    def _add(self, key: int, slot: int) -> None:
         posting = self._postings.get(key)
         if posting is None:
             self._postings[key] = slot
@@ -177,7 +185,7 @@ class WatchlistIndex(Generic[P, E]):
             # Keys come from a frozenset and a slot is fresh on upsert: no duplicate check.
             posting.append(slot)
 
-    def _discard(self, key: str, slot: int) -> None:
+    def _discard(self, key: int, slot: int) -> None:
         posting = self._postings.get(key)
         if posting is None:
             return
@@ -199,12 +207,13 @@ def person_block_keys(person: Person) -> frozenset[str]:
     The birth date and gender come from the record's own fields and from its id, so an event
     carrying only one of them still finds the person.
     """
-    keys: set[str] = set(id_block_keys(person.id))
+    keys = _id_keys(person.id)
     gender = person.gender or person.id.gender
     keys.update(date_block_keys(person.birth_date, gender))
     keys.update(date_block_keys(person.id_birth_date, gender))
+    years = _years(person.birth_date, person.id_birth_date)
     for name in person.names:
-        keys.update(name_block_keys(name))
+        keys.update(_with_years(name_block_keys(name), years))
     for phone in person.phones:
         keys.update(phone_block_keys(phone))
     for address in person.addresses:
@@ -219,21 +228,51 @@ def event_block_keys(event: EventRecord) -> frozenset[str]:
     digits) exist so that *masked* events find a person, and would otherwise pull in every
     neighbour who happens to share four trailing digits.
     """
-    keys: set[str] = set(id_block_keys(event.id))
+    keys = _id_keys(event.id)
     if not event.id.masked:
         keys = {k for k in keys if not k.startswith("idm")}
     gender = event.gender or event.id.gender
     keys.update(date_block_keys(event.birth_date, gender))
     keys.update(date_block_keys(event.id_birth_date, gender))
+    if gender is not None:
+        # ``bdg:`` is the sharper key; ``bd:`` is for the people whose gender is unknown.
+        keys = {k for k in keys if not k.startswith("bd:")}
+    years = _years(event.birth_date, event.id_birth_date)
     for name in event.names:
-        keys.update(name_block_keys(name))
+        keys.update(_with_years(name_block_keys(name), years))
     keys.update(phone_block_keys(event.phone))
     keys.update(address_block_keys(event.address))
     return frozenset(keys)
 
 
+# Families whose keys are shared by design (a name, a building, a birthday without gender):
+# alone they add candidates that the identifying-field gate then mostly rejects, at a cost.
+# ``nm:zhang wei|1990`` (name + birth year) and ``bdg:`` keep recall for those people.
+FAMILY_CAPS: Mapping[str, int] = MappingProxyType({"nm": 10, "nms": 10, "adr": 5, "bd": 20})
+
+
+def _id_keys(forms: IdForms) -> set[str]:
+    keys = set(id_block_keys(forms))
+    if any(k.startswith("idbody:") for k in keys):
+        # Two equal ids share their 17-digit body: ``id:`` would only cost memory.
+        keys = {k for k in keys if not k.startswith("id:")}
+    return keys
+
+
+def _years(*dates: DateForms) -> frozenset[int]:
+    return frozenset(d.year for d in dates if d.comparable)
+
+
+def _with_years(name_keys: frozenset[str], years: frozenset[int]) -> set[str]:
+    # A common name's key (zhang wei) files too many people to be used alone; the same key
+    # with the birth year keeps it selective while an id or phone typo still finds the person.
+    out = set(name_keys)
+    out.update(f"{k}|{y}" for k in name_keys for y in years)
+    return out
+
+
 def watchlist_index(
-    *, max_block_size: int = 1000, max_candidates: int = 50
+    *, max_block_size: int = 100, max_candidates: int = 20
 ) -> WatchlistIndex[Person, EventRecord]:
     """A :class:`WatchlistIndex` of :class:`Person` keyed by the field modules' block keys."""
     return WatchlistIndex(
@@ -241,4 +280,5 @@ def watchlist_index(
         event_keys=event_block_keys,
         max_block_size=max_block_size,
         max_candidates=max_candidates,
+        family_caps=FAMILY_CAPS,
     )

@@ -11,7 +11,7 @@ built, reporting every problem at once (like splink's ``settings_creator``)::
       "thresholds": {"high": 6.63, "medium": 3.17, "low": 0.0},
       "tf": {"mode": "watchlist", "fields": ["name"], "weight": 1.0, "pseudo_count": 10.0,
              "min_u": 1e-08},
-      "blocking": {"max_block_size": 1000, "max_candidates": 50},
+      "blocking": {"max_block_size": 100, "max_candidates": 20},
       "training": {}
     }
 
@@ -118,8 +118,8 @@ class BlockingParams:
         max_candidates: at most this many candidates are scored per event.
     """
 
-    max_block_size: int = 1000
-    max_candidates: int = 50
+    max_block_size: int = 100
+    max_candidates: int = 20
 
 
 @dataclass(frozen=True)

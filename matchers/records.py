@@ -14,8 +14,9 @@ fields are ignored.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
 import orjson
@@ -54,6 +55,11 @@ _NO_ID = normalise_id(None)
 _NO_DATE = normalise_date(None)
 _NO_PHONE = normalise_phone(None)
 _NO_ADDRESS = normalise_address(None)
+# A watchlist of a million people is held in memory: equal dates are one shared object, and
+# repeated short strings (statuses, districts, road names) are interned. Bounded: about 40,000
+# real birth dates exist, garbage beyond the bound is simply not shared.
+_SHARED_DATES: dict[DateForms, DateForms] = {}
+_MAX_SHARED_DATES = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,8 +247,24 @@ def _id(raw: Mapping[str, Any], flags: list[str]) -> tuple[IdForms, DateForms]:
     id_type = raw.get("id_type")
     forms = normalise_id(value, id_type if isinstance(id_type, str) else None)
     flags.extend(forms.flags)
-    birth = normalise_date(forms.birth_date) if forms.birth_date else _NO_DATE
+    birth = _shared(normalise_date(forms.birth_date)) if forms.birth_date else _NO_DATE
+    if forms.region:
+        forms = replace(
+            forms,
+            region=sys.intern(forms.region),
+            province=sys.intern(forms.province),
+            birth_date=birth.value,
+        )
     return forms, birth
+
+
+def _shared(forms: DateForms) -> DateForms:
+    shared = _SHARED_DATES.get(forms)
+    if shared is not None:
+        return shared
+    if len(_SHARED_DATES) < _MAX_SHARED_DATES:
+        _SHARED_DATES[forms] = forms
+    return forms
 
 
 def _date(value: object, flags: list[str]) -> DateForms:
@@ -250,7 +272,7 @@ def _date(value: object, flags: list[str]) -> DateForms:
         return _NO_DATE
     forms = normalise_date(value)
     flags.extend(f"birth_{f}" for f in forms.flags)
-    return forms
+    return _shared(forms)
 
 
 def _phone(value: object, flags: list[str]) -> PhoneForms:
@@ -266,7 +288,18 @@ def _address(value: object, flags: list[str]) -> AddressForms:
         return _NO_ADDRESS
     forms = normalise_address(value)
     flags.extend(forms.flags)
-    return forms
+    if forms.latin or not forms.valid:
+        return forms
+    # ``words`` serves Latin-script addresses only (addresses.py); a Chinese one drops it.
+    return replace(
+        forms,
+        words=frozenset(),
+        province=sys.intern(forms.province),
+        city=sys.intern(forms.city),
+        district=sys.intern(forms.district),
+        street=sys.intern(forms.street),
+        road=sys.intern(forms.road),
+    )
 
 
 def _dedupe(flags: list[str]) -> tuple[str, ...]:
@@ -297,10 +330,10 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
     return Person(
         person_id=person_id,
         name=name,
-        status=status,  # type: ignore[arg-type]
+        status=sys.intern(status),  # type: ignore[arg-type]
         status_changed_at=changed.isoformat(),
-        district=_text(raw.get("district")),
-        case_officer=_text(raw.get("case_officer")),
+        district=sys.intern(_text(raw.get("district"))),
+        case_officer=sys.intern(_text(raw.get("case_officer"))),
         names=_names([name, *_strings(raw.get("aliases"))], flags),
         id=id_forms,
         birth_date=_date(raw.get("birth_date"), flags),

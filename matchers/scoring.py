@@ -24,11 +24,11 @@ from typing import Literal
 
 from matchers.addresses import compare_address
 from matchers.dates import DateForms, compare_date
-from matchers.ids import compare_id
+from matchers.ids import IdForms, compare_id
 from matchers.levels import FieldComparison, FieldName, Level
 from matchers.model import MatchModel
 from matchers.names import compare_name_sets
-from matchers.phones import compare_phone
+from matchers.phones import PhoneForms, compare_phone
 from matchers.records import EventRecord, Person
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "compare_if_identifying",
     "compare_records",
     "has_identifying_agreement",
+    "may_identify",
     "probability_of",
     "score_comparisons",
     "score_pair",
@@ -162,7 +163,7 @@ def has_identifying_agreement(levels: Sequence[tuple[str, str]]) -> bool:
     """The hard lead gate: some identifying field other than the name must agree.
 
     A pair qualifies when ``id_number`` or ``phone`` agrees at ``exact``, ``typo`` or
-    ``partial``, when ``address`` agrees at ``exact`` or ``typo`` (same road), or when
+    ``partial``, when ``address`` is ``exact`` (same road and number), or when
     ``birth_date`` agrees at ``exact``, ``typo`` or ``partial`` *and* ``gender`` is ``exact``.
     A name alone, however rare, never does.
 
@@ -175,8 +176,9 @@ def has_identifying_agreement(levels: Sequence[tuple[str, str]]) -> bool:
     by_field = dict(levels)
     if by_field.get("id_number") in AGREEING_LEVELS or by_field.get("phone") in AGREEING_LEVELS:
         return True
-    # An address ``partial`` is only the same district or city (see addresses.py): not identifying.
-    if by_field.get("address") in ("exact", "typo"):
+    # Below ``exact`` an address is the same road or district (addresses.py): thousands of
+    # people, not an identifier.
+    if by_field.get("address") == "exact":
         return True
     return by_field.get("birth_date") in AGREEING_LEVELS and by_field.get("gender") == "exact"
 
@@ -304,10 +306,67 @@ def compare_if_identifying(person: Person, event: EventRecord) -> PairComparison
     The identifying fields are compared first; the name (the costliest comparison) only when
     :func:`has_identifying_agreement` holds, so namesakes found by a name key cost little.
     """
+    if not may_identify(person, event):
+        return None
     others = _identifying_fields(person, event)
     if not has_identifying_agreement([(c.field, c.level) for c in others]):
         return None
     return _with_name(person, event, others)
+
+
+def may_identify(person: Person, event: EventRecord) -> bool:
+    """A cheap, conservative pre-check of the lead gate on the normalised forms.
+
+    ``False`` only when no identifying field can agree at a gate level (the field modules'
+    typo rules allow at most two differing characters or one character more or less, a
+    birth year at most one off, an exact address the same road and number); ``True`` means
+    "compare".
+    Building the comparisons' details costs far more than this, and most candidates a shared
+    name, building or birthday brings in fail the gate.
+    """
+    if _near(person.id, event.id) or _near_address(person, event):
+        return True
+    if event.phone.comparable and any(_near_phone(p, event.phone) for p in person.phones):
+        return True
+    gender = person.gender or person.id.gender
+    if gender is None or gender != (event.gender or event.id.gender):
+        return False
+    left, _ = _own_or_id(person.birth_date, person.id_birth_date)
+    right, _ = _own_or_id(event.birth_date, event.id_birth_date)
+    if not (left.comparable and right.comparable):
+        return False
+    return abs(left.year - right.year) <= 1 or _close(left.digits, right.digits)
+
+
+def _close(a: str, b: str) -> bool:
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) <= 2
+    return abs(len(a) - len(b)) == 1
+
+
+def _near(left: IdForms, right: IdForms) -> bool:
+    if not (left.comparable and right.comparable):
+        return False
+    return left.masked or right.masked or _close(left.value, right.value)
+
+
+def _near_phone(left: PhoneForms, right: PhoneForms) -> bool:
+    if not left.comparable:
+        return False
+    return bool(left.local and left.local == right.local) or _close(left.value, right.value)
+
+
+def _near_address(person: Person, event: EventRecord) -> bool:
+    e = event.address
+    if not e.valid:
+        return False
+    return any(
+        p.latin
+        or e.latin
+        or p.display == e.display
+        or bool(p.road and p.number and p.road == e.road and p.number == e.number)
+        for p in person.addresses
+    )
 
 
 def _identifying_fields(person: Person, event: EventRecord) -> tuple[FieldComparison, ...]:

@@ -10,6 +10,7 @@ by ``lead_id``; bad lines go to ``<out>.deadletter.jsonl`` with their line numbe
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -68,6 +69,9 @@ def reprocess(
             progress.update(task, completed=line.end)
             _apply_roster(matcher, line, dead, roster, tally)
         done = roster.stat().st_size
+        # The watchlist lives until the end: keep the cyclic GC from rescanning it per event.
+        gc.collect()
+        gc.freeze()
         progress.update(task, description="events")
         for line in read_jsonl(events, parse=parse):
             progress.update(task, completed=done + line.end)

@@ -32,8 +32,10 @@ def _people(n: int, seed: int = 1) -> list[dict[str, object]]:
 def test_person_keys_cover_every_family() -> None:
     person = person_from_raw(_people(1)[0])
     families = {k.split(":", 1)[0] for k in person_block_keys(person)}
-    for family in ("id", "idbody", "idm6-4", "bd", "bdg", "nm", "ph"):
+    for family in ("idbody", "idm6-4", "bd", "bdg", "nm", "ph", "adr"):
         assert family in families
+    assert "id" not in families  # equal ids share their body key: ``id:`` would be redundant
+    assert any(k.startswith("nm:") and "|" in k for k in person_block_keys(person))
 
 
 def test_event_finds_its_person_by_each_single_field() -> None:
@@ -84,7 +86,7 @@ def test_upsert_replaces_and_remove_unfiles() -> None:
     assert index.candidates(frozenset({"k3"})) == {"a"}
     assert index.remove("a") == Item("a", frozenset({"k3"}))
     assert index.remove("a") is None
-    assert index.postings() == {"k2": frozenset({"b"})}
+    assert index.postings() == {hash("k2"): frozenset({"b"})}
     assert len(index) == 1 and "b" in index and "a" not in index
 
 
@@ -162,4 +164,10 @@ def test_event_keys_include_id_derived_birth_date() -> None:
         "id_number": "460105199001017124",
     }
     keys = event_block_keys(event_from_raw(raw))
-    assert "bd:19900101" in keys and "bdg:19900101F" in keys
+    assert "bdg:19900101F" in keys  # the gender is known, so the sharper key only
+    assert "bd:19900101" not in keys
+    no_gender = {"event_id": "e", "source": "hukou", "occurred_at": "2026-01-01T00:00:00Z"}
+    assert "bd:19900101" in event_block_keys(event_from_raw(no_gender | {"birth_date": "1990-1-1"}))
+    masked = event_block_keys(event_from_raw(raw | {"id_number": "460105********7124"}))
+    assert any(k.startswith("idm6-4:") for k in masked)
+    assert not any(k.startswith("idm") for k in keys)  # full ids skip the mask-pattern keys

@@ -89,8 +89,10 @@ def test_trained_model_is_valid_and_sensible(
     model = train_model(*data, version="test", seed=1, random_pairs=3000)
     assert MatchModel.from_json(model.to_json()) == model
     assert 0 < model.prior < 1
-    assert model.weight("id_number", "exact") > 8
+    # A small world: the signs and the order matter, not the exact values.
+    assert model.weight("id_number", "exact") > 5
     assert model.weight("phone", "exact") > 5
+    assert model.weight("id_number", "disagree") < 0
     assert model.weight("name", "disagree") < 0
     assert model.weight("gender", "disagree") < 0
     assert model.training["blocked_pairs"] > 0
