@@ -163,19 +163,39 @@ def write_markdown(results: dict[str, Any], command: str) -> Path:
     ]
     for figure, value, target, verdict in rows(results):
         lines.append(f"| {figure.strip()} | {value} | {target} | {verdict} |")
-    quality = results.get("quality")
-    if quality:
-        lines += [
-            "",
-            "False leads by what the event really was: "
-            + ", ".join(
-                f"{k} {v}" for k, v in sorted(quality["false_leads_by_event_kind"].items())
-            ),
-        ]
+    lines += _notes(results)
     lines += ["", "Raw figures: `bench/results/*.json`; plots: `bench/results/*.png`.", ""]
     path = RESULTS / "latest.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _notes(results: dict[str, Any]) -> list[str]:
+    out = [""]
+    quality = results.get("quality")
+    if quality:
+        kinds = sorted(quality["false_leads_by_event_kind"].items())
+        config = quality["config"]
+        out.append(
+            f"Synthetic data: `tracer simulate` logic, seed {config['seed']}, "
+            f"{config['people']:,} people, model `{quality['model_version']}`. "
+            "False leads by what the event really was: "
+            + ", ".join(f"{k} {v}" for k, v in kinds)
+            + "."
+        )
+    speed = results.get("speed")
+    if speed:
+        counts = ", ".join(f"{s['roster_size']:,}: {s['counts']['events']:,}" for s in speed)
+        out.append(
+            f"Speed: events per roster size ({counts}); each size in a fresh process; "
+            "events/s = events / sum of per-event match times (JSON parsing excluded)."
+        )
+    if results.get("splink"):
+        out.append(
+            "Splink 5.0 on DuckDB with one thread; training time not in the batch figure; "
+            "event at a time = `predict_between(roster, one_event)` on a sample."
+        )
+    return out
 
 
 def plot(results: dict[str, Any]) -> list[Path]:
