@@ -237,14 +237,10 @@ def score_comparisons(
 
 def _weight(model: MatchModel, c: FieldComparison, tf: TermFrequencies | None) -> float:
     base = model.weight(c.field, c.level)
+    if c.level not in _TF_LEVELS or tf is None or not c.value_key:
+        return base
     settings = model.tf
-    if (
-        tf is None
-        or settings.mode == "off"
-        or not c.value_key
-        or c.level not in _TF_LEVELS
-        or c.field not in settings.fields
-    ):
+    if settings.mode == "off" or c.field not in settings.fields:
         return base
     params = model.params(c.field, c.level)
     if params is None:
@@ -340,7 +336,7 @@ def may_identify(person: Person, event: EventRecord) -> bool:
 
 def _close(a: str, b: str) -> bool:
     if len(a) == len(b):
-        return sum(x != y for x, y in zip(a, b, strict=True)) <= 2
+        return sum(map(str.__ne__, a, b)) <= 2
     return abs(len(a) - len(b)) == 1
 
 
