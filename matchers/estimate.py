@@ -5,13 +5,21 @@ No labels are needed (Fellegi-Sunter as in splink's ``estimate_u_using_random_sa
 
 1. **u** from random roster x event pairs drawn with a seeded RNG: almost all are non-matches,
    so the share of each level among them is P(level | non-match).
-2. **m** and the **prior** by EM over the comparison vectors of blocked candidate pairs,
-   keeping u fixed. Identical vectors are counted once with a multiplicity, so an iteration
+2. **m** by EM over the blocked candidate pairs with u fixed, in *sessions* (as splink trains
+   per blocking rule): the pairs a name key found say nothing about the name, so that session
+   estimates every other field; the pairs an id key found estimate the name, birth date,
+   gender, phone and address. Each field's m is the sessions' estimates weighted by their
+   expected matches. Identical vectors are counted once with a multiplicity, so an EM step
    costs the number of distinct vectors, not pairs.
-3. **Tiers** from posterior probabilities (0.99 / 0.9 / 0.5 by default) turned into scores.
+3. The **prior** is P(match) of a random person x event pair (the weights are relative to
+   random pairs, since u is): EM on the prior alone over the blocked pairs, divided by all
+   persons x events.
+4. **Tiers** from posterior probabilities (0.99 / 0.9 / 0.5) turned into scores.
 
 Agreements an exact id already implies (birth date, gender) count as ``missing`` here, as
-they weigh nothing when scoring.
+they weigh nothing when scoring. Worked example (``tracer simulate`` seed 0, 10,000 watched,
+50,000 events): prior 6.1e-06 (-17.3 bits), id exact +18.0, name exact +12.7, name sound
++12.3, name disagree -8.0, phone exact +14.4, birth date exact +12.0.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Built from the field modules' details (which mask numbers themselves); every tex
 through :func:`matchers.masking.redact_numbers` once more, so no full id, card or phone number
 can reach a lead. Example reason::
 
-    身份证号一致（4601**********7129）；姓名同音 张玮/张伟；出生日期与身份证一致
-    ID number identical (4601**********7129); name sounds alike 张玮/张伟; birth date agrees ...
+    证件号一致（460***********7129）；同音不同字：张伟 / 张玮（zhang wei）；出生日期与身份证一致
+    ID number identical (460***********7129); homophones: 张伟 / 张玮 (zhang wei); birth date
+    agrees with the ID
 """
 
 from __future__ import annotations
@@ -21,8 +22,13 @@ __all__ = ["Explanation", "explain"]
 
 # The order officers read: the strongest identifiers first.
 _ORDER = {"id_number": 0, "name": 1, "birth_date": 2, "gender": 3, "phone": 4, "address": 5}
-_IMPLIED_ZH = "（已由身份证号计入）"
-_IMPLIED_EN = " (already counted by the ID number)"
+# An agreement the exact id already implies is said as such, not counted twice.
+_IMPLIED: dict[str, tuple[str, str]] = {
+    "birth_date": ("出生日期与身份证一致", "birth date agrees with the ID"),
+    "gender": ("性别与身份证一致", "gender agrees with the ID"),
+}
+# Fields weighing less than this either way are listed in ``fields`` but not in the sentence.
+_MIN_SAID_WEIGHT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +66,9 @@ class Explanation:
 def explain(contributions: Sequence[FieldContribution]) -> Explanation:
     """Turn a pair's contributions into readable reasons.
 
-    Fields whose level is ``missing`` stay in ``fields`` but are left out of the sentences;
-    an agreement already counted by an exact id says so.
+    Every field stays in ``fields``; the sentences say the fields that moved the score
+    (at least one bit either way) and the agreements an exact id implies, strongest
+    identifier first.
 
     Args:
         contributions: the pair's per-field contributions.
@@ -71,12 +78,17 @@ def explain(contributions: Sequence[FieldContribution]) -> Explanation:
     """
     ordered = sorted(contributions, key=lambda c: _ORDER.get(c.field, len(_ORDER)))
     safe = tuple(_safe(c) for c in ordered)
-    said = [c for c in safe if c.level != "missing"]
+    present = [c for c in safe if c.level != "missing"]
+    said = [c for c in present if c.implied or abs(c.weight) >= _MIN_SAID_WEIGHT] or present
     if not said:
         return Explanation("无可比较的字段", "no field could be compared", safe)
-    zh = "；".join(c.detail_zh + (_IMPLIED_ZH if c.implied else "") for c in said)
-    en = "; ".join(c.detail_en + (_IMPLIED_EN if c.implied else "") for c in said)
+    zh = "；".join(_IMPLIED[c.field][0] if _is_implied(c) else c.detail_zh for c in said)
+    en = "; ".join(_IMPLIED[c.field][1] if _is_implied(c) else c.detail_en for c in said)
     return Explanation(zh, en, safe)
+
+
+def _is_implied(c: FieldContribution) -> bool:
+    return c.implied and c.field in _IMPLIED
 
 
 def _safe(c: FieldContribution) -> FieldContribution:

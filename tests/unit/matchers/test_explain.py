@@ -20,25 +20,30 @@ def _fc(field: str, level: str, zh: str, en: str, implied: bool = False) -> Fiel
     return FieldContribution(field, level, 1.0, zh, en, implied)  # type: ignore[arg-type]
 
 
-def test_reason_reads_id_first_and_skips_missing_fields() -> None:
+def _w(field: str, level: str, weight: float, zh: str, en: str) -> FieldContribution:
+    return FieldContribution(field, level, weight, zh, en, False)  # type: ignore[arg-type]
+
+
+def test_reason_reads_id_first_and_says_what_moved_the_score() -> None:
     explanation = explain(
         [
-            _fc("name", "sound", "姓名同音 张玮/张伟", "name sounds alike 张玮/张伟"),
-            _fc("phone", "missing", "电话缺失", "phone missing"),
-            _fc("id_number", "exact", "身份证号一致", "ID number identical"),
-            _fc(
-                "birth_date", "exact", "出生日期与身份证一致", "birth date agrees with the ID", True
-            ),
+            _w("name", "sound", 12.0, "姓名同音 张玮/张伟", "name sounds alike 张玮/张伟"),
+            _w("phone", "missing", 0.0, "电话缺失", "phone missing"),
+            _w("address", "partial", -0.7, "同一城市", "same city"),
+            _w("gender", "disagree", -7.0, "性别不同（男/女）", "gender differs (male/female)"),
+            _w("id_number", "exact", 18.0, "身份证号一致", "ID number identical"),
+            _fc("birth_date", "exact", "出生日期一致（1990-01-01）", "birth date identical", True),
         ]
     )
     assert explanation.reason_zh == (
-        "身份证号一致；姓名同音 张玮/张伟；出生日期与身份证一致（已由身份证号计入）"
+        "身份证号一致；姓名同音 张玮/张伟；出生日期与身份证一致；性别不同（男/女）"
     )
     assert explanation.reason_en == (
-        "ID number identical; name sounds alike 张玮/张伟; "
-        "birth date agrees with the ID (already counted by the ID number)"
+        "ID number identical; name sounds alike 张玮/张伟; birth date agrees with the ID; "
+        "gender differs (male/female)"
     )
-    assert [c.field for c in explanation.fields] == ["id_number", "name", "birth_date", "phone"]
+    fields = [c.field for c in explanation.fields]
+    assert fields == ["id_number", "name", "birth_date", "gender", "phone", "address"]
 
 
 def test_nothing_comparable_still_gives_a_sentence() -> None:
@@ -89,3 +94,4 @@ def test_explanation_of_a_real_pair_has_no_unmasked_numbers() -> None:
     assert ID not in text and "13812345678" not in text and "13812345679" not in text
     assert "张玮" in explanation.reason_zh
     assert explanation.reason_zh.startswith("证件号一致")
+    assert "出生日期与身份证一致" in explanation.reason_zh
