@@ -242,3 +242,24 @@ def test_the_cheap_pre_gate_never_rejects_a_pair_the_gate_accepts(data: st.DataO
     if has_identifying_agreement([(c.field, c.level) for c in full.fields]):
         assert may_identify(person, event)
         assert compare_if_identifying(person, event) == full
+
+
+@given(
+    name_level=st.sampled_from(LEVELS),
+    others=st.lists(
+        st.tuples(
+            st.sampled_from(FIELDS[1:]),
+            st.sampled_from(["missing", "disagree", "sound"]),
+        ),
+        max_size=5,
+        unique_by=lambda x: x[0],
+    ),
+    count=st.integers(0, 10**6),
+)
+def test_no_identifying_agreement_means_no_lead(
+    name_level: str, others: list[tuple[str, str]], count: int
+) -> None:
+    tf = TermFrequencies([(tf_key("name", "other"), count), (tf_key("name", "符翀"), 1)])
+    comparisons = [_c("name", name_level, "符翀"), *(_c(f, lv) for f, lv in others)]
+    scored = score_comparisons(MODEL, comparisons, tf=tf)
+    assert scored.tier is None
