@@ -7,6 +7,7 @@ without a pid file is a *stray*, which ``down`` stops as well, so nothing is lef
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import time
@@ -180,13 +181,22 @@ class LocalStack:
         if not (cfg.kafka_data_dir / "meta.properties").is_file():
             self._format_kafka(java)
         process = spawn_detached(
-            kafka_node.run_command(java, cfg),
+            kafka_node.run_command(java, cfg, class_archive=self._kafka_archive(home)),
             log_path=cfg.log_path("kafka"),
             env=kafka_node.kafka_env(home),
             cwd=cfg.stack_dir,
         )
         self._record("kafka", process.pid)
         return process
+
+    def _kafka_archive(self, home: Path) -> Path:
+        # One archive per broker version and JDK build: a new JDK or Kafka gets a fresh one.
+        release = (home / "release").read_bytes() if (home / "release").is_file() else b""
+        digest = hashlib.sha256(str(home).encode() + release).hexdigest()[:12]
+        return (
+            self._config.kafka_data_dir.parent
+            / f"classes-{self._config.kafka_version}-{digest}.jsa"
+        )
 
     def _format_kafka(self, java: Path) -> None:
         cfg = self._config

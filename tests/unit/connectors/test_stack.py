@@ -20,6 +20,7 @@ from connectors.stack import LocalStack, StackConfig
 from connectors.stack.elasticsearch_node import render_elasticsearch_yml
 from connectors.stack.java import find_java_home, parse_release
 from connectors.stack.kafka_node import (
+    class_archive_options,
     format_command,
     new_cluster_id,
     render_server_properties,
@@ -118,6 +119,18 @@ def test_kafka_commands_use_the_cached_libs_and_heap(tmp_path: Path) -> None:
     ]
     assert fmt[-1] == "--ignore-formatted"
     assert "--standalone" not in fmt
+
+
+def test_the_class_archive_is_created_once_then_reused(tmp_path: Path) -> None:
+    archive = tmp_path / "classes.jsa"
+    assert class_archive_options(archive) == [f"-XX:ArchiveClassesAtExit={archive}"]
+    archive.write_bytes(b"x")
+    assert class_archive_options(archive) == [f"-XX:SharedArchiveFile={archive}"]
+    config = StackConfig(stack_dir=tmp_path)
+    assert f"-XX:SharedArchiveFile={archive}" in run_command(
+        Path("java"), config, class_archive=archive
+    )
+    assert not any("Archive" in option for option in run_command(Path("java"), config))
 
 
 # Elasticsearch ----------------------------------------------------------------------------
