@@ -126,3 +126,25 @@ def test_train_writes_a_model_that_reprocess_uses(
     versions = {orjson.loads(line)["model_version"] for line in out.read_bytes().splitlines()}
     assert versions <= {model.version}
     assert "train: " in capsys.readouterr().out
+
+
+def test_read_jsonl_reports_bad_lines_with_numbers_and_skips_blank_ones(tmp_path: Path) -> None:
+    from connectors.errors import InputFileError
+    from connectors.files import read_jsonl, write_jsonl
+
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"a": 1}\n\n[2]\nnope\r\n{"b": "\xe4\xb8\xad"}')
+    lines = list(read_jsonl(path))
+    assert [(x.line_no, x.record, x.error is None) for x in lines] == [
+        (1, {"a": 1}, True),
+        (3, None, False),
+        (4, None, False),
+        (5, {"b": "中"}, True),
+    ]
+    assert lines[-1].end == path.stat().st_size
+    assert write_jsonl(tmp_path / "sub" / "y.jsonl", [{"b": 1, "a": 2}]) == 1
+    assert (tmp_path / "sub" / "y.jsonl").read_bytes() == b'{"a":2,"b":1}\n'
+    with pytest.raises(InputFileError, match="no such file"):
+        read_jsonl(tmp_path / "absent.jsonl")
+    with pytest.raises(InputFileError, match="directory"):
+        read_jsonl(tmp_path)
