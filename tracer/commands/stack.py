@@ -70,8 +70,13 @@ def _with_backoff(action: Callable[[], _T], *, what: str, deadline: float) -> _T
             delay = min(delay * 2, 5.0)
 
 
-def _create_topics(settings: TracerSettings) -> str:
-    admin = kafka_admin(settings.kafka_bootstrap)
+def _remaining(deadline: float) -> float:
+    """Seconds one attempt may take: what is left before ``deadline``, 1 to 10 s."""
+    return max(1.0, min(10.0, deadline - time.monotonic()))
+
+
+def _create_topics(settings: TracerSettings, deadline: float) -> str:
+    admin = kafka_admin(settings.kafka_bootstrap, timeout_s=_remaining(deadline))
     try:
         specs = contract_topics(
             prefix=settings.topic_prefix, feed_partitions=settings.feed_partitions
@@ -82,11 +87,13 @@ def _create_topics(settings: TracerSettings) -> str:
     return f"topics: {len(report.created)} created, {len(report.existing)} already there"
 
 
-def _create_index(settings: TracerSettings) -> str:
+def _create_index(settings: TracerSettings, deadline: float) -> str:
     auth = None
     if settings.elasticsearch_user:
         auth = (settings.elasticsearch_user, settings.elasticsearch_password or "")
-    with Elasticsearch(settings.elasticsearch_url, basic_auth=auth, request_timeout=10) as client:
+    with Elasticsearch(
+        settings.elasticsearch_url, basic_auth=auth, request_timeout=_remaining(deadline)
+    ) as client:
         index = ensure_lead_index(client, settings.leads_alias)
     return f"index: alias {settings.leads_alias!r} -> {index}"
 
@@ -98,8 +105,12 @@ def provision(settings: TracerSettings, *, timeout_s: float, say: Callable[[str]
         StackError: Kafka or Elasticsearch did not become ready, or refused the set-up.
     """
     deadline = time.monotonic() + timeout_s
-    say(_with_backoff(lambda: _create_topics(settings), what="Kafka", deadline=deadline))
-    say(_with_backoff(lambda: _create_index(settings), what="Elasticsearch", deadline=deadline))
+    say(_with_backoff(lambda: _create_topics(settings, deadline), what="Kafka", deadline=deadline))
+    say(
+        _with_backoff(
+            lambda: _create_index(settings, deadline), what="Elasticsearch", deadline=deadline
+        )
+    )
 
 
 def _line(status: ServiceStatus) -> str:

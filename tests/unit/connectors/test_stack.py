@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -42,6 +43,7 @@ from tracer.settings import TracerSettings
 
 with warnings.catch_warnings():  # kafka-python warns once on import; the suite errors on warnings
     warnings.simplefilter("ignore", DeprecationWarning)
+    from tracer.cli import main
     from tracer.commands.stack import stack_config
 
 
@@ -373,3 +375,37 @@ def test_processes_are_found_by_their_command_line(
     pgid = spawn(f"sleep 60 & sleep 61; echo {marker}")
     assert processes_matching(marker, "sleep 61") == [pgid]
     assert processes_matching(marker, "no-such-thing") == []
+
+
+# The command, without services --------------------------------------------------------------
+
+
+def test_status_of_a_stopped_stack_exits_non_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRACER_STACK_DIR", str(tmp_path))
+    monkeypatch.setenv("TRACER_KAFKA_BOOTSTRAP", f"127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("TRACER_ELASTICSEARCH_URL", f"http://127.0.0.1:{_free_port()}")
+    assert main(["stack", "status", "--json"]) == 1
+    rows = json.loads(capsys.readouterr().out)
+    assert [(row["service"], row["state"]) for row in rows] == [
+        ("kafka", "stopped"),
+        ("elasticsearch", "stopped"),
+    ]
+
+
+def test_up_on_a_taken_port_is_one_line_and_exit_1(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    listener: int,
+) -> None:
+    monkeypatch.setenv("TRACER_STACK_DIR", str(tmp_path))
+    monkeypatch.setenv("TRACER_KAFKA_BOOTSTRAP", f"127.0.0.1:{listener}")
+    monkeypatch.setenv("TRACER_ELASTICSEARCH_URL", f"http://127.0.0.1:{_free_port()}")
+    with pytest.raises(SystemExit) as exited:
+        main(["stack", "up"])
+    assert exited.value.code == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("tracer: error: ")
+    assert f"127.0.0.1:{listener} is already in use" in error
