@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -26,6 +28,8 @@ with warnings.catch_warnings():  # kafka-python warns once on import
     warnings.simplefilter("ignore", DeprecationWarning)
     from kafka import KafkaConsumer, KafkaProducer
     from kafka.admin import KafkaAdminClient
+
+import contextlib
 
 from elasticsearch import Elasticsearch, helpers
 
@@ -58,6 +62,7 @@ class Run:
             "TRACER_CONSUMER_GROUP": s.consumer_group,
             "TRACER_FEED_PARTITIONS": str(s.feed_partitions),
             "TRACER_BULK_FLUSH_SECONDS": "0.3",
+            "TRACER_ELASTICSEARCH_URL": s.elasticsearch_url,
         }
 
     def topic(self, key: Any) -> str:
@@ -333,3 +338,88 @@ def test_two_workers_one_killed_mid_stream_lose_and_duplicate_nothing(run: Run) 
     # Each worker holds the whole watchlist, whatever partitions the group gave it.
     for name in ("worker-a", "worker-b"):
         assert f"watchlist ready: {len(roster_people)} people" in run.log(name)
+
+
+class TcpProxy:
+    """A loopback TCP forwarder that can be cut and restored: Elasticsearch going away."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        for sock in [self._listener, *self._sockets]:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+        self._sockets.clear()
+        self._listener = None
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+def test_elasticsearch_away_slows_the_pipeline_and_loses_nothing(run: Run) -> None:
+    write_world(run, people=2000, watchlist=200, events=2000, seed=13)
+    expected = reprocess(run)
+    proxy = TcpProxy(9200)
+    proxy.start()
+    run.settings = run.settings.model_copy(
+        update={"elasticsearch_url": f"http://127.0.0.1:{proxy.port}"}
+    )
+    run.tracer(
+        "produce",
+        "--roster",
+        str(run.tmp / "roster.jsonl"),
+        "--events",
+        str(run.tmp / "events.jsonl"),
+    )
+    try:
+        run.start_worker(16121, "worker")
+        wait_until(lambda: "watchlist ready" in run.log("worker"), timeout=60, what="the worker")
+        proxy.stop()
+        time.sleep(8.0)
+        assert lead_count(run) == 0  # nothing reached Elasticsearch...
+        assert lag(run) > 0  # ...so the lead offsets did not move
+        assert "elasticsearch: bulk index failed" in run.log("worker")
+        proxy.start()
+        wait_until(lambda: drained(run, len(expected)), timeout=90, what="leads after recovery")
+    finally:
+        proxy.stop()
+    docs = indexed_leads(run)
+    assert len(docs) == len(expected)
+    assert {d["lead_id"]: d["score"] for d in docs} == {k: v["score"] for k, v in expected.items()}
