@@ -218,11 +218,14 @@ def throughput_phase(
             "seconds": round(seconds, 2),
             "events_per_s": round(len(events) / seconds),
             "cpu_percent": cpu,
+            # CPU time the workers spent per event: the figure contention does not change much.
+            "worker_cpu_us_per_event": round(cpu["workers"] / 100 * seconds / len(events) * 1e6),
             "workers": workers,
         }
         say(
             f"e2e: throughput {result['events_per_s']:,} events/s over {seconds:.1f}s "
-            f"({leads:,} leads); CPU % {cpu}"
+            f"({leads:,} leads); CPU % {cpu}; "
+            f"worker CPU {result['worker_cpu_us_per_event']} us/event"
         )
         return result
     finally:
