@@ -16,7 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal, get_args
 
 import orjson
@@ -245,17 +246,38 @@ def _id(raw: Mapping[str, Any], flags: list[str]) -> tuple[IdForms, DateForms]:
     if value is None or value == "":
         return _NO_ID, _NO_DATE
     id_type = raw.get("id_type")
-    forms = normalise_id(value, id_type if isinstance(id_type, str) else None)
+    kind = id_type if isinstance(id_type, str) else None
+    forms, birth = _id_forms(value, kind) if isinstance(value, str) else _compact_id(value, kind)
     flags.extend(forms.flags)
-    birth = _shared(normalise_date(forms.birth_date)) if forms.birth_date else _NO_DATE
-    if forms.region:
-        forms = replace(
-            forms,
-            region=sys.intern(forms.region),
-            province=sys.intern(forms.province),
-            birth_date=birth.value,
-        )
     return forms, birth
+
+
+# Re-deliveries and bursts repeat an id; the compaction below is then done once.
+@lru_cache(maxsize=8192)
+def _id_forms(value: str, id_type: str | None) -> tuple[IdForms, DateForms]:
+    return _compact_id(value, id_type)
+
+
+def _compact_id(value: object, id_type: str | None) -> tuple[IdForms, DateForms]:
+    forms = normalise_id(value, id_type)
+    birth = _shared(normalise_date(forms.birth_date)) if forms.birth_date else _NO_DATE
+    if not forms.region:
+        return forms, birth
+    # The same forms with shared strings (a constructor call: ``dataclasses.replace`` costs
+    # several times more, on every roster person).
+    return IdForms(
+        forms.id_type,
+        forms.value,
+        forms.valid,
+        forms.comparable,
+        forms.flags,
+        forms.masked,
+        forms.body,
+        birth.value,
+        forms.gender,
+        sys.intern(forms.region),
+        sys.intern(forms.province),
+    ), birth
 
 
 def _shared(forms: DateForms) -> DateForms:
@@ -286,19 +308,35 @@ def _phone(value: object, flags: list[str]) -> PhoneForms:
 def _address(value: object, flags: list[str]) -> AddressForms:
     if value is None or value == "":
         return _NO_ADDRESS
-    forms = normalise_address(value)
+    forms = _address_forms(value) if isinstance(value, str) else _compact_address(value)
     flags.extend(forms.flags)
+    return forms
+
+
+# Households and re-deliveries repeat an address; the compaction below is then done once.
+@lru_cache(maxsize=8192)
+def _address_forms(value: str) -> AddressForms:
+    return _compact_address(value)
+
+
+def _compact_address(value: object) -> AddressForms:
+    forms = normalise_address(value)
     if forms.latin or not forms.valid:
         return forms
     # ``words`` serves Latin-script addresses only (addresses.py); a Chinese one drops it.
-    return replace(
-        forms,
-        words=frozenset(),
-        province=sys.intern(forms.province),
-        city=sys.intern(forms.city),
-        district=sys.intern(forms.district),
-        street=sys.intern(forms.street),
-        road=sys.intern(forms.road),
+    return AddressForms(
+        forms.display,
+        forms.valid,
+        forms.flags,
+        forms.latin,
+        sys.intern(forms.province),
+        sys.intern(forms.city),
+        sys.intern(forms.district),
+        sys.intern(forms.street),
+        sys.intern(forms.road),
+        forms.number,
+        forms.building,
+        frozenset(),
     )
 
 
