@@ -82,7 +82,7 @@ class Slice:
             with (self.workdir / f"{self.name}-worker{n}.log").open("ab") as log:
                 self.workers.append(
                     subprocess.Popen(
-                        [TRACER, "worker", "--web-port", str(16300 + n)],
+                        [TRACER, "worker", "--web-port", str(_free_port())],
                         env=self.env,
                         stdout=log,
                         stderr=subprocess.STDOUT,
@@ -132,6 +132,14 @@ def _drop(s: Slice) -> None:
         pass
     finally:
         admin.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class CpuMeter:

@@ -75,7 +75,8 @@ class Run:
         assert done.returncode == 0, done.stderr.decode()[-2000:]
         return done.stdout.decode()
 
-    def start_worker(self, port: int, name: str) -> subprocess.Popen[bytes]:
+    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        port = free_port()  # concurrent runs of this suite must not collide
         with (self.tmp / f"{name}.log").open("ab") as log:
             proc = subprocess.Popen(
                 [TRACER, "worker", "--web-port", str(port), "--loglevel", "info"],
@@ -88,6 +89,12 @@ class Run:
 
     def log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
@@ -235,7 +242,7 @@ def test_stream_equals_reprocess_dead_letters_and_closing(run: Run) -> None:
     # A lead Elasticsearch refuses (a score that is not a number): dead-lettered at indexing.
     unmappable = {"lead_id": "bad-lead", "person_id": "nobody", "event_id": "x", "score": "high!"}
     publish(run, "leads", orjson.dumps(unmappable), b"bad-lead")
-    run.start_worker(16101, "worker")
+    run.start_worker("worker")
     wait_until(lambda: drained(run, len(expected)), timeout=150, what="leads indexed, lag 0")
 
     got = {doc["lead_id"]: doc for doc in indexed_leads(run)}
@@ -246,10 +253,17 @@ def test_stream_equals_reprocess_dead_letters_and_closing(run: Run) -> None:
         assert got[lead_id]["tier"] == lead["tier"]
         assert got[lead_id]["status"] == "new"
 
+    _assert_dead_letters(run, len(bad_lines), extra, unmappable)
+    _assert_lifecycle(run, expected)
+
+
+def _assert_dead_letters(
+    run: Run, bad_lines: int, extra: dict[bytes, str], unmappable: dict[str, Any]
+) -> None:
     # Bad input: every malformed line is in the dead-letter topic, with reason and origin.
     lines = set((run.tmp / "events.jsonl").read_bytes().splitlines())
     letters = [orjson.loads(m.value) for m in read_topic(run, "deadletter")]
-    assert len(letters) == len(bad_lines) + len(extra) + 1 > len(extra) + 1
+    assert len(letters) == bad_lines + len(extra) + 1 > len(extra) + 1
     for value, reason in extra.items():
         (letter,) = [x for x in letters if original_value(x) == value]
         assert letter["reason"].startswith(reason) and letter["key"] == "odd"
@@ -263,6 +277,9 @@ def test_stream_equals_reprocess_dead_letters_and_closing(run: Run) -> None:
         assert letter["topic"] in feeds and letter["partition"] >= 0 and letter["offset"] >= 0
         assert original_value(letter) in lines
 
+
+def _assert_lifecycle(run: Run, expected: dict[str, dict[str, Any]]) -> None:
+    lines = set((run.tmp / "events.jsonl").read_bytes().splitlines())
     # A person located: their open leads close, and a new matching event makes no new lead.
     person_id = max(
         {lead["person_id"] for lead in expected.values()},
@@ -300,6 +317,21 @@ def test_stream_equals_reprocess_dead_letters_and_closing(run: Run) -> None:
         if d["event_id"] == again["event_id"] and d["person_id"] == person_id
     ]
 
+    # Back to dropped_out: traced again; a new matching event makes a new, open lead.
+    back = roster[person_id] | {"status_changed_at": "2026-11-30T10:00:00+08:00"}
+    publish(run, "supervision.roster", orjson.dumps(back), person_id.encode())
+    time.sleep(2.0)  # the follower applies it (no offset to wait on: it is outside the group)
+    third = again | {"event_id": "replay-" + uuid.uuid4().hex}
+    publish(run, f"feeds.{third['source']}", orjson.dumps(third), third["event_id"].encode())
+
+    def traced_again() -> bool:
+        docs = [d for d in indexed_leads(run) if d["event_id"] == third["event_id"]]
+        return any(d["person_id"] == person_id and d["status"] == "new" for d in docs)
+
+    wait_until(traced_again, timeout=30, what="a new lead for the person traced again")
+    old_docs = [d for d in indexed_leads(run) if d["event_id"] == seen_event["event_id"]]
+    assert {d["status"] for d in old_docs if d["person_id"] == person_id} == {"closed"}
+
 
 def _maybe_json(line: bytes) -> Any:
     try:
@@ -322,13 +354,13 @@ def test_two_workers_one_killed_mid_stream_lose_and_duplicate_nothing(run: Run) 
         "--events",
         str(run.tmp / "events.jsonl"),
     )
-    first = run.start_worker(16111, "worker-a")
-    run.start_worker(16112, "worker-b")
+    first = run.start_worker("worker-a")
+    run.start_worker("worker-b")
     wait_until(lambda: lead_count(run) > len(expected) // 10, timeout=120, what="first leads")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     killed_at = lead_count(run)
-    run.start_worker(16111, "worker-a")
+    run.start_worker("worker-a")
     wait_until(lambda: drained(run, len(expected)), timeout=180, what="leads indexed, lag 0")
 
     assert killed_at < len(expected), "the kill was not mid-stream"
@@ -409,7 +441,7 @@ def test_elasticsearch_away_slows_the_pipeline_and_loses_nothing(run: Run) -> No
         str(run.tmp / "events.jsonl"),
     )
     try:
-        run.start_worker(16121, "worker")
+        run.start_worker("worker")
         wait_until(lambda: "watchlist ready" in run.log("worker"), timeout=60, what="the worker")
         proxy.stop()
         time.sleep(8.0)
