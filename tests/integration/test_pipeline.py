@@ -320,12 +320,16 @@ def _assert_lifecycle(run: Run, expected: dict[str, dict[str, Any]]) -> None:
     # Back to dropped_out: traced again; a new matching event makes a new, open lead.
     back = roster[person_id] | {"status_changed_at": "2026-11-30T10:00:00+08:00"}
     publish(run, "supervision.roster", orjson.dumps(back), person_id.encode())
-    time.sleep(2.0)  # the follower applies it (no offset to wait on: it is outside the group)
-    third = again | {"event_id": "replay-" + uuid.uuid4().hex}
-    publish(run, f"feeds.{third['source']}", orjson.dumps(third), third["event_id"].encode())
+    # The follower is outside the group: no offset says when it applied the change, so send
+    # fresh copies of the event until one is matched (each has its own event_id).
+    replays: list[str] = []
 
     def traced_again() -> bool:
-        docs = [d for d in indexed_leads(run) if d["event_id"] == third["event_id"]]
+        third = again | {"event_id": "replay-" + uuid.uuid4().hex}
+        replays.append(third["event_id"])
+        publish(run, f"feeds.{third['source']}", orjson.dumps(third), third["event_id"].encode())
+        time.sleep(2.0)
+        docs = [d for d in indexed_leads(run) if d["event_id"] in replays]
         return any(d["person_id"] == person_id and d["status"] == "new" for d in docs)
 
     wait_until(traced_again, timeout=30, what="a new lead for the person traced again")
