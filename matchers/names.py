@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import opencc
 from pypinyin import Style, lazy_pinyin, pinyin
-from rapidfuzz.distance import OSA
+from rapidfuzz.distance import OSA, JaroWinkler
 
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, redact_numbers
@@ -405,6 +405,35 @@ def _compare_roman(left: NameForms, right: NameForms) -> _Verdict:
         return "exact", f"姓名拼写一致：{a} / {b}", f"same name as spelled: {a} / {b}"
     if _one_edit(left.keys, right.keys):
         return "typo", f"姓名拼写相差一个字母：{a} / {b}", f"names one letter apart: {a} / {b}"
+    if left.script == right.script == "latin":
+        return _latin_words(left.tokens, right.tokens, a, b)
+    return None
+
+
+# Jaro-Winkler similarity at which two Latin words are one word mistyped (FEBRL-style slips:
+# rachel/rachle, hingston/hingsyton), and at which one shared word makes a partial agreement.
+_JW_TYPO = 0.88
+_JW_WORD = 0.92
+
+
+def _latin_words(left: Sequence[str], right: Sequence[str], a: str, b: str) -> _Verdict:
+    """Latin names word by word (FEBRL-style slips in several words, or words swapped).
+
+    Every word a near miss (in either order) is a typo; one word agreeing while another
+    differs is partial. Pinyin never comes here (its syllables are short and shared).
+    """
+    if len(left) == len(right) <= 4:
+        for order in (tuple(right), tuple(reversed(right))):
+            if all(
+                JaroWinkler.similarity(x, y) >= _JW_TYPO for x, y in zip(left, order, strict=True)
+            ):
+                return "typo", f"姓名拼写相近：{a} / {b}", f"names spelled alike: {a} / {b}"
+    if any(
+        min(len(x), len(y)) >= 3 and JaroWinkler.similarity(x, y) >= _JW_WORD
+        for x in left[:4]
+        for y in right[:4]
+    ):
+        return "partial", f"姓名有一个词相同：{a} / {b}", f"one name word agrees: {a} / {b}"
     return None
 
 
