@@ -5,6 +5,11 @@ broken down by how the event's name and id arrived (hanzi / pinyin; id present /
 masked / missing) and, for false leads, by what the event really was (relative, namesake,
 recycled phone, stranger). Only ``dropped_out`` roster people are traced, so only events about
 them count as true links.
+
+Every lead counts, whatever its tier: the worker indexes leads of every tier and ``tracer
+reprocess`` writes them all (the contract's "every lead that would be indexed"), so the tier
+floors are posterior probabilities high enough that a ``low`` lead is still precise
+(``matchers.model.TIER_PROBABILITIES``). ``by_tier`` gives each tier's own precision.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ def truth_pairs(world: Any) -> set[tuple[str, str]]:
 
 def run_quality(world: Any, *, generated: float = 0.0) -> dict[str, Any]:
     from matchers.matcher import Matcher
-    from matchers.model import default_model
+    from matchers.model import TIER_PROBABILITIES, default_model
 
     config = world.config
     events = config.events
@@ -76,6 +81,8 @@ def run_quality(world: Any, *, generated: float = 0.0) -> dict[str, Any]:
         "by_id": _groups(predicted, truth, by_id, lambda e: e.plan.id_group),
         "by_source": _groups(predicted, truth, by_id, lambda e: e.source),
         "by_min_tier": _by_tier(predicted, truth, tiers, events),
+        "by_tier": _tier_precision(predicted, truth, tiers),
+        "tier_probabilities": dict(TIER_PROBABILITIES),
         "false_leads_by_event_kind": dict(
             Counter(by_id[event_id].kind for event_id, _ in predicted - truth)
         ),
@@ -150,14 +157,35 @@ def _by_tier(
     tiers: dict[tuple[str, str], str],
     events: int,
 ) -> dict[str, dict[str, Any]]:
-    """Metrics if only leads of at least this tier counted (diagnostic; the headline is ``low``)."""
+    """Metrics if only leads of at least this tier counted; ``low`` is the headline (every
+    tier is indexed, so every tier is a lead an officer sees)."""
     out = {}
-    for name, allowed in (("high", {"high"}), ("medium", {"high", "medium"})):
+    for name, allowed in (
+        ("high", {"high"}),
+        ("medium", {"high", "medium"}),
+        ("low", {"high", "medium", "low"}),
+    ):
         kept = {pair for pair in predicted if tiers.get(pair) in allowed}
         metrics = pair_metrics(kept, truth)
         out[name] = {
             **metrics.as_dict(),
             "false_leads_per_10k_events": _per_10k(metrics.fp, events),
+        }
+    return out
+
+
+def _tier_precision(
+    predicted: set[tuple[str, str]], truth: set[tuple[str, str]], tiers: dict[tuple[str, str], str]
+) -> dict[str, dict[str, Any]]:
+    """Leads and precision of each tier on its own: a low lead must be precise too."""
+    out: dict[str, dict[str, Any]] = {}
+    for tier in ("high", "medium", "low"):
+        leads = {pair for pair in predicted if tiers.get(pair) == tier}
+        right = len(leads & truth)
+        out[tier] = {
+            "leads": len(leads),
+            "false": len(leads) - right,
+            "precision": right / len(leads) if leads else None,
         }
     return out
 

@@ -15,7 +15,10 @@ Worked comparisons (person's address vs the event's):
     海口市龙华区滨海大道1号          partial (same city)
     三亚市吉阳区迎宾路1号            disagree
 
-Pinyin or Latin addresses fall back to word overlap.
+Pinyin or Latin addresses compare by words. ``exact``: the same words; the same house number
+with the street alike ("9 tunney crescent" in both: the Latin twin of "same road and number");
+or the same letters give or take a few slips (spaces ignored, Indel similarity >= 0.9) with
+the same numbers. ``typo``: alike letters, other numbers. ``partial``: half the words shared.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import opencc
+from rapidfuzz.distance import Indel
 
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, redact_numbers
@@ -230,13 +234,65 @@ def _compare_words(p: AddressForms, e: AddressForms) -> FieldComparison:
     a, b = redact_numbers(p.display), redact_numbers(e.display)
     if p.latin != e.latin:
         return _cmp("missing", "地址书写方式不同，无法比较", "addresses in different scripts")
+    level, zh, en = _words_level(p, e)
+    return _cmp(level, f"{zh}：{a} / {b}", f"{en}: {a} / {b}")
+
+
+def _words_level(p: AddressForms, e: AddressForms) -> tuple[Level, str, str]:
     shared = len(p.words & e.words)
     union = len(p.words | e.words) or 1
     if shared == union:
-        return _cmp("exact", f"地址一致：{a} / {b}", f"same address words: {a} / {b}")
+        return "exact", "地址一致", "same address words"
+    if _same_house(p.display, e.display):
+        return "exact", "同一门牌", "same house number and street"
+    if _letters_alike(p.display, e.display):
+        if _numbers(p.words) == _numbers(e.words):  # same house and postcode, words mistyped
+            return "exact", "地址一致（拼写略有出入）", "same address, spelled alike"
+        return "typo", "地址拼写相近，号码不同", "addresses alike, other numbers"
     if shared / union >= 0.5:
-        return _cmp("partial", f"地址大部分相同：{a} / {b}", f"addresses mostly agree: {a} / {b}")
-    return _cmp("disagree", f"地址不同：{a} / {b}", f"addresses differ: {a} / {b}")
+        return "partial", "地址大部分相同", "addresses mostly agree"
+    return "disagree", "地址不同", "addresses differ"
+
+
+# Share of letters two Latin addresses keep in common (Indel similarity, spaces and punctuation
+# ignored) for a typo: "9 mearesoplace, tuar thill" is "9 meares place, tuart hill" mistyped.
+_ALIKE = 0.9
+
+
+def _letters_alike(a: str, b: str) -> bool:
+    x = "".join(_WORD.findall(_fold_latin(a)))
+    y = "".join(_WORD.findall(_fold_latin(b)))
+    return bool(x and y) and Indel.normalized_similarity(x, y) >= _ALIKE
+
+
+# Street names alike enough to be one street mistyped ("verbrugghen street" /
+# "verbrugghens treet"): Indel similarity of the letters, spaces ignored.
+_STREET_ALIKE = 0.85
+
+
+def _house(display: str) -> tuple[str, str] | None:
+    """(house number, street letters) of the first part that starts with a number.
+
+    ``("9", "tunneycrescent")`` for "9 tunney crescent, argyle, toorak, 5031 vic".
+    """
+    for part in _fold_latin(display).split(","):
+        words = _WORD.findall(part)
+        if len(words) > 1 and words[0].isdigit():
+            street = "".join(w for w in words[1:] if not w.isdigit())
+            return (words[0], street) if street else None
+    return None
+
+
+def _same_house(a: str, b: str) -> bool:
+    """The Latin twin of "same road and number": same house number, street alike."""
+    x, y = _house(a), _house(b)
+    return bool(
+        x and y and x[0] == y[0] and Indel.normalized_similarity(x[1], y[1]) >= _STREET_ALIKE
+    )
+
+
+def _numbers(words: frozenset[str]) -> frozenset[str]:
+    return frozenset(w for w in words if w.isdigit())
 
 
 def _address_key(forms: AddressForms) -> str:
@@ -246,7 +302,7 @@ def _address_key(forms: AddressForms) -> str:
 
 
 def address_block_keys(forms: AddressForms) -> frozenset[str]:
-    """Keys for the blocking index: ``adr:<road><number>`` when both are known.
+    """Keys for the blocking index: ``adr:<road><number>`` when both are known (Latin: below).
 
     Districts alone would make blocks of whole towns, so only a house-level key is given.
 
@@ -256,6 +312,31 @@ def address_block_keys(forms: AddressForms) -> frozenset[str]:
     Returns:
         Zero or one key.
     """
-    if not forms.valid or forms.latin or not (forms.road and forms.number):
+    if not forms.valid:
+        return frozenset()
+    if forms.latin:
+        return _latin_block_keys(forms.display)
+    if not (forms.road and forms.number):
         return frozenset()
     return frozenset({f"adr:{forms.road}{forms.number}"})
+
+
+def _latin_block_keys(display: str) -> frozenset[str]:
+    """``adr:<house>|<street word>`` and ``adr:<house>|<postcode>`` of a Latin address.
+
+    Either survives a slip in the other part, as in FEBRL's "9 mearesoplace ... 6008" for
+    "9 meares place ... 6008".
+    """
+    words = _WORD.findall(_fold_latin(display))
+    numbers = [w for w in words if w.isdigit()]
+    if not numbers:
+        return frozenset()
+    house = numbers[0]
+    keys = set()
+    after = words[words.index(house) + 1 :]
+    street = next((w for w in after if not w.isdigit() and len(w) > 2), "")
+    if street:
+        keys.add(f"adr:{house}|{street}")
+    if len(numbers) > 1:
+        keys.add(f"adr:{house}|{numbers[-1]}")
+    return frozenset(keys)

@@ -164,7 +164,8 @@ def compare_date(left: DateForms, right: DateForms) -> FieldComparison:
     Returns:
         ``exact``, ``typo`` (one digit off in one component, two adjacent digits swapped, day
         and month swapped, or the year off by one), ``partial`` (same year and month, or same
-        year), ``disagree`` or ``missing``.
+        year), ``disagree`` or ``missing`` (also when a side is not a valid date and the
+        two are not near: a damaged date is no evidence).
     """
     if not (left.comparable and right.comparable):
         return _cmp("missing", "出生日期缺失或无法识别", "birth date missing or unreadable")
@@ -175,12 +176,25 @@ def compare_date(left: DateForms, right: DateForms) -> FieldComparison:
     if typo:
         zh, en = typo
         return _cmp("typo", f"出生日期{zh}（{a} / {b}）", f"birth dates: {en} ({a} / {b})")
+    return _not_near(left, right)
+
+
+def _not_near(left: DateForms, right: DateForms) -> FieldComparison:
+    a, b = left.value, right.value
     if (left.year, left.month) == (right.year, right.month):
         return _cmp(
             "partial", f"出生年月相同（{a} / {b}）", f"same birth year and month ({a} / {b})"
         )
     if left.year == right.year:
         return _cmp("partial", f"出生年份相同（{a} / {b}）", f"same birth year ({a} / {b})")
+    if not (left.valid and right.valid):
+        # A damaged date (13th month, 31 February) that is not a near miss of the other one
+        # says nothing about the person either way: no evidence rather than a disagreement.
+        return _cmp(
+            "missing",
+            f"出生日期有误，未比较（{a} / {b}）",
+            f"a birth date is impossible; not compared ({a} / {b})",
+        )
     return _cmp("disagree", f"出生日期不同（{a} / {b}）", f"birth dates differ ({a} / {b})")
 
 

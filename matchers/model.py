@@ -37,6 +37,7 @@ __all__ = [
     "FIELDS",
     "FORMAT",
     "SCORED_LEVELS",
+    "TIER_PROBABILITIES",
     "BlockingParams",
     "LevelParams",
     "MatchModel",
@@ -225,8 +226,16 @@ class MatchModel:
         return cls.from_dict(data)
 
 
+# Posterior match probabilities of the tier floors. Every tier is indexed and shown to
+# officers, so even ``low`` must be precise: its floor says "the model expects at most one
+# wrong lead in a hundred" (0.5 would knowingly index coin flips).
+TIER_PROBABILITIES: dict[str, float] = {"high": 0.999, "medium": 0.995, "low": 0.99}
+
+
 def thresholds_from_probabilities(
-    high: float = 0.99, medium: float = 0.9, low: float = 0.5
+    high: float = TIER_PROBABILITIES["high"],
+    medium: float = TIER_PROBABILITIES["medium"],
+    low: float = TIER_PROBABILITIES["low"],
 ) -> Thresholds:
     """Tier thresholds on the score from posterior probabilities (no labels needed)."""
     return Thresholds(high=logit2(high), medium=logit2(medium), low=logit2(low))

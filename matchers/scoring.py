@@ -164,8 +164,9 @@ def has_identifying_agreement(levels: Sequence[tuple[str, str]]) -> bool:
 
     A pair qualifies when ``id_number`` or ``phone`` agrees at ``exact``, ``typo`` or
     ``partial``, when ``address`` is ``exact`` (same road and number), or when
-    ``birth_date`` agrees at ``exact``, ``typo`` or ``partial`` *and* ``gender`` is ``exact``.
-    A name alone, however rare, never does.
+    ``birth_date`` agrees at ``exact``, ``typo`` or ``partial`` *and* ``gender`` is ``exact``,
+    or when ``birth_date`` is ``exact`` and ``gender`` is ``missing`` (a register without
+    gender). A name alone, however rare, never does.
 
     Args:
         levels: ``(field, level)`` pairs of a comparison.
@@ -180,7 +181,12 @@ def has_identifying_agreement(levels: Sequence[tuple[str, str]]) -> bool:
     # people, not an identifier.
     if by_field.get("address") == "exact":
         return True
-    return by_field.get("birth_date") in AGREEING_LEVELS and by_field.get("gender") == "exact"
+    birth, gender = by_field.get("birth_date"), by_field.get("gender", "missing")
+    if birth in AGREEING_LEVELS and gender == "exact":
+        return True
+    # Where no gender is recorded at all (FEBRL-like registers, passports), a full birth date
+    # agreeing exactly still identifies beside the name; a typo'd date does not.
+    return birth == "exact" and gender == "missing"
 
 
 def probability_of(score: float) -> float:
@@ -217,13 +223,13 @@ def score_comparisons(
     Returns:
         The total score, probability, tier and contributions; always finite.
     """
-    total = model.prior_weight
     out: list[FieldContribution] = []
     for c in comparisons:
         is_implied = c.field in implied and c.level != "missing"
         w = 0.0 if is_implied else _weight(model, c, tf)
-        total += w
         out.append(FieldContribution(c.field, c.level, w, c.detail_zh, c.detail_en, is_implied))
+    out = _household_once(out)
+    total = model.prior_weight + sum(c.weight for c in out)
     total = max(-_SCORE_CLAMP, min(_SCORE_CLAMP, total))
     eligible = has_identifying_agreement([(c.field, c.level) for c in out])
     return PairScore(
@@ -233,6 +239,36 @@ def score_comparisons(
         eligible=eligible,
         contributions=tuple(out),
     )
+
+
+def _household_once(out: list[FieldContribution]) -> list[FieldContribution]:
+    """Count a shared phone and a shared address once: they are one household, not two clues.
+
+    Fellegi-Sunter adds the fields' weights as if they were independent, but among
+    *non-matches* they are not: the people who share an address are the household, and
+    they share the landline or family mobile too, so P(both agree | non-match) is about
+    P(address agrees | non-match), far above the product of the two u. Counting both would
+    lift a relative (different name, no id) to a lead. When both agree, only the stronger
+    weight counts; the weaker one weighs 0 and says why.
+    """
+    at = {c.field: i for i, c in enumerate(out)}
+    if "phone" not in at or "address" not in at:
+        return out
+    phone, address = out[at["phone"]], out[at["address"]]
+    if not (phone.level in AGREEING_LEVELS and address.level == "exact"):
+        return out
+    if min(phone.weight, address.weight) <= 0:
+        return out
+    weaker = phone if phone.weight <= address.weight else address
+    out[at[weaker.field]] = FieldContribution(
+        weaker.field,
+        weaker.level,
+        0.0,
+        weaker.detail_zh + "（与同住址/电话合计一次）",
+        weaker.detail_en + " (counted once with the shared household phone/address)",
+        weaker.implied,
+    )
+    return out
 
 
 def _weight(model: MatchModel, c: FieldComparison, tf: TermFrequencies | None) -> float:
@@ -324,13 +360,15 @@ def may_identify(person: Person, event: EventRecord) -> bool:
         return True
     if event.phone.comparable and any(_near_phone(p, event.phone) for p in person.phones):
         return True
-    gender = person.gender or person.id.gender
-    if gender is None or gender != (event.gender or event.id.gender):
+    gender, other = person.gender or person.id.gender, event.gender or event.id.gender
+    if gender is not None and other is not None and gender != other:
         return False
     left, _ = _own_or_id(person.birth_date, person.id_birth_date)
     right, _ = _own_or_id(event.birth_date, event.id_birth_date)
     if not (left.comparable and right.comparable):
         return False
+    if gender is None or other is None:  # no gender to lean on: only the same date may pass
+        return left.digits == right.digits
     return abs(left.year - right.year) <= 1 or _close(left.digits, right.digits)
 
 
@@ -381,7 +419,13 @@ def _with_name(
     id_cmp, birth, gender = others[0], others[1], others[2]
     implied: set[str] = set()
     if id_cmp.level == "exact":
-        implied.update(c.field for c in (birth, gender) if c.level == "exact")
+        # Only what the number itself carries (a resident id embeds both); a passport or a
+        # social-security number says nothing about the birth date, which then counts fully.
+        embedded = {
+            "birth_date": bool(person.id.birth_date),
+            "gender": person.id.gender is not None,
+        }
+        implied.update(c.field for c in (birth, gender) if c.level == "exact" and embedded[c.field])
     name = compare_name_sets(person.names, event.names)
     return PairComparison((name, *others), frozenset(implied))
 

@@ -33,7 +33,15 @@ def _c(field: str, level: str, key: str = "") -> FieldComparison:
     [
         ("name alone", {"name": "exact"}, False),
         ("name + gender", {"name": "exact", "gender": "exact"}, False),
-        ("name + birth date without gender", {"name": "exact", "birth_date": "exact"}, False),
+        # A register without gender (FEBRL): the full date still identifies beside the name.
+        ("name + birth date, no gender recorded", {"name": "exact", "birth_date": "exact"}, True),
+        ("name + birth date typo, no gender", {"name": "exact", "birth_date": "typo"}, False),
+        ("name + birth year, no gender", {"name": "exact", "birth_date": "partial"}, False),
+        (
+            "birth date but gender differs",
+            {"name": "exact", "birth_date": "exact", "gender": "disagree"},
+            False,
+        ),
         ("birth date + gender", {"birth_date": "exact", "gender": "exact"}, True),
         ("birth date typo + gender", {"birth_date": "typo", "gender": "exact"}, True),
         ("birth year only + gender", {"birth_date": "partial", "gender": "exact"}, True),
