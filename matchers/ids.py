@@ -40,6 +40,7 @@ __all__ = [
     "check_char",
     "compare_id",
     "id_block_keys",
+    "id_level",
     "normalise_id",
 ]
 
@@ -280,6 +281,57 @@ def compare_id(left: IdForms, right: IdForms) -> FieldComparison:
     if left.id_type != "cn_resident":
         return _compare_plain(left, right)
     return _compare_resident(left, right)
+
+
+def id_level(left: IdForms, right: IdForms) -> tuple[Level, str]:
+    """:func:`compare_id`'s level and value key without its details (the matcher's fast path).
+
+    Most compared pairs never become leads; their masked, readable details are built only for
+    the pairs that do. Same rules as :func:`compare_id`, in the same order.
+
+    Args:
+        left: one side (usually the watchlist person).
+        right: the other side (usually the event).
+
+    Returns:
+        ``(level, value_key)``.
+    """
+    if not (left.comparable and right.comparable):
+        return "missing", ""
+    a, b = left.value, right.value
+    if left.id_type != right.id_type:
+        return ("exact", _key(a)) if a == b else ("missing", "")
+    if left.masked or right.masked:
+        return _masked_level(a, b), ""
+    if a == b:
+        return "exact", _key(a)
+    if left.id_type != "cn_resident":
+        return ("typo" if OSA.distance(a, b) == 1 else "disagree"), ""
+    legacy = "id_legacy_15" in left.flags or "id_legacy_15" in right.flags
+    return _resident_level(a, b, legacy=legacy), ""
+
+
+def _resident_level(a: str, b: str, *, legacy: bool) -> Level:
+    if len(a) == len(b) == 18:
+        if a[:17] == b[:17]:
+            return "partial"
+        diffs = [i for i in range(17 if legacy else 18) if a[i] != b[i]]
+        if len(diffs) == 1 or (
+            len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]]
+        ):
+            return "typo"
+    elif Levenshtein.distance(a, b) == 1:
+        return "typo"
+    return "disagree"
+
+
+def _masked_level(a: str, b: str) -> Level:
+    if len(a) != len(b):
+        return "missing"
+    both = [(x, y) for x, y in zip(a, b, strict=True) if x != "*" and y != "*"]
+    if any(x != y for x, y in both):
+        return "disagree"
+    return "partial" if len(both) >= _MIN_VISIBLE else "missing"
 
 
 def _compare_types(left: IdForms, right: IdForms) -> FieldComparison:

@@ -31,7 +31,14 @@ from rapidfuzz.distance import OSA
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, mask_phone
 
-__all__ = ["PhoneForms", "PhoneKind", "compare_phone", "normalise_phone", "phone_block_keys"]
+__all__ = [
+    "PhoneForms",
+    "PhoneKind",
+    "compare_phone",
+    "normalise_phone",
+    "phone_block_keys",
+    "phone_level",
+]
 
 PhoneKind = Literal["mobile", "landline", "service", "other"]
 
@@ -195,6 +202,46 @@ def compare_phone(person: Sequence[PhoneForms] | PhoneForms, event: PhoneForms) 
             f"phone {e} matches none of the {len(usable)} known numbers",
         )
     return best
+
+
+def phone_level(person: Sequence[PhoneForms] | PhoneForms, event: PhoneForms) -> tuple[Level, str]:
+    """:func:`compare_phone`'s level and value key without its details (the fast path).
+
+    Args:
+        person: the person's phones (or a single one).
+        event: the event's phone.
+
+    Returns:
+        ``(level, value_key)``.
+    """
+    known = (person,) if isinstance(person, PhoneForms) else person
+    if not event.comparable:
+        return "missing", ""
+    best = 4
+    for p in known:
+        if p.comparable:
+            best = min(best, _RANK[_level_one(p, event)])
+    if best == 4:
+        return "missing", ""
+    if best == 0:
+        return "exact", _key(event.value)
+    return _LEVEL_OF_RANK[best], ""
+
+
+_LEVEL_OF_RANK: tuple[Level, ...] = ("exact", "typo", "partial", "disagree")
+
+
+def _level_one(p: PhoneForms, e: PhoneForms) -> Level:
+    if p.value == e.value:
+        return "exact"
+    if p.local and p.local == e.local:
+        return "partial"
+    if (
+        min(len(p.value), len(e.value)) >= _MIN_COMPARABLE
+        and OSA.distance(p.value, e.value, score_cutoff=1) <= 1
+    ):
+        return "typo"
+    return "disagree"
 
 
 def _compare_one(p: PhoneForms, e: PhoneForms) -> FieldComparison:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.ids import check_char, compare_id, id_block_keys, normalise_id
+from matchers.ids import check_char, compare_id, id_block_keys, id_level, normalise_id
 from matchers.levels import LEVELS
 
 # Synthetic numbers with correct check characters.
@@ -117,6 +117,7 @@ def test_compare_id(description: str, left: str, right: str, level: str) -> None
     result = compare_id(normalise_id(left), normalise_id(right))
     assert result.level == level, description
     assert result.field == "id_number"
+    assert id_level(normalise_id(left), normalise_id(right)) == (level, result.value_key)
 
 
 def test_typo_detail_says_checksum_detected() -> None:
@@ -220,6 +221,7 @@ def test_compare_symmetric_bounded_and_masked(a: str, b: str) -> None:
     left, right = normalise_id(a), normalise_id(b)
     one, other = compare_id(left, right), compare_id(right, left)
     assert one.level == other.level
+    assert id_level(left, right) == (one.level, one.value_key)  # the fast path agrees
     assert one.level in LEVELS
     for forms in (left, right):
         if len(forms.value) >= 7 and forms.value.isdigit():

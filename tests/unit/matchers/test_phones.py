@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matchers.levels import LEVELS
-from matchers.phones import compare_phone, normalise_phone, phone_block_keys
+from matchers.phones import compare_phone, normalise_phone, phone_block_keys, phone_level
 
 SETTINGS = settings(max_examples=200, deadline=None)
 
@@ -66,9 +66,11 @@ CASES = [
 
 @pytest.mark.parametrize(("description", "person", "event", "level"), CASES)
 def test_compare_phone(description: str, person: list[str], event: str, level: str) -> None:
-    result = compare_phone([normalise_phone(p) for p in person], normalise_phone(event))
+    known, other = [normalise_phone(p) for p in person], normalise_phone(event)
+    result = compare_phone(known, other)
     assert result.level == level, description
     assert result.field == "phone"
+    assert phone_level(known, other) == (level, result.value_key)  # the fast path agrees
 
 
 def test_details_are_masked() -> None:
@@ -105,9 +107,10 @@ def test_normalise_never_raises(raw: str) -> None:
 @given(texts, texts)
 def test_compare_bounded_and_symmetric_for_single_numbers(a: str, b: str) -> None:
     left, right = normalise_phone(a), normalise_phone(b)
-    level = compare_phone([left], right).level
-    assert level in LEVELS
-    assert level == compare_phone([right], left).level
+    result = compare_phone([left], right)
+    assert result.level in LEVELS
+    assert result.level == compare_phone([right], left).level
+    assert phone_level([left], right) == (result.level, result.value_key)
 
 
 @SETTINGS
