@@ -36,6 +36,7 @@ def test_help_exits_zero() -> None:
 def test_settings_read_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRACER_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
     monkeypatch.setenv("TRACER_FEED_PARTITIONS", "8")
+    monkeypatch.delenv("TRACER_ELASTICSEARCH_URL", raising=False)
     settings = TracerSettings()
     assert settings.kafka_bootstrap == "127.0.0.1:19092"
     assert settings.feed_partitions == 8
