@@ -9,6 +9,7 @@ and leaves the stack running.
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,11 +33,20 @@ __all__ = ["demo"]
 _out = Console(stderr=True, highlight=False)
 
 
-def _start_worker(out: Path) -> subprocess.Popen[bytes]:
+def _free_port() -> int:
+    # The default web port may be taken by a worker already running on this machine.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_worker(out: Path, port: int) -> subprocess.Popen[bytes]:
     tracer = Path(sys.executable).parent / "tracer"
     command = [str(tracer)] if tracer.exists() else [sys.executable, "-m", "tracer.cli"]
     with (out / "worker.log").open("ab") as log:  # the child keeps its own descriptor
-        return subprocess.Popen([*command, "worker"], stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [*command, "worker", "--web-port", str(port)], stdout=log, stderr=subprocess.STDOUT
+        )
 
 
 def _topics(settings: TracerSettings, keys: tuple[Any, ...]) -> list[str]:
@@ -137,10 +147,14 @@ def demo(
     simulate(out, people=people, watchlist=watchlist, events=events, seed=seed)
     feeds, dead_topic = _topics(settings, FEED_TOPICS), _topics(settings, ("deadletter",))
     before = end_offsets(settings.kafka_bootstrap, [*feeds, *dead_topic])
-    worker = _start_worker(out)
+    port = _free_port()
+    worker = _start_worker(out, port)
     client = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
     try:
-        _out.print(f"worker started (pid {worker.pid}, log {out / 'worker.log'}); publishing ...")
+        _out.print(
+            f"worker started (pid {worker.pid}, web http://127.0.0.1:{port}/, "
+            f"log {out / 'worker.log'}); publishing ..."
+        )
         report = produce_files(settings, roster=out / "roster.jsonl", events=out / "events.jsonl")
         _out.print(f"published {report.total} messages in {report.seconds:.1f}s")
         _wait_settled(settings, client, worker, timeout=timeout)
