@@ -26,7 +26,7 @@ stack-down: install
 	$(TRACER) stack down
 
 test: install stack-up
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests/unit tests/integration
 
 test-unit: install
 	$(BIN)/pytest tests/unit
