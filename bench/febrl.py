@@ -5,6 +5,9 @@ link. FEBRL is Latin-script Australian data, so besides the shipped default mode
 on Chinese synthetic data) we train a model on FEBRL itself *without labels* (u from random
 pairs, m and prior by EM over blocked pairs: ``matchers.estimate.train_model``, what
 ``tracer train`` does). The labels are used only to score the result.
+
+A predicted link is any lead, i.e. a pair at or above the model's ``low`` tier (posterior
+0.99, ``matchers.model.TIER_PROBABILITIES``): the default threshold, never tuned on labels.
 """
 
 from __future__ import annotations
