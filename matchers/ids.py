@@ -77,7 +77,6 @@ class IdForms:
         comparable: the number has a shape worth comparing even if not valid (e.g. a typo).
         flags: machine words saying what was wrong or special.
         masked: the sender hid some digits.
-        body: the first 17 characters of a resident id (``""`` otherwise).
         birth_date: the embedded birth date ``YYYY-MM-DD`` when readable and possible.
         gender: the embedded gender when readable.
         region: the 6-digit region code when visible.
@@ -90,11 +89,20 @@ class IdForms:
     comparable: bool
     flags: tuple[str, ...] = ()
     masked: bool = False
-    body: str = ""
     birth_date: str = ""
     gender: Gender | None = None
     region: str = ""
     province: str = ""
+
+    @property
+    def body(self) -> str:
+        """The first 17 characters of a full resident id (``""`` otherwise).
+
+        Computed, not stored: a million watchlist ids would carry a million copies.
+        """
+        if self.id_type != "cn_resident" or self.masked or not self.comparable:
+            return ""
+        return self.value[:17] if len(self.value) == 18 else ""
 
 
 def check_char(body17: str) -> str:
@@ -198,7 +206,6 @@ def _full(value: str, flags: tuple[str, ...]) -> IdForms:
         valid=valid,
         comparable=True,
         flags=tuple(extra),
-        body=body,
         birth_date=birth,
         gender="M" if int(body[16]) % 2 else "F",
         region=body[:6],

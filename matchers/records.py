@@ -61,6 +61,8 @@ _NO_ADDRESS = normalise_address(None)
 # real birth dates exist, garbage beyond the bound is simply not shared.
 _SHARED_DATES: dict[DateForms, DateForms] = {}
 _MAX_SHARED_DATES = 100_000
+_SHARED_NAMES: dict[str, NameForms] = {}
+_MAX_SHARED_NAMES = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +243,42 @@ def _names(values: list[str], flags: list[str]) -> tuple[NameForms, ...]:
     return tuple(out)
 
 
+def _person_names(values: list[str], flags: list[str]) -> tuple[NameForms, ...]:
+    # A roster repeats names (80,000 people have 45,000 distinct names, and far fewer per
+    # person at a million): one forms object per distinct name, not one per person. The
+    # names module's own cache keeps only the recent ones.
+    out = []
+    for value in values:
+        forms = _SHARED_NAMES.get(value)
+        if forms is None:
+            forms = _compact_name(normalise_name(value))
+            if len(_SHARED_NAMES) < _MAX_SHARED_NAMES:
+                _SHARED_NAMES[value] = forms
+        flags.extend(forms.flags)
+        if forms.valid:
+            out.append(forms)
+    return tuple(out)
+
+
+def _compact_name(forms: NameForms) -> NameForms:
+    if forms.roman_keys is forms.keys or forms.roman_keys != forms.keys:
+        return forms
+    # Most readings have no u-umlaut, so the romaniser's spellings are the keys themselves.
+    return NameForms(
+        forms.display,
+        forms.script,
+        forms.valid,
+        forms.flags,
+        forms.hanzi,
+        forms.surname_hanzi,
+        forms.parses,
+        forms.keys,
+        forms.keys,
+        forms.tokens,
+        forms.value_key,
+    )
+
+
 def _id(raw: Mapping[str, Any], flags: list[str]) -> tuple[IdForms, DateForms]:
     value = raw.get("id_number")
     if value is None or value == "":
@@ -272,7 +310,6 @@ def _compact_id(value: object, id_type: str | None) -> tuple[IdForms, DateForms]
         forms.comparable,
         forms.flags,
         forms.masked,
-        forms.body,
         birth.value,
         forms.gender,
         sys.intern(forms.region),
@@ -335,7 +372,7 @@ def _compact_address(value: object) -> AddressForms:
         sys.intern(forms.street),
         sys.intern(forms.road),
         forms.number,
-        forms.building,
+        "",  # the building (unit, room) is shown in ``display`` and never compared
         frozenset(),
     )
 
@@ -365,6 +402,9 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
     id_forms, id_birth = _id(raw, flags)
     phones = [_phone(p, flags) for p in _strings(raw.get("phones"))]
     addresses = [_address(a, flags) for a in _strings(raw.get("addresses"))]
+    names = _person_names([name, *_strings(raw.get("aliases"))], flags)
+    if names and names[0].display == name:
+        name = names[0].display  # one string for every holder of the name
     return Person(
         person_id=person_id,
         name=name,
@@ -372,7 +412,7 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
         status_changed_at=changed.isoformat(),
         district=sys.intern(_text(raw.get("district"))),
         case_officer=sys.intern(_text(raw.get("case_officer"))),
-        names=_names([name, *_strings(raw.get("aliases"))], flags),
+        names=names,
         id=id_forms,
         birth_date=_date(raw.get("birth_date"), flags),
         gender=_gender(raw.get("gender"), flags),
