@@ -322,21 +322,22 @@ def address_block_keys(forms: AddressForms) -> frozenset[str]:
 
 
 def _latin_block_keys(display: str) -> frozenset[str]:
-    """``adr:<house>|<street word>`` and ``adr:<house>|<postcode>`` of a Latin address.
+    """Pairs of house number, first street word and postcode of a Latin address.
 
-    Either survives a slip in the other part, as in FEBRL's "9 mearesoplace ... 6008" for
-    "9 meares place ... 6008".
+    ``adr:<house>|<street word>``, ``adr:<house>|<postcode>`` and ``adr:<street word>|<postcode>``:
+    any one survives a slip in the third part, as in FEBRL's "9 mearesoplace ... 6008" for
+    "9 meares place ... 6008", or a house number left out.
     """
-    words = _WORD.findall(_fold_latin(display))
-    numbers = [w for w in words if w.isdigit()]
-    if not numbers:
+    parts = [_WORD.findall(p) for p in _fold_latin(display).split(",")]
+    parts = [p for p in parts if p]
+    if not parts:
         return frozenset()
-    house = numbers[0]
-    keys = set()
-    after = words[words.index(house) + 1 :]
-    street = next((w for w in after if not w.isdigit() and len(w) > 2), "")
-    if street:
-        keys.add(f"adr:{house}|{street}")
-    if len(numbers) > 1:
-        keys.add(f"adr:{house}|{numbers[-1]}")
-    return frozenset(keys)
+    first = parts[0]
+    house = first[0] if first[0].isdigit() else ""
+    if house and len(first) == 1 and len(parts) > 2:  # "7, canberra hse, ...": street next
+        first = parts[1]
+    street = next((w for w in first if not w.isdigit() and len(w) > 2), "")
+    tail = [w for w in parts[-1] if w.isdigit()] if len(parts) > 1 else []
+    postcode = tail[-1] if tail else ""
+    pairs = ((house, street), (house, postcode), (street, postcode))
+    return frozenset(f"adr:{a}|{b}" for a, b in pairs if a and b)

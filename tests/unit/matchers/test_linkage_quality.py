@@ -175,8 +175,23 @@ def test_latin_addresses_have_house_keys() -> None:
     keys = address_block_keys(
         normalise_address("22 saywell place, little nest, charlestown, 6430 nsw")
     )
-    assert keys == {"adr:22|saywell", "adr:22|6430"}
+    assert keys == {"adr:22|saywell", "adr:22|6430", "adr:saywell|6430"}
     assert address_block_keys(normalise_address("canberra hse, frankston")) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("raw", "keys"),
+    [
+        (
+            "7, canberra hse, frankston, 3158 vic",
+            {"adr:7|canberra", "adr:7|3158", "adr:canberra|3158"},
+        ),
+        ("cleland street, rowethorpe, mount isa, 4122 nsw", {"adr:cleland|4122"}),  # no house
+        ("海南省海口市美兰区青年路27号", {"adr:青年路27"}),  # Chinese keys unchanged
+    ],
+)
+def test_address_block_keys_by_shape(raw: str, keys: set[str]) -> None:
+    assert address_block_keys(normalise_address(raw)) == keys
 
 
 _LATIN = st.text(alphabet="abcdefghij 0123456789,", max_size=40)
