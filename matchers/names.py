@@ -26,21 +26,26 @@ two or three characters); rapidfuzz only measures edits on romanised strings.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
-from importlib import resources
-from typing import Any, Literal
+from functools import lru_cache
+from typing import Literal
 
-import opencc
-from pypinyin import Style, lazy_pinyin, pinyin
+from pypinyin import Style, lazy_pinyin
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, redact_numbers
+from matchers.pinyin import (
+    COMPOUND_READINGS,
+    given_readings,
+    segment_pinyin,
+    simplified,
+    split_surname,
+    surname_readings,
+)
 
 __all__ = [
     "NameForms",
@@ -60,25 +65,6 @@ _HANZI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002f
 _WORD = re.compile(r"[^\W\d_]+")
 _MAX_LEN = 64
 _MAX_PARSES = 16
-_MAX_CHAR_READINGS = 3
-_ROMAN_ALIASES = {"lyu": "lv", "nyu": "nv", "lue": "lve", "nue": "nve"}
-
-
-def _load() -> tuple[frozenset[str], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
-    data = resources.files("matchers.data")
-    lines = data.joinpath("pinyin_syllables.txt").read_text("utf-8").splitlines()
-    syllables = frozenset(s.strip() for s in lines if s.strip() and not s.startswith("#"))
-    table: dict[str, Any] = json.loads(data.joinpath("surnames.json").read_text("utf-8"))
-    compound = {k: tuple(v) for k, v in table["compound"].items()}
-    single = {k: tuple(v) for k, v in table["single"].items()}
-    return syllables, compound, single
-
-
-_SYLLABLES, _COMPOUND, _SINGLE = _load()
-_COMPOUND_READINGS = frozenset(r for rs in _COMPOUND.values() for r in rs)
-# Passport (lyu) and loose (lue) spellings of u-umlaut syllables are cut too, then canonicalised.
-_VOCABULARY = _SYLLABLES | frozenset(_ROMAN_ALIASES)
-_LONGEST_SYLLABLE = max(map(len, _VOCABULARY))
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,81 +116,6 @@ class NameForms:
     value_key: str = ""
 
 
-@lru_cache(maxsize=1)
-def _t2s() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
-
-
-@lru_cache(maxsize=32768)
-def _simplified(text: str) -> str:
-    return str(_t2s().convert(text))
-
-
-@lru_cache(maxsize=16384)
-def segment_pinyin(word: str) -> tuple[str, ...] | None:
-    """Cut a joined, lower-case pinyin word into syllables (longest first, backtracking).
-
-    Args:
-        word: letters only, lower case (``zhangdebin``).
-
-    Returns:
-        The syllables (``('zhang', 'de', 'bin')``), or ``None`` when the word is not pinyin.
-    """
-
-    @cache
-    def cut(start: int) -> tuple[str, ...] | None:
-        if start == len(word):
-            return ()
-        for end in range(min(len(word), start + _LONGEST_SYLLABLE), start, -1):
-            piece = word[start:end]
-            if piece in _VOCABULARY:
-                rest = cut(end)
-                if rest is not None:
-                    return (piece, *rest)
-        return None
-
-    pieces = cut(0) if word else None
-    return None if pieces is None else tuple(_ROMAN_ALIASES.get(p, p) for p in pieces)
-
-
-@lru_cache(maxsize=16384)
-def _char_readings(char: str) -> tuple[str, ...]:
-    readings = pinyin(char, style=Style.NORMAL, heteronym=True)[0]
-    return tuple(readings[:_MAX_CHAR_READINGS])
-
-
-@lru_cache(maxsize=4096)
-def _surname_readings(surname: str) -> tuple[str, ...]:
-    table = _COMPOUND.get(surname) or _SINGLE.get(surname, ())
-    common = "".join(lazy_pinyin(surname, style=Style.NORMAL))
-    return tuple(dict.fromkeys((*table, common)))
-
-
-@lru_cache(maxsize=32768)
-def _given_readings(given: str) -> tuple[tuple[str, ...], ...]:
-    if len(given) == 1:
-        return tuple((r,) for r in _char_readings(given))
-    default = lazy_pinyin(given, style=Style.NORMAL)
-    if len(default) != len(given):  # characters pypinyin cannot read come back glued together
-        default = [(_char_readings(c) or (c,))[0] for c in given]
-    if len(given) > 3:  # long (often minority) names: the phrase reading only
-        return (tuple(default),)
-    options = [
-        tuple(dict.fromkeys((d, *_char_readings(c))))[:_MAX_CHAR_READINGS]
-        for d, c in zip(default, given, strict=True)
-    ]
-    combos = itertools.product(*(enumerate(o) for o in options))
-    # Fewest departures from the phrase reading first, so the cap keeps the likely readings.
-    ranked = sorted(combos, key=lambda combo: sum(i for i, _ in combo))
-    return tuple(tuple(s for _, s in combo) for combo in ranked)
-
-
-def _split_surname(hanzi: str) -> tuple[str, str]:
-    if len(hanzi) > 2 and hanzi[:2] in _COMPOUND:
-        return hanzi[:2], hanzi[2:]
-    return hanzi[:1], hanzi[1:]
-
-
 def _unumlaut(parse: NameParse) -> NameParse:
     return NameParse(
         parse.surname.replace("v", "u"), tuple(g.replace("v", "u") for g in parse.given)
@@ -212,10 +123,10 @@ def _unumlaut(parse: NameParse) -> NameParse:
 
 
 def _hanzi_forms(hanzi: str, flags: tuple[str, ...]) -> NameForms:
-    surname, given = _split_surname(hanzi)
+    surname, given = split_surname(hanzi)
     parses = [
         NameParse(s, g)
-        for s, g in itertools.product(_surname_readings(surname), _given_readings(given))
+        for s, g in itertools.product(surname_readings(surname), given_readings(given))
     ][:_MAX_PARSES]
     keys = frozenset(p.key for p in parses)
     roman = keys | {_unumlaut(p).key for p in parses}
@@ -246,7 +157,7 @@ def _roman_parses(words: list[tuple[str, ...]], comma: int) -> list[NameParse]:
         parses = [NameParse(s[0], s[1:])]
         if len(s) > 1:
             parses.append(NameParse(s[-1], s[:-1]))
-        if len(s) > 2 and s[0] + s[1] in _COMPOUND_READINGS:
+        if len(s) > 2 and s[0] + s[1] in COMPOUND_READINGS:
             parses.append(NameParse(s[0] + s[1], s[2:]))
         return parses
     first = NameParse("".join(words[0]), tuple(itertools.chain(*words[1:])))
@@ -314,7 +225,7 @@ def _normalise(text: str) -> NameForms:
     text = text[:_MAX_LEN]
     hanzi = "".join(_HANZI.findall(text))
     if hanzi:
-        hanzi = "".join(_HANZI.findall(_simplified(hanzi)))
+        hanzi = "".join(_HANZI.findall(simplified(hanzi)))
     has_latin = any("a" <= c <= "z" for c in text.casefold())
     if hanzi and has_latin:
         flags = (*flags, "name_mixed_script")

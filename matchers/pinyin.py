@@ -1,0 +1,133 @@
+"""Pinyin: the syllable inventory, surname tables, and the readings of hanzi names.
+
+    segment_pinyin("zhangdebin")   # ('zhang', 'de', 'bin')
+    surname_readings("单")          # ('shan', 'dan', 'chan')
+    given_readings("德斌")          # (('de', 'bin'), ...), likely readings first
+    split_surname("欧阳娜娜")       # ('欧阳', '娜娜')
+
+``matchers.names`` builds a name's parses from these; every function is cached, since a
+roster of a million people asks for the same few thousand characters again and again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any
+
+import opencc
+from pypinyin import Style, lazy_pinyin, pinyin
+
+__all__ = [
+    "COMPOUND_READINGS",
+    "given_readings",
+    "segment_pinyin",
+    "simplified",
+    "split_surname",
+    "surname_readings",
+]
+
+_MAX_CHAR_READINGS = 3
+_ROMAN_ALIASES = {"lyu": "lv", "nyu": "nv", "lue": "lve", "nue": "nve"}
+
+
+def _load() -> tuple[frozenset[str], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    data = resources.files("matchers.data")
+    lines = data.joinpath("pinyin_syllables.txt").read_text("utf-8").splitlines()
+    syllables = frozenset(s.strip() for s in lines if s.strip() and not s.startswith("#"))
+    table: dict[str, Any] = json.loads(data.joinpath("surnames.json").read_text("utf-8"))
+    compound = {k: tuple(v) for k, v in table["compound"].items()}
+    single = {k: tuple(v) for k, v in table["single"].items()}
+    return syllables, compound, single
+
+
+_SYLLABLES, _COMPOUND, _SINGLE = _load()
+COMPOUND_READINGS = frozenset(r for rs in _COMPOUND.values() for r in rs)
+# Passport (lyu) and loose (lue) spellings of u-umlaut syllables are cut too, then canonicalised.
+_VOCABULARY = _SYLLABLES | frozenset(_ROMAN_ALIASES)
+_LONGEST_SYLLABLE = max(map(len, _VOCABULARY))
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=32768)
+def simplified(text: str) -> str:
+    """Fold traditional characters to simplified (OpenCC ``t2s``): ``張偉`` -> ``张伟``."""
+    return str(_t2s().convert(text))
+
+
+@lru_cache(maxsize=16384)
+def segment_pinyin(word: str) -> tuple[str, ...] | None:
+    """Cut a joined, lower-case pinyin word into syllables (longest first, backtracking).
+
+    Args:
+        word: letters only, lower case (``zhangdebin``).
+
+    Returns:
+        The syllables (``('zhang', 'de', 'bin')``), or ``None`` when the word is not pinyin.
+    """
+
+    @cache
+    def cut(start: int) -> tuple[str, ...] | None:
+        if start == len(word):
+            return ()
+        for end in range(min(len(word), start + _LONGEST_SYLLABLE), start, -1):
+            piece = word[start:end]
+            if piece in _VOCABULARY:
+                rest = cut(end)
+                if rest is not None:
+                    return (piece, *rest)
+        return None
+
+    pieces = cut(0) if word else None
+    return None if pieces is None else tuple(_ROMAN_ALIASES.get(p, p) for p in pieces)
+
+
+@lru_cache(maxsize=16384)
+def _char_readings(char: str) -> tuple[str, ...]:
+    readings = pinyin(char, style=Style.NORMAL, heteronym=True)[0]
+    return tuple(readings[:_MAX_CHAR_READINGS])
+
+
+@lru_cache(maxsize=4096)
+def surname_readings(surname: str) -> tuple[str, ...]:
+    """Every reading of a surname: the table's (单 shan/dan/chan), then pypinyin's own."""
+    table = _COMPOUND.get(surname) or _SINGLE.get(surname, ())
+    common = "".join(lazy_pinyin(surname, style=Style.NORMAL))
+    return tuple(dict.fromkeys((*table, common)))
+
+
+@lru_cache(maxsize=32768)
+def given_readings(given: str) -> tuple[tuple[str, ...], ...]:
+    """Readings of a given name, one tuple of syllables each, fewest departures first.
+
+    The phrase reading first, then up to three readings per character (two- and
+    three-character names); a longer name gets its phrase reading only.
+    """
+    if len(given) == 1:
+        return tuple((r,) for r in _char_readings(given))
+    default = lazy_pinyin(given, style=Style.NORMAL)
+    if len(default) != len(given):  # characters pypinyin cannot read come back glued together
+        default = [(_char_readings(c) or (c,))[0] for c in given]
+    if len(given) > 3:  # long (often minority) names: the phrase reading only
+        return (tuple(default),)
+    options = [
+        tuple(dict.fromkeys((d, *_char_readings(c))))[:_MAX_CHAR_READINGS]
+        for d, c in zip(default, given, strict=True)
+    ]
+    combos = itertools.product(*(enumerate(o) for o in options))
+    # Fewest departures from the phrase reading first, so the cap keeps the likely readings.
+    ranked = sorted(combos, key=lambda combo: sum(i for i, _ in combo))
+    return tuple(tuple(s for _, s in combo) for combo in ranked)
+
+
+def split_surname(hanzi: str) -> tuple[str, str]:
+    """Cut a hanzi name into surname and given name (compound surnames such as 欧阳 first)."""
+    if len(hanzi) > 2 and hanzi[:2] in _COMPOUND:
+        return hanzi[:2], hanzi[2:]
+    return hanzi[:1], hanzi[1:]
