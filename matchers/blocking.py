@@ -5,9 +5,9 @@ A person is filed under the block keys of each field (``id:``, ``idbody:``, ``id
 changes in place (:meth:`WatchlistIndex.upsert`, :meth:`WatchlistIndex.remove`), never rebuilt.
 
 Memory is what limits the watchlist, so postings are compact: keys are kept as their 64-bit
-``hash`` (half the size of the string; a collision only adds a candidate that scoring rejects),
-a person is a small int (its slot), a key filing one person maps to that int and only a shared
-key holds a list.
+``hash`` (a collision only adds a candidate that scoring rejects) in flat arrays
+(:class:`matchers.postings.Postings`), a person is a small int (its slot), a key filing one
+person maps to that int and only a shared key holds an array of slots.
 
 Guards: a key filing more than ``max_block_size`` people (张伟's sound key, a busy address)
 finds nobody on its own (a name alone never makes a lead anyway), and at most
@@ -25,6 +25,7 @@ from matchers.dates import DateForms, date_block_keys
 from matchers.ids import IdForms, id_block_keys
 from matchers.names import name_block_keys
 from matchers.phones import phone_block_keys
+from matchers.postings import Postings
 from matchers.records import EventRecord, Person
 
 __all__ = [
@@ -90,7 +91,7 @@ class WatchlistIndex(Generic[P, E]):
         self._people: list[P | None] = []
         self._slot_of: dict[str, int] = {}
         self._free: list[int] = []
-        self._postings: dict[int, int | list[int]] = {}
+        self._postings = Postings()
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -121,7 +122,7 @@ class WatchlistIndex(Generic[P, E]):
             self._people.append(person)
         self._slot_of[person.person_id] = slot
         for key in self._person_keys(person):
-            self._add(hash(key), slot)
+            self._postings.add(hash(key), slot)
         return old
 
     def remove(self, person_id: str) -> P | None:
@@ -138,7 +139,7 @@ class WatchlistIndex(Generic[P, E]):
         self._free.append(slot)
         if person is not None:
             for key in self._person_keys(person):
-                self._discard(hash(key), slot)
+                self._postings.discard(hash(key), slot)
         return person
 
     def candidates(self, event: E) -> set[str]:
@@ -163,7 +164,7 @@ class WatchlistIndex(Generic[P, E]):
         """Every key (by its hash) with the person ids it files (for tests and diagnostics)."""
         out: dict[int, frozenset[str]] = {}
         for key, posting in self._postings.items():
-            slots = [posting] if isinstance(posting, int) else posting
+            slots = [posting] if isinstance(posting, int) else list(posting)
             out[key] = frozenset(p.person_id for s in slots if (p := self._people[s]) is not None)
         return out
 
@@ -173,32 +174,6 @@ class WatchlistIndex(Generic[P, E]):
         if posting is None:
             return 0
         return 1 if isinstance(posting, int) else len(posting)
-
-    def _add(self, key: int, slot: int) -> None:
-        posting = self._postings.get(key)
-        if posting is None:
-            self._postings[key] = slot
-        elif isinstance(posting, int):
-            if posting != slot:
-                self._postings[key] = [posting, slot]
-        else:
-            # Keys come from a frozenset and a slot is fresh on upsert: no duplicate check.
-            posting.append(slot)
-
-    def _discard(self, key: int, slot: int) -> None:
-        posting = self._postings.get(key)
-        if posting is None:
-            return
-        if isinstance(posting, int):
-            if posting == slot:
-                del self._postings[key]
-            return
-        try:
-            posting.remove(slot)
-        except ValueError:
-            return
-        if len(posting) == 1:
-            self._postings[key] = posting[0]
 
 
 def person_block_keys(person: Person) -> frozenset[str]:
