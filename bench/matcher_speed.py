@@ -122,11 +122,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--event-limit", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="skip Matcher.freeze() after the roster load"
+    )
     args = parser.parse_args(argv)
     rss_start = rss_mb()
     matcher = Matcher(default_model())
     records, seconds = load_roster(matcher, args.roster, limit=args.roster_limit)
-    freeze = getattr(matcher, "freeze", None)
+    freeze = None if args.no_freeze else getattr(matcher, "freeze", None)
     if callable(freeze):
         freeze()
     gc.collect()
