@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -106,8 +107,12 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+# The real cluster as configured, whatever proxy a test puts between the worker and it.
+ES_URL = TracerSettings().elasticsearch_url
+
+
 def es() -> Elasticsearch:
-    return Elasticsearch("http://127.0.0.1:9200", request_timeout=30)
+    return Elasticsearch(ES_URL, request_timeout=30)
 
 
 def indexed_leads(run: Run) -> list[dict[str, Any]]:
@@ -432,7 +437,7 @@ class TcpProxy:
 def test_elasticsearch_away_slows_the_pipeline_and_loses_nothing(run: Run) -> None:
     write_world(run, people=2000, watchlist=200, events=2000, seed=13)
     expected = reprocess(run)
-    proxy = TcpProxy(9200)
+    proxy = TcpProxy(urlsplit(ES_URL).port or 9200)
     proxy.start()
     run.settings = run.settings.model_copy(
         update={"elasticsearch_url": f"http://127.0.0.1:{proxy.port}"}
