@@ -56,6 +56,8 @@ def run_quality(world: Any, *, generated: float = 0.0) -> dict[str, Any]:
     matcher = Matcher(model)
     for record in world.roster:
         matcher.apply_roster(record)
+    if hasattr(matcher, "freeze"):
+        matcher.freeze()  # as tracer reprocess does after its roster load
     tiers: dict[tuple[str, str], str] = {}
     predicted, samples, counts = match_events(
         matcher, (e.payload for e in world.events), tiers=tiers

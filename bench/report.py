@@ -180,8 +180,14 @@ def _notes(results: dict[str, Any]) -> list[str]:
             f"Synthetic data: `tracer simulate` logic, seed {config['seed']}, "
             f"{config['people']:,} people, model `{quality['model_version']}`. "
             "False leads by what the event really was: "
-            + ", ".join(f"{k} {v}" for k, v in kinds)
+            + (", ".join(f"{k} {v}" for k, v in kinds) or "none")
             + "."
+        )
+    carried = results.get("carried_over")
+    if carried:
+        out.append(
+            f"Parts {', '.join(carried['parts'])} carried over from the run started "
+            f"{carried['from_run_started_at']}."
         )
     speed = results.get("speed")
     if speed:

@@ -11,8 +11,10 @@ import argparse
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
+import orjson
 from rich.console import Console
 
 from bench.common import RESULTS, environment, write_json
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     prefix = "quick-" if args.quick else ""  # a smoke run never overwrites the full figures
     _run(parts, size, results, seed=args.seed, say=say, prefix=prefix)
     results["total_seconds"] = round(time.perf_counter() - started, 1)
+    if parts != set(PARTS):
+        results = _merged_with_previous(results, parts, RESULTS / f"{prefix}all.json")
     from bench.report import plot, print_tables, write_markdown
 
     write_json(f"{prefix}all.json", results)
@@ -76,6 +80,23 @@ def main(argv: list[str] | None = None) -> int:
             say(f"plot: {path.relative_to(RESULTS.parent.parent)}")
     say(f"done in {results['total_seconds']:.0f} s")
     return 0
+
+
+def _merged_with_previous(
+    results: dict[str, Any], parts: set[str], previous_path: Path
+) -> dict[str, Any]:
+    """Keep the figures of parts not run this time from the previous run (marked as such)."""
+    if not previous_path.exists():
+        return results
+    previous = orjson.loads(previous_path.read_bytes())
+    kept = [p for p in PARTS if p not in parts and p in previous]
+    merged = {**results, **{p: previous[p] for p in kept}}
+    if kept:
+        merged["carried_over"] = {
+            "parts": kept,
+            "from_run_started_at": previous.get("environment", {}).get("started_at"),
+        }
+    return merged
 
 
 def _run(

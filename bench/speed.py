@@ -102,6 +102,9 @@ def _child(folder: Path) -> dict[str, Any]:
             matcher.apply_roster(orjson.loads(line))
             roster += 1
     load_seconds = time.perf_counter() - started
+    freeze = getattr(matcher, "freeze", None)
+    if freeze is not None:
+        freeze()  # as tracer reprocess does after its roster load: no GC pauses over it
     gc.collect()
     rss_roster = process.memory_info().rss
     raw = [line.rstrip(b"\n") for line in (folder / "events.jsonl").open("rb")]
