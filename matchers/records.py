@@ -17,13 +17,13 @@ import datetime as dt
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Literal, get_args
 
 import orjson
 
 from matchers.addresses import AddressForms, normalise_address
 from matchers.cards import normalise_card
+from matchers.compact import NO_DATE, compact_address, compact_id, shared_date, shared_name
 from matchers.dates import DateForms, normalise_date
 from matchers.errors import InvalidRecord
 from matchers.ids import IdForms, normalise_id
@@ -53,16 +53,11 @@ _GENDERS = {"M": "M", "F": "F", "MALE": "M", "FEMALE": "F", "男": "M", "女": "
 _MAX_LIST = 16
 # Shared "nothing given" forms: most records lack some field, and sharing saves memory.
 _NO_ID = normalise_id(None)
-_NO_DATE = normalise_date(None)
+_NO_DATE = NO_DATE
 _NO_PHONE = normalise_phone(None)
 _NO_ADDRESS = normalise_address(None)
-# A watchlist of a million people is held in memory: equal dates are one shared object, and
-# repeated short strings (statuses, districts, road names) are interned. Bounded: about 40,000
-# real birth dates exist, garbage beyond the bound is simply not shared.
-_SHARED_DATES: dict[DateForms, DateForms] = {}
-_MAX_SHARED_DATES = 100_000
-_SHARED_NAMES: dict[str, NameForms] = {}
-_MAX_SHARED_NAMES = 2_000_000
+# A watchlist of a million people is held in memory: names, dates and place names are
+# shared (matchers.compact), short strings (statuses, districts) interned.
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,39 +239,13 @@ def _names(values: list[str], flags: list[str]) -> tuple[NameForms, ...]:
 
 
 def _person_names(values: list[str], flags: list[str]) -> tuple[NameForms, ...]:
-    # A roster repeats names (80,000 people have 45,000 distinct names, and far fewer per
-    # person at a million): one forms object per distinct name, not one per person. The
-    # names module's own cache keeps only the recent ones.
     out = []
     for value in values:
-        forms = _SHARED_NAMES.get(value)
-        if forms is None:
-            forms = _compact_name(normalise_name(value))
-            if len(_SHARED_NAMES) < _MAX_SHARED_NAMES:
-                _SHARED_NAMES[value] = forms
+        forms = shared_name(value)  # one object per distinct name, not per person
         flags.extend(forms.flags)
         if forms.valid:
             out.append(forms)
     return tuple(out)
-
-
-def _compact_name(forms: NameForms) -> NameForms:
-    if forms.roman_keys is forms.keys or forms.roman_keys != forms.keys:
-        return forms
-    # Most readings have no u-umlaut, so the romaniser's spellings are the keys themselves.
-    return NameForms(
-        forms.display,
-        forms.script,
-        forms.valid,
-        forms.flags,
-        forms.hanzi,
-        forms.surname_hanzi,
-        forms.parses,
-        forms.keys,
-        forms.keys,
-        forms.tokens,
-        forms.value_key,
-    )
 
 
 def _id(raw: Mapping[str, Any], flags: list[str]) -> tuple[IdForms, DateForms]:
@@ -284,46 +253,9 @@ def _id(raw: Mapping[str, Any], flags: list[str]) -> tuple[IdForms, DateForms]:
     if value is None or value == "":
         return _NO_ID, _NO_DATE
     id_type = raw.get("id_type")
-    kind = id_type if isinstance(id_type, str) else None
-    forms, birth = _id_forms(value, kind) if isinstance(value, str) else _compact_id(value, kind)
+    forms, birth = compact_id(value, id_type if isinstance(id_type, str) else None)
     flags.extend(forms.flags)
     return forms, birth
-
-
-# Re-deliveries and bursts repeat an id; the compaction below is then done once.
-@lru_cache(maxsize=8192)
-def _id_forms(value: str, id_type: str | None) -> tuple[IdForms, DateForms]:
-    return _compact_id(value, id_type)
-
-
-def _compact_id(value: object, id_type: str | None) -> tuple[IdForms, DateForms]:
-    forms = normalise_id(value, id_type)
-    birth = _shared(normalise_date(forms.birth_date)) if forms.birth_date else _NO_DATE
-    if not forms.region:
-        return forms, birth
-    # The same forms with shared strings (a constructor call: ``dataclasses.replace`` costs
-    # several times more, on every roster person).
-    return IdForms(
-        forms.id_type,
-        forms.value,
-        forms.valid,
-        forms.comparable,
-        forms.flags,
-        forms.masked,
-        birth.value,
-        forms.gender,
-        sys.intern(forms.region),
-        sys.intern(forms.province),
-    ), birth
-
-
-def _shared(forms: DateForms) -> DateForms:
-    shared = _SHARED_DATES.get(forms)
-    if shared is not None:
-        return shared
-    if len(_SHARED_DATES) < _MAX_SHARED_DATES:
-        _SHARED_DATES[forms] = forms
-    return forms
 
 
 def _date(value: object, flags: list[str]) -> DateForms:
@@ -331,7 +263,7 @@ def _date(value: object, flags: list[str]) -> DateForms:
         return _NO_DATE
     forms = normalise_date(value)
     flags.extend(f"birth_{f}" for f in forms.flags)
-    return _shared(forms)
+    return shared_date(forms)
 
 
 def _phone(value: object, flags: list[str]) -> PhoneForms:
@@ -345,36 +277,9 @@ def _phone(value: object, flags: list[str]) -> PhoneForms:
 def _address(value: object, flags: list[str]) -> AddressForms:
     if value is None or value == "":
         return _NO_ADDRESS
-    forms = _address_forms(value) if isinstance(value, str) else _compact_address(value)
+    forms = compact_address(value)
     flags.extend(forms.flags)
     return forms
-
-
-# Households and re-deliveries repeat an address; the compaction below is then done once.
-@lru_cache(maxsize=8192)
-def _address_forms(value: str) -> AddressForms:
-    return _compact_address(value)
-
-
-def _compact_address(value: object) -> AddressForms:
-    forms = normalise_address(value)
-    if forms.latin or not forms.valid:
-        return forms
-    # ``words`` serves Latin-script addresses only (addresses.py); a Chinese one drops it.
-    return AddressForms(
-        forms.display,
-        forms.valid,
-        forms.flags,
-        forms.latin,
-        sys.intern(forms.province),
-        sys.intern(forms.city),
-        sys.intern(forms.district),
-        sys.intern(forms.street),
-        sys.intern(forms.road),
-        forms.number,
-        "",  # the building (unit, room) is shown in ``display`` and never compared
-        frozenset(),
-    )
 
 
 def _dedupe(flags: list[str]) -> tuple[str, ...]:
