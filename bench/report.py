@@ -39,6 +39,37 @@ def rows(results: dict[str, Any]) -> list[Row]:
         out += _speed_rows(speed)
     if results.get("splink") and quality:
         out += _splink_rows(results["splink"], quality)
+    if results.get("e2e"):
+        out += _e2e_rows(results["e2e"])
+    return out
+
+
+def _e2e_rows(e2e: dict[str, Any]) -> list[Row]:
+    """End to end on the local stack: sustained rate, and produce-to-searchable latency."""
+    out: list[Row] = []
+    throughput = e2e.get("throughput")
+    if throughput:
+        rate = throughput["events_per_s"]
+        busy = ", ".join(f"{k} {v:.0f}%" for k, v in throughput["cpu_percent"].items())
+        out.append(
+            _row(
+                f"e2e, {throughput['workers']} worker(s): events/s sustained",
+                f"{rate:,} (CPU: {busy})",
+                ">= 5,000",
+                rate >= 5_000,
+            )
+        )
+    latency = e2e.get("latency")
+    if latency:
+        p99 = latency["p99_s"]
+        out.append(
+            _row(
+                f"e2e produced -> searchable at {latency['rate']:,} events/s: p50 / p99",
+                f"{latency['p50_s']:.2f} / {p99:.2f} s",
+                "p99 <= 2 s",
+                p99 <= 2.0,
+            )
+        )
     return out
 
 

@@ -1,8 +1,9 @@
-"""Run every benchmark: ``python -m bench.run_all [--quick] [--only febrl,quality,splink,speed]``.
+"""Run every benchmark: ``python -m bench.run_all [--quick] [--only PART,...]``.
 
 Figures go to the terminal (a rich table), ``bench/results/*.json``, ``bench/results/latest.md``
 and PNG plots. ``--quick`` is a small version for a smoke test (about a minute); the full run
-is sized for 2 cores and aims at under 15 minutes.
+is sized for 2 cores and aims at under 15 minutes. The ``e2e`` part needs the local stack
+(``make bench`` starts it).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ FULL = {
     "sizes": (1_000, 100_000, 1_000_000),
     "speed_events": 20_000,
     "splink_stream": 100,
+    "e2e": {"events": 60_000, "workers": 1, "latency_rate": 1_000, "latency_seconds": 20.0},
 }
 QUICK = {
     "events": 8_000,
@@ -36,8 +38,9 @@ QUICK = {
     "sizes": (1_000, 10_000),
     "speed_events": 2_000,
     "splink_stream": 10,
+    "e2e": {"people": 20_000, "events": 5_000, "latency_rate": 500, "latency_seconds": 10.0},
 }
-PARTS = ("febrl", "quality", "splink", "speed")
+PARTS = ("febrl", "quality", "splink", "speed", "e2e")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,6 +154,10 @@ def _run(
 
         results["speed"] = run_speed(size["sizes"], events=size["speed_events"], say=say)
         write_json(f"{prefix}speed.json", results["speed"])
+    if "e2e" in parts:
+        from bench.e2e import run_e2e
+
+        results["e2e"] = run_e2e(**size["e2e"], say=say)
 
 
 if __name__ == "__main__":
