@@ -3,8 +3,10 @@
 Precision, recall and F1 over (event, person) pairs, false leads per 10k events, and the same
 broken down by how the event's name and id arrived (hanzi / pinyin; id present / damaged /
 masked / missing) and, for false leads, by what the event really was (relative, namesake,
-recycled phone, stranger). Only ``dropped_out`` roster people are traced, so only events about
-them count as true links.
+recycled phone, stranger, and the hard decoys of ``matchers.synthetic.hard``: a namesake
+with the same birth date, a recycled number's common-named holder, a sibling in the household,
+a masked id that collides; ``decoys`` gives each kind's false leads per 10k events). Only
+``dropped_out`` roster people are traced, so only events about them count as true links.
 
 Every lead counts, whatever its tier: the worker indexes leads of every tier and ``tracer
 reprocess`` writes them all (the contract's "every lead that would be indexed"), so the tier
@@ -26,13 +28,16 @@ NAME_GROUP = {"hanzi": "hanzi", "traditional": "hanzi", "homophone": "hanzi", "p
 
 
 def build_quality_world(
-    *, events: int, watchlist: int, people: int, seed: int
+    *, events: int, watchlist: int, people: int, seed: int, hard_decoys: bool = True
 ) -> tuple[Any, float]:
+    """The benchmark's world; with the hard decoys (``matchers.synthetic.hard``) by default."""
     from matchers.synthetic import SimulationConfig, build_world
 
     started = time.perf_counter()
     world = build_world(
-        SimulationConfig(people=people, watchlist=watchlist, events=events, seed=seed)
+        SimulationConfig(
+            people=people, watchlist=watchlist, events=events, seed=seed, hard_decoys=hard_decoys
+        )
     )
     return world, time.perf_counter() - started
 
@@ -71,6 +76,7 @@ def run_quality(world: Any, *, generated: float = 0.0) -> dict[str, Any]:
             "watchlist": config.watchlist,
             "people": config.people,
             "seed": config.seed,
+            "hard_decoys": getattr(config, "hard_decoys", False),
         },
         "model_version": model.version,
         "generate_seconds": round(generated, 2),
@@ -88,6 +94,7 @@ def run_quality(world: Any, *, generated: float = 0.0) -> dict[str, Any]:
         "false_leads_by_event_kind": dict(
             Counter(by_id[event_id].kind for event_id, _ in predicted - truth)
         ),
+        "decoys": _decoys(predicted - truth, by_id, events),
         "latency": latency(samples).as_dict(),
         "malformed_lines": sum(1 for t in world.truth if t["kind"] == "malformed"),
     }
@@ -190,6 +197,24 @@ def _tier_precision(
             "precision": right / len(leads) if leads else None,
         }
     return out
+
+
+def _decoys(
+    false: set[tuple[str, str]], by_id: dict[str, Any], events: int
+) -> dict[str, dict[str, Any]]:
+    """Per kind of event that is not a true link: how many there are and the false leads they
+    drew, also per 10k events of the whole stream (what an officer's queue feels)."""
+    sizes = Counter(e.kind for e in by_id.values() if e.kind not in {"match", "malformed"})
+    wrong = Counter(by_id[event_id].kind for event_id, _ in false)
+    return {
+        kind: {
+            "events": sizes[kind],
+            "false_leads": wrong[kind],
+            "false_leads_per_10k_events": _per_10k(wrong[kind], events),
+            "false_lead_rate": round(wrong[kind] / sizes[kind], 4) if sizes[kind] else 0.0,
+        }
+        for kind in sorted(set(sizes) | set(wrong))
+    }
 
 
 def _per_10k(fp: int, events: int) -> float:

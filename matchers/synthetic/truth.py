@@ -27,7 +27,18 @@ from matchers.synthetic.feeds import DamagePlan, Source
 
 __all__ = ["EventKind", "MalformedReason", "SimEvent", "truth_records"]
 
-EventKind = Literal["match", "relative", "namesake", "recycled_phone", "background", "malformed"]
+EventKind = Literal[
+    "match",
+    "relative",
+    "namesake",
+    "recycled_phone",
+    "namesake_same_dob",
+    "recycled_phone_common_name",
+    "relative_shared_household",
+    "masked_id_collision",
+    "background",
+    "malformed",
+]
 MalformedReason = Literal[
     "missing_event_id", "missing_source", "missing_occurred_at", "not_an_object", "invalid_json"
 ]
@@ -44,7 +55,8 @@ class SimEvent:
         kind: what the event really is.
         source: the feed it came from.
         person_id: the roster person it is truly about (``match``), the roster person it
-            imitates (``relative``, ``namesake``, ``recycled_phone``), else ``None``.
+            imitates (``relative``, ``namesake``, ``recycled_phone`` and the hard decoys of
+            :mod:`matchers.synthetic.hard`), else ``None``.
         plan: the damage drawn for it (``None`` for malformed lines).
         corruptions: machine words for each damage done.
         reason: why a malformed line is malformed.

@@ -6,7 +6,11 @@ writes the files). The same configuration, seed included, gives the same world.
 Event mix (shares of ``events``): 5 % about a roster person, 3 % about a relative who shares
 surname, home address and household phone with one, 4 % about a namesake of one, 1.5 % from a
 new subscriber given a roster person's abandoned phone number, 0.5 % malformed lines, the rest
-about other people of the population.
+about other people of the population. With ``hard_decoys`` (the quality benchmark turns it on)
+another 1.4 % are hard decoys (:mod:`matchers.synthetic.hard`: a namesake with the same birth
+date, a recycled number's holder with a common name, a sibling in the household, a masked id
+that collides), taken from the background share; without it the world is byte for byte what
+it was before they existed.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from matchers.synthetic.corruption import Corruptor
 from matchers.synthetic.feeds import DamagePlan, FeedWriter, Source, SubjectView
+from matchers.synthetic.hard import HARD_DECOY_SHARES, HARD_SOURCE_WEIGHTS, HardDecoys, HardKind
 from matchers.synthetic.population import Identity, IdentityFactory
 from matchers.synthetic.truth import EventKind, MalformedReason, SimEvent, truth_records
 from matchers.synthetic.watchlist import WatchedPerson, build_watchlist
@@ -64,6 +69,8 @@ class SimulationConfig:
         events: number of feed lines (malformed ones included).
         seed: the seed every random draw derives from.
         day: the day the feed events happen on (UTC+8).
+        hard_decoys: add the hard decoys (``matchers.synthetic.hard.HARD_DECOY_SHARES``);
+            off by default so that ``tracer simulate`` and the model recipe keep their output.
     """
 
     people: int = 50_000
@@ -71,6 +78,7 @@ class SimulationConfig:
     events: int = 20_000
     seed: int = 0
     day: dt.date = dt.date(2026, 11, 29)
+    hard_decoys: bool = False
 
     def __post_init__(self) -> None:
         errors = []
@@ -134,6 +142,8 @@ def _build_world(config: SimulationConfig, progress: Progress | None) -> Simulat
         on_progress=lambda n: report("watchlist", n),
     )
     feeds = _FeedMix(config, factory, FeedWriter(rng, corruptor), watchlist)
+    if config.hard_decoys:
+        feeds.hard = HardDecoys(factory, watchlist, population)
     events = feeds.generate(population[config.watchlist :], report)
     events.sort(key=lambda e: (e.occurred_at, e.event_id))
     info = {p.person_id: (p.status, p.moved, p.roster_flags) for p in watchlist}
@@ -160,11 +170,15 @@ class _FeedMix:
         self._match_cum = list(_accumulate(weights))
         self._day_start = dt.datetime.combine(config.day, dt.time())
         self._serial = 0
+        self.hard: HardDecoys | None = None
 
     def generate(self, background: list[Identity], report: Progress) -> list[SimEvent]:
         kinds: list[EventKind] = []
         for kind, share in KIND_SHARES.items():
             kinds.extend([kind] * round(share * self._config.events))
+        if self.hard is not None:
+            for hard_kind, share in HARD_DECOY_SHARES.items():
+                kinds.extend([hard_kind] * round(share * self._config.events))
         kinds = kinds[: self._config.events]
         kinds.extend(["background"] * (self._config.events - len(kinds)))
         self._rng.shuffle(kinds)
@@ -178,7 +192,12 @@ class _FeedMix:
 
     def _one(self, kind: EventKind, background: list[Identity]) -> SimEvent:
         rng = self._rng
-        weights = _SOURCE_WEIGHTS.get(kind, _DEFAULT_SOURCE_WEIGHTS)
+        hard = self.hard if kind in HARD_DECOY_SHARES else None
+        weights = (
+            HARD_SOURCE_WEIGHTS[cast(HardKind, kind)]
+            if hard is not None
+            else _SOURCE_WEIGHTS.get(kind, _DEFAULT_SOURCE_WEIGHTS)
+        )
         source: Source = rng.choices(_SOURCES, weights=weights)[0]
         self._serial += 1
         event_id = f"{source}-{self._config.seed}-{self._serial:08d}"
@@ -193,9 +212,13 @@ class _FeedMix:
             subject = SubjectView(
                 identity, identity.phone, identity.address, identity.district_code
             )
+        elif hard is not None:
+            subject, person_id = hard.draw(cast(HardKind, kind))
         else:
             subject, person_id = self._decoy(kind)
         plan = self._writer.plan(source)
+        if hard is not None:
+            plan = hard.plan(cast(HardKind, kind), plan, source)
         payload, flags, plan = self._writer.event(
             source, subject, plan, event_id=event_id, occurred_at=occurred_at
         )

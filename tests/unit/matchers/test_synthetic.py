@@ -21,7 +21,9 @@ from matchers.synthetic import (
     is_valid_resident_id,
 )
 from matchers.synthetic.corruption import Corruptor, romanise
+from matchers.synthetic.hard import HARD_DECOY_SHARES, HardDecoys, masked_collision_id
 from matchers.synthetic.population import resident_id_check_char
+from matchers.synthetic.watchlist import WatchedPerson, build_watchlist
 
 PHONE = re.compile(r"^1[3589]\d{9}$")
 CONTRACT_EVENT_FIELDS = {
@@ -265,3 +267,103 @@ def test_building_leaves_the_garbage_collector_as_it_found_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# --- hard decoys (matchers.synthetic.hard) -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hard_world() -> SimulatedWorld:
+    return build_world(
+        SimulationConfig(people=8_000, watchlist=400, events=6_000, seed=5, hard_decoys=True)
+    )
+
+
+def test_hard_decoys_are_off_by_default_and_leave_the_roster_alone(
+    world: SimulatedWorld, hard_world: SimulatedWorld
+) -> None:
+    assert not SimulationConfig().hard_decoys
+    assert not {e.kind for e in world.events} & set(HARD_DECOY_SHARES)
+    assert hard_world.roster == world.roster
+    kinds = Counter(e.kind for e in hard_world.events)
+    for kind, share in {**KIND_SHARES, **HARD_DECOY_SHARES}.items():
+        assert kinds[kind] == round(share * 6_000), kind
+    assert 0.005 <= sum(HARD_DECOY_SHARES.values()) <= 0.02
+    truth_kinds = {t["kind"] for t in hard_world.truth}
+    assert truth_kinds == {"match", "malformed"}  # decoys are never true links
+
+
+def _hard(world: SimulatedWorld, kind: str) -> list[tuple[Any, WatchedPerson]]:
+    people = {p.person_id: p for p in world.watchlist}
+    return [
+        (e, people[e.person_id or ""])
+        for e in world.events
+        if e.kind == kind and isinstance(e.payload, dict)
+    ]
+
+
+def test_namesakes_with_the_same_birth_date_carry_no_id(hard_world: SimulatedWorld) -> None:
+    decoys = _hard(hard_world, "namesake_same_dob")
+    assert decoys
+    for event, person in decoys:
+        payload, then = event.payload, person.then
+        assert event.source == "hukou" and payload.get("id_number") is None
+        assert payload["gender"] == then.gender
+        if event.plan and event.plan.birth_date == "intact":
+            assert payload["birth_date"] == then.birth_date
+        if event.plan and event.plan.name == "hanzi":
+            assert payload["name"] == then.name
+        assert payload["address"] != then.address
+
+
+def test_namesake_owners_are_drawn_by_how_common_their_name_is() -> None:
+    factory = IdentityFactory(random.Random(4))
+    population = factory.people(3_000)
+    watchlist = build_watchlist(population[:200], factory, Corruptor(factory.rng))
+    counts = Counter(p.name for p in population)
+    hard = HardDecoys(factory, watchlist, population)
+    owners = {p.person_id: p for p in watchlist}
+    drawn = [owners[hard.draw("namesake_same_dob")[1]] for _ in range(300)]
+    assert all(counts[p.then.name] >= 2 for p in drawn)  # somebody else holds the name
+
+
+def test_recycled_numbers_go_to_common_names(hard_world: SimulatedWorld) -> None:
+    decoys = _hard(hard_world, "recycled_phone_common_name")
+    assert decoys
+    for event, person in decoys:
+        assert event.source in {"bank", "telecom"}
+        if event.plan and event.plan.phone == "plain":
+            assert event.payload["phone"] == person.then.phone
+    assert any(e.payload["name"][0] == p.then.surname for e, p in decoys)
+
+
+def test_siblings_share_the_household(hard_world: SimulatedWorld) -> None:
+    decoys = _hard(hard_world, "relative_shared_household")
+    assert decoys
+    for event, person in decoys:
+        then = event.payload
+        if event.source == "hukou":
+            assert then["address"] == person.then.address
+        elif event.plan and event.plan.phone == "plain":
+            assert then["phone"] == person.then.phone
+        if event.plan and event.plan.name == "hanzi":
+            assert then["name"] != person.then.name
+            assert then["name"].startswith(person.then.surname)
+
+
+def test_masked_collisions_show_the_same_visible_characters(hard_world: SimulatedWorld) -> None:
+    decoys = _hard(hard_world, "masked_id_collision")
+    assert decoys
+    for event, person in decoys:
+        shown = event.payload.get("id_number")
+        assert event.source in {"bank", "telecom"} and shown and "*" in shown
+        true_id = person.then.id_number
+        assert shown[:4] == true_id[:4] and shown[-4:] == true_id[-4:]
+
+
+@given(st.integers(min_value=0, max_value=2**32))
+def test_a_collided_id_is_valid_and_differs_only_behind_the_mask(seed: int) -> None:
+    person = IdentityFactory(random.Random(seed)).people(1)[0]
+    other = masked_collision_id(person.id_number, random.Random(seed))
+    assert is_valid_resident_id(other) and other != person.id_number
+    assert other[:6] == person.id_number[:6] and other[-4:] == person.id_number[-4:]
