@@ -16,6 +16,10 @@ No labels are needed (Fellegi-Sunter as in splink's ``estimate_u_using_random_sa
    persons x events. The matches hidden among the random pairs are then taken out of u
    (:func:`without_matches`) and the prior estimated again.
 4. **Tiers** from posterior probabilities (0.999 / 0.995 / 0.99) turned into scores.
+5. **Name frequencies** over the events (:func:`event_name_table`): the ``TF_TABLE_SIZE`` most
+   frequent name keys seen at least ``TF_MIN_COUNT`` times, stored in the model (``tf.mode:
+   events``), so that 张伟 weighs what the population says, not what a 2,000-person watchlist
+   can tell.
 
 Agreements an exact id already implies (birth date, gender) count as ``missing`` here, as
 they weigh nothing when scoring. Worked example (``tracer simulate`` seed 0, 10,000 watched,
@@ -29,7 +33,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from matchers.blocking import event_block_keys, person_block_keys, watchlist_index
@@ -44,7 +48,7 @@ from matchers.model import (
     thresholds_from_probabilities,
 )
 from matchers.records import EventRecord, Person
-from matchers.scoring import compare_records
+from matchers.scoring import compare_records, tf_key
 
 __all__ = [
     "FIELD_LEVELS",
@@ -55,6 +59,7 @@ __all__ = [
     "blocked_pair_levels",
     "estimate_prior",
     "estimate_u",
+    "event_name_table",
     "expectation_maximisation",
     "random_pair_levels",
     "train_model",
@@ -87,7 +92,11 @@ SESSIONS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
     # that a different name is normal for the same person.
     "id_keys": (("id:", "idbody:", "idm"), frozenset({"id_number"})),
 }
-_DEFAULT_TF = TermFrequencyParams()
+_DEFAULT_TF = TermFrequencyParams(mode="events", pseudo_count=1.0)
+# A compact table: the names common enough to matter. Below a handful of sightings a day's
+# events cannot tell a common name from a rare one.
+TF_TABLE_SIZE = 10_000
+TF_MIN_COUNT = 2
 # Jeffreys-style smoothing: a level never seen among random pairs still gets a finite u.
 _SMOOTHING = 0.5
 
@@ -267,7 +276,8 @@ def train_model(
         seed: seeds the random pairs.
         random_pairs: how many random pairs estimate u.
         iterations: at most this many EM steps.
-        tf: term-frequency settings to store in the model.
+        tf: term-frequency settings to store in the model; in ``events`` mode without a
+            table, the table is counted over ``events`` (:func:`event_name_table`).
         blocking: blocking guards (also used to find the EM pairs).
 
     Returns:
@@ -307,6 +317,10 @@ def train_model(
         },
         "tier_probabilities": dict(TIER_PROBABILITIES),
     }
+    if tf.mode == "events" and not tf.table:
+        table, counted, unlisted = event_name_table(events)
+        tf = replace(tf, table=table, table_total=counted, table_unlisted=unlisted)
+        training["tf_table"] = {"events_counted": counted, "keys": len(table)}
     return MatchModel(
         version=version,
         prior=prior,
@@ -316,6 +330,36 @@ def train_model(
         blocking=blocking,
         training=training,
     )
+
+
+def event_name_table(
+    events: Sequence[EventRecord], *, size: int = TF_TABLE_SIZE, min_count: int = TF_MIN_COUNT
+) -> tuple[dict[str, int], int, int]:
+    """The most frequent name TF keys over ``events``: the table ``tracer train`` stores.
+
+    Each event counts each of its name keys once (``name:张伟``, the same keys the scorer looks
+    up); ties are broken by key, so the table is reproducible.
+
+    Returns:
+        ``({key: count}, events counted, unlisted)``: at most ``size`` keys, each seen
+        ``min_count`` times or more; ``unlisted`` is the largest count left out (``min_count
+        - 1`` when nothing seen that often was left out), never above the smallest listed.
+    """
+    counts: Counter[str] = Counter()
+    counted = 0
+    for event in events:
+        keys = {tf_key("name", f.value_key) for f in event.names if f.valid and f.value_key}
+        if keys:
+            counted += 1
+            counts.update(keys)
+    ranked = sorted(
+        (kv for kv in counts.items() if kv[1] >= min_count), key=lambda kv: (-kv[1], kv[0])
+    )
+    kept = ranked[:size]
+    unlisted = ranked[size][1] if len(ranked) > size else min_count - 1
+    if not kept:
+        unlisted = 0
+    return dict(kept), counted, unlisted
 
 
 def without_matches(

@@ -93,7 +93,8 @@ class Matcher:
             max_block_size=model.blocking.max_block_size,
             max_candidates=model.blocking.max_candidates,
         )
-        self._tf_fixed = tf_table is not None
+        # A model with a trained name table (tracer train) scores by it: nothing to count here.
+        self._tf_fixed = tf_table is not None or bool(model.tf.table)
         self._tf: TermFrequencies | None = tf_table
         if tf_table is None and model.tf.mode != "off":
             self._tf = TermFrequencies()

@@ -9,8 +9,9 @@ built, reporting every problem at once (like splink's ``settings_creator``)::
       "prior": 0.02,
       "fields": {"name": {"exact": {"m": 0.6, "u": 0.002}, "disagree": {"m": 0.05, "u": 0.95}}},
       "thresholds": {"high": 6.63, "medium": 3.17, "low": 0.0},
-      "tf": {"mode": "watchlist", "fields": ["name"], "weight": 1.0, "pseudo_count": 10.0,
-             "min_u": 1e-08},
+      "tf": {"mode": "events", "fields": ["name"], "weight": 1.0, "pseudo_count": 10.0,
+             "min_u": 1e-08, "common_name_margin": 2.0,
+             "table": {"total": 49750, "unlisted": 1, "counts": {"name:张伟": 31}}},
       "blocking": {"max_block_size": 100, "max_candidates": 20},
       "training": {}
     }
@@ -94,13 +95,23 @@ class TermFrequencyParams:
     """Term-frequency adjustment of exact/sound agreements (splink's TF adjustment).
 
     Attributes:
-        mode: count values over the ``watchlist`` (default), over ``events`` seen (depends on
-            event order), or ``off``.
+        mode: count values over the ``watchlist`` (default), over ``events`` (with a
+            ``table`` trained from an event stream by ``tracer train``; without one, counted
+            over the events seen, which depends on event order), or ``off``.
         fields: the fields adjusted.
         weight: how much of the adjustment applies (0..1, splink's ``tf_adjustment_weight``).
         pseudo_count: smoothing: this many virtual occurrences at the model's u, so a small
-            table barely moves the weight.
+            table barely moves the weight (10 for a counted watchlist; 1 in a trained table).
         min_u: floor of an adjusted u (splink's ``tf_minimum_u_value``).
+        table: the most frequent TF keys (``name:张伟``) over a training event stream and how
+            often each occurred; a key not in it keeps the model's weight.
+        table_total: how many events the table was counted over.
+        table_unlisted: the count a key not in the table is taken to have: the largest count
+            left out (``min_count - 1`` when the table holds every key seen that often).
+        common_name_margin: a pair whose only support beside the name is the birth date (and
+            gender) is no lead when the TF adjustment took at least this many bits off the
+            name: a name ``2**margin`` times as common as the average agreeing one does not
+            identify with a birthday (:func:`matchers.scoring.has_uncommon_name_support`).
     """
 
     mode: TfMode = "watchlist"
@@ -108,6 +119,14 @@ class TermFrequencyParams:
     weight: float = 1.0
     pseudo_count: float = 10.0
     min_u: float = 1e-8
+    table: Mapping[str, int] = field(default_factory=dict, hash=False)
+    table_total: int = 0
+    table_unlisted: int = 0
+    common_name_margin: float = 2.0
+
+    def table_count(self, key: str) -> int:
+        """How often ``key`` was seen in the trained events (``table_unlisted`` if not listed)."""
+        return self.table.get(key, self.table_unlisted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +210,8 @@ class MatchModel:
                 "weight": self.tf.weight,
                 "pseudo_count": self.tf.pseudo_count,
                 "min_u": self.tf.min_u,
+                "common_name_margin": self.tf.common_name_margin,
+                **_table_dict(self.tf),
             },
             "blocking": {
                 "max_block_size": self.blocking.max_block_size,
@@ -260,6 +281,16 @@ def default_model() -> MatchModel:
     return MatchModel.from_json(text)
 
 
+def _table_dict(tf: TermFrequencyParams) -> dict[str, Any]:
+    if not tf.table:
+        return {}
+    # Most frequent first, then by key: a stable, readable file.
+    ordered = sorted(tf.table.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {
+        "table": {"total": tf.table_total, "unlisted": tf.table_unlisted, "counts": dict(ordered)}
+    }
+
+
 def _summary(problems: list[str]) -> str:
     n = len(problems)
     return f"invalid match model ({n} problem{'s' if n != 1 else ''}): " + "; ".join(problems)
@@ -326,6 +357,14 @@ def _tf_problems(tf: TermFrequencyParams) -> list[str]:
     problem = _prob_problem("tf.min_u", tf.min_u)
     if problem:
         out.append(problem)
+    if not (math.isfinite(tf.common_name_margin) and tf.common_name_margin >= 0):
+        out.append(f"tf.common_name_margin: must be >= 0, got {tf.common_name_margin!r}")
+    if tf.table and not 0 <= tf.table_unlisted <= min(tf.table.values()):
+        out.append(f"tf.table.unlisted: must be in [0, smallest count], got {tf.table_unlisted}")
+    if tf.table and tf.table_total < max(tf.table.values()):
+        out.append(f"tf.table.total: must be >= every count, got {tf.table_total}")
+    if any(n < 1 for n in tf.table.values()):
+        out.append("tf.table.counts: must be positive integers")
     return out
 
 
@@ -414,6 +453,7 @@ class _Parser:
 
     def tf(self, data: Mapping[str, Any]) -> TermFrequencyParams:
         d = TermFrequencyParams()
+        table, total, unlisted = self.tf_table(data.get("table"))
         fields = data.get("fields", list(d.fields))
         if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
             self.problems.append("tf.fields: must be a list of field names")
@@ -428,4 +468,32 @@ class _Parser:
                 else d.pseudo_count
             ),
             min_u=self.number(data, "min_u", "tf.min_u") if "min_u" in data else d.min_u,
+            table=table,
+            table_total=total,
+            table_unlisted=unlisted,
+            common_name_margin=(
+                self.number(data, "common_name_margin", "tf.common_name_margin")
+                if "common_name_margin" in data
+                else d.common_name_margin
+            ),
         )
+
+    def tf_table(self, data: object) -> tuple[dict[str, int], int, int]:
+        if data is None:
+            return {}, 0, 0
+        counts = data.get("counts") if isinstance(data, dict) else None
+        total = data.get("total") if isinstance(data, dict) else None
+        unlisted = data.get("unlisted", 0) if isinstance(data, dict) else 0
+        if (
+            isinstance(unlisted, bool)
+            or not isinstance(unlisted, int)
+            or not isinstance(counts, dict)
+            or isinstance(total, bool)
+            or not isinstance(total, int)
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in counts.values())
+        ):
+            self.problems.append(
+                "tf.table: must be {total: int, unlisted: int, counts: {key: int}}"
+            )
+            return {}, 0, 0
+        return {str(k): n for k, n in counts.items()}, total, unlisted

@@ -10,8 +10,24 @@ frequency, smoothed towards ``u`` so that a small table hardly moves it::
 
 so 张伟 (hundreds of holders) weighs less than a rare name agreeing at the same level.
 
+With a table trained over an event stream (``tf.mode == "events"`` and ``tf.table``, what
+``tracer train`` writes) the frequency is the name's share of those events, unsmoothed (tens of
+thousands of events, not a 2,000-person watchlist), and it only ever *lowers* a weight::
+
+    tf    = (count + k) / (total + k / u_exact)
+    w_adj = log2(m / u) + weight * min(0, log2(u_exact / tf))
+
+(``u_exact`` for ``sound`` too: how many times more common than the average agreeing name;
+``k`` is ``tf.pseudo_count``, 1 in a trained model: with 50,000 events it barely moves 张芳,
+with FEBRL's 5,000 it keeps a name seen twice from counting as common).
+
+A name outside the table counts as seen ``tf.table_unlisted`` times (the most a left-out key
+was seen), which is below ``u``: it keeps ``log2(m / u)``. Raising rare names would let the
+sampling noise of a day's events make leads.
+
 A lead needs more than a score: :func:`has_identifying_agreement` is the hard gate that a name,
-however rare, never makes a lead on its own.
+however rare, never makes a lead on its own, and :func:`has_uncommon_name_support` that a
+common name with a birth date (and gender) and nothing else does not either.
 """
 
 from __future__ import annotations
@@ -41,6 +57,7 @@ __all__ = [
     "compare_if_identifying",
     "compare_records",
     "has_identifying_agreement",
+    "has_uncommon_name_support",
     "may_identify",
     "probability_of",
     "score_comparisons",
@@ -189,6 +206,45 @@ def has_identifying_agreement(levels: Sequence[tuple[str, str]]) -> bool:
     return birth == "exact" and gender == "missing"
 
 
+def has_uncommon_name_support(model: MatchModel, comparisons: Sequence[FieldComparison]) -> bool:
+    """The common-name rule: a birth date (and gender) identifies only beside an uncommon name.
+
+    When no id, phone or address agrees (the gate passed on the birth date and gender alone)
+    and the model carries a trained name table, the pair is a lead only if the table does not
+    list the name as common: at a frequency of at least ``2 ** -tf.common_name_margin`` times the
+    ``u`` of an exact name agreement (the average agreeing name); a name not listed counts
+    as seen ``tf.table_unlisted`` times. 张伟 with a birthday is one of the dozens of 张伟
+    born that day across a province; a name seen once in the training events is not. Without
+    a trained table no name is known to be common and the rule passes. Registers that record
+    no gender (FEBRL-like) already need an exact birth date and are left to the score: the
+    rule is for the resident-register namesake, name + birth date + gender.
+
+    Args:
+        model: the model (its name table, ``u`` and ``tf.common_name_margin``).
+        comparisons: the field comparisons of a pair (the name's ``value_key`` is looked up).
+
+    Returns:
+        Whether the pair may become a lead as far as this rule goes.
+    """
+    settings = model.tf
+    if settings.mode != "events" or not settings.table or "name" not in settings.fields:
+        return True
+    by_field = {c.field: c for c in comparisons}
+    levels = {f: c.level for f, c in by_field.items()}
+    if levels.get("id_number") in AGREEING_LEVELS or levels.get("phone") in AGREEING_LEVELS:
+        return True
+    if levels.get("address") == "exact" or levels.get("gender") != "exact":
+        return True
+    name = by_field.get("name")
+    exact = model.params("name", "exact")
+    if name is None or name.level not in _TF_LEVELS or not name.value_key or exact is None:
+        return True
+    # The raw share: only keys seen at least twice are listed, so "common" has evidence.
+    freq = settings.table_count(tf_key("name", name.value_key)) / max(settings.table_total, 1)
+    floor: float = exact.u * 2.0**-settings.common_name_margin
+    return freq < floor
+
+
 def probability_of(score: float) -> float:
     """Posterior probability of a total log2-odds score."""
     s = max(-_SCORE_CLAMP, min(_SCORE_CLAMP, score))
@@ -231,7 +287,9 @@ def score_comparisons(
     out = _household_once(out)
     total = model.prior_weight + sum(c.weight for c in out)
     total = max(-_SCORE_CLAMP, min(_SCORE_CLAMP, total))
-    eligible = has_identifying_agreement([(c.field, c.level) for c in out])
+    eligible = has_identifying_agreement(
+        [(c.field, c.level) for c in out]
+    ) and has_uncommon_name_support(model, comparisons)
     return PairScore(
         score=total,
         probability=probability_of(total),
@@ -273,20 +331,31 @@ def _household_once(out: list[FieldContribution]) -> list[FieldContribution]:
 
 def _weight(model: MatchModel, c: FieldComparison, tf: TermFrequencies | None) -> float:
     base = model.weight(c.field, c.level)
-    if c.level not in _TF_LEVELS or tf is None or not c.value_key:
-        return base
     settings = model.tf
-    if settings.mode == "off" or c.field not in settings.fields:
-        return base
     params = model.params(c.field, c.level)
-    if params is None:
+    if (
+        c.level not in _TF_LEVELS
+        or not c.value_key
+        or settings.mode == "off"
+        or c.field not in settings.fields
+        or params is None
+    ):
         return base
-    freq = tf.frequency(
-        tf_key(c.field, c.value_key),
-        u=params.u,
-        pseudo_count=settings.pseudo_count,
-        min_u=settings.min_u,
-    )
+    key = tf_key(c.field, c.value_key)
+    if settings.mode == "events" and settings.table:
+        # How many times more common than the average agreeing name (u of ``exact``): a
+        # homophone of 张芳 is as much more likely among strangers as 张芳 itself is. The
+        # count is shrunk towards u by ``pseudo_count`` virtual occurrences, so a table of a
+        # few thousand events (FEBRL) cannot call a name seen twice common.
+        reference = (model.params(c.field, "exact") or params).u
+        k = settings.pseudo_count
+        count = settings.table_count(key)
+        trained = (count + k) / (settings.table_total + k / reference)
+        lowered = min(0.0, math.log2(reference / max(settings.min_u, trained)))
+        return base + settings.weight * lowered
+    if tf is None:
+        return base
+    freq = tf.frequency(key, u=params.u, pseudo_count=settings.pseudo_count, min_u=settings.min_u)
     adjusted = base + settings.weight * math.log2(params.u / freq)
     return adjusted if math.isfinite(adjusted) else base
 

@@ -12,6 +12,7 @@ from matchers.errors import InvalidRecord
 from matchers.estimate import (
     FIELD_LEVELS,
     estimate_u,
+    event_name_table,
     expectation_maximisation,
     random_pair_levels,
     train_model,
@@ -102,6 +103,41 @@ def test_training_is_deterministic(data: tuple[list[Person], list[EventRecord]])
     first = train_model(*data, version="t", seed=2, random_pairs=1000)
     second = train_model(*data, version="t", seed=2, random_pairs=1000)
     assert first.to_json() == second.to_json()
+
+
+def test_training_counts_a_name_table_over_the_events(
+    data: tuple[list[Person], list[EventRecord]],
+) -> None:
+    model = train_model(*data, version="t", seed=2, random_pairs=1000)
+    tf = model.tf
+    assert tf.mode == "events"
+    table, counted, unlisted = event_name_table(data[1])
+    assert (dict(tf.table), tf.table_total, tf.table_unlisted) == (table, counted, unlisted)
+    assert model.training["tf_table"] == {"events_counted": counted, "keys": len(table)}
+
+
+def _named(*names: str) -> list[EventRecord]:
+    return [
+        event_from_raw(
+            {
+                "event_id": f"e{i}",
+                "source": "bank",
+                "occurred_at": "2026-01-01T00:00:00Z",
+                "name": n,
+            }
+        )
+        for i, n in enumerate(names)
+    ]
+
+
+def test_the_name_table_keeps_the_most_frequent_keys_seen_often_enough() -> None:
+    events = _named("张伟", "张伟", "张伟", "王芳", "王芳", "李娜", "符翀", "")
+    table, counted, unlisted = event_name_table(events, size=10, min_count=2)
+    assert table == {"name:张伟": 3, "name:王芳": 2}
+    assert (counted, unlisted) == (7, 1)  # the nameless event is not counted
+    small, _, left_out = event_name_table(events, size=1, min_count=2)
+    assert small == {"name:张伟": 3} and left_out == 2  # 王芳 was left out at 2
+    assert event_name_table([], size=10, min_count=2) == ({}, 0, 0)
 
 
 def test_empty_inputs_still_give_a_valid_model() -> None:

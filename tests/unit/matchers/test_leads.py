@@ -56,7 +56,8 @@ def test_lead_has_every_documented_field() -> None:
     assert set(lead) == FIELDS
     assert lead["@timestamp"] == lead["occurred_at"] == "2026-02-01T10:00:00+08:00"
     assert lead["status"] == "new"
-    assert lead["tier"] == "high"
+    # 张伟 is common: the shipped model's trained name table lowers its weight below "high".
+    assert lead["tier"] == "medium"
     assert (lead["district"], lead["case_officer"]) == ("美兰区", "officer-7")
     assert (lead["person_name"], lead["event_name"]) == ("张伟", "ZHANG WEI")
     assert lead["model_version"] == "v1"

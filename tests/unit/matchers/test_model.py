@@ -151,3 +151,57 @@ def test_model_file_is_sorted_json() -> None:
     text = default_model().to_json()
     assert json.loads(text) == default_model().to_dict()
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# --- the trained name table ---------------------------------------------------------------------
+
+
+def test_the_shipped_model_carries_a_trained_name_table() -> None:
+    tf = default_model().tf
+    assert tf.mode == "events"
+    assert tf.table and tf.table_total >= max(tf.table.values())
+    assert 0 <= tf.table_unlisted <= min(tf.table.values())
+    assert tf.table_count("name:no such name") == tf.table_unlisted
+
+
+def test_a_table_round_trips_most_frequent_first() -> None:
+    data = default_model().to_dict()
+    data["tf"]["table"] = {"total": 100, "unlisted": 1, "counts": {"name:b": 2, "name:a": 9}}
+    model = MatchModel.from_dict(data)
+    assert model.tf.table == {"name:a": 9, "name:b": 2}
+    assert list(model.to_dict()["tf"]["table"]["counts"]) == ["name:a", "name:b"]
+    assert MatchModel.from_json(model.to_json()) == model
+
+
+def test_a_model_without_a_table_writes_none() -> None:
+    data = default_model().to_dict()
+    del data["tf"]["table"]
+    data["tf"]["mode"] = "watchlist"
+    model = MatchModel.from_dict(data)
+    assert "table" not in model.to_dict()["tf"]
+    assert model.tf.table == {} and model.tf.common_name_margin == 2.0
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ({"total": 10, "counts": {"name:a": 11}}, "tf.table.total"),
+        ({"total": 10, "unlisted": 5, "counts": {"name:a": 3}}, "tf.table.unlisted"),
+        ({"total": 10, "counts": {"name:a": 0}}, "tf.table.counts"),
+        ({"total": "many", "counts": {}}, "tf.table: must be"),
+        ({"total": 10, "counts": {"name:a": 1.5}}, "tf.table: must be"),
+    ],
+)
+def test_a_broken_table_names_the_problem(table: dict[str, object], expected: str) -> None:
+    data = default_model().to_dict()
+    data["tf"]["table"] = table
+    with pytest.raises(ModelFileError) as raised:
+        MatchModel.from_dict(data)
+    assert expected in str(raised.value)
+
+
+def test_a_negative_margin_is_refused() -> None:
+    data = default_model().to_dict()
+    data["tf"]["common_name_margin"] = -1
+    with pytest.raises(ModelFileError, match="common_name_margin"):
+        MatchModel.from_dict(data)

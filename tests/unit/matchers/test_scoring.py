@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,18 +11,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from matchers.levels import LEVELS, FieldComparison
-from matchers.model import FIELDS, default_model
+from matchers.model import FIELDS, TermFrequencyParams, default_model
 from matchers.records import event_from_raw, person_from_raw
 from matchers.scoring import (
     TermFrequencies,
     compare_records,
     has_identifying_agreement,
+    has_uncommon_name_support,
     probability_of,
     score_comparisons,
     tf_key,
 )
 
 MODEL = default_model()
+# The shipped model scores names by its trained table; the counted tables (watchlist mode) are
+# tested on the same weights with that mode.
+COUNTED = replace(MODEL, tf=TermFrequencyParams())
 
 
 def _c(field: str, level: str, key: str = "") -> FieldComparison:
@@ -87,19 +92,19 @@ def test_tf_lowers_the_weight_of_a_common_name() -> None:
     for i in range(20000):
         tf.add([tf_key("name", f"rare{i}")])
     tf.add([tf_key("name", "符翀")])
-    common = score_comparisons(MODEL, [_c("name", "exact", "张伟")], tf=tf)
-    rare = score_comparisons(MODEL, [_c("name", "exact", "符翀")], tf=tf)
-    plain = score_comparisons(MODEL, [_c("name", "exact", "张伟")])
+    common = score_comparisons(COUNTED, [_c("name", "exact", "张伟")], tf=tf)
+    rare = score_comparisons(COUNTED, [_c("name", "exact", "符翀")], tf=tf)
+    plain = score_comparisons(COUNTED, [_c("name", "exact", "张伟")])
     assert common.score < plain.score < rare.score
-    sound_common = score_comparisons(MODEL, [_c("name", "sound", "张伟")], tf=tf)
-    sound_plain = score_comparisons(MODEL, [_c("name", "sound", "张伟")])
+    sound_common = score_comparisons(COUNTED, [_c("name", "sound", "张伟")], tf=tf)
+    sound_plain = score_comparisons(COUNTED, [_c("name", "sound", "张伟")])
     assert sound_common.score < sound_plain.score
 
 
 def test_a_small_table_barely_moves_the_weight() -> None:
     tf = TermFrequencies([(tf_key("name", "张伟"), 2), (tf_key("name", "王芳"), 1)])
-    adjusted = score_comparisons(MODEL, [_c("name", "exact", "张伟")], tf=tf).score
-    plain = score_comparisons(MODEL, [_c("name", "exact", "张伟")]).score
+    adjusted = score_comparisons(COUNTED, [_c("name", "exact", "张伟")], tf=tf).score
+    plain = score_comparisons(COUNTED, [_c("name", "exact", "张伟")]).score
     assert abs(adjusted - plain) < 0.5
 
 
@@ -175,8 +180,8 @@ def test_scores_are_finite_bounded_and_order_free(
 ) -> None:
     tf = TermFrequencies((tf_key("name", f"n{i}"), c) for i, c in enumerate(counts))
     comparisons = [_c(f, lv, "n0" if f == "name" else "") for f, lv in levels]
-    forward = score_comparisons(MODEL, comparisons, tf=tf)
-    backward = score_comparisons(MODEL, comparisons[::-1], tf=tf)
+    forward = score_comparisons(COUNTED, comparisons, tf=tf)
+    backward = score_comparisons(COUNTED, comparisons[::-1], tf=tf)
     assert math.isfinite(forward.score) and -60 <= forward.score <= 60
     assert 0.0 <= forward.probability <= 1.0
     assert forward.score == pytest.approx(backward.score)
@@ -271,3 +276,83 @@ def test_no_identifying_agreement_means_no_lead(
     comparisons = [_c("name", name_level, "符翀"), *(_c(f, lv) for f, lv in others)]
     scored = score_comparisons(MODEL, comparisons, tf=tf)
     assert scored.tier is None
+
+
+# --- the trained name table (tf.mode events) and the common-name rule --------------------------
+
+TRAINED = replace(
+    MODEL,
+    tf=TermFrequencyParams(
+        mode="events",
+        pseudo_count=1.0,
+        table={"name:张伟": 500, "name:符翀": 2},
+        table_total=100_000,
+        table_unlisted=1,
+        common_name_margin=2.0,
+    ),
+)
+DOB_ONLY = [_c("id_number", "missing"), _c("birth_date", "exact"), _c("gender", "exact")]
+
+
+def test_the_trained_table_lowers_a_common_name_and_never_raises_a_rare_one() -> None:
+    base = MODEL.weight("name", "exact")
+    common = score_comparisons(TRAINED, [_c("name", "exact", "张伟")]).contributions[0].weight
+    listed_rare = score_comparisons(TRAINED, [_c("name", "exact", "符翀")]).contributions[0]
+    unlisted = score_comparisons(TRAINED, [_c("name", "exact", "欧阳翀")]).contributions[0]
+    u = MODEL.params("name", "exact").u  # type: ignore[union-attr]
+    expected = base + math.log2(u / ((500 + 1) / (100_000 + 1 / u)))
+    assert common == pytest.approx(expected)
+    assert common < base - 1
+    assert listed_rare.weight == unlisted.weight == pytest.approx(base)
+    sound = score_comparisons(TRAINED, [_c("name", "sound", "张伟")]).contributions[0].weight
+    assert sound == pytest.approx(MODEL.weight("name", "sound") + (expected - base))
+
+
+def test_the_trained_table_wins_over_a_counted_one() -> None:
+    counted = TermFrequencies([(tf_key("name", "张伟"), 1), (tf_key("name", "x"), 10**6)])
+    with_counts = score_comparisons(TRAINED, [_c("name", "exact", "张伟")], tf=counted)
+    alone = score_comparisons(TRAINED, [_c("name", "exact", "张伟")])
+    assert with_counts.score == alone.score
+
+
+@pytest.mark.parametrize(
+    ("name", "support", "lead"),
+    [
+        ("张伟", {}, False),  # common name + birth date + gender: one of many
+        ("符翀", {}, True),  # listed, but seen twice in 100,000 events: not common
+        ("欧阳翀", {}, True),  # not in the table at all
+        ("张伟", {"phone": "exact"}, True),  # an identifier beside it
+        ("张伟", {"address": "exact"}, True),
+        ("张伟", {"id_number": "typo"}, True),
+    ],
+)
+def test_a_common_name_with_a_birthday_alone_is_no_lead(
+    name: str, support: dict[str, str], lead: bool
+) -> None:
+    comparisons = [_c("name", "exact", name), *DOB_ONLY, *(_c(f, lv) for f, lv in support.items())]
+    assert has_uncommon_name_support(TRAINED, comparisons) is lead
+    scored = score_comparisons(TRAINED, comparisons)
+    assert scored.eligible is lead
+    if not lead:
+        assert scored.tier is None
+
+
+def test_the_common_name_rule_needs_a_trained_table_and_a_gender() -> None:
+    comparisons = [_c("name", "exact", "张伟"), *DOB_ONLY]
+    assert has_uncommon_name_support(COUNTED, comparisons)
+    no_gender = [_c("name", "exact", "张伟"), _c("birth_date", "exact"), _c("gender", "missing")]
+    assert has_uncommon_name_support(TRAINED, no_gender)  # FEBRL-like: left to the score
+
+
+@given(
+    count=st.integers(1, 10**5),
+    margin=st.floats(0.0, 8.0),
+    level=st.sampled_from(["exact", "sound"]),
+)
+def test_the_common_name_rule_follows_the_margin(count: int, margin: float, level: str) -> None:
+    tf = replace(TRAINED.tf, table={"name:n": count}, common_name_margin=margin)
+    model = replace(MODEL, tf=tf)
+    comparisons = [_c("name", level, "n"), *DOB_ONLY]
+    u = MODEL.params("name", "exact").u  # type: ignore[union-attr]
+    common = count / tf.table_total >= u * 2.0**-margin
+    assert has_uncommon_name_support(model, comparisons) is not common
