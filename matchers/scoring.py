@@ -69,6 +69,8 @@ __all__ = [
 Tier = Literal["high", "medium", "low"]
 AGREEING_LEVELS: frozenset[Level] = frozenset({"exact", "typo", "partial"})
 _TF_LEVELS: frozenset[Level] = frozenset({"exact", "sound"})
+# A TF adjustment at least this large is said in the field's detail.
+_SAID_TF_BITS = 0.5
 # Beyond +-60 bits the probability is 0 or 1 in floating point anyway.
 _SCORE_CLAMP = 60.0
 
@@ -283,7 +285,13 @@ def score_comparisons(
     for c in comparisons:
         is_implied = c.field in implied and c.level != "missing"
         w = 0.0 if is_implied else _weight(model, c, tf)
-        out.append(FieldContribution(c.field, c.level, w, c.detail_zh, c.detail_en, is_implied))
+        zh, en = c.detail_zh, c.detail_en
+        lowered = model.weight(c.field, c.level) - w
+        if zh and not is_implied and lowered >= _SAID_TF_BITS:
+            # Officers should see why a name counted for less (the fast path has no details).
+            zh += f"（常见姓名，权重降低{lowered:.1f}位）"
+            en += f" (a common name: {lowered:.1f} bits less)"
+        out.append(FieldContribution(c.field, c.level, w, zh, en, is_implied))
     out = _household_once(out)
     total = model.prior_weight + sum(c.weight for c in out)
     total = max(-_SCORE_CLAMP, min(_SCORE_CLAMP, total))

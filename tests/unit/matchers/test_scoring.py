@@ -356,3 +356,12 @@ def test_the_common_name_rule_follows_the_margin(count: int, margin: float, leve
     u = MODEL.params("name", "exact").u  # type: ignore[union-attr]
     common = count / tf.table_total >= u * 2.0**-margin
     assert has_uncommon_name_support(model, comparisons) is not common
+
+
+def test_a_lowered_name_says_so_in_its_detail() -> None:
+    common = score_comparisons(TRAINED, [_c("name", "exact", "张伟")]).contributions[0]
+    rare = score_comparisons(TRAINED, [_c("name", "exact", "欧阳翀")]).contributions[0]
+    assert "常见姓名" in common.detail_zh and "a common name" in common.detail_en
+    assert rare.detail_en == "name exact"
+    quick = FieldComparison("name", "exact", "", "", "张伟")
+    assert score_comparisons(TRAINED, [quick]).contributions[0].detail_en == ""
