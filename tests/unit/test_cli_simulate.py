@@ -51,3 +51,11 @@ def test_impossible_sizes_end_in_one_line(
         main(["simulate", "--out", str(tmp_path), "--people", "10", "--watchlist", "20"])
     assert exc.value.code == 1
     assert "people must exceed watchlist" in capsys.readouterr().err
+
+
+def test_hard_decoys_change_the_feed_but_not_the_roster(tmp_path: Path) -> None:
+    plain, hard = tmp_path / "plain", tmp_path / "hard"
+    _run(plain, 6)
+    assert main(["simulate", "--out", str(hard), *ARGS, "--seed", "6", "--hard-decoys"]) == 0
+    assert (plain / "roster.jsonl").read_bytes() == (hard / "roster.jsonl").read_bytes()
+    assert (plain / "events.jsonl").read_bytes() != (hard / "events.jsonl").read_bytes()

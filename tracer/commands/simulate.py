@@ -50,11 +50,20 @@ def simulate(
     watchlist: Annotated[int, typer.Option(help="Roster size.")] = 2_000,
     events: Annotated[int, typer.Option(help="Feed lines for the day.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same files.")] = 0,
+    hard_decoys: Annotated[
+        bool,
+        typer.Option(
+            "--hard-decoys",
+            help="Add hard decoys (namesakes with the same birth date, recycled phones, ...).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Write a synthetic roster, a day of messy feed events and the truth about them."""
     try:
-        config = SimulationConfig(people=people, watchlist=watchlist, events=events, seed=seed)
+        config = SimulationConfig(
+            people=people, watchlist=watchlist, events=events, seed=seed, hard_decoys=hard_decoys
+        )
     except ValueError as exc:
         raise SimulateError(str(exc)) from exc
     with _progress(quiet) as bar:
