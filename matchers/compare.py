@@ -20,19 +20,15 @@ from __future__ import annotations
 
 from matchers.addresses import compare_address
 from matchers.dates import DateForms, compare_date
+from matchers.frequencies import TermFrequencies
+from matchers.gate import has_identifying_agreement
 from matchers.ids import id_level
 from matchers.levels import FieldComparison
 from matchers.model import MatchModel
 from matchers.names import compare_name_sets
 from matchers.phones import phone_level
 from matchers.records import EventRecord, Person
-from matchers.scoring import (
-    PairScore,
-    TermFrequencies,
-    has_identifying_agreement,
-    may_identify,
-    score_comparisons,
-)
+from matchers.scoring import PairScore, may_identify, score_comparisons
 
 __all__ = ["identifying_levels", "quick_score"]
 

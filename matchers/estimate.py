@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from matchers.blocking import event_block_keys, person_block_keys, watchlist_index
+from matchers.frequencies import tf_key
 from matchers.levels import FieldName, Level
 from matchers.model import (
     FIELDS,
@@ -48,7 +49,7 @@ from matchers.model import (
     thresholds_from_probabilities,
 )
 from matchers.records import EventRecord, Person
-from matchers.scoring import compare_records, tf_key
+from matchers.scoring import compare_records
 
 __all__ = [
     "FIELD_LEVELS",

@@ -20,16 +20,12 @@ from matchers.blocking import watchlist_index
 from matchers.compare import quick_score
 from matchers.errors import InvalidRecord
 from matchers.explain import explain
+from matchers.frequencies import TermFrequencies, tf_key
 from matchers.leads import build_lead
 from matchers.model import MatchModel
 from matchers.names import NameForms
 from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
-from matchers.scoring import (
-    TermFrequencies,
-    compare_if_identifying,
-    score_comparisons,
-    tf_key,
-)
+from matchers.scoring import compare_if_identifying, score_comparisons
 
 __all__ = ["MatchOutcome", "Matcher", "RosterAction", "RosterChange", "name_tf_keys"]
 

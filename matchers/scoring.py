@@ -1,45 +1,22 @@
 """Fellegi-Sunter scoring: comparison levels to match weights, with term-frequency adjustment.
 
 The score of a pair is the prior log2-odds plus, per field, ``log2(m / u)`` of its level
-(``missing`` weighs 0). An ``exact`` or ``sound`` name agreement is adjusted by how common the
-agreeing value is (splink's TF adjustment): the model's ``u`` is replaced by the value's
-frequency, smoothed towards ``u`` so that a small table hardly moves it::
-
-    tf    = max(min_u, (count + k) / (total + k / u))      # k virtual occurrences at u
-    w_adj = log2(m / u) + weight * log2(u / tf)
-
-so 张伟 (hundreds of holders) weighs less than a rare name agreeing at the same level.
-
-With a table trained over an event stream (``tf.mode == "events"`` and ``tf.table``, what
-``tracer train`` writes) the frequency is the name's share of those events, unsmoothed (tens of
-thousands of events, not a 2,000-person watchlist), and it only ever *lowers* a weight::
-
-    tf    = (count + k) / (total + k / u_exact)
-    w_adj = log2(m / u) + weight * min(0, log2(u_exact / tf))
-
-(``u_exact`` for ``sound`` too: how many times more common than the average agreeing name;
-``k`` is ``tf.pseudo_count``, 1 in a trained model: with 50,000 events it barely moves 张芳,
-with FEBRL's 5,000 it keeps a name seen twice from counting as common).
-
-A name outside the table counts as seen ``tf.table_unlisted`` times (the most a left-out key
-was seen), which is below ``u``: it keeps ``log2(m / u)``. Raising rare names would let the
-sampling noise of a day's events make leads.
-
-A lead needs more than a score: :func:`has_identifying_agreement` is the hard gate that a name,
-however rare, never makes a lead on its own, and :func:`has_uncommon_name_support` that a
-common name with a birth date (and gender) and nothing else does not either.
+(``missing`` weighs 0); an ``exact`` or ``sound`` name agreement is adjusted by how common the
+agreeing value is (:mod:`matchers.frequencies`). A lead needs more than a score: the gate of
+:mod:`matchers.gate` that a name alone never makes one.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from matchers.addresses import compare_address
 from matchers.dates import DateForms, compare_date
+from matchers.frequencies import TermFrequencies, tf_weight
+from matchers.gate import AGREEING_LEVELS, has_identifying_agreement, has_uncommon_name_support
 from matchers.ids import IdForms, compare_id
 from matchers.levels import FieldComparison, FieldName, Level
 from matchers.model import MatchModel
@@ -48,27 +25,20 @@ from matchers.phones import PhoneForms, compare_phone
 from matchers.records import EventRecord, Person
 
 __all__ = [
-    "AGREEING_LEVELS",
     "FieldContribution",
     "PairComparison",
     "PairScore",
-    "TermFrequencies",
     "Tier",
     "compare_if_identifying",
     "compare_records",
-    "has_identifying_agreement",
-    "has_uncommon_name_support",
     "may_identify",
     "probability_of",
     "score_comparisons",
     "score_pair",
-    "tf_key",
     "tier_of",
 ]
 
 Tier = Literal["high", "medium", "low"]
-AGREEING_LEVELS: frozenset[Level] = frozenset({"exact", "typo", "partial"})
-_TF_LEVELS: frozenset[Level] = frozenset({"exact", "sound"})
 # A TF adjustment at least this large is said in the field's detail.
 _SAID_TF_BITS = 0.5
 # Beyond +-60 bits the probability is 0 or 1 in floating point anyway.
@@ -115,138 +85,6 @@ class PairScore:
     contributions: tuple[FieldContribution, ...]
 
 
-class TermFrequencies:
-    """Counts of agreeing values (``FieldComparison.value_key``) for TF adjustment.
-
-    Keys are namespaced by field (:func:`tf_key`, e.g. ``name:张伟``); counts may be added and
-    removed in place as the watchlist changes.
-    """
-
-    __slots__ = ("_counts", "_total")
-
-    def __init__(self, counts: Iterable[tuple[str, int]] = ()) -> None:
-        self._counts: Counter[str] = Counter()
-        self._total = 0
-        for key, n in counts:
-            self._counts[key] += n
-            self._total += n
-
-    @property
-    def total(self) -> int:
-        """How many values were counted."""
-        return self._total
-
-    def count(self, key: str) -> int:
-        """How often ``key`` was counted."""
-        return self._counts.get(key, 0)
-
-    def add(self, keys: Iterable[str]) -> None:
-        """Count each key once more."""
-        for key in keys:
-            self._counts[key] += 1
-            self._total += 1
-
-    def remove(self, keys: Iterable[str]) -> None:
-        """Undo :meth:`add` of the same keys (never below zero)."""
-        for key in keys:
-            n = self._counts.get(key, 0)
-            if n <= 1:
-                self._counts.pop(key, None)
-            else:
-                self._counts[key] = n - 1
-            if n:
-                self._total -= 1
-
-    def frequency(self, key: str, *, u: float, pseudo_count: float, min_u: float) -> float:
-        """Smoothed frequency of ``key``: ``(count + k) / (total + k / u)``, floored at ``min_u``.
-
-        ``k`` virtual occurrences at the model's ``u`` pull a small table towards ``u``.
-        """
-        if pseudo_count <= 0:
-            return max(min_u, self._counts.get(key, 0) / self._total) if self._total else u
-        return max(
-            min_u, (self._counts.get(key, 0) + pseudo_count) / (self._total + pseudo_count / u)
-        )
-
-
-def tf_key(field: str, value_key: str) -> str:
-    """The namespaced TF key of a value (``name:张伟``).
-
-    ``compare_name`` reports the watchlist side's ``value_key`` for ``exact`` and ``sound``
-    alike, so both levels are adjusted by how common the person's own name is.
-    """
-    return f"{field}:{value_key}"
-
-
-def has_identifying_agreement(levels: Sequence[tuple[str, str]]) -> bool:
-    """The hard lead gate: some identifying field other than the name must agree.
-
-    A pair qualifies when ``id_number`` or ``phone`` agrees at ``exact``, ``typo`` or
-    ``partial``, when ``address`` is ``exact`` (same road and number), or when
-    ``birth_date`` agrees at ``exact``, ``typo`` or ``partial`` *and* ``gender`` is ``exact``,
-    or when ``birth_date`` is ``exact`` and ``gender`` is ``missing`` (a register without
-    gender). A name alone, however rare, never does.
-
-    Args:
-        levels: ``(field, level)`` pairs of a comparison.
-
-    Returns:
-        Whether the pair may become a lead.
-    """
-    by_field = dict(levels)
-    if by_field.get("id_number") in AGREEING_LEVELS or by_field.get("phone") in AGREEING_LEVELS:
-        return True
-    # Below ``exact`` an address is the same road or district (addresses.py): thousands of
-    # people, not an identifier.
-    if by_field.get("address") == "exact":
-        return True
-    birth, gender = by_field.get("birth_date"), by_field.get("gender", "missing")
-    if birth in AGREEING_LEVELS and gender == "exact":
-        return True
-    # Where no gender is recorded at all (FEBRL-like registers, passports), a full birth date
-    # agreeing exactly still identifies beside the name; a typo'd date does not.
-    return birth == "exact" and gender == "missing"
-
-
-def has_uncommon_name_support(model: MatchModel, comparisons: Sequence[FieldComparison]) -> bool:
-    """The common-name rule: a birth date (and gender) identifies only beside an uncommon name.
-
-    When no id, phone or address agrees (the gate passed on the birth date and gender alone)
-    and the model carries a trained name table, the pair is a lead only if the table does not
-    list the name as common: at a frequency of at least ``2 ** -tf.common_name_margin`` times the
-    ``u`` of an exact name agreement (the average agreeing name); a name not listed counts
-    as seen ``tf.table_unlisted`` times. 张伟 with a birthday is one of the dozens of 张伟
-    born that day across a province; a name seen once in the training events is not. Without
-    a trained table no name is known to be common and the rule passes. Registers that record
-    no gender (FEBRL-like) already need an exact birth date and are left to the score: the
-    rule is for the resident-register namesake, name + birth date + gender.
-
-    Args:
-        model: the model (its name table, ``u`` and ``tf.common_name_margin``).
-        comparisons: the field comparisons of a pair (the name's ``value_key`` is looked up).
-
-    Returns:
-        Whether the pair may become a lead as far as this rule goes.
-    """
-    settings = model.tf
-    if settings.mode != "events" or not settings.table or "name" not in settings.fields:
-        return True
-    by_field = {c.field: c for c in comparisons}
-    levels = {f: c.level for f, c in by_field.items()}
-    if levels.get("id_number") in AGREEING_LEVELS or levels.get("phone") in AGREEING_LEVELS:
-        return True
-    if levels.get("address") == "exact" or levels.get("gender") != "exact":
-        return True
-    name = by_field.get("name")
-    exact = model.params("name", "exact")
-    if name is None or name.level not in _TF_LEVELS or not name.value_key or exact is None:
-        return True
-    # The raw share: only keys seen at least twice are listed, so "common" has evidence.
-    freq = settings.table_count(tf_key("name", name.value_key)) / max(settings.table_total, 1)
-    floor: float = exact.u * 2.0**-settings.common_name_margin
-    return freq < floor
-
-
 def probability_of(score: float) -> float:
     """Posterior probability of a total log2-odds score."""
     s = max(-_SCORE_CLAMP, min(_SCORE_CLAMP, score))
@@ -284,7 +122,7 @@ def score_comparisons(
     out: list[FieldContribution] = []
     for c in comparisons:
         is_implied = c.field in implied and c.level != "missing"
-        w = 0.0 if is_implied else _weight(model, c, tf)
+        w = 0.0 if is_implied else tf_weight(model, c, tf)
         zh, en = c.detail_zh, c.detail_en
         lowered = model.weight(c.field, c.level) - w
         if zh and not is_implied and lowered >= _SAID_TF_BITS:
@@ -335,37 +173,6 @@ def _household_once(out: list[FieldContribution]) -> list[FieldContribution]:
         weaker.implied,
     )
     return out
-
-
-def _weight(model: MatchModel, c: FieldComparison, tf: TermFrequencies | None) -> float:
-    base = model.weight(c.field, c.level)
-    settings = model.tf
-    params = model.params(c.field, c.level)
-    if (
-        c.level not in _TF_LEVELS
-        or not c.value_key
-        or settings.mode == "off"
-        or c.field not in settings.fields
-        or params is None
-    ):
-        return base
-    key = tf_key(c.field, c.value_key)
-    if settings.mode == "events" and settings.table:
-        # How many times more common than the average agreeing name (u of ``exact``): a
-        # homophone of 张芳 is as much more likely among strangers as 张芳 itself is. The
-        # count is shrunk towards u by ``pseudo_count`` virtual occurrences, so a table of a
-        # few thousand events (FEBRL) cannot call a name seen twice common.
-        reference = (model.params(c.field, "exact") or params).u
-        k = settings.pseudo_count
-        count = settings.table_count(key)
-        trained = (count + k) / (settings.table_total + k / reference)
-        lowered = min(0.0, math.log2(reference / max(settings.min_u, trained)))
-        return base + settings.weight * lowered
-    if tf is None:
-        return base
-    freq = tf.frequency(key, u=params.u, pseudo_count=settings.pseudo_count, min_u=settings.min_u)
-    adjusted = base + settings.weight * math.log2(params.u / freq)
-    return adjusted if math.isfinite(adjusted) else base
 
 
 # --- Comparing a person with an event -------------------------------------------------------

@@ -10,18 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from matchers.frequencies import TermFrequencies, tf_key
+from matchers.gate import has_identifying_agreement, has_uncommon_name_support
 from matchers.levels import LEVELS, FieldComparison
 from matchers.model import FIELDS, TermFrequencyParams, default_model
 from matchers.records import event_from_raw, person_from_raw
-from matchers.scoring import (
-    TermFrequencies,
-    compare_records,
-    has_identifying_agreement,
-    has_uncommon_name_support,
-    probability_of,
-    score_comparisons,
-    tf_key,
-)
+from matchers.scoring import compare_records, probability_of, score_comparisons
 
 MODEL = default_model()
 # The shipped model scores names by its trained table; the counted tables (watchlist mode) are

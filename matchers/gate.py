@@ -1,0 +1,87 @@
+"""The lead gate: what besides a score a pair needs to become a lead.
+
+:func:`has_identifying_agreement` is the hard gate that a name, however rare, never makes a
+lead on its own, and :func:`has_uncommon_name_support` that a common name with a birth date
+(and gender) and nothing else does not either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from matchers.frequencies import TF_LEVELS, tf_key
+from matchers.levels import FieldComparison, Level
+from matchers.model import MatchModel
+
+__all__ = ["AGREEING_LEVELS", "has_identifying_agreement", "has_uncommon_name_support"]
+
+AGREEING_LEVELS: frozenset[Level] = frozenset({"exact", "typo", "partial"})
+
+
+def has_identifying_agreement(levels: Sequence[tuple[str, str]]) -> bool:
+    """The hard lead gate: some identifying field other than the name must agree.
+
+    A pair qualifies when ``id_number`` or ``phone`` agrees at ``exact``, ``typo`` or
+    ``partial``, when ``address`` is ``exact`` (same road and number), or when
+    ``birth_date`` agrees at ``exact``, ``typo`` or ``partial`` *and* ``gender`` is ``exact``,
+    or when ``birth_date`` is ``exact`` and ``gender`` is ``missing`` (a register without
+    gender). A name alone, however rare, never does.
+
+    Args:
+        levels: ``(field, level)`` pairs of a comparison.
+
+    Returns:
+        Whether the pair may become a lead.
+    """
+    by_field = dict(levels)
+    if by_field.get("id_number") in AGREEING_LEVELS or by_field.get("phone") in AGREEING_LEVELS:
+        return True
+    # Below ``exact`` an address is the same road or district (addresses.py): thousands of
+    # people, not an identifier.
+    if by_field.get("address") == "exact":
+        return True
+    birth, gender = by_field.get("birth_date"), by_field.get("gender", "missing")
+    if birth in AGREEING_LEVELS and gender == "exact":
+        return True
+    # Where no gender is recorded at all (FEBRL-like registers, passports), a full birth date
+    # agreeing exactly still identifies beside the name; a typo'd date does not.
+    return birth == "exact" and gender == "missing"
+
+
+def has_uncommon_name_support(model: MatchModel, comparisons: Sequence[FieldComparison]) -> bool:
+    """The common-name rule: a birth date (and gender) identifies only beside an uncommon name.
+
+    When no id, phone or address agrees (the gate passed on the birth date and gender alone)
+    and the model carries a trained name table, the pair is a lead only if the table does not
+    list the name as common: at a frequency of at least ``2 ** -tf.common_name_margin`` times the
+    ``u`` of an exact name agreement (the average agreeing name); a name not listed counts
+    as seen ``tf.table_unlisted`` times. 张伟 with a birthday is one of the dozens of 张伟
+    born that day across a province; a name seen once in the training events is not. Without
+    a trained table no name is known to be common and the rule passes. Registers that record
+    no gender (FEBRL-like) already need an exact birth date and are left to the score: the
+    rule is for the resident-register namesake, name + birth date + gender.
+
+    Args:
+        model: the model (its name table, ``u`` and ``tf.common_name_margin``).
+        comparisons: the field comparisons of a pair (the name's ``value_key`` is looked up).
+
+    Returns:
+        Whether the pair may become a lead as far as this rule goes.
+    """
+    settings = model.tf
+    if settings.mode != "events" or not settings.table or "name" not in settings.fields:
+        return True
+    by_field = {c.field: c for c in comparisons}
+    levels = {f: c.level for f, c in by_field.items()}
+    if levels.get("id_number") in AGREEING_LEVELS or levels.get("phone") in AGREEING_LEVELS:
+        return True
+    if levels.get("address") == "exact" or levels.get("gender") != "exact":
+        return True
+    name = by_field.get("name")
+    exact = model.params("name", "exact")
+    if name is None or name.level not in TF_LEVELS or not name.value_key or exact is None:
+        return True
+    # The raw share: only keys seen at least twice are listed, so "common" has evidence.
+    freq = settings.table_count(tf_key("name", name.value_key)) / max(settings.table_total, 1)
+    floor: float = exact.u * 2.0**-settings.common_name_margin
+    return freq < floor
