@@ -95,7 +95,7 @@ def febrl_records() -> tuple[list[dict[str, Any]], list[dict[str, Any]], set[tup
 def run_febrl(*, say: Any = print) -> dict[str, Any]:
     from matchers.estimate import train_model
     from matchers.matcher import Matcher
-    from matchers.model import default_model
+    from matchers.modelfile import default_model
     from matchers.records import event_from_raw, person_from_raw
 
     roster, events, truth = febrl_records()

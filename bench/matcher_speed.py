@@ -33,7 +33,7 @@ import orjson
 
 from matchers.errors import InvalidRecord
 from matchers.matcher import Matcher
-from matchers.model import default_model
+from matchers.modelfile import default_model
 
 __all__ = ["clear_value_caches", "load_roster", "main", "rss_mb", "time_events"]
 

@@ -53,7 +53,8 @@ def truth_pairs(world: Any) -> set[tuple[str, str]]:
 
 def run_quality(world: Any, *, generated: float = 0.0) -> dict[str, Any]:
     from matchers.matcher import Matcher
-    from matchers.model import TIER_PROBABILITIES, default_model
+    from matchers.model import TIER_PROBABILITIES
+    from matchers.modelfile import default_model
 
     config = world.config
     events = config.events

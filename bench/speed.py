@@ -89,7 +89,7 @@ def _child(folder: Path) -> dict[str, Any]:
     import psutil
 
     from matchers.matcher import Matcher
-    from matchers.model import default_model
+    from matchers.modelfile import default_model
 
     process = psutil.Process()
     matcher = Matcher(default_model())

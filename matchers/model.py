@@ -1,7 +1,8 @@
 """The match model: Fellegi-Sunter m/u probabilities per field and level, prior, tiers, TF.
 
-A :class:`MatchModel` is a frozen dataclass that round-trips to JSON and checks its bounds when
-built, reporting every problem at once (like splink's ``settings_creator``)::
+A :class:`MatchModel` is a frozen dataclass that checks its bounds when built, reporting every
+problem at once (like splink's ``settings_creator``), and writes the JSON form that
+:mod:`matchers.modelfile` reads back::
 
     {
       "format": 1,
@@ -27,8 +28,6 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal, cast
 
 from matchers.errors import ModelFileError
@@ -45,9 +44,8 @@ __all__ = [
     "TermFrequencyParams",
     "TfMode",
     "Thresholds",
-    "default_model",
-    "load_model",
     "logit2",
+    "summarise_problems",
     "thresholds_from_probabilities",
 ]
 
@@ -170,7 +168,7 @@ class MatchModel:
     def __post_init__(self) -> None:
         problems = _bounds_problems(self)
         if problems:
-            raise ModelFileError(_summary(problems))
+            raise ModelFileError(summarise_problems(problems))
         for name, levels in self.fields.items():
             for level, params in levels.items():
                 self._weights[(name, level)] = params.weight
@@ -224,28 +222,6 @@ class MatchModel:
         """Serialise to indented, key-sorted JSON (stable diffs)."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
-    @classmethod
-    def from_dict(cls, data: object) -> MatchModel:
-        """Build from the JSON-ready form, reporting every structural or bound problem at once.
-
-        Raises:
-            ModelFileError: listing each problem (``fields.name.exact.m: must be in (0, 1]``).
-        """
-        return _Parser().model(data)
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> MatchModel:
-        """Parse JSON text; see :meth:`from_dict`.
-
-        Raises:
-            ModelFileError: the text is not JSON or the model is invalid.
-        """
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise ModelFileError(f"model file is not JSON: {exc}") from exc
-        return cls.from_dict(data)
-
 
 # Posterior match probabilities of the tier floors. Every tier is indexed and shown to
 # officers, so even ``low`` must be precise: its floor says "the model expects at most one
@@ -262,25 +238,6 @@ def thresholds_from_probabilities(
     return Thresholds(high=logit2(high), medium=logit2(medium), low=logit2(low))
 
 
-def load_model(path: str | Path) -> MatchModel:
-    """Read a model file.
-
-    Raises:
-        ModelFileError: the file is missing, unreadable, not JSON or invalid.
-    """
-    try:
-        text = Path(path).read_bytes()
-    except OSError as exc:
-        raise ModelFileError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
-    return MatchModel.from_json(text)
-
-
-def default_model() -> MatchModel:
-    """The model shipped in ``matchers/models/default.json``."""
-    text = resources.files("matchers").joinpath("models/default.json").read_bytes()
-    return MatchModel.from_json(text)
-
-
 def _table_dict(tf: TermFrequencyParams) -> dict[str, Any]:
     if not tf.table:
         return {}
@@ -291,7 +248,8 @@ def _table_dict(tf: TermFrequencyParams) -> dict[str, Any]:
     }
 
 
-def _summary(problems: list[str]) -> str:
+def summarise_problems(problems: list[str]) -> str:
+    """One message listing every problem: ``invalid match model (2 problems): a; b``."""
     n = len(problems)
     return f"invalid match model ({n} problem{'s' if n != 1 else ''}): " + "; ".join(problems)
 
@@ -366,134 +324,3 @@ def _tf_problems(tf: TermFrequencyParams) -> list[str]:
     if any(n < 1 for n in tf.table.values()):
         out.append("tf.table.counts: must be positive integers")
     return out
-
-
-class _Parser:
-    """Reads the JSON form leniently, noting every structural problem, then checks bounds."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def model(self, data: object) -> MatchModel:
-        if not isinstance(data, dict):
-            raise ModelFileError(_summary(["model: must be a JSON object"]))
-        if data.get("format", FORMAT) != FORMAT:
-            self.problems.append(f"format: unsupported {data.get('format')!r} (want {FORMAT})")
-        version = data.get("version")
-        if not isinstance(version, str):
-            self.problems.append("version: required string")
-            version = "?"
-        prior = self.number(data, "prior", "prior")
-        fields = self.fields(data.get("fields"))
-        th = self.section(data, "thresholds", required=True)
-        thresholds = Thresholds(
-            high=self.number(th, "high", "thresholds.high"),
-            medium=self.number(th, "medium", "thresholds.medium"),
-            low=self.number(th, "low", "thresholds.low"),
-        )
-        tf = self.tf(self.section(data, "tf", required=False))
-        bl = self.section(data, "blocking", required=False)
-        d = BlockingParams()
-        blocking = BlockingParams(
-            max_block_size=self.integer(bl, "max_block_size", d.max_block_size),
-            max_candidates=self.integer(bl, "max_candidates", d.max_candidates),
-        )
-        training = self.section(data, "training", required=False)
-        try:
-            built = MatchModel(version, prior, fields, thresholds, tf, blocking, training)
-        except ModelFileError as exc:
-            detail = str(exc).split(": ", 1)[1]
-            self.problems.extend(p for p in detail.split("; ") if p not in self.problems)
-        if self.problems:
-            raise ModelFileError(_summary(self.problems))
-        return built
-
-    def section(self, data: Mapping[str, Any], key: str, *, required: bool) -> dict[str, Any]:
-        value = data.get(key)
-        if isinstance(value, dict):
-            return value
-        if value is not None or required:
-            self.problems.append(f"{key}: required object" if required else f"{key}: not an object")
-        return {}
-
-    def number(self, data: Mapping[str, Any], key: str, where: str) -> float:
-        value = data.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.problems.append(f"{where}: required number")
-            return 0.5
-        return float(value)
-
-    def integer(self, data: Mapping[str, Any], key: str, default: int) -> int:
-        value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.problems.append(f"blocking.{key}: must be an integer")
-            return default
-        return value
-
-    def fields(self, data: object) -> dict[FieldName, dict[Level, LevelParams]]:
-        if not isinstance(data, dict) or not data:
-            self.problems.append("fields: required non-empty object")
-            return {}
-        out: dict[FieldName, dict[Level, LevelParams]] = {}
-        for name, levels in data.items():
-            if not isinstance(levels, dict):
-                self.problems.append(f"fields.{name}: must be an object of levels")
-                continue
-            parsed: dict[Level, LevelParams] = {}
-            for level, mu in levels.items():
-                where = f"fields.{name}.{level}"
-                if not isinstance(mu, dict):
-                    self.problems.append(f"{where}: must be an object with m and u")
-                    continue
-                parsed[level] = LevelParams(
-                    self.number(mu, "m", f"{where}.m"), self.number(mu, "u", f"{where}.u")
-                )
-            out[name] = parsed
-        return out
-
-    def tf(self, data: Mapping[str, Any]) -> TermFrequencyParams:
-        d = TermFrequencyParams()
-        table, total, unlisted = self.tf_table(data.get("table"))
-        fields = data.get("fields", list(d.fields))
-        if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
-            self.problems.append("tf.fields: must be a list of field names")
-            fields = list(d.fields)
-        return TermFrequencyParams(
-            mode=data.get("mode", d.mode),
-            fields=tuple(fields),
-            weight=self.number(data, "weight", "tf.weight") if "weight" in data else d.weight,
-            pseudo_count=(
-                self.number(data, "pseudo_count", "tf.pseudo_count")
-                if "pseudo_count" in data
-                else d.pseudo_count
-            ),
-            min_u=self.number(data, "min_u", "tf.min_u") if "min_u" in data else d.min_u,
-            table=table,
-            table_total=total,
-            table_unlisted=unlisted,
-            common_name_margin=(
-                self.number(data, "common_name_margin", "tf.common_name_margin")
-                if "common_name_margin" in data
-                else d.common_name_margin
-            ),
-        )
-
-    def tf_table(self, data: object) -> tuple[dict[str, int], int, int]:
-        if data is None:
-            return {}, 0, 0
-        counts = data.get("counts") if isinstance(data, dict) else None
-        total = data.get("total") if isinstance(data, dict) else None
-        unlisted = data.get("unlisted", 0) if isinstance(data, dict) else 0
-        if (
-            isinstance(unlisted, bool)
-            or not isinstance(unlisted, int)
-            or not isinstance(counts, dict)
-            or isinstance(total, bool)
-            or not isinstance(total, int)
-            or not all(isinstance(n, int) and not isinstance(n, bool) for n in counts.values())
-        ):
-            self.problems.append(
-                "tf.table: must be {total: int, unlisted: int, counts: {key: int}}"
-            )
-            return {}, 0, 0
-        return {str(k): n for k, n in counts.items()}, total, unlisted

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from matchers.matcher import Matcher
-from matchers.model import default_model, load_model
+from matchers.modelfile import default_model, load_model
 from tests.unit.matchers.test_matcher import synthetic_world
 
 with warnings.catch_warnings():

@@ -25,7 +25,7 @@ from connectors.errors import InputFileError
 from connectors.files import JsonlLine, JsonlWriter, read_jsonl
 from matchers.errors import InvalidRecord
 from matchers.matcher import Matcher
-from matchers.model import default_model, load_model
+from matchers.modelfile import default_model, load_model
 from matchers.records import parse_event_bytes
 from tracer.settings import load_settings
 

@@ -21,7 +21,7 @@ from connectors.elasticsearch import ElasticsearchLeadIndexer
 from connectors.lead_index import ensure_lead_index
 from connectors.topics import contract_topics, ensure_topics, kafka_admin
 from matchers.matcher import Matcher
-from matchers.model import default_model, load_model
+from matchers.modelfile import default_model, load_model
 from matchers.records import parse_event_bytes
 from streams.app import build_pipeline
 from tracer.settings import TracerSettings, load_settings

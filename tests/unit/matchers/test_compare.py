@@ -8,7 +8,7 @@ from matchers.blocking import watchlist_index
 from matchers.compare import identifying_levels, quick_score
 from matchers.errors import InvalidRecord
 from matchers.frequencies import TermFrequencies
-from matchers.model import default_model
+from matchers.modelfile import default_model
 from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
 from matchers.scoring import compare_if_identifying, score_comparisons
 from matchers.synthetic import SimulationConfig, build_world

@@ -18,7 +18,8 @@ from matchers.estimate import (
     train_model,
 )
 from matchers.levels import Level
-from matchers.model import FIELDS, MatchModel
+from matchers.model import FIELDS
+from matchers.modelfile import model_from_json
 from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
 from tests.unit.matchers.test_matcher import synthetic_world
 
@@ -88,7 +89,7 @@ def test_trained_model_is_valid_and_sensible(
     data: tuple[list[Person], list[EventRecord]],
 ) -> None:
     model = train_model(*data, version="test", seed=1, random_pairs=3000)
-    assert MatchModel.from_json(model.to_json()) == model
+    assert model_from_json(model.to_json()) == model
     assert 0 < model.prior < 1
     # A small world: the signs and the order matter, not the exact values.
     assert model.weight("id_number", "exact") > 5

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from matchers.explain import explain
 from matchers.leads import LEAD_NAMESPACE, build_lead, lead_bytes, lead_id
-from matchers.model import default_model
+from matchers.modelfile import default_model
 from matchers.records import event_from_raw, person_from_raw
 from matchers.scoring import score_pair
 

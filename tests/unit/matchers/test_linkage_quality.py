@@ -14,7 +14,8 @@ from matchers.addresses import address_block_keys, compare_address, normalise_ad
 from matchers.dates import compare_date, normalise_date
 from matchers.estimate import without_matches
 from matchers.levels import FieldComparison
-from matchers.model import TIER_PROBABILITIES, default_model, logit2
+from matchers.model import TIER_PROBABILITIES, logit2
+from matchers.modelfile import default_model
 from matchers.names import compare_name_sets, normalise_name
 from matchers.records import event_from_raw, person_from_raw
 from matchers.scoring import compare_records, score_comparisons

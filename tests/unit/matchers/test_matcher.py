@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from matchers.errors import InvalidRecord
 from matchers.leads import lead_bytes
 from matchers.matcher import Matcher
-from matchers.model import default_model
+from matchers.modelfile import default_model
 from matchers.synthetic.corruption import Corruptor
 from matchers.synthetic.population import Identity, IdentityFactory
 

@@ -15,17 +15,16 @@ from matchers.model import (
     LevelParams,
     MatchModel,
     Thresholds,
-    default_model,
-    load_model,
     logit2,
     thresholds_from_probabilities,
 )
+from matchers.modelfile import default_model, load_model, model_from_dict, model_from_json
 
 
 def _model(**changes: object) -> MatchModel:
     data = default_model().to_dict()
     data.update(changes)
-    return MatchModel.from_dict(data)
+    return model_from_dict(data)
 
 
 def test_default_model_loads_and_lists_every_field() -> None:
@@ -47,7 +46,7 @@ def test_json_round_trip_is_identity(tmp_path: Path) -> None:
     path = tmp_path / "m.json"
     path.write_text(model.to_json())
     assert load_model(path) == model
-    assert MatchModel.from_json(model.to_json()).to_json() == model.to_json()
+    assert model_from_json(model.to_json()).to_json() == model.to_json()
 
 
 @given(
@@ -69,8 +68,8 @@ def test_round_trip_property(
     }
     data["thresholds"] = {"high": logit2(high), "medium": logit2(medium), "low": logit2(low)}
     data["tf"]["weight"] = tf_weight
-    model = MatchModel.from_dict(data)
-    assert MatchModel.from_json(model.to_json()) == model
+    model = model_from_dict(data)
+    assert model_from_json(model.to_json()) == model
 
 
 @pytest.mark.parametrize(
@@ -102,7 +101,7 @@ def test_every_problem_is_reported_at_once() -> None:
     data["fields"]["shoe_size"] = {"exact": {"m": 0.5, "u": 0.5}}
     data["thresholds"]["low"] = 100
     with pytest.raises(ModelFileError) as raised:
-        MatchModel.from_dict(data)
+        model_from_dict(data)
     text = str(raised.value)
     for expected in (
         "prior: must be in (0, 1)",
@@ -132,7 +131,7 @@ def test_built_in_python_is_checked_too() -> None:
 @pytest.mark.parametrize("text", [b"", b"{", b"[]", b"null"])
 def test_garbage_file_is_a_model_file_error(text: bytes) -> None:
     with pytest.raises(ModelFileError):
-        MatchModel.from_json(text)
+        model_from_json(text)
 
 
 def test_missing_file_is_a_model_file_error(tmp_path: Path) -> None:
@@ -167,17 +166,17 @@ def test_the_shipped_model_carries_a_trained_name_table() -> None:
 def test_a_table_round_trips_most_frequent_first() -> None:
     data = default_model().to_dict()
     data["tf"]["table"] = {"total": 100, "unlisted": 1, "counts": {"name:b": 2, "name:a": 9}}
-    model = MatchModel.from_dict(data)
+    model = model_from_dict(data)
     assert model.tf.table == {"name:a": 9, "name:b": 2}
     assert list(model.to_dict()["tf"]["table"]["counts"]) == ["name:a", "name:b"]
-    assert MatchModel.from_json(model.to_json()) == model
+    assert model_from_json(model.to_json()) == model
 
 
 def test_a_model_without_a_table_writes_none() -> None:
     data = default_model().to_dict()
     del data["tf"]["table"]
     data["tf"]["mode"] = "watchlist"
-    model = MatchModel.from_dict(data)
+    model = model_from_dict(data)
     assert "table" not in model.to_dict()["tf"]
     assert model.tf.table == {} and model.tf.common_name_margin == 2.0
 
@@ -196,7 +195,7 @@ def test_a_broken_table_names_the_problem(table: dict[str, object], expected: st
     data = default_model().to_dict()
     data["tf"]["table"] = table
     with pytest.raises(ModelFileError) as raised:
-        MatchModel.from_dict(data)
+        model_from_dict(data)
     assert expected in str(raised.value)
 
 
@@ -204,4 +203,4 @@ def test_a_negative_margin_is_refused() -> None:
     data = default_model().to_dict()
     data["tf"]["common_name_margin"] = -1
     with pytest.raises(ModelFileError, match="common_name_margin"):
-        MatchModel.from_dict(data)
+        model_from_dict(data)

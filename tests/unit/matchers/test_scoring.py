@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from matchers.frequencies import TermFrequencies, tf_key
 from matchers.gate import has_identifying_agreement, has_uncommon_name_support
 from matchers.levels import LEVELS, FieldComparison
-from matchers.model import FIELDS, TermFrequencyParams, default_model
+from matchers.model import FIELDS, TermFrequencyParams
+from matchers.modelfile import default_model
 from matchers.records import event_from_raw, person_from_raw
 from matchers.scoring import compare_records, probability_of, score_comparisons
 
