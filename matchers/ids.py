@@ -16,7 +16,8 @@ Worked comparisons:
 
 ``IdForms.valid`` is strict (a checksum failure makes it ``False``); ``IdForms.comparable`` says
 whether the number still has a shape worth comparing, since a one-digit typo always fails the
-checksum. ``compare_id`` returns ``missing`` by itself when either side is not comparable.
+checksum. ``compare_id`` returns ``missing`` by itself when either side is not comparable; how a
+damaged resident id differs from another is classified in :mod:`matchers.id_damage`.
 """
 
 from __future__ import annotations
@@ -29,8 +30,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from rapidfuzz.distance import OSA, Levenshtein
+from rapidfuzz.distance import OSA
 
+from matchers.id_damage import (
+    MIN_VISIBLE,
+    compare_masked,
+    compare_resident,
+    id_comparison,
+    masked_level,
+    resident_level,
+)
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, mask_id
 
@@ -54,7 +63,6 @@ _DELETE = dict.fromkeys(map(ord, _SEPARATORS))
 _TO_STAR = dict.fromkeys(map(ord, "×•●·#?"), "*")
 # Visible prefix/suffix lengths under which a person is filed so that masked events find it.
 _MASK_PATTERNS = ((6, 4), (4, 4), (3, 4))
-_MIN_VISIBLE = 8
 _PROVINCES = {
     "11": "北京", "12": "天津", "13": "河北", "14": "山西", "15": "内蒙古", "21": "辽宁",
     "22": "吉林", "23": "黑龙江", "31": "上海", "32": "江苏", "33": "浙江", "34": "安徽",
@@ -225,7 +233,7 @@ def _masked(chars: str) -> IdForms:
         chars = head + "*" * (18 - len(head) - len(tail)) + tail
     shape_ok = len(chars) == 18 and all(c.isdigit() or c in "*X" for c in chars)
     # Fewer than 8 visible characters (a region code and little else) identify nobody.
-    wide = sum(c != "*" for c in chars) < _MIN_VISIBLE
+    wide = sum(c != "*" for c in chars) < MIN_VISIBLE
     flags: tuple[str, ...] = (
         "id_masked",
         *(() if shape_ok else ("id_wrong_length",)),
@@ -260,10 +268,6 @@ def _key(value: str) -> str:
     return "id#" + hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
 
 
-def _cmp(level: Level, zh: str, en: str, key: str = "") -> FieldComparison:
-    return FieldComparison("id_number", level, zh, en, key)
-
-
 def compare_id(left: IdForms, right: IdForms) -> FieldComparison:
     """Compare two identity numbers and say how they differ; symmetric in level.
 
@@ -277,17 +281,21 @@ def compare_id(left: IdForms, right: IdForms) -> FieldComparison:
         the visible digits agreeing), ``disagree`` or ``missing``.
     """
     if not (left.comparable and right.comparable):
-        return _cmp("missing", "证件号缺失或无法比较", "ID number missing or unusable")
+        return id_comparison("missing", "证件号缺失或无法比较", "ID number missing or unusable")
     if left.id_type != right.id_type:
         return _compare_types(left, right)
     if left.masked or right.masked:  # even two equal masked numbers may hide different digits
-        return _compare_masked(left, right)
+        return compare_masked(left.value, right.value, shown=(left if left.masked else right).value)
     if left.value == right.value:
         m = mask_id(left.value)
-        return _cmp("exact", f"证件号一致（{m}）", f"ID number identical ({m})", _key(left.value))
+        return id_comparison(
+            "exact", f"证件号一致（{m}）", f"ID number identical ({m})", _key(left.value)
+        )
     if left.id_type != "cn_resident":
         return _compare_plain(left, right)
-    return _compare_resident(left, right)
+    legacy = "id_legacy_15" in left.flags or "id_legacy_15" in right.flags
+    invalid = next((f.value for f in (left, right) if not f.valid), None)
+    return compare_resident(left.value, right.value, legacy=legacy, invalid=invalid)
 
 
 def id_level(left: IdForms, right: IdForms) -> tuple[Level, str]:
@@ -309,116 +317,32 @@ def id_level(left: IdForms, right: IdForms) -> tuple[Level, str]:
     if left.id_type != right.id_type:
         return ("exact", _key(a)) if a == b else ("missing", "")
     if left.masked or right.masked:
-        return _masked_level(a, b), ""
+        return masked_level(a, b), ""
     if a == b:
         return "exact", _key(a)
     if left.id_type != "cn_resident":
         return ("typo" if OSA.distance(a, b) == 1 else "disagree"), ""
     legacy = "id_legacy_15" in left.flags or "id_legacy_15" in right.flags
-    return _resident_level(a, b, legacy=legacy), ""
-
-
-def _resident_level(a: str, b: str, *, legacy: bool) -> Level:
-    if len(a) == len(b) == 18:
-        if a[:17] == b[:17]:
-            return "partial"
-        diffs = [i for i in range(17 if legacy else 18) if a[i] != b[i]]
-        if len(diffs) == 1 or (
-            len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]]
-        ):
-            return "typo"
-    elif Levenshtein.distance(a, b) == 1:
-        return "typo"
-    return "disagree"
-
-
-def _masked_level(a: str, b: str) -> Level:
-    if len(a) != len(b):
-        return "missing"
-    both = [(x, y) for x, y in zip(a, b, strict=True) if x != "*" and y != "*"]
-    if any(x != y for x, y in both):
-        return "disagree"
-    return "partial" if len(both) >= _MIN_VISIBLE else "missing"
+    return resident_level(a, b, legacy=legacy), ""
 
 
 def _compare_types(left: IdForms, right: IdForms) -> FieldComparison:
     if left.value == right.value:
         m = mask_id(left.value)
         zh, en = f"证件号一致（{m}，证件类型不同）", f"ID numbers identical ({m}; types differ)"
-        return _cmp("exact", zh, en, _key(left.value))
-    return _cmp("missing", "证件类型不同，无法比较", "ID types differ; not compared")
+        return id_comparison("exact", zh, en, _key(left.value))
+    return id_comparison("missing", "证件类型不同，无法比较", "ID types differ; not compared")
 
 
 def _compare_plain(left: IdForms, right: IdForms) -> FieldComparison:
     if OSA.distance(left.value, right.value) == 1:
         ml, mr = mask_id(left.value), mask_id(right.value)
-        return _cmp(
+        return id_comparison(
             "typo",
             f"证件号相差一个字符（{ml} / {mr}）",
             f"ID numbers differ by one character ({ml} / {mr})",
         )
-    return _cmp("disagree", "证件号不同", "ID numbers differ")
-
-
-def _compare_masked(left: IdForms, right: IdForms) -> FieldComparison:
-    a, b = left.value, right.value
-    if len(a) != len(b):
-        return _cmp("missing", "身份证号被遮盖，长度不符", "masked ID number has another length")
-    both = [(x, y) for x, y in zip(a, b, strict=True) if x != "*" and y != "*"]
-    mismatches = sum(x != y for x, y in both)
-    shown = mask_id(a if left.masked else b)
-    if mismatches == 0 and len(both) >= _MIN_VISIBLE:
-        return _cmp(
-            "partial",
-            f"身份证号被遮盖（{shown}），可见的{len(both)}位一致",
-            f"ID number masked ({shown}); the {len(both)} visible characters agree",
-        )
-    if mismatches == 0:
-        return _cmp(
-            "missing", "身份证号被遮盖，可见位太少", "masked ID shows too little to compare"
-        )
-    return _cmp(
-        "disagree",
-        f"身份证号被遮盖（{shown}），可见位有{mismatches}位不同",
-        f"ID number masked ({shown}); {mismatches} visible characters differ",
-    )
-
-
-def _compare_resident(left: IdForms, right: IdForms) -> FieldComparison:
-    a, b = left.value, right.value
-    if len(a) == len(b) == 18:
-        if a[:17] == b[:17]:
-            return _cmp(
-                "partial",
-                "身份证号前17位一致，校验码不同",
-                "same 17-digit ID body, different check character",
-            )
-        # A legacy number's check character was computed by us from a possibly damaged body,
-        # so only its 17 body digits are evidence. For full numbers the check character counts:
-        # twins differ in one sequence digit and, both being valid, in the check character too.
-        legacy = "id_legacy_15" in left.flags or "id_legacy_15" in right.flags
-        diffs = [i for i in range(17 if legacy else 18) if a[i] != b[i]]
-        if len(diffs) == 1:
-            return _typo(left, right, f"第{diffs[0] + 1}位", f"digit {diffs[0] + 1} differs")
-        if len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]]:
-            i = diffs[0] + 1
-            return _typo(left, right, f"第{i}、{i + 1}位颠倒", f"digits {i} and {i + 1} swapped")
-    elif Levenshtein.distance(a, b) == 1:
-        return _typo(left, right, "多或少一位", "one digit dropped or doubled")
-    return _cmp("disagree", "身份证号不同", "ID numbers differ")
-
-
-def _typo(left: IdForms, right: IdForms, where_zh: str, where_en: str) -> FieldComparison:
-    bad = [f for f in (left, right) if not f.valid]
-    ml, mr = mask_id(left.value), mask_id(right.value)
-    if bad:
-        which = mask_id(bad[0].value)
-        zh = f"身份证号{where_zh}（{ml} / {mr}），校验码显示{which}有误"
-        en = f"ID numbers: {where_en} ({ml} / {mr}); checksum-detected: {which} is invalid"
-    else:
-        zh = f"身份证号{where_zh}（{ml} / {mr}）"
-        en = f"ID numbers: {where_en} ({ml} / {mr})"
-    return _cmp("typo", zh, en)
+    return id_comparison("disagree", "证件号不同", "ID numbers differ")
 
 
 def id_block_keys(forms: IdForms) -> frozenset[str]:

@@ -1,0 +1,145 @@
+"""How two resident ids differ: a typo, a changed check character, a mask, or another person.
+
+A one-digit typo always fails the checksum, so a damaged number still compares: the body
+digits are read position by position, a masked number by its visible characters::
+
+    460105199001017129 vs 460105199001017139   typo (digit 17 differs)
+    460105199001017129 vs 460105199001011729   typo (digits 15 and 16 swapped)
+    460105199001017129 vs 46010519900101712X   partial (same 17-digit body)
+    460105199001017129 vs 460105********7129   partial (the 10 visible characters agree)
+
+The functions take the normalised values (``IdForms.value``), so :mod:`matchers.ids` can call
+them without a cycle; the levels and details are those of :func:`matchers.ids.compare_id`.
+"""
+
+from __future__ import annotations
+
+from rapidfuzz.distance import Levenshtein
+
+from matchers.levels import FieldComparison, Level
+from matchers.masking import mask_id
+
+__all__ = [
+    "MIN_VISIBLE",
+    "compare_masked",
+    "compare_resident",
+    "id_comparison",
+    "masked_level",
+    "resident_level",
+]
+
+# Fewer visible characters than this (a region code and little else) identify nobody.
+MIN_VISIBLE = 8
+
+
+def id_comparison(level: Level, zh: str, en: str, key: str = "") -> FieldComparison:
+    """An ``id_number`` comparison at ``level`` with its details and value key."""
+    return FieldComparison("id_number", level, zh, en, key)
+
+
+def resident_level(a: str, b: str, *, legacy: bool) -> Level:
+    """:func:`compare_resident`'s level without its details (the matcher's fast path)."""
+    if len(a) == len(b) == 18:
+        if a[:17] == b[:17]:
+            return "partial"
+        diffs = [i for i in range(17 if legacy else 18) if a[i] != b[i]]
+        if len(diffs) == 1 or (
+            len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]]
+        ):
+            return "typo"
+    elif Levenshtein.distance(a, b) == 1:
+        return "typo"
+    return "disagree"
+
+
+def masked_level(a: str, b: str) -> Level:
+    """:func:`compare_masked`'s level without its details (the matcher's fast path)."""
+    if len(a) != len(b):
+        return "missing"
+    both = [(x, y) for x, y in zip(a, b, strict=True) if x != "*" and y != "*"]
+    if any(x != y for x, y in both):
+        return "disagree"
+    return "partial" if len(both) >= MIN_VISIBLE else "missing"
+
+
+def compare_masked(a: str, b: str, *, shown: str) -> FieldComparison:
+    """Compare two resident ids of which one or both are masked, by their visible characters.
+
+    Args:
+        a: one side's value.
+        b: the other side's value.
+        shown: the masked value to show in the details.
+
+    Returns:
+        ``partial`` (at least :data:`MIN_VISIBLE` visible characters, all agreeing),
+        ``disagree`` or ``missing``.
+    """
+    if len(a) != len(b):
+        return id_comparison(
+            "missing", "身份证号被遮盖，长度不符", "masked ID number has another length"
+        )
+    both = [(x, y) for x, y in zip(a, b, strict=True) if x != "*" and y != "*"]
+    mismatches = sum(x != y for x, y in both)
+    masked = mask_id(shown)
+    if mismatches == 0 and len(both) >= MIN_VISIBLE:
+        return id_comparison(
+            "partial",
+            f"身份证号被遮盖（{masked}），可见的{len(both)}位一致",
+            f"ID number masked ({masked}); the {len(both)} visible characters agree",
+        )
+    if mismatches == 0:
+        return id_comparison(
+            "missing", "身份证号被遮盖，可见位太少", "masked ID shows too little to compare"
+        )
+    return id_comparison(
+        "disagree",
+        f"身份证号被遮盖（{masked}），可见位有{mismatches}位不同",
+        f"ID number masked ({masked}); {mismatches} visible characters differ",
+    )
+
+
+def compare_resident(a: str, b: str, *, legacy: bool, invalid: str | None) -> FieldComparison:
+    """Compare two different, unmasked resident ids and say how one is a damaged other.
+
+    Args:
+        a: one side's value.
+        b: the other side's value.
+        legacy: either side was upgraded from 15 digits (its check character is ours).
+        invalid: the value of the first side that failed its checks, ``None`` if neither did.
+
+    Returns:
+        ``partial`` (same body), ``typo`` (one digit substituted, two adjacent digits swapped,
+        or one digit dropped / doubled) or ``disagree``.
+    """
+    if len(a) == len(b) == 18:
+        if a[:17] == b[:17]:
+            return id_comparison(
+                "partial",
+                "身份证号前17位一致，校验码不同",
+                "same 17-digit ID body, different check character",
+            )
+        # A legacy number's check character was computed by us from a possibly damaged body,
+        # so only its 17 body digits are evidence. For full numbers the check character counts:
+        # twins differ in one sequence digit and, both being valid, in the check character too.
+        diffs = [i for i in range(17 if legacy else 18) if a[i] != b[i]]
+        if len(diffs) == 1:
+            where = (f"第{diffs[0] + 1}位", f"digit {diffs[0] + 1} differs")
+            return _typo(a, b, invalid, *where)
+        if len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]]:
+            i = diffs[0] + 1
+            return _typo(a, b, invalid, f"第{i}、{i + 1}位颠倒", f"digits {i} and {i + 1} swapped")
+    elif Levenshtein.distance(a, b) == 1:
+        return _typo(a, b, invalid, "多或少一位", "one digit dropped or doubled")
+    return id_comparison("disagree", "身份证号不同", "ID numbers differ")
+
+
+def _typo(a: str, b: str, invalid: str | None, where_zh: str, where_en: str) -> FieldComparison:
+    ml, mr = mask_id(a), mask_id(b)
+    if invalid is not None:
+        which = mask_id(invalid)
+        zh = f"身份证号{where_zh}（{ml} / {mr}），校验码显示{which}有误"
+        en = f"ID numbers: {where_en} ({ml} / {mr}); checksum-detected: {which} is invalid"
+    else:
+        zh = f"身份证号{where_zh}（{ml} / {mr}）"
+        en = f"ID numbers: {where_en} ({ml} / {mr})"
+    return id_comparison("typo", zh, en)
