@@ -1,7 +1,8 @@
 """Unsupervised estimation of a match model: u from random pairs, m and the prior by EM.
 
 No labels are needed (Fellegi-Sunter as in splink's ``estimate_u_using_random_sampling`` and
-``estimate_parameters_using_expectation_maximisation``):
+``estimate_parameters_using_expectation_maximisation``); the pairs come from
+:mod:`matchers.pairs`:
 
 1. **u** from random roster x event pairs drawn with a seeded RNG: almost all are non-matches,
    so the share of each level among them is P(level | non-match).
@@ -30,13 +31,11 @@ they weigh nothing when scoring. Worked example (``tracer simulate`` seed 0, 10,
 from __future__ import annotations
 
 import math
-import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from matchers.blocking import event_block_keys, person_block_keys, watchlist_index
 from matchers.frequencies import tf_key
 from matchers.levels import FieldName, Level
 from matchers.model import (
@@ -48,27 +47,20 @@ from matchers.model import (
     TermFrequencyParams,
     thresholds_from_probabilities,
 )
+from matchers.pairs import SESSIONS, LevelCounts, Vector, blocked_pair_levels, random_pair_levels
 from matchers.records import EventRecord, Person
-from matchers.scoring import compare_records
 
 __all__ = [
     "FIELD_LEVELS",
-    "SESSIONS",
-    "BlockedPairs",
     "EmResult",
-    "LevelCounts",
-    "blocked_pair_levels",
     "estimate_prior",
     "estimate_u",
     "event_name_table",
     "expectation_maximisation",
-    "random_pair_levels",
     "train_model",
     "without_matches",
 ]
 
-Vector = tuple[Level, ...]
-LevelCounts = Counter[Vector]
 Probabilities = dict[FieldName, dict[Level, float]]
 
 # The levels each field's comparison can give (what a model lists).
@@ -84,15 +76,6 @@ _M_START: dict[Level, float] = {
     "exact": 8.0, "typo": 1.0, "sound": 1.0, "partial": 1.0, "disagree": 1.0,
 }  # fmt: skip
 _DEFAULT_BLOCKING = BlockingParams()
-# EM sessions as in splink: pairs found through one family of keys agree on the fields those
-# keys are made of by construction, so those fields are left out of that session (and
-# estimated in the other). (key prefixes, fields left out)
-SESSIONS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
-    "name_keys": (("nm:", "nms:"), frozenset({"name"})),
-    # Not phones: relatives share a household phone and an address, and would teach EM
-    # that a different name is normal for the same person.
-    "id_keys": (("id:", "idbody:", "idm"), frozenset({"id_number"})),
-}
 _DEFAULT_TF = TermFrequencyParams(mode="events", pseudo_count=1.0)
 # A compact table: the names common enough to matter. Below a handful of sightings a day's
 # events cannot tell a common name from a rare one.
@@ -117,68 +100,6 @@ class EmResult:
     prior: float
     iterations: int
     converged: bool
-
-
-def random_pair_levels(
-    persons: Sequence[Person], events: Sequence[EventRecord], *, pairs: int, seed: int
-) -> LevelCounts:
-    """Level vectors of ``pairs`` random person x event pairs (seeded, reproducible)."""
-    rng = random.Random(seed)
-    counts: LevelCounts = Counter()
-    if not persons or not events:
-        return counts
-    for _ in range(pairs):
-        person = persons[rng.randrange(len(persons))]
-        event = events[rng.randrange(len(events))]
-        counts[compare_records(person, event).levels()] += 1
-    return counts
-
-
-@dataclass(frozen=True, slots=True)
-class BlockedPairs:
-    """Level vectors of the blocked candidate pairs.
-
-    Attributes:
-        all: every candidate pair (what the matcher scores; gives the prior).
-        sessions: per EM session, the pairs found by that session's keys, with the fields
-            those keys are made of set to ``missing``.
-    """
-
-    all: LevelCounts
-    sessions: dict[str, LevelCounts]
-
-
-def blocked_pair_levels(
-    persons: Sequence[Person],
-    events: Sequence[EventRecord],
-    *,
-    blocking: BlockingParams = _DEFAULT_BLOCKING,
-) -> BlockedPairs:
-    """Level vectors of every candidate pair the blocking index yields, split into sessions."""
-    index = watchlist_index(
-        max_block_size=blocking.max_block_size, max_candidates=blocking.max_candidates
-    )
-    for person in persons:
-        index.upsert(person)
-    every: LevelCounts = Counter()
-    sessions: dict[str, LevelCounts] = {name: Counter() for name in SESSIONS}
-    for event in events:
-        event_keys = event_block_keys(event)
-        for person_id in sorted(index.candidates(event)):
-            candidate = index.get(person_id)
-            if candidate is None:
-                continue
-            vector = compare_records(candidate, event).levels()
-            every[vector] += 1
-            shared = person_block_keys(candidate) & event_keys
-            for name, (prefixes, excluded) in SESSIONS.items():
-                if any(k.startswith(prefixes) for k in shared):
-                    sessions[name][_without(vector, excluded)] += 1
-    return BlockedPairs(every, sessions)
-
-
-def _without(vector: Vector, excluded: frozenset[str]) -> Vector:
-    return tuple("missing" if f in excluded else lv for f, lv in zip(FIELDS, vector, strict=True))
 
 
 def _distribution(

@@ -14,12 +14,12 @@ from matchers.estimate import (
     estimate_u,
     event_name_table,
     expectation_maximisation,
-    random_pair_levels,
     train_model,
 )
 from matchers.levels import Level
 from matchers.model import FIELDS
 from matchers.modelfile import model_from_json
+from matchers.pairs import random_pair_levels
 from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
 from tests.unit.matchers.test_matcher import synthetic_world
 
