@@ -39,17 +39,16 @@ from rapidfuzz.distance import OSA, JaroWinkler
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, redact_numbers
 from matchers.pinyin import (
-    COMPOUND_READINGS,
     given_readings,
     segment_pinyin,
     simplified,
     split_surname,
     surname_readings,
 )
+from matchers.readings import NameParse, partial_agreement, roman_parses, unumlaut
 
 __all__ = [
     "NameForms",
-    "NameParse",
     "Script",
     "compare_name",
     "compare_name_sets",
@@ -65,24 +64,6 @@ _HANZI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002f
 _WORD = re.compile(r"[^\W\d_]+")
 _MAX_LEN = 64
 _MAX_PARSES = 16
-
-
-@dataclass(frozen=True, slots=True)
-class NameParse:
-    """One surname-first reading of a name.
-
-    Attributes:
-        surname: the surname's syllables joined (``zhang``, ``ouyang``), or a Latin word.
-        given: the given-name syllables (or Latin words); a single letter is an initial.
-    """
-
-    surname: str
-    given: tuple[str, ...]
-
-    @property
-    def key(self) -> str:
-        """The parse joined into one toneless key, surname first (``zhangwei``)."""
-        return self.surname + "".join(self.given)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +97,6 @@ class NameForms:
     value_key: str = ""
 
 
-def _unumlaut(parse: NameParse) -> NameParse:
-    return NameParse(
-        parse.surname.replace("v", "u"), tuple(g.replace("v", "u") for g in parse.given)
-    )
-
-
 def _hanzi_forms(hanzi: str, flags: tuple[str, ...]) -> NameForms:
     surname, given = split_surname(hanzi)
     parses = [
@@ -129,7 +104,7 @@ def _hanzi_forms(hanzi: str, flags: tuple[str, ...]) -> NameForms:
         for s, g in itertools.product(surname_readings(surname), given_readings(given))
     ][:_MAX_PARSES]
     keys = frozenset(p.key for p in parses)
-    roman = keys | {_unumlaut(p).key for p in parses}
+    roman = keys | {unumlaut(p).key for p in parses}
     return NameForms(
         display=hanzi,
         script="hanzi",
@@ -142,27 +117,6 @@ def _hanzi_forms(hanzi: str, flags: tuple[str, ...]) -> NameForms:
         roman_keys=roman,
         value_key=hanzi,
     )
-
-
-def _roman_parses(words: list[tuple[str, ...]], comma: int) -> list[NameParse]:
-    """Surname-first parses of romanised words (each a tuple of syllables or one Latin word)."""
-    if comma > 0:  # "ZHANG, Wei" / "MULLER, Hans": the surname is explicitly first
-        return [
-            NameParse(
-                "".join(itertools.chain(*words[:comma])), tuple(itertools.chain(*words[comma:]))
-            )
-        ]
-    if len(words) == 1:
-        s = words[0]
-        parses = [NameParse(s[0], s[1:])]
-        if len(s) > 1:
-            parses.append(NameParse(s[-1], s[:-1]))
-        if len(s) > 2 and s[0] + s[1] in COMPOUND_READINGS:
-            parses.append(NameParse(s[0] + s[1], s[2:]))
-        return parses
-    first = NameParse("".join(words[0]), tuple(itertools.chain(*words[1:])))
-    last = NameParse("".join(words[-1]), tuple(itertools.chain(*words[:-1])))
-    return [first, last]
 
 
 def _roman_forms(text: str, flags: tuple[str, ...]) -> NameForms:
@@ -185,7 +139,7 @@ def _roman_forms(text: str, flags: tuple[str, ...]) -> NameForms:
     words: list[tuple[str, ...]] = (
         [s for s in segmented if s is not None] if is_pinyin else [(t,) for t in tokens]
     )
-    parses = _roman_parses(words, comma)
+    parses = roman_parses(words, comma)
     units = sorted(itertools.chain(*words))
     keys = frozenset(p.key for p in parses)
     return NameForms(
@@ -263,7 +217,7 @@ def compare_name(left: NameForms, right: NameForms) -> FieldComparison:
     if result is not None:
         level, zh, en = result
         return _cmp(level, zh, en, left.value_key if level != "partial" else "")
-    why = _partial(left.parses, right.parses)
+    why = partial_agreement(left.parses, right.parses)
     if why:
         zh, en = why
         return _cmp("partial", f"{zh}：{a} / {b}", f"{en}: {a} / {b}")
@@ -359,31 +313,9 @@ def _one_edit(lefts: Iterable[str], rights: Iterable[str]) -> bool:
 
 def _spaced(forms: NameForms, key: str) -> str:
     for parse in forms.parses:
-        if parse.key == key or _unumlaut(parse).key == key:
+        if parse.key == key or unumlaut(parse).key == key:
             return " ".join((parse.surname, *parse.given)).strip()
     return key
-
-
-def _partial(lefts: Sequence[NameParse], rights: Sequence[NameParse]) -> tuple[str, str] | None:
-    for p, q in itertools.product(lefts, rights):
-        if p.surname == q.surname:
-            if {g for g in p.given if len(g) > 1} & {g for g in q.given if len(g) > 1}:
-                return "姓相同且名有一字相同", "same surname and one given-name syllable"
-            if _initials(p.given, q.given) or _initials(q.given, p.given):
-                return "姓相同且名的首字母一致", "same surname, given-name initials agree"
-        elif p.given and p.given == q.given and len(p.surname) > 1 and len(q.surname) > 1:
-            return "名相同，姓不同", "same given name, different surname"
-    return None
-
-
-def _initials(short: tuple[str, ...], full: tuple[str, ...]) -> bool:
-    """``('d', 'b')`` or ``('db',)`` against ``('de', 'bin')``: initials of the given name."""
-    if not short or not full:
-        return False
-    letters = "".join(short)
-    if not all(len(s) == 1 for s in short) and not (len(short) == 1 and len(letters) <= 3):
-        return False
-    return len(letters) == len(full) and all(g[0] == c for g, c in zip(full, letters, strict=True))
 
 
 _RANK: dict[str, int] = {
