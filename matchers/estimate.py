@@ -47,7 +47,14 @@ from matchers.model import (
     TermFrequencyParams,
     thresholds_from_probabilities,
 )
-from matchers.pairs import SESSIONS, LevelCounts, Vector, blocked_pair_levels, random_pair_levels
+from matchers.pairs import (
+    SESSIONS,
+    BlockedPairs,
+    LevelCounts,
+    Vector,
+    blocked_pair_levels,
+    random_pair_levels,
+)
 from matchers.records import EventRecord, Person
 
 __all__ = [
@@ -221,24 +228,14 @@ def train_model(
     fields = {
         f: {lv: LevelParams(m=m[f][lv], u=u[f][lv]) for lv in FIELD_LEVELS[f]} for f in FIELDS
     }
-    training: dict[str, Any] = {
-        "method": "u from random pairs; m by EM sessions over blocked pairs (u fixed); prior by EM",
-        "seed": seed,
-        "roster_people": len(traced),
-        "events": len(events),
-        "random_pairs": random_pairs,
-        "blocked_pairs": sum(blocked.all.values()),
-        "sessions": {
-            name: {
-                "pairs": sum(blocked.sessions[name].values()),
-                "prior": round(run.prior, 6),
-                "iterations": run.iterations,
-                "converged": run.converged,
-            }
-            for name, run in runs.items()
-        },
-        "tier_probabilities": dict(TIER_PROBABILITIES),
-    }
+    training = _training_notes(
+        seed=seed,
+        people=len(traced),
+        events=len(events),
+        random_pairs=random_pairs,
+        blocked=blocked,
+        runs=runs,
+    )
     if tf.mode == "events" and not tf.table:
         table, counted, unlisted = event_name_table(events)
         tf = replace(tf, table=table, table_total=counted, table_unlisted=unlisted)
@@ -252,6 +249,36 @@ def train_model(
         blocking=blocking,
         training=training,
     )
+
+
+def _training_notes(
+    *,
+    seed: int,
+    people: int,
+    events: int,
+    random_pairs: int,
+    blocked: BlockedPairs,
+    runs: Mapping[str, EmResult],
+) -> dict[str, Any]:
+    """The model's ``training`` section: how it was trained, for the file's reader."""
+    return {
+        "method": "u from random pairs; m by EM sessions over blocked pairs (u fixed); prior by EM",
+        "seed": seed,
+        "roster_people": people,
+        "events": events,
+        "random_pairs": random_pairs,
+        "blocked_pairs": sum(blocked.all.values()),
+        "sessions": {
+            name: {
+                "pairs": sum(blocked.sessions[name].values()),
+                "prior": round(run.prior, 6),
+                "iterations": run.iterations,
+                "converged": run.converged,
+            }
+            for name, run in runs.items()
+        },
+        "tier_probabilities": dict(TIER_PROBABILITIES),
+    }
 
 
 def event_name_table(
