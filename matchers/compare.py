@@ -8,7 +8,11 @@ pair from levels and value keys only, and the matcher builds the full comparison
 
 The score is the same by construction: it goes through :func:`matchers.scoring.score_comparisons`
 with comparisons whose details are empty, and a score depends on levels, value keys and the
-implied fields, never on details. ``tests/unit/matchers/test_compare.py`` checks that
+implied fields, never on details. The birth-date and gender rules and the implied fields are
+scoring's own (:func:`~matchers.scoring.compare_birth` and
+:func:`~matchers.scoring.compare_gender` with ``detail=False``,
+:func:`~matchers.scoring.implied_fields`); the id and phone levels are their field modules'
+``id_level`` and ``phone_level``. ``tests/unit/matchers/test_compare.py`` checks that
 :func:`quick_score` and the full comparison agree on every pair of a simulated world.
 
     quick = quick_score(model, person, event, tf=tf)   # None: gated, no lead whatever the score
@@ -19,7 +23,6 @@ implied fields, never on details. ``tests/unit/matchers/test_compare.py`` checks
 from __future__ import annotations
 
 from matchers.addresses import compare_address
-from matchers.dates import DateForms, compare_date
 from matchers.frequencies import TermFrequencies
 from matchers.gate import has_identifying_agreement
 from matchers.ids import id_level
@@ -28,7 +31,14 @@ from matchers.model import MatchModel
 from matchers.names import compare_name_sets
 from matchers.phones import phone_level
 from matchers.records import EventRecord, Person
-from matchers.scoring import PairScore, may_identify, score_comparisons
+from matchers.scoring import (
+    PairScore,
+    compare_birth,
+    compare_gender,
+    implied_fields,
+    may_identify,
+    score_comparisons,
+)
 
 __all__ = ["identifying_levels", "quick_score"]
 
@@ -57,17 +67,8 @@ def quick_score(
     others = identifying_levels(person, event)
     if not has_identifying_agreement([(c.field, c.level) for c in others]):
         return None
-    id_cmp, birth, gender = others[0], others[1], others[2]
-    implied: set[str] = set()
-    if id_cmp.level == "exact":
-        # As matchers.scoring._with_name: only what the number itself carries is implied.
-        embedded = {
-            "birth_date": bool(person.id.birth_date),
-            "gender": person.id.gender is not None,
-        }
-        implied.update(c.field for c in (birth, gender) if c.level == "exact" and embedded[c.field])
     name = compare_name_sets(person.names, event.names)
-    return score_comparisons(model, (name, *others), tf=tf, implied=frozenset(implied))
+    return score_comparisons(model, (name, *others), tf=tf, implied=implied_fields(person, others))
 
 
 def identifying_levels(person: Person, event: EventRecord) -> tuple[FieldComparison, ...]:
@@ -80,31 +81,8 @@ def identifying_levels(person: Person, event: EventRecord) -> tuple[FieldCompari
     address = compare_address(person.addresses, event.address)
     return (
         FieldComparison("id_number", id_level_, "", "", id_key),
-        _birth(person, event),
-        _gender(person, event),
+        compare_birth(person, event, detail=False),
+        compare_gender(person, event, detail=False),
         FieldComparison("phone", phone, "", "", phone_key),
         FieldComparison("address", address.level, "", "", address.value_key),
     )
-
-
-def _birth(person: Person, event: EventRecord) -> FieldComparison:
-    # The record's own date, else the one embedded in the id (matchers.scoring._compare_birth);
-    # the level and value key are compare_date's whichever side the date came from.
-    c = compare_date(
-        _own_or_id(person.birth_date, person.id_birth_date),
-        _own_or_id(event.birth_date, event.id_birth_date),
-    )
-    return FieldComparison("birth_date", c.level, "", "", c.value_key)
-
-
-def _own_or_id(own: DateForms, from_id: DateForms) -> DateForms:
-    return own if own.comparable or not from_id.comparable else from_id
-
-
-def _gender(person: Person, event: EventRecord) -> FieldComparison:
-    left, right = person.gender or person.id.gender, event.gender or event.id.gender
-    if left is None or right is None:
-        return FieldComparison("gender", "missing", "", "")
-    if left == right:
-        return FieldComparison("gender", "exact", "", "", left)
-    return FieldComparison("gender", "disagree", "", "")

@@ -29,8 +29,11 @@ __all__ = [
     "PairComparison",
     "PairScore",
     "Tier",
+    "compare_birth",
+    "compare_gender",
     "compare_if_identifying",
     "compare_records",
+    "implied_fields",
     "may_identify",
     "probability_of",
     "score_comparisons",
@@ -290,8 +293,8 @@ def _near_address(person: Person, event: EventRecord) -> bool:
 def _identifying_fields(person: Person, event: EventRecord) -> tuple[FieldComparison, ...]:
     return (
         compare_id(person.id, event.id),
-        _compare_birth(person, event),
-        _compare_gender(person, event),
+        compare_birth(person, event),
+        compare_gender(person, event),
         compare_phone(person.phones, event.phone),
         compare_address(person.addresses, event.address),
     )
@@ -300,24 +303,36 @@ def _identifying_fields(person: Person, event: EventRecord) -> tuple[FieldCompar
 def _with_name(
     person: Person, event: EventRecord, others: tuple[FieldComparison, ...]
 ) -> PairComparison:
-    id_cmp, birth, gender = others[0], others[1], others[2]
-    implied: set[str] = set()
-    if id_cmp.level == "exact":
-        # Only what the number itself carries (a resident id embeds both); a passport or a
-        # social-security number says nothing about the birth date, which then counts fully.
-        embedded = {
-            "birth_date": bool(person.id.birth_date),
-            "gender": person.id.gender is not None,
-        }
-        implied.update(c.field for c in (birth, gender) if c.level == "exact" and embedded[c.field])
     name = compare_name_sets(person.names, event.names)
-    return PairComparison((name, *others), frozenset(implied))
+    return PairComparison((name, *others), implied_fields(person, others))
 
 
-def _compare_birth(person: Person, event: EventRecord) -> FieldComparison:
+def implied_fields(person: Person, others: Sequence[FieldComparison]) -> frozenset[str]:
+    """The fields an exact id match already counts (weight 0), from the id, birth, gender levels.
+
+    Only what the number itself carries: both sides with resident id ``110101199003071225``
+    and an exact birth date and gender give both fields; an exact passport number gives
+    neither (it says nothing about the birth date, which then counts fully).
+    """
+    id_cmp, birth, gender = others[0], others[1], others[2]
+    if id_cmp.level != "exact":
+        return frozenset()
+    embedded = {"birth_date": bool(person.id.birth_date), "gender": person.id.gender is not None}
+    return frozenset(c.field for c in (birth, gender) if c.level == "exact" and embedded[c.field])
+
+
+def compare_birth(person: Person, event: EventRecord, *, detail: bool = True) -> FieldComparison:
+    """Compare birth dates: each side's own date, else the one embedded in its id.
+
+    A person born 1990-03-07 and an event with no date but id ``110101199003071225`` give
+    ``exact``, "birth date agrees with the ID (1990-03-07)". ``detail=False`` (the fast path of
+    :mod:`matchers.compare`) gives the same level and value key with empty details.
+    """
     left, left_from_id = _own_or_id(person.birth_date, person.id_birth_date)
     right, right_from_id = _own_or_id(event.birth_date, event.id_birth_date)
     c = compare_date(left, right)
+    if not detail:
+        return FieldComparison("birth_date", c.level, "", "", c.value_key)
     if c.level == "missing" or not (left_from_id or right_from_id):
         return c
     if c.level == "exact":
@@ -339,10 +354,21 @@ def _own_or_id(own: DateForms, from_id: DateForms) -> tuple[DateForms, bool]:
     return from_id, True
 
 
-def _compare_gender(person: Person, event: EventRecord) -> FieldComparison:
+def compare_gender(person: Person, event: EventRecord, *, detail: bool = True) -> FieldComparison:
+    """Compare genders: each side's own, else the one embedded in its id.
+
+    A woman on the watchlist and an event with no gender but a female id give ``exact`` (value
+    key ``F``), "gender agrees with the ID (female)". ``detail=False`` (the fast path of
+    :mod:`matchers.compare`) gives the same level and value key with empty details.
+    """
     left, right = person.gender or person.id.gender, event.gender or event.id.gender
     if left is None or right is None:
-        return FieldComparison("gender", "missing", "性别缺失", "gender missing")
+        zh, en = ("性别缺失", "gender missing") if detail else ("", "")
+        return FieldComparison("gender", "missing", zh, en)
+    if not detail:
+        if left == right:
+            return FieldComparison("gender", "exact", "", "", left)
+        return FieldComparison("gender", "disagree", "", "")
     from_id = (person.gender is None) or (event.gender is None)
     if left == right:
         zh = "性别与身份证一致" if from_id else "性别一致"

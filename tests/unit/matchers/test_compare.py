@@ -10,7 +10,12 @@ from matchers.errors import InvalidRecord
 from matchers.frequencies import TermFrequencies
 from matchers.modelfile import default_model
 from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
-from matchers.scoring import compare_if_identifying, score_comparisons
+from matchers.scoring import (
+    compare_birth,
+    compare_gender,
+    compare_if_identifying,
+    score_comparisons,
+)
 from matchers.synthetic import SimulationConfig, build_world
 
 
@@ -68,3 +73,17 @@ def test_levels_carry_no_details(pairs: list[tuple[Person, EventRecord]]) -> Non
     person, event = pairs[0]
     for c in identifying_levels(person, event):
         assert c.detail_zh == c.detail_en == ""
+
+
+def test_the_level_only_field_rules_are_the_full_ones_without_details(
+    pairs: list[tuple[Person, EventRecord]],
+) -> None:
+    for person, event in pairs:
+        for compare in (compare_birth, compare_gender):
+            quick, full = compare(person, event, detail=False), compare(person, event)
+            assert (quick.field, quick.level, quick.value_key) == (
+                full.field,
+                full.level,
+                full.value_key,
+            ), (person.person_id, event.event_id)
+            assert quick.detail_zh == quick.detail_en == ""
