@@ -249,7 +249,9 @@ def may_identify(person: Person, event: EventRecord) -> bool:
         return True
     gender, other = person.gender or person.id.gender, event.gender or event.id.gender
     if gender is not None and other is not None and gender != other:
-        return False
+        if not _gender_from_damaged_id(person, event):
+            return False
+        gender = None  # compare_gender calls it missing
     left, _ = _own_or_id(person.birth_date, person.id_birth_date)
     right, _ = _own_or_id(event.birth_date, event.id_birth_date)
     if not (left.comparable and right.comparable):
@@ -325,12 +327,24 @@ def compare_birth(person: Person, event: EventRecord, *, detail: bool = True) ->
     """Compare birth dates: each side's own date, else the one embedded in its id.
 
     A person born 1990-03-07 and an event with no date but id ``110101199003071225`` give
-    ``exact``, "birth date agrees with the ID (1990-03-07)". ``detail=False`` (the fast path of
-    :mod:`matchers.compare`) gives the same level and value key with empty details.
+    ``exact``, "birth date agrees with the ID (1990-03-07)". A date read out of an id that fails
+    its check character (``id_checksum_failed``) may hold the wrong digit: when it disagrees the
+    level is ``missing``, not ``disagree`` (an agreement still counts: the wrong digit was
+    elsewhere). ``detail=False`` (the fast path of :mod:`matchers.compare`) gives the same level
+    and value key with empty details.
     """
     left, left_from_id = _own_or_id(person.birth_date, person.id_birth_date)
     right, right_from_id = _own_or_id(event.birth_date, event.id_birth_date)
     c = compare_date(left, right)
+    if c.level == "disagree" and (
+        (left_from_id and _damaged(person.id)) or (right_from_id and _damaged(event.id))
+    ):
+        c = FieldComparison(
+            "birth_date",
+            "missing",
+            "身份证校验位不符，出生日期未比较" if detail else "",
+            "the ID fails its check digit; birth date not compared" if detail else "",
+        )
     if not detail:
         return FieldComparison("birth_date", c.level, "", "", c.value_key)
     if c.level == "missing" or not (left_from_id or right_from_id):
@@ -354,17 +368,36 @@ def _own_or_id(own: DateForms, from_id: DateForms) -> tuple[DateForms, bool]:
     return from_id, True
 
 
+def _damaged(forms: IdForms) -> bool:
+    # A wrong digit somewhere: the birth date or gender read out of it may be the wrong one.
+    return "id_checksum_failed" in forms.flags
+
+
+def _gender_from_damaged_id(person: Person, event: EventRecord) -> bool:
+    return (person.gender is None and _damaged(person.id)) or (
+        event.gender is None and _damaged(event.id)
+    )
+
+
 def compare_gender(person: Person, event: EventRecord, *, detail: bool = True) -> FieldComparison:
     """Compare genders: each side's own, else the one embedded in its id.
 
     A woman on the watchlist and an event with no gender but a female id give ``exact`` (value
-    key ``F``), "gender agrees with the ID (female)". ``detail=False`` (the fast path of
-    :mod:`matchers.compare`) gives the same level and value key with empty details.
+    key ``F``), "gender agrees with the ID (female)". A gender read out of an id that fails its
+    check character and disagrees gives ``missing``, as in :func:`compare_birth`.
+    ``detail=False`` (the fast path of :mod:`matchers.compare`) gives the same level and value
+    key with empty details.
     """
     left, right = person.gender or person.id.gender, event.gender or event.id.gender
     if left is None or right is None:
         zh, en = ("性别缺失", "gender missing") if detail else ("", "")
         return FieldComparison("gender", "missing", zh, en)
+    if left != right and _gender_from_damaged_id(person, event):
+        zh, en = (
+            "身份证校验位不符，性别未比较",
+            "the ID fails its check digit; gender not compared",
+        )
+        return FieldComparison("gender", "missing", *((zh, en) if detail else ("", "")))
     if not detail:
         if left == right:
             return FieldComparison("gender", "exact", "", "", left)
