@@ -9,8 +9,8 @@ pair from levels and value keys only, and the matcher builds the full comparison
 The score is the same by construction: it goes through :func:`matchers.scoring.score_comparisons`
 with comparisons whose details are empty, and a score depends on levels, value keys and the
 implied fields, never on details. The birth-date and gender rules and the implied fields are
-scoring's own (:func:`~matchers.scoring.compare_birth` and
-:func:`~matchers.scoring.compare_gender` with ``detail=False``,
+scoring's own (:func:`~matchers.demographics.compare_birth` and
+:func:`~matchers.demographics.compare_gender` with ``detail=False``,
 :func:`~matchers.scoring.implied_fields`); the id and phone levels are their field modules'
 ``id_level`` and ``phone_level``. ``tests/unit/matchers/test_compare.py`` checks that
 :func:`quick_score` and the full comparison agree on every pair of a simulated world.
@@ -23,6 +23,7 @@ scoring's own (:func:`~matchers.scoring.compare_birth` and
 from __future__ import annotations
 
 from matchers.addresses import compare_address
+from matchers.demographics import compare_birth, compare_gender
 from matchers.frequencies import TermFrequencies
 from matchers.gate import has_identifying_agreement
 from matchers.ids import id_level
@@ -33,8 +34,6 @@ from matchers.phones import phone_level
 from matchers.records import EventRecord, Person
 from matchers.scoring import (
     PairScore,
-    compare_birth,
-    compare_gender,
     implied_fields,
     may_identify,
     score_comparisons,

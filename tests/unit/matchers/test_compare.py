@@ -6,13 +6,12 @@ import pytest
 
 from matchers.blocking import watchlist_index
 from matchers.compare import identifying_levels, quick_score
+from matchers.demographics import compare_birth, compare_gender
 from matchers.errors import InvalidRecord
 from matchers.frequencies import TermFrequencies
 from matchers.modelfile import default_model
 from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
 from matchers.scoring import (
-    compare_birth,
-    compare_gender,
     compare_if_identifying,
     score_comparisons,
 )

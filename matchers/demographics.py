@@ -1,0 +1,113 @@
+"""Birth date and gender of a pair: each side's own, else the one embedded in its id number.
+
+A date or gender read out of an id that fails its check character may carry the damaged digit,
+so when it disagrees it says nothing (``missing``); when it agrees it still counts.
+"""
+
+from __future__ import annotations
+
+from matchers.dates import DateForms, compare_date
+from matchers.ids import IdForms
+from matchers.levels import FieldComparison
+from matchers.records import EventRecord, Person
+
+__all__ = ["compare_birth", "compare_gender", "gender_from_damaged_id", "own_or_id_date"]
+
+_GENDER_ZH = {"M": "男", "F": "女"}
+_GENDER_EN = {"M": "male", "F": "female"}
+
+
+def compare_birth(person: Person, event: EventRecord, *, detail: bool = True) -> FieldComparison:
+    """Compare birth dates: each side's own date, else the one embedded in its id.
+
+    A person born 1990-03-07 and an event with no date but id ``110101199003071225`` give
+    ``exact``, "birth date agrees with the ID (1990-03-07)". A date read out of an id that fails
+    its check character (``id_checksum_failed``) may hold the wrong digit: when it disagrees the
+    level is ``missing``, not ``disagree`` (an agreement still counts: the wrong digit was
+    elsewhere). ``detail=False`` (the fast path of :mod:`matchers.compare`) gives the same level
+    and value key with empty details.
+    """
+    left, left_from_id = own_or_id_date(person.birth_date, person.id_birth_date)
+    right, right_from_id = own_or_id_date(event.birth_date, event.id_birth_date)
+    c = compare_date(left, right)
+    if c.level == "disagree" and (
+        (left_from_id and _damaged(person.id)) or (right_from_id and _damaged(event.id))
+    ):
+        c = FieldComparison(
+            "birth_date",
+            "missing",
+            "身份证校验位不符，出生日期未比较" if detail else "",
+            "the ID fails its check digit; birth date not compared" if detail else "",
+        )
+    if not detail:
+        return FieldComparison("birth_date", c.level, "", "", c.value_key)
+    if c.level == "missing" or not (left_from_id or right_from_id):
+        return c
+    if c.level == "exact":
+        return FieldComparison(
+            "birth_date",
+            "exact",
+            f"出生日期与身份证一致（{left.value}）",
+            f"birth date agrees with the ID ({left.value})",
+            c.value_key,
+        )
+    return FieldComparison(
+        "birth_date", c.level, c.detail_zh + "（据身份证）", c.detail_en + " (from the ID)"
+    )
+
+
+def own_or_id_date(own: DateForms, from_id: DateForms) -> tuple[DateForms, bool]:
+    """The side's own birth date if usable, else the one read out of its id; and which it was."""
+    if own.comparable or not from_id.comparable:
+        return own, False
+    return from_id, True
+
+
+def _damaged(forms: IdForms) -> bool:
+    # A wrong digit somewhere: the birth date or gender read out of it may be the wrong one.
+    return "id_checksum_failed" in forms.flags
+
+
+def gender_from_damaged_id(person: Person, event: EventRecord) -> bool:
+    """Whether a side without a recorded gender takes it from an id failing its check digit."""
+    return (person.gender is None and _damaged(person.id)) or (
+        event.gender is None and _damaged(event.id)
+    )
+
+
+def compare_gender(person: Person, event: EventRecord, *, detail: bool = True) -> FieldComparison:
+    """Compare genders: each side's own, else the one embedded in its id.
+
+    A woman on the watchlist and an event with no gender but a female id give ``exact`` (value
+    key ``F``), "gender agrees with the ID (female)". A gender read out of an id that fails its
+    check character and disagrees gives ``missing``, as in :func:`compare_birth`.
+    ``detail=False`` (the fast path of :mod:`matchers.compare`) gives the same level and value
+    key with empty details.
+    """
+    left, right = person.gender or person.id.gender, event.gender or event.id.gender
+    if left is None or right is None:
+        zh, en = ("性别缺失", "gender missing") if detail else ("", "")
+        return FieldComparison("gender", "missing", zh, en)
+    if left != right and gender_from_damaged_id(person, event):
+        zh, en = (
+            "身份证校验位不符，性别未比较",
+            "the ID fails its check digit; gender not compared",
+        )
+        return FieldComparison("gender", "missing", *((zh, en) if detail else ("", "")))
+    if not detail:
+        if left == right:
+            return FieldComparison("gender", "exact", "", "", left)
+        return FieldComparison("gender", "disagree", "", "")
+    from_id = (person.gender is None) or (event.gender is None)
+    if left == right:
+        zh = "性别与身份证一致" if from_id else "性别一致"
+        en = "gender agrees with the ID" if from_id else "same gender"
+        return FieldComparison(
+            "gender", "exact", f"{zh}（{_GENDER_ZH[left]}）", f"{en} ({_GENDER_EN[left]})", left
+        )
+    return FieldComparison(
+        "gender",
+        "disagree",
+        f"性别不同（{_GENDER_ZH[left]}/{_GENDER_ZH[right]}）",
+        f"gender differs ({_GENDER_EN[left]}/{_GENDER_EN[right]})",
+    )
