@@ -11,10 +11,15 @@ Everything lives under one directory (``.stack`` in the repository, gitignored):
       elasticsearch/{data,logs}/    node data and Elasticsearch's own logs
       logs/{kafka,elasticsearch}.log  stdout/stderr of each process
       run/{kafka,elasticsearch}.json  pid files (pid, version, address, log)
+
+Elasticsearch runs as an unprivileged service user, which must be able to walk down to its
+folders. When a parent of ``.stack`` is closed to others (a clone under ``mktemp -d``, say), its
+distribution, data and logs move to ``/var/tmp/tracer-es-<hash of the stack path>/`` instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -105,19 +110,27 @@ class StackConfig:
         return self.downloads_dir / f"elasticsearch-{self.elasticsearch_version}.zip"
 
     @property
+    def elasticsearch_root(self) -> Path:
+        """Where Elasticsearch's folders live: the stack directory, if others may enter it."""
+        if _enterable_by_others(self.stack_dir):
+            return self.stack_dir
+        digest = hashlib.sha256(str(self.stack_dir.resolve()).encode()).hexdigest()[:12]
+        return Path("/var/tmp") / f"tracer-es-{digest}"
+
+    @property
     def elasticsearch_home(self) -> Path:
         """The unpacked distribution (``bin/``, ``config/``, ``lib/``, ``modules/``)."""
-        return self.stack_dir / f"elasticsearch-{self.elasticsearch_version}"
+        return self.elasticsearch_root / f"elasticsearch-{self.elasticsearch_version}"
 
     @property
     def elasticsearch_data_dir(self) -> Path:
         """Node data, kept apart from the distribution so a version change keeps the data."""
-        return self.stack_dir / "elasticsearch" / "data"
+        return self.elasticsearch_root / "elasticsearch" / "data"
 
     @property
     def elasticsearch_logs_dir(self) -> Path:
         """Elasticsearch's own log files (besides its stdout in ``logs/``)."""
-        return self.stack_dir / "elasticsearch" / "logs"
+        return self.elasticsearch_root / "elasticsearch" / "logs"
 
     @property
     def logs_dir(self) -> Path:
@@ -136,3 +149,11 @@ class StackConfig:
     def pid_path(self, service: ServiceName) -> Path:
         """Return the pid file of ``service``."""
         return self.run_dir / f"{service}.json"
+
+
+def _enterable_by_others(folder: Path) -> bool:
+    """Whether every existing parent of ``folder`` lets other users through (x for others)."""
+    for parent in (folder.resolve(), *folder.resolve().parents):
+        if parent.exists() and parent != Path("/") and not parent.stat().st_mode & 0o001:
+            return False
+    return True

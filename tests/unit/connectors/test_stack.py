@@ -8,6 +8,7 @@ import re
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 import warnings
 import zipfile
@@ -409,3 +410,22 @@ def test_up_on_a_taken_port_is_one_line_and_exit_1(
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("tracer: error: ")
     assert f"127.0.0.1:{listener} is already in use" in error
+
+
+def test_elasticsearch_folders_stay_in_an_enterable_stack_dir() -> None:
+    # pytest's own tmp_path sits under a folder closed to others, so make an open one.
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as folder:
+        Path(folder).chmod(0o755)
+        config = StackConfig(stack_dir=Path(folder) / ".stack")
+        assert config.elasticsearch_home.parent == Path(folder) / ".stack"
+
+
+def test_elasticsearch_folders_move_out_of_a_closed_parent(tmp_path: Path) -> None:
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    config = StackConfig(stack_dir=closed / ".stack")
+    root = config.elasticsearch_home.parent
+    assert root.parent == Path("/var/tmp")
+    assert root.name.startswith("tracer-es-")
+    assert config.elasticsearch_data_dir.is_relative_to(root)
+    assert StackConfig(stack_dir=closed / ".stack").elasticsearch_root == root  # stable
