@@ -35,7 +35,13 @@ from rapidfuzz.distance import Indel
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, redact_numbers
 
-__all__ = ["AddressForms", "address_block_keys", "compare_address", "normalise_address"]
+__all__ = [
+    "AddressForms",
+    "address_block_keys",
+    "address_level",
+    "compare_address",
+    "normalise_address",
+]
 
 _PROVINCE = re.compile(
     r"(北京|天津|上海|重庆)市?|(.{2,3}?)省|(内蒙古|广西|西藏|宁夏|新疆).{0,6}?自治区|(香港|澳门)(?:特别行政区)?"
@@ -188,6 +194,32 @@ def compare_address(
     if not results or not event.valid:
         return _cmp("missing", "地址缺失", "address missing")
     return min(results, key=lambda c: _RANK[c.level])
+
+
+def address_level(
+    person: Sequence[AddressForms] | AddressForms, event: AddressForms
+) -> tuple[Level, str]:
+    """:func:`compare_address`'s level and value key without its words (the matcher's fast path).
+
+    Most compared pairs never become leads; redacting and quoting both addresses for them
+    would be wasted. Same rules (``_chinese_level``, ``_compare_words``) and the same winner.
+    """
+    if not event.valid:
+        return "missing", ""
+    best: Level = "missing"
+    key = ""
+    found = False
+    for p in (person,) if isinstance(person, AddressForms) else person:
+        if not p.valid:
+            continue
+        if p.latin or event.latin:
+            level, level_key = _compare_words(p, event).level, ""
+        else:
+            level = _chinese_level(p, event)[0]
+            level_key = _address_key(p) if level == "exact" else ""
+        if not found or _RANK[level] < _RANK[best]:
+            best, key, found = level, level_key, True
+    return best, key
 
 
 def _compare_one(p: AddressForms, e: AddressForms) -> FieldComparison:

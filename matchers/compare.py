@@ -1,87 +1,166 @@
-"""The matcher's fast path: score a pair from its levels alone, details only for leads.
+"""The matcher's fast path: a pair's tier from its levels alone, details only for leads.
 
 Most candidate pairs never become leads (at a 100,000-person watchlist about 40 in 41 pass
 the identifying-field gate and still score below the ``low`` tier). Building their readable,
-masked details (f-strings, masking, redaction) is wasted work, so :func:`quick_score` scores a
-pair from levels and value keys only, and the matcher builds the full comparison with
-:func:`matchers.scoring.compare_if_identifying` only when the quick score makes a lead.
+masked details (f-strings, masking, redaction) and one object per field is wasted work, so
+:class:`QuickScorer` decides a pair's tier from levels, value keys and the model's weights
+held in plain tables, and the matcher builds the full comparison with
+:func:`matchers.scoring.compare_if_identifying` only for the pairs that make a lead.
 
-The score is the same by construction: it goes through :func:`matchers.scoring.score_comparisons`
-with comparisons whose details are empty, and a score depends on levels, value keys and the
-implied fields, never on details. The birth-date and gender rules and the implied fields are
-scoring's own (:func:`~matchers.demographics.compare_birth` and
-:func:`~matchers.demographics.compare_gender` with ``detail=False``,
-:func:`~matchers.scoring.implied_fields`); the id and phone levels are their field modules'
-``id_level`` and ``phone_level``. ``tests/unit/matchers/test_compare.py`` checks that
-:func:`quick_score` and the full comparison agree on every pair of a simulated world.
+The tier is the same by construction: the rules are scoring's own (the gate
+:func:`~matchers.gate.identifying_agreement`, :func:`~matchers.gate.uncommon_name_support`,
+:func:`~matchers.scoring.household_weaker`, the implied fields of an exact id, TF weights
+through :func:`~matchers.frequencies.tf_weight`), the levels are the field modules' level-only
+functions, and the total is summed in the same order as
+:func:`~matchers.scoring.score_comparisons`. ``tests/unit/matchers/test_compare.py`` checks the
+two agree on every pair of a simulated world.
 
-    quick = quick_score(model, person, event, tf=tf)   # None: gated, no lead whatever the score
-    if quick is not None and quick.tier is not None:
+One shortcut is the fast path's own: the name (the costliest comparison) is compared only when
+the other fields leave a lead within reach, that is when the score with the name's best
+possible weight reaches ``low``. The best weight is a ceiling only when TF adjustment can
+lower a name's weight but never raise it (a trained table, or no TF at all); otherwise the
+name is always compared.
+
+    scorer = QuickScorer(model, tf)
+    if scorer.tier(person, event) is not None:
         comparison = compare_if_identifying(person, event)   # now with details
 """
 
 from __future__ import annotations
 
-from matchers.addresses import compare_address
-from matchers.demographics import compare_birth, compare_gender
-from matchers.frequencies import TermFrequencies
-from matchers.gate import has_identifying_agreement
+import math
+
+from matchers.addresses import address_level
+from matchers.demographics import birth_level, gender_level
+from matchers.frequencies import TF_LEVELS, TermFrequencies, tf_weight
+from matchers.gate import identifying_agreement, uncommon_name_support
 from matchers.ids import id_level
-from matchers.levels import FieldComparison
-from matchers.model import MatchModel
+from matchers.levels import LEVELS, FieldComparison, FieldName, Level
+from matchers.model import FIELDS, MatchModel
 from matchers.names import compare_name_sets
 from matchers.phones import phone_level
 from matchers.records import EventRecord, Person
-from matchers.scoring import (
-    PairScore,
-    implied_fields,
-    may_identify,
-    score_comparisons,
-)
+from matchers.scoring import Tier, clamp_score, household_weaker, tier_of
 
-__all__ = ["identifying_levels", "quick_score"]
+__all__ = ["QuickScorer", "identifying_levels"]
+
+# Name weights memoised per (level, value key) when they cannot change (a trained table);
+# bounded so that a stream of new names cannot grow it without end.
+_MAX_MEMO = 200_000
+
+_LevelKey = tuple[Level, str]
 
 
-def quick_score(
-    model: MatchModel,
-    person: Person,
-    event: EventRecord,
-    *,
-    tf: TermFrequencies | None = None,
-) -> PairScore | None:
-    """Score a pair without building details; ``None`` when the lead gate fails.
+def identifying_levels(person: Person, event: EventRecord) -> dict[FieldName, _LevelKey]:
+    """The id, birth date, gender, phone and address levels and value keys of a pair."""
+    id_, birth, gender, phone, address = _levels(person, event)
+    return {
+        "id_number": id_,
+        "birth_date": birth,
+        "gender": gender,
+        "phone": phone,
+        "address": address,
+    }
+
+
+def _levels(
+    person: Person, event: EventRecord
+) -> tuple[_LevelKey, _LevelKey, _LevelKey, _LevelKey, _LevelKey]:
+    return (
+        id_level(person.id, event.id),
+        birth_level(person, event),
+        gender_level(person, event),
+        phone_level(person.phones, event.phone),
+        address_level(person.addresses, event.address),
+    )
+
+
+class QuickScorer:
+    """A model compiled into weight tables: the tier of a pair without building its details.
 
     Args:
         model: the match model.
-        person: the watchlist person.
-        event: the event.
-        tf: the term-frequency table in use.
-
-    Returns:
-        The pair's score (contributions without details), or ``None`` when no identifying
-        field agrees (the same gate as :func:`matchers.scoring.compare_if_identifying`).
+        tf: the term-frequency table in use (the matcher's); ``None`` for none.
     """
-    if not may_identify(person, event):
-        return None
-    others = identifying_levels(person, event)
-    if not has_identifying_agreement([(c.field, c.level) for c in others]):
-        return None
-    name = compare_name_sets(person.names, event.names)
-    return score_comparisons(model, (name, *others), tf=tf, implied=implied_fields(person, others))
 
+    __slots__ = ("_ceiling", "_low", "_memo", "_model", "_prior", "_tf", "_tf_fields", "_weights")
 
-def identifying_levels(person: Person, event: EventRecord) -> tuple[FieldComparison, ...]:
-    """The id, birth date, gender, phone and address comparisons, levels and value keys only.
+    def __init__(self, model: MatchModel, tf: TermFrequencies | None) -> None:
+        self._model = model
+        self._tf = tf
+        self._prior = model.prior_weight
+        self._low = model.thresholds.low
+        self._weights: dict[str, dict[str, float]] = {
+            f: {lv: model.weight(f, lv) for lv in LEVELS} for f in FIELDS
+        }
+        settings = model.tf
+        self._tf_fields = frozenset(settings.fields) if settings.mode != "off" else frozenset()
+        trained = settings.mode == "events" and bool(settings.table)
+        # A weight that TF can only lower is at most the table's: a ceiling for the name.
+        only_lowers = (trained and settings.weight >= 0) or "name" not in self._tf_fields
+        self._ceiling = max(self._weights["name"].values()) if only_lowers else math.inf
+        self._memo: dict[tuple[str, str, str], float] | None = {} if trained else None
 
-    In the order of :data:`matchers.model.FIELDS` after the name; details are empty.
-    """
-    id_level_, id_key = id_level(person.id, event.id)
-    phone, phone_key = phone_level(person.phones, event.phone)
-    address = compare_address(person.addresses, event.address)
-    return (
-        FieldComparison("id_number", id_level_, "", "", id_key),
-        compare_birth(person, event, detail=False),
-        compare_gender(person, event, detail=False),
-        FieldComparison("phone", phone, "", "", phone_key),
-        FieldComparison("address", address.level, "", "", address.value_key),
-    )
+    def tier(self, person: Person, event: EventRecord) -> Tier | None:
+        """The pair's tier, or ``None`` when it is gated or scores below ``low``."""
+        (
+            (id_, id_key),
+            (birth, birth_key),
+            (gender, gender_key),
+            (phone, phone_key),
+            (
+                address,
+                address_key,
+            ),
+        ) = _levels(person, event)
+        if not identifying_agreement(
+            id_number=id_, phone=phone, address=address, birth_date=birth, gender=gender
+        ):
+            return None
+        implied_birth = implied_gender = False
+        if id_ == "exact":  # what the number itself carries counts once (implied_fields)
+            implied_birth = birth == "exact" and bool(person.id.birth_date)
+            implied_gender = gender == "exact" and person.id.gender is not None
+        w_id = self._weight("id_number", id_, id_key)
+        w_birth = 0.0 if implied_birth else self._weight("birth_date", birth, birth_key)
+        w_gender = 0.0 if implied_gender else self._weight("gender", gender, gender_key)
+        w_phone = self._weight("phone", phone, phone_key)
+        w_address = self._weight("address", address, address_key)
+        weaker = household_weaker(phone, w_phone, address, w_address)
+        if weaker == "phone":
+            w_phone = 0.0
+        elif weaker == "address":
+            w_address = 0.0
+        others = w_id + w_birth + w_gender + w_phone + w_address
+        if self._prior + (self._ceiling + others) < self._low - 1e-9:
+            return None  # even the best name agreement would not make a lead
+        name = compare_name_sets(person.names, event.names)
+        w_name = self._weight("name", name.level, name.value_key)
+        # The order of score_comparisons' sum: the same float, the same tier at a boundary.
+        total = clamp_score(
+            self._prior + (w_name + w_id + w_birth + w_gender + w_phone + w_address)
+        )
+        eligible = uncommon_name_support(
+            self._model,
+            id_number=id_,
+            phone=phone,
+            address=address,
+            gender=gender,
+            name=name.level,
+            name_key=name.value_key,
+        )
+        return tier_of(self._model, total, eligible=eligible)
+
+    def _weight(self, field: FieldName, level: Level, key: str) -> float:
+        if field not in self._tf_fields or level not in TF_LEVELS or not key:
+            return self._weights[field][level]
+        memo = self._memo
+        if memo is None:
+            return tf_weight(self._model, FieldComparison(field, level, "", "", key), self._tf)
+        weight = memo.get((field, level, key))
+        if weight is None:
+            if len(memo) >= _MAX_MEMO:
+                memo.clear()
+            weight = tf_weight(self._model, FieldComparison(field, level, "", "", key), self._tf)
+            memo[(field, level, key)] = weight
+        return weight

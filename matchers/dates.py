@@ -29,7 +29,14 @@ from functools import lru_cache
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text
 
-__all__ = ["DateForms", "compare_date", "date_block_keys", "date_year", "normalise_date"]
+__all__ = [
+    "DateForms",
+    "compare_date",
+    "date_block_keys",
+    "date_level",
+    "date_year",
+    "normalise_date",
+]
 
 _YMD = re.compile(r"(?<!\d)(\d{4})\s*[-/.年\s]\s*(\d{1,2})\s*[-/.月\s]\s*(\d{1,2})(?!\d)")
 _COMPACT = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)")
@@ -154,48 +161,64 @@ def _cmp(level: Level, zh: str, en: str, key: str = "") -> FieldComparison:
     return FieldComparison("birth_date", level, zh, en, key)
 
 
+def date_level(left: DateForms, right: DateForms) -> Level:
+    """The agreement level of two dates (the rules of :func:`compare_date`, without its words).
+
+    ``exact``; ``typo`` (one digit off in one component, two adjacent digits swapped, day and
+    month swapped, or the year off by one); ``partial`` (same year, whether or not the month
+    agrees); ``missing`` when a side is unreadable, or when a side is an impossible date and
+    the two are not near (a damaged date is no evidence); else ``disagree``.
+    """
+    if not (left.comparable and right.comparable):
+        return "missing"
+    if left.value == right.value:
+        return "exact"
+    if _typo_kind(left, right):
+        return "typo"
+    if left.year == right.year:
+        return "partial"
+    if not (left.valid and right.valid):
+        return "missing"
+    return "disagree"
+
+
 def compare_date(left: DateForms, right: DateForms) -> FieldComparison:
-    """Compare two dates; symmetric in level.
+    """Compare two dates; symmetric in level (:func:`date_level`), with the words for officers.
 
     Args:
         left: one side (usually the watchlist person).
         right: the other side (usually the event).
 
     Returns:
-        ``exact``, ``typo`` (one digit off in one component, two adjacent digits swapped, day
-        and month swapped, or the year off by one), ``partial`` (same year and month, or same
-        year), ``disagree`` or ``missing`` (also when a side is not a valid date and the
-        two are not near: a damaged date is no evidence).
+        The comparison; ``value_key`` is the date when ``exact``.
     """
+    level = date_level(left, right)
+    a, b = left.value, right.value
+    if level == "exact":
+        return _cmp("exact", f"出生日期一致（{a}）", f"birth date identical ({a})", a)
+    if level == "typo":
+        zh, en = _typo_kind(left, right) or ("", "")
+        return _cmp("typo", f"出生日期{zh}（{a} / {b}）", f"birth dates: {en} ({a} / {b})")
+    if level in ("partial", "disagree"):
+        return _cmp(level, *_not_near_words(level, left, right))
     if not (left.comparable and right.comparable):
         return _cmp("missing", "出生日期缺失或无法识别", "birth date missing or unreadable")
-    a, b = left.value, right.value
-    if a == b:
-        return _cmp("exact", f"出生日期一致（{a}）", f"birth date identical ({a})", a)
-    typo = _typo_kind(left, right)
-    if typo:
-        zh, en = typo
-        return _cmp("typo", f"出生日期{zh}（{a} / {b}）", f"birth dates: {en} ({a} / {b})")
-    return _not_near(left, right)
+    # A damaged date (13th month, 31 February) that is not a near miss of the other one
+    # says nothing about the person either way: no evidence rather than a disagreement.
+    return _cmp(
+        "missing",
+        f"出生日期有误，未比较（{a} / {b}）",
+        f"a birth date is impossible; not compared ({a} / {b})",
+    )
 
 
-def _not_near(left: DateForms, right: DateForms) -> FieldComparison:
+def _not_near_words(level: Level, left: DateForms, right: DateForms) -> tuple[str, str]:
     a, b = left.value, right.value
-    if (left.year, left.month) == (right.year, right.month):
-        return _cmp(
-            "partial", f"出生年月相同（{a} / {b}）", f"same birth year and month ({a} / {b})"
-        )
-    if left.year == right.year:
-        return _cmp("partial", f"出生年份相同（{a} / {b}）", f"same birth year ({a} / {b})")
-    if not (left.valid and right.valid):
-        # A damaged date (13th month, 31 February) that is not a near miss of the other one
-        # says nothing about the person either way: no evidence rather than a disagreement.
-        return _cmp(
-            "missing",
-            f"出生日期有误，未比较（{a} / {b}）",
-            f"a birth date is impossible; not compared ({a} / {b})",
-        )
-    return _cmp("disagree", f"出生日期不同（{a} / {b}）", f"birth dates differ ({a} / {b})")
+    if level == "disagree":
+        return f"出生日期不同（{a} / {b}）", f"birth dates differ ({a} / {b})"
+    if left.month == right.month:
+        return f"出生年月相同（{a} / {b}）", f"same birth year and month ({a} / {b})"
+    return f"出生年份相同（{a} / {b}）", f"same birth year ({a} / {b})"
 
 
 def _typo_kind(left: DateForms, right: DateForms) -> tuple[str, str] | None:

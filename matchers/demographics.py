@@ -6,15 +6,36 @@ so when it disagrees it says nothing (``missing``); when it agrees it still coun
 
 from __future__ import annotations
 
-from matchers.dates import DateForms, compare_date
+from matchers.dates import DateForms, compare_date, date_level
 from matchers.ids import IdForms
-from matchers.levels import FieldComparison
+from matchers.levels import FieldComparison, Level
 from matchers.records import EventRecord, Person
 
-__all__ = ["compare_birth", "compare_gender", "gender_from_damaged_id", "own_or_id_date"]
+__all__ = [
+    "birth_level",
+    "compare_birth",
+    "compare_gender",
+    "gender_from_damaged_id",
+    "gender_level",
+    "own_or_id_date",
+]
 
 _GENDER_ZH = {"M": "男", "F": "女"}
 _GENDER_EN = {"M": "male", "F": "female"}
+
+
+def birth_level(person: Person, event: EventRecord) -> tuple[Level, str]:
+    """The birth dates' level and value key (each side's own date, else the one in its id).
+
+    The rules of :func:`compare_birth` without its words (the matcher's fast path): a date read
+    out of an id that fails its check character and disagrees is ``missing``.
+    """
+    left, left_from_id = own_or_id_date(person.birth_date, person.id_birth_date)
+    right, right_from_id = own_or_id_date(event.birth_date, event.id_birth_date)
+    level = date_level(left, right)
+    if level == "disagree" and _from_damaged_id(person, event, left_from_id, right_from_id):
+        return "missing", ""
+    return level, left.value if level == "exact" else ""
 
 
 def compare_birth(person: Person, event: EventRecord, *, detail: bool = True) -> FieldComparison:
@@ -24,23 +45,20 @@ def compare_birth(person: Person, event: EventRecord, *, detail: bool = True) ->
     ``exact``, "birth date agrees with the ID (1990-03-07)". A date read out of an id that fails
     its check character (``id_checksum_failed``) may hold the wrong digit: when it disagrees the
     level is ``missing``, not ``disagree`` (an agreement still counts: the wrong digit was
-    elsewhere). ``detail=False`` (the fast path of :mod:`matchers.compare`) gives the same level
-    and value key with empty details.
+    elsewhere). ``detail=False`` gives :func:`birth_level` with empty details.
     """
+    if not detail:
+        return FieldComparison("birth_date", *_level_only(birth_level(person, event)))
     left, left_from_id = own_or_id_date(person.birth_date, person.id_birth_date)
     right, right_from_id = own_or_id_date(event.birth_date, event.id_birth_date)
     c = compare_date(left, right)
-    if c.level == "disagree" and (
-        (left_from_id and _damaged(person.id)) or (right_from_id and _damaged(event.id))
-    ):
-        c = FieldComparison(
+    if c.level == "disagree" and _from_damaged_id(person, event, left_from_id, right_from_id):
+        return FieldComparison(
             "birth_date",
             "missing",
-            "身份证校验位不符，出生日期未比较" if detail else "",
-            "the ID fails its check digit; birth date not compared" if detail else "",
+            "身份证校验位不符，出生日期未比较",
+            "the ID fails its check digit; birth date not compared",
         )
-    if not detail:
-        return FieldComparison("birth_date", c.level, "", "", c.value_key)
     if c.level == "missing" or not (left_from_id or right_from_id):
         return c
     if c.level == "exact":
@@ -54,6 +72,17 @@ def compare_birth(person: Person, event: EventRecord, *, detail: bool = True) ->
     return FieldComparison(
         "birth_date", c.level, c.detail_zh + "（据身份证）", c.detail_en + " (from the ID)"
     )
+
+
+def _level_only(level_and_key: tuple[Level, str]) -> tuple[Level, str, str, str]:
+    level, key = level_and_key
+    return level, "", "", key
+
+
+def _from_damaged_id(
+    person: Person, event: EventRecord, left_from_id: bool, right_from_id: bool
+) -> bool:
+    return (left_from_id and _damaged(person.id)) or (right_from_id and _damaged(event.id))
 
 
 def own_or_id_date(own: DateForms, from_id: DateForms) -> tuple[DateForms, bool]:
@@ -75,35 +104,46 @@ def gender_from_damaged_id(person: Person, event: EventRecord) -> bool:
     )
 
 
+def gender_level(person: Person, event: EventRecord) -> tuple[Level, str]:
+    """The genders' level and value key (each side's own, else the one in its id).
+
+    The rules of :func:`compare_gender` without its words (the matcher's fast path).
+    """
+    left, right = person.gender or person.id.gender, event.gender or event.id.gender
+    if left is None or right is None:
+        return "missing", ""
+    if left == right:
+        return "exact", left
+    return ("missing", "") if gender_from_damaged_id(person, event) else ("disagree", "")
+
+
 def compare_gender(person: Person, event: EventRecord, *, detail: bool = True) -> FieldComparison:
     """Compare genders: each side's own, else the one embedded in its id.
 
     A woman on the watchlist and an event with no gender but a female id give ``exact`` (value
     key ``F``), "gender agrees with the ID (female)". A gender read out of an id that fails its
     check character and disagrees gives ``missing``, as in :func:`compare_birth`.
-    ``detail=False`` (the fast path of :mod:`matchers.compare`) gives the same level and value
-    key with empty details.
+    ``detail=False`` gives :func:`gender_level` with empty details.
     """
+    level, key = gender_level(person, event)
+    if not detail:
+        return FieldComparison("gender", level, "", "", key)
     left, right = person.gender or person.id.gender, event.gender or event.id.gender
     if left is None or right is None:
-        zh, en = ("性别缺失", "gender missing") if detail else ("", "")
-        return FieldComparison("gender", "missing", zh, en)
-    if left != right and gender_from_damaged_id(person, event):
-        zh, en = (
+        return FieldComparison("gender", "missing", "性别缺失", "gender missing")
+    if level == "missing":
+        return FieldComparison(
+            "gender",
+            "missing",
             "身份证校验位不符，性别未比较",
             "the ID fails its check digit; gender not compared",
         )
-        return FieldComparison("gender", "missing", *((zh, en) if detail else ("", "")))
-    if not detail:
-        if left == right:
-            return FieldComparison("gender", "exact", "", "", left)
-        return FieldComparison("gender", "disagree", "", "")
     from_id = (person.gender is None) or (event.gender is None)
-    if left == right:
+    if level == "exact":
         zh = "性别与身份证一致" if from_id else "性别一致"
         en = "gender agrees with the ID" if from_id else "same gender"
         return FieldComparison(
-            "gender", "exact", f"{zh}（{_GENDER_ZH[left]}）", f"{en} ({_GENDER_EN[left]})", left
+            "gender", "exact", f"{zh}（{_GENDER_ZH[left]}）", f"{en} ({_GENDER_EN[left]})", key
         )
     return FieldComparison(
         "gender",

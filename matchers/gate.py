@@ -13,7 +13,13 @@ from matchers.frequencies import TF_LEVELS, tf_key
 from matchers.levels import FieldComparison, Level
 from matchers.model import MatchModel
 
-__all__ = ["AGREEING_LEVELS", "has_identifying_agreement", "has_uncommon_name_support"]
+__all__ = [
+    "AGREEING_LEVELS",
+    "has_identifying_agreement",
+    "has_uncommon_name_support",
+    "identifying_agreement",
+    "uncommon_name_support",
+]
 
 AGREEING_LEVELS: frozenset[Level] = frozenset({"exact", "typo", "partial"})
 
@@ -34,18 +40,30 @@ def has_identifying_agreement(levels: Sequence[tuple[str, str]]) -> bool:
         Whether the pair may become a lead.
     """
     by_field = dict(levels)
-    if by_field.get("id_number") in AGREEING_LEVELS or by_field.get("phone") in AGREEING_LEVELS:
+    return identifying_agreement(
+        id_number=by_field.get("id_number", "missing"),
+        phone=by_field.get("phone", "missing"),
+        address=by_field.get("address", "missing"),
+        birth_date=by_field.get("birth_date", "missing"),
+        gender=by_field.get("gender", "missing"),
+    )
+
+
+def identifying_agreement(
+    *, id_number: str, phone: str, address: str, birth_date: str, gender: str
+) -> bool:
+    """:func:`has_identifying_agreement` on the five identifying fields' levels."""
+    if id_number in AGREEING_LEVELS or phone in AGREEING_LEVELS:
         return True
     # Below ``exact`` an address is the same road or district (addresses.py): thousands of
     # people, not an identifier.
-    if by_field.get("address") == "exact":
+    if address == "exact":
         return True
-    birth, gender = by_field.get("birth_date"), by_field.get("gender", "missing")
-    if birth in AGREEING_LEVELS and gender == "exact":
+    if birth_date in AGREEING_LEVELS and gender == "exact":
         return True
     # Where no gender is recorded at all (FEBRL-like registers, passports), a full birth date
     # agreeing exactly still identifies beside the name; a typo'd date does not.
-    return birth == "exact" and gender == "missing"
+    return birth_date == "exact" and gender == "missing"
 
 
 def has_uncommon_name_support(model: MatchModel, comparisons: Sequence[FieldComparison]) -> bool:
@@ -68,20 +86,42 @@ def has_uncommon_name_support(model: MatchModel, comparisons: Sequence[FieldComp
     Returns:
         Whether the pair may become a lead as far as this rule goes.
     """
+    by_field = {c.field: c for c in comparisons}
+    name = by_field.get("name")
+    levels = {f: c.level for f, c in by_field.items()}
+    return uncommon_name_support(
+        model,
+        id_number=levels.get("id_number", "missing"),
+        phone=levels.get("phone", "missing"),
+        address=levels.get("address", "missing"),
+        gender=levels.get("gender", "missing"),
+        name=None if name is None else name.level,
+        name_key="" if name is None else name.value_key,
+    )
+
+
+def uncommon_name_support(
+    model: MatchModel,
+    *,
+    id_number: str,
+    phone: str,
+    address: str,
+    gender: str,
+    name: str | None,
+    name_key: str,
+) -> bool:
+    """:func:`has_uncommon_name_support` on the fields' levels and the name's value key."""
     settings = model.tf
     if settings.mode != "events" or not settings.table or "name" not in settings.fields:
         return True
-    by_field = {c.field: c for c in comparisons}
-    levels = {f: c.level for f, c in by_field.items()}
-    if levels.get("id_number") in AGREEING_LEVELS or levels.get("phone") in AGREEING_LEVELS:
+    if id_number in AGREEING_LEVELS or phone in AGREEING_LEVELS:
         return True
-    if levels.get("address") == "exact" or levels.get("gender") != "exact":
+    if address == "exact" or gender != "exact":
         return True
-    name = by_field.get("name")
     exact = model.params("name", "exact")
-    if name is None or name.level not in TF_LEVELS or not name.value_key or exact is None:
+    if name is None or name not in TF_LEVELS or not name_key or exact is None:
         return True
     # The raw share: only keys seen at least twice are listed, so "common" has evidence.
-    freq = settings.table_count(tf_key("name", name.value_key)) / max(settings.table_total, 1)
+    freq = settings.table_count(tf_key("name", name_key)) / max(settings.table_total, 1)
     floor: float = exact.u * 2.0**-settings.common_name_margin
     return freq < floor

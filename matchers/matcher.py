@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from matchers.blocking import watchlist_index
-from matchers.compare import quick_score
+from matchers.compare import QuickScorer
 from matchers.errors import InvalidRecord
 from matchers.explain import explain
 from matchers.frequencies import TermFrequencies, tf_key
@@ -94,6 +94,7 @@ class Matcher:
         self._tf: TermFrequencies | None = tf_table
         if tf_table is None and model.tf.mode != "off":
             self._tf = TermFrequencies()
+        self._quick = QuickScorer(model, self._tf)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -186,8 +187,7 @@ class Matcher:
                 continue
             # Levels first: most pairs are gated or score below ``low``, and their details
             # (masked, readable text) would be built for nothing.
-            quick = quick_score(self.model, person, event, tf=self._tf)
-            if quick is None or quick.tier is None:
+            if self._quick.tier(person, event) is None:
                 continue
             comparison = compare_if_identifying(person, event)
             if comparison is None:

@@ -34,8 +34,10 @@ __all__ = [
     "PairComparison",
     "PairScore",
     "Tier",
+    "clamp_score",
     "compare_if_identifying",
     "compare_records",
+    "household_weaker",
     "implied_fields",
     "may_identify",
     "probability_of",
@@ -91,6 +93,11 @@ class PairScore:
     contributions: tuple[FieldContribution, ...]
 
 
+def clamp_score(total: float) -> float:
+    """A total score held within +/-60 bits (beyond that the probability is 0 or 1 anyway)."""
+    return max(-_SCORE_CLAMP, min(_SCORE_CLAMP, total))
+
+
 def probability_of(score: float) -> float:
     """Posterior probability of a total log2-odds score."""
     s = max(-_SCORE_CLAMP, min(_SCORE_CLAMP, score))
@@ -137,8 +144,7 @@ def score_comparisons(
             en += f" (a common name: {lowered:.1f} bits less)"
         out.append(FieldContribution(c.field, c.level, w, zh, en, is_implied))
     out = _household_once(out)
-    total = model.prior_weight + sum(c.weight for c in out)
-    total = max(-_SCORE_CLAMP, min(_SCORE_CLAMP, total))
+    total = clamp_score(model.prior_weight + sum(c.weight for c in out))
     eligible = has_identifying_agreement(
         [(c.field, c.level) for c in out]
     ) and has_uncommon_name_support(model, comparisons)
@@ -165,11 +171,10 @@ def _household_once(out: list[FieldContribution]) -> list[FieldContribution]:
     if "phone" not in at or "address" not in at:
         return out
     phone, address = out[at["phone"]], out[at["address"]]
-    if not (phone.level in AGREEING_LEVELS and address.level == "exact"):
+    which = household_weaker(phone.level, phone.weight, address.level, address.weight)
+    if which is None:
         return out
-    if min(phone.weight, address.weight) <= 0:
-        return out
-    weaker = phone if phone.weight <= address.weight else address
+    weaker = phone if which == "phone" else address
     out[at[weaker.field]] = FieldContribution(
         weaker.field,
         weaker.level,
@@ -179,6 +184,21 @@ def _household_once(out: list[FieldContribution]) -> list[FieldContribution]:
         weaker.implied,
     )
     return out
+
+
+def household_weaker(
+    phone_level: str, phone_weight: float, address_level: str, address_weight: float
+) -> Literal["phone", "address"] | None:
+    """Which of a shared phone and address weighs 0 (:func:`_household_once`), or ``None``.
+
+    Both must agree (the phone at an agreeing level, the address ``exact``) with positive
+    weights; the weaker one (the phone on a tie) is the one not counted.
+    """
+    if not (phone_level in AGREEING_LEVELS and address_level == "exact"):
+        return None
+    if min(phone_weight, address_weight) <= 0:
+        return None
+    return "phone" if phone_weight <= address_weight else "address"
 
 
 # --- Comparing a person with an event -------------------------------------------------------
