@@ -26,6 +26,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rapidfuzz.distance import Hamming
+
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text
 
@@ -226,15 +228,17 @@ def _typo_kind(left: DateForms, right: DateForms) -> tuple[str, str] | None:
         return "月日颠倒", "day and month swapped"
     if abs(left.year - right.year) == 1 and (left.month, left.day) == (right.month, right.day):
         return "年份相差一年", "year off by one"  # 1989 / 1990 differ in three digits
-    a, b = left.digits, right.digits
-    diffs = [i for i in range(8) if a[i] != b[i]]
+    # ``YYYY-MM-DD``: the dashes never differ, so two neighbouring differing characters are
+    # always inside one component (a swap across year and month is not one slip).
+    a, b = left.value, right.value
+    if len(a) != 10 or len(b) != 10 or Hamming.distance(a, b, score_cutoff=2) > 2:
+        return None
+    diffs = [i for i in range(10) if a[i] != b[i]]
     if len(diffs) == 1:
         return "有一位数字不同", "one digit differs"
-    # Adjacent swap inside one component (year 0-3, month 4-5, day 6-7).
     if (
         len(diffs) == 2
         and diffs[1] == diffs[0] + 1
-        and diffs[0] not in (3, 5)
         and a[diffs[0]] == b[diffs[1]]
         and a[diffs[1]] == b[diffs[0]]
     ):

@@ -14,17 +14,21 @@ them without a cycle; the levels and details are those of :func:`matchers.ids.co
 
 from __future__ import annotations
 
-from rapidfuzz.distance import Levenshtein
+from typing import Literal
+
+from rapidfuzz.distance import Hamming, Levenshtein
 
 from matchers.levels import FieldComparison, Level
 from matchers.masking import mask_id
 
 __all__ = [
     "MIN_VISIBLE",
+    "Damage",
     "compare_masked",
     "compare_resident",
     "id_comparison",
     "masked_level",
+    "resident_damage",
     "resident_level",
 ]
 
@@ -37,19 +41,48 @@ def id_comparison(level: Level, zh: str, en: str, key: str = "") -> FieldCompari
     return FieldComparison("id_number", level, zh, en, key)
 
 
-def resident_level(a: str, b: str, *, legacy: bool) -> Level:
-    """:func:`compare_resident`'s level without its details (the matcher's fast path)."""
+Damage = Literal["body", "digit", "swap", "length", "none"]
+
+
+def resident_damage(a: str, b: str, *, legacy: bool) -> tuple[Damage, int]:
+    """How one of two different, unmasked resident ids could be a damaged copy of the other.
+
+    Returns:
+        ``("body", 17)`` same 17-digit body; ``("digit", i)`` only digit ``i`` (0-based)
+        differs; ``("swap", i)`` digits ``i`` and ``i + 1`` are swapped; ``("length", -1)``
+        one digit dropped or doubled; ``("none", -1)`` none of these.
+    """
     if len(a) == len(b) == 18:
         if a[:17] == b[:17]:
-            return "partial"
-        diffs = [i for i in range(17 if legacy else 18) if a[i] != b[i]]
-        if len(diffs) == 1 or (
-            len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]]
-        ):
-            return "typo"
-    elif Levenshtein.distance(a, b) == 1:
-        return "typo"
-    return "disagree"
+            return "body", 17
+        # A legacy number's check character was computed by us from a possibly damaged body,
+        # so only its 17 body digits are evidence. For full numbers the check character counts:
+        # twins differ in one sequence digit and, both being valid, in the check character too.
+        end = 17 if legacy else 18
+        if Hamming.distance(a[:end], b[:end], score_cutoff=2) > 2:
+            return "none", -1  # most pairs: strangers' numbers differ almost everywhere
+        diffs = [i for i in range(end) if a[i] != b[i]]
+        if len(diffs) == 1:
+            return "digit", diffs[0]
+        if len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]]:
+            return "swap", diffs[0]
+    elif Levenshtein.distance(a, b, score_cutoff=1) == 1:
+        return "length", -1
+    return "none", -1
+
+
+_DAMAGE_LEVEL: dict[Damage, Level] = {
+    "body": "partial",
+    "digit": "typo",
+    "swap": "typo",
+    "length": "typo",
+    "none": "disagree",
+}
+
+
+def resident_level(a: str, b: str, *, legacy: bool) -> Level:
+    """:func:`compare_resident`'s level without its details (the matcher's fast path)."""
+    return _DAMAGE_LEVEL[resident_damage(a, b, legacy=legacy)[0]]
 
 
 def masked_level(a: str, b: str) -> Level:
@@ -74,23 +107,24 @@ def compare_masked(a: str, b: str, *, shown: str) -> FieldComparison:
         ``partial`` (at least :data:`MIN_VISIBLE` visible characters, all agreeing),
         ``disagree`` or ``missing``.
     """
+    level = masked_level(a, b)  # the rules live there; this only says them in words
     if len(a) != len(b):
         return id_comparison(
             "missing", "身份证号被遮盖，长度不符", "masked ID number has another length"
         )
     both = [(x, y) for x, y in zip(a, b, strict=True) if x != "*" and y != "*"]
-    mismatches = sum(x != y for x, y in both)
     masked = mask_id(shown)
-    if mismatches == 0 and len(both) >= MIN_VISIBLE:
+    if level == "partial":
         return id_comparison(
             "partial",
             f"身份证号被遮盖（{masked}），可见的{len(both)}位一致",
             f"ID number masked ({masked}); the {len(both)} visible characters agree",
         )
-    if mismatches == 0:
+    if level == "missing":
         return id_comparison(
             "missing", "身份证号被遮盖，可见位太少", "masked ID shows too little to compare"
         )
+    mismatches = sum(x != y for x, y in both)
     return id_comparison(
         "disagree",
         f"身份证号被遮盖（{masked}），可见位有{mismatches}位不同",
@@ -111,24 +145,20 @@ def compare_resident(a: str, b: str, *, legacy: bool, invalid: str | None) -> Fi
         ``partial`` (same body), ``typo`` (one digit substituted, two adjacent digits swapped,
         or one digit dropped / doubled) or ``disagree``.
     """
-    if len(a) == len(b) == 18:
-        if a[:17] == b[:17]:
-            return id_comparison(
-                "partial",
-                "身份证号前17位一致，校验码不同",
-                "same 17-digit ID body, different check character",
-            )
-        # A legacy number's check character was computed by us from a possibly damaged body,
-        # so only its 17 body digits are evidence. For full numbers the check character counts:
-        # twins differ in one sequence digit and, both being valid, in the check character too.
-        diffs = [i for i in range(17 if legacy else 18) if a[i] != b[i]]
-        if len(diffs) == 1:
-            where = (f"第{diffs[0] + 1}位", f"digit {diffs[0] + 1} differs")
-            return _typo(a, b, invalid, *where)
-        if len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]]:
-            i = diffs[0] + 1
-            return _typo(a, b, invalid, f"第{i}、{i + 1}位颠倒", f"digits {i} and {i + 1} swapped")
-    elif Levenshtein.distance(a, b) == 1:
+    damage, i = resident_damage(a, b, legacy=legacy)
+    if damage == "body":
+        return id_comparison(
+            "partial",
+            "身份证号前17位一致，校验码不同",
+            "same 17-digit ID body, different check character",
+        )
+    if damage == "digit":
+        return _typo(a, b, invalid, f"第{i + 1}位", f"digit {i + 1} differs")
+    if damage == "swap":
+        return _typo(
+            a, b, invalid, f"第{i + 1}、{i + 2}位颠倒", f"digits {i + 1} and {i + 2} swapped"
+        )
+    if damage == "length":
         return _typo(a, b, invalid, "多或少一位", "one digit dropped or doubled")
     return id_comparison("disagree", "身份证号不同", "ID numbers differ")
 

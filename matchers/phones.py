@@ -245,19 +245,17 @@ def _level_one(p: PhoneForms, e: PhoneForms) -> Level:
 
 
 def _compare_one(p: PhoneForms, e: PhoneForms) -> FieldComparison:
+    level = _level_one(p, e)  # the rules live there; this only says them in words
     mp, me = mask_phone(p.value), mask_phone(e.value)
-    if p.value == e.value:
+    if level == "exact":
         return _cmp("exact", f"电话号码一致（{me}）", f"phone identical ({me})", _key(e.value))
-    if p.local and p.local == e.local:
+    if level == "partial":
         return _cmp(
             "partial",
             f"座机号码相同，区号不同或缺失（{mp} / {me}）",
             f"same landline number, area code differs or missing ({mp} / {me})",
         )
-    if (
-        min(len(p.value), len(e.value)) >= _MIN_COMPARABLE
-        and OSA.distance(p.value, e.value, score_cutoff=1) <= 1
-    ):
+    if level == "typo":
         return _cmp(
             "typo",
             f"电话号码相差一位或相邻两位颠倒（{mp} / {me}）",
