@@ -139,6 +139,12 @@ def _speed_rows(speed: dict[str, Any]) -> list[Row]:
     else:
         out.append(_row("  RSS after roster", memory))
     out.append(_row("  roster load", load))
+    if "normalise_us_per_event" in speed:
+        split = (
+            f"normalise {speed['normalise_us_per_event']} us + match "
+            f"{speed['match_us_per_event']} us ({speed['candidates_per_event']} candidates)"
+        )
+        out.append(_row("  per event", split))
     return out
 
 
