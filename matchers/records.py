@@ -14,6 +14,7 @@ fields are ignored.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,6 +57,9 @@ _NO_ID = normalise_id(None)
 _NO_DATE = NO_DATE
 _NO_PHONE = normalise_phone(None)
 _NO_ADDRESS = normalise_address(None)
+# A timestamp in the shape ``datetime.isoformat`` writes (seconds, an offset in hours and
+# minutes) is its own normal form; "-00:00" is written "+00:00".
+_ISO_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", re.ASCII)
 # A watchlist of a million people is held in memory: names, dates and place names are
 # shared (matchers.compact), short strings (statuses, districts) interned.
 
@@ -187,15 +191,30 @@ def validate_event_envelope(raw: Mapping[str, Any]) -> tuple[str, Source, str]:
     source = _required_text(raw, "source").lower()
     if source not in _SOURCES:
         raise InvalidRecord(f"source: must be one of {'|'.join(_SOURCES)}, got {source[:40]!r}")
-    _required_text(raw, "occurred_at")
+    occurred_at = _required_text(raw, "occurred_at")
+    if occurred_at is raw["occurred_at"] and _is_canonical_timestamp(occurred_at):
+        return event_id, source, occurred_at  # type: ignore[return-value]
     when = parse_timestamp(raw["occurred_at"])
     if when is None:
         raise InvalidRecord("occurred_at: not an ISO-8601 timestamp with an offset")
     return event_id, source, when.isoformat()  # type: ignore[return-value]
 
 
+def _is_canonical_timestamp(value: str) -> bool:
+    """Whether ``value`` is a valid timestamp that ``isoformat`` would write back unchanged."""
+    if len(value) != 25 or not _ISO_SECONDS.match(value) or value.endswith("-00:00"):
+        return False
+    try:
+        dt.datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _required_text(raw: Mapping[str, Any], key: str) -> str:
     value = raw.get(key)
+    if type(value) is str and (stripped := value.strip()):  # the common case, first
+        return stripped
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if value is None:
@@ -283,7 +302,7 @@ def _address(value: object, flags: list[str]) -> AddressForms:
 
 
 def _dedupe(flags: list[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(flags))
+    return tuple(dict.fromkeys(flags)) if flags else ()
 
 
 def person_from_raw(raw: Mapping[str, Any]) -> Person:
