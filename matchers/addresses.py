@@ -57,15 +57,19 @@ def _hanzi_except(chars: str) -> str:
 
 # A level's name is hanzi only and never runs across a road, number or building word.
 _NAME = "(" + _hanzi_except("路街巷道号栋幢室") + "{1,%d}?)"
-# The levels after the province, in the order of AddressForms' fields; the number is searched
-# for, the others must follow one another.
-_LEVELS: tuple[re.Pattern[str], ...] = (
-    re.compile(_NAME % 8 + r"(?:市|自治州|地区|盟)(?!场)"),
-    re.compile(_NAME % 10 + r"(?:自治县|区|县|市|旗)(?!域)"),
-    re.compile(_NAME % 10 + r"(?:街道|镇|乡)"),
-    re.compile(r"([\u4e00-\u9fff\d]{1,12}?(?:大道|大街|路|街|巷|胡同|弄|道))"),
+_CITY = _NAME % 8 + r"(?:市|自治州|地区|盟)(?!场)"
+_DISTRICT = _NAME % 10 + r"(?:自治县|区|县|市|旗)(?!域)"
+_STREET = _NAME % 10 + r"(?:街道|镇|乡)"
+_ROAD = r"([\u4e00-\u9fff\d]{1,12}?(?:大道|大街|路|街|巷|胡同|弄|道))"
+_NUMBER = r"(\d+(?:-\d+)?)号(?!楼)"
+# After the province, in one match: each level if it follows the one before (the first way it
+# does: the rest of the pattern cannot fail), then the first number anywhere after (``.*?``
+# finds where ``re.search`` would). A municipality is its own city.
+_LEVELS = "(?:{})?" * 3 + "(?:.*?{})?"
+_AFTER_PROVINCE = re.compile(
+    ("(?:{})?" + _LEVELS).format(_CITY, _DISTRICT, _STREET, _ROAD, _NUMBER), re.DOTALL
 )
-_NUMBER = re.compile(r"(\d+(?:-\d+)?)号(?!楼)")
+_AFTER_CITY = re.compile(_LEVELS.format(_DISTRICT, _STREET, _ROAD, _NUMBER), re.DOTALL)
 _BUILDING = re.compile(r"(\w{1,4}?)(?:栋|幢|座|号楼)|(\d+)单元|(\d+)(?:室|房)")
 _WORD = re.compile(r"[a-z0-9]+")
 _HANZI = re.compile(r"[\u4e00-\u9fff]")
@@ -182,26 +186,22 @@ def _fold_latin(text: str) -> str:
 
 def _cut(text: str) -> tuple[list[str], int]:
     """Province, city, district, street, road and number, and where the rest begins."""
-    parts = ["", "", "", "", "", ""]
+    province = city = ""
     end = 0
     match = _PROVINCE.match(text) or _PROVINCE_BARE.match(text)
     if match:
-        parts[0] = next(g for g in match.groups() if g)
-        if match.group(1):  # a municipality is its own city
-            parts[1] = match.group(1)
+        province = next(g for g in match.groups() if g)
+        city = match.group(1) or ""  # a municipality is its own city
         end = match.end()
-    for level, pattern in enumerate(_LEVELS, start=1):
-        if parts[level]:
-            continue
-        found = pattern.match(text, end)
-        if found:
-            parts[level] = found.group(1)
-            end = found.end()
-    found = _NUMBER.search(text, end)
-    if found:
-        parts[5] = found.group(1)
-        end = found.end()
-    return parts, end
+    if city:
+        levels = _AFTER_CITY.match(text, end)
+        assert levels is not None  # every part of the pattern is optional
+        district, street, road, number = levels.groups("")
+    else:
+        levels = _AFTER_PROVINCE.match(text, end)
+        assert levels is not None
+        city, district, street, road, number = levels.groups("")
+    return [province, city, district, street, road, number], levels.end()
 
 
 def _cmp(level: Level, zh: str, en: str, key: str = "") -> FieldComparison:

@@ -19,8 +19,8 @@ __all__ = ["CardForms", "card_block_keys", "luhn_ok", "normalise_card"]
 _SEPARATORS = frozenset(" -_.\t\u3000")
 _MASKS = frozenset("*×•●#xX")
 _CLEAN = str.maketrans(dict.fromkeys(_SEPARATORS) | dict.fromkeys(_MASKS, "*"))
-# A doubled Luhn digit's digit sum (2d, less 9 from 10 on), as a character.
-_DOUBLED = str.maketrans("0123456789", "0246813579")
+# A doubled Luhn digit's digit sum (2d, less 9 from 10 on), as an ASCII code.
+_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
 _MIN_LEN, _MAX_LEN = 16, 19
 _MIN_MASKED_LEN = 12
 
@@ -56,11 +56,10 @@ def luhn_ok(digits: str) -> bool:
     Returns:
         ``True`` when the check digit is right.
     """
-    backwards = digits[::-1]
-    kept, doubled = backwards[0::2], backwards[1::2].translate(_DOUBLED)
+    backwards = digits.encode()[::-1]
     # Sums of ASCII codes: each digit counts its code, ord("0") too many.
-    total = sum(kept.encode()) + sum(doubled.encode()) - ord("0") * len(digits)
-    return total % 10 == 0
+    total = sum(backwards[0::2]) + sum(backwards[1::2].translate(_DOUBLED))
+    return (total - ord("0") * len(digits)) % 10 == 0
 
 
 def normalise_card(raw: object) -> CardForms:
@@ -72,7 +71,10 @@ def normalise_card(raw: object) -> CardForms:
     Returns:
         The parsed forms; see :class:`CardForms`.
     """
-    chars = unicodedata.normalize("NFKC", as_text(raw, 64)).translate(_CLEAN)
+    if type(raw) is str and raw.isdigit() and raw.isascii():
+        chars = raw[:64]  # nothing to fold, strip or mask
+    else:
+        chars = unicodedata.normalize("NFKC", as_text(raw, 64)).translate(_CLEAN)
     if not chars:
         return CardForms("", valid=False, flags=("card_empty",))
     digits = chars.replace("*", "")

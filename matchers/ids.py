@@ -147,7 +147,10 @@ def check_char(body17: str) -> str:
 
 
 def _clean(raw: object) -> str:
-    return unicodedata.normalize("NFKC", as_text(raw, 64)).translate(_DELETE).upper()
+    text = as_text(raw, 64)
+    if text.isascii() and text.replace("*", "").isalnum():
+        return text.upper()  # no separator to drop, nothing for NFKC to fold
+    return unicodedata.normalize("NFKC", text).translate(_DELETE).upper()
 
 
 # Birth dates repeat (about 40,000 real ones). The string is interned, as dates.py interns a
@@ -199,7 +202,8 @@ def _normalise(text: str, kind: IdType) -> IdForms:
 
 
 def _resident(text: str) -> IdForms:
-    chars = text.translate(_TO_STAR)
+    ascii_stars = text.isascii() and "#" not in text and "?" not in text
+    chars = text if ascii_stars else text.translate(_TO_STAR)
     if len(chars) == 18 and "X" in chars[:17] and chars[:17].count("X") >= 3:
         chars = chars[:17].replace("X", "*") + chars[17]  # 'X' used as a mask character
     if "*" in chars:
@@ -251,9 +255,10 @@ def _masked(chars: str) -> IdForms:
     ):
         # One run of stars of another length (460105****7129): stretch it to 18 characters.
         chars = head + "*" * (18 - len(head) - len(tail)) + tail
-    shape_ok = len(chars) == 18 and all(c.isdigit() or c in "*X" for c in chars)
+    rest = chars.replace("*", "").replace("X", "")
+    shape_ok = len(chars) == 18 and (not rest or rest.isdigit())  # digits, * and X only
     # Fewer than 8 visible characters (a region code and little else) identify nobody.
-    wide = sum(c != "*" for c in chars) < MIN_VISIBLE
+    wide = len(chars) - chars.count("*") < MIN_VISIBLE
     flags: tuple[str, ...] = (
         "id_masked",
         *(() if shape_ok else ("id_wrong_length",)),

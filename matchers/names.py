@@ -102,10 +102,10 @@ class NameForms:
 def _hanzi_forms(hanzi: str, flags: tuple[str, ...]) -> NameForms:
     surname, given = split_surname(hanzi)
     readings = itertools.product(surname_readings(surname), given_readings(given))
-    parses = tuple(NameParse(s, g) for s, g in itertools.islice(readings, _MAX_PARSES))
+    parses = tuple([NameParse(s, g) for s, g in itertools.islice(readings, _MAX_PARSES)])
     keys = frozenset([p.key for p in parses])
     # unumlaut(p).key is p.key with v as u; most readings have no v, and keep the keys as is.
-    roman = keys | {k.replace("v", "u") for k in keys} if any("v" in k for k in keys) else keys
+    roman = keys | {k.replace("v", "u") for k in keys} if "v" in "".join(keys) else keys
     return NameForms(hanzi, "hanzi", True, flags, hanzi, surname, parses, keys, roman, (), hanzi)
 
 
@@ -179,9 +179,10 @@ def _normalise(text: str) -> NameForms:
             hanzi = "".join(_HANZI.findall(hanzi))
         if hanzi:
             return _hanzi_forms(hanzi, flags)
-    hanzi = "".join(_HANZI.findall(text))
-    if hanzi:
-        hanzi = "".join(_HANZI.findall(simplified(hanzi)))
+    hanzi = "" if text.isascii() else "".join(_HANZI.findall(text))
+    if not hanzi:
+        return _roman_forms(text, flags)
+    hanzi = "".join(_HANZI.findall(simplified(hanzi)))
     has_latin = any("a" <= c <= "z" for c in text.casefold())
     if hanzi and has_latin:
         flags = (*flags, "name_mixed_script")

@@ -191,24 +191,25 @@ def validate_event_envelope(raw: Mapping[str, Any]) -> tuple[str, Source, str]:
     source = _required_text(raw, "source").lower()
     if source not in _SOURCES:
         raise InvalidRecord(f"source: must be one of {'|'.join(_SOURCES)}, got {source[:40]!r}")
-    occurred_at = _required_text(raw, "occurred_at")
-    if occurred_at is raw["occurred_at"] and _is_canonical_timestamp(occurred_at):
-        return event_id, source, occurred_at  # type: ignore[return-value]
-    when = parse_timestamp(raw["occurred_at"])
-    if when is None:
+    _required_text(raw, "occurred_at")
+    occurred_at = _normal_timestamp(raw["occurred_at"])
+    if occurred_at is None:
         raise InvalidRecord("occurred_at: not an ISO-8601 timestamp with an offset")
-    return event_id, source, when.isoformat()  # type: ignore[return-value]
+    return event_id, source, occurred_at  # type: ignore[return-value]
 
 
-def _is_canonical_timestamp(value: str) -> bool:
-    """Whether ``value`` is a valid timestamp that ``isoformat`` would write back unchanged."""
-    if len(value) != 25 or not _ISO_SECONDS.match(value) or value.endswith("-00:00"):
-        return False
-    try:
-        dt.datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+def _normal_timestamp(value: object) -> str | None:
+    """:func:`parse_timestamp`'s result in ISO form, ``None`` when there is none."""
+    if type(value) is str and len(value) == 25 and _ISO_SECONDS.match(value):
+        # Already in the form isoformat writes, but for "-00:00" (written "+00:00").
+        try:
+            dt.datetime.fromisoformat(value)  # a real date and time?
+        except ValueError:
+            return None
+        if not value.endswith("-00:00"):
+            return value
+    parsed = parse_timestamp(value)
+    return None if parsed is None else parsed.isoformat()
 
 
 def _required_text(raw: Mapping[str, Any], key: str) -> str:
@@ -281,7 +282,8 @@ def _date(value: object, flags: list[str]) -> DateForms:
     if value is None or value == "":
         return _NO_DATE
     forms = normalise_date(value)
-    flags.extend(f"birth_{f}" for f in forms.flags)
+    if forms.flags:
+        flags.extend(f"birth_{f}" for f in forms.flags)
     return shared_date(forms)
 
 
@@ -319,13 +321,21 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
     status = _required_text(raw, "status").lower()
     if status not in _STATUSES:
         raise InvalidRecord(f"status: must be one of {'|'.join(_STATUSES)}, got {status[:40]!r}")
-    changed = parse_timestamp(_required_text(raw, "status_changed_at"))
+    changed = _normal_timestamp(_required_text(raw, "status_changed_at"))
     if changed is None:
         raise InvalidRecord("status_changed_at: not an ISO-8601 timestamp with an offset")
-    flags: list[str] = []
+    flags: list[str] = []  # in field order: id, phones, addresses, names, birth date, gender
     id_forms, id_birth = _id(raw, flags)
-    phones = [_phone(p, flags) for p in _strings(raw.get("phones"))]
-    addresses = [_address(a, flags) for a in _strings(raw.get("addresses"))]
+    phones = []
+    for value in _strings(raw.get("phones")):
+        phone = _phone(value, flags)
+        if phone.comparable:
+            phones.append(phone)
+    addresses = []
+    for value in _strings(raw.get("addresses")):
+        address = _address(value, flags)
+        if address.valid:
+            addresses.append(address)
     names = _person_names([name, *_strings(raw.get("aliases"))], flags)
     if names and names[0].display == name:
         name = names[0].display  # one string for every holder of the name
@@ -333,15 +343,15 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
         person_id=person_id,
         name=name,
         status=sys.intern(status),  # type: ignore[arg-type]
-        status_changed_at=changed.isoformat(),
+        status_changed_at=changed,
         district=sys.intern(_text(raw.get("district"))),
         case_officer=sys.intern(_text(raw.get("case_officer"))),
         names=names,
         id=id_forms,
         birth_date=_date(raw.get("birth_date"), flags),
         gender=_gender(raw.get("gender"), flags),
-        phones=tuple(p for p in phones if p.comparable),
-        addresses=tuple(a for a in addresses if a.valid),
+        phones=tuple(phones),
+        addresses=tuple(addresses),
         id_birth_date=id_birth,
         flags=_dedupe(flags),
     )
