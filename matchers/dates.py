@@ -109,6 +109,11 @@ def _normalise(text: str, today: dt.date) -> DateForms:
         if yyyy.isdigit() and mm.isdigit() and dd.isdigit():
             value = sys.intern(text)
             return _forms(value, int(yyyy), int(mm), int(dd), ambiguous=False, today=today)
+    return _parse(text, today)
+
+
+def _parse(text: str, today: dt.date) -> DateForms:
+    """Any accepted form (the general path)."""
     text = unicodedata.normalize("NFKC", text).strip()
     if "年" in text:  # 一九九〇年十二月二十一日 -> 1990年12月21日
         text = _CN_TENS.sub(_tens, text.translate(_CN_DIGITS))

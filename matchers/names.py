@@ -179,6 +179,11 @@ def _normalise(text: str) -> NameForms:
             hanzi = "".join(_HANZI.findall(hanzi))
         if hanzi:
             return _hanzi_forms(hanzi, flags)
+    return _read(text, flags)
+
+
+def _read(text: str, flags: tuple[str, ...]) -> NameForms:
+    """A cleaned name of any script (the general path)."""
     hanzi = "" if text.isascii() else "".join(_HANZI.findall(text))
     if not hanzi:
         return _roman_forms(text, flags)

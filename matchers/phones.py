@@ -106,6 +106,11 @@ def _normalise(text: str, region: str) -> PhoneForms:
     mobile = _plain_mobile(text) if region == "CN" else None
     if mobile is not None:
         return PhoneForms(mobile, valid=True, comparable=True, kind="mobile")
+    return _parse(text, region)
+
+
+def _parse(text: str, region: str) -> PhoneForms:
+    """Any number (the general path)."""
     text = unicodedata.normalize("NFKC", text).strip()
     digits = "".join(c for c in text if "0" <= c <= "9")
     if not digits:
