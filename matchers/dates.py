@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sys
+import time
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -96,7 +97,26 @@ def normalise_date(raw: object, *, today: dt.date | None = None) -> DateForms:
         return DateForms("", valid=False, comparable=False, flags=("date_empty",))
     if isinstance(raw, dt.date):
         raw = raw.isoformat()
-    return _normalise(as_text(raw, 64), today or dt.date.today())
+    return _normalise(as_text(raw, 64), today or _today())
+
+
+class _Today:
+    """The local date, and the span of ``time.time()`` it holds for."""
+
+    day = dt.date.min
+    start = end = 0.0
+
+
+def _today() -> dt.date:
+    """``datetime.date.today()`` without asking for a calendar date every time."""
+    now = time.time()
+    if _Today.start <= now < _Today.end:
+        return _Today.day
+    day = dt.date.fromtimestamp(now)  # what date.today() does
+    _Today.start = dt.datetime.combine(day, dt.time()).timestamp()
+    _Today.end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time()).timestamp()
+    _Today.day = day
+    return day
 
 
 # Birth dates repeat: about 40,000 real ones in a watchlist of a million. Values are interned:

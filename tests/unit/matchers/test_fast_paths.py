@@ -12,6 +12,7 @@ import datetime as dt
 import itertools
 import random
 import re
+import time
 import unicodedata
 
 import pytest
@@ -278,3 +279,10 @@ def test_timestamp_fast_path_matches_parse(when: dt.datetime, minutes: int, micr
 @given(st.text("0123456789-:T+ Z", min_size=20, max_size=27))
 def test_timestamp_fast_path_on_odd_text(text: str) -> None:
     assert _normal_timestamp(text) == _timestamp_reference(text)
+
+
+def test_today_is_the_calendar_date_and_follows_the_clock() -> None:
+    assert dates._today() == dt.date.today()
+    dates._Today.end = 0.0  # as if midnight had passed: read the clock again
+    assert dates._today() == dt.date.today()
+    assert dates._Today.start <= time.time() < dates._Today.end
