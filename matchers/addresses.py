@@ -24,6 +24,7 @@ the same numbers. ``typo``: alike letters, other numbers. ``partial``: half the 
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,15 +48,34 @@ _PROVINCE = re.compile(
     r"(北京|天津|上海|重庆)市?|(.{2,3}?)省|(内蒙古|广西|西藏|宁夏|新疆).{0,6}?自治区|(香港|澳门)(?:特别行政区)?"
 )
 _PROVINCE_BARE = re.compile(r"(海南|广东|广西|福建|湖南|湖北|四川|云南|贵州|浙江|江苏)(?!省)")
+
+
+def _hanzi_except(chars: str) -> str:
+    """A character class: the hanzi U+4E00-U+9FFF less ``chars`` (no lookahead per character)."""
+    ranges, start = [], 0x4E00
+    for code in sorted(map(ord, set(chars))):
+        if start < code:
+            ranges.append(f"\\u{start:04x}-\\u{code - 1:04x}")
+        start = code + 1
+    ranges.append(f"\\u{start:04x}-\\u9fff")
+    return "[" + "".join(ranges) + "]"
+
+
 # A level's name is hanzi only and never runs across a road, number or building word.
-_NAME = r"((?:(?![路街巷道号栋幢室])[\u4e00-\u9fff]){1,%d}?)"
-_LEVELS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("city", re.compile(_NAME % 8 + r"(?:市|自治州|地区|盟)(?!场)")),
-    ("district", re.compile(_NAME % 10 + r"(?:自治县|区|县|市|旗)(?!域)")),
-    ("street", re.compile(_NAME % 10 + r"(?:街道|镇|乡)")),
-    ("road", re.compile(r"([\u4e00-\u9fff\d]{1,12}?(?:大道|大街|路|街|巷|胡同|弄|道))")),
-    ("number", re.compile(r"(\d+(?:-\d+)?)号(?!楼)")),
+_NAME = "(" + _hanzi_except("路街巷道号栋幢室") + "{1,%d}?)"
+_CITY = _NAME % 8 + r"(?:市|自治州|地区|盟)(?!场)"
+_DISTRICT = _NAME % 10 + r"(?:自治县|区|县|市|旗)(?!域)"
+_STREET = _NAME % 10 + r"(?:街道|镇|乡)"
+_ROAD = r"([\u4e00-\u9fff\d]{1,12}?(?:大道|大街|路|街|巷|胡同|弄|道))"
+_NUMBER = r"(\d+(?:-\d+)?)号(?!楼)"
+# After the province, in one match: each level if it follows the one before (the first way it
+# does: the rest of the pattern cannot fail), then the first number anywhere after (``.*?``
+# finds where ``re.search`` would). A municipality is its own city.
+_LEVELS = "(?:{})?" * 3 + "(?:.*?{})?"
+_AFTER_PROVINCE = re.compile(
+    ("(?:{})?" + _LEVELS).format(_CITY, _DISTRICT, _STREET, _ROAD, _NUMBER), re.DOTALL
 )
+_AFTER_CITY = re.compile(_LEVELS.format(_DISTRICT, _STREET, _ROAD, _NUMBER), re.DOTALL)
 _BUILDING = re.compile(r"(\w{1,4}?)(?:栋|幢|座|号楼)|(\d+)单元|(\d+)(?:室|房)")
 _WORD = re.compile(r"[a-z0-9]+")
 _HANZI = re.compile(r"[\u4e00-\u9fff]")
@@ -100,23 +120,26 @@ def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
-def normalise_address(raw: object) -> AddressForms:
+def normalise_address(raw: object, *, compact: bool = False) -> AddressForms:
     """Normalise an address; never raises.
 
     Args:
         raw: the address as sent (any type; ``None`` for none).
+        compact: the form a watchlist of a million keeps: place names interned, and for a
+            Chinese address no ``building`` (shown, never compared) nor ``words`` (read for
+            Latin addresses only).
 
     Returns:
         The parsed forms; see :class:`AddressForms`.
     """
     if raw is None:
         return AddressForms("", valid=False, flags=("address_empty",))
-    return _normalise(as_text(raw, 200))
+    return _normalise(as_text(raw, 200), compact)
 
 
 # Addresses rarely repeat across events: a small cache catches re-deliveries and bursts.
 @lru_cache(maxsize=8192)
-def _normalise(text: str) -> AddressForms:
+def _normalise(text: str, compact: bool) -> AddressForms:
     text = unicodedata.normalize("NFKC", text).strip()
     if not text:
         return AddressForms("", valid=False, flags=("address_empty",))
@@ -127,21 +150,38 @@ def _normalise(text: str) -> AddressForms:
             " ".join(text.split()), valid=bool(words), flags=flags, latin=True, words=words
         )
     text = _NOISE.sub("", str(_t2s().convert(text)))
-    parts, rest = _cut(text)
-    building = "".join(m.group(0) for m in _BUILDING.finditer(rest))
-    flags = () if any(parts.values()) else ("address_unparsed",)
+    parts, end = _cut(text)
+    flags = () if any(parts) else ("address_unparsed",)
+    province, city, district, street, road, number = parts
+    if compact:
+        intern = sys.intern
+        return AddressForms(
+            text,
+            True,
+            flags,
+            False,
+            intern(province),
+            intern(city),
+            intern(district),
+            intern(street),
+            intern(road),
+            number,
+            "",
+            frozenset(),
+        )
     return AddressForms(
         text,
-        valid=True,
-        flags=flags,
-        province=parts["province"],
-        city=parts["city"],
-        district=parts["district"],
-        street=parts["street"],
-        road=parts["road"],
-        number=parts["number"],
-        building=building,
-        words=frozenset(v for v in parts.values() if v) or frozenset({text}),
+        True,
+        flags,
+        False,
+        province,
+        city,
+        district,
+        street,
+        road,
+        number,
+        "".join(m.group(0) for m in _BUILDING.finditer(text, end)),
+        frozenset(v for v in parts if v) or frozenset({text}),
     )
 
 
@@ -150,23 +190,24 @@ def _fold_latin(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-def _cut(text: str) -> tuple[dict[str, str], str]:
-    parts = {"province": "", "city": "", "district": "", "street": "", "road": "", "number": ""}
-    rest = text
-    match = _PROVINCE.match(rest) or _PROVINCE_BARE.match(rest)
+def _cut(text: str) -> tuple[list[str], int]:
+    """Province, city, district, street, road and number, and where the rest begins."""
+    province = city = ""
+    end = 0
+    match = _PROVINCE.match(text) or _PROVINCE_BARE.match(text)
     if match:
-        parts["province"] = next(g for g in match.groups() if g)
-        if match.group(1):  # a municipality is its own city
-            parts["city"] = match.group(1)
-        rest = rest[match.end() :]
-    for level, pattern in _LEVELS:
-        if parts[level]:
-            continue
-        found = pattern.match(rest) if level != "number" else pattern.search(rest)
-        if found:
-            parts[level] = found.group(1)
-            rest = rest[found.end() :]
-    return parts, rest
+        province = next(g for g in match.groups() if g)
+        city = match.group(1) or ""  # a municipality is its own city
+        end = match.end()
+    if city:
+        levels = _AFTER_CITY.match(text, end)
+        assert levels is not None  # every part of the pattern is optional
+        district, street, road, number = levels.groups("")
+    else:
+        levels = _AFTER_PROVINCE.match(text, end)
+        assert levels is not None
+        city, district, street, road, number = levels.groups("")
+    return [province, city, district, street, road, number], levels.end()
 
 
 def _cmp(level: Level, zh: str, en: str, key: str = "") -> FieldComparison:

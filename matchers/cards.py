@@ -18,6 +18,9 @@ __all__ = ["CardForms", "card_block_keys", "luhn_ok", "normalise_card"]
 
 _SEPARATORS = frozenset(" -_.\t\u3000")
 _MASKS = frozenset("*×•●#xX")
+_CLEAN = str.maketrans(dict.fromkeys(_SEPARATORS) | dict.fromkeys(_MASKS, "*"))
+# A doubled Luhn digit's digit sum (2d, less 9 from 10 on), as an ASCII code.
+_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
 _MIN_LEN, _MAX_LEN = 16, 19
 _MIN_MASKED_LEN = 12
 
@@ -53,13 +56,10 @@ def luhn_ok(digits: str) -> bool:
     Returns:
         ``True`` when the check digit is right.
     """
-    total = 0
-    for i, c in enumerate(reversed(digits)):
-        d = ord(c) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    backwards = digits.encode()[::-1]
+    # Sums of ASCII codes: each digit counts its code, ord("0") too many.
+    total = sum(backwards[0::2]) + sum(backwards[1::2].translate(_DOUBLED))
+    return (total - ord("0") * len(digits)) % 10 == 0
 
 
 def normalise_card(raw: object) -> CardForms:
@@ -71,11 +71,14 @@ def normalise_card(raw: object) -> CardForms:
     Returns:
         The parsed forms; see :class:`CardForms`.
     """
-    text = unicodedata.normalize("NFKC", as_text(raw, 64))
-    chars = "".join("*" if c in _MASKS else c for c in text if c not in _SEPARATORS)
+    if type(raw) is str and raw.isdigit() and raw.isascii():
+        chars = raw[:64]  # nothing to fold, strip or mask
+    else:
+        chars = unicodedata.normalize("NFKC", as_text(raw, 64)).translate(_CLEAN)
     if not chars:
         return CardForms("", valid=False, flags=("card_empty",))
-    if not all(c == "*" or "0" <= c <= "9" for c in chars):
+    digits = chars.replace("*", "")
+    if digits and not (digits.isascii() and digits.isdigit()):
         return CardForms("", valid=False, flags=("card_bad_chars",))
     head = len(chars) - len(chars.lstrip("0123456789"))
     bin_ = chars[:6] if head >= 6 else ""

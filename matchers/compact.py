@@ -12,8 +12,6 @@ The shared tables are bounded; values beyond the bound are simply not shared.
 
 from __future__ import annotations
 
-import sys
-
 from matchers.addresses import AddressForms, normalise_address
 from matchers.dates import DateForms, normalise_date
 from matchers.ids import IdForms, normalise_id
@@ -22,7 +20,9 @@ from matchers.names import NameForms, normalise_name
 __all__ = ["NO_DATE", "compact_address", "compact_id", "shared_date", "shared_name"]
 
 NO_DATE = normalise_date(None)
-_SHARED_DATES: dict[DateForms, DateForms] = {}
+# Keyed by (value, flags), which determine the rest of a parsed date: cheaper to hash than the
+# whole dataclass.
+_SHARED_DATES: dict[tuple[str, tuple[str, ...]], DateForms] = {}
 _MAX_SHARED_DATES = 100_000
 # The names module's own cache keeps only the recent names; this one keeps every roster name.
 _SHARED_NAMES: dict[str, NameForms] = {}
@@ -30,12 +30,17 @@ _MAX_SHARED_NAMES = 2_000_000
 
 
 def shared_date(forms: DateForms) -> DateForms:
-    """The one shared object equal to ``forms`` (``forms`` itself beyond the bound)."""
-    shared = _SHARED_DATES.get(forms)
+    """The one shared object equal to ``forms`` (``forms`` itself beyond the bound).
+
+    Args:
+        forms: a date as :func:`matchers.dates.normalise_date` parsed it.
+    """
+    key = (forms.value, forms.flags)
+    shared = _SHARED_DATES.get(key)
     if shared is not None:
         return shared
     if len(_SHARED_DATES) < _MAX_SHARED_DATES:
-        _SHARED_DATES[forms] = forms
+        _SHARED_DATES[key] = forms
     return forms
 
 
@@ -70,11 +75,14 @@ def _compact_name(forms: NameForms) -> NameForms:
 
 def compact_id(value: object, id_type: str | None) -> tuple[IdForms, DateForms]:
     """Normalise an id with shared strings; also the birth date embedded in it (shared)."""
-    forms = normalise_id(value, id_type)
-    birth = shared_date(normalise_date(forms.birth_date)) if forms.birth_date else NO_DATE
-    if not forms.region:
+    forms = normalise_id(value, id_type)  # region and province come interned
+    if not forms.birth_date:
+        return forms, NO_DATE
+    birth = shared_date(normalise_date(forms.birth_date))
+    if birth.value is forms.birth_date or not forms.region:
         return forms, birth
-    # A constructor call: ``dataclasses.replace`` costs several times more, per roster person.
+    # One birth-date string for the date and the id. A constructor call: ``dataclasses.replace``
+    # costs several times more, per roster person.
     return IdForms(
         forms.id_type,
         forms.value,
@@ -84,29 +92,15 @@ def compact_id(value: object, id_type: str | None) -> tuple[IdForms, DateForms]:
         forms.masked,
         birth.value,
         forms.gender,
-        sys.intern(forms.region),
-        sys.intern(forms.province),
+        forms.region,
+        forms.province,
     ), birth
 
 
 def compact_address(value: object) -> AddressForms:
-    """Normalise an address with interned place names and nothing matching never reads."""
-    forms = normalise_address(value)
-    if forms.latin or not forms.valid:
-        return forms
-    # ``words`` serves Latin-script addresses only (addresses.py), and the building (unit,
-    # room) is shown in ``display`` but never compared.
-    return AddressForms(
-        forms.display,
-        forms.valid,
-        forms.flags,
-        forms.latin,
-        sys.intern(forms.province),
-        sys.intern(forms.city),
-        sys.intern(forms.district),
-        sys.intern(forms.street),
-        sys.intern(forms.road),
-        forms.number,
-        "",
-        frozenset(),
-    )
+    """Normalise an address with interned place names and nothing matching never reads.
+
+    ``words`` serves Latin-script addresses only (addresses.py), and the building (unit, room)
+    is shown in ``display`` but never compared: a Chinese address keeps neither.
+    """
+    return normalise_address(value, compact=True)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
+import time
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -104,11 +106,43 @@ def normalise_date(raw: object, *, today: dt.date | None = None) -> DateForms:
         return DateForms("", valid=False, comparable=False, flags=("date_empty",))
     if isinstance(raw, dt.date):
         raw = raw.isoformat()
-    return _normalise(as_text(raw, 64), today or dt.date.today())
+    return _normalise(as_text(raw, 64), today or _today())
 
 
+class _Today:
+    """The local date, and the span of ``time.time()`` it holds for."""
+
+    day = dt.date.min
+    start = end = 0.0
+
+
+def _today() -> dt.date:
+    """``datetime.date.today()`` without asking for a calendar date every time."""
+    now = time.time()
+    if _Today.start <= now < _Today.end:
+        return _Today.day
+    day = dt.date.fromtimestamp(now)  # what date.today() does
+    _Today.start = dt.datetime.combine(day, dt.time()).timestamp()
+    _Today.end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time()).timestamp()
+    _Today.day = day
+    return day
+
+
+# Birth dates repeat: about 40,000 real ones in a watchlist of a million. Values are interned:
+# one string per date for every holder (and for the ids' embedded dates, matchers.ids).
 @lru_cache(maxsize=16384)
 def _normalise(text: str, today: dt.date) -> DateForms:
+    if len(text) == 10 and text[4] == "-" == text[7] and text.isascii():
+        # YYYY-MM-DD, the common shape, is already the value: no parsing to do.
+        yyyy, mm, dd = text[:4], text[5:7], text[8:]
+        if yyyy.isdigit() and mm.isdigit() and dd.isdigit():
+            value = sys.intern(text)
+            return _forms(value, int(yyyy), int(mm), int(dd), ambiguous=False, today=today)
+    return _parse(text, today)
+
+
+def _parse(text: str, today: dt.date) -> DateForms:
+    """Any accepted form (the general path)."""
     text = unicodedata.normalize("NFKC", text).strip()
     if "年" in text:  # 一九九〇年十二月二十一日 -> 1990年12月21日
         text = _CN_TENS.sub(_tens, text.translate(_CN_DIGITS))
@@ -118,16 +152,22 @@ def _normalise(text: str, today: dt.date) -> DateForms:
     if parts is None:
         return DateForms("", valid=False, comparable=False, flags=("date_unparseable",))
     year, month, day, ambiguous = parts
-    flags = ["date_ambiguous"] if ambiguous else []
-    flags.extend(_problems(year, month, day, today))
+    value = sys.intern(f"{year:04d}-{month:02d}-{day:02d}")
+    return _forms(value, year, month, day, ambiguous=ambiguous, today=today)
+
+
+def _forms(
+    value: str, year: int, month: int, day: int, *, ambiguous: bool, today: dt.date
+) -> DateForms:
+    problems = _problems(year, month, day, today)
     return DateForms(
-        f"{year:04d}-{month:02d}-{day:02d}",
-        valid=not any(f != "date_ambiguous" for f in flags),
-        comparable=True,
-        flags=tuple(flags),
-        year=year,
-        month=month,
-        day=day,
+        value,
+        not problems,
+        True,
+        ("date_ambiguous", *problems) if ambiguous else problems,
+        year,
+        month,
+        day,
     )
 
 
@@ -135,16 +175,22 @@ def _tens(match: re.Match[str]) -> str:
     return (match[1] or "1") + (match[2] or "0")
 
 
-def _problems(year: int, month: int, day: int, today: dt.date) -> list[str]:
+_NO_PROBLEM: tuple[str, ...] = ()
+_IMPOSSIBLE = ("date_impossible",)
+_FUTURE = ("date_implausible", "date_future")
+_TOO_OLD = ("date_implausible", "date_too_old")
+
+
+def _problems(year: int, month: int, day: int, today: dt.date) -> tuple[str, ...]:
     try:
         date = dt.date(year, month, day)
     except ValueError:
-        return ["date_impossible"]
+        return _IMPOSSIBLE
     if date > today:
-        return ["date_implausible", "date_future"]
+        return _FUTURE
     if year < _MIN_YEAR:
-        return ["date_implausible", "date_too_old"]
-    return []
+        return _TOO_OLD
+    return _NO_PROBLEM
 
 
 def date_year(forms: DateForms) -> int | None:

@@ -25,6 +25,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import operator
+import re
+import sys
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -58,6 +60,25 @@ Gender = Literal["M", "F"]
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
+# The weighted sum of ASCII codes less this is the weighted sum of the digits.
+_ASCII_ZERO_SUM = ord("0") * sum(_WEIGHTS)
+# The common shape: 18 ASCII characters that cleaning (NFKC, separators, upper case) leaves as
+# they are, but for a lower-case check character x.
+_PLAIN_18 = re.compile(r"[0-9]{17}[0-9Xx]")
+_PROBLEMS = {
+    (checksum, date, region): tuple(
+        flag
+        for flag, on in (
+            ("id_checksum_failed", checksum),
+            ("id_birth_date_impossible", date),
+            ("id_region_unknown", region),
+        )
+        if on
+    )
+    for checksum in (False, True)
+    for date in (False, True)
+    for region in (False, True)
+}
 _SEPARATORS = frozenset(" -_.,/\\|:;'\"\t\r\n\u3000\u00a0\u2010\u2011\u2012\u2013\u2014\u2212")
 _DELETE = dict.fromkeys(map(ord, _SEPARATORS))
 _TO_STAR = dict.fromkeys(map(ord, "×•●·#?"), "*")
@@ -122,22 +143,28 @@ def check_char(body17: str) -> str:
     Returns:
         ``0``-``9`` or ``X``.
     """
-    total = sum(map(operator.mul, map(int, body17), _WEIGHTS))
-    return _CHECK[total % 11]
+    return _CHECK[(sum(map(operator.mul, body17.encode(), _WEIGHTS)) - _ASCII_ZERO_SUM) % 11]
 
 
 def _clean(raw: object) -> str:
-    return unicodedata.normalize("NFKC", as_text(raw, 64)).translate(_DELETE).upper()
+    text = as_text(raw, 64)
+    if text.isascii() and text.replace("*", "").isalnum():
+        return text.upper()  # no separator to drop, nothing for NFKC to fold
+    return unicodedata.normalize("NFKC", text).translate(_DELETE).upper()
 
 
-def _embedded_date(yyyymmdd: str) -> str:
+# Birth dates repeat (about 40,000 real ones). The string is interned, as dates.py interns a
+# date's value, so that an id and its birth date share one (matchers.compact). A per-value
+# cache: named "_normalise..." so that the speed benchmark empties it between runs.
+@lru_cache(maxsize=65536)
+def _normalise_embedded_date(yyyymmdd: str) -> str:
     if not yyyymmdd.isdigit() or not yyyymmdd.isascii():
         return ""
     try:
         day = dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
     except ValueError:
         return ""
-    return day.isoformat() if day.year >= 1800 else ""
+    return sys.intern(day.isoformat()) if day.year >= 1800 else ""
 
 
 def normalise_id(raw: object, id_type: str | None = "cn_resident") -> IdForms:
@@ -158,6 +185,8 @@ def normalise_id(raw: object, id_type: str | None = "cn_resident") -> IdForms:
         if id_type == "passport"
         else "other"
     )
+    if kind == "cn_resident" and type(raw) is str and len(raw) == 18 and _PLAIN_18.match(raw):
+        return _full(raw if raw[17] != "x" else raw.upper(), ())
     return _normalise(_clean(raw), kind)
 
 
@@ -174,7 +203,8 @@ def _normalise(text: str, kind: IdType) -> IdForms:
 
 
 def _resident(text: str) -> IdForms:
-    chars = text.translate(_TO_STAR)
+    ascii_stars = text.isascii() and "#" not in text and "?" not in text
+    chars = text if ascii_stars else text.translate(_TO_STAR)
     if len(chars) == 18 and "X" in chars[:17] and chars[:17].count("X") >= 3:
         chars = chars[:17].replace("X", "*") + chars[17]  # 'X' used as a mask character
     if "*" in chars:
@@ -198,26 +228,21 @@ def _resident(text: str) -> IdForms:
 
 
 def _full(value: str, flags: tuple[str, ...]) -> IdForms:
-    body = value[:17]
-    extra = list(flags)
-    if check_char(body) != value[17]:
-        extra.append("id_checksum_failed")
-    birth = _embedded_date(body[6:14])
-    if not birth:
-        extra.append("id_birth_date_impossible")
-    if body[:2] not in _PROVINCES:
-        extra.append("id_region_unknown")
-    valid = not {"id_checksum_failed", "id_birth_date_impossible"} & set(extra)
+    """An 18-character number of 17 ASCII digits and a digit or ``X``."""
+    bad_check = check_char(value) != value[17]  # check_char reads the first 17 characters
+    birth = _normalise_embedded_date(value[6:14])
+    province = value[:2]
     return IdForms(
         "cn_resident",
         value,
-        valid=valid,
-        comparable=True,
-        flags=tuple(extra),
-        birth_date=birth,
-        gender="M" if int(body[16]) % 2 else "F",
-        region=body[:6],
-        province=body[:2],
+        not bad_check and bool(birth),
+        True,
+        flags + _PROBLEMS[bad_check, not birth, province not in _PROVINCES],
+        False,
+        birth,
+        "M" if ord(value[16]) & 1 else "F",  # the sequence number's parity (ord('0') is even)
+        sys.intern(value[:6]),  # a million watchlist ids share a few hundred regions
+        sys.intern(province),
     )
 
 
@@ -231,9 +256,10 @@ def _masked(chars: str) -> IdForms:
     ):
         # One run of stars of another length (460105****7129): stretch it to 18 characters.
         chars = head + "*" * (18 - len(head) - len(tail)) + tail
-    shape_ok = len(chars) == 18 and all(c.isdigit() or c in "*X" for c in chars)
+    rest = chars.replace("*", "").replace("X", "")
+    shape_ok = len(chars) == 18 and (not rest or rest.isdigit())  # digits, * and X only
     # Fewer than 8 visible characters (a region code and little else) identify nobody.
-    wide = sum(c != "*" for c in chars) < MIN_VISIBLE
+    wide = len(chars) - chars.count("*") < MIN_VISIBLE
     flags: tuple[str, ...] = (
         "id_masked",
         *(() if shape_ok else ("id_wrong_length",)),
@@ -243,12 +269,12 @@ def _masked(chars: str) -> IdForms:
         return IdForms(
             "cn_resident", chars, valid=False, comparable=False, flags=flags, masked=True
         )
-    date = _embedded_date(chars[6:14]) if "*" not in chars[6:14] else ""
+    date = _normalise_embedded_date(chars[6:14]) if "*" not in chars[6:14] else ""
     gender: Gender | None = None
     if chars[16].isdigit():
         gender = "M" if int(chars[16]) % 2 else "F"
-    region = chars[:6] if "*" not in chars[:6] else ""
-    province = chars[:2] if "*" not in chars[:2] else ""
+    region = sys.intern(chars[:6]) if "*" not in chars[:6] else ""
+    province = sys.intern(chars[:2]) if "*" not in chars[:2] else ""
     return IdForms(
         "cn_resident",
         chars,

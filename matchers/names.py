@@ -59,7 +59,9 @@ __all__ = [
 
 Script = Literal["hanzi", "pinyin", "latin", "empty"]
 
-_HANZI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+_HANZI_CLASS = r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]"
+_HANZI = re.compile(_HANZI_CLASS)
+_ONLY_HANZI = re.compile(_HANZI_CLASS + "+")
 # Letters of any script: Latin mostly, but a Cyrillic or kana name still compares word by word.
 _WORD = re.compile(r"[^\W\d_]+")
 _MAX_LEN = 64
@@ -99,32 +101,26 @@ class NameForms:
 
 def _hanzi_forms(hanzi: str, flags: tuple[str, ...]) -> NameForms:
     surname, given = split_surname(hanzi)
-    parses = [
-        NameParse(s, g)
-        for s, g in itertools.product(surname_readings(surname), given_readings(given))
-    ][:_MAX_PARSES]
-    keys = frozenset(p.key for p in parses)
-    roman = keys | {unumlaut(p).key for p in parses}
-    return NameForms(
-        display=hanzi,
-        script="hanzi",
-        valid=True,
-        flags=flags,
-        hanzi=hanzi,
-        surname_hanzi=surname,
-        parses=tuple(parses),
-        keys=keys,
-        roman_keys=roman,
-        value_key=hanzi,
-    )
+    readings = itertools.product(surname_readings(surname), given_readings(given))
+    parses = tuple([NameParse(s, g) for s, g in itertools.islice(readings, _MAX_PARSES)])
+    keys = frozenset([p.key for p in parses])
+    # unumlaut(p).key is p.key with v as u; most readings have no v, and keep the keys as is.
+    roman = keys | {k.replace("v", "u") for k in keys} if "v" in "".join(keys) else keys
+    return NameForms(hanzi, "hanzi", True, flags, hanzi, surname, parses, keys, roman, (), hanzi)
 
 
 def _roman_forms(text: str, flags: tuple[str, ...]) -> NameForms:
-    folded = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    folded = folded.casefold().replace("'", "").replace("’", "").replace("-", "")
+    if text.isascii():  # nothing to decompose
+        folded = text.casefold().replace("'", "").replace("-", "")
+    else:
+        folded = "".join(
+            c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+        )
+        folded = folded.casefold().replace("'", "").replace("’", "").replace("-", "")
     head, _, tail = folded.partition(",")
-    tokens = _WORD.findall(head) + _WORD.findall(tail)
-    comma = len(_WORD.findall(head)) if tail.strip() else 0
+    head_words = _WORD.findall(head)
+    tokens = head_words + _WORD.findall(tail) if tail else head_words
+    comma = len(head_words) if tail.strip() else 0
     if not tokens:
         return NameForms(
             display=redact_numbers(text),
@@ -177,9 +173,21 @@ def _normalise(text: str) -> NameForms:
         return NameForms(display="", script="empty", valid=False, flags=("name_empty",))
     flags: tuple[str, ...] = ("name_too_long",) if len(text) > _MAX_LEN else ()
     text = text[:_MAX_LEN]
-    hanzi = "".join(_HANZI.findall(text))
-    if hanzi:
-        hanzi = "".join(_HANZI.findall(simplified(hanzi)))
+    if _ONLY_HANZI.fullmatch(text):  # the common case: characters only
+        hanzi = simplified(text)
+        if not _ONLY_HANZI.fullmatch(hanzi):
+            hanzi = "".join(_HANZI.findall(hanzi))
+        if hanzi:
+            return _hanzi_forms(hanzi, flags)
+    return _read(text, flags)
+
+
+def _read(text: str, flags: tuple[str, ...]) -> NameForms:
+    """A cleaned name of any script (the general path)."""
+    hanzi = "" if text.isascii() else "".join(_HANZI.findall(text))
+    if not hanzi:
+        return _roman_forms(text, flags)
+    hanzi = "".join(_HANZI.findall(simplified(hanzi)))
     has_latin = any("a" <= c <= "z" for c in text.casefold())
     if hanzi and has_latin:
         flags = (*flags, "name_mixed_script")

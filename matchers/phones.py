@@ -103,6 +103,14 @@ def normalise_phone(raw: object, region: str = "CN") -> PhoneForms:
 # Numbers rarely repeat across events: a small cache catches re-deliveries and bursts.
 @lru_cache(maxsize=8192)
 def _normalise(text: str, region: str) -> PhoneForms:
+    mobile = _plain_mobile(text) if region == "CN" else None
+    if mobile is not None:
+        return PhoneForms(mobile, valid=True, comparable=True, kind="mobile")
+    return _parse(text, region)
+
+
+def _parse(text: str, region: str) -> PhoneForms:
+    """Any number (the general path)."""
     text = unicodedata.normalize("NFKC", text).strip()
     digits = "".join(c for c in text if "0" <= c <= "9")
     if not digits:
@@ -119,6 +127,30 @@ def _normalise(text: str, region: str) -> PhoneForms:
     except Exception:  # phonenumbers raises its own NumberParseException on garbage
         return _unparsed(digits)
     return _classified(number, digits)
+
+
+def _plain_mobile(text: str) -> str | None:
+    """A mainland mobile written plainly (``13812345678``, ``138-1234-5678``, ``+86 138...``).
+
+    The common shapes, read without the general path's NFKC and regular expressions: a ``+``
+    or digit first, then ASCII digits, spaces and dashes only. ``None`` for anything else.
+    """
+    if not text or not text.isascii() or not (text[0] == "+" or "0" <= text[0] <= "9"):
+        return None
+    digits = text.replace(" ", "").replace("-", "")
+    if text[0] == "+":
+        digits = digits[1:]
+        if len(digits) != 13:  # +86 and a mobile; a bare +138... is not one
+            return None
+    if not digits.isdigit():
+        return None
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    elif len(digits) == 15 and text[0] != "+" and digits.startswith("0086"):
+        digits = digits[4:]
+    if len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789":
+        return digits
+    return None
 
 
 def _unparsed(digits: str) -> PhoneForms:

@@ -14,6 +14,7 @@ fields are ignored.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,6 +57,9 @@ _NO_ID = normalise_id(None)
 _NO_DATE = NO_DATE
 _NO_PHONE = normalise_phone(None)
 _NO_ADDRESS = normalise_address(None)
+# A timestamp in the shape ``datetime.isoformat`` writes (seconds, an offset in hours and
+# minutes) is its own normal form; "-00:00" is written "+00:00".
+_ISO_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", re.ASCII)
 # A watchlist of a million people is held in memory: names, dates and place names are
 # shared (matchers.compact), short strings (statuses, districts) interned.
 
@@ -188,14 +192,30 @@ def validate_event_envelope(raw: Mapping[str, Any]) -> tuple[str, Source, str]:
     if source not in _SOURCES:
         raise InvalidRecord(f"source: must be one of {'|'.join(_SOURCES)}, got {source[:40]!r}")
     _required_text(raw, "occurred_at")
-    when = parse_timestamp(raw["occurred_at"])
-    if when is None:
+    occurred_at = _normal_timestamp(raw["occurred_at"])
+    if occurred_at is None:
         raise InvalidRecord("occurred_at: not an ISO-8601 timestamp with an offset")
-    return event_id, source, when.isoformat()  # type: ignore[return-value]
+    return event_id, source, occurred_at  # type: ignore[return-value]
+
+
+def _normal_timestamp(value: object) -> str | None:
+    """:func:`parse_timestamp`'s result in ISO form, ``None`` when there is none."""
+    if type(value) is str and len(value) == 25 and _ISO_SECONDS.match(value):
+        # Already in the form isoformat writes, but for "-00:00" (written "+00:00").
+        try:
+            dt.datetime.fromisoformat(value)  # a real date and time?
+        except ValueError:
+            return None
+        if not value.endswith("-00:00"):
+            return value
+    parsed = parse_timestamp(value)
+    return None if parsed is None else parsed.isoformat()
 
 
 def _required_text(raw: Mapping[str, Any], key: str) -> str:
     value = raw.get(key)
+    if type(value) is str and (stripped := value.strip()):  # the common case, first
+        return stripped
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if value is None:
@@ -214,8 +234,8 @@ def _text(value: object) -> str:
 def _strings(value: object) -> list[str]:
     if isinstance(value, str):
         return [value]
-    if isinstance(value, list | tuple):
-        return [v for v in value[:_MAX_LIST] if isinstance(v, str) and v.strip()]
+    if isinstance(value, (list, tuple)):  # a tuple of types checks faster than a union
+        return [v for v in value[:_MAX_LIST] if isinstance(v, str) and v.strip()] if value else []
     return []
 
 
@@ -262,7 +282,8 @@ def _date(value: object, flags: list[str]) -> DateForms:
     if value is None or value == "":
         return _NO_DATE
     forms = normalise_date(value)
-    flags.extend(f"birth_{f}" for f in forms.flags)
+    if forms.flags:
+        flags.extend(f"birth_{f}" for f in forms.flags)
     return shared_date(forms)
 
 
@@ -283,7 +304,7 @@ def _address(value: object, flags: list[str]) -> AddressForms:
 
 
 def _dedupe(flags: list[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(flags))
+    return tuple(dict.fromkeys(flags)) if flags else ()
 
 
 def person_from_raw(raw: Mapping[str, Any]) -> Person:
@@ -300,13 +321,21 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
     status = _required_text(raw, "status").lower()
     if status not in _STATUSES:
         raise InvalidRecord(f"status: must be one of {'|'.join(_STATUSES)}, got {status[:40]!r}")
-    changed = parse_timestamp(_required_text(raw, "status_changed_at"))
+    changed = _normal_timestamp(_required_text(raw, "status_changed_at"))
     if changed is None:
         raise InvalidRecord("status_changed_at: not an ISO-8601 timestamp with an offset")
-    flags: list[str] = []
+    flags: list[str] = []  # in field order: id, phones, addresses, names, birth date, gender
     id_forms, id_birth = _id(raw, flags)
-    phones = [_phone(p, flags) for p in _strings(raw.get("phones"))]
-    addresses = [_address(a, flags) for a in _strings(raw.get("addresses"))]
+    phones = []
+    for value in _strings(raw.get("phones")):
+        phone = _phone(value, flags)
+        if phone.comparable:
+            phones.append(phone)
+    addresses = []
+    for value in _strings(raw.get("addresses")):
+        address = _address(value, flags)
+        if address.valid:
+            addresses.append(address)
     names = _person_names([name, *_strings(raw.get("aliases"))], flags)
     if names and names[0].display == name:
         name = names[0].display  # one string for every holder of the name
@@ -314,15 +343,15 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
         person_id=person_id,
         name=name,
         status=sys.intern(status),  # type: ignore[arg-type]
-        status_changed_at=changed.isoformat(),
+        status_changed_at=changed,
         district=sys.intern(_text(raw.get("district"))),
         case_officer=sys.intern(_text(raw.get("case_officer"))),
         names=names,
         id=id_forms,
         birth_date=_date(raw.get("birth_date"), flags),
         gender=_gender(raw.get("gender"), flags),
-        phones=tuple(p for p in phones if p.comparable),
-        addresses=tuple(a for a in addresses if a.valid),
+        phones=tuple(phones),
+        addresses=tuple(addresses),
         id_birth_date=id_birth,
         flags=_dedupe(flags),
     )

@@ -1,0 +1,288 @@
+"""The normalisers' fast paths give what their general paths (or the old code) give.
+
+Each fast path serves the common, well-formed shape of a value (an 18-digit id, ``YYYY-MM-DD``,
+a plain mobile, a hanzi-only name); the general path reads everything else. Both are run on
+Hypothesis values and on the simulator's messy values (``matchers.synthetic``), and the forms
+compared whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import random
+import re
+import time
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matchers import addresses, dates, ids, names, phones
+from matchers.cards import luhn_ok
+from matchers.masking import mask_id
+from matchers.readings import unumlaut
+from matchers.records import _normal_timestamp, parse_timestamp
+from matchers.synthetic.corruption import Corruptor
+from matchers.synthetic.population import IdentityFactory, resident_id_check_char
+
+SETTINGS = settings(max_examples=500, deadline=None)
+TODAY = dt.date(2026, 6, 1)
+PEOPLE = IdentityFactory(random.Random(11)).people(3000)
+
+
+def _messy(seed: int) -> Corruptor:
+    return Corruptor(random.Random(seed))
+
+
+# --- ids -----------------------------------------------------------------------------------
+
+ID_FORMS = ("intact", "lower_x", "legacy15", "typo", "swap", "masked")
+
+
+def _messy_ids() -> list[str]:
+    corrupt = _messy(1)
+    out = [p.id_number for p in PEOPLE]
+    for person, form in zip(PEOPLE, itertools.cycle(ID_FORMS), strict=False):
+        value, _ = corrupt.id_number(person.id_number, form)  # type: ignore[arg-type]
+        if value is not None:
+            out.append(value)
+    return out
+
+
+def _id_general(raw: object) -> ids.IdForms:
+    return ids._normalise.__wrapped__(ids._clean(raw), "cn_resident")
+
+
+def _full_reference(value: str, flags: tuple[str, ...]) -> ids.IdForms:
+    """The 18-character reading as first written (int-based check, ``datetime.date``)."""
+    body = value[:17]
+    extra = list(flags)
+    if resident_id_check_char(body) != value[17]:
+        extra.append("id_checksum_failed")
+    try:
+        day = dt.date(int(body[6:10]), int(body[10:12]), int(body[12:14]))
+        birth = day.isoformat() if day.year >= 1800 else ""
+    except ValueError:
+        birth = ""
+    if not birth:
+        extra.append("id_birth_date_impossible")
+    if body[:2] not in ids._PROVINCES:
+        extra.append("id_region_unknown")
+    return ids.IdForms(
+        "cn_resident",
+        value,
+        valid=not {"id_checksum_failed", "id_birth_date_impossible"} & set(extra),
+        comparable=True,
+        flags=tuple(extra),
+        birth_date=birth,
+        gender="M" if int(body[16]) % 2 else "F",
+        region=body[:6],
+        province=body[:2],
+    )
+
+
+def test_id_fast_path_matches_general_path_on_simulated_ids() -> None:
+    for raw in _messy_ids():
+        assert ids.normalise_id(raw) == _id_general(raw), mask_id(raw)
+
+
+@SETTINGS
+@given(st.text("0123456789Xx*- ", min_size=14, max_size=20))
+def test_id_fast_path_matches_general_path(raw: str) -> None:
+    assert ids.normalise_id(raw) == _id_general(raw)
+    assert ids.normalise_id(raw, None) == _id_general(raw)
+
+
+@SETTINGS
+@given(st.text("0123456789", min_size=17, max_size=17), st.sampled_from("0123456789X"))
+def test_full_reading_matches_the_reference(body: str, check: str) -> None:
+    assert ids._full(body + check, ()) == _full_reference(body + check, ())
+    assert ids.check_char(body) == resident_id_check_char(body)
+
+
+@SETTINGS
+@given(st.text(st.sampled_from("0123456789Xx*#?abc×- \u3000１２"), max_size=24))
+def test_clean_matches_nfkc_translate_upper(raw: str) -> None:
+    expected = unicodedata.normalize("NFKC", raw).translate(ids._DELETE).upper()
+    assert ids._clean(raw) == expected
+
+
+# --- dates ---------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(st.integers(0, 9999), st.integers(0, 99), st.integers(0, 99))
+def test_date_fast_path_matches_general_path(year: int, month: int, day: int) -> None:
+    text = f"{year:04d}-{month:02d}-{day:02d}"
+    assert dates._normalise.__wrapped__(text, TODAY) == dates._parse(text, TODAY)
+
+
+@SETTINGS
+@given(st.text(st.sampled_from("0123456789-/ 年月日"), min_size=8, max_size=12))
+def test_date_any_text_matches_general_path(text: str) -> None:
+    assert dates._normalise.__wrapped__(text, TODAY) == dates._parse(text, TODAY)
+
+
+@pytest.mark.parametrize("form", ["intact", "impossible"])
+def test_date_fast_path_on_simulated_dates(form: str) -> None:
+    corrupt = _messy(2)
+    for person in PEOPLE:
+        text, _ = corrupt.birth_date(person.birth_date, form)  # type: ignore[arg-type]
+        assert text is not None
+        assert dates._normalise.__wrapped__(text, TODAY) == dates._parse(text, TODAY)
+
+
+# --- phones --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["plain", "plus86", "spaced", "dashed"])
+def test_phone_fast_path_on_simulated_phones(form: str) -> None:
+    corrupt = _messy(3)
+    for person in PEOPLE:
+        text, _ = corrupt.phone(person.phone, form)  # type: ignore[arg-type]
+        assert text is not None
+        assert phones._normalise.__wrapped__(text, "CN") == phones._parse(text, "CN")
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["", "+", "+86", "86", "0086", "+0086", "00", "+1", " ", "-"]),
+    st.text("0123456789", min_size=9, max_size=13),
+    st.text(" -+", max_size=2),
+)
+def test_phone_fast_path_matches_general_path(prefix: str, digits: str, noise: str) -> None:
+    for text in (prefix + digits, prefix + noise + digits, digits + noise, prefix + "1" + digits):
+        assert phones._normalise.__wrapped__(text, "CN") == phones._parse(text, "CN")
+
+
+# --- names ---------------------------------------------------------------------------------
+
+HANZI = "张王李赵趙劉刘陈陳單单曾区歐欧阳陽吕呂女律绿略虐强国德斌娜偉伟军軍华華乐樂长長行重"
+
+
+@SETTINGS
+@given(st.text(HANZI, min_size=1, max_size=5))
+def test_hanzi_name_fast_path_matches_general_path(text: str) -> None:
+    assert names._normalise.__wrapped__(text) == names._read(text, ())
+
+
+@pytest.mark.parametrize("form", ["hanzi", "traditional", "homophone"])
+def test_hanzi_name_fast_path_on_simulated_names(form: str) -> None:
+    corrupt = _messy(4)
+    for person in PEOPLE:
+        text, _ = corrupt.name(person.surname, person.given, form)  # type: ignore[arg-type]
+        assert names._normalise.__wrapped__(text) == names._read(text, ())
+
+
+@SETTINGS
+@given(st.text(HANZI, min_size=1, max_size=4))
+def test_romanised_keys_are_the_unumlaut_keys(text: str) -> None:
+    forms = names.normalise_name(text)
+    assert forms.roman_keys == forms.keys | {unumlaut(p).key for p in forms.parses}
+
+
+# --- addresses -----------------------------------------------------------------------------
+
+_LEVELS_REFERENCE = [
+    re.compile(r"((?:(?![路街巷道号栋幢室])[\u4e00-\u9fff]){1,8}?)(?:市|自治州|地区|盟)(?!场)"),
+    re.compile(r"((?:(?![路街巷道号栋幢室])[\u4e00-\u9fff]){1,10}?)(?:自治县|区|县|市|旗)(?!域)"),
+    re.compile(r"((?:(?![路街巷道号栋幢室])[\u4e00-\u9fff]){1,10}?)(?:街道|镇|乡)"),
+    re.compile(r"([\u4e00-\u9fff\d]{1,12}?(?:大道|大街|路|街|巷|胡同|弄|道))"),
+]
+_NUMBER_REFERENCE = re.compile(r"(\d+(?:-\d+)?)号(?!楼)")
+
+
+def _cut_reference(text: str) -> tuple[list[str], int]:
+    """The levels read one pattern at a time, as first written."""
+    parts = ["", "", "", "", "", ""]
+    rest = text
+    match = addresses._PROVINCE.match(rest) or addresses._PROVINCE_BARE.match(rest)
+    if match:
+        parts[0] = next(g for g in match.groups() if g)
+        if match.group(1):
+            parts[1] = match.group(1)
+        rest = rest[match.end() :]
+    for level, pattern in enumerate(_LEVELS_REFERENCE, start=1):
+        if not parts[level]:
+            found = pattern.match(rest)
+            if found:
+                parts[level] = found.group(1)
+                rest = rest[found.end() :]
+    found = _NUMBER_REFERENCE.search(rest)
+    if found:
+        parts[5] = found.group(1)
+        rest = rest[found.end() :]
+    return parts, len(text) - len(rest)
+
+
+ADDRESS_PIECES = [
+    "海南省", "北京市", "上海", "广西壮族自治区", "香港特别行政区", "广东", "海口市", "三亚",
+    "美兰区", "琼海市", "嘉积镇", "海甸街道", "人民大道", "海府路", "五西路", "12号", "3-5号",
+    "号楼", "3栋", "2单元", "501室", "市场", "区域", "小区", "9", "-", "號", "区", "县", "路",
+]  # fmt: skip
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(ADDRESS_PIECES), min_size=1, max_size=9))
+def test_address_cut_matches_the_reference(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert addresses._cut(text) == _cut_reference(text)
+
+
+def test_address_cut_on_simulated_addresses() -> None:
+    for person in PEOPLE:
+        assert addresses._cut(person.address) == _cut_reference(person.address)
+
+
+# --- cards and timestamps -------------------------------------------------------------------
+
+
+def _luhn_reference(digits: str) -> bool:
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = ord(c) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+@SETTINGS
+@given(st.text("0123456789", max_size=25))
+def test_luhn_matches_the_reference(digits: str) -> None:
+    assert luhn_ok(digits) is _luhn_reference(digits)
+
+
+def _timestamp_reference(value: object) -> str | None:
+    parsed = parse_timestamp(value)
+    return None if parsed is None else parsed.isoformat()
+
+
+@SETTINGS
+@given(
+    st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 30)),
+    st.integers(-23 * 60 - 59, 23 * 60 + 59),
+    st.booleans(),
+)
+def test_timestamp_fast_path_matches_parse(when: dt.datetime, minutes: int, micro: bool) -> None:
+    stamp = when.replace(
+        microsecond=when.microsecond if micro else 0,
+        tzinfo=dt.timezone(dt.timedelta(minutes=minutes)),
+    )
+    for text in (stamp.isoformat(), stamp.isoformat().replace("+00:00", "-00:00")):
+        assert _normal_timestamp(text) == _timestamp_reference(text)
+
+
+@SETTINGS
+@given(st.text("0123456789-:T+ Z", min_size=20, max_size=27))
+def test_timestamp_fast_path_on_odd_text(text: str) -> None:
+    assert _normal_timestamp(text) == _timestamp_reference(text)
+
+
+def test_today_is_the_calendar_date_and_follows_the_clock() -> None:
+    assert dates._today() == dt.date.today()
+    dates._Today.end = 0.0  # as if midnight had passed: read the clock again
+    assert dates._today() == dt.date.today()
+    assert dates._Today.start <= time.time() < dates._Today.end
