@@ -1,8 +1,9 @@
 """Blocking: an in-memory multi-key index of the watchlist that finds a handful of candidates.
 
 A person is filed under the block keys of each field (``id:``, ``idbody:``, ``idm6-4:``,
-``bdg:``, name sound keys, phone, address keys, ...); an event looks up its own keys. The index
-changes in place (:meth:`WatchlistIndex.upsert`, :meth:`WatchlistIndex.remove`), never rebuilt.
+``bdg:``, ``bdgs:``, name sound keys, phone, address keys, ...); an event looks up its own keys.
+The index changes in place (:meth:`WatchlistIndex.upsert`, :meth:`WatchlistIndex.remove`),
+never rebuilt.
 
 Memory is what limits the watchlist, so postings are compact: keys are kept as their 64-bit
 ``hash`` (a collision only adds a candidate that scoring rejects) in flat arrays
@@ -24,7 +25,7 @@ from matchers import stored
 from matchers.addresses import address_block_keys
 from matchers.dates import DateForms, date_block_keys
 from matchers.ids import IdForms, id_block_keys
-from matchers.names import name_block_keys
+from matchers.names import NameForms, name_block_keys
 from matchers.phones import phone_block_keys
 from matchers.postings import Postings
 from matchers.records import EventRecord, Person
@@ -247,6 +248,7 @@ def person_block_keys(person: Person) -> frozenset[str]:
     gender = person.gender or person.id.gender
     keys.update(date_block_keys(person.birth_date, gender))
     keys.update(date_block_keys(person.id_birth_date, gender))
+    keys.update(_with_surnames(keys, person.names))
     years = _years(person.birth_date, person.id_birth_date)
     for name in person.names:
         keys.update(_with_years(name_block_keys(name), years))
@@ -273,6 +275,11 @@ def event_block_keys(event: EventRecord) -> frozenset[str]:
     if gender is not None:
         # ``bdg:`` is the sharper key; ``bd:`` is for the people whose gender is unknown.
         keys = {k for k in keys if not k.startswith("bd:")}
+    sharper = _with_surnames(keys, event.names)
+    if sharper:
+        # With a name, ``bdgs:`` (+ the surname's initial) instead of ``bdg:``: a million
+        # people share a birthday in blocks of ten, and the initial keeps a typo'd given name.
+        keys = {k for k in keys if not k.startswith("bdg:")} | sharper
     years = _years(event.birth_date, event.id_birth_date)
     for name in event.names:
         keys.update(_with_years(name_block_keys(name), years))
@@ -295,6 +302,12 @@ def _id_keys(forms: IdForms) -> set[str]:
         # Two equal ids share their 17-digit body: ``id:`` would only cost memory.
         keys = {k for k in keys if not k.startswith("id:")}
     return keys
+
+
+def _with_surnames(keys: set[str], names: tuple[NameForms, ...]) -> set[str]:
+    """``bdgs:<date><gender>|<initial>`` per ``bdg:`` key and initial of a surname reading."""
+    initials = {p.surname[0] for n in names for p in n.parses if p.surname}
+    return {f"bdgs:{k[4:]}|{i}" for k in keys if k.startswith("bdg:") for i in initials}
 
 
 def _years(*dates: DateForms) -> frozenset[int]:
