@@ -4,9 +4,9 @@ A million people held as :class:`Person` objects cost about 2 KB each: every per
 ``IdForms``, ``PhoneForms`` and ``AddressForms`` around the few strings that are really theirs.
 A stored record keeps those strings in one text and everything else as shared *templates* (the
 forms with the person's own string blanked: an id's region, type and flags; a mobile's kind;
-an address's place names), so a person costs about 400 bytes:
+an address's place names), so a person costs about 300 bytes:
 
-    record = pack(person)     # (person_id, text, names, profile, birth, id_birth, addresses)
+    record = pack(person)     # (text, names, profile, birth, id_birth, addresses)
     unpack(record) == person  # checked by pack: a person that does not round-trip is kept whole
 
 Only the few candidates of an event are rebuilt (see ``WatchlistIndex``'s cache). The shared
@@ -26,10 +26,12 @@ from matchers.records import Person
 
 __all__ = ["Record", "pack", "record_id", "unpack"]
 
-# (person_id, text, names, profile, birth_date, id_birth_date, address templates), or a Person
-# kept whole when it would not round-trip.
+# (text, names, profile, birth_date, id_birth_date, address templates), or a Person kept whole
+# when it would not round-trip. The text is UTF-8 (half the bytes of a str mixing hanzi and
+# digits): the person id, status time, name when not the first name's, id, phones, addresses.
 Record = tuple[Any, ...] | Person
 _SEP = "\x1f"
+_BYTE_SEP = b"\x1f"  # never inside a UTF-8 sequence
 _MAX_SHARED = 200_000
 _MAX_SHARED_NAMES = 1_000_000
 _SHARED: dict[object, object] = {}
@@ -199,11 +201,15 @@ def pack(person: Person) -> Record:
     phones = [_phone_template(p) for p in person.phones]
     addresses = [_address_template(a) for a in person.addresses]
     name = "" if person.names and person.names[0].display == person.name else person.name
-    parts = [person.status_changed_at, name, id_value]
+    parts = [person.person_id, person.status_changed_at, name, id_value]
     parts += [v for _, v in phones]
     for _, display, number in addresses:
         parts += (display, number)
     if any(_SEP in p for p in parts):
+        return person
+    try:
+        text = _SEP.join(parts).encode()
+    except UnicodeEncodeError:  # a lone surrogate
         return person
     profile = _shared(
         (
@@ -217,8 +223,7 @@ def pack(person: Person) -> Record:
         )
     )
     record = (
-        person.person_id,
-        _SEP.join(parts),
+        text,
         _shared_names(person.names),
         profile,
         person.birth_date,
@@ -232,9 +237,9 @@ def unpack(record: Record) -> Person:
     """The person a record was packed from."""
     if isinstance(record, Person):
         return record
-    person_id, text, names, profile, birth, id_birth, address_templates = record
+    text, names, profile, birth, id_birth, address_templates = record
     status, district, officer, gender, flags, id_template, phone_templates = profile
-    changed, name, id_value, *rest = text.split(_SEP)
+    person_id, changed, name, id_value, *rest = text.decode().split(_SEP)
     n = len(phone_templates)
     person = _Person()
     person.person_id = person_id
@@ -258,5 +263,5 @@ def record_id(record: Record) -> str:
     """The person id of a record, without rebuilding the person."""
     if isinstance(record, Person):
         return record.person_id
-    person_id: str = record[0]
-    return person_id
+    text: bytes = record[0]
+    return text[: text.find(_BYTE_SEP)].decode()
