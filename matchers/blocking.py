@@ -17,6 +17,7 @@ finds nobody on its own (a name alone never makes a lead anyway), and at most
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Generic, Protocol, TypeVar
@@ -117,7 +118,7 @@ class WatchlistIndex(Generic[P, E]):
         self._unpack = unpack
         self._packed_id = packed_id
         self._cache_size = cache_size
-        self._cache: dict[int, P] = {}
+        self._cache: OrderedDict[int, P] = OrderedDict()
         # Slot -> packed person (``None`` when free); person id (by its hash) -> slot.
         self._records: list[Any] = []
         self._by_id = Postings()
@@ -154,7 +155,8 @@ class WatchlistIndex(Generic[P, E]):
             person = self._unpack(self._records[slot])
             if self._cache_size:
                 if len(self._cache) >= self._cache_size:
-                    del self._cache[next(iter(self._cache))]  # the oldest
+                    # The oldest (``next(iter(dict))`` would walk the holes deletes leave).
+                    self._cache.popitem(last=False)
                 self._cache[slot] = person
         return person
 

@@ -252,8 +252,16 @@ def unpack(record: Record) -> Person:
     person.id = _id_forms(id_template, id_value, id_birth)
     person.birth_date = birth
     person.gender = gender
-    person.phones = tuple(map(_phone_forms, phone_templates, rest[:n]))
-    person.addresses = tuple(map(_address_forms, address_templates, rest[n::2], rest[n + 1 :: 2]))
+    if n == 1:  # most people: one phone, one address
+        person.phones = (_phone_forms(phone_templates[0], rest[0]),)
+    else:
+        person.phones = tuple(map(_phone_forms, phone_templates, rest[:n]))
+    if len(address_templates) == 1:
+        person.addresses = (_address_forms(address_templates[0], rest[n], rest[n + 1]),)
+    else:
+        person.addresses = tuple(
+            map(_address_forms, address_templates, rest[n::2], rest[n + 1 :: 2])
+        )
     person.id_birth_date = id_birth
     person.flags = flags
     return _become(person, Person)
