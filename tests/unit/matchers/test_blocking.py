@@ -190,3 +190,19 @@ def test_birthday_keys_carry_the_surname_initial_when_the_event_has_a_name() -> 
     index.upsert(person)
     assert index.candidates(event_from_raw(dated | {"name": "张传"})) == {person.person_id}
     assert index.candidates(event_from_raw(dated | {"name": "李传"})) == set()
+
+
+def test_stored_people_come_back_whole_and_updated_after_an_upsert() -> None:
+    records = _people(30, seed=4)
+    index = watchlist_index()
+    people = [person_from_raw(raw) for raw in records]
+    for person in people:
+        index.upsert(person)
+    assert all(index.get(p.person_id) == p for p in people)  # now also in the cache
+    changed = person_from_raw(records[0] | {"phones": ["13900000000"]})
+    assert index.upsert(changed) == people[0]
+    assert index.get(changed.person_id) == changed
+    assert index.remove(changed.person_id) == changed
+    assert index.get(changed.person_id) is None
+    assert changed.person_id not in index
+    assert len(index) == len(people) - 1
