@@ -1,8 +1,9 @@
 """Blocking: an in-memory multi-key index of the watchlist that finds a handful of candidates.
 
 A person is filed under the block keys of each field (``id:``, ``idbody:``, ``idm6-4:``,
-``bdg:``, name sound keys, phone, address keys, ...); an event looks up its own keys. The index
-changes in place (:meth:`WatchlistIndex.upsert`, :meth:`WatchlistIndex.remove`), never rebuilt.
+``bdg:``, ``bdgs:``, name sound keys, phone, address keys, ...); an event looks up its own keys.
+The index changes in place (:meth:`WatchlistIndex.upsert`, :meth:`WatchlistIndex.remove`),
+never rebuilt.
 
 Memory is what limits the watchlist, so postings are compact: keys are kept as their 64-bit
 ``hash`` (a collision only adds a candidate that scoring rejects) in flat arrays
@@ -16,14 +17,16 @@ finds nobody on its own (a name alone never makes a lead anyway), and at most
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+from matchers import stored
 from matchers.addresses import address_block_keys
 from matchers.dates import DateForms, date_block_keys
 from matchers.ids import IdForms, id_block_keys
-from matchers.names import name_block_keys
+from matchers.names import NameForms, name_block_keys
 from matchers.phones import phone_block_keys
 from matchers.postings import Postings
 from matchers.records import EventRecord, Person
@@ -51,6 +54,15 @@ P = TypeVar("P", bound=Identified)
 E = TypeVar("E")
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _person_id(person: Any) -> str:
+    person_id: str = person.person_id
+    return person_id
+
+
 class WatchlistIndex(Generic[P, E]):
     """Multi-key blocking index of watchlist people.
 
@@ -60,18 +72,28 @@ class WatchlistIndex(Generic[P, E]):
         max_block_size: keys filing more people than this are ignored at lookup.
         max_candidates: at most this many candidates per event.
         family_caps: tighter block-size caps per key family (the part before ``:``).
+        pack: what is kept of a person (by default the person itself).
+        unpack: the person back from what ``pack`` kept.
+        packed_id: the person id of what ``pack`` kept (without unpacking it).
+        cache_size: how many unpacked people are kept for the next events (0: none).
     """
 
     __slots__ = (
+        "_by_id",
+        "_cache",
+        "_cache_size",
+        "_count",
         "_event_keys",
         "_family_caps",
         "_free",
         "_max_block",
         "_max_candidates",
-        "_people",
+        "_pack",
+        "_packed_id",
         "_person_keys",
         "_postings",
-        "_slot_of",
+        "_records",
+        "_unpack",
     )
 
     def __init__(
@@ -82,30 +104,61 @@ class WatchlistIndex(Generic[P, E]):
         max_block_size: int = 100,
         max_candidates: int = 20,
         family_caps: Mapping[str, int] = MappingProxyType({}),
+        pack: Callable[[P], Any] = _same,
+        unpack: Callable[[Any], P] = _same,
+        packed_id: Callable[[Any], str] = _person_id,
+        cache_size: int = 0,
     ) -> None:
         self._person_keys = person_keys
         self._event_keys = event_keys
         self._max_block = max_block_size
         self._family_caps = dict(family_caps)
         self._max_candidates = max_candidates
-        self._people: list[P | None] = []
-        self._slot_of: dict[str, int] = {}
+        self._pack = pack
+        self._unpack = unpack
+        self._packed_id = packed_id
+        self._cache_size = cache_size
+        self._cache: OrderedDict[int, P] = OrderedDict()
+        # Slot -> packed person (``None`` when free); person id (by its hash) -> slot.
+        self._records: list[Any] = []
+        self._by_id = Postings()
+        self._count = 0
         self._free: list[int] = []
         self._postings = Postings()
 
     def __len__(self) -> int:
-        return len(self._slot_of)
+        return self._count
 
     def __contains__(self, person_id: object) -> bool:
-        return person_id in self._slot_of
+        return isinstance(person_id, str) and self._slot(person_id) is not None
 
     def __iter__(self) -> Iterator[P]:
-        return (p for p in self._people if p is not None)
+        return (self._unpack(r) for r in self._records if r is not None)
 
     def get(self, person_id: str) -> P | None:
         """The stored person, or ``None``."""
-        slot = self._slot_of.get(person_id)
-        return None if slot is None else self._people[slot]
+        slot = self._slot(person_id)
+        return None if slot is None else self._person(slot)
+
+    def _slot(self, person_id: str) -> int | None:
+        posting = self._by_id.get(hash(person_id))
+        if posting is None:
+            return None
+        for slot in (posting,) if isinstance(posting, int) else posting:
+            if self._packed_id(self._records[slot]) == person_id:
+                return slot
+        return None
+
+    def _person(self, slot: int) -> P:
+        person = self._cache.get(slot)
+        if person is None:
+            person = self._unpack(self._records[slot])
+            if self._cache_size:
+                if len(self._cache) >= self._cache_size:
+                    # The oldest (``next(iter(dict))`` would walk the holes deletes leave).
+                    self._cache.popitem(last=False)
+                self._cache[slot] = person
+        return person
 
     def upsert(self, person: P) -> P | None:
         """File a person under its keys, replacing an earlier version in place.
@@ -114,13 +167,15 @@ class WatchlistIndex(Generic[P, E]):
             The version it replaced, or ``None``.
         """
         old = self.remove(person.person_id)
+        record = self._pack(person)
         if self._free:
             slot = self._free.pop()
-            self._people[slot] = person
+            self._records[slot] = record
         else:
-            slot = len(self._people)
-            self._people.append(person)
-        self._slot_of[person.person_id] = slot
+            slot = len(self._records)
+            self._records.append(record)
+        self._count += 1
+        self._by_id.add(hash(person.person_id), slot)
         for key in self._person_keys(person):
             self._postings.add(hash(key), slot)
         return old
@@ -131,19 +186,28 @@ class WatchlistIndex(Generic[P, E]):
         Returns:
             The removed person, or ``None``.
         """
-        slot = self._slot_of.pop(person_id, None)
+        slot = self._slot(person_id)
         if slot is None:
             return None
-        person = self._people[slot]
-        self._people[slot] = None
+        person = self._person(slot)
+        self._cache.pop(slot, None)
+        self._records[slot] = None
         self._free.append(slot)
-        if person is not None:
-            for key in self._person_keys(person):
-                self._postings.discard(hash(key), slot)
+        self._count -= 1
+        self._by_id.discard(hash(person_id), slot)
+        for key in self._person_keys(person):
+            self._postings.discard(hash(key), slot)
         return person
 
     def candidates(self, event: E) -> set[str]:
         """The person ids sharing a usable key with the event, at most ``max_candidates``."""
+        return {p.person_id for p in self.candidate_people(event)}
+
+    def candidate_people(self, event: E) -> list[P]:
+        """The people sharing a usable key with the event, at most ``max_candidates``.
+
+        Those hit by the most keys come first when there are more (ties by person id).
+        """
         hits: dict[int, int] = {}
         for key in self._event_keys(event):
             posting = self._postings.get(hash(key))
@@ -154,18 +218,18 @@ class WatchlistIndex(Generic[P, E]):
             elif len(posting) <= self._family_caps.get(key[: key.find(":")], self._max_block):
                 for slot in posting:
                     hits[slot] = hits.get(slot, 0) + 1
-        people = self._people
-        if len(hits) <= self._max_candidates:
-            return {p.person_id for s in hits if (p := people[s]) is not None}
-        ranked = sorted((-n, p.person_id) for s, n in hits.items() if (p := people[s]) is not None)
-        return {pid for _, pid in ranked[: self._max_candidates]}
+        if len(hits) > self._max_candidates:
+            records, packed_id = self._records, self._packed_id
+            ranked = sorted((-n, packed_id(records[s]), s) for s, n in hits.items())
+            return [self._person(s) for *_, s in ranked[: self._max_candidates]]
+        return [self._person(s) for s in hits]
 
     def postings(self) -> dict[int, frozenset[str]]:
         """Every key (by its hash) with the person ids it files (for tests and diagnostics)."""
         out: dict[int, frozenset[str]] = {}
         for key, posting in self._postings.items():
             slots = [posting] if isinstance(posting, int) else list(posting)
-            out[key] = frozenset(p.person_id for s in slots if (p := self._people[s]) is not None)
+            out[key] = frozenset(self._packed_id(self._records[s]) for s in slots)
         return out
 
     def block_size(self, key: str) -> int:
@@ -186,6 +250,7 @@ def person_block_keys(person: Person) -> frozenset[str]:
     gender = person.gender or person.id.gender
     keys.update(date_block_keys(person.birth_date, gender))
     keys.update(date_block_keys(person.id_birth_date, gender))
+    keys.update(_with_surnames(keys, person.names))
     years = _years(person.birth_date, person.id_birth_date)
     for name in person.names:
         keys.update(_with_years(name_block_keys(name), years))
@@ -212,6 +277,11 @@ def event_block_keys(event: EventRecord) -> frozenset[str]:
     if gender is not None:
         # ``bdg:`` is the sharper key; ``bd:`` is for the people whose gender is unknown.
         keys = {k for k in keys if not k.startswith("bd:")}
+    sharper = _with_surnames(keys, event.names)
+    if sharper:
+        # With a name, ``bdgs:`` (+ the surname's initial) instead of ``bdg:``: a million
+        # people share a birthday in blocks of ten, and the initial keeps a typo'd given name.
+        keys = {k for k in keys if not k.startswith("bdg:")} | sharper
     years = _years(event.birth_date, event.id_birth_date)
     for name in event.names:
         keys.update(_with_years(name_block_keys(name), years))
@@ -224,6 +294,8 @@ def event_block_keys(event: EventRecord) -> frozenset[str]:
 # alone they add candidates that the identifying-field gate then mostly rejects, at a cost.
 # ``nm:zhang wei|1990`` (name + birth year) and ``bdg:`` keep recall for those people.
 FAMILY_CAPS: Mapping[str, int] = MappingProxyType({"nm": 10, "nms": 10, "adr": 5, "bd": 20})
+# Unpacked watchlist people kept for the next events (a rebuilt person costs a few us).
+CACHE_SIZE = 4096
 
 
 def _id_keys(forms: IdForms) -> set[str]:
@@ -232,6 +304,12 @@ def _id_keys(forms: IdForms) -> set[str]:
         # Two equal ids share their 17-digit body: ``id:`` would only cost memory.
         keys = {k for k in keys if not k.startswith("id:")}
     return keys
+
+
+def _with_surnames(keys: set[str], names: tuple[NameForms, ...]) -> set[str]:
+    """``bdgs:<date><gender>|<initial>`` per ``bdg:`` key and initial of a surname reading."""
+    initials = {p.surname[0] for n in names for p in n.parses if p.surname}
+    return {f"bdgs:{k[4:]}|{i}" for k in keys if k.startswith("bdg:") for i in initials}
 
 
 def _years(*dates: DateForms) -> frozenset[int]:
@@ -249,11 +327,19 @@ def _with_years(name_keys: frozenset[str], years: frozenset[int]) -> set[str]:
 def watchlist_index(
     *, max_block_size: int = 100, max_candidates: int = 20
 ) -> WatchlistIndex[Person, EventRecord]:
-    """A :class:`WatchlistIndex` of :class:`Person` keyed by the field modules' block keys."""
+    """A :class:`WatchlistIndex` of :class:`Person` keyed by the field modules' block keys.
+
+    People are kept as slim records (:mod:`matchers.stored`); the candidates of recent events
+    stay unpacked in a small cache.
+    """
     return WatchlistIndex(
         person_keys=person_block_keys,
         event_keys=event_block_keys,
         max_block_size=max_block_size,
         max_candidates=max_candidates,
         family_caps=FAMILY_CAPS,
+        pack=stored.pack,
+        unpack=stored.unpack,
+        packed_id=stored.record_id,
+        cache_size=CACHE_SIZE,
     )

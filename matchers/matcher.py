@@ -179,12 +179,9 @@ class Matcher:
         """Match an already normalised event (see :meth:`match`)."""
         if self._tf is not None and not self._tf_fixed and self.model.tf.mode == "events":
             self._tf.add(name_tf_keys(event.names))
-        candidates = self._index.candidates(event)
+        candidates = self._index.candidate_people(event)
         leads = []
-        for person_id in candidates:
-            person = self._index.get(person_id)
-            if person is None:
-                continue
+        for person in candidates:
             # Levels first: most pairs are gated or score below ``low``, and their details
             # (masked, readable text) would be built for nothing.
             if self._quick.tier(person, event) is None:

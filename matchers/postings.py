@@ -2,9 +2,9 @@
 
 The blocking index of a million people holds about nine million keys. In a ``dict`` each key
 costs its int object (32 bytes) plus the entry and index (about 40 bytes); here it costs two
-machine words in two flat arrays (open addressing, linear probing, at most 70 % full), about
-a quarter of that. A key filing one person holds the slot itself; a shared key holds the
-index of a small ``array`` of slots.
+bytes in two flat arrays (a 64-bit key, a 32-bit value; open addressing, linear probing, 35 to
+70 % full), about a fifth of that. A key filing one person holds the slot itself; a shared key
+holds the index of a small ``array`` of slots.
 
     table = Postings()
     table.add(hash("nm:zhangwei"), 7)
@@ -48,13 +48,18 @@ class Postings:
     def _reset(self, size: int) -> None:
         self._keys = array("q", [_EMPTY]) * size
         # >= 0: the one slot filed under the key; < 0: -(i + 1) indexes ``_shared``.
-        self._values = array("q", [0]) * size
+        self._values = array("i", [0]) * size
         self._mask = size - 1
         self._used = 0  # live keys and tombstones: what makes probe chains long
         self._live = 0
 
     def __len__(self) -> int:
         return self._live
+
+    @property
+    def capacity(self) -> int:
+        """How many cells the table has (its memory: 12 bytes a cell)."""
+        return self._mask + 1
 
     def _find(self, key: int) -> int:
         keys, mask = self._keys, self._mask
@@ -146,7 +151,7 @@ class Postings:
     def _grow(self) -> None:
         old_keys, old_values, live = self._keys, self._values, self._live
         size = self._mask + 1
-        while live + 1 > _MAX_LOAD * size / 2:  # room to grow before the next resize
+        while live + 1 > size / 2:  # double at 70 % full: 35 %, room to grow before the next
             size *= 2
         self._reset(size)  # same size when only tombstones filled the table: it sweeps them
         keys, values, mask = self._keys, self._values, self._mask

@@ -171,3 +171,38 @@ def test_event_keys_include_id_derived_birth_date() -> None:
     masked = event_block_keys(event_from_raw(raw | {"id_number": "460105********7124"}))
     assert any(k.startswith("idm6-4:") for k in masked)
     assert not any(k.startswith("idm") for k in keys)  # full ids skip the mask-pattern keys
+
+
+def test_birthday_keys_carry_the_surname_initial_when_the_event_has_a_name() -> None:
+    person = person_from_raw(_people(1)[0] | {"name": "张伟", "gender": "F"})
+    digits = person.birth_date.digits
+    keys = person_block_keys(person)
+    assert f"bdg:{digits}F" in keys  # for events without a readable name
+    assert f"bdgs:{digits}F|z" in keys
+    base = {"event_id": "e", "source": "hukou", "occurred_at": "2026-01-01T00:00:00Z"}
+    dated = base | {"birth_date": person.birth_date.value, "gender": "F"}
+    named = event_block_keys(event_from_raw(dated | {"name": "张传"}))
+    assert f"bdgs:{digits}F|z" in named
+    assert not any(k.startswith("bdg:") for k in named)
+    assert f"bdg:{digits}F" in event_block_keys(event_from_raw(dated))
+    # Another given name, another sound: the birthday and surname still find the person.
+    index = watchlist_index()
+    index.upsert(person)
+    assert index.candidates(event_from_raw(dated | {"name": "张传"})) == {person.person_id}
+    assert index.candidates(event_from_raw(dated | {"name": "李传"})) == set()
+
+
+def test_stored_people_come_back_whole_and_updated_after_an_upsert() -> None:
+    records = _people(30, seed=4)
+    index = watchlist_index()
+    people = [person_from_raw(raw) for raw in records]
+    for person in people:
+        index.upsert(person)
+    assert all(index.get(p.person_id) == p for p in people)  # now also in the cache
+    changed = person_from_raw(records[0] | {"phones": ["13900000000"]})
+    assert index.upsert(changed) == people[0]
+    assert index.get(changed.person_id) == changed
+    assert index.remove(changed.person_id) == changed
+    assert index.get(changed.person_id) is None
+    assert changed.person_id not in index
+    assert len(index) == len(people) - 1

@@ -60,3 +60,11 @@ def test_grows_and_sweeps_tombstones() -> None:
     assert len(table) == 20_000
     assert all(table.get(hash(f"k{i}")) == i for i in range(0, 20_000, 97))
     assert table.get(hash("absent")) is None
+
+
+def test_grows_by_doubling_and_stays_at_least_a_third_full() -> None:
+    table = Postings()
+    for i in range(100_000):
+        table.add(hash(f"k{i}"), i)
+        if i % 997 == 0 and table.capacity > 1024:
+            assert 0.34 < len(table) / table.capacity <= 0.7
