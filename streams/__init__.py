@@ -8,7 +8,9 @@ One worker (``tracer worker``) is composed by :func:`streams.app.build_pipeline`
                                \-------------> deadletter        (bad input, original bytes)
     leads topic --index_leads--> Elasticsearch alias           (LeadWriter: bulk create, retry)
                             \--> deadletter                    (leads Elasticsearch refuses)
-    Watchlist: located/closed --> LeadCloser --> open leads of the person closed
+    supervision.roster --dead_letter_roster (in the group)--> deadletter   (invalid records,
+                                                   once per group; verdicts from the Watchlist)
+    Watchlist: located/closed --> LeadCloser --> open leads of the person closed (every worker)
 
 Guarantees and where they come from:
 

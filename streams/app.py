@@ -86,6 +86,7 @@ class Pipeline:
     feeds: Any
     leads: Any
     deadletter: Any
+    roster: Any
     roster_topic: str
     watchlist: Watchlist
     follower: KafkaRosterFollower
@@ -164,6 +165,7 @@ def build_pipeline(
         feeds=app.topic(*(topic_name(t, prefix=prefix) for t in FEED_TOPICS), **raw),
         leads=app.topic(topic_name("leads", prefix=prefix), **raw),
         deadletter=app.topic(topic_name("deadletter", prefix=prefix), **raw),
+        roster=app.topic(roster_topic, **raw),
         roster_topic=roster_topic,
         watchlist=watchlist,
         follower=follower,
