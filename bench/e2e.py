@@ -1,6 +1,7 @@
 """Benchmark: the streaming pipeline end to end on the local stack (Kafka -> Faust -> ES).
 
     python -m bench.e2e [--events 60000] [--workers 1] [--latency-rate 2000] [--latency-seconds 20]
+                        [--phases throughput,latency] [--profile]
 
 Two phases, each on its own topic prefix / consumer group / leads alias (nothing shared with
 other runs), with real ``tracer worker`` subprocesses:
@@ -77,12 +78,15 @@ class Slice:
     def topic(self, key: Any) -> str:
         return topic_name(key, prefix=self.settings.topic_prefix)
 
-    def start_workers(self, count: int) -> None:
+    def start_workers(self, count: int, *, profile: bool = False) -> None:
         for n in range(count):
+            extra = (
+                ["--profile", str(self.workdir / f"{self.name}-worker{n}.prof")] if profile else []
+            )
             with (self.workdir / f"{self.name}-worker{n}.log").open("ab") as log:
                 self.workers.append(
                     subprocess.Popen(
-                        [TRACER, "worker", "--web-port", str(_free_port())],
+                        [TRACER, "worker", "--web-port", str(_free_port()), *extra],
                         env=self.env,
                         stdout=log,
                         stderr=subprocess.STDOUT,
@@ -203,13 +207,19 @@ def _count(client: Elasticsearch, alias: str) -> int:
 
 
 def throughput_phase(
-    workdir: Path, roster: list[bytes], events: list[bytes], *, workers: int, say: Any
+    workdir: Path,
+    roster: list[bytes],
+    events: list[bytes],
+    *,
+    workers: int,
+    say: Any,
+    profile: bool = False,
 ) -> dict[str, Any]:
     s = Slice("throughput", workdir)
     try:
         say(f"e2e: publishing {len(roster):,} roster + {len(events):,} events as a backlog")
         produce_s = _publish(s, roster, events)
-        s.start_workers(workers)
+        s.start_workers(workers, profile=profile)
         s.wait_ready()
         meter = CpuMeter(_stack_pids() | {"workers": [p.pid for p in s.workers]})
         meter.start()
@@ -432,6 +442,7 @@ def run_e2e(
     latency_rate: int = 2_000,
     latency_seconds: float = 20.0,
     phases: tuple[str, ...] = ("throughput", "latency"),
+    profile: bool = False,
     say: Any = print,
 ) -> dict[str, Any]:
     """Run both phases and return the figures (also written to bench/results/e2e.json)."""
@@ -442,7 +453,9 @@ def run_e2e(
     roster, lines = _lines(world)
     result: dict[str, Any] = {"environment": environment(), "roster": len(roster)}
     if "throughput" in phases:
-        result["throughput"] = throughput_phase(workdir, roster, lines, workers=workers, say=say)
+        result["throughput"] = throughput_phase(
+            workdir, roster, lines, workers=workers, say=say, profile=profile
+        )
     if "latency" in phases:
         result["latency"] = latency_phase(
             workdir,
@@ -467,6 +480,11 @@ def main() -> None:
     parser.add_argument("--latency-rate", type=int, default=2_000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--phases", default="throughput,latency", help="comma-separated")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile the throughput workers (out/bench-e2e/throughput-worker<n>.prof)",
+    )
     args = parser.parse_args()
     run_e2e(
         people=args.people,
@@ -476,6 +494,7 @@ def main() -> None:
         latency_rate=args.latency_rate,
         latency_seconds=args.latency_seconds,
         phases=tuple(args.phases.split(",")),
+        profile=args.profile,
     )
 
 

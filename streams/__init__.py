@@ -8,7 +8,9 @@ One worker (``tracer worker``) is composed by :func:`streams.app.build_pipeline`
                                \-------------> deadletter        (bad input, original bytes)
     leads topic --index_leads--> Elasticsearch alias           (LeadWriter: bulk create, retry)
                             \--> deadletter                    (leads Elasticsearch refuses)
-    Watchlist: located/closed --> LeadCloser --> open leads of the person closed
+    supervision.roster --dead_letter_roster (in the group)--> deadletter   (invalid records,
+                                                   once per group; verdicts from the Watchlist)
+    Watchlist: located/closed --> LeadCloser --> open leads of the person closed (every worker)
 
 Guarantees and where they come from:
 
@@ -20,6 +22,9 @@ Guarantees and where they come from:
   a re-delivery is a 409 counted as "already there".
 * Whole watchlist everywhere: each worker reads the compacted roster from the beginning and
   matches nothing before it reached the end offsets seen at start.
+* Per-event cost: :mod:`streams.transport` gives the app a fetch loop without Faust's
+  per-message ``wait_first`` race (kept while a rebalance suspends the flow) and raw-bytes
+  topics decoded without the serializer registry.
 * Lifecycle: a lead is written closed if its person already left the trace on this worker, and
   the closer searches and closes under the writer's lock (see :mod:`streams.roster`).
 """

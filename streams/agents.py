@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from streams.app import Pipeline, origin_of
-from streams.pipeline import Outgoing
+from streams.pipeline import Outgoing, dead_letter_message
 
 __all__ = ["register_agents"]
 
@@ -49,6 +49,25 @@ def register_agents(p: Pipeline) -> None:
                     await _send(p.deadletter, result.dead_letter)
             await asyncio.sleep(0)  # matching is CPU work: let the indexer and fetcher run
 
+    @p.app.agent(p.roster, name="tracer.dead_letter_roster")
+    async def dead_letter_roster(stream: Any) -> None:
+        # Inside the group: one owner per roster partition, so one dead letter per bad record.
+        await p.follower.caught_up.wait()  # never hold an event (and a rebalance) for the load
+        async for event in stream.events():
+            message = event.message
+            reason = await p.watchlist.verdicts.verdict(message.partition, message.offset)
+            if reason is not None:
+                p.stats.roster_dead_letters += 1
+                log.info(
+                    "roster: dead letter for partition %d offset %d",
+                    message.partition,
+                    message.offset,
+                )
+                letter = dead_letter_message(
+                    message.value, origin_of(message), reason=reason, stage="roster"
+                )
+                await _send(p.deadletter, letter)
+
     @p.app.agent(p.leads, name="tracer.index_leads")
     async def index_leads(stream: Any) -> None:
         async for events in stream.take_events(p.bulk_max_actions, within=p.bulk_flush_seconds):
@@ -60,7 +79,7 @@ def register_agents(p: Pipeline) -> None:
         s = p.stats
         log.info(
             "stats: events=%d leads_emitted=%d created=%d present=%d closed_on_write=%d "
-            "dead_letters=%d roster=%d closed=%d",
+            "dead_letters=%d roster=%d roster_dead_letters=%d closed=%d",
             s.events,
             s.leads_emitted,
             s.leads_created,
@@ -68,6 +87,7 @@ def register_agents(p: Pipeline) -> None:
             s.leads_closed_on_write,
             s.dead_letters,
             len(p.watchlist),
+            s.roster_dead_letters,
             p.closer.closed,
         )
 

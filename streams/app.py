@@ -23,6 +23,7 @@ from connectors.topics import FEED_TOPICS, topic_name
 
 from streams.pipeline import EventHandler, EventParser, LeadWriter, MatcherPort, PipelineStats
 from streams.roster import LeadCloser, Watchlist
+from streams.transport import RawBytes, install_fast_fetch
 
 __all__ = ["Pipeline", "StreamSettings", "build_pipeline", "origin_of"]
 
@@ -86,6 +87,7 @@ class Pipeline:
     feeds: Any
     leads: Any
     deadletter: Any
+    roster: Any
     roster_topic: str
     watchlist: Watchlist
     follower: KafkaRosterFollower
@@ -150,6 +152,7 @@ def build_pipeline(
     from streams.agents import register_agents  # noqa: PLC0415 - agents import this module
 
     app = _faust_app(settings, web_enabled=web_enabled, datadir=datadir)
+    install_fast_fetch(app)
     prefix = settings.topic_prefix
     stats = PipelineStats()
     lock = asyncio.Lock()
@@ -158,12 +161,13 @@ def build_pipeline(
     watchlist.on_traced_out = closer.request
     roster_topic = topic_name("supervision.roster", prefix=prefix)
     follower = KafkaRosterFollower(settings.kafka_bootstrap, roster_topic, watchlist.on_roster)
-    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+    raw: dict[str, Any] = {"schema": RawBytes()}
     pipeline = Pipeline(
         app=app,
         feeds=app.topic(*(topic_name(t, prefix=prefix) for t in FEED_TOPICS), **raw),
         leads=app.topic(topic_name("leads", prefix=prefix), **raw),
         deadletter=app.topic(topic_name("deadletter", prefix=prefix), **raw),
+        roster=app.topic(roster_topic, **raw),
         roster_topic=roster_topic,
         watchlist=watchlist,
         follower=follower,

@@ -92,6 +92,7 @@ class PipelineStats:
     leads_created: int = 0
     leads_present: int = 0
     leads_closed_on_write: int = 0
+    roster_dead_letters: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
 
 

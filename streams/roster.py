@@ -6,6 +6,15 @@ through ``Matcher.apply_roster`` (the matcher's index changes in place) and the 
 is kept for the lead writer. ``Watchlist.ready`` is set once the follower reached the end
 offsets it saw at start; the feed agent waits for it before matching anything.
 
+Dead letters of invalid roster records, once per consumer group: every worker's follower sees
+every record, so none of them may dead-letter what it sees. Instead the follower notes each
+invalid record's reason in :class:`RosterVerdicts` (keyed by partition and offset), and the
+roster agent -- inside the consumer group, so each roster partition has one owner -- asks for
+the verdict of each record it reads, waiting until this worker's follower got that far, and
+publishes the dead letter. The record is normalised once per worker (by the follower), never
+twice. Offsets of the agent move only after its dead letters were published, so a record is
+dead-lettered once, or again after a crash between publish and commit (at least once).
+
 Ordering of a close against leads in flight, per worker: the :class:`LeadCloser` and the
 lead writer share one lock. A lead batch checks each person's status and writes under the lock;
 the closer searches and closes under the same lock. So a lead checked before this worker saw
@@ -27,7 +36,7 @@ from connectors.kafka import RosterMessage
 
 from streams.pipeline import CLOSING_STATUSES, MatcherPort, utc_now
 
-__all__ = ["LeadCloser", "RosterStats", "Watchlist"]
+__all__ = ["LeadCloser", "RosterStats", "RosterVerdicts", "Watchlist"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +48,47 @@ class RosterStats:
     applied: int = 0
     invalid: int = 0
     tombstones: int = 0
+
+
+class RosterVerdicts:
+    """Which roster records this worker's follower found invalid, and how far it has read.
+
+    Only invalid records are kept (partition -> offset -> reason), and only until the roster
+    agent asked for them; records of partitions another worker owns stay (few: invalid ones).
+    """
+
+    def __init__(self) -> None:
+        self._read: dict[int, int] = {}
+        self._invalid: dict[int, dict[int, str]] = {}
+        self._moved = asyncio.Event()
+
+    def note(self, partition: int, offset: int, reason: str | None) -> None:
+        """Record that the follower read ``offset`` (invalid when ``reason`` is given)."""
+        if reason is not None:
+            self._invalid.setdefault(partition, {})[offset] = reason
+        if offset >= self._read.get(partition, -1):
+            self._read[partition] = offset
+
+    def wake(self) -> None:
+        """Wake the waiters of :meth:`verdict` (after a batch of :meth:`note` calls)."""
+        moved, self._moved = self._moved, asyncio.Event()
+        moved.set()
+
+    async def verdict(self, partition: int, offset: int) -> str | None:
+        """Wait until the follower read ``offset``; return why it was invalid (``None``: valid).
+
+        Forgets every verdict of the partition up to ``offset``: the group's consumer reads a
+        partition in order, so it will not ask for them again.
+        """
+        while self._read.get(partition, -1) < offset:
+            await self._moved.wait()
+        invalid = self._invalid.get(partition)
+        if not invalid:
+            return None
+        reason = invalid.pop(offset, None)
+        for older in [o for o in invalid if o < offset]:
+            del invalid[older]
+        return reason
 
 
 class Watchlist:
@@ -53,6 +103,7 @@ class Watchlist:
         self._status: dict[str, str] = {}
         self.ready = asyncio.Event()
         self.stats = RosterStats()
+        self.verdicts = RosterVerdicts()
 
     def status_of(self, person_id: str) -> str | None:
         """Return the person's current roster status, or ``None`` if unknown."""
@@ -65,45 +116,52 @@ class Watchlist:
         """Apply one batch of roster messages in order."""
         for message in messages:
             self.apply(message)
+        self.verdicts.wake()
         # Matching a big roster is CPU work: let the loop breathe between batches.
         await asyncio.sleep(0)
 
-    def apply(self, message: RosterMessage) -> None:
-        """Apply one roster message to the matcher and the status map."""
-        raw = _roster_raw(message)
-        if raw is None:
-            self.stats.invalid += 1
-            log.warning(
-                "roster: unreadable record at partition %d offset %d",
-                message.partition,
-                message.offset,
-            )
-            return
-        change = self._matcher.apply_roster(raw)
-        if change.action == "invalid":
-            # The person keeps their previous state: a bad update must not untrace anyone.
+    def apply(self, message: RosterMessage) -> str | None:
+        """Apply one roster message to the matcher and the status map.
+
+        Returns:
+            Why the record is invalid (the person keeps their previous state), or ``None``.
+        """
+        reason = self._apply(message)
+        self.verdicts.note(message.partition, message.offset, reason)
+        if reason is not None:
             self.stats.invalid += 1
             log.warning(
                 "roster: invalid record at partition %d offset %d (%s)",
                 message.partition,
                 message.offset,
-                change.reason,
+                reason,
             )
-            return
+        return reason
+
+    def _apply(self, message: RosterMessage) -> str | None:
+        raw = _roster_raw(message)
+        if isinstance(raw, str):
+            return raw
+        change = self._matcher.apply_roster(raw)
+        if change.action == "invalid":
+            # The person keeps their previous state: a bad update must not untrace anyone.
+            return str(change.reason or "invalid")
         self.stats.applied += 1
         if message.value is None:
             self.stats.tombstones += 1
         self._status[str(change.person_id)] = str(change.status)
         if change.status in CLOSING_STATUSES and self.on_traced_out is not None:
             self.on_traced_out(str(change.person_id))
+        return None
 
 
-def _roster_raw(message: RosterMessage) -> dict[str, Any] | None:
+def _roster_raw(message: RosterMessage) -> dict[str, Any] | str:
+    """Return the record as a dict, or why it cannot be read."""
     if message.value is None:
         # A tombstone deletes the person: the matcher removes anyone no longer dropped out,
         # so it reads as a minimal ``closed`` record.
         if not message.key:
-            return None
+            return "tombstone without a key"
         return {
             "person_id": message.key.decode("utf-8", "replace"),
             "name": "-",
@@ -113,8 +171,8 @@ def _roster_raw(message: RosterMessage) -> dict[str, Any] | None:
     try:
         raw = orjson.loads(message.value)
     except orjson.JSONDecodeError:
-        return None
-    return raw if isinstance(raw, dict) else None
+        return "not JSON"
+    return raw if isinstance(raw, dict) else f"not a JSON object (got {type(raw).__name__})"
 
 
 class LeadCloser:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 from elasticsearch import Elasticsearch
 
+from tests.integration.streaming import run  # noqa: F401  (the per-test stack slice)
 from tracer.settings import TracerSettings, load_settings
 
 START_HINT = "run `.venv/bin/tracer stack up` (or `make stack-up`) first"

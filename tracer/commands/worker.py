@@ -1,6 +1,6 @@
 """``tracer worker``: run the streaming pipeline (a Faust worker) against Kafka and Elasticsearch.
 
-    tracer worker [--web-port 6067 | --no-web] [--loglevel info]
+    tracer worker [--web-port 6067 | --no-web] [--loglevel info] [--profile worker.prof]
 
 Composes one worker from the settings: makes sure the contract topics and the leads index
 exist, loads the match model, and hands the matcher, the event parser and the Elasticsearch
@@ -10,7 +10,11 @@ distinct web ports) to share the partitions; each reads the whole roster.
 
 from __future__ import annotations
 
+import atexit
+import cProfile
 import sys
+import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -57,14 +61,31 @@ def prepare_services(settings: TracerSettings) -> str:
         client.close()
 
 
+def _profile_until_exit(path: Path) -> None:
+    """Profile this process's CPU time from now on; dump the stats when it exits (SIGTERM too)."""
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+
+    def dump() -> None:
+        profiler.disable()
+        profiler.dump_stats(path)
+
+    atexit.register(dump)
+
+
 def worker(
     web_port: Annotated[
         int | None, typer.Option(help="Port of the worker's web server (127.0.0.1).")
     ] = None,
     web: Annotated[bool, typer.Option(help="Run the Faust web server.")] = True,
     loglevel: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    profile: Annotated[
+        Path | None, typer.Option(help="Write a cProfile of the worker here when it stops.")
+    ] = None,
 ) -> None:
     """Run one streaming worker until stopped (SIGTERM / Ctrl-C)."""
+    if profile is not None:
+        _profile_until_exit(profile)
     settings = load_settings()
     if web_port is not None:
         settings = settings.model_copy(update={"worker_web_port": web_port})

@@ -93,3 +93,32 @@ async def test_indexer_agent_writes_batches_and_dead_letters_rejects(pipeline: P
     assert pipeline.stats.leads_present == 1
     ((_key, value),) = pipeline.deadletter.sent
     assert decode_dead_letter(value)["reason"] == "mapper_parsing_exception"
+
+
+async def test_roster_agent_dead_letters_what_the_follower_found_invalid(
+    pipeline: Pipeline,
+) -> None:
+    values = [roster("p2"), b"[1, 2]", b'{"person_id": "p3", "status": "weird"}', roster("p4")]
+    agent = pipeline.app.agents["tracer.dead_letter_roster"]
+    async with agent.test_context() as ctx:
+        for offset, value in enumerate(values):
+            await ctx.put(value, key=b"k%d" % offset, partition=1, wait=False)
+        await asyncio.sleep(0.05)
+        assert pipeline.deadletter.sent == []  # the follower has not read them yet
+        # This worker's follower reads the same records (partition 1, offsets 0-3).
+        await pipeline.watchlist.on_roster(
+            [RosterMessage(b"k%d" % n, v, 1, n, None) for n, v in enumerate(values)]
+        )
+        await settle(lambda: len(pipeline.deadletter.sent) == 2)
+        await asyncio.sleep(0.05)
+    letters = [decode_dead_letter(value) for _key, value in pipeline.deadletter.sent]
+    assert [key for key, _ in pipeline.deadletter.sent] == [b"k1", b"k2"]
+    assert [(x["stage"], x["partition"], x["offset"]) for x in letters] == [
+        ("roster", 1, 1),
+        ("roster", 1, 2),
+    ]
+    assert letters[0]["reason"] == "not a JSON object (got list)"
+    assert letters[1]["reason"] == "status: invalid"
+    assert [original_value(x) for x in letters] == values[1:3]
+    assert pipeline.stats.roster_dead_letters == 2
+    assert pipeline.watchlist.status_of("p4") == "dropped_out"

@@ -1,0 +1,282 @@
+"""Helpers of the streaming tests: an isolated slice of the stack per test, real workers.
+
+Each test gets its own topic prefix, consumer group and leads alias (the ``run`` fixture, made
+available to the tests through ``conftest.py``), runs real ``tracer worker`` subprocesses and
+publishes with ``tracer produce`` or a plain producer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+with warnings.catch_warnings():  # kafka-python warns once on import
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.admin import KafkaAdminClient
+
+from elasticsearch import Elasticsearch, helpers
+
+from connectors.kafka import consumer_lag
+from connectors.topics import ALL_TOPICS, FEED_TOPICS, topic_name
+from matchers.synthetic import SimulationConfig, build_world
+from tracer.settings import TracerSettings
+
+BIN = Path(sys.executable).parent
+TRACER = str(BIN / "tracer")
+
+
+@dataclass
+class Run:
+    """One test's isolated slice of the stack and its files."""
+
+    settings: TracerSettings
+    tmp: Path
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        return os.environ | {
+            "TRACER_TOPIC_PREFIX": s.topic_prefix,
+            "TRACER_LEADS_ALIAS": s.leads_alias,
+            "TRACER_CONSUMER_GROUP": s.consumer_group,
+            "TRACER_FEED_PARTITIONS": str(s.feed_partitions),
+            "TRACER_BULK_FLUSH_SECONDS": "0.3",
+            "TRACER_ELASTICSEARCH_URL": s.elasticsearch_url,
+        }
+
+    def topic(self, key: Any) -> str:
+        return topic_name(key, prefix=self.settings.topic_prefix)
+
+    def tracer(self, *args: str, timeout: float = 120) -> str:
+        done = subprocess.run(
+            [TRACER, *args], env=self.env, capture_output=True, timeout=timeout, check=False
+        )
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        return done.stdout.decode()
+
+    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        port = free_port()  # concurrent runs of this suite must not collide
+        with (self.tmp / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [TRACER, "worker", "--web-port", str(port), "--loglevel", "info"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.workers.append(proc)
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+# The real cluster as configured, whatever proxy a test puts between the worker and it.
+ES_URL = TracerSettings().elasticsearch_url
+
+
+def es() -> Elasticsearch:
+    return Elasticsearch(ES_URL, request_timeout=30)
+
+
+def indexed_leads(run: Run) -> list[dict[str, Any]]:
+    client = es()
+    client.indices.refresh(index=run.settings.leads_alias)
+    hits = helpers.scan(client, index=run.settings.leads_alias, query={"query": {"match_all": {}}})
+    return [hit["_source"] | {"_id": hit["_id"]} for hit in hits]
+
+
+def lead_count(run: Run) -> int:
+    client = es()
+    client.indices.refresh(index=run.settings.leads_alias)
+    return int(client.count(index=run.settings.leads_alias)["count"])
+
+
+def lag(run: Run) -> int:
+    topics = [run.topic(t) for t in (*FEED_TOPICS, "leads")]
+    return consumer_lag(run.settings.kafka_bootstrap, run.settings.consumer_group, topics)
+
+
+def drained(run: Run, expected: int) -> bool:
+    try:
+        return lead_count(run) >= expected and lag(run) == 0
+    except Exception:
+        return False
+
+
+def write_world(run: Run, *, people: int, watchlist: int, events: int, seed: int) -> None:
+    world = build_world(
+        SimulationConfig(people=people, watchlist=watchlist, events=events, seed=seed)
+    )
+    with (run.tmp / "roster.jsonl").open("wb") as out:
+        for record in world.roster:
+            out.write(orjson.dumps(record) + b"\n")
+    with (run.tmp / "events.jsonl").open("wb") as out:
+        for event in world.events:
+            payload = event.payload
+            line = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
+            out.write(line + b"\n")
+
+
+def reprocess(run: Run) -> dict[str, dict[str, Any]]:
+    """Leads of ``tracer reprocess`` (the offline Matcher) for the run's files."""
+    from tracer.commands.reprocess import reprocess as offline
+
+    out = run.tmp / "reprocess.jsonl"
+    offline(roster=run.tmp / "roster.jsonl", events=run.tmp / "events.jsonl", out=out, model=None)
+    leads = [orjson.loads(line) for line in out.read_bytes().splitlines() if line.strip()]
+    return {lead["lead_id"]: lead for lead in leads}
+
+
+def read_topic(run: Run, key: Any) -> list[Any]:
+    consumer = KafkaConsumer(
+        run.topic(key),
+        bootstrap_servers=run.settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
+    try:
+        return list(consumer)
+    finally:
+        consumer.close()
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Iterator[Run]:
+    tag = uuid.uuid4().hex[:8]
+    settings = TracerSettings(
+        topic_prefix=f"it{tag}.",
+        leads_alias=f"leads-it{tag}",
+        consumer_group=f"tracer-it{tag}",
+        feed_partitions=4,
+    )
+    the_run = Run(settings, tmp_path)
+    the_run.tracer("stack", "init")
+    yield the_run
+    for proc in the_run.workers:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in the_run.workers:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    _drop(the_run)
+
+
+def _drop(run: Run) -> None:
+    client = es()
+    alias = run.settings.leads_alias
+    indices = client.options(ignore_status=404).indices.get_alias(name=alias).body
+    for index in indices if isinstance(indices, dict) and "error" not in indices else ():
+        client.options(ignore_status=404).indices.delete(index=index)
+    client.options(ignore_status=404).indices.delete_index_template(
+        name=f"{run.settings.leads_alias}-template"
+    )
+    admin = KafkaAdminClient(bootstrap_servers=run.settings.kafka_bootstrap)
+    try:
+        admin.delete_topics([run.topic(t) for t in ALL_TOPICS], raise_errors=False)
+        admin.delete_groups([run.settings.consumer_group])
+    except Exception:
+        pass
+    finally:
+        admin.close()
+
+
+def publish(run: Run, key: Any, value: bytes, msg_key: bytes | None) -> None:
+    producer = KafkaProducer(bootstrap_servers=run.settings.kafka_bootstrap, acks="all")
+    producer.send(run.topic(key), key=msg_key, value=value)
+    producer.flush()
+    producer.close()
+
+
+class TcpProxy:
+    """A loopback TCP forwarder that can be cut and restored: Elasticsearch going away.
+
+    With ``slow_bulk_s``, every bulk of ``create`` actions waits that long before it goes on
+    (searches and updates do not): a slow write that a concurrent search would overtake.
+    """
+
+    def __init__(self, target_port: int, *, slow_bulk_s: float = 0.0) -> None:
+        self.target_port = target_port
+        self.slow_bulk_s = slow_bulk_s
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        for sock in [self._listener, *self._sockets]:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+        self._sockets.clear()
+        self._listener = None
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self._sockets += [client, upstream]
+            for a, b, slow in ((client, upstream, self.slow_bulk_s), (upstream, client, 0.0)):
+                threading.Thread(target=self._pump, args=(a, b, slow), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket, slow_bulk_s: float) -> None:
+        try:
+            while data := src.recv(65536):
+                if slow_bulk_s and b'{"create":' in data[:2048]:
+                    time.sleep(slow_bulk_s)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
