@@ -282,7 +282,7 @@ class LeadPoller(threading.Thread):
                 query=query,
                 size=10_000,
                 source=False,
-                docvalue_fields=["event_id"],
+                docvalue_fields=[{"field": "event_id"}],
             )["hits"]["hits"]
         )
 
