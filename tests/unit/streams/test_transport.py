@@ -8,7 +8,13 @@ import faust
 import pytest
 from faust.types import Message
 
-from streams.transport import FastFetchConsumer, RawBytes, install_fast_fetch
+from streams.transport import (
+    FETCH_MAX_WAIT_MS,
+    FastFetchConsumer,
+    FastFetchConsumerThread,
+    RawBytes,
+    install_fast_fetch,
+)
 
 
 def message(key: bytes | None, value: bytes | None) -> Message:
@@ -57,3 +63,16 @@ def test_install_fast_fetch_makes_the_app_build_fast_fetch_consumers(app: faust.
     # Faust's transport builds the app's consumer from this class (Transport.create_consumer).
     assert app.transport.Consumer is FastFetchConsumer
     assert app.transport.app is app
+
+
+async def test_worker_consumers_wait_briefly_for_new_data(app: faust.App) -> None:
+    install_fast_fetch(app)
+    thread = app.consumer._thread
+    assert isinstance(thread, FastFetchConsumerThread)
+    try:
+        consumer = thread._create_worker_consumer(app.transport)
+        # Faust's own consumer thread asks Kafka to hold an empty fetch for 1500 ms.
+        assert consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS < 1500
+        await consumer.stop()
+    finally:
+        thread.thread_loop.close()  # the thread never started: close the loop it made
