@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import faust
 import pytest
@@ -67,7 +68,7 @@ def test_install_fast_fetch_makes_the_app_build_fast_fetch_consumers(app: faust.
 
 async def test_worker_consumers_wait_briefly_for_new_data(app: faust.App) -> None:
     install_fast_fetch(app)
-    thread = app.consumer._thread
+    thread = cast(FastFetchConsumer, app.consumer)._thread
     assert isinstance(thread, FastFetchConsumerThread)
     try:
         consumer = thread._create_worker_consumer(app.transport)
