@@ -83,7 +83,9 @@ class Slice:
             extra = (
                 ["--profile", str(self.workdir / f"{self.name}-worker{n}.prof")] if profile else []
             )
-            with (self.workdir / f"{self.name}-worker{n}.log").open("ab") as log:
+            # A fresh log per run: wait_ready looks for "watchlist ready", and a line left by an
+            # earlier run made it return at once, so the timing included the worker's start.
+            with (self.workdir / f"{self.name}-worker{n}.log").open("wb") as log:
                 self.workers.append(
                     subprocess.Popen(
                         [TRACER, "worker", "--web-port", str(_free_port()), *extra],
