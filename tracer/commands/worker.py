@@ -14,6 +14,7 @@ import atexit
 import cProfile
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -97,7 +98,9 @@ def worker(
     pipeline = build_pipeline(
         settings,
         matcher=Matcher(model),
-        parse_event=parse_event_bytes,
+        # Matcher.match checks the envelope with the same reasons: checking it twice cost ~4 %
+        # of the worker's CPU.
+        parse_event=partial(parse_event_bytes, check_envelope=False),
         indexer=indexer,
         web_enabled=web,
     )
