@@ -24,8 +24,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from connectors.errors import ConnectorError, ServiceUnavailable
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
+
+from connectors.errors import ConnectorError, ServiceUnavailable
 
 __all__ = [
     "Backoff",

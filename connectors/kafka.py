@@ -21,12 +21,12 @@ from typing import Any, Final, Literal
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError as AIOKafkaError
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as SyncTopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from connectors.errors import ServiceUnavailable
-from kafka import KafkaConsumer, KafkaProducer
-from kafka import TopicPartition as SyncTopicPartition
 
 __all__ = [
     "DEFAULT_FEED",
