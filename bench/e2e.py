@@ -121,23 +121,15 @@ class Slice:
 
 
 def _drop(s: Slice) -> None:
-    from kafka.admin import KafkaAdminClient
+    from connectors.lead_index import drop_lead_index
+    from connectors.topics import drop_topics
 
-    client = Elasticsearch(s.settings.elasticsearch_url)
-    found = client.options(ignore_status=404).indices.get_alias(name=s.settings.leads_alias).body
-    for index in found if "error" not in found else ():
-        client.options(ignore_status=404).indices.delete(index=index)
-    client.options(ignore_status=404).indices.delete_index_template(
-        name=f"{s.settings.leads_alias}-template"
+    drop_lead_index(Elasticsearch(s.settings.elasticsearch_url), s.settings.leads_alias)
+    drop_topics(
+        s.settings.kafka_bootstrap,
+        [s.topic(t) for t in ALL_TOPICS],
+        group=s.settings.consumer_group,
     )
-    admin = KafkaAdminClient(bootstrap_servers=s.settings.kafka_bootstrap)
-    try:
-        admin.delete_topics([s.topic(t) for t in ALL_TOPICS], raise_errors=False)
-        admin.delete_groups([s.settings.consumer_group])
-    except Exception:
-        pass
-    finally:
-        admin.close()
 
 
 def _free_port() -> int:

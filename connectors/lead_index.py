@@ -89,6 +89,15 @@ def template_name(alias: str) -> str:
     return f"{alias}-template"
 
 
+def drop_lead_index(client: Elasticsearch, alias: str) -> None:
+    """Delete every index behind ``alias`` and its template (clean-up after a test or benchmark)."""
+    quiet = client.options(ignore_status=404)
+    found = quiet.indices.get_alias(name=alias).body
+    for index in found if isinstance(found, dict) and "error" not in found else ():
+        quiet.indices.delete(index=index)
+    quiet.indices.delete_index_template(name=template_name(alias))
+
+
 def versioned_index_name(alias: str, version: int = LEAD_INDEX_VERSION) -> str:
     """Return the concrete index name of ``version`` behind ``alias``.
 

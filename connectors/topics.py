@@ -170,6 +170,18 @@ def _ensure_topics(admin: AdminClient, wanted: list[TopicSpec]) -> TopicReport:
     return TopicReport(created=tuple(sorted(created)), existing=tuple(sorted(existing)))
 
 
+def drop_topics(bootstrap: str, names: Iterable[str], *, group: str) -> None:
+    """Delete topics and a consumer group, best effort (clean-up after a test or benchmark)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.delete_topics(list(names), raise_errors=False)
+        admin.delete_groups([group])
+    except Exception:  # a leftover under a unique prefix harms nothing: never fail a clean-up
+        pass
+    finally:
+        admin.close()
+
+
 def kafka_admin(bootstrap: str, *, timeout_s: float = 10.0) -> KafkaAdminClient:
     """Connect a kafka-python ``KafkaAdminClient`` to ``bootstrap``.
 

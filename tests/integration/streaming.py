@@ -28,12 +28,12 @@ import pytest
 with warnings.catch_warnings():  # kafka-python warns once on import
     warnings.simplefilter("ignore", DeprecationWarning)
     from kafka import KafkaConsumer, KafkaProducer
-    from kafka.admin import KafkaAdminClient
 
 from elasticsearch import Elasticsearch, helpers
 
 from connectors.kafka import consumer_lag
-from connectors.topics import ALL_TOPICS, FEED_TOPICS, topic_name
+from connectors.lead_index import drop_lead_index
+from connectors.topics import ALL_TOPICS, FEED_TOPICS, drop_topics, topic_name
 from matchers.synthetic import SimulationConfig, build_world
 from tracer.settings import TracerSettings
 
@@ -197,22 +197,12 @@ def run(tmp_path: Path) -> Iterator[Run]:
 
 
 def _drop(run: Run) -> None:
-    client = es()
-    alias = run.settings.leads_alias
-    indices = client.options(ignore_status=404).indices.get_alias(name=alias).body
-    for index in indices if isinstance(indices, dict) and "error" not in indices else ():
-        client.options(ignore_status=404).indices.delete(index=index)
-    client.options(ignore_status=404).indices.delete_index_template(
-        name=f"{run.settings.leads_alias}-template"
+    drop_lead_index(es(), run.settings.leads_alias)
+    drop_topics(
+        run.settings.kafka_bootstrap,
+        [run.topic(t) for t in ALL_TOPICS],
+        group=run.settings.consumer_group,
     )
-    admin = KafkaAdminClient(bootstrap_servers=run.settings.kafka_bootstrap)
-    try:
-        admin.delete_topics([run.topic(t) for t in ALL_TOPICS], raise_errors=False)
-        admin.delete_groups([run.settings.consumer_group])
-    except Exception:
-        pass
-    finally:
-        admin.close()
 
 
 def publish(run: Run, key: Any, value: bytes, msg_key: bytes | None) -> None:
