@@ -14,16 +14,33 @@ import random
 import re
 import time
 import unicodedata
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matchers import addresses, dates, ids, names, phones
-from matchers.cards import luhn_ok
+from matchers.addresses import normalise_address
+from matchers.cards import luhn_ok, normalise_card
+from matchers.compact import NO_DATE, compact_address, compact_id
+from matchers.dates import normalise_date
+from matchers.errors import InvalidRecord
 from matchers.masking import mask_id
+from matchers.names import normalise_name
+from matchers.phones import normalise_phone
 from matchers.readings import unumlaut
-from matchers.records import _normal_timestamp, parse_timestamp
+from matchers.records import (
+    _NO_ID,
+    EventRecord,
+    _gender,
+    _normal_timestamp,
+    _plain_card,
+    event_from_raw,
+    parse_timestamp,
+    validate_event_envelope,
+)
+from matchers.synthetic import SimulationConfig, build_world
 from matchers.synthetic.corruption import Corruptor
 from matchers.synthetic.population import IdentityFactory, resident_id_check_char
 
@@ -286,3 +303,118 @@ def test_today_is_the_calendar_date_and_follows_the_clock() -> None:
     dates._Today.end = 0.0  # as if midnight had passed: read the clock again
     assert dates._today() == dt.date.today()
     assert dates._Today.start <= time.time() < dates._Today.end
+
+
+# --- events: per-value caches, the card shortcut, the twin record ----------------------------
+
+
+def _event_reference(raw: dict[str, Any]) -> EventRecord:
+    """An event read field by field through the normalisers, as first written (no caches)."""
+    event_id, source, occurred_at = validate_event_envelope(raw)
+    flags: list[str] = []
+    name = raw["name"].strip() if isinstance(raw.get("name"), str) else ""
+    id_forms, id_birth = _NO_ID, NO_DATE
+    if raw.get("id_number") not in (None, ""):
+        id_type = raw.get("id_type")
+        id_forms, id_birth = compact_id(
+            raw["id_number"], id_type if isinstance(id_type, str) else None
+        )
+        flags.extend(id_forms.flags)
+    if source == "bank" and raw.get("card_number") not in (None, ""):
+        flags.extend(normalise_card(raw.get("card_number")).flags)
+    names = []
+    if name:
+        forms = normalise_name(name)
+        flags.extend(forms.flags)
+        names = [forms] if forms.valid else []
+    birth = raw.get("birth_date")
+    birth_date = NO_DATE
+    if birth not in (None, ""):
+        birth_date = normalise_date(birth)
+        flags.extend(f"birth_{f}" for f in birth_date.flags)
+    gender = _gender(raw.get("gender"), flags)
+    phone = normalise_phone(None)
+    if raw.get("phone") not in (None, ""):
+        phone = normalise_phone(raw["phone"])
+        flags.extend(phone.flags)
+    address_raw = raw.get("registered_address") if source == "telecom" else raw.get("address")
+    address = normalise_address(None)
+    if address_raw not in (None, ""):
+        address = compact_address(address_raw)
+        flags.extend(address.flags)
+    kind = raw.get("change_type") if source == "hukou" else raw.get("event_type")
+    return EventRecord(
+        event_id, source, occurred_at, kind if isinstance(kind, str) and kind else None, name,
+        tuple(names), id_forms, birth_date, gender, phone, address, id_birth,
+        tuple(dict.fromkeys(flags)),
+    )  # fmt: skip
+
+
+def _assert_same_event(raw: dict[str, Any]) -> None:
+    expected = _event_reference(raw)
+    for _ in range(2):  # the second time from the caches
+        event = event_from_raw(raw)
+        assert type(event) is EventRecord
+        assert event == expected
+        assert repr(event) == repr(expected)
+        assert hash(event.flags) == hash(expected.flags)
+
+
+@pytest.fixture(scope="module")
+def simulated_events() -> list[dict[str, Any]]:
+    world = build_world(SimulationConfig(people=3_000, watchlist=200, events=3_000, seed=13))
+    return [e.payload for e in world.events if isinstance(e.payload, dict)]
+
+
+def test_events_match_the_reference_on_simulated_feeds(
+    simulated_events: list[dict[str, Any]],
+) -> None:
+    read = 0
+    for raw in simulated_events:
+        try:
+            _assert_same_event(raw)
+        except InvalidRecord:
+            with pytest.raises(InvalidRecord):
+                _event_reference(raw)
+            continue
+        read += 1
+    assert read > 2_000
+
+
+_ANY_VALUE = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=30)
+    | st.lists(st.text(max_size=5), max_size=2)
+)
+_EVENT_FIELDS = {
+    "name": st.text(HANZI + "張偉 abcZHANGwei'-·", max_size=8) | _ANY_VALUE,
+    "id_number": st.text("0123456789Xx*- ", max_size=20) | _ANY_VALUE,
+    "id_type": st.sampled_from(["cn_resident", "passport", "other", ""]) | _ANY_VALUE,
+    "card_number": st.text("0123456789* -", min_size=12, max_size=20) | _ANY_VALUE,
+    "phone": st.text("+0123456789 -", max_size=16) | _ANY_VALUE,
+    "birth_date": st.text("0123456789-/年月日", max_size=12) | _ANY_VALUE,
+    "gender": st.sampled_from(["M", "F", "男", "x", ""]) | _ANY_VALUE,
+    "address": st.text("海南省海口市美兰区海甸五西路28号3栋 ab", max_size=30) | _ANY_VALUE,
+    "registered_address": st.text("海南省三亚市天涯区青年路5号", max_size=20) | _ANY_VALUE,
+    "event_type": _ANY_VALUE,
+    "change_type": _ANY_VALUE,
+}
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["hukou", "bank", "telecom"]),
+    st.fixed_dictionaries({}, optional=_EVENT_FIELDS),
+)
+def test_events_match_the_reference_on_any_values(source: str, fields: dict[str, Any]) -> None:
+    _assert_same_event(
+        {"event_id": "e1", "source": source, "occurred_at": "2026-01-01T00:00:00+08:00", **fields}
+    )
+
+
+@SETTINGS
+@given(st.text("0123456789", min_size=14, max_size=21))
+def test_plain_card_shortcut_is_a_card_without_flags(digits: str) -> None:
+    assert _plain_card(digits) == (normalise_card(digits).flags == ())
