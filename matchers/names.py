@@ -31,7 +31,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, cast
 
 from pypinyin import Style, lazy_pinyin
 from rapidfuzz.distance import OSA, JaroWinkler
@@ -45,7 +45,7 @@ from matchers.pinyin import (
     split_surname,
     surname_readings,
 )
-from matchers.readings import NameParse, partial_agreement, roman_parses, unumlaut
+from matchers.readings import NameParse, name_parse, partial_agreement, roman_parses, unumlaut
 
 __all__ = [
     "NameForms",
@@ -102,11 +102,53 @@ class NameForms:
 def _hanzi_forms(hanzi: str, flags: tuple[str, ...]) -> NameForms:
     surname, given = split_surname(hanzi)
     readings = itertools.product(surname_readings(surname), given_readings(given))
-    parses = tuple([NameParse(s, g) for s, g in itertools.islice(readings, _MAX_PARSES)])
-    keys = frozenset([p.key for p in parses])
+    pairs = list(itertools.islice(readings, _MAX_PARSES))
+    parses = tuple([name_parse(s, g) for s, g in pairs])
+    keys = frozenset([s + "".join(g) for s, g in pairs])  # each parse's key
     # unumlaut(p).key is p.key with v as u; most readings have no v, and keep the keys as is.
     roman = keys | {k.replace("v", "u") for k in keys} if "v" in "".join(keys) else keys
-    return NameForms(hanzi, "hanzi", True, flags, hanzi, surname, parses, keys, roman, (), hanzi)
+    return _Forms(
+        hanzi, "hanzi", True, flags, hanzi, surname, parses, keys, roman, (), hanzi
+    ).become()
+
+
+class _Forms:
+    """:class:`NameForms`'s twin, as :func:`matchers.readings.name_parse`.
+
+    A frozen class's ``__init__`` costs three times as much, and every name read builds one.
+    """
+
+    __slots__ = NameForms.__slots__
+
+    def __init__(  # noqa: PLR0917 - one argument per field, in field order
+        self,
+        display: str,
+        script: Script,
+        valid: bool,
+        flags: tuple[str, ...],
+        hanzi: str,
+        surname_hanzi: str,
+        parses: tuple[NameParse, ...],
+        keys: frozenset[str],
+        roman_keys: frozenset[str],
+        tokens: tuple[str, ...],
+        value_key: str,
+    ) -> None:
+        self.display = display
+        self.script = script
+        self.valid = valid
+        self.flags = flags
+        self.hanzi = hanzi
+        self.surname_hanzi = surname_hanzi
+        self.parses = parses
+        self.keys = keys
+        self.roman_keys = roman_keys
+        self.tokens = tokens
+        self.value_key = value_key
+
+    def become(self) -> NameForms:
+        self.__class__ = NameForms  # type: ignore[assignment]
+        return cast(NameForms, self)
 
 
 def _roman_forms(text: str, flags: tuple[str, ...]) -> NameForms:
@@ -138,17 +180,19 @@ def _roman_forms(text: str, flags: tuple[str, ...]) -> NameForms:
     parses = roman_parses(words, comma)
     units = sorted(itertools.chain(*words))
     keys = frozenset(p.key for p in parses)
-    return NameForms(
-        display=redact_numbers(" ".join(text.split())),
-        script="pinyin" if is_pinyin else "latin",
-        valid=True,
-        flags=flags,
-        parses=tuple(parses),
-        keys=keys,
-        roman_keys=keys,
-        tokens=tuple(tokens),
-        value_key=" ".join(units),
-    )
+    return _Forms(
+        redact_numbers(" ".join(text.split())),
+        "pinyin" if is_pinyin else "latin",
+        True,
+        flags,
+        "",
+        "",
+        tuple(parses),
+        keys,
+        keys,
+        tuple(tokens),
+        " ".join(units),
+    ).become()
 
 
 def normalise_name(raw: object) -> NameForms:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from matchers.pinyin import COMPOUND_READINGS
 
-__all__ = ["NameParse", "partial_agreement", "roman_parses", "unumlaut"]
+__all__ = ["NameParse", "name_parse", "partial_agreement", "roman_parses", "unumlaut"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,28 @@ class NameParse:
         return self.surname + "".join(self.given)
 
 
+class _Parse:
+    """:class:`NameParse`'s twin: same slots, plain attributes (see :func:`name_parse`)."""
+
+    __slots__ = NameParse.__slots__
+
+    def __init__(self, surname: str, given: tuple[str, ...]) -> None:
+        self.surname = surname
+        self.given = given
+
+
+def name_parse(surname: str, given: tuple[str, ...]) -> NameParse:
+    """``NameParse(surname, given)``, built without the frozen ``__init__``.
+
+    A frozen dataclass sets each field through ``object.__setattr__``; an instance of a twin
+    with the same slots is filled and becomes a ``NameParse`` (``__class__`` assignment between
+    classes of one layout, as ``matchers.stored`` rebuilds people): a name has up to 16 parses.
+    """
+    parse = _Parse(surname, given)
+    parse.__class__ = NameParse  # type: ignore[assignment]
+    return cast(NameParse, parse)
+
+
 def unumlaut(parse: NameParse) -> NameParse:
     """The parse with ``ü`` (written ``v``) as ``u``, as romanisers often spell it (``lu``)."""
     return NameParse(
@@ -50,20 +73,20 @@ def roman_parses(words: list[tuple[str, ...]], comma: int) -> list[NameParse]:
     """Surname-first parses of romanised words (each a tuple of syllables or one Latin word)."""
     if comma > 0:  # "ZHANG, Wei" / "MULLER, Hans": the surname is explicitly first
         return [
-            NameParse(
+            name_parse(
                 "".join(itertools.chain(*words[:comma])), tuple(itertools.chain(*words[comma:]))
             )
         ]
     if len(words) == 1:
         s = words[0]
-        parses = [NameParse(s[0], s[1:])]
+        parses = [name_parse(s[0], s[1:])]
         if len(s) > 1:
-            parses.append(NameParse(s[-1], s[:-1]))
+            parses.append(name_parse(s[-1], s[:-1]))
         if len(s) > 2 and s[0] + s[1] in COMPOUND_READINGS:
-            parses.append(NameParse(s[0] + s[1], s[2:]))
+            parses.append(name_parse(s[0] + s[1], s[2:]))
         return parses
-    first = NameParse("".join(words[0]), tuple(itertools.chain(*words[1:])))
-    last = NameParse("".join(words[-1]), tuple(itertools.chain(*words[:-1])))
+    first = name_parse("".join(words[0]), tuple(itertools.chain(*words[1:])))
+    last = name_parse("".join(words[-1]), tuple(itertools.chain(*words[:-1])))
     return [first, last]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pypinyin import Style, lazy_pinyin
 
 from matchers import addresses, dates, ids, names, phones
 from matchers.addresses import normalise_address
@@ -29,7 +30,15 @@ from matchers.errors import InvalidRecord
 from matchers.masking import mask_id
 from matchers.names import normalise_name
 from matchers.phones import normalise_phone
-from matchers.readings import unumlaut
+from matchers.pinyin import (
+    _char_readings,
+    _phrase_reading,
+    given_readings,
+    simplified,
+    split_surname,
+    surname_readings,
+)
+from matchers.readings import NameParse, name_parse, unumlaut
 from matchers.records import (
     _NO_ID,
     EventRecord,
@@ -198,6 +207,78 @@ def test_hanzi_name_fast_path_on_simulated_names(form: str) -> None:
 def test_romanised_keys_are_the_unumlaut_keys(text: str) -> None:
     forms = names.normalise_name(text)
     assert forms.roman_keys == forms.keys | {unumlaut(p).key for p in forms.parses}
+
+
+def _hanzi_forms_reference(hanzi: str) -> names.NameForms:
+    """A hanzi name's forms built with the frozen classes' own constructors, as first written."""
+    surname, given = split_surname(hanzi)
+    readings = itertools.product(surname_readings(surname), given_readings(given))
+    parses = tuple(NameParse(s, g) for s, g in itertools.islice(readings, names._MAX_PARSES))
+    keys = frozenset(p.key for p in parses)
+    roman = keys | {k.replace("v", "u") for k in keys} if "v" in "".join(keys) else keys
+    return names.NameForms(hanzi, "hanzi", True, (), hanzi, surname, parses, keys, roman, (), hanzi)
+
+
+@SETTINGS
+@given(st.text(HANZI, min_size=1, max_size=5))
+def test_hanzi_forms_match_the_constructors(text: str) -> None:
+    hanzi = "".join(names._HANZI.findall(simplified(text)))
+    forms = names._hanzi_forms(hanzi, ())
+    assert type(forms) is names.NameForms
+    assert all(type(p) is NameParse for p in forms.parses)
+    assert forms == _hanzi_forms_reference(hanzi)
+    assert repr(forms) == repr(_hanzi_forms_reference(hanzi))
+
+
+@SETTINGS
+@given(st.text("abcdeghz", max_size=6), st.lists(st.text("abz", max_size=3), max_size=3))
+def test_name_parse_is_the_constructor(surname: str, given: list[str]) -> None:
+    built, expected = name_parse(surname, tuple(given)), NameParse(surname, tuple(given))
+    assert type(built) is NameParse
+    assert (built, hash(built), repr(built), built.key) == (
+        expected,
+        hash(expected),
+        repr(expected),
+        expected.key,
+    )
+
+
+def _given_readings_reference(given: str) -> tuple[tuple[str, ...], ...]:
+    """given_readings as first written: pypinyin's phrase reading, combinations sorted."""
+    if len(given) == 1:
+        return tuple((r,) for r in _char_readings(given))
+    default = lazy_pinyin(given, style=Style.NORMAL)
+    if len(default) != len(given):
+        default = [(_char_readings(c) or (c,))[0] for c in given]
+    if len(given) > 3:
+        return (tuple(default),)
+    options = [
+        tuple(dict.fromkeys((d, *_char_readings(c))))[:3]
+        for d, c in zip(default, given, strict=True)
+    ]
+    combos = itertools.product(*(enumerate(o) for o in options))
+    ranked = sorted(combos, key=lambda combo: sum(i for i, _ in combo))
+    return tuple(tuple(s for _, s in combo) for combo in ranked)
+
+
+# Characters of names and of pypinyin phrases that start with them (长江, 重庆, 银行, 乐观).
+_GIVEN_CHARS = HANZI + "江庆银观音曲调和平安明月英秀兰梅红霞丽芳敏静燕玲桂珍凤〇㐀𠀀"
+_CJK = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF)
+
+
+@SETTINGS
+@given(st.text(st.sampled_from(_GIVEN_CHARS) | _CJK, min_size=1, max_size=5))
+def test_given_readings_match_pypinyin_phrase_reading(given: str) -> None:
+    assert given_readings.__wrapped__(given) == _given_readings_reference(given)
+    assert _phrase_reading(given) == lazy_pinyin(given, style=Style.NORMAL)
+
+
+def test_phrase_reading_on_simulated_given_names() -> None:
+    chars = sorted({c for p in PEOPLE for c in p.given} | set(_GIVEN_CHARS))
+    for a, b in itertools.product(chars[:120], repeat=2):
+        assert _phrase_reading(a + b) == lazy_pinyin(a + b, style=Style.NORMAL), a + b
+    for person in PEOPLE:
+        assert given_readings.__wrapped__(person.given) == _given_readings_reference(person.given)
 
 
 # --- addresses -----------------------------------------------------------------------------
