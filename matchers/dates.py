@@ -30,6 +30,7 @@ from functools import lru_cache
 
 from rapidfuzz.distance import Hamming
 
+from matchers.frozen import builder
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text
 
@@ -156,11 +157,14 @@ def _parse(text: str, today: dt.date) -> DateForms:
     return _forms(value, year, month, day, ambiguous=ambiguous, today=today)
 
 
+_make = builder(DateForms)  # every field, in order: DateForms without its frozen __init__
+
+
 def _forms(
     value: str, year: int, month: int, day: int, *, ambiguous: bool, today: dt.date
 ) -> DateForms:
     problems = _problems(year, month, day, today)
-    return DateForms(
+    return _make(
         value,
         not problems,
         True,

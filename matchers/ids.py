@@ -34,6 +34,7 @@ from typing import Literal
 
 from rapidfuzz.distance import OSA
 
+from matchers.frozen import builder
 from matchers.id_damage import (
     MIN_VISIBLE,
     compare_masked,
@@ -227,12 +228,15 @@ def _resident(text: str) -> IdForms:
     return _full(chars, ())
 
 
+_make = builder(IdForms)  # every field, in order: IdForms without its frozen __init__
+
+
 def _full(value: str, flags: tuple[str, ...]) -> IdForms:
     """An 18-character number of 17 ASCII digits and a digit or ``X``."""
     bad_check = check_char(value) != value[17]  # check_char reads the first 17 characters
     birth = _normalise_embedded_date(value[6:14])
     province = value[:2]
-    return IdForms(
+    return _make(
         "cn_resident",
         value,
         not bad_check and bool(birth),

@@ -31,11 +31,12 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, cast
+from typing import Literal
 
 from pypinyin import Style, lazy_pinyin
 from rapidfuzz.distance import OSA, JaroWinkler
 
+from matchers.frozen import builder
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, redact_numbers
 from matchers.pinyin import (
@@ -107,48 +108,10 @@ def _hanzi_forms(hanzi: str, flags: tuple[str, ...]) -> NameForms:
     keys = frozenset([s + "".join(g) for s, g in pairs])  # each parse's key
     # unumlaut(p).key is p.key with v as u; most readings have no v, and keep the keys as is.
     roman = keys | {k.replace("v", "u") for k in keys} if "v" in "".join(keys) else keys
-    return _Forms(
-        hanzi, "hanzi", True, flags, hanzi, surname, parses, keys, roman, (), hanzi
-    ).become()
+    return _make(hanzi, "hanzi", True, flags, hanzi, surname, parses, keys, roman, (), hanzi)
 
 
-class _Forms:
-    """:class:`NameForms`'s twin, as :func:`matchers.readings.name_parse`.
-
-    A frozen class's ``__init__`` costs three times as much, and every name read builds one.
-    """
-
-    __slots__ = NameForms.__slots__
-
-    def __init__(  # noqa: PLR0917 - one argument per field, in field order
-        self,
-        display: str,
-        script: Script,
-        valid: bool,
-        flags: tuple[str, ...],
-        hanzi: str,
-        surname_hanzi: str,
-        parses: tuple[NameParse, ...],
-        keys: frozenset[str],
-        roman_keys: frozenset[str],
-        tokens: tuple[str, ...],
-        value_key: str,
-    ) -> None:
-        self.display = display
-        self.script = script
-        self.valid = valid
-        self.flags = flags
-        self.hanzi = hanzi
-        self.surname_hanzi = surname_hanzi
-        self.parses = parses
-        self.keys = keys
-        self.roman_keys = roman_keys
-        self.tokens = tokens
-        self.value_key = value_key
-
-    def become(self) -> NameForms:
-        self.__class__ = NameForms  # type: ignore[assignment]
-        return cast(NameForms, self)
+_make = builder(NameForms)  # every field, in order: NameForms without its frozen __init__
 
 
 def _roman_forms(text: str, flags: tuple[str, ...]) -> NameForms:
@@ -180,7 +143,7 @@ def _roman_forms(text: str, flags: tuple[str, ...]) -> NameForms:
     parses = roman_parses(words, comma)
     units = sorted(itertools.chain(*words))
     keys = frozenset(p.key for p in parses)
-    return _Forms(
+    return _make(
         redact_numbers(" ".join(text.split())),
         "pinyin" if is_pinyin else "latin",
         True,
@@ -192,7 +155,7 @@ def _roman_forms(text: str, flags: tuple[str, ...]) -> NameForms:
         keys,
         tuple(tokens),
         " ".join(units),
-    ).become()
+    )
 
 
 def normalise_name(raw: object) -> NameForms:

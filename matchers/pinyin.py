@@ -72,18 +72,22 @@ def segment_pinyin(word: str) -> tuple[str, ...] | None:
     Returns:
         The syllables (``('zhang', 'de', 'bin')``), or ``None`` when the word is not pinyin.
     """
+    # A dict, not functools.cache: making a cache for every word costs more than the cutting.
+    memo: dict[int, tuple[str, ...] | None] = {len(word): ()}
 
-    @cache
     def cut(start: int) -> tuple[str, ...] | None:
-        if start == len(word):
-            return ()
+        if start in memo:
+            return memo[start]
+        found = None
         for end in range(min(len(word), start + _LONGEST_SYLLABLE), start, -1):
             piece = word[start:end]
             if piece in _VOCABULARY:
                 rest = cut(end)
                 if rest is not None:
-                    return (piece, *rest)
-        return None
+                    found = (piece, *rest)
+                    break
+        memo[start] = found
+        return found
 
     pieces = cut(0) if word else None
     return None if pieces is None else tuple(_ROMAN_ALIASES.get(p, p) for p in pieces)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
 
+from matchers.frozen import builder
 from matchers.pinyin import COMPOUND_READINGS
 
 __all__ = ["NameParse", "name_parse", "partial_agreement", "roman_parses", "unumlaut"]
@@ -40,26 +40,8 @@ class NameParse:
         return self.surname + "".join(self.given)
 
 
-class _Parse:
-    """:class:`NameParse`'s twin: same slots, plain attributes (see :func:`name_parse`)."""
-
-    __slots__ = NameParse.__slots__
-
-    def __init__(self, surname: str, given: tuple[str, ...]) -> None:
-        self.surname = surname
-        self.given = given
-
-
-def name_parse(surname: str, given: tuple[str, ...]) -> NameParse:
-    """``NameParse(surname, given)``, built without the frozen ``__init__``.
-
-    A frozen dataclass sets each field through ``object.__setattr__``; an instance of a twin
-    with the same slots is filled and becomes a ``NameParse`` (``__class__`` assignment between
-    classes of one layout, as ``matchers.stored`` rebuilds people): a name has up to 16 parses.
-    """
-    parse = _Parse(surname, given)
-    parse.__class__ = NameParse  # type: ignore[assignment]
-    return cast(NameParse, parse)
+# NameParse(surname, given) without the frozen __init__ (matchers.frozen): a name has up to 16.
+name_parse = builder(NameParse)
 
 
 def unumlaut(parse: NameParse) -> NameParse:

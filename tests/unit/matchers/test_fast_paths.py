@@ -9,6 +9,7 @@ compared whole.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import random
 import re
@@ -21,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pypinyin import Style, lazy_pinyin
 
-from matchers import addresses, dates, ids, names, phones
+from matchers import addresses, dates, ids, names, phones, pinyin
 from matchers.addresses import normalise_address
 from matchers.cards import luhn_ok, normalise_card
 from matchers.compact import NO_DATE, compact_address, compact_id
@@ -241,6 +242,31 @@ def test_name_parse_is_the_constructor(surname: str, given: list[str]) -> None:
         repr(expected),
         expected.key,
     )
+
+
+def _segment_reference(word: str) -> tuple[str, ...] | None:
+    """segment_pinyin as first written (a functools.cache per word)."""
+
+    @functools.cache
+    def cut(start: int) -> tuple[str, ...] | None:
+        if start == len(word):
+            return ()
+        for end in range(min(len(word), start + 6), start, -1):
+            if word[start:end] in pinyin._VOCABULARY:
+                rest = cut(end)
+                if rest is not None:
+                    return (word[start:end], *rest)
+        return None
+
+    pieces = cut(0) if word else None
+    return None if pieces is None else tuple(pinyin._ROMAN_ALIASES.get(p, p) for p in pieces)
+
+
+@SETTINGS
+@given(st.text("zhangweilvyuxiaoqnr", max_size=16) | st.sampled_from(["zhangdebin", "lyuxiao"]))
+def test_segment_pinyin_matches_the_reference(word: str) -> None:
+    assert pinyin._LONGEST_SYLLABLE == 6
+    assert pinyin.segment_pinyin.__wrapped__(word) == _segment_reference(word)
 
 
 def _given_readings_reference(given: str) -> tuple[tuple[str, ...], ...]:
