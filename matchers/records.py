@@ -192,6 +192,14 @@ def validate_event_envelope(raw: Mapping[str, Any]) -> tuple[str, Source, str]:
     Raises:
         InvalidRecord: naming the first field that is missing or unusable.
     """
+    if type(raw) is dict:  # a decoded message whose envelope is as it should be, first
+        event_id, source, occurred = raw.get("event_id"), raw.get("source"), raw.get("occurred_at")
+        if type(event_id) is str and type(source) is str and type(occurred) is str:
+            event_id = event_id.strip()
+            if event_id and source in _SOURCES and occurred.strip():
+                occurred_at = _normal_timestamp(occurred)
+                if occurred_at is not None:
+                    return event_id, source, occurred_at  # type: ignore[return-value]
     if not isinstance(raw, Mapping):
         raise InvalidRecord(f"not a JSON object (got {type(raw).__name__})")
     event_id = _required_text(raw, "event_id")

@@ -15,6 +15,8 @@ import random
 import re
 import time
 import unicodedata
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -525,3 +527,33 @@ def test_events_match_the_reference_on_any_values(source: str, fields: dict[str,
 @given(st.text("0123456789", min_size=14, max_size=21))
 def test_plain_card_shortcut_is_a_card_without_flags(digits: str) -> None:
     assert _plain_card(digits) == (normalise_card(digits).flags == ())
+
+
+def _envelope_or_reason(raw: Mapping[str, Any]) -> object:
+    try:
+        return validate_event_envelope(raw)
+    except InvalidRecord as exc:
+        return exc.reason
+
+
+_ENVELOPE_TEXT = st.sampled_from(["e1", " e2 ", "", "  ", "bank", "BANK", " telecom", "hukou"])
+_ENVELOPE_TIME = st.sampled_from(
+    ["2026-01-01T00:00:00+08:00", "2026-01-01T00:00:00-00:00", "2026-02-30T00:00:00+08:00",
+     " 2026-01-01T08:00:00Z", "2026-01-01T00:00:00", "", "x"]
+)  # fmt: skip
+
+
+@SETTINGS
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "event_id": _ENVELOPE_TEXT | _ANY_VALUE,
+            "source": _ENVELOPE_TEXT | _ANY_VALUE,
+            "occurred_at": _ENVELOPE_TIME | _ANY_VALUE,
+        },
+    )
+)
+def test_envelope_fast_path_matches_general_path(raw: dict[str, Any]) -> None:
+    # A mapping that is not a dict takes the general path.
+    assert _envelope_or_reason(raw) == _envelope_or_reason(MappingProxyType(raw))
