@@ -103,6 +103,8 @@ def normalise_date(raw: object, *, today: dt.date | None = None) -> DateForms:
     Returns:
         The parsed forms; see :class:`DateForms`.
     """
+    if type(raw) is str and len(raw) <= 64 and raw.isascii():  # as_text would keep it as is
+        return _normalise(raw, today or _today())
     if raw is None:
         return DateForms("", valid=False, comparable=False, flags=("date_empty",))
     if isinstance(raw, dt.date):

@@ -30,7 +30,7 @@ from matchers.cards import luhn_ok, normalise_card
 from matchers.compact import NO_DATE, compact_address, compact_id
 from matchers.dates import normalise_date
 from matchers.errors import InvalidRecord
-from matchers.masking import mask_id
+from matchers.masking import as_text, mask_id
 from matchers.names import normalise_name
 from matchers.phones import normalise_phone
 from matchers.pinyin import (
@@ -152,6 +152,13 @@ def test_date_fast_path_matches_general_path(year: int, month: int, day: int) ->
 @given(st.text(st.sampled_from("0123456789-/ 年月日"), min_size=8, max_size=12))
 def test_date_any_text_matches_general_path(text: str) -> None:
     assert dates._normalise.__wrapped__(text, TODAY) == dates._parse(text, TODAY)
+
+
+@SETTINGS
+@given(st.text(max_size=70) | st.text("0123456789-/ ", max_size=12))
+def test_date_of_plain_text_is_read_as_as_text_gives_it(text: str) -> None:
+    expected = dates._normalise.__wrapped__(as_text(text, 64), TODAY)
+    assert dates.normalise_date(text, today=TODAY) == expected
 
 
 @pytest.mark.parametrize("form", ["intact", "impossible"])
