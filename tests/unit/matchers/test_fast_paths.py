@@ -132,6 +132,12 @@ def test_full_reading_matches_the_reference(body: str, check: str) -> None:
 
 
 @SETTINGS
+@given(st.text("0123456789", min_size=17, max_size=17), st.sampled_from(["", "0", "X"]))
+def test_check_char_matches_the_weighted_sum(body: str, tail: str) -> None:
+    assert ids.check_char(body + tail) == resident_id_check_char(body)
+
+
+@SETTINGS
 @given(st.text(st.sampled_from("0123456789Xx*#?abc×- \u3000１２"), max_size=24))
 def test_clean_matches_nfkc_translate_upper(raw: str) -> None:
     expected = unicodedata.normalize("NFKC", raw).translate(ids._DELETE).upper()
