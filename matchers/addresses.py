@@ -33,6 +33,7 @@ from functools import lru_cache
 import opencc
 from rapidfuzz.distance import Indel
 
+from matchers.frozen import builder
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, redact_numbers
 
@@ -115,6 +116,9 @@ class AddressForms:
     words: frozenset[str] = frozenset()
 
 
+_make = builder(AddressForms)  # every field, in order: AddressForms without its frozen __init__
+
+
 @lru_cache(maxsize=1)
 def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
@@ -155,7 +159,7 @@ def _normalise(text: str, compact: bool) -> AddressForms:
     province, city, district, street, road, number = parts
     if compact:
         intern = sys.intern
-        return AddressForms(
+        return _make(
             text,
             True,
             flags,
@@ -169,7 +173,7 @@ def _normalise(text: str, compact: bool) -> AddressForms:
             "",
             frozenset(),
         )
-    return AddressForms(
+    return _make(
         text,
         True,
         flags,

@@ -30,6 +30,7 @@ from functools import lru_cache
 
 from rapidfuzz.distance import Hamming
 
+from matchers.frozen import builder
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text
 
@@ -102,6 +103,8 @@ def normalise_date(raw: object, *, today: dt.date | None = None) -> DateForms:
     Returns:
         The parsed forms; see :class:`DateForms`.
     """
+    if type(raw) is str and len(raw) <= 64 and raw.isascii():  # as_text would keep it as is
+        return _normalise(raw, today or _today())
     if raw is None:
         return DateForms("", valid=False, comparable=False, flags=("date_empty",))
     if isinstance(raw, dt.date):
@@ -156,11 +159,14 @@ def _parse(text: str, today: dt.date) -> DateForms:
     return _forms(value, year, month, day, ambiguous=ambiguous, today=today)
 
 
+_make = builder(DateForms)  # every field, in order: DateForms without its frozen __init__
+
+
 def _forms(
     value: str, year: int, month: int, day: int, *, ambiguous: bool, today: dt.date
 ) -> DateForms:
     problems = _problems(year, month, day, today)
-    return DateForms(
+    return _make(
         value,
         not problems,
         True,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import operator
 import re
 import sys
 import unicodedata
@@ -34,6 +33,7 @@ from typing import Literal
 
 from rapidfuzz.distance import OSA
 
+from matchers.frozen import builder
 from matchers.id_damage import (
     MIN_VISIBLE,
     compare_masked,
@@ -58,10 +58,7 @@ __all__ = [
 IdType = Literal["cn_resident", "passport", "other"]
 Gender = Literal["M", "F"]
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
-# The weighted sum of ASCII codes less this is the weighted sum of the digits.
-_ASCII_ZERO_SUM = ord("0") * sum(_WEIGHTS)
 # The common shape: 18 ASCII characters that cleaning (NFKC, separators, upper case) leaves as
 # they are, but for a lower-case check character x.
 _PLAIN_18 = re.compile(r"[0-9]{17}[0-9Xx]")
@@ -143,7 +140,9 @@ def check_char(body17: str) -> str:
     Returns:
         ``0``-``9`` or ``X``.
     """
-    return _CHECK[(sum(map(operator.mul, body17.encode(), _WEIGHTS)) - _ASCII_ZERO_SUM) % 11]
+    # The weights are 2**17 ... 2**1 mod 11, and 13 is 2 mod 11: the weighted sum is, mod 11,
+    # twice the body read as a base-13 number (one C call instead of 17 multiplications).
+    return _CHECK[2 * int(body17[:17], 13) % 11]
 
 
 def _clean(raw: object) -> str:
@@ -227,12 +226,15 @@ def _resident(text: str) -> IdForms:
     return _full(chars, ())
 
 
+_make = builder(IdForms)  # every field, in order: IdForms without its frozen __init__
+
+
 def _full(value: str, flags: tuple[str, ...]) -> IdForms:
     """An 18-character number of 17 ASCII digits and a digit or ``X``."""
     bad_check = check_char(value) != value[17]  # check_char reads the first 17 characters
     birth = _normalise_embedded_date(value[6:14])
     province = value[:2]
-    return IdForms(
+    return _make(
         "cn_resident",
         value,
         not bad_check and bool(birth),

@@ -118,4 +118,10 @@ def as_text(raw: object, limit: int) -> str:
     except Exception:  # str() of a huge int, or a broken __str__
         return ""
     text = text[:limit]
-    return text if text.isascii() else text.encode("utf-8", "ignore").decode("utf-8")
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")  # strict: fails on lone surrogates only
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "ignore").decode("utf-8")
+    return text

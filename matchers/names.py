@@ -36,6 +36,7 @@ from typing import Literal
 from pypinyin import Style, lazy_pinyin
 from rapidfuzz.distance import OSA, JaroWinkler
 
+from matchers.frozen import builder
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, redact_numbers
 from matchers.pinyin import (
@@ -45,7 +46,7 @@ from matchers.pinyin import (
     split_surname,
     surname_readings,
 )
-from matchers.readings import NameParse, partial_agreement, roman_parses, unumlaut
+from matchers.readings import NameParse, name_parse, partial_agreement, roman_parses, unumlaut
 
 __all__ = [
     "NameForms",
@@ -102,11 +103,15 @@ class NameForms:
 def _hanzi_forms(hanzi: str, flags: tuple[str, ...]) -> NameForms:
     surname, given = split_surname(hanzi)
     readings = itertools.product(surname_readings(surname), given_readings(given))
-    parses = tuple([NameParse(s, g) for s, g in itertools.islice(readings, _MAX_PARSES)])
-    keys = frozenset([p.key for p in parses])
+    pairs = list(itertools.islice(readings, _MAX_PARSES))
+    parses = tuple([name_parse(s, g) for s, g in pairs])
+    keys = frozenset([s + "".join(g) for s, g in pairs])  # each parse's key
     # unumlaut(p).key is p.key with v as u; most readings have no v, and keep the keys as is.
     roman = keys | {k.replace("v", "u") for k in keys} if "v" in "".join(keys) else keys
-    return NameForms(hanzi, "hanzi", True, flags, hanzi, surname, parses, keys, roman, (), hanzi)
+    return _make(hanzi, "hanzi", True, flags, hanzi, surname, parses, keys, roman, (), hanzi)
+
+
+_make = builder(NameForms)  # every field, in order: NameForms without its frozen __init__
 
 
 def _roman_forms(text: str, flags: tuple[str, ...]) -> NameForms:
@@ -138,16 +143,18 @@ def _roman_forms(text: str, flags: tuple[str, ...]) -> NameForms:
     parses = roman_parses(words, comma)
     units = sorted(itertools.chain(*words))
     keys = frozenset(p.key for p in parses)
-    return NameForms(
-        display=redact_numbers(" ".join(text.split())),
-        script="pinyin" if is_pinyin else "latin",
-        valid=True,
-        flags=flags,
-        parses=tuple(parses),
-        keys=keys,
-        roman_keys=keys,
-        tokens=tuple(tokens),
-        value_key=" ".join(units),
+    return _make(
+        redact_numbers(" ".join(text.split())),
+        "pinyin" if is_pinyin else "latin",
+        True,
+        flags,
+        "",
+        "",
+        tuple(parses),
+        keys,
+        keys,
+        tuple(tokens),
+        " ".join(units),
     )
 
 

@@ -28,6 +28,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 from rapidfuzz.distance import OSA
 
+from matchers.frozen import builder
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, mask_phone
 
@@ -100,12 +101,15 @@ def normalise_phone(raw: object, region: str = "CN") -> PhoneForms:
     return _normalise(as_text(raw, 64), region)
 
 
+_make = builder(PhoneForms)  # every field, in order: PhoneForms without its frozen __init__
+
+
 # Numbers rarely repeat across events: a small cache catches re-deliveries and bursts.
 @lru_cache(maxsize=8192)
 def _normalise(text: str, region: str) -> PhoneForms:
     mobile = _plain_mobile(text) if region == "CN" else None
     if mobile is not None:
-        return PhoneForms(mobile, valid=True, comparable=True, kind="mobile")
+        return _make(mobile, True, True, (), "mobile", 86, "", "")
     return _parse(text, region)
 
 
@@ -119,7 +123,7 @@ def _parse(text: str, region: str) -> PhoneForms:
     plus = "+" if text.startswith("+") else ""
     national = _CN_PREFIX.sub("", plus + digits)
     if _CN_MOBILE.fullmatch(national) and (region == "CN" or national != plus + digits):
-        return PhoneForms(national, valid=True, comparable=True, kind="mobile")  # fast path
+        return _make(national, True, True, (), "mobile", 86, "", "")  # fast path
     if len(digits) < _MIN_DIGITS:
         return PhoneForms("", valid=False, comparable=False, flags=("phone_unparseable",))
     try:

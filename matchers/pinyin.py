@@ -19,6 +19,7 @@ from typing import Any
 
 import opencc
 from pypinyin import Style, lazy_pinyin, pinyin
+from pypinyin.constants import PHRASES_DICT, PINYIN_DICT, RE_HANS
 
 __all__ = [
     "COMPOUND_READINGS",
@@ -71,18 +72,22 @@ def segment_pinyin(word: str) -> tuple[str, ...] | None:
     Returns:
         The syllables (``('zhang', 'de', 'bin')``), or ``None`` when the word is not pinyin.
     """
+    # A dict, not functools.cache: making a cache for every word costs more than the cutting.
+    memo: dict[int, tuple[str, ...] | None] = {len(word): ()}
 
-    @cache
     def cut(start: int) -> tuple[str, ...] | None:
-        if start == len(word):
-            return ()
+        if start in memo:
+            return memo[start]
+        found = None
         for end in range(min(len(word), start + _LONGEST_SYLLABLE), start, -1):
             piece = word[start:end]
             if piece in _VOCABULARY:
                 rest = cut(end)
                 if rest is not None:
-                    return (piece, *rest)
-        return None
+                    found = (piece, *rest)
+                    break
+        memo[start] = found
+        return found
 
     pieces = cut(0) if word else None
     return None if pieces is None else tuple(_ROMAN_ALIASES.get(p, p) for p in pieces)
@@ -111,7 +116,7 @@ def given_readings(given: str) -> tuple[tuple[str, ...], ...]:
     """
     if len(given) == 1:
         return tuple((r,) for r in _char_readings(given))
-    default = lazy_pinyin(given, style=Style.NORMAL)
+    default = _phrase_reading(given)
     if len(default) != len(given):  # characters pypinyin cannot read come back glued together
         default = [(_char_readings(c) or (c,))[0] for c in given]
     if len(given) > 3:  # long (often minority) names: the phrase reading only
@@ -120,10 +125,42 @@ def given_readings(given: str) -> tuple[tuple[str, ...], ...]:
         tuple(dict.fromkeys((d, *_char_readings(c))))[:_MAX_CHAR_READINGS]
         for d, c in zip(default, given, strict=True)
     ]
-    combos = itertools.product(*(enumerate(o) for o in options))
     # Fewest departures from the phrase reading first, so the cap keeps the likely readings.
-    ranked = sorted(combos, key=lambda combo: sum(i for i, _ in combo))
-    return tuple(tuple(s for _, s in combo) for combo in ranked)
+    return tuple(
+        tuple([o[i] for o, i in zip(options, combo, strict=True)])
+        for combo in _ranked_combos(tuple(map(len, options)))
+    )
+
+
+@cache
+def _ranked_combos(sizes: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    """Index combinations of options of these sizes, by their sum (stable: product order)."""
+    return tuple(sorted(itertools.product(*map(range, sizes)), key=sum))
+
+
+def _phrase_reading(given: str) -> list[str]:
+    """``lazy_pinyin(given, style=Style.NORMAL)``, read character by character when it can be.
+
+    pypinyin cuts the text into words and reads a word of its phrase table as a phrase, any
+    other character by its first reading; when no character and no run of characters of the
+    name is in that table, the name is its characters' first readings (pypinyin's cutting and
+    styling cost about 20 us a name).
+    """
+    defaults = [_char_default(c) for c in given]
+    if None in defaults or any(
+        given[i:j] in PHRASES_DICT for i in range(len(given)) for j in range(i + 2, len(given) + 1)
+    ):
+        return lazy_pinyin(given, style=Style.NORMAL)
+    return defaults  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=16384)
+def _char_default(char: str) -> str | None:
+    """The reading pypinyin gives a character outside any phrase; ``None`` unless a plain one."""
+    if char in PHRASES_DICT or not RE_HANS.match(char) or ord(char) not in PINYIN_DICT:
+        return None
+    reading = lazy_pinyin(char, style=Style.NORMAL)
+    return reading[0] if len(reading) == 1 and reading[0] else None
 
 
 def split_surname(hanzi: str) -> tuple[str, str]:

@@ -16,9 +16,10 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from matchers.frozen import builder
 from matchers.pinyin import COMPOUND_READINGS
 
-__all__ = ["NameParse", "partial_agreement", "roman_parses", "unumlaut"]
+__all__ = ["NameParse", "name_parse", "partial_agreement", "roman_parses", "unumlaut"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,10 @@ class NameParse:
         return self.surname + "".join(self.given)
 
 
+# NameParse(surname, given) without the frozen __init__ (matchers.frozen): a name has up to 16.
+name_parse = builder(NameParse)
+
+
 def unumlaut(parse: NameParse) -> NameParse:
     """The parse with ``ü`` (written ``v``) as ``u``, as romanisers often spell it (``lu``)."""
     return NameParse(
@@ -50,20 +55,20 @@ def roman_parses(words: list[tuple[str, ...]], comma: int) -> list[NameParse]:
     """Surname-first parses of romanised words (each a tuple of syllables or one Latin word)."""
     if comma > 0:  # "ZHANG, Wei" / "MULLER, Hans": the surname is explicitly first
         return [
-            NameParse(
+            name_parse(
                 "".join(itertools.chain(*words[:comma])), tuple(itertools.chain(*words[comma:]))
             )
         ]
     if len(words) == 1:
         s = words[0]
-        parses = [NameParse(s[0], s[1:])]
+        parses = [name_parse(s[0], s[1:])]
         if len(s) > 1:
-            parses.append(NameParse(s[-1], s[:-1]))
+            parses.append(name_parse(s[-1], s[:-1]))
         if len(s) > 2 and s[0] + s[1] in COMPOUND_READINGS:
-            parses.append(NameParse(s[0] + s[1], s[2:]))
+            parses.append(name_parse(s[0] + s[1], s[2:]))
         return parses
-    first = NameParse("".join(words[0]), tuple(itertools.chain(*words[1:])))
-    last = NameParse("".join(words[-1]), tuple(itertools.chain(*words[:-1])))
+    first = name_parse("".join(words[0]), tuple(itertools.chain(*words[1:])))
+    last = name_parse("".join(words[-1]), tuple(itertools.chain(*words[:-1])))
     return [first, last]
 
 

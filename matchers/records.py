@@ -18,12 +18,13 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from functools import lru_cache
+from typing import Any, Literal, cast, get_args
 
 import orjson
 
 from matchers.addresses import AddressForms, normalise_address
-from matchers.cards import normalise_card
+from matchers.cards import luhn_ok, normalise_card
 from matchers.compact import NO_DATE, compact_address, compact_id, shared_date, shared_name
 from matchers.dates import DateForms, normalise_date
 from matchers.errors import InvalidRecord
@@ -191,6 +192,14 @@ def validate_event_envelope(raw: Mapping[str, Any]) -> tuple[str, Source, str]:
     Raises:
         InvalidRecord: naming the first field that is missing or unusable.
     """
+    if type(raw) is dict:  # a decoded message whose envelope is as it should be, first
+        event_id, source, occurred = raw.get("event_id"), raw.get("source"), raw.get("occurred_at")
+        if type(event_id) is str and type(source) is str and type(occurred) is str:
+            event_id = event_id.strip()
+            if event_id and source in _SOURCES and occurred.strip():
+                occurred_at = _normal_timestamp(occurred)
+                if occurred_at is not None:
+                    return event_id, source, occurred_at  # type: ignore[return-value]
     if not isinstance(raw, Mapping):
         raise InvalidRecord(f"not a JSON object (got {type(raw).__name__})")
     event_id = _required_text(raw, "event_id")
@@ -369,26 +378,119 @@ def event_from_raw(raw: Mapping[str, Any]) -> EventRecord:
     Raises:
         InvalidRecord: the envelope is unusable (see :func:`validate_event_envelope`).
     """
-    event_id, source, occurred_at = validate_event_envelope(raw)
-    flags: list[str] = []
-    name = _text(raw.get("name"))
-    id_forms, id_birth = _id(raw, flags)
-    address_raw = raw.get("registered_address") if source == "telecom" else raw.get("address")
-    if source == "bank" and raw.get("card_number") not in (None, ""):
-        flags.extend(normalise_card(raw.get("card_number")).flags)
-    kind = raw.get("change_type") if source == "hukou" else raw.get("event_type")
-    return EventRecord(
-        event_id=event_id,
-        source=source,
-        occurred_at=occurred_at,
-        event_type=kind if isinstance(kind, str) and kind else None,
-        name=name,
-        names=_names([name] if name else [], flags),
-        id=id_forms,
-        birth_date=_date(raw.get("birth_date"), flags),
-        gender=_gender(raw.get("gender"), flags),
-        phone=_phone(raw.get("phone"), flags),
-        address=_address(address_raw, flags),
-        id_birth_date=id_birth,
-        flags=_dedupe(flags),
+    event = _Event()  # filled field by field, then it becomes an EventRecord
+    event.event_id, event.source, event.occurred_at = validate_event_envelope(raw)
+    get = raw.get
+    flags: list[str] = []  # in field order: id, card, name, birth date, gender, phone, address
+    event.id, event.id_birth_date = _event_id(get("id_number"), get("id_type"), flags)
+    source = event.source
+    if source == "bank":
+        card = get("card_number")
+        if card is not None and card != "" and not _plain_card(card):
+            flags.extend(normalise_card(card).flags)
+    name = get("name")
+    event.name = name = name.strip() if isinstance(name, str) else ""
+    event.names = _event_names(name, flags) if name else ()
+    event.birth_date = _date(get("birth_date"), flags)
+    event.gender = _gender(get("gender"), flags)
+    event.phone = _event_phone(get("phone"), flags)
+    address = get("registered_address") if source == "telecom" else get("address")
+    event.address = _event_address(address, flags)
+    kind = get("change_type") if source == "hukou" else get("event_type")
+    event.event_type = kind if isinstance(kind, str) and kind else None
+    event.flags = tuple(dict.fromkeys(flags)) if flags else ()
+    event.__class__ = EventRecord  # type: ignore[assignment]
+    return cast(EventRecord, event)
+
+
+class _Event:
+    """:class:`EventRecord`'s twin: same slots, plain attributes.
+
+    A frozen dataclass sets each field through ``object.__setattr__``; an instance of the twin
+    is filled and then becomes the frozen class (``__class__`` assignment between classes of one
+    layout), as ``matchers.stored`` rebuilds people.
+    """
+
+    __slots__ = EventRecord.__slots__
+    event_id: str
+    source: Source
+    occurred_at: str
+    event_type: str | None
+    name: str
+    names: tuple[NameForms, ...]
+    id: IdForms
+    birth_date: DateForms
+    gender: Gender | None
+    phone: PhoneForms
+    address: AddressForms
+    id_birth_date: DateForms
+    flags: tuple[str, ...]
+
+
+def _event_id(value: object, id_type: object, flags: list[str]) -> tuple[IdForms, DateForms]:
+    if type(value) is str and value and (id_type is None or type(id_type) is str):
+        forms, birth = _cached_id(value, id_type)
+        if forms.flags:
+            flags.extend(forms.flags)
+        return forms, birth
+    return _id({"id_number": value, "id_type": id_type}, flags)
+
+
+def _event_names(name: str, flags: list[str]) -> tuple[NameForms, ...]:
+    forms = _cached_name(name)
+    if forms.flags:
+        flags.extend(forms.flags)
+    return (forms,) if forms.valid else ()
+
+
+def _event_phone(value: object, flags: list[str]) -> PhoneForms:
+    if type(value) is not str or not value:
+        return _phone(value, flags)
+    forms = _cached_phone(value)
+    if forms.flags:
+        flags.extend(forms.flags)
+    return forms
+
+
+def _event_address(value: object, flags: list[str]) -> AddressForms:
+    if type(value) is not str or not value:
+        return _address(value, flags)
+    forms = _cached_address(value)
+    if forms.flags:
+        flags.extend(forms.flags)
+    return forms
+
+
+# Per-value caches of the event path, keyed by the raw string: feeds repeat values (the same
+# people's bank and telecom events, common names, the same streets) and the forms are frozen,
+# so one object serves every repeat. Bounded (least recently used out); the roster path does
+# not use them (its values are shared through matchers.compact instead).
+@lru_cache(maxsize=32768)
+def _cached_name(value: str) -> NameForms:
+    return normalise_name(value)
+
+
+@lru_cache(maxsize=32768)
+def _cached_id(value: str, id_type: str | None) -> tuple[IdForms, DateForms]:
+    return compact_id(value, id_type)
+
+
+@lru_cache(maxsize=16384)
+def _cached_phone(value: str) -> PhoneForms:
+    return normalise_phone(value)
+
+
+@lru_cache(maxsize=16384)
+def _cached_address(value: str) -> AddressForms:
+    return compact_address(value)
+
+
+def _plain_card(value: object) -> bool:
+    """A card that :func:`normalise_card` would find valid (no flags): plain digits, Luhn."""
+    return (
+        type(value) is str
+        and 16 <= len(value) <= 19
+        and value.isdigit()
+        and value.isascii()
+        and luhn_ok(value)
     )

@@ -9,21 +9,50 @@ compared whole.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import random
 import re
 import time
 import unicodedata
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pypinyin import Style, lazy_pinyin
 
-from matchers import addresses, dates, ids, names, phones
-from matchers.cards import luhn_ok
-from matchers.masking import mask_id
-from matchers.readings import unumlaut
-from matchers.records import _normal_timestamp, parse_timestamp
+from matchers import addresses, dates, ids, names, phones, pinyin
+from matchers.addresses import normalise_address
+from matchers.cards import luhn_ok, normalise_card
+from matchers.compact import NO_DATE, compact_address, compact_id
+from matchers.dates import normalise_date
+from matchers.errors import InvalidRecord
+from matchers.masking import as_text, mask_id
+from matchers.names import normalise_name
+from matchers.phones import normalise_phone
+from matchers.pinyin import (
+    _char_readings,
+    _phrase_reading,
+    given_readings,
+    simplified,
+    split_surname,
+    surname_readings,
+)
+from matchers.readings import NameParse, name_parse, unumlaut
+from matchers.records import (
+    _NO_ID,
+    EventRecord,
+    _gender,
+    _normal_timestamp,
+    _plain_card,
+    event_from_raw,
+    parse_timestamp,
+    validate_event_envelope,
+)
+from matchers.synthetic import SimulationConfig, build_world
 from matchers.synthetic.corruption import Corruptor
 from matchers.synthetic.population import IdentityFactory, resident_id_check_char
 
@@ -103,6 +132,12 @@ def test_full_reading_matches_the_reference(body: str, check: str) -> None:
 
 
 @SETTINGS
+@given(st.text("0123456789", min_size=17, max_size=17), st.sampled_from(["", "0", "X"]))
+def test_check_char_matches_the_weighted_sum(body: str, tail: str) -> None:
+    assert ids.check_char(body + tail) == resident_id_check_char(body)
+
+
+@SETTINGS
 @given(st.text(st.sampled_from("0123456789Xx*#?abc×- \u3000１２"), max_size=24))
 def test_clean_matches_nfkc_translate_upper(raw: str) -> None:
     expected = unicodedata.normalize("NFKC", raw).translate(ids._DELETE).upper()
@@ -123,6 +158,13 @@ def test_date_fast_path_matches_general_path(year: int, month: int, day: int) ->
 @given(st.text(st.sampled_from("0123456789-/ 年月日"), min_size=8, max_size=12))
 def test_date_any_text_matches_general_path(text: str) -> None:
     assert dates._normalise.__wrapped__(text, TODAY) == dates._parse(text, TODAY)
+
+
+@SETTINGS
+@given(st.text(max_size=70) | st.text("0123456789-/ ", max_size=12))
+def test_date_of_plain_text_is_read_as_as_text_gives_it(text: str) -> None:
+    expected = dates._normalise.__wrapped__(as_text(text, 64), TODAY)
+    assert dates.normalise_date(text, today=TODAY) == expected
 
 
 @pytest.mark.parametrize("form", ["intact", "impossible"])
@@ -181,6 +223,103 @@ def test_hanzi_name_fast_path_on_simulated_names(form: str) -> None:
 def test_romanised_keys_are_the_unumlaut_keys(text: str) -> None:
     forms = names.normalise_name(text)
     assert forms.roman_keys == forms.keys | {unumlaut(p).key for p in forms.parses}
+
+
+def _hanzi_forms_reference(hanzi: str) -> names.NameForms:
+    """A hanzi name's forms built with the frozen classes' own constructors, as first written."""
+    surname, given = split_surname(hanzi)
+    readings = itertools.product(surname_readings(surname), given_readings(given))
+    parses = tuple(NameParse(s, g) for s, g in itertools.islice(readings, names._MAX_PARSES))
+    keys = frozenset(p.key for p in parses)
+    roman = keys | {k.replace("v", "u") for k in keys} if "v" in "".join(keys) else keys
+    return names.NameForms(hanzi, "hanzi", True, (), hanzi, surname, parses, keys, roman, (), hanzi)
+
+
+@SETTINGS
+@given(st.text(HANZI, min_size=1, max_size=5))
+def test_hanzi_forms_match_the_constructors(text: str) -> None:
+    hanzi = "".join(names._HANZI.findall(simplified(text)))
+    forms = names._hanzi_forms(hanzi, ())
+    assert type(forms) is names.NameForms
+    assert all(type(p) is NameParse for p in forms.parses)
+    assert forms == _hanzi_forms_reference(hanzi)
+    assert repr(forms) == repr(_hanzi_forms_reference(hanzi))
+
+
+@SETTINGS
+@given(st.text("abcdeghz", max_size=6), st.lists(st.text("abz", max_size=3), max_size=3))
+def test_name_parse_is_the_constructor(surname: str, given: list[str]) -> None:
+    built, expected = name_parse(surname, tuple(given)), NameParse(surname, tuple(given))
+    assert type(built) is NameParse
+    assert (built, hash(built), repr(built), built.key) == (
+        expected,
+        hash(expected),
+        repr(expected),
+        expected.key,
+    )
+
+
+def _segment_reference(word: str) -> tuple[str, ...] | None:
+    """segment_pinyin as first written (a functools.cache per word)."""
+
+    @functools.cache
+    def cut(start: int) -> tuple[str, ...] | None:
+        if start == len(word):
+            return ()
+        for end in range(min(len(word), start + 6), start, -1):
+            if word[start:end] in pinyin._VOCABULARY:
+                rest = cut(end)
+                if rest is not None:
+                    return (word[start:end], *rest)
+        return None
+
+    pieces = cut(0) if word else None
+    return None if pieces is None else tuple(pinyin._ROMAN_ALIASES.get(p, p) for p in pieces)
+
+
+@SETTINGS
+@given(st.text("zhangweilvyuxiaoqnr", max_size=16) | st.sampled_from(["zhangdebin", "lyuxiao"]))
+def test_segment_pinyin_matches_the_reference(word: str) -> None:
+    assert pinyin._LONGEST_SYLLABLE == 6
+    assert pinyin.segment_pinyin.__wrapped__(word) == _segment_reference(word)
+
+
+def _given_readings_reference(given: str) -> tuple[tuple[str, ...], ...]:
+    """given_readings as first written: pypinyin's phrase reading, combinations sorted."""
+    if len(given) == 1:
+        return tuple((r,) for r in _char_readings(given))
+    default = lazy_pinyin(given, style=Style.NORMAL)
+    if len(default) != len(given):
+        default = [(_char_readings(c) or (c,))[0] for c in given]
+    if len(given) > 3:
+        return (tuple(default),)
+    options = [
+        tuple(dict.fromkeys((d, *_char_readings(c))))[:3]
+        for d, c in zip(default, given, strict=True)
+    ]
+    combos = itertools.product(*(enumerate(o) for o in options))
+    ranked = sorted(combos, key=lambda combo: sum(i for i, _ in combo))
+    return tuple(tuple(s for _, s in combo) for combo in ranked)
+
+
+# Characters of names and of pypinyin phrases that start with them (长江, 重庆, 银行, 乐观).
+_GIVEN_CHARS = HANZI + "江庆银观音曲调和平安明月英秀兰梅红霞丽芳敏静燕玲桂珍凤〇㐀𠀀"
+_CJK = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF)
+
+
+@SETTINGS
+@given(st.text(st.sampled_from(_GIVEN_CHARS) | _CJK, min_size=1, max_size=5))
+def test_given_readings_match_pypinyin_phrase_reading(given: str) -> None:
+    assert given_readings.__wrapped__(given) == _given_readings_reference(given)
+    assert _phrase_reading(given) == lazy_pinyin(given, style=Style.NORMAL)
+
+
+def test_phrase_reading_on_simulated_given_names() -> None:
+    chars = sorted({c for p in PEOPLE for c in p.given} | set(_GIVEN_CHARS))
+    for a, b in itertools.product(chars[:120], repeat=2):
+        assert _phrase_reading(a + b) == lazy_pinyin(a + b, style=Style.NORMAL), a + b
+    for person in PEOPLE:
+        assert given_readings.__wrapped__(person.given) == _given_readings_reference(person.given)
 
 
 # --- addresses -----------------------------------------------------------------------------
@@ -286,3 +425,148 @@ def test_today_is_the_calendar_date_and_follows_the_clock() -> None:
     dates._Today.end = 0.0  # as if midnight had passed: read the clock again
     assert dates._today() == dt.date.today()
     assert dates._Today.start <= time.time() < dates._Today.end
+
+
+# --- events: per-value caches, the card shortcut, the twin record ----------------------------
+
+
+def _event_reference(raw: dict[str, Any]) -> EventRecord:
+    """An event read field by field through the normalisers, as first written (no caches)."""
+    event_id, source, occurred_at = validate_event_envelope(raw)
+    flags: list[str] = []
+    name = raw["name"].strip() if isinstance(raw.get("name"), str) else ""
+    id_forms, id_birth = _NO_ID, NO_DATE
+    if raw.get("id_number") not in (None, ""):
+        id_type = raw.get("id_type")
+        id_forms, id_birth = compact_id(
+            raw["id_number"], id_type if isinstance(id_type, str) else None
+        )
+        flags.extend(id_forms.flags)
+    if source == "bank" and raw.get("card_number") not in (None, ""):
+        flags.extend(normalise_card(raw.get("card_number")).flags)
+    names = []
+    if name:
+        forms = normalise_name(name)
+        flags.extend(forms.flags)
+        names = [forms] if forms.valid else []
+    birth = raw.get("birth_date")
+    birth_date = NO_DATE
+    if birth not in (None, ""):
+        birth_date = normalise_date(birth)
+        flags.extend(f"birth_{f}" for f in birth_date.flags)
+    gender = _gender(raw.get("gender"), flags)
+    phone = normalise_phone(None)
+    if raw.get("phone") not in (None, ""):
+        phone = normalise_phone(raw["phone"])
+        flags.extend(phone.flags)
+    address_raw = raw.get("registered_address") if source == "telecom" else raw.get("address")
+    address = normalise_address(None)
+    if address_raw not in (None, ""):
+        address = compact_address(address_raw)
+        flags.extend(address.flags)
+    kind = raw.get("change_type") if source == "hukou" else raw.get("event_type")
+    return EventRecord(
+        event_id, source, occurred_at, kind if isinstance(kind, str) and kind else None, name,
+        tuple(names), id_forms, birth_date, gender, phone, address, id_birth,
+        tuple(dict.fromkeys(flags)),
+    )  # fmt: skip
+
+
+def _assert_same_event(raw: dict[str, Any]) -> None:
+    expected = _event_reference(raw)
+    for _ in range(2):  # the second time from the caches
+        event = event_from_raw(raw)
+        assert type(event) is EventRecord
+        assert event == expected
+        assert repr(event) == repr(expected)
+        assert hash(event.flags) == hash(expected.flags)
+
+
+@pytest.fixture(scope="module")
+def simulated_events() -> list[dict[str, Any]]:
+    world = build_world(SimulationConfig(people=3_000, watchlist=200, events=3_000, seed=13))
+    return [e.payload for e in world.events if isinstance(e.payload, dict)]
+
+
+def test_events_match_the_reference_on_simulated_feeds(
+    simulated_events: list[dict[str, Any]],
+) -> None:
+    read = 0
+    for raw in simulated_events:
+        try:
+            _assert_same_event(raw)
+        except InvalidRecord:
+            with pytest.raises(InvalidRecord):
+                _event_reference(raw)
+            continue
+        read += 1
+    assert read > 2_000
+
+
+_ANY_VALUE = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=30)
+    | st.lists(st.text(max_size=5), max_size=2)
+)
+_EVENT_FIELDS = {
+    "name": st.text(HANZI + "張偉 abcZHANGwei'-·", max_size=8) | _ANY_VALUE,
+    "id_number": st.text("0123456789Xx*- ", max_size=20) | _ANY_VALUE,
+    "id_type": st.sampled_from(["cn_resident", "passport", "other", ""]) | _ANY_VALUE,
+    "card_number": st.text("0123456789* -", min_size=12, max_size=20) | _ANY_VALUE,
+    "phone": st.text("+0123456789 -", max_size=16) | _ANY_VALUE,
+    "birth_date": st.text("0123456789-/年月日", max_size=12) | _ANY_VALUE,
+    "gender": st.sampled_from(["M", "F", "男", "x", ""]) | _ANY_VALUE,
+    "address": st.text("海南省海口市美兰区海甸五西路28号3栋 ab", max_size=30) | _ANY_VALUE,
+    "registered_address": st.text("海南省三亚市天涯区青年路5号", max_size=20) | _ANY_VALUE,
+    "event_type": _ANY_VALUE,
+    "change_type": _ANY_VALUE,
+}
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["hukou", "bank", "telecom"]),
+    st.fixed_dictionaries({}, optional=_EVENT_FIELDS),
+)
+def test_events_match_the_reference_on_any_values(source: str, fields: dict[str, Any]) -> None:
+    _assert_same_event(
+        {"event_id": "e1", "source": source, "occurred_at": "2026-01-01T00:00:00+08:00", **fields}
+    )
+
+
+@SETTINGS
+@given(st.text("0123456789", min_size=14, max_size=21))
+def test_plain_card_shortcut_is_a_card_without_flags(digits: str) -> None:
+    assert _plain_card(digits) == (normalise_card(digits).flags == ())
+
+
+def _envelope_or_reason(raw: Mapping[str, Any]) -> object:
+    try:
+        return validate_event_envelope(raw)
+    except InvalidRecord as exc:
+        return exc.reason
+
+
+_ENVELOPE_TEXT = st.sampled_from(["e1", " e2 ", "", "  ", "bank", "BANK", " telecom", "hukou"])
+_ENVELOPE_TIME = st.sampled_from(
+    ["2026-01-01T00:00:00+08:00", "2026-01-01T00:00:00-00:00", "2026-02-30T00:00:00+08:00",
+     " 2026-01-01T08:00:00Z", "2026-01-01T00:00:00", "", "x"]
+)  # fmt: skip
+
+
+@SETTINGS
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "event_id": _ENVELOPE_TEXT | _ANY_VALUE,
+            "source": _ENVELOPE_TEXT | _ANY_VALUE,
+            "occurred_at": _ENVELOPE_TIME | _ANY_VALUE,
+        },
+    )
+)
+def test_envelope_fast_path_matches_general_path(raw: dict[str, Any]) -> None:
+    # A mapping that is not a dict takes the general path.
+    assert _envelope_or_reason(raw) == _envelope_or_reason(MappingProxyType(raw))

@@ -100,3 +100,11 @@ def test_every_field_survives_hostile_input(normalise: str, raw: object) -> None
     module, name = normalise.split(".")
     function = getattr(importlib.import_module(f"matchers.{module}"), name)
     assert isinstance(function(raw).flags, tuple)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(st.characters(codec=None), max_size=20) | st.text("a张\ud800\udc00\ude00", max_size=8)
+)
+def test_as_text_drops_exactly_what_utf8_cannot_carry(text: str) -> None:
+    assert as_text(text, 30) == text.encode("utf-8", "ignore").decode("utf-8")
