@@ -264,30 +264,54 @@ def person_block_keys(person: Person) -> frozenset[str]:
 def event_block_keys(event: EventRecord) -> frozenset[str]:
     """Every key an event looks up (the same families as :func:`person_block_keys`).
 
-    A full id looks up ``id:`` and ``idbody:`` only: its mask-pattern keys (region + last
-    digits) exist so that *masked* events find a person, and would otherwise pull in every
-    neighbour who happens to share four trailing digits.
+    A full id looks up ``idbody:`` only: its mask-pattern keys (region + last digits) exist so
+    that *masked* events find a person, and would otherwise pull in every neighbour who
+    happens to share four trailing digits (and two equal ids share their body). With a gender,
+    only ``bdg:`` (the sharper key; ``bd:`` is for the people whose gender is unknown); with a
+    name too, ``bdgs:`` (+ the surname's initial) instead: a million people share a birthday in
+    blocks of ten, and the initial keeps a typo'd given name.
+
+    Built directly, without the person side's intermediate sets (every event pays for this);
+    ``tests/unit/matchers/test_blocking.py`` checks it against the rules stated on the
+    person's keys.
     """
-    keys = _id_keys(event.id)
-    if not event.id.masked:
-        keys = {k for k in keys if not k.startswith("idm")}
-    gender = event.gender or event.id.gender
-    keys.update(date_block_keys(event.birth_date, gender))
-    keys.update(date_block_keys(event.id_birth_date, gender))
-    if gender is not None:
-        # ``bdg:`` is the sharper key; ``bd:`` is for the people whose gender is unknown.
-        keys = {k for k in keys if not k.startswith("bd:")}
-    sharper = _with_surnames(keys, event.names)
-    if sharper:
-        # With a name, ``bdgs:`` (+ the surname's initial) instead of ``bdg:``: a million
-        # people share a birthday in blocks of ten, and the initial keeps a typo'd given name.
-        keys = {k for k in keys if not k.startswith("bdg:")} | sharper
-    years = _years(event.birth_date, event.id_birth_date)
+    id_ = event.id
+    keys = _event_id_keys(id_)
+    gender = event.gender or id_.gender
+    dates = [d for d in (event.birth_date, event.id_birth_date) if d.comparable]
+    if gender is None:
+        keys.update(["bd:" + d.digits for d in dates])
+    else:
+        days = {d.digits + gender for d in dates}
+        if id_.birth_date and id_.gender and _has_id_keys(id_) and id_.id_type == "cn_resident":
+            days.add(id_.birth_date.replace("-", "") + id_.gender)  # id_block_keys' bdg:
+        initials = {p.surname[0] for n in event.names for p in n.parses if p.surname}
+        if initials:
+            keys.update([f"bdgs:{day}|{i}" for day in days for i in initials])
+        else:
+            keys.update(["bdg:" + day for day in days])
     for name in event.names:
-        keys.update(_with_years(name_block_keys(name), years))
+        name_keys = name_block_keys(name)
+        keys.update(name_keys)
+        for d in dates:
+            keys.update([f"{k}|{d.year}" for k in name_keys])
     keys.update(phone_block_keys(event.phone))
     keys.update(address_block_keys(event.address))
     return frozenset(keys)
+
+
+def _has_id_keys(forms: IdForms) -> bool:
+    return forms.comparable and bool(forms.value)
+
+
+def _event_id_keys(forms: IdForms) -> set[str]:
+    """The id keys an event looks up (those of :func:`id_block_keys` but ``bdg:``)."""
+    if not _has_id_keys(forms):
+        return set()
+    if forms.id_type == "cn_resident" and not forms.masked:
+        # A full number: its body only. Any other shape files nothing else but ``bdg:``.
+        return {"idbody:" + forms.value[:17]} if len(forms.value) == 18 else set()
+    return {k for k in id_block_keys(forms) if not k.startswith("bdg:")}
 
 
 # Families whose keys are shared by design (a name, a building, a birthday without gender):
