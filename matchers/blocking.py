@@ -76,6 +76,9 @@ class WatchlistIndex(Generic[P, E]):
         unpack: the person back from what ``pack`` kept.
         packed_id: the person id of what ``pack`` kept (without unpacking it).
         cache_size: how many unpacked people are kept for the next events (0: none).
+        whole_limit: people are kept whole (not packed, never rebuilt) while the index holds
+            at most this many; the upsert that would pass it packs them all, and the index
+            packs from then on (0: always pack).
     """
 
     __slots__ = (
@@ -94,6 +97,8 @@ class WatchlistIndex(Generic[P, E]):
         "_postings",
         "_records",
         "_unpack",
+        "_whole",
+        "_whole_limit",
     )
 
     def __init__(
@@ -108,6 +113,7 @@ class WatchlistIndex(Generic[P, E]):
         unpack: Callable[[Any], P] = _same,
         packed_id: Callable[[Any], str] = _person_id,
         cache_size: int = 0,
+        whole_limit: int = 0,
     ) -> None:
         self._person_keys = person_keys
         self._event_keys = event_keys
@@ -119,6 +125,8 @@ class WatchlistIndex(Generic[P, E]):
         self._packed_id = packed_id
         self._cache_size = cache_size
         self._cache: OrderedDict[int, P] = OrderedDict()
+        self._whole_limit = whole_limit
+        self._whole = whole_limit > 0  # records are the people themselves
         # Slot -> packed person (``None`` when free); person id (by its hash) -> slot.
         self._records: list[Any] = []
         self._by_id = Postings()
@@ -150,6 +158,9 @@ class WatchlistIndex(Generic[P, E]):
         return None
 
     def _person(self, slot: int) -> P:
+        if self._whole:
+            whole: P = self._records[slot]
+            return whole
         person = self._cache.get(slot)
         if person is None:
             person = self._unpack(self._records[slot])
@@ -167,7 +178,9 @@ class WatchlistIndex(Generic[P, E]):
             The version it replaced, or ``None``.
         """
         old = self.remove(person.person_id)
-        record = self._pack(person)
+        if self._whole and self._count >= self._whole_limit:
+            self._pack_all()
+        record = person if self._whole else self._pack(person)
         if self._free:
             slot = self._free.pop()
             self._records[slot] = record
@@ -179,6 +192,11 @@ class WatchlistIndex(Generic[P, E]):
         for key in self._person_keys(person):
             self._postings.add(hash(key), slot)
         return old
+
+    def _pack_all(self) -> None:
+        """Pack every person kept whole; from now on every new person is packed too."""
+        self._records = [None if r is None else self._pack(r) for r in self._records]
+        self._whole = False
 
     def remove(self, person_id: str) -> P | None:
         """Unfile a person (no-op when absent).
@@ -320,6 +338,11 @@ def _event_id_keys(forms: IdForms) -> set[str]:
 FAMILY_CAPS: Mapping[str, int] = MappingProxyType({"nm": 10, "nms": 10, "adr": 5, "bd": 20})
 # Unpacked watchlist people kept for the next events (a rebuilt person costs a few us).
 CACHE_SIZE = 4096
+# A watchlist of up to this many people is kept whole: rebuilding an event's candidates from
+# their slim records is about a third of its matching time (the records are scattered over the
+# heap: cache misses), and a whole person costs about 900 bytes more (100 MB at this size).
+# A larger watchlist is packed (a million people fit in 1 GB only so).
+WHOLE_LIMIT = 120_000
 
 
 def _id_keys(forms: IdForms) -> set[str]:
@@ -349,12 +372,12 @@ def _with_years(name_keys: frozenset[str], years: frozenset[int]) -> set[str]:
 
 
 def watchlist_index(
-    *, max_block_size: int = 100, max_candidates: int = 20
+    *, max_block_size: int = 100, max_candidates: int = 20, whole_limit: int = WHOLE_LIMIT
 ) -> WatchlistIndex[Person, EventRecord]:
     """A :class:`WatchlistIndex` of :class:`Person` keyed by the field modules' block keys.
 
-    People are kept as slim records (:mod:`matchers.stored`); the candidates of recent events
-    stay unpacked in a small cache.
+    Up to ``whole_limit`` people are kept whole; a larger watchlist is kept as slim records
+    (:mod:`matchers.stored`), the candidates of recent events unpacked in a small cache.
     """
     return WatchlistIndex(
         person_keys=person_block_keys,
@@ -366,4 +389,5 @@ def watchlist_index(
         unpack=stored.unpack,
         packed_id=stored.record_id,
         cache_size=CACHE_SIZE,
+        whole_limit=whole_limit,
     )

@@ -215,6 +215,28 @@ def test_stored_people_come_back_whole_and_updated_after_an_upsert() -> None:
     assert len(index) == len(people) - 1
 
 
+def test_a_small_watchlist_is_kept_whole_and_packed_once_it_grows_past_the_limit() -> None:
+    people = [person_from_raw(raw) for raw in _people(30, seed=5)]
+    events = [
+        event_from_raw(event_record(f"e{i}", p, "bank"))
+        for i, p in enumerate(IdentityFactory(random.Random(5)).people(30))
+    ]
+    growing = watchlist_index(whole_limit=10)
+    packed = watchlist_index(whole_limit=0)
+    for n, person in enumerate(people, start=1):
+        growing.upsert(person)
+        packed.upsert(person)
+        if n <= 10:  # whole: the very object, nothing rebuilt
+            assert all(growing.get(p.person_id) is p for p in people[:n])
+    assert growing.upsert(people[3]) == people[3]  # a replacement is no growth
+    for p in people:  # packed: rebuilt on demand, equal
+        assert growing.get(p.person_id) == p
+        assert growing.get(p.person_id) is not p
+    assert growing.postings() == packed.postings()
+    assert [growing.candidates(e) for e in events] == [packed.candidates(e) for e in events]
+    assert any(growing.candidates(e) for e in events)
+
+
 def _reference_event_keys(event: EventRecord) -> frozenset[str]:
     """The event's keys as the rules say them, from the person side's key functions."""
     keys = set(id_block_keys(event.id))
