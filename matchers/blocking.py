@@ -227,13 +227,14 @@ class WatchlistIndex(Generic[P, E]):
         Those hit by the most keys come first when there are more (ties by person id).
         """
         hits: dict[int, int] = {}
+        get, caps, max_block = self._postings.get, self._family_caps, self._max_block
         for key in self._event_keys(event):
-            posting = self._postings.get(hash(key))
+            posting = get(hash(key))
             if posting is None:
                 continue
             if isinstance(posting, int):
                 hits[posting] = hits.get(posting, 0) + 1
-            elif len(posting) <= self._family_caps.get(key[: key.find(":")], self._max_block):
+            elif len(posting) <= caps.get(key[: key.find(":")], max_block):
                 for slot in posting:
                     hits[slot] = hits.get(slot, 0) + 1
         if len(hits) > self._max_candidates:
