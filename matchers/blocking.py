@@ -76,6 +76,9 @@ class WatchlistIndex(Generic[P, E]):
         unpack: the person back from what ``pack`` kept.
         packed_id: the person id of what ``pack`` kept (without unpacking it).
         cache_size: how many unpacked people are kept for the next events (0: none).
+        whole_limit: people are kept whole (not packed, never rebuilt) while the index holds
+            at most this many; the upsert that would pass it packs them all, and the index
+            packs from then on (0: always pack).
     """
 
     __slots__ = (
@@ -94,6 +97,8 @@ class WatchlistIndex(Generic[P, E]):
         "_postings",
         "_records",
         "_unpack",
+        "_whole",
+        "_whole_limit",
     )
 
     def __init__(
@@ -108,6 +113,7 @@ class WatchlistIndex(Generic[P, E]):
         unpack: Callable[[Any], P] = _same,
         packed_id: Callable[[Any], str] = _person_id,
         cache_size: int = 0,
+        whole_limit: int = 0,
     ) -> None:
         self._person_keys = person_keys
         self._event_keys = event_keys
@@ -119,6 +125,8 @@ class WatchlistIndex(Generic[P, E]):
         self._packed_id = packed_id
         self._cache_size = cache_size
         self._cache: OrderedDict[int, P] = OrderedDict()
+        self._whole_limit = whole_limit
+        self._whole = whole_limit > 0  # records are the people themselves
         # Slot -> packed person (``None`` when free); person id (by its hash) -> slot.
         self._records: list[Any] = []
         self._by_id = Postings()
@@ -150,6 +158,9 @@ class WatchlistIndex(Generic[P, E]):
         return None
 
     def _person(self, slot: int) -> P:
+        if self._whole:
+            whole: P = self._records[slot]
+            return whole
         person = self._cache.get(slot)
         if person is None:
             person = self._unpack(self._records[slot])
@@ -167,7 +178,9 @@ class WatchlistIndex(Generic[P, E]):
             The version it replaced, or ``None``.
         """
         old = self.remove(person.person_id)
-        record = self._pack(person)
+        if self._whole and self._count >= self._whole_limit:
+            self._pack_all()
+        record = person if self._whole else self._pack(person)
         if self._free:
             slot = self._free.pop()
             self._records[slot] = record
@@ -179,6 +192,11 @@ class WatchlistIndex(Generic[P, E]):
         for key in self._person_keys(person):
             self._postings.add(hash(key), slot)
         return old
+
+    def _pack_all(self) -> None:
+        """Pack every person kept whole; from now on every new person is packed too."""
+        self._records = [None if r is None else self._pack(r) for r in self._records]
+        self._whole = False
 
     def remove(self, person_id: str) -> P | None:
         """Unfile a person (no-op when absent).
@@ -209,13 +227,14 @@ class WatchlistIndex(Generic[P, E]):
         Those hit by the most keys come first when there are more (ties by person id).
         """
         hits: dict[int, int] = {}
+        get, caps, max_block = self._postings.get, self._family_caps, self._max_block
         for key in self._event_keys(event):
-            posting = self._postings.get(hash(key))
+            posting = get(hash(key))
             if posting is None:
                 continue
             if isinstance(posting, int):
                 hits[posting] = hits.get(posting, 0) + 1
-            elif len(posting) <= self._family_caps.get(key[: key.find(":")], self._max_block):
+            elif len(posting) <= caps.get(key[: key.find(":")], max_block):
                 for slot in posting:
                     hits[slot] = hits.get(slot, 0) + 1
         if len(hits) > self._max_candidates:
@@ -264,30 +283,54 @@ def person_block_keys(person: Person) -> frozenset[str]:
 def event_block_keys(event: EventRecord) -> frozenset[str]:
     """Every key an event looks up (the same families as :func:`person_block_keys`).
 
-    A full id looks up ``id:`` and ``idbody:`` only: its mask-pattern keys (region + last
-    digits) exist so that *masked* events find a person, and would otherwise pull in every
-    neighbour who happens to share four trailing digits.
+    A full id looks up ``idbody:`` only: its mask-pattern keys (region + last digits) exist so
+    that *masked* events find a person, and would otherwise pull in every neighbour who
+    happens to share four trailing digits (and two equal ids share their body). With a gender,
+    only ``bdg:`` (the sharper key; ``bd:`` is for the people whose gender is unknown); with a
+    name too, ``bdgs:`` (+ the surname's initial) instead: a million people share a birthday in
+    blocks of ten, and the initial keeps a typo'd given name.
+
+    Built directly, without the person side's intermediate sets (every event pays for this);
+    ``tests/unit/matchers/test_blocking.py`` checks it against the rules stated on the
+    person's keys.
     """
-    keys = _id_keys(event.id)
-    if not event.id.masked:
-        keys = {k for k in keys if not k.startswith("idm")}
-    gender = event.gender or event.id.gender
-    keys.update(date_block_keys(event.birth_date, gender))
-    keys.update(date_block_keys(event.id_birth_date, gender))
-    if gender is not None:
-        # ``bdg:`` is the sharper key; ``bd:`` is for the people whose gender is unknown.
-        keys = {k for k in keys if not k.startswith("bd:")}
-    sharper = _with_surnames(keys, event.names)
-    if sharper:
-        # With a name, ``bdgs:`` (+ the surname's initial) instead of ``bdg:``: a million
-        # people share a birthday in blocks of ten, and the initial keeps a typo'd given name.
-        keys = {k for k in keys if not k.startswith("bdg:")} | sharper
-    years = _years(event.birth_date, event.id_birth_date)
+    id_ = event.id
+    keys = _event_id_keys(id_)
+    gender = event.gender or id_.gender
+    dates = [d for d in (event.birth_date, event.id_birth_date) if d.comparable]
+    if gender is None:
+        keys.update(["bd:" + d.digits for d in dates])
+    else:
+        days = {d.digits + gender for d in dates}
+        if id_.birth_date and id_.gender and _has_id_keys(id_) and id_.id_type == "cn_resident":
+            days.add(id_.birth_date.replace("-", "") + id_.gender)  # id_block_keys' bdg:
+        initials = {p.surname[0] for n in event.names for p in n.parses if p.surname}
+        if initials:
+            keys.update([f"bdgs:{day}|{i}" for day in days for i in initials])
+        else:
+            keys.update(["bdg:" + day for day in days])
     for name in event.names:
-        keys.update(_with_years(name_block_keys(name), years))
+        name_keys = name_block_keys(name)
+        keys.update(name_keys)
+        for d in dates:
+            keys.update([f"{k}|{d.year}" for k in name_keys])
     keys.update(phone_block_keys(event.phone))
     keys.update(address_block_keys(event.address))
     return frozenset(keys)
+
+
+def _has_id_keys(forms: IdForms) -> bool:
+    return forms.comparable and bool(forms.value)
+
+
+def _event_id_keys(forms: IdForms) -> set[str]:
+    """The id keys an event looks up (those of :func:`id_block_keys` but ``bdg:``)."""
+    if not _has_id_keys(forms):
+        return set()
+    if forms.id_type == "cn_resident" and not forms.masked:
+        # A full number: its body only. Any other shape files nothing else but ``bdg:``.
+        return {"idbody:" + forms.value[:17]} if len(forms.value) == 18 else set()
+    return {k for k in id_block_keys(forms) if not k.startswith("bdg:")}
 
 
 # Families whose keys are shared by design (a name, a building, a birthday without gender):
@@ -296,6 +339,11 @@ def event_block_keys(event: EventRecord) -> frozenset[str]:
 FAMILY_CAPS: Mapping[str, int] = MappingProxyType({"nm": 10, "nms": 10, "adr": 5, "bd": 20})
 # Unpacked watchlist people kept for the next events (a rebuilt person costs a few us).
 CACHE_SIZE = 4096
+# A watchlist of up to this many people is kept whole: rebuilding an event's candidates from
+# their slim records is about a third of its matching time (the records are scattered over the
+# heap: cache misses), and a whole person costs about 900 bytes more (100 MB at this size).
+# A larger watchlist is packed (a million people fit in 1 GB only so).
+WHOLE_LIMIT = 120_000
 
 
 def _id_keys(forms: IdForms) -> set[str]:
@@ -325,12 +373,12 @@ def _with_years(name_keys: frozenset[str], years: frozenset[int]) -> set[str]:
 
 
 def watchlist_index(
-    *, max_block_size: int = 100, max_candidates: int = 20
+    *, max_block_size: int = 100, max_candidates: int = 20, whole_limit: int = WHOLE_LIMIT
 ) -> WatchlistIndex[Person, EventRecord]:
     """A :class:`WatchlistIndex` of :class:`Person` keyed by the field modules' block keys.
 
-    People are kept as slim records (:mod:`matchers.stored`); the candidates of recent events
-    stay unpacked in a small cache.
+    Up to ``whole_limit`` people are kept whole; a larger watchlist is kept as slim records
+    (:mod:`matchers.stored`), the candidates of recent events unpacked in a small cache.
     """
     return WatchlistIndex(
         person_keys=person_block_keys,
@@ -342,4 +390,5 @@ def watchlist_index(
         unpack=stored.unpack,
         packed_id=stored.record_id,
         cache_size=CACHE_SIZE,
+        whole_limit=whole_limit,
     )

@@ -15,11 +15,13 @@ functions, and the total is summed in the same order as
 :func:`~matchers.scoring.score_comparisons`. ``tests/unit/matchers/test_compare.py`` checks the
 two agree on every pair of a simulated world.
 
-One shortcut is the fast path's own: the name (the costliest comparison) is compared only when
-the other fields leave a lead within reach, that is when the score with the name's best
+Two shortcuts are the fast path's own. The name (the costliest comparison) is compared only
+when the other fields leave a lead within reach, that is when the score with the name's best
 possible weight reaches ``low``. The best weight is a ceiling only when TF adjustment can
 lower a name's weight but never raise it (a trained table, or no TF at all); otherwise the
-name is always compared.
+name is always compared. Before that, the phone and address are compared only when the id,
+birth date and gender leave a lead within reach with the best name and the best a phone and
+an address can add together (most candidates are strangers: one of the three disagrees).
 
     scorer = QuickScorer(model, tf)
     if scorer.tier(person, event) is not None:
@@ -75,6 +77,11 @@ def _levels(
     )
 
 
+def _household_sum(phone: str, w_phone: float, address: str, w_address: float) -> float:
+    weaker = household_weaker(phone, w_phone, address, w_address)
+    return max(w_phone, w_address) if weaker is not None else w_phone + w_address
+
+
 class QuickScorer:
     """A model compiled into weight tables: the tier of a pair without building its details.
 
@@ -83,7 +90,17 @@ class QuickScorer:
         tf: the term-frequency table in use (the matcher's); ``None`` for none.
     """
 
-    __slots__ = ("_ceiling", "_low", "_memo", "_model", "_prior", "_tf", "_tf_fields", "_weights")
+    __slots__ = (
+        "_ceiling",
+        "_household",
+        "_low",
+        "_memo",
+        "_model",
+        "_prior",
+        "_tf",
+        "_tf_fields",
+        "_weights",
+    )
 
     def __init__(self, model: MatchModel, tf: TermFrequencies | None) -> None:
         self._model = model
@@ -100,23 +117,20 @@ class QuickScorer:
         only_lowers = (trained and settings.weight >= 0) or "name" not in self._tf_fields
         self._ceiling = max(self._weights["name"].values()) if only_lowers else math.inf
         self._memo: dict[tuple[str, str, str], float] | None = {} if trained else None
+        # The best a phone and an address can add together (counted once as a household).
+        self._household = max(
+            _household_sum(phone, w_phone, address, w_address)
+            for phone, w_phone in self._weights["phone"].items()
+            for address, w_address in self._weights["address"].items()
+        )
+        if self._tf_fields & {"phone", "address"}:
+            self._household = math.inf
 
     def tier(self, person: Person, event: EventRecord) -> Tier | None:
         """The pair's tier, or ``None`` when it is gated or scores below ``low``."""
-        (
-            (id_, id_key),
-            (birth, birth_key),
-            (gender, gender_key),
-            (phone, phone_key),
-            (
-                address,
-                address_key,
-            ),
-        ) = _levels(person, event)
-        if not identifying_agreement(
-            id_number=id_, phone=phone, address=address, birth_date=birth, gender=gender
-        ):
-            return None
+        id_, id_key = id_level(person.id, event.id)
+        birth, birth_key = birth_level(person, event)
+        gender, gender_key = gender_level(person, event)
         implied_birth = implied_gender = False
         if id_ == "exact":  # what the number itself carries counts once (implied_fields)
             implied_birth = birth == "exact" and bool(person.id.birth_date)
@@ -124,6 +138,18 @@ class QuickScorer:
         w_id = self._weight("id_number", id_, id_key)
         w_birth = 0.0 if implied_birth else self._weight("birth_date", birth, birth_key)
         w_gender = 0.0 if implied_gender else self._weight("gender", gender, gender_key)
+        # Most candidates are strangers: a disagreeing id, birth date or gender leaves no lead
+        # within reach even with the best name, phone and address (not compared, then).
+        if self._prior + (self._ceiling + w_id + w_birth + w_gender + self._household) < (
+            self._low - 1e-9
+        ):
+            return None
+        phone, phone_key = phone_level(person.phones, event.phone)
+        address, address_key = address_level(person.addresses, event.address)
+        if not identifying_agreement(
+            id_number=id_, phone=phone, address=address, birth_date=birth, gender=gender
+        ):
+            return None
         w_phone = self._weight("phone", phone, phone_key)
         w_address = self._weight("address", address, address_key)
         weaker = household_weaker(phone, w_phone, address, w_address)

@@ -290,7 +290,15 @@ def _close(a: str, b: str) -> bool:
 def _near(left: IdForms, right: IdForms) -> bool:
     if not (left.comparable and right.comparable):
         return False
-    return left.masked or right.masked or _close(left.value, right.value)
+    if left.masked or right.masked:
+        return True
+    a, b = left.value, right.value
+    if len(a) == len(b) == 18:
+        # Only a resident id's 17-digit body is compared: a legacy 15-digit number's check
+        # character is computed from its (maybe damaged) body, so two swapped body digits
+        # can come with another check character (three differing, and still a typo).
+        return _close(a[:17], b[:17])
+    return _close(a, b)
 
 
 def _near_phone(left: PhoneForms, right: PhoneForms) -> bool:

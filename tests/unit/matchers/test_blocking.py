@@ -8,8 +8,15 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from matchers.addresses import address_block_keys
 from matchers.blocking import WatchlistIndex, event_block_keys, person_block_keys, watchlist_index
-from matchers.records import event_from_raw, person_from_raw
+from matchers.dates import date_block_keys
+from matchers.errors import InvalidRecord
+from matchers.ids import id_block_keys
+from matchers.names import name_block_keys
+from matchers.phones import phone_block_keys
+from matchers.records import EventRecord, event_from_raw, person_from_raw
+from matchers.synthetic import SimulationConfig, build_world
 from matchers.synthetic.population import IdentityFactory
 from tests.unit.matchers.test_matcher import event_record, roster_record
 
@@ -206,3 +213,80 @@ def test_stored_people_come_back_whole_and_updated_after_an_upsert() -> None:
     assert index.get(changed.person_id) is None
     assert changed.person_id not in index
     assert len(index) == len(people) - 1
+
+
+def test_a_small_watchlist_is_kept_whole_and_packed_once_it_grows_past_the_limit() -> None:
+    people = [person_from_raw(raw) for raw in _people(30, seed=5)]
+    events = [
+        event_from_raw(event_record(f"e{i}", p, "bank"))
+        for i, p in enumerate(IdentityFactory(random.Random(5)).people(30))
+    ]
+    growing = watchlist_index(whole_limit=10)
+    packed = watchlist_index(whole_limit=0)
+    for n, person in enumerate(people, start=1):
+        growing.upsert(person)
+        packed.upsert(person)
+        if n <= 10:  # whole: the very object, nothing rebuilt
+            assert all(growing.get(p.person_id) is p for p in people[:n])
+    assert growing.upsert(people[3]) == people[3]  # a replacement is no growth
+    for p in people:  # packed: rebuilt on demand, equal
+        assert growing.get(p.person_id) == p
+        assert growing.get(p.person_id) is not p
+    assert growing.postings() == packed.postings()
+    assert [growing.candidates(e) for e in events] == [packed.candidates(e) for e in events]
+    assert any(growing.candidates(e) for e in events)
+
+
+def _reference_event_keys(event: EventRecord) -> frozenset[str]:
+    """The event's keys as the rules say them, from the person side's key functions."""
+    keys = set(id_block_keys(event.id))
+    if any(k.startswith("idbody:") for k in keys):
+        keys = {k for k in keys if not k.startswith("id:")}  # equal ids share their body
+    if not event.id.masked:
+        keys = {k for k in keys if not k.startswith("idm")}  # mask patterns: masked events
+    gender = event.gender or event.id.gender
+    keys.update(date_block_keys(event.birth_date, gender))
+    keys.update(date_block_keys(event.id_birth_date, gender))
+    if gender is not None:
+        keys = {k for k in keys if not k.startswith("bd:")}  # bdg: is the sharper key
+    initials = {p.surname[0] for n in event.names for p in n.parses if p.surname}
+    sharper = {f"bdgs:{k[4:]}|{i}" for k in keys if k.startswith("bdg:") for i in initials}
+    if sharper:
+        keys = {k for k in keys if not k.startswith("bdg:")} | sharper
+    years = {d.year for d in (event.birth_date, event.id_birth_date) if d.comparable}
+    for name in event.names:
+        keys.update(name_block_keys(name))
+        keys.update(f"{k}|{y}" for k in name_block_keys(name) for y in years)
+    keys.update(phone_block_keys(event.phone))
+    keys.update(address_block_keys(event.address))
+    return frozenset(keys)
+
+
+_ODD_EVENTS = [
+    {"id_number": "460105********7124", "gender": "M", "birth_date": "1990-01-01"},
+    {"id_number": "460105********7124", "name": "张伟"},
+    {"id_number": "E12345678", "id_type": "passport", "name": "ZHANG WEI", "gender": "F"},
+    {"id_number": "460105199001017124", "gender": "M", "name": "李雷"},  # the id says F
+    {"id_number": "46010519900101712", "birth_date": "1990-02-03"},
+    {"id_number": "460105900101712", "name": "Wei Zhang"},
+    {"birth_date": "1990-01-01", "name": "JOHN SMITH", "address": "12 Baker Street, London"},
+    {"birth_date": "1990-13-45", "gender": "F", "phone": "0898-66123456"},
+    {"name": "单伟", "gender": "M", "birth_date": "1989-12-31", "id_number": "110"},
+    {},
+]
+
+
+def test_event_keys_follow_the_rules_on_the_person_sides_keys() -> None:
+    world = build_world(SimulationConfig(people=3_000, watchlist=300, events=2_000, seed=3))
+    events = []
+    for sim in world.events:
+        if isinstance(sim.payload, dict):
+            try:
+                events.append(event_from_raw(sim.payload))
+            except InvalidRecord:
+                continue
+    base = {"event_id": "e", "source": "hukou", "occurred_at": "2026-01-01T00:00:00Z"}
+    events += [event_from_raw(base | fields) for fields in _ODD_EVENTS]
+    assert len(events) > 1_500
+    for event in events:
+        assert event_block_keys(event) == _reference_event_keys(event), event.event_id

@@ -14,7 +14,7 @@ import pytest
 from matchers.compare import identifying_levels
 from matchers.gate import has_identifying_agreement
 from matchers.records import event_from_raw, person_from_raw
-from matchers.scoring import compare_records, may_identify
+from matchers.scoring import compare_if_identifying, compare_records, may_identify
 
 # A valid id: born 1956-08-19, female (17th digit 2).
 _VALID = "460105195608197127"
@@ -137,3 +137,18 @@ def test_the_pre_gate_lets_through_a_gender_only_a_damaged_id_contradicts() -> N
     full = compare_records(person, event)
     assert has_identifying_agreement([(c.field, c.level) for c in full.fields])
     assert may_identify(person, event)
+
+
+def test_the_pre_gate_lets_through_a_legacy_id_with_two_digits_swapped() -> None:
+    # A 15-digit number's check character is computed from its body: the swap (which also
+    # flips the gender digit) brings another check character, three characters in all.
+    person = person_from_raw(PERSON | {"name": "张三丰", "id_number": "460105900101712"})
+    event = event_from_raw(EVENT | {"name": "张三丰", "id_number": "460105900101721"})
+    assert "id_legacy_15" in event.id.flags
+    assert sum(a != b for a, b in zip(person.id.value, event.id.value, strict=True)) == 3
+    full = compare_records(person, event)
+    levels = {c.field: c.level for c in full.fields}
+    assert (levels["id_number"], levels["gender"]) == ("typo", "disagree")
+    assert has_identifying_agreement([(c.field, c.level) for c in full.fields])
+    assert may_identify(person, event)
+    assert compare_if_identifying(person, event) == full
