@@ -82,7 +82,7 @@ def register_agents(p: Pipeline) -> None:
         s = p.stats
         log.info(
             "stats: events=%d leads_emitted=%d created=%d present=%d closed_on_write=%d "
-            "dead_letters=%d roster=%d roster_dead_letters=%d closed=%d",
+            "dead_letters=%d roster=%d roster_dead_letters=%d closed=%d handler_cpu_s=%.3f",
             s.events,
             s.leads_emitted,
             s.leads_created,
@@ -92,9 +92,11 @@ def register_agents(p: Pipeline) -> None:
             len(p.watchlist),
             s.roster_dead_letters,
             p.closer.closed,
+            s.handler_cpu_s,
         )
 
     async def close_indexer(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
+        await report_stats()  # the last figures (bench.e2e reads them)
         await p.indexer.close()
 
     p.app.timer(interval=30.0)(report_stats)
