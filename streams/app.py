@@ -123,13 +123,14 @@ def _faust_app(settings: StreamSettings, *, web_enabled: bool, datadir: Path | N
         producer_linger=0.005,
         producer_acks=-1,
         # The buffers hold batches (streams/transport.py), each the records of one partition
-        # from one fetch: at most 128 KiB, a few hundred events.
+        # from one fetch: at most consumer_max_fetch_size, about a thousand events.
         stream_buffer_maxsize=16,
-        # At most 128 KiB per partition and fetch (Faust: 1 MiB). With a feed backlog, 1 MiB
-        # fetches of every feed partition made batches of several seconds of matching, and the
-        # worker's own leads were fetched only between them: the indexer sat idle, then had
-        # ~1,700 leads to write after the last event (bench.e2e). See also FETCH_MAX_WAIT_MS.
-        consumer_max_fetch_size=128 * 1024,
+        # At most 512 KiB per partition and fetch (Faust: 1 MiB): a batch is ~0.2 s of
+        # matching. With per-message delivery, 1 MiB fetches of every feed partition made
+        # several seconds of matching between two fetches of the worker's own leads, and the
+        # indexer sat idle (bench.e2e); see also FETCH_MAX_WAIT_MS. With batches, fewer and
+        # larger fetches cost less (128 KiB: ~10 us more CPU an event, bench.e2e).
+        consumer_max_fetch_size=512 * 1024,
     )
 
 
