@@ -16,7 +16,9 @@ other runs), with real ``tracer worker`` subprocesses:
    poll resolution of ~0.1 s); leads slower than the 10 s polling window are counted apart.
 
 CPU of each process (workers, Kafka, Elasticsearch, this process as producer) is sampled with
-psutil over each phase; 100 % = one core. Results go to ``bench/results/e2e.json``.
+psutil over each phase; 100 % = one core. The workers' CPU per event is split into matching
+(validation and ``Matcher.match``, from the workers' last stats line) and the rest (Kafka, Faust,
+lead production, Elasticsearch indexing, offsets). Results go to ``bench/results/e2e.json``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -46,7 +49,7 @@ from aiokafka import AIOKafkaProducer
 from elasticsearch import Elasticsearch
 
 from bench.common import environment, write_json
-from connectors.kafka import consumer_lag, route_event_line
+from connectors.kafka import ConsumerLagProbe, consumer_lag, route_event_line
 from connectors.topics import ALL_TOPICS, FEED_TOPICS, topic_name
 from matchers.synthetic import SimulationConfig, build_world
 from tracer.settings import TracerSettings
@@ -101,14 +104,16 @@ class Slice:
         while time.monotonic() < deadline:
             if all("watchlist ready" in p.read_text(errors="replace") for p in logs):
                 return
-            time.sleep(0.1)
+            time.sleep(0.02)
         raise RuntimeError(f"workers not ready; see {logs}")
 
-    def lag(self) -> int:
+    def lag(self, probe: ConsumerLagProbe | None = None) -> int:
         topics = [self.topic(t) for t in (*FEED_TOPICS, "leads")]
+        if probe is not None:
+            return probe.lag(self.settings.consumer_group, topics)
         return consumer_lag(self.settings.kafka_bootstrap, self.settings.consumer_group, topics)
 
-    def stop(self, *, keep: bool) -> None:
+    def stop_workers(self) -> None:
         for proc in self.workers:
             proc.send_signal(signal.SIGTERM)
         for proc in self.workers:
@@ -116,6 +121,18 @@ class Slice:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+    def handler_cpu_s(self) -> float:
+        """CPU seconds the workers spent validating and matching (their last stats lines)."""
+        total = 0.0
+        for n in range(len(self.workers)):
+            text = (self.workdir / f"{self.name}-worker{n}.log").read_text(errors="replace")
+            found = re.findall(r"handler_cpu_s=([0-9.]+)", text)
+            total += float(found[-1]) if found else 0.0
+        return total
+
+    def stop(self, *, keep: bool) -> None:
+        self.stop_workers()
         if not keep:
             _drop(self)
 
@@ -214,15 +231,23 @@ def throughput_phase(
         say(f"e2e: publishing {len(roster):,} roster + {len(events):,} events as a backlog")
         produce_s = _publish(s, roster, events)
         s.start_workers(workers, profile=profile)
-        s.wait_ready()
+        # Everything slow before the clock starts: matching begins as soon as a worker is ready.
         meter = CpuMeter(_stack_pids() | {"workers": [p.pid for p in s.workers]})
-        meter.start()
-        started = time.perf_counter()
-        while s.lag() > 0:
-            time.sleep(0.25)
-        seconds = time.perf_counter() - started
-        cpu = meter.stop()
+        probe = ConsumerLagProbe(s.settings.kafka_bootstrap)
+        try:
+            s.wait_ready()
+            meter.start()
+            started = time.perf_counter()
+            while s.lag(probe) > 0:
+                time.sleep(0.05)
+            seconds = time.perf_counter() - started
+            cpu = meter.stop()
+        finally:
+            probe.close()
         leads = _count(Elasticsearch(s.settings.elasticsearch_url), s.settings.leads_alias)
+        s.stop_workers()  # their last stats line says how much of their CPU matching took
+        worker_us = cpu["workers"] / 100 * seconds / len(events) * 1e6
+        handler_us = s.handler_cpu_s() / len(events) * 1e6
         result = {
             "events": len(events),
             "leads": leads,
@@ -231,13 +256,19 @@ def throughput_phase(
             "events_per_s": round(len(events) / seconds),
             "cpu_percent": cpu,
             # CPU time the workers spent per event: the figure contention does not change much.
-            "worker_cpu_us_per_event": round(cpu["workers"] / 100 * seconds / len(events) * 1e6),
+            "worker_cpu_us_per_event": round(worker_us),
+            # Of which validating and matching (the handler), and the rest: Kafka, Faust,
+            # lead production, Elasticsearch indexing, offsets.
+            "handler_cpu_us_per_event": round(handler_us),
+            "pipeline_cpu_us_per_event": round(worker_us - handler_us),
             "workers": workers,
         }
         say(
             f"e2e: throughput {result['events_per_s']:,} events/s over {seconds:.1f}s "
             f"({leads:,} leads); CPU % {cpu}; "
-            f"worker CPU {result['worker_cpu_us_per_event']} us/event"
+            f"worker CPU {result['worker_cpu_us_per_event']} us/event "
+            f"(matching {result['handler_cpu_us_per_event']}, "
+            f"the rest {result['pipeline_cpu_us_per_event']})"
         )
         return result
     finally:

@@ -30,6 +30,7 @@ from connectors.errors import ServiceUnavailable
 
 __all__ = [
     "DEFAULT_FEED",
+    "ConsumerLagProbe",
     "KafkaRosterFollower",
     "RosterMessage",
     "Route",
@@ -233,27 +234,51 @@ def _topic_ends(consumer: Any, topic: str) -> dict[SyncTopicPartition, int]:
     return dict(consumer.end_offsets(tps)) if tps else {}
 
 
+class ConsumerLagProbe:
+    """Measures a consumer group's lag again and again over the same two clients (polling).
+
+    Raises:
+        ServiceUnavailable: Kafka did not answer (when built, or when measuring).
+    """
+
+    def __init__(self, bootstrap: str) -> None:
+        try:
+            self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="tracer-lag")
+            self._admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tracer-lag")
+        except KafkaError as exc:
+            raise ServiceUnavailable(f"Kafka at {bootstrap} did not answer: {exc}") from exc
+
+    def lag(self, group: str, topics: Sequence[str]) -> int:
+        """Return how many messages of ``topics`` the ``group`` has not committed yet.
+
+        A partition the group never committed counts in full.
+        """
+        try:
+            committed = self._admin.list_group_offsets({group: None}).get(group, {})
+            lag = 0
+            for topic in topics:
+                for tp, end in _topic_ends(self._consumer, topic).items():
+                    done = committed.get(tp)
+                    done_offset = done.offset if done is not None and done.offset >= 0 else 0
+                    lag += max(0, end - done_offset)
+            return lag
+        except KafkaError as exc:
+            raise ServiceUnavailable(f"could not read the offsets of group {group}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close both clients."""
+        self._consumer.close()
+        self._admin.close()
+
+
 def consumer_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
     """Return how many messages of ``topics`` the consumer ``group`` has not committed yet.
 
     A partition the group never committed counts in full. Raises ``ServiceUnavailable`` when
     Kafka (or the group coordinator) does not answer.
     """
+    probe = ConsumerLagProbe(bootstrap)
     try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="tracer-lag")
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tracer-lag")
-    except KafkaError as exc:
-        raise ServiceUnavailable(f"Kafka at {bootstrap} did not answer: {exc}") from exc
-    try:
-        committed = admin.list_group_offsets({group: None}).get(group, {})
-        lag = 0
-        for topic in topics:
-            for tp, end in _topic_ends(consumer, topic).items():
-                done = committed.get(tp)
-                lag += max(0, end - (done.offset if done is not None and done.offset >= 0 else 0))
-        return lag
-    except KafkaError as exc:
-        raise ServiceUnavailable(f"could not read the offsets of group {group}: {exc}") from exc
+        return probe.lag(group, topics)
     finally:
-        consumer.close()
-        admin.close()
+        probe.close()

@@ -1,10 +1,13 @@
 """The agents and background tasks of one worker: wiring, about twenty lines each.
 
-Faust acknowledges an event even when the agent raises, so nothing here lets an exception out
-per event: :class:`~streams.pipeline.EventHandler` turns bad input into a dead letter, and
-:class:`~streams.pipeline.LeadWriter` retries a batch until Elasticsearch acknowledged it.
-Batches come from ``stream.take_events``, which acknowledges them only after the loop body
-returned, so Kafka offsets advance only past leads that are written or dead-lettered.
+Each stream yields batches: the records one fetch returned for one partition
+(``streams/transport.py``). Faust acknowledges a batch when the agent asks for the next one (or,
+with ``stream.take``, once the loop body returned), even when the agent raised; so nothing here
+lets an exception out: :class:`~streams.pipeline.EventHandler` turns bad input into a dead
+letter, and :class:`~streams.pipeline.LeadWriter` retries a bulk until Elasticsearch
+acknowledged it. Kafka offsets advance only past events whose leads and dead letters were
+published (Faust flushes the producer before each commit) and past leads that are written or
+dead-lettered.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ import asyncio
 import logging
 from typing import Any
 
-from streams.app import Pipeline, origin_of
-from streams.pipeline import Outgoing, dead_letter_message
+from streams.app import Pipeline
+from streams.pipeline import Outgoing, dead_letter_message, origin_of
 
 __all__ = ["register_agents"]
 
@@ -39,47 +42,47 @@ def register_agents(p: Pipeline) -> None:
         await p.follower.caught_up.wait()  # never match against a partial watchlist
         p.watchlist.ready.set()
         log.info("watchlist ready: %d people", len(p.watchlist))
-        async for events in stream.take_events(p.feed_batch, within=p.feed_within_s):
-            for event in events:
-                message = event.message
-                result = p.handle_event(message.value, origin_of(message))
-                for lead in result.leads:
-                    await _send(p.leads, lead)
-                if result.dead_letter is not None:
-                    await _send(p.deadletter, result.dead_letter)
+        async for records in stream:
+            result = p.handle_events.batch(records)
+            for lead in result.leads:
+                await _send(p.leads, lead)
+            for letter in result.dead_letters:
+                await _send(p.deadletter, letter)
             await asyncio.sleep(0)  # matching is CPU work: let the indexer and fetcher run
 
     @p.app.agent(p.roster, name="tracer.dead_letter_roster")
     async def dead_letter_roster(stream: Any) -> None:
         # Inside the group: one owner per roster partition, so one dead letter per bad record.
         await p.follower.caught_up.wait()  # never hold an event (and a rebalance) for the load
-        async for event in stream.events():
-            message = event.message
-            reason = await p.watchlist.verdicts.verdict(message.partition, message.offset)
-            if reason is not None:
-                p.stats.roster_dead_letters += 1
-                log.info(
-                    "roster: dead letter for partition %d offset %d",
-                    message.partition,
-                    message.offset,
-                )
-                letter = dead_letter_message(
-                    message.value, origin_of(message), reason=reason, stage="roster"
-                )
-                await _send(p.deadletter, letter)
+        async for records in stream:
+            for record in records:
+                reason = await p.watchlist.verdicts.verdict(record.partition, record.offset)
+                if reason is not None:
+                    p.stats.roster_dead_letters += 1
+                    log.info(
+                        "roster: dead letter for partition %d offset %d",
+                        record.partition,
+                        record.offset,
+                    )
+                    letter = dead_letter_message(
+                        record.value, origin_of(record), reason=reason, stage="roster"
+                    )
+                    await _send(p.deadletter, letter)
 
     @p.app.agent(p.leads, name="tracer.index_leads")
     async def index_leads(stream: Any) -> None:
-        async for events in stream.take_events(p.bulk_max_actions, within=p.bulk_flush_seconds):
-            batch = [(event.message.value, origin_of(event.message)) for event in events]
-            for letter in await p.writer.write(batch):
+        # Up to bulk_max_actions batches or bulk_flush_seconds; written in bulks of at most
+        # bulk_max_actions leads.
+        async for batches in stream.take(p.bulk_max_actions, within=p.bulk_flush_seconds):
+            records = [record for batch in batches for record in batch]
+            for letter in await p.writer.write(records):
                 await _send(p.deadletter, letter)
 
     async def report_stats() -> None:
         s = p.stats
         log.info(
             "stats: events=%d leads_emitted=%d created=%d present=%d closed_on_write=%d "
-            "dead_letters=%d roster=%d roster_dead_letters=%d closed=%d",
+            "dead_letters=%d roster=%d roster_dead_letters=%d closed=%d handler_cpu_s=%.3f",
             s.events,
             s.leads_emitted,
             s.leads_created,
@@ -89,9 +92,11 @@ def register_agents(p: Pipeline) -> None:
             len(p.watchlist),
             s.roster_dead_letters,
             p.closer.closed,
+            s.handler_cpu_s,
         )
 
     async def close_indexer(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
+        await report_stats()  # the last figures (bench.e2e reads them)
         await p.indexer.close()
 
     p.app.timer(interval=30.0)(report_stats)

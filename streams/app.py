@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import faust
-from connectors.deadletter import MessageOrigin
 from connectors.elasticsearch import LeadIndexer
 from connectors.kafka import KafkaRosterFollower
 from connectors.topics import FEED_TOPICS, topic_name
@@ -25,7 +24,7 @@ from streams.pipeline import EventHandler, EventParser, LeadWriter, MatcherPort,
 from streams.roster import LeadCloser, Watchlist
 from streams.transport import RawBytes, install_fast_fetch
 
-__all__ = ["Pipeline", "StreamSettings", "build_pipeline", "origin_of"]
+__all__ = ["Pipeline", "StreamSettings", "build_pipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -92,26 +91,12 @@ class Pipeline:
     watchlist: Watchlist
     follower: KafkaRosterFollower
     closer: LeadCloser
-    handle_event: EventHandler
+    handle_events: EventHandler
     writer: LeadWriter
     indexer: LeadIndexer
-    feed_batch: int = 200
-    feed_within_s: float = 0.05
     bulk_max_actions: int = 500
     bulk_flush_seconds: float = 0.5
     stats: PipelineStats = field(default_factory=PipelineStats)
-
-
-def origin_of(message: Any) -> MessageOrigin:
-    """Return the origin of a Faust message (topic, partition, offset, key, timestamp)."""
-    timestamp = message.timestamp
-    return MessageOrigin(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        timestamp_ms=None if timestamp is None else int(timestamp * 1000),
-    )
 
 
 def _faust_app(settings: StreamSettings, *, web_enabled: bool, datadir: Path | None) -> faust.App:
@@ -137,12 +122,15 @@ def _faust_app(settings: StreamSettings, *, web_enabled: bool, datadir: Path | N
         broker_commit_interval=0.2,
         producer_linger=0.005,
         producer_acks=-1,
-        stream_buffer_maxsize=4096,
-        # At most 128 KiB per partition and fetch (Faust: 1 MiB). With a feed backlog, 1 MiB
-        # fetches of every feed partition made batches of several seconds of matching, and the
-        # worker's own leads were fetched only between them: the indexer sat idle, then had
-        # ~1,700 leads to write after the last event (bench.e2e). See also FETCH_MAX_WAIT_MS.
-        consumer_max_fetch_size=128 * 1024,
+        # The buffers hold batches (streams/transport.py), each the records of one partition
+        # from one fetch: at most consumer_max_fetch_size, about a thousand events.
+        stream_buffer_maxsize=16,
+        # At most 512 KiB per partition and fetch (Faust: 1 MiB): a batch is ~0.2 s of
+        # matching. With per-message delivery, 1 MiB fetches of every feed partition made
+        # several seconds of matching between two fetches of the worker's own leads, and the
+        # indexer sat idle (bench.e2e); see also FETCH_MAX_WAIT_MS. With batches, fewer and
+        # larger fetches cost less (128 KiB: ~10 us more CPU an event, bench.e2e).
+        consumer_max_fetch_size=512 * 1024,
     )
 
 
@@ -179,10 +167,16 @@ def build_pipeline(
         watchlist=watchlist,
         follower=follower,
         closer=closer,
-        handle_event=EventHandler(
+        handle_events=EventHandler(
             matcher, parse_event, max_bytes=settings.max_event_bytes, stats=stats
         ),
-        writer=LeadWriter(indexer, watchlist.status_of, lock=lock, stats=stats),
+        writer=LeadWriter(
+            indexer,
+            watchlist.status_of,
+            lock=lock,
+            stats=stats,
+            max_actions=settings.bulk_max_actions,
+        ),
         indexer=indexer,
         bulk_max_actions=settings.bulk_max_actions,
         bulk_flush_seconds=settings.bulk_flush_seconds,

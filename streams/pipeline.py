@@ -1,17 +1,21 @@
-"""What the agents do with one event or one batch of leads, free of Faust so it can be tested.
+"""What the agents do with a batch of events or of leads, free of Faust so it can be tested.
+
+The agents get the records one fetch returned for one partition (:class:`FetchedRecord`:
+aiokafka's ``ConsumerRecord`` fits; see ``streams/transport.py``).
 
 * :class:`EventHandler`: raw feed bytes -> validated dict -> ``Matcher.match`` -> lead messages,
-  or one dead letter (bad input, or a matcher failure) -- never an exception.
-* :class:`LeadWriter`: a batch of lead messages -> closed on write when the person has left the
-  trace (roster ``located`` / ``closed``) -> the lead indexer, retried until acknowledged;
-  leads Elasticsearch rejects come back as dead letters.
+  or one dead letter (bad input, or a matcher failure) per event -- never an exception.
+* :class:`LeadWriter`: lead messages -> closed on write when the person has left the trace
+  (roster ``located`` / ``closed``) -> the lead indexer, in bulks of at most ``max_actions``,
+  each retried until acknowledged; leads Elasticsearch rejects come back as dead letters.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -29,14 +33,17 @@ from matchers.leads import lead_bytes
 
 __all__ = [
     "CLOSING_STATUSES",
+    "BatchResult",
     "EventHandler",
     "EventParser",
     "EventResult",
+    "FetchedRecord",
     "LeadWriter",
     "MatcherPort",
     "Outgoing",
     "PipelineStats",
     "dead_letter_message",
+    "origin_of",
     "utc_now",
 ]
 
@@ -66,6 +73,51 @@ class EventParser(Protocol):
         ...
 
 
+class FetchedRecord(Protocol):
+    """One record as read from Kafka (aiokafka's ``ConsumerRecord`` fits)."""
+
+    @property
+    def topic(self) -> str:
+        """The topic it was read from."""
+        ...
+
+    @property
+    def partition(self) -> int:
+        """Its partition."""
+        ...
+
+    @property
+    def offset(self) -> int:
+        """Its offset in the partition."""
+        ...
+
+    @property
+    def timestamp(self) -> int | None:
+        """Its timestamp, milliseconds since the epoch."""
+        ...
+
+    @property
+    def key(self) -> bytes | None:
+        """Its key bytes."""
+        ...
+
+    @property
+    def value(self) -> bytes | None:
+        """Its value bytes (``None``: a tombstone)."""
+        ...
+
+
+def origin_of(record: FetchedRecord) -> MessageOrigin:
+    """Return where ``record`` came from (topic, partition, offset, key, timestamp)."""
+    return MessageOrigin(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        timestamp_ms=record.timestamp,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """One message to publish: key and value bytes."""
@@ -82,6 +134,14 @@ class EventResult:
     dead_letter: Outgoing | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """The messages a batch of feed events gives: their leads and their dead letters."""
+
+    leads: list[Outgoing]
+    dead_letters: list[Outgoing]
+
+
 @dataclass
 class PipelineStats:
     """Counters of one worker (the demo and the benchmark read them from the log)."""
@@ -93,6 +153,9 @@ class PipelineStats:
     leads_present: int = 0
     leads_closed_on_write: int = 0
     roster_dead_letters: int = 0
+    #: CPU seconds (this thread) spent validating and matching events: the rest of the worker's
+    #: CPU is the pipeline's own (Kafka, Faust, Elasticsearch), see bench/e2e.py.
+    handler_cpu_s: float = 0.0
     by_reason: dict[str, int] = field(default_factory=dict)
 
 
@@ -115,7 +178,7 @@ def dead_letter_message(
 
 
 class EventHandler:
-    """Validate and match one raw feed event; never raises."""
+    """Validate and match raw feed events; never raises."""
 
     def __init__(
         self,
@@ -130,44 +193,62 @@ class EventHandler:
         self._max_bytes = max_bytes
         self.stats = stats or PipelineStats()
 
-    def __call__(self, value: bytes | None, origin: MessageOrigin) -> EventResult:
-        """Return the lead messages of the event, or its dead letter."""
+    def __call__(self, record: FetchedRecord) -> EventResult:
+        """Return the lead messages of one event, or its dead letter."""
+        result = self.batch((record,))
+        return EventResult(tuple(result.leads), next(iter(result.dead_letters), None))
+
+    def batch(self, records: Iterable[FetchedRecord]) -> BatchResult:
+        """Return the lead messages and the dead letters of a batch of events, in order."""
+        started = time.thread_time()
+        leads: list[Outgoing] = []
+        dead: list[Outgoing] = []
+        for record in records:
+            letter = self._one(record, leads)
+            if letter is not None:
+                dead.append(letter)
+        self.stats.handler_cpu_s += time.thread_time() - started
+        return BatchResult(leads, dead)
+
+    def _one(self, record: FetchedRecord, leads: list[Outgoing]) -> Outgoing | None:
+        """Append the event's lead messages to ``leads``; return its dead letter, if any."""
         self.stats.events += 1
+        value = record.value
         try:
             raw = self._parse(value if value is not None else b"", max_bytes=self._max_bytes)
-        except InvalidRecord as exc:
-            return self._dead(value, origin, exc.reason, "validate", None)
-        try:
             outcome = self._matcher.match(raw)
         except InvalidRecord as exc:
-            return self._dead(value, origin, exc.reason, "validate", None)
+            return self._dead(record, exc.reason, "validate", None)
         except Exception as exc:  # a matcher bug must not stop the stream: keep the event
             log.exception(
-                "matcher failed on %s[%d]@%d", origin.topic, origin.partition, origin.offset
+                "matcher failed on %s[%d]@%d", record.topic, record.partition, record.offset
             )
-            return self._dead(value, origin, "match_failed", "match", type(exc).__name__)
+            return self._dead(record, "match_failed", "match", type(exc).__name__)
+        if not outcome.leads:
+            return None
         try:
-            leads = tuple(
+            made = [
                 Outgoing(str(lead["lead_id"]).encode(), lead_bytes(lead)) for lead in outcome.leads
-            )
+            ]
         except Exception as exc:  # a lead that does not serialise: keep the event
-            log.exception("lead encoding failed on %s[%d]", origin.topic, origin.partition)
-            return self._dead(value, origin, "lead_unencodable", "match", type(exc).__name__)
-        self.stats.leads_emitted += len(leads)
-        return EventResult(leads=leads)
+            log.exception("lead encoding failed on %s[%d]", record.topic, record.partition)
+            return self._dead(record, "lead_unencodable", "match", type(exc).__name__)
+        self.stats.leads_emitted += len(made)
+        leads.extend(made)
+        return None
 
     def _dead(
         self,
-        value: bytes | None,
-        origin: MessageOrigin,
+        record: FetchedRecord,
         reason: str,
         stage: DeadLetterStage,
         detail: str | None,
-    ) -> EventResult:
+    ) -> Outgoing:
         self.stats.dead_letters += 1
         self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
-        message = dead_letter_message(value, origin, reason=reason, stage=stage, detail=detail)
-        return EventResult(dead_letter=message)
+        return dead_letter_message(
+            record.value, origin_of(record), reason=reason, stage=stage, detail=detail
+        )
 
 
 class LeadWriter:
@@ -178,6 +259,7 @@ class LeadWriter:
         status_of: The current roster status of a person on this worker (``None``: unknown).
         lock: Shared with the lead closer, so a close never runs between the status check
             and the write of a batch (see ``streams/roster.py``).
+        max_actions: Leads per bulk request.
         retry_pause_s: Pause after an unexpected failure before trying the batch again.
     """
 
@@ -188,51 +270,64 @@ class LeadWriter:
         *,
         lock: asyncio.Lock | None = None,
         stats: PipelineStats | None = None,
+        max_actions: int = 500,
         retry_pause_s: float = 1.0,
     ) -> None:
         self._indexer = indexer
+        self._max_actions = max_actions
         self._status_of = status_of
         self.lock = lock or asyncio.Lock()
         self.stats = stats or PipelineStats()
         self._retry_pause_s = retry_pause_s
 
-    async def write(self, messages: Sequence[tuple[bytes | None, MessageOrigin]]) -> list[Outgoing]:
-        """Index the batch; return the dead letters to publish (undecodable or rejected)."""
+    async def write(self, records: Iterable[FetchedRecord]) -> list[Outgoing]:
+        """Index the leads; return the dead letters to publish (undecodable or rejected).
+
+        The leads go in bulks of at most ``max_actions``; each bulk is retried until
+        Elasticsearch acknowledged every lead of it.
+        """
         dead: list[Outgoing] = []
-        leads: list[tuple[dict[str, Any], bytes | None, MessageOrigin]] = []
-        for value, origin in messages:
-            lead = _decode_lead(value)
+        leads: list[tuple[dict[str, Any], FetchedRecord]] = []
+        for record in records:
+            lead = _decode_lead(record.value)
             if lead is None:
                 dead.append(
-                    dead_letter_message(value, origin, reason="lead_unreadable", stage="index")
+                    dead_letter_message(
+                        record.value, origin_of(record), reason="lead_unreadable", stage="index"
+                    )
                 )
             else:
-                leads.append((lead, value, origin))
+                leads.append((lead, record))
+        for start in range(0, len(leads), self._max_actions):
+            dead += await self._write_until_acknowledged(leads[start : start + self._max_actions])
+        return dead
+
+    async def _write_until_acknowledged(
+        self, leads: list[tuple[dict[str, Any], FetchedRecord]]
+    ) -> list[Outgoing]:
         attempt = 0
         while True:
             try:
-                return dead + await self._write(leads)
+                return await self._write(leads)
             except Exception:  # never let the batch be acknowledged unwritten: try again
                 attempt += 1
                 log.exception("lead batch failed; retry %d", attempt)
                 await asyncio.sleep(min(30.0, self._retry_pause_s * attempt))
 
-    async def _write(
-        self, leads: list[tuple[dict[str, Any], bytes | None, MessageOrigin]]
-    ) -> list[Outgoing]:
+    async def _write(self, leads: list[tuple[dict[str, Any], FetchedRecord]]) -> list[Outgoing]:
         async with self.lock:
-            documents = [self._close_if_traced_out(lead) for lead, _, _ in leads]
+            documents = [self._close_if_traced_out(lead) for lead, _ in leads]
             report = await self._indexer.index(documents)
         self.stats.leads_created += report.created
         self.stats.leads_present += report.already_present
-        origins = {str(lead["lead_id"]): (value, origin) for lead, value, origin in leads}
+        records = {str(lead["lead_id"]): record for lead, record in leads}
         dead = []
         for rejected in report.rejected:
-            value, origin = origins[str(rejected.lead["lead_id"])]
+            record = records[str(rejected.lead["lead_id"])]
             dead.append(
                 dead_letter_message(
-                    value,
-                    origin,
+                    record.value,
+                    origin_of(record),
                     reason=rejected.reason,
                     stage="index",
                     detail=str(rejected.status),

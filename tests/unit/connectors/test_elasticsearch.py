@@ -10,11 +10,13 @@ import pytest
 from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
 from elasticsearch import ApiError
 from elasticsearch import ConnectionError as ESConnectionError
+from elasticsearch.serializer import NdjsonSerializer
 
 from connectors.elasticsearch import (
     Backoff,
     ElasticsearchLeadIndexer,
     InMemoryLeadIndexer,
+    OrjsonNdjsonSerializer,
     bulk_create_operations,
     classify_item,
     closing_update,
@@ -128,6 +130,16 @@ def test_bulk_create_operations_by_value() -> None:
         {"create": {"_index": "leads", "_id": "L1"}},
         {"lead_id": "L1", "person_id": "p1", "event_id": "e1", "status": "new"},
     ]
+
+
+def test_bulk_bodies_in_orjson_read_back_as_the_stdlib_writes_them() -> None:
+    operations = bulk_create_operations(
+        [lead(1) | {"person_name": "張偉", "score": 12.5, "flags": ["id_masked"]}], index="leads"
+    )
+    body = OrjsonNdjsonSerializer().dumps(operations)
+    assert body.endswith(b"\n") and body.count(b"\n") == 2
+    assert NdjsonSerializer().loads(body) == operations
+    assert OrjsonNdjsonSerializer().loads(NdjsonSerializer().dumps(operations)) == operations
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from aiokafka.structs import ConsumerRecord
 
 
 @dataclass(frozen=True)
@@ -79,4 +80,19 @@ def event(event_id: str, name: str = "张伟", source: str = "bank") -> bytes:
             "name": name,
             "occurred_at": "2026-01-02T10:00:00+08:00",
         }
+    )
+
+
+def record(
+    value: bytes | None,
+    *,
+    topic: str = "feeds.bank",
+    partition: int = 1,
+    offset: int = 99,
+    key: bytes | None = b"e1",
+    timestamp: int = 1_700_000_000_000,
+) -> ConsumerRecord[bytes, bytes]:
+    """A record as aiokafka hands it to the worker."""
+    return ConsumerRecord(
+        topic, partition, offset, timestamp, 0, key, value, None, len(key or b""), 0, []
     )

@@ -14,7 +14,7 @@ from connectors.elasticsearch import InMemoryLeadIndexer
 from connectors.kafka import RosterMessage
 from matchers.records import parse_event_bytes
 from streams.app import Pipeline, build_pipeline
-from tests.unit.streams.fakes import FakeMatcher, event, roster
+from tests.unit.streams.fakes import FakeMatcher, event, record, roster
 
 SETTINGS = SimpleNamespace(
     kafka_bootstrap="127.0.0.1:1",
@@ -64,9 +64,14 @@ async def settle(check: Any) -> None:
 async def test_feed_agent_emits_leads_and_dead_letters(pipeline: Pipeline) -> None:
     agent = pipeline.app.agents["tracer.match_feeds"]
     async with agent.test_context() as ctx:
-        await ctx.put(event("e1"), key=b"e1")
-        await ctx.put(b"[not, an, object]", key=b"e2")
-        await ctx.put(event("e3", name="王芳"), key=b"e3")
+        # The consumer delivers the records of one partition and fetch as one batch.
+        await ctx.put((record(event("e1"), key=b"e1", offset=0),))
+        await ctx.put(
+            (
+                record(b"[not, an, object]", key=b"e2", offset=1),
+                record(event("e3", name="王芳"), key=b"e3", offset=2),
+            )
+        )
         await settle(lambda: pipeline.stats.events == 3)
     assert [key for key, _ in pipeline.leads.sent] == [b"p1:e1"]
     assert pipeline.watchlist.ready.is_set()
@@ -85,9 +90,13 @@ async def test_indexer_agent_writes_batches_and_dead_letters_rejects(pipeline: P
         {"lead_id": f"p1:{e}", "person_id": "p1", "event_id": e, "status": "new"}
         for e in ("e1", "e2", "e1", "bad")
     ]
+    records = [
+        record(orjson.dumps(lead), topic="leads", offset=n, key=lead["lead_id"].encode())
+        for n, lead in enumerate(leads)
+    ]
     async with agent.test_context() as ctx:
-        for lead in leads:
-            await ctx.put(orjson.dumps(lead), key=lead["lead_id"].encode())
+        await ctx.put(tuple(records[:3]))
+        await ctx.put(tuple(records[3:]))
         await settle(lambda: pipeline.deadletter.sent)
     assert sorted(indexer.documents) == ["p1:e1", "p1:e2"]
     assert pipeline.stats.leads_present == 1
@@ -101,8 +110,12 @@ async def test_roster_agent_dead_letters_what_the_follower_found_invalid(
     values = [roster("p2"), b"[1, 2]", b'{"person_id": "p3", "status": "weird"}', roster("p4")]
     agent = pipeline.app.agents["tracer.dead_letter_roster"]
     async with agent.test_context() as ctx:
-        for offset, value in enumerate(values):
-            await ctx.put(value, key=b"k%d" % offset, partition=1, wait=False)
+        records = [
+            record(value, topic="supervision.roster", partition=1, offset=n, key=b"k%d" % n)
+            for n, value in enumerate(values)
+        ]
+        await ctx.put(tuple(records[:2]), wait=False)
+        await ctx.put(tuple(records[2:]), wait=False)
         await asyncio.sleep(0.05)
         assert pipeline.deadletter.sent == []  # the follower has not read them yet
         # This worker's follower reads the same records (partition 1, offsets 0-3).

@@ -7,16 +7,15 @@ import base64
 
 import orjson
 import pytest
+from aiokafka.structs import ConsumerRecord
 
-from connectors.deadletter import MessageOrigin, decode_dead_letter
+from connectors.deadletter import decode_dead_letter
 from connectors.elasticsearch import InMemoryLeadIndexer
 from connectors.kafka import RosterMessage
 from matchers.records import parse_event_bytes
 from streams.pipeline import EventHandler, LeadWriter
 from streams.roster import LeadCloser, Watchlist
-from tests.unit.streams.fakes import FakeMatcher, event, roster
-
-ORIGIN = MessageOrigin("feeds.bank", 1, 99, b"e1", 1_700_000_000_000)
+from tests.unit.streams.fakes import FakeMatcher, event, record, roster
 
 
 def handler_with(*people: bytes) -> tuple[EventHandler, FakeMatcher]:
@@ -29,7 +28,7 @@ def handler_with(*people: bytes) -> tuple[EventHandler, FakeMatcher]:
 
 def test_matching_event_gives_lead_messages_keyed_by_lead_id() -> None:
     handle, _ = handler_with(roster("p1"), roster("p2", name="王芳"))
-    result = handle(event("e1"), ORIGIN)
+    result = handle(record(event("e1")))
     assert result.dead_letter is None
     assert [lead.key for lead in result.leads] == [b"p1:e1"]
     assert orjson.loads(result.leads[0].value)["status"] == "new"
@@ -50,7 +49,7 @@ def test_matching_event_gives_lead_messages_keyed_by_lead_id() -> None:
 )
 def test_bad_input_becomes_a_dead_letter_with_original_bytes(value, reason_start) -> None:
     handle, _ = handler_with(roster("p1"))
-    result = handle(value, ORIGIN)
+    result = handle(record(value))
     assert result.leads == ()
     assert result.dead_letter is not None and result.dead_letter.key == b"e1"
     letter = decode_dead_letter(result.dead_letter.value)
@@ -63,13 +62,30 @@ def test_bad_input_becomes_a_dead_letter_with_original_bytes(value, reason_start
 def test_matcher_failure_is_dead_lettered_not_raised() -> None:
     handle, matcher = handler_with(roster("p1"))
     matcher.explode_on.add("e1")
-    result = handle(event("e1"), ORIGIN)
+    result = handle(record(event("e1")))
     letter = decode_dead_letter(result.dead_letter.value)
     assert (letter["reason"], letter["stage"], letter["detail"]) == (
         "match_failed",
         "match",
         "RuntimeError",
     )
+
+
+def test_a_batch_gives_every_lead_and_every_dead_letter_in_order() -> None:
+    handle, _ = handler_with(roster("p1"), roster("p2"))
+    records = [
+        record(event("e1"), offset=10, key=b"e1"),
+        record(b"{not json", offset=11, key=b"e2"),
+        record(event("e3", name="王芳"), offset=12, key=b"e3"),
+        record(event("e4"), offset=13, key=b"e4"),
+        record(None, offset=14, key=b"e5"),
+    ]
+    result = handle.batch(records)
+    assert [lead.key for lead in result.leads] == [b"p1:e1", b"p2:e1", b"p1:e4", b"p2:e4"]
+    letters = [decode_dead_letter(letter.value) for letter in result.dead_letters]
+    assert [(x["offset"], x["key"]) for x in letters] == [(11, "e2"), (14, "e5")]
+    assert (handle.stats.events, handle.stats.leads_emitted, handle.stats.dead_letters) == (5, 4, 2)
+    assert handle.stats.handler_cpu_s > 0  # bench.e2e splits the worker's CPU with it
 
 
 def lead_message(person: str, event_id: str) -> bytes:
@@ -83,11 +99,15 @@ def lead_message(person: str, event_id: str) -> bytes:
     )
 
 
+def lead_record(value: bytes, offset: int = 0) -> ConsumerRecord[bytes, bytes]:
+    return record(value, topic="leads", partition=0, offset=offset, key=None)
+
+
 async def test_writer_indexes_once_and_dead_letters_rejects_and_garbage() -> None:
     twin = InMemoryLeadIndexer(reject={"p1:e3": (400, "mapper_parsing_exception")})
     writer = LeadWriter(twin, lambda _pid: "dropped_out")
-    batch = [(lead_message("p1", f"e{n}"), MessageOrigin("leads", 0, n)) for n in range(4)]
-    batch.append((b"garbage", MessageOrigin("leads", 0, 4)))
+    batch = [lead_record(lead_message("p1", f"e{n}"), n) for n in range(4)]
+    batch.append(lead_record(b"garbage", 4))
     dead = await writer.write(batch)
     again = await writer.write(batch[:2])
     assert sorted(twin.documents) == ["p1:e0", "p1:e1", "p1:e2"]
@@ -99,10 +119,25 @@ async def test_writer_indexes_once_and_dead_letters_rejects_and_garbage() -> Non
 async def test_writer_closes_on_write_when_person_left_the_trace() -> None:
     twin = InMemoryLeadIndexer()
     writer = LeadWriter(twin, {"p1": "located", "p2": "dropped_out"}.get)
-    await writer.write([(lead_message("p1", "e1"), ORIGIN), (lead_message("p2", "e1"), ORIGIN)])
+    await writer.write(
+        [lead_record(lead_message("p1", "e1")), lead_record(lead_message("p2", "e1"))]
+    )
     assert twin.documents["p1:e1"]["status"] == "closed"
     assert twin.documents["p1:e1"]["status_reason"] == "roster_located"
     assert twin.documents["p2:e1"]["status"] == "new"
+
+
+@pytest.mark.parametrize(("leads", "max_actions", "calls"), [(7, 3, 3), (6, 3, 2), (2, 500, 1)])
+async def test_writer_sends_bulks_of_at_most_max_actions(
+    leads: int, max_actions: int, calls: int
+) -> None:
+    twin = InMemoryLeadIndexer()
+    writer = LeadWriter(twin, lambda _pid: None, max_actions=max_actions)
+    assert (
+        await writer.write([lead_record(lead_message("p1", f"e{n}"), n) for n in range(leads)])
+        == []
+    )
+    assert (len(twin.documents), twin.calls) == (leads, calls)
 
 
 class FlakyIndexer(InMemoryLeadIndexer):
@@ -118,7 +153,7 @@ class FlakyIndexer(InMemoryLeadIndexer):
 async def test_writer_retries_unexpected_failures_instead_of_losing_the_batch() -> None:
     flaky = FlakyIndexer()
     writer = LeadWriter(flaky, lambda _pid: None, retry_pause_s=0.001)
-    assert await writer.write([(lead_message("p1", "e1"), ORIGIN)]) == []
+    assert await writer.write([lead_record(lead_message("p1", "e1"))]) == []
     assert list(flaky.documents) == ["p1:e1"]
 
 
@@ -129,14 +164,14 @@ async def test_roster_change_to_located_closes_open_leads_and_stops_matching() -
     closer = LeadCloser(twin, watchlist.status_of, writer.lock)
     watchlist.on_traced_out = closer.request
     watchlist.apply(RosterMessage(b"p1", roster("p1"), 0, 0, None))
-    await writer.write([(lead_message("p1", "e1"), ORIGIN)])
+    await writer.write([lead_record(lead_message("p1", "e1"))])
     watchlist.apply(RosterMessage(b"p1", roster("p1", "located"), 0, 1, None))
     assert await closer.close_pending() == 1
     assert twin.documents["p1:e1"]["status"] == "closed"
     assert matcher.people == {}
     # back to dropped_out: traced again, a new lead is new; closing is not re-run for them
     watchlist.apply(RosterMessage(b"p1", roster("p1"), 0, 2, None))
-    await writer.write([(lead_message("p1", "e2"), ORIGIN)])
+    await writer.write([lead_record(lead_message("p1", "e2"))])
     assert twin.documents["p1:e2"]["status"] == "new"
     assert await closer.close_pending() == 0
 
@@ -185,7 +220,7 @@ async def test_lead_checked_before_the_close_but_written_after_it_still_ends_clo
     closer = LeadCloser(slow, watchlist.status_of, writer.lock)
     watchlist.on_traced_out = closer.request
     watchlist.apply(RosterMessage(b"p1", roster("p1"), 0, 0, None))
-    write = asyncio.create_task(writer.write([(lead_message("p1", "e1"), ORIGIN)]))
+    write = asyncio.create_task(writer.write([lead_record(lead_message("p1", "e1"))]))
     await slow.entered.wait()  # status checked (dropped_out), write in flight
     watchlist.apply(RosterMessage(b"p1", roster("p1", "located"), 0, 1, None))
     close = asyncio.create_task(closer.close_pending())
