@@ -11,7 +11,7 @@ by assigning ``__class__`` (allowed between classes of one layout), three to fiv
 
 The constructor takes every field, positionally and in field order (defaults are not applied),
 and runs no ``__post_init__``: use it for classes that have none. ``matchers.stored`` rebuilds
-people with hand-written twins of the same kind.
+people with it, ``matchers.records`` builds events.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, get_args
 
 import orjson
 
@@ -28,6 +28,7 @@ from matchers.cards import luhn_ok, normalise_card
 from matchers.compact import NO_DATE, compact_address, compact_id, shared_date, shared_name
 from matchers.dates import DateForms, normalise_date
 from matchers.errors import InvalidRecord
+from matchers.frozen import builder
 from matchers.ids import IdForms, normalise_id
 from matchers.names import NameForms, normalise_name
 from matchers.phones import PhoneForms, normalise_phone
@@ -378,53 +379,42 @@ def event_from_raw(raw: Mapping[str, Any]) -> EventRecord:
     Raises:
         InvalidRecord: the envelope is unusable (see :func:`validate_event_envelope`).
     """
-    event = _Event()  # filled field by field, then it becomes an EventRecord
-    event.event_id, event.source, event.occurred_at = validate_event_envelope(raw)
+    event_id, source, occurred_at = validate_event_envelope(raw)
     get = raw.get
     flags: list[str] = []  # in field order: id, card, name, birth date, gender, phone, address
-    event.id, event.id_birth_date = _event_id(get("id_number"), get("id_type"), flags)
-    source = event.source
+    id_forms, id_birth_date = _event_id(get("id_number"), get("id_type"), flags)
     if source == "bank":
         card = get("card_number")
         if card is not None and card != "" and not _plain_card(card):
             flags.extend(normalise_card(card).flags)
     name = get("name")
-    event.name = name = name.strip() if isinstance(name, str) else ""
-    event.names = _event_names(name, flags) if name else ()
-    event.birth_date = _date(get("birth_date"), flags)
-    event.gender = _gender(get("gender"), flags)
-    event.phone = _event_phone(get("phone"), flags)
+    name = name.strip() if isinstance(name, str) else ""
+    names = _event_names(name, flags) if name else ()
+    birth_date = _date(get("birth_date"), flags)
+    gender = _gender(get("gender"), flags)
+    phone = _event_phone(get("phone"), flags)
     address = get("registered_address") if source == "telecom" else get("address")
-    event.address = _event_address(address, flags)
+    address_forms = _event_address(address, flags)
     kind = get("change_type") if source == "hukou" else get("event_type")
-    event.event_type = kind if isinstance(kind, str) and kind else None
-    event.flags = tuple(dict.fromkeys(flags)) if flags else ()
-    event.__class__ = EventRecord  # type: ignore[assignment]
-    return cast(EventRecord, event)
+    return _make_event(
+        event_id,
+        source,
+        occurred_at,
+        kind if isinstance(kind, str) and kind else None,
+        name,
+        names,
+        id_forms,
+        birth_date,
+        gender,
+        phone,
+        address_forms,
+        id_birth_date,
+        tuple(dict.fromkeys(flags)) if flags else (),
+    )
 
 
-class _Event:
-    """:class:`EventRecord`'s twin: same slots, plain attributes.
-
-    A frozen dataclass sets each field through ``object.__setattr__``; an instance of the twin
-    is filled and then becomes the frozen class (``__class__`` assignment between classes of one
-    layout), as ``matchers.stored`` rebuilds people.
-    """
-
-    __slots__ = EventRecord.__slots__
-    event_id: str
-    source: Source
-    occurred_at: str
-    event_type: str | None
-    name: str
-    names: tuple[NameForms, ...]
-    id: IdForms
-    birth_date: DateForms
-    gender: Gender | None
-    phone: PhoneForms
-    address: AddressForms
-    id_birth_date: DateForms
-    flags: tuple[str, ...]
+# Every event builds one: without the frozen ``__init__`` (see ``matchers.frozen``).
+_make_event = builder(EventRecord)
 
 
 def _event_id(value: object, id_type: object, flags: list[str]) -> tuple[IdForms, DateForms]:
