@@ -5,9 +5,14 @@ BIN := $(VENV)/bin
 TRACER := $(BIN)/tracer
 RUN_DIR ?= out/run
 
-.PHONY: install run test test-unit test-integration lint bench stack-up stack-down clean
+.PHONY: install compile run test test-unit test-integration lint bench stack-up stack-down clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed compile
+
+# A failed build is reported and costs speed only: the matchers then run as Python.
+compile: $(VENV)/.installed
+	@$(BIN)/python -m tools.compile_matchers \
+		|| echo "make: matchers not compiled; they run as Python (same results, slower)" >&2
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
@@ -25,10 +30,13 @@ stack-up: install
 stack-down: install
 	$(TRACER) stack down
 
+# The matcher tests run twice: as Python, then (with everything else) compiled, when built.
 test: install stack-up
+	$(BIN)/pytest --pure-python -q tests/unit/matchers
 	$(BIN)/pytest tests/unit tests/integration
 
 test-unit: install
+	$(BIN)/pytest --pure-python -q tests/unit/matchers
 	$(BIN)/pytest tests/unit
 
 test-integration: install stack-up
@@ -44,4 +52,4 @@ bench: install stack-up
 	$(BIN)/python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) out build .pytest_cache .mypy_cache .ruff_cache

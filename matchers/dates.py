@@ -27,6 +27,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import ClassVar
 
 from rapidfuzz.distance import Hamming
 
@@ -115,8 +116,10 @@ def normalise_date(raw: object, *, today: dt.date | None = None) -> DateForms:
 class _Today:
     """The local date, and the span of ``time.time()`` it holds for."""
 
-    day = dt.date.min
-    start = end = 0.0
+    # ClassVar: the compiled build (matchers.native) keeps class attributes apart from slots.
+    day: ClassVar[dt.date] = dt.date.min
+    start: ClassVar[float] = 0.0
+    end: ClassVar[float] = 0.0
 
 
 def _today() -> dt.date:

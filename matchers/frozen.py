@@ -36,6 +36,10 @@ def builder(cls: type[T]) -> Callable[..., T]:
     Raises:
         TypeError: ``cls`` has no slots, or has a ``__post_init__``.
     """
+    if hasattr(cls, "__mypyc_attrs__"):
+        # Compiled by mypyc (matchers.native): the class's own constructor is native code,
+        # already faster than the twin, and a native class cannot take another's __class__.
+        return cls
     fields: tuple[str, ...] = getattr(cls, "__slots__", ())
     if not fields or hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__}: not a slotted dataclass without __post_init__")

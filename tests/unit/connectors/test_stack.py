@@ -374,6 +374,10 @@ def test_processes_are_found_by_their_command_line(
 ) -> None:
     marker = f"{tmp_path}/marker"
     pgid = spawn(f"sleep 60 & sleep 61; echo {marker}")
+    # A child the shell has forked shows the shell's command line until it execs `sleep`.
+    deadline = time.monotonic() + 5
+    while processes_matching(marker, "sleep 61") != [pgid] and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert processes_matching(marker, "sleep 61") == [pgid]
     assert processes_matching(marker, "no-such-thing") == []
 

@@ -1,0 +1,53 @@
+"""``matchers.native``: a compiled build is used only while it matches the sources."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from matchers.native import (
+    COMPILED_MODULES,
+    SOURCE_FOLDER,
+    STAMP_NAME,
+    prefer_compiled,
+    source_digest,
+)
+
+SOURCE_PATH = [str(SOURCE_FOLDER)]
+
+
+def test_every_matcher_module_but_the_chooser_is_compiled() -> None:
+    modules = {path.stem for path in SOURCE_FOLDER.glob("*.py")} - {"__init__", "native"}
+    assert set(COMPILED_MODULES) == modules
+
+
+def test_without_a_build_the_source_is_used(tmp_path: Path) -> None:
+    assert prefer_compiled(SOURCE_PATH, tmp_path / "none") == SOURCE_PATH
+    assert prefer_compiled(SOURCE_PATH, tmp_path) == SOURCE_PATH  # a folder with no stamp
+
+
+def test_a_current_build_comes_first(tmp_path: Path) -> None:
+    (tmp_path / STAMP_NAME).write_text(source_digest() + "\n")
+    assert prefer_compiled(SOURCE_PATH, tmp_path) == [str(tmp_path), *SOURCE_PATH]
+    # Asked twice (a reload), the build is not listed twice.
+    assert prefer_compiled([str(tmp_path), *SOURCE_PATH], tmp_path) == [
+        str(tmp_path),
+        *SOURCE_PATH,
+    ]
+
+
+def test_a_stale_build_is_ignored(tmp_path: Path) -> None:
+    (tmp_path / STAMP_NAME).write_text("0" * 64 + "\n")
+    assert prefer_compiled(SOURCE_PATH, tmp_path) == SOURCE_PATH
+
+
+@pytest.mark.parametrize("module", ["records", "matcher"])
+def test_editing_any_compiled_module_changes_the_digest(tmp_path: Path, module: str) -> None:
+    for name in COMPILED_MODULES:
+        shutil.copy(SOURCE_FOLDER / f"{name}.py", tmp_path / f"{name}.py")
+    assert source_digest(tmp_path) == source_digest()
+    with (tmp_path / f"{module}.py").open("a") as source:
+        source.write("\n# edited\n")
+    assert source_digest(tmp_path) != source_digest()
