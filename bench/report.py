@@ -139,6 +139,9 @@ def _speed_rows(speed: dict[str, Any]) -> list[Row]:
     else:
         out.append(_row("  RSS after roster", memory))
     out.append(_row("  roster load", load))
+    if "matchers_compiled" in speed:
+        how = "compiled (mypyc, make compile)" if speed["matchers_compiled"] else "Python"
+        out.append(_row("  matchers ran", how))
     if "normalise_us_per_event" in speed:
         split = (
             f"normalise {speed['normalise_us_per_event']} us + match "

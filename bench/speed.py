@@ -90,6 +90,7 @@ def _child(folder: Path) -> dict[str, Any]:
 
     from matchers.matcher import Matcher
     from matchers.modelfile import default_model
+    from matchers.native import is_active
 
     process = psutil.Process()
     matcher = Matcher(default_model())
@@ -119,6 +120,7 @@ def _child(folder: Path) -> dict[str, Any]:
     ordered = sorted(samples)
     cdf = [ordered[min(len(ordered) - 1, i * len(ordered) // QUANTILES)] for i in range(QUANTILES)]
     return {
+        "matchers_compiled": is_active(),
         "roster_records": roster,
         "traced_people": len(matcher),
         "roster_load_seconds": round(load_seconds, 2),

@@ -16,6 +16,8 @@ import asyncio
 import logging
 from typing import Any
 
+from matchers.native import is_active as matchers_compiled
+
 from streams.app import Pipeline
 from streams.pipeline import Outgoing, dead_letter_message, origin_of
 
@@ -41,7 +43,11 @@ def register_agents(p: Pipeline) -> None:
     async def match_feeds(stream: Any) -> None:
         await p.follower.caught_up.wait()  # never match against a partial watchlist
         p.watchlist.ready.set()
-        log.info("watchlist ready: %d people", len(p.watchlist))
+        log.info(
+            "watchlist ready: %d people; matchers %s",
+            len(p.watchlist),
+            "compiled (mypyc)" if matchers_compiled() else "as Python (make compile: faster)",
+        )
         async for records in stream:
             result = p.handle_events.batch(records)
             for lead in result.leads:
