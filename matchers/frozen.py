@@ -12,6 +12,12 @@ by assigning ``__class__`` (allowed between classes of one layout), three to fiv
 The constructor takes every field, positionally and in field order (defaults are not applied),
 and runs no ``__post_init__``: use it for classes that have none. ``matchers.stored`` rebuilds
 people with it, ``matchers.records`` builds events.
+
+Compiled with mypyc (:mod:`matchers.native`), a dataclass's generated methods stay interpreted
+Python, and its frozen ``__init__`` is then the slowest part of building an event. The classes
+built for every event therefore write their ``__init__`` out with ``object.__setattr__`` (the
+generated one's own idiom, which mypyc turns into a native store), and :func:`builder` returns
+such a compiled class itself: its constructor is the fast path there.
 """
 
 from __future__ import annotations

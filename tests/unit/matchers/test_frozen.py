@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import inspect
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from matchers.dates import DateForms
 from matchers.frozen import builder
 from matchers.ids import IdForms
 from matchers.names import NameForms
+from matchers.native import COMPILED_MODULES
 from matchers.phones import PhoneForms
 from matchers.readings import NameParse
 
@@ -73,3 +76,46 @@ class _PostInit:
 def test_classes_it_cannot_build_are_refused(cls: type[Any]) -> None:
     with pytest.raises(TypeError):
         builder(cls)
+
+
+def _dataclasses_of_the_matchers() -> list[type[Any]]:
+    found: dict[str, type[Any]] = {}
+    for module_name in COMPILED_MODULES:
+        module = importlib.import_module(f"matchers.{module_name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and dataclasses.is_dataclass(value):
+                found[f"{value.__module__}.{value.__qualname__}"] = value
+    return sorted(found.values(), key=lambda cls: cls.__qualname__)
+
+
+# A generated __init__ is compiled from a string; a written-out one comes from the module's file.
+WRITTEN_OUT = [
+    cls
+    for cls in _dataclasses_of_the_matchers()
+    if getattr(getattr(cls.__init__, "__code__", None), "co_filename", "<").endswith(".py")
+]
+
+
+def test_the_classes_built_for_every_event_write_their_init_out() -> None:
+    if COMPILED:
+        pytest.skip("compiled: the written-out __init__ is checked in the Python run")
+    assert {cls.__name__ for cls in CLASSES} <= {cls.__name__ for cls in WRITTEN_OUT}
+
+
+@pytest.mark.skipif(bool(COMPILED), reason="compiled: checked in the Python run (--pure-python)")
+@pytest.mark.parametrize("cls", WRITTEN_OUT, ids=lambda cls: cls.__name__)
+def test_a_written_out_init_takes_and_sets_every_field(cls: type[Any]) -> None:
+    fields = dataclasses.fields(cls)
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    assert [p.name for p in parameters] == [f.name for f in fields]
+    assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters)
+    for parameter, field in zip(parameters, fields, strict=True):
+        expected = (
+            inspect.Parameter.empty if field.default is dataclasses.MISSING else field.default
+        )
+        assert parameter.default == expected, field.name
+    values = {f.name: object() for f in fields}
+    built = cls(**values)
+    assert all(getattr(built, name) is value for name, value in values.items())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(built, fields[0].name, None)
