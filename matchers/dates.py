@@ -98,7 +98,14 @@ class DateForms:
     @property
     def digits(self) -> str:
         """The date as ``YYYYMMDD`` (``""`` when not comparable)."""
-        return f"{self.year:04d}{self.month:02d}{self.day:02d}" if self.comparable else ""
+        if not self.comparable:
+            return ""
+        year, month, day = self.year, self.month, self.day
+        if 1000 <= year <= 9999 and 0 <= month <= 99 and 0 <= day <= 99:
+            # Every real date: one int to str instead of three format() calls (a block key
+            # and a comparison ask for it per event).
+            return str(year * 10000 + month * 100 + day)
+        return f"{year:04d}{month:02d}{day:02d}"
 
 
 def _parts(text: str) -> tuple[int, int, int, bool] | None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.dates import compare_date, date_block_keys, date_year, normalise_date
+from matchers.dates import DateForms, compare_date, date_block_keys, date_year, normalise_date
 from matchers.levels import LEVELS
 
 TODAY = dt.date(2026, 1, 1)
@@ -120,3 +120,14 @@ def test_identity_and_real_dates(a: dt.date, b: dt.date) -> None:
     right = normalise_date(b.strftime("%Y年%m月%d日"), today=TODAY)
     expected_exact = a == b
     assert (compare_date(left, right).level == "exact") is expected_exact
+
+
+@given(
+    st.integers(min_value=0, max_value=12000),
+    st.integers(min_value=0, max_value=120),
+    st.integers(min_value=0, max_value=120),
+)
+def test_digits_are_the_zero_padded_date(year: int, month: int, day: int) -> None:
+    forms = DateForms("", valid=False, comparable=True, year=year, month=month, day=day)
+    assert forms.digits == f"{year:04d}{month:02d}{day:02d}"
+    assert DateForms("", valid=False, comparable=False, year=year).digits == ""

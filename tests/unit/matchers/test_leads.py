@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -49,6 +50,18 @@ def test_lead_id_is_uuid5_of_person_and_event() -> None:
     assert lead_id("p1", "e1") == str(uuid.uuid5(LEAD_NAMESPACE, "p1\x1fe1"))
     assert lead_id("p1", "e1") == lead_id("p1", "e1")
     assert lead_id("a", "bc") != lead_id("ab", "c")
+
+
+@given(st.text(), st.text())
+def test_lead_id_is_uuid5_for_any_ids(person_id: str, event_id: str) -> None:
+    name = f"{person_id}\x1f{event_id}"
+    try:
+        expected = str(uuid.uuid5(LEAD_NAMESPACE, name))
+    except UnicodeEncodeError:  # a lone surrogate: neither can hash it
+        with pytest.raises(UnicodeEncodeError):
+            lead_id(person_id, event_id)
+        return
+    assert lead_id(person_id, event_id) == expected
 
 
 def test_lead_has_every_documented_field() -> None:
