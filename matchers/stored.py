@@ -155,21 +155,21 @@ def pack(person: Person) -> Record:
         text = _SEP.join(parts).encode()
     except UnicodeEncodeError:  # a lone surrogate
         return person
-    profile = _shared(
-        (
-            person.status,
-            person.district,
-            person.case_officer,
-            person.gender,
-            person.flags,
-            id_template,
-            tuple(t for t, _ in phones),
-        )
+    # Typed as a tuple of any length: mypyc keeps a fixed-length tuple unboxed and would box a
+    # fresh copy into every record, and the point is that records share this one.
+    profile: tuple[object, ...] = (
+        person.status,
+        person.district,
+        person.case_officer,
+        person.gender,
+        person.flags,
+        id_template,
+        tuple(t for t, _ in phones),
     )
     record = (
         text,
         _shared_names(person.names),
-        profile,
+        _shared(profile),
         person.birth_date,
         person.id_birth_date,
         _shared(tuple(t for t, _, _ in addresses)),

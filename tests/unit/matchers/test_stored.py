@@ -70,9 +70,12 @@ def test_typical_people_are_slim_records_sharing_their_templates() -> None:
     records = [pack(p) for p in people]
     assert not any(isinstance(r, Person) for r in records)
     assert [unpack(r) for r in records] == people
-    # An id's template (type, region, gender, flags) and an address's place names are shared.
+    # An id's template (type, region, gender, flags) and an address's place names are shared,
+    # and so is the profile holding them (compiled too: see stored.pack).
+    profiles = {id(r[2]) for r in records if isinstance(r, tuple)}
     id_templates = {id(r[2][5]) for r in records if isinstance(r, tuple)}
     address_templates = {id(r[5]) for r in records if isinstance(r, tuple)}
+    assert len(profiles) < len(records) / 4
     assert len(id_templates) < len(records) / 4
     assert len(address_templates) < len(records) / 4
     record = records[0]
