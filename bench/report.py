@@ -118,6 +118,9 @@ def _speed_rows(speed: dict[str, Any]) -> list[Row]:
     memory = f"{speed['rss_after_roster_mb']:,.0f} MB (peak {speed['peak_rss_mb']:,.0f} MB)"
     load = f"{speed['roster_load_seconds']} s ({speed['roster_people_per_s']:,} people/s)"
     rate = f"{lat['events_per_s']:,.0f}"
+    runs = speed.get("events_per_s_runs", [])
+    if len(runs) > 1:
+        rate += f" (median of {len(runs)} runs: {min(runs):,}-{max(runs):,})"
     out = []
     if size == 100_000:
         out.append(
@@ -233,7 +236,8 @@ def _notes(results: dict[str, Any]) -> list[str]:
     if speed:
         counts = ", ".join(f"{s['roster_size']:,}: {s['counts']['events']:,}" for s in speed)
         out.append(
-            f"Speed: events per roster size ({counts}); each size in a fresh process; "
+            f"Speed: events per roster size ({counts}); each size in fresh processes, the run "
+            "with the median events/s reported (latency, memory) and the range beside it; "
             "events/s = events / sum of per-event match times (JSON parsing excluded)."
         )
     if results.get("splink"):
