@@ -207,7 +207,14 @@ def _peak_rss() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", type=Path, required=True)
+    parser.add_argument(
+        "--pure-python", action="store_true", help="the matchers as Python, even when compiled"
+    )
     args = parser.parse_args()
+    if args.pure_python:
+        from matchers.native import run_as_python
+
+        run_as_python()
     sys.stdout.write(orjson.dumps(_child(args.child)).decode() + "\n")
 
 

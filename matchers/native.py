@@ -25,8 +25,10 @@ __all__ = [
     "BUILD_FOLDER",
     "COMPILED_MODULES",
     "STAMP_NAME",
+    "build_is_current",
     "is_active",
     "prefer_compiled",
+    "run_as_python",
     "source_digest",
 ]
 
@@ -89,14 +91,40 @@ def prefer_compiled(path: list[str], build: Path = BUILD_FOLDER) -> list[str]:
     Returns:
         ``path`` itself when there is no current build, else the build folder and then ``path``.
     """
-    try:
-        stamp = (build / STAMP_NAME).read_text().strip()
-        current = stamp == source_digest()
-    except OSError:
-        current = False  # no build, or a source missing: run as Python
-    if not current or str(build) in path:
+    if not build_is_current(build) or str(build) in path:
         return path
     return [str(build), *path]
+
+
+def build_is_current(build: Path = BUILD_FOLDER) -> bool:
+    """Whether ``build`` holds a compiled build of the sources as they are now."""
+    try:
+        return (build / STAMP_NAME).read_text().strip() == source_digest()
+    except OSError:
+        return False  # no build, or a source missing: run as Python
+
+
+def run_as_python() -> None:
+    """Import the matcher modules from their Python source from now on, build or not.
+
+    For the tests and benchmarks that compare the two (``pytest --pure-python``,
+    ``python -m bench.speed --pure-python``).
+
+    Raises:
+        RuntimeError: a compiled module was imported already.
+    """
+    import matchers  # noqa: PLC0415 - the package is importing this module
+
+    loaded = [
+        name
+        for name, module in list(sys.modules.items())
+        if name.startswith("matchers.")
+        and not str(getattr(module, "__file__", "")).endswith(".py")
+        and name.split(".")[1] in COMPILED_MODULES
+    ]
+    if loaded:
+        raise RuntimeError(f"compiled matcher modules already imported: {', '.join(loaded)}")
+    matchers.__path__[:] = [p for p in matchers.__path__ if p != str(BUILD_FOLDER)]
 
 
 def is_active() -> bool:

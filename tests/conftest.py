@@ -23,11 +23,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # `make test` runs the matcher tests both ways: compiled (when `make compile` succeeded)
     # and, with this option, as the Python source the compiled build is made from.
-    import matchers
-    from matchers.native import BUILD_FOLDER
+    from matchers.native import run_as_python
 
     if config.getoption("--pure-python"):
-        matchers.__path__[:] = [p for p in matchers.__path__ if p != str(BUILD_FOLDER)]
+        run_as_python()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

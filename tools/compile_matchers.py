@@ -17,18 +17,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from matchers.native import BUILD_FOLDER, COMPILED_MODULES, SOURCE_FOLDER, STAMP_NAME, source_digest
+from matchers.native import (
+    BUILD_FOLDER,
+    COMPILED_MODULES,
+    SOURCE_FOLDER,
+    STAMP_NAME,
+    build_is_current,
+    source_digest,
+)
 
 ROOT = SOURCE_FOLDER.parent
 # One shared library for all modules, named inside the package so that it is found through
 # ``matchers.__path__`` like the modules themselves.
 GROUP_NAME = "matchers.compiled"
-
-
-def is_current() -> bool:
-    """Whether the build holds the sources as they are now."""
-    stamp = BUILD_FOLDER / STAMP_NAME
-    return stamp.is_file() and stamp.read_text().strip() == source_digest()
 
 
 def compile_matchers() -> None:
@@ -67,7 +68,7 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"compile_matchers: unknown argument {unknown[0]!r} (only --force)", file=sys.stderr)
         return 2
-    if is_current() and not force:
+    if build_is_current() and not force:
         print(f"compile_matchers: {BUILD_FOLDER} is current")
         return 0
     started = time.perf_counter()

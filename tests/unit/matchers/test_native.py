@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,41 @@ def test_editing_any_compiled_module_changes_the_digest(tmp_path: Path, module: 
     with (tmp_path / f"{module}.py").open("a") as source:
         source.write("\n# edited\n")
     assert source_digest(tmp_path) != source_digest()
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=SOURCE_FOLDER.parent,
+        check=False,
+    )
+
+
+def test_run_as_python_imports_the_source() -> None:
+    done = _python(
+        "from matchers.native import run_as_python; run_as_python()\n"
+        "import matchers.records, matchers.native as n\n"
+        "print(matchers.records.__file__, n.is_active())"
+    )
+    assert done.returncode == 0, done.stderr
+    path, active = done.stdout.split()
+    assert path == str(SOURCE_FOLDER / "records.py")
+    assert active == "False"
+
+
+def test_run_as_python_refuses_once_a_compiled_module_is_loaded() -> None:
+    done = _python(
+        "import matchers.records, matchers.native as n\n"
+        "compiled = n.is_active()\n"
+        "try:\n"
+        "    n.run_as_python()\n"
+        "except RuntimeError:\n"
+        "    print(compiled, 'refused')\n"
+        "else:\n"
+        "    print(compiled, 'done')\n"
+    )
+    assert done.returncode == 0, done.stderr
+    # Compiled modules loaded: refused, loudly. Nothing compiled loaded: nothing to undo.
+    assert done.stdout.split() in (["True", "refused"], ["False", "done"])
