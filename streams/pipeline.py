@@ -157,6 +157,12 @@ class PipelineStats:
     #: CPU is the pipeline's own (Kafka, Faust, Elasticsearch), see bench/e2e.py.
     handler_cpu_s: float = 0.0
     by_reason: dict[str, int] = field(default_factory=dict)
+    #: Retries by kind of work (``publish``, ``index``, ``close``, ``roster``): the health
+    #: endpoint exposes them.
+    retries: dict[str, int] = field(default_factory=dict)
+    #: Kind of work -> ``time.monotonic()`` when its current run of failures began; the entry is
+    #: removed when that kind of work succeeds again (the health endpoint reports "degraded").
+    failing_since: dict[str, float] = field(default_factory=dict)
 
 
 def utc_now() -> str:
