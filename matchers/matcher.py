@@ -11,6 +11,7 @@ raises :class:`matchers.errors.InvalidRecord` for the caller to dead-letter.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -181,13 +182,20 @@ class Matcher:
             f"status {person.status}: no longer traced",
         )
 
-    def match(self, raw_event: Mapping[str, Any]) -> MatchOutcome:
+    def match(
+        self, raw_event: Mapping[str, Any], *, not_after: dt.datetime | None = None
+    ) -> MatchOutcome:
         """Match one raw event against the watchlist.
+
+        Args:
+            raw_event: the decoded event.
+            not_after: the latest ``occurred_at`` accepted, from the caller's clock
+                (``matchers.records.occurred_at_limit``); ``None``: no upper bound.
 
         Raises:
             InvalidRecord: the event's envelope is unusable (dead-letter it).
         """
-        return self.match_record(event_from_raw(raw_event))
+        return self.match_record(event_from_raw(raw_event, not_after=not_after))
 
     def match_record(self, event: EventRecord) -> MatchOutcome:
         """Match an already normalised event (see :meth:`match`)."""

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import tempfile
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -75,6 +76,11 @@ class StreamSettings(Protocol):
     @property
     def bulk_flush_seconds(self) -> float:
         """Longest wait before a partial bulk is sent."""
+        ...
+
+    @property
+    def event_future_margin_s(self) -> int:
+        """How far after the time of matching an event's ``occurred_at`` may be."""
         ...
 
 
@@ -168,7 +174,11 @@ def build_pipeline(
         follower=follower,
         closer=closer,
         handle_events=EventHandler(
-            matcher, parse_event, max_bytes=settings.max_event_bytes, stats=stats
+            matcher,
+            parse_event,
+            max_bytes=settings.max_event_bytes,
+            stats=stats,
+            future_margin=timedelta(seconds=settings.event_future_margin_s),
         ),
         writer=LeadWriter(
             indexer,

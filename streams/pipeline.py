@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
@@ -60,7 +60,7 @@ class MatcherPort(Protocol):
         """Upsert or remove one roster person in place; return the ``RosterChange``."""
         ...
 
-    def match(self, raw_event: Mapping[str, Any]) -> Any:
+    def match(self, raw_event: Mapping[str, Any], *, not_after: datetime | None = None) -> Any:
         """Match one event; return the ``MatchOutcome`` (``.leads``: lead dicts)."""
         ...
 
@@ -193,10 +193,12 @@ class EventHandler:
         *,
         max_bytes: int,
         stats: PipelineStats | None = None,
+        future_margin: timedelta = timedelta(days=1),
     ) -> None:
         self._matcher = matcher
         self._parse = parse
         self._max_bytes = max_bytes
+        self._future_margin = future_margin
         self.stats = stats or PipelineStats()
 
     def __call__(self, record: FetchedRecord) -> EventResult:
@@ -209,22 +211,26 @@ class EventHandler:
         started = time.thread_time()
         leads: list[Outgoing] = []
         dead: list[Outgoing] = []
+        # The matchers read no clock: the latest occurred_at accepted, once per batch.
+        not_after = datetime.now(UTC) + self._future_margin
         for record in records:
-            letter = self._one(record, leads)
+            letter = self._one(record, leads, not_after)
             if letter is not None:
                 dead.append(letter)
         self.stats.handler_cpu_s += time.thread_time() - started
         return BatchResult(leads, dead)
 
-    def _one(self, record: FetchedRecord, leads: list[Outgoing]) -> Outgoing | None:
+    def _one(
+        self, record: FetchedRecord, leads: list[Outgoing], not_after: datetime
+    ) -> Outgoing | None:
         """Append the event's lead messages to ``leads``; return its dead letter, if any."""
         self.stats.events += 1
         value = record.value
         try:
             raw = self._parse(value if value is not None else b"", max_bytes=self._max_bytes)
-            outcome = self._matcher.match(raw)
+            outcome = self._matcher.match(raw, not_after=not_after)
         except InvalidRecord as exc:
-            return self._dead(record, exc.reason, "validate", None)
+            return self._dead(record, exc.reason, "validate", exc.detail)
         except Exception as exc:  # a matcher bug must not stop the stream: keep the event
             log.exception(
                 "matcher failed on %s[%d]@%d", record.topic, record.partition, record.offset
