@@ -1,14 +1,17 @@
 """Raw roster and event dicts (the contract's fields) to normalised, frozen records.
 
     parse_event_bytes(b'{"event_id": "e1", "source": "bank", ...}', max_bytes=65536) -> dict
-    event_from_raw(raw) -> EventRecord      # InvalidRecord when the envelope is unusable
-    person_from_raw(raw) -> Person          # InvalidRecord when a required field is missing
+    event_from_raw(raw, not_after=...) -> EventRecord  # InvalidRecord: the envelope is unusable
+    person_from_raw(raw) -> Person                     # InvalidRecord: a required field is bad
 
-An envelope is unusable (the event goes to the dead-letter topic with the reason) when it is not
-UTF-8, too large, not JSON, not a JSON object, or lacks ``event_id``, a known ``source`` or an
-``occurred_at`` with an offset. Any other field may be garbage: it is normalised by its field
-module, left out of matching when invalid, and its flags travel on the record. Unknown extra
-fields are ignored.
+An envelope is unusable (the event goes to the dead-letter topic with the reason, a word of
+``matchers.errors.Reason``) when it is too large, not UTF-8, not JSON, not a JSON object, nested
+too deep, or lacks an ``event_id`` of the documented set, a known ``source`` or an
+``occurred_at`` with an offset inside the window (not before 1990, not after ``not_after``,
+which the caller computes from its clock). Any other field may be garbage: its text goes
+through the one sanitiser (``matchers.text``), it is normalised by its field module, left out
+of matching when invalid or of the wrong type, and its flags travel on the record. Unknown extra
+fields are ignored. docs/design.md, "Validation and hostile input", has the whole picture.
 """
 
 from __future__ import annotations
