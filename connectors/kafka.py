@@ -26,6 +26,7 @@ from kafka import TopicPartition as SyncTopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
+from connectors.batch_guard import UndecodableBatch, guard_fetcher
 from connectors.errors import ServiceUnavailable
 
 __all__ = [
@@ -146,6 +147,7 @@ class KafkaRosterFollower:
         self._max_records = max_records
         self.caught_up = asyncio.Event()
         self.messages_read = 0
+        self.undecodable_batches = 0
 
     async def run(self) -> None:
         """Follow the roster until cancelled; retries while Kafka is unreachable."""
@@ -160,6 +162,8 @@ class KafkaRosterFollower:
             )
             try:
                 await consumer.start()
+                if not guard_fetcher(consumer._fetcher):
+                    log.error("roster follower: fetcher not guarded against undecodable batches")
                 await self._follow(consumer, await self._assign_all(consumer))
             except AIOKafkaError as exc:
                 attempt += 1
@@ -200,6 +204,7 @@ class KafkaRosterFollower:
                     [
                         RosterMessage(r.key, r.value, tp.partition, r.offset, r.timestamp)
                         for r in records
+                        if not self._undecodable(r)
                     ]
                 )
                 self.messages_read += len(records)
@@ -210,6 +215,20 @@ class KafkaRosterFollower:
                 if not pending:
                     log.info("roster follower: caught up after %d messages", self.messages_read)
                     self.caught_up.set()
+
+    def _undecodable(self, record: Any) -> bool:
+        # The watchlist goes on without it; the roster agent, inside the group, dead-letters it.
+        if not isinstance(record, UndecodableBatch):
+            return False
+        self.undecodable_batches += 1
+        log.warning(
+            "roster follower: partition %d offsets %d-%d undecodable (%s); left out",
+            record.partition,
+            record.offset,
+            record.last_offset,
+            record.error,
+        )
+        return True
 
 
 def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
