@@ -27,6 +27,7 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from connectors.batch_guard import UndecodableBatch, guard_fetcher
+from connectors.endpoints import kafka_addresses, require_listening
 from connectors.errors import ServiceUnavailable
 
 __all__ = [
@@ -98,8 +99,10 @@ def kafka_producer(bootstrap: str, *, linger_ms: int = 20, client_id: str = "tra
     """Connect a kafka-python ``KafkaProducer`` tuned for bulk publishing (acks=all).
 
     Raises:
+        ConnectionRefused: nothing listens at the bootstrap addresses (said within seconds).
         ServiceUnavailable: no broker answered.
     """
+    require_listening("Kafka", kafka_addresses(bootstrap))
     try:
         return KafkaProducer(
             bootstrap_servers=bootstrap,
@@ -235,8 +238,10 @@ def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
     """Return the sum of the end offsets of each topic (messages ever written, compaction aside).
 
     Raises:
+        ConnectionRefused: nothing listens at the bootstrap addresses (said within seconds).
         ServiceUnavailable: Kafka did not answer.
     """
+    require_listening("Kafka", kafka_addresses(bootstrap))
     try:
         consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="tracer-offsets")
     except KafkaError as exc:
@@ -261,6 +266,7 @@ class ConsumerLagProbe:
     """
 
     def __init__(self, bootstrap: str) -> None:
+        require_listening("Kafka", kafka_addresses(bootstrap))
         try:
             self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="tracer-lag")
             self._admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tracer-lag")
