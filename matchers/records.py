@@ -11,25 +11,35 @@ too deep, or lacks an ``event_id`` of the documented set, a known ``source`` or 
 which the caller computes from its clock). Any other field may be garbage: its text goes
 through the one sanitiser (``matchers.text``), it is normalised by its field module, left out
 of matching when invalid or of the wrong type, and its flags travel on the record. Unknown extra
-fields are ignored. docs/design.md, "Validation and hostile input", has the whole picture.
+fields are ignored. The envelope checks live in ``matchers.envelope`` and are re-exported here;
+docs/design.md, "Validation and hostile input", has the whole picture.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final, Literal, get_args
 
-import orjson
-
 from matchers.addresses import AddressForms, normalise_address
 from matchers.cards import luhn_ok, normalise_card
 from matchers.compact import NO_DATE, compact_address, compact_id, shared_date, shared_name
 from matchers.dates import DateForms, normalise_date
+from matchers.envelope import (
+    EVENT_ID_MAX_CHARS,
+    FUTURE_MARGIN,
+    MAX_DEPTH,
+    OCCURRED_AT_FLOOR,
+    Source,
+    normal_timestamp,
+    occurred_at_limit,
+    parse_event_bytes,
+    parse_timestamp,
+    validate_event_envelope,
+)
 from matchers.errors import InvalidRecord
 from matchers.frozen import builder
 from matchers.ids import IdForms, normalise_id
@@ -56,10 +66,8 @@ __all__ = [
     "validate_event_envelope",
 ]
 
-Source = Literal["hukou", "bank", "telecom"]
 RosterStatus = Literal["active", "dropped_out", "located", "closed"]
 Gender = Literal["M", "F"]
-_SOURCES: tuple[str, ...] = get_args(Source)
 _STATUSES: tuple[str, ...] = get_args(RosterStatus)
 _GENDERS = {"M": "M", "F": "F", "MALE": "M", "FEMALE": "F", "男": "M", "女": "F"}
 # Bounds on list fields: a roster line with ten thousand phones must not slow every event.
@@ -69,21 +77,8 @@ _NO_ID = normalise_id(None)
 _NO_DATE = NO_DATE
 _NO_PHONE = normalise_phone(None)
 _NO_ADDRESS = normalise_address(None)
-# A timestamp in the shape ``datetime.isoformat`` writes (seconds, an offset in hours and
-# minutes) is its own normal form; "-00:00" is written "+00:00".
-_ISO_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", re.ASCII)
-#: ``event_id``: 1 to this many characters of ``A-Z a-z 0-9 . _ : -`` (it names the event in
-#: lead ids, dead letters and logs: nothing that could be read as markup, a query or a path).
-EVENT_ID_MAX_CHARS: Final = 128
-_EVENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}", re.ASCII)
 #: ``person_id``: 1 to this many printable characters (the supervision system's own ids).
 PERSON_ID_MAX_CHARS: Final = 128
-#: No event is older: the feeds' systems went digital later (old files stay valid to reprocess).
-OCCURRED_AT_FLOOR: Final = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
-#: How far after the time of matching ``occurred_at`` may be by default (clock drift).
-FUTURE_MARGIN: Final = dt.timedelta(days=1)
-#: Containers nested deeper than this (the message itself is level 1) are ``too_deep``.
-MAX_DEPTH: Final = 32
 # Contract fields no matcher reads: only their type is checked (flagged when not text).
 _UNREAD_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "hukou": ("region_code",),
@@ -196,218 +191,6 @@ class EventRecord:
         object.__setattr__(self, "address", address)
         object.__setattr__(self, "id_birth_date", id_birth_date)
         object.__setattr__(self, "flags", flags)
-
-
-def parse_timestamp(value: object) -> dt.datetime | None:
-    """Parse an ISO-8601 timestamp that carries an offset; ``None`` otherwise."""
-    if not isinstance(value, str) or not value.strip() or len(value) > 64:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed if parsed.utcoffset() is not None else None
-
-
-def occurred_at_limit(now: dt.datetime, margin: dt.timedelta = FUTURE_MARGIN) -> dt.datetime:
-    """The latest ``occurred_at`` accepted at ``now``: the ``not_after`` of the checks below.
-
-    The caller reads the clock (``matchers`` never does), once per batch or run, so the stream
-    and ``tracer reprocess`` give the same answer for the same input at the same time.
-
-    Args:
-        now: the time of matching, with its offset.
-        margin: how far in the future an event may be (clocks of source systems drift).
-
-    Raises:
-        ValueError: ``now`` has no offset.
-    """
-    if now.utcoffset() is None:
-        raise ValueError("now must carry an offset")
-    return now + margin
-
-
-def parse_event_bytes(
-    data: bytes,
-    *,
-    max_bytes: int,
-    check_envelope: bool = True,
-    not_after: dt.datetime | None = None,
-) -> dict[str, Any]:
-    """Decode one event message and check its envelope.
-
-    Args:
-        data: the message bytes.
-        max_bytes: the largest message accepted.
-        check_envelope: check ``event_id``, ``source`` and ``occurred_at`` here; a caller that
-            hands the dict straight to :func:`event_from_raw` (which checks them with the same
-            reasons) leaves it to that.
-        not_after: the latest ``occurred_at`` accepted (:func:`occurred_at_limit`); ``None``
-            checks only the fixed floor.
-
-    Returns:
-        The decoded JSON object.
-
-    Raises:
-        InvalidRecord: ``oversized``, ``not_utf8``, ``not_json`` (NaN and Infinity included),
-            ``not_object``, ``too_deep``, or a bad envelope (:func:`validate_event_envelope`).
-    """
-    if not isinstance(data, bytes):  # the annotation is a promise callers may break
-        if not isinstance(data, (bytearray, memoryview)):
-            raise InvalidRecord("not_json", type(data).__name__)
-        data = bytes(data)
-    if len(data) > max_bytes:
-        raise InvalidRecord("oversized", f"{len(data)} bytes > {max_bytes}")
-    value = _loads(data)
-    if not isinstance(value, dict):
-        raise InvalidRecord("not_object", type(value).__name__)
-    if _deeper_than(value, MAX_DEPTH):
-        raise InvalidRecord("too_deep", f"more than {MAX_DEPTH} levels")
-    if check_envelope:
-        validate_event_envelope(value, not_after=not_after)
-    return value
-
-
-def _loads(data: bytes) -> object:
-    """``orjson.loads`` with its errors in words; orjson's message can quote the input."""
-    try:
-        return orjson.loads(data)  # rejects invalid UTF-8 too: decode only to say where
-    except orjson.JSONDecodeError as exc:
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            raise InvalidRecord("not_utf8", f"byte {bad.start}") from None
-        if "depth limit" in exc.msg:
-            raise InvalidRecord("too_deep", f"char {exc.pos}") from None
-        raise InvalidRecord("not_json", f"char {exc.pos}") from None
-
-
-def _deeper_than(value: dict[str, Any], limit: int) -> bool:
-    """Whether containers nest more than ``limit`` levels (the object itself is level 1).
-
-    orjson stops at 1024 levels; a feed message has one or two. Walked with a stack of bounded
-    size (no recursion), and only into values that are containers: a flat event costs a scan.
-    """
-    stack: list[tuple[dict[str, Any] | list[Any], int]] = [
-        (v, 2) for v in value.values() if type(v) is dict or type(v) is list
-    ]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = item.values() if type(item) is dict else item
-        stack.extend((c, depth + 1) for c in children if type(c) is dict or type(c) is list)
-    return False
-
-
-def validate_event_envelope(
-    raw: Mapping[str, Any], *, not_after: dt.datetime | None = None
-) -> tuple[str, Source, str]:
-    """Check ``event_id``, ``source`` and ``occurred_at``.
-
-    ``event_id``: 1 to 128 characters of ``A-Z a-z 0-9 . _ : -`` (surrounding blanks ignored).
-    ``source``: ``hukou``, ``bank`` or ``telecom`` (any case). ``occurred_at``: ISO-8601 with an
-    offset, not before 1990-01-01 UTC (:data:`OCCURRED_AT_FLOOR`: old files stay valid for
-    ``tracer reprocess``) and not after ``not_after`` when one is given.
-
-    Args:
-        raw: the decoded event.
-        not_after: the latest ``occurred_at`` accepted (:func:`occurred_at_limit`).
-
-    Returns:
-        ``(event_id, source, occurred_at)`` normalised (timestamp in ISO form with offset).
-
-    Raises:
-        InvalidRecord: naming the first field that is missing or unusable.
-    """
-    if type(raw) is dict:  # a decoded message whose envelope is as it should be, first
-        event_id, source, occurred = raw.get("event_id"), raw.get("source"), raw.get("occurred_at")
-        if (
-            type(event_id) is str
-            and type(source) is str
-            and type(occurred) is str
-            and source in _SOURCES
-            and _EVENT_ID.fullmatch(event_id)
-            and len(occurred) == 25
-            and _ISO_SECONDS.match(occurred)
-            and not occurred.endswith("-00:00")  # written "+00:00": the general path
-        ):
-            try:
-                moment = dt.datetime.fromisoformat(occurred)  # a real date and time?
-            except ValueError:
-                moment = None
-            if moment is not None and _in_window(moment, not_after):
-                return event_id, source, occurred  # type: ignore[return-value]
-    if not isinstance(raw, Mapping):
-        raise InvalidRecord("not_object", type(raw).__name__)
-    return (
-        _event_id_of(raw.get("event_id")),
-        _source_of(raw.get("source")),
-        _occurred_at_of(raw.get("occurred_at"), not_after),
-    )
-
-
-def _in_window(moment: dt.datetime, not_after: dt.datetime | None) -> bool:
-    return moment >= OCCURRED_AT_FLOOR and (not_after is None or moment <= not_after)
-
-
-def _event_id_of(value: object) -> str:
-    if value is None:
-        raise InvalidRecord("missing_event_id")
-    if not isinstance(value, str):
-        raise InvalidRecord("bad_event_id", type(value).__name__)
-    event_id = value.strip()
-    if not event_id:
-        raise InvalidRecord("missing_event_id", "empty")
-    if len(event_id) > EVENT_ID_MAX_CHARS:
-        raise InvalidRecord("bad_event_id", f"longer than {EVENT_ID_MAX_CHARS} characters")
-    if not _EVENT_ID.fullmatch(event_id):
-        raise InvalidRecord("bad_event_id", "a character outside A-Z a-z 0-9 . _ : -")
-    return event_id
-
-
-def _source_of(value: object) -> Source:
-    if value is None:
-        raise InvalidRecord("missing_source")
-    if not isinstance(value, str):
-        raise InvalidRecord("unknown_source", type(value).__name__)
-    source = value.strip().lower()
-    if not source:
-        raise InvalidRecord("missing_source", "empty")
-    if source not in _SOURCES:
-        raise InvalidRecord("unknown_source")
-    return source  # type: ignore[return-value]
-
-
-def _occurred_at_of(value: object, not_after: dt.datetime | None) -> str:
-    if value is None:
-        raise InvalidRecord("missing_occurred_at")
-    if not isinstance(value, str):
-        raise InvalidRecord("bad_occurred_at", type(value).__name__)
-    if not value.strip():
-        raise InvalidRecord("missing_occurred_at", "empty")
-    moment = parse_timestamp(value)
-    if moment is None:
-        raise InvalidRecord("bad_occurred_at", "not ISO-8601 with an offset")
-    if moment < OCCURRED_AT_FLOOR:
-        raise InvalidRecord("occurred_at_out_of_window", "before 1990-01-01")
-    if not_after is not None and moment > not_after:
-        raise InvalidRecord("occurred_at_out_of_window", "in the future")
-    return _normal_timestamp(value) or moment.isoformat()
-
-
-def _normal_timestamp(value: object) -> str | None:
-    """:func:`parse_timestamp`'s result in ISO form, ``None`` when there is none."""
-    if type(value) is str and len(value) == 25 and _ISO_SECONDS.match(value):
-        # Already in the form isoformat writes, but for "-00:00" (written "+00:00").
-        try:
-            dt.datetime.fromisoformat(value)  # a real date and time?
-        except ValueError:
-            return None
-        if not value.endswith("-00:00"):
-            return value
-    parsed = parse_timestamp(value)
-    return None if parsed is None else parsed.isoformat()
 
 
 def _clean(value: str, flags: list[str]) -> str:
@@ -626,7 +409,7 @@ def _status_changed_at_of(value: object) -> str:
         raise InvalidRecord("bad_status_changed_at", type(value).__name__)
     if not value.strip():
         raise InvalidRecord("missing_status_changed_at", "empty")
-    changed = _normal_timestamp(value)
+    changed = normal_timestamp(value)
     if changed is None:
         raise InvalidRecord("bad_status_changed_at", "not ISO-8601 with an offset")
     return changed

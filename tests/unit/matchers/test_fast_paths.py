@@ -29,6 +29,7 @@ from matchers.addresses import normalise_address
 from matchers.cards import luhn_ok, normalise_card
 from matchers.compact import NO_DATE, compact_address, compact_id
 from matchers.dates import normalise_date
+from matchers.envelope import normal_timestamp as _normal_timestamp
 from matchers.errors import InvalidRecord
 from matchers.masking import as_text, mask_id
 from matchers.names import normalise_name
@@ -46,7 +47,6 @@ from matchers.records import (
     _NO_ID,
     EventRecord,
     _gender,
-    _normal_timestamp,
     _plain_card,
     event_from_raw,
     parse_timestamp,
