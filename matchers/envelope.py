@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
 import orjson
@@ -28,6 +29,7 @@ __all__ = [
     "FUTURE_MARGIN",
     "MAX_DEPTH",
     "OCCURRED_AT_FLOOR",
+    "OccurredAtLimit",
     "Source",
     "normal_timestamp",
     "occurred_at_limit",
@@ -51,6 +53,7 @@ OCCURRED_AT_FLOOR: Final = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
 FUTURE_MARGIN: Final = dt.timedelta(days=1)
 #: Containers nested deeper than this (the message itself is level 1) are ``too_deep``.
 MAX_DEPTH: Final = 32
+_SURELY_AFTER_FLOOR: Final = "1991"
 
 
 def parse_timestamp(value: object) -> dt.datetime | None:
@@ -64,7 +67,22 @@ def parse_timestamp(value: object) -> dt.datetime | None:
     return parsed if parsed.utcoffset() is not None else None
 
 
-def occurred_at_limit(now: dt.datetime, margin: dt.timedelta = FUTURE_MARGIN) -> dt.datetime:
+@dataclass(frozen=True, slots=True)
+class OccurredAtLimit:
+    """The latest ``occurred_at`` accepted, read off the caller's clock (:func:`occurred_at_limit`).
+
+    Attributes:
+        at: the latest instant accepted.
+        surely_before: a local date (``YYYY-MM-DD``) up to which any time of day, at any
+            offset, is before ``at``: the common event is checked by comparing its text, since
+            comparing datetimes of two offsets costs about a microsecond each.
+    """
+
+    at: dt.datetime
+    surely_before: str
+
+
+def occurred_at_limit(now: dt.datetime, margin: dt.timedelta = FUTURE_MARGIN) -> OccurredAtLimit:
     """The latest ``occurred_at`` accepted at ``now``: the ``not_after`` of the checks below.
 
     The caller reads the clock (``matchers`` never does), once per batch or run, so the stream
@@ -79,7 +97,10 @@ def occurred_at_limit(now: dt.datetime, margin: dt.timedelta = FUTURE_MARGIN) ->
     """
     if now.utcoffset() is None:
         raise ValueError("now must carry an offset")
-    return now + margin
+    at = now + margin
+    # Offsets stay within a day: a local date two days before ``at``'s UTC date ends before it.
+    day = at.astimezone(dt.UTC).date() - dt.timedelta(days=2)
+    return OccurredAtLimit(at, day.isoformat() if day.year >= 1000 else "")
 
 
 def parse_event_bytes(
@@ -87,7 +108,7 @@ def parse_event_bytes(
     *,
     max_bytes: int,
     check_envelope: bool = True,
-    not_after: dt.datetime | None = None,
+    not_after: OccurredAtLimit | None = None,
 ) -> dict[str, Any]:
     """Decode one event message and check its envelope.
 
@@ -156,7 +177,7 @@ def _deeper_than(value: dict[str, Any], limit: int) -> bool:
 
 
 def validate_event_envelope(
-    raw: Mapping[str, Any], *, not_after: dt.datetime | None = None
+    raw: Mapping[str, Any], *, not_after: OccurredAtLimit | None = None
 ) -> tuple[str, Source, str]:
     """Check ``event_id``, ``source`` and ``occurred_at``.
 
@@ -191,7 +212,13 @@ def validate_event_envelope(
                 moment = dt.datetime.fromisoformat(occurred)  # a real date and time?
             except ValueError:
                 moment = None
-            if moment is not None and _in_window(moment, not_after):
+            # The window by the text: a local year from 1991 is after the floor at any offset,
+            # a local date up to ``surely_before`` before the limit (the rest: the general path).
+            if (
+                moment is not None
+                and occurred >= _SURELY_AFTER_FLOOR
+                and (not_after is None or occurred[:10] <= not_after.surely_before)
+            ):
                 return event_id, source, occurred  # type: ignore[return-value]
     if not isinstance(raw, Mapping):
         raise InvalidRecord("not_object", type(raw).__name__)
@@ -200,10 +227,6 @@ def validate_event_envelope(
         _source_of(raw.get("source")),
         _occurred_at_of(raw.get("occurred_at"), not_after),
     )
-
-
-def _in_window(moment: dt.datetime, not_after: dt.datetime | None) -> bool:
-    return moment >= OCCURRED_AT_FLOOR and (not_after is None or moment <= not_after)
 
 
 def _event_id_of(value: object) -> str:
@@ -234,7 +257,7 @@ def _source_of(value: object) -> Source:
     return source  # type: ignore[return-value]
 
 
-def _occurred_at_of(value: object, not_after: dt.datetime | None) -> str:
+def _occurred_at_of(value: object, not_after: OccurredAtLimit | None) -> str:
     if value is None:
         raise InvalidRecord("missing_occurred_at")
     if not isinstance(value, str):
@@ -246,7 +269,7 @@ def _occurred_at_of(value: object, not_after: dt.datetime | None) -> str:
         raise InvalidRecord("bad_occurred_at", "not ISO-8601 with an offset")
     if moment < OCCURRED_AT_FLOOR:
         raise InvalidRecord("occurred_at_out_of_window", "before 1990-01-01")
-    if not_after is not None and moment > not_after:
+    if not_after is not None and moment > not_after.at:
         raise InvalidRecord("occurred_at_out_of_window", "in the future")
     return normal_timestamp(value) or moment.isoformat()
 

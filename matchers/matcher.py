@@ -11,7 +11,6 @@ raises :class:`matchers.errors.InvalidRecord` for the caller to dead-letter.
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,7 +24,13 @@ from matchers.frequencies import TermFrequencies, tf_key
 from matchers.leads import build_lead
 from matchers.model import MatchModel
 from matchers.names import NameForms
-from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
+from matchers.records import (
+    EventRecord,
+    OccurredAtLimit,
+    Person,
+    event_from_raw,
+    person_from_raw,
+)
 from matchers.scoring import compare_if_identifying, score_comparisons
 
 __all__ = ["MatchOutcome", "Matcher", "RosterAction", "RosterChange", "name_tf_keys"]
@@ -183,7 +188,7 @@ class Matcher:
         )
 
     def match(
-        self, raw_event: Mapping[str, Any], *, not_after: dt.datetime | None = None
+        self, raw_event: Mapping[str, Any], *, not_after: OccurredAtLimit | None = None
     ) -> MatchOutcome:
         """Match one raw event against the watchlist.
 

@@ -17,7 +17,6 @@ docs/design.md, "Validation and hostile input", has the whole picture.
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from matchers.envelope import (
     FUTURE_MARGIN,
     MAX_DEPTH,
     OCCURRED_AT_FLOOR,
+    OccurredAtLimit,
     Source,
     normal_timestamp,
     occurred_at_limit,
@@ -55,6 +55,7 @@ __all__ = [
     "PERSON_ID_MAX_CHARS",
     "EventRecord",
     "Gender",
+    "OccurredAtLimit",
     "Person",
     "RosterStatus",
     "Source",
@@ -195,6 +196,8 @@ class EventRecord:
 
 def _clean(value: str, flags: list[str]) -> str:
     """``value`` through the one sanitiser (``matchers.text``), flagged when it changed."""
+    if value.isprintable():  # clean_text's own first test, here: most fields, every event
+        return value
     text, changed = clean_text(value)
     if changed:
         flags.append(CONTROL_CHARS_FLAG)
@@ -415,7 +418,9 @@ def _status_changed_at_of(value: object) -> str:
     return changed
 
 
-def event_from_raw(raw: Mapping[str, Any], *, not_after: dt.datetime | None = None) -> EventRecord:
+def event_from_raw(
+    raw: Mapping[str, Any], *, not_after: OccurredAtLimit | None = None
+) -> EventRecord:
     """Build a normalised event from a feed message.
 
     Every text field goes through the sanitiser (``matchers.text``); a field of the wrong type

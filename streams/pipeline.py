@@ -30,6 +30,7 @@ from connectors.deadletter import (
 from connectors.elasticsearch import LeadIndexer, closing_update
 from matchers.errors import InvalidRecord
 from matchers.leads import lead_bytes
+from matchers.records import OccurredAtLimit, occurred_at_limit
 
 __all__ = [
     "CLOSING_STATUSES",
@@ -60,7 +61,9 @@ class MatcherPort(Protocol):
         """Upsert or remove one roster person in place; return the ``RosterChange``."""
         ...
 
-    def match(self, raw_event: Mapping[str, Any], *, not_after: datetime | None = None) -> Any:
+    def match(
+        self, raw_event: Mapping[str, Any], *, not_after: OccurredAtLimit | None = None
+    ) -> Any:
         """Match one event; return the ``MatchOutcome`` (``.leads``: lead dicts)."""
         ...
 
@@ -212,7 +215,7 @@ class EventHandler:
         leads: list[Outgoing] = []
         dead: list[Outgoing] = []
         # The matchers read no clock: the latest occurred_at accepted, once per batch.
-        not_after = datetime.now(UTC) + self._future_margin
+        not_after = occurred_at_limit(datetime.now(UTC), self._future_margin)
         for record in records:
             letter = self._one(record, leads, not_after)
             if letter is not None:
@@ -221,7 +224,7 @@ class EventHandler:
         return BatchResult(leads, dead)
 
     def _one(
-        self, record: FetchedRecord, leads: list[Outgoing], not_after: datetime
+        self, record: FetchedRecord, leads: list[Outgoing], not_after: OccurredAtLimit
     ) -> Outgoing | None:
         """Append the event's lead messages to ``leads``; return its dead letter, if any."""
         self.stats.events += 1

@@ -27,7 +27,7 @@ from connectors.files import JsonlLine, JsonlWriter, read_jsonl
 from matchers.errors import InvalidRecord
 from matchers.matcher import Matcher
 from matchers.modelfile import default_model, load_model
-from matchers.records import occurred_at_limit, parse_event_bytes
+from matchers.records import OccurredAtLimit, occurred_at_limit, parse_event_bytes
 from tracer.settings import load_settings
 
 __all__ = ["reprocess"]
@@ -142,7 +142,7 @@ def _match_event(
     path: Path,
     tally: _Tally,
     leads: dict[str, dict[str, Any]],
-    not_after: datetime,
+    not_after: OccurredAtLimit,
 ) -> None:
     if line.record is None:
         tally.bad += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+from types import MappingProxyType
 from typing import Any, get_args
 
 import orjson
@@ -401,7 +402,43 @@ def test_the_future_bound_is_the_callers() -> None:
         validate_event_envelope(raw, not_after=NOT_AFTER)
     with pytest.raises(ValueError, match="offset"):
         occurred_at_limit(dt.datetime(2026, 1, 1))  # a naive time: refused
-    assert occurred_at_limit(NOW, dt.timedelta(0)) == NOW
+    assert occurred_at_limit(NOW, dt.timedelta(0)).at == NOW
+
+
+def _envelope_or_reason(raw: Any, limit: Any) -> object:
+    try:
+        return validate_event_envelope(raw, not_after=limit)
+    except InvalidRecord as exc:
+        return exc.reason
+
+
+_NEAR = st.sampled_from([NOW, dt.datetime(1990, 1, 1, tzinfo=dt.UTC)])
+
+
+@settings(max_examples=400)
+@given(
+    near=_NEAR,
+    shift=st.timedeltas(min_value=dt.timedelta(days=-4), max_value=dt.timedelta(days=4)),
+    offset_minutes=st.integers(-24 * 60 + 1, 24 * 60 - 1),
+    now_shift=st.timedeltas(min_value=dt.timedelta(hours=-30), max_value=dt.timedelta(hours=30)),
+)
+def test_the_window_by_text_agrees_with_the_window_by_time(
+    near: dt.datetime, shift: dt.timedelta, offset_minutes: int, now_shift: dt.timedelta
+) -> None:
+    # The fast path compares text (a dict); a Mapping that is not a dict takes the general path,
+    # which compares instants. Around the floor and the limit, at every offset, they agree.
+    zone = dt.timezone(dt.timedelta(minutes=offset_minutes))
+    occurred = (near + shift).astimezone(zone).replace(microsecond=0).isoformat()
+    limit = occurred_at_limit(NOW + now_shift)
+    raw = EVENT | {"occurred_at": occurred}
+    fast, general = (
+        _envelope_or_reason(raw, limit),
+        _envelope_or_reason(MappingProxyType(raw), limit),
+    )
+    assert fast == general
+    moment = dt.datetime.fromisoformat(occurred)
+    inside = dt.datetime(1990, 1, 1, tzinfo=dt.UTC) <= moment <= limit.at
+    assert (fast != "occurred_at_out_of_window") == inside
 
 
 def test_inert_names_are_data_on_the_lead(matcher: Matcher) -> None:
