@@ -62,7 +62,10 @@ def _t2s() -> opencc.OpenCC:
 @lru_cache(maxsize=32768)
 def simplified(text: str) -> str:
     """Fold traditional characters to simplified (OpenCC ``t2s``): ``張偉`` -> ``张伟``."""
-    return str(_t2s().convert(text))
+    try:
+        return str(_t2s().convert(text))
+    except UnicodeEncodeError:  # a lone surrogate (OpenCC takes UTF-8): fold the rest
+        return str(_t2s().convert("".join(c for c in text if not "\ud800" <= c <= "\udfff")))
 
 
 @lru_cache(maxsize=16384)

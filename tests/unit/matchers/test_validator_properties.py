@@ -129,6 +129,16 @@ def test_text_functions_never_raise_on_any_text(name: str, value: str) -> None:
     _TEXT_FUNCTIONS[name](value)
 
 
+_NASTY = ["", " ", "\ud800", "张\udfff伟", "\x00", "\u202e", "\ufeff", "Ǆ", "ß" * 40, "\U0010ffff"]
+
+
+@pytest.mark.parametrize("value", _NASTY)
+def test_lone_surrogates_and_controls_never_raise(value: str) -> None:
+    # Found by the property above: OpenCC (simplified) could not encode a lone surrogate.
+    for function in [*_TEXT_FUNCTIONS.values(), *_OBJECT_FUNCTIONS.values()]:
+        function(value)
+
+
 _FIELDS = st.sampled_from(
     ["event_id", "source", "occurred_at", "name", "aliases", "id_type", "id_number",
      "birth_date", "gender", "phone", "phones", "address", "addresses", "registered_address",
