@@ -1,7 +1,11 @@
 r"""The lead document: pure, deterministic, identical for batch and stream.
 
-``lead_id`` is ``uuid5(LEAD_NAMESPACE, f"{person_id}\x1f{event_id}")``, so re-delivery and
-re-processing upsert the same document. ``@timestamp`` is the event's ``occurred_at`` (never the
+``lead_id`` is ``uuid5(LEAD_NAMESPACE, f"{person_id}\x1f{source}\x1f{event_id}")``: the event's
+source is part of the namespace, so a bank and a telecom event that happen to share an
+``event_id`` never share a lead, and re-delivery and re-processing meet the same document.
+``event_digest`` (:func:`event_digest`) is the sha256 of the event's canonical JSON: a
+re-delivery of the same event carries the same digest, another event under the same id does not
+(see docs/design.md, "Duplicates"). ``@timestamp`` is the event's ``occurred_at`` (never the
 wall clock) and the score is rounded to 4 decimals, so the same inputs give the same bytes
 through :func:`lead_bytes` (orjson, sorted keys).
 """
@@ -25,19 +29,22 @@ LEAD_NAMESPACE = uuid.UUID("6f1c2a4e-8d3b-5e7f-9a10-2b4c6d8e0f13")
 _NAMESPACE_BYTES = LEAD_NAMESPACE.bytes
 
 
-def lead_id(person_id: str, event_id: str) -> str:
-    """The deterministic id of the lead pairing a person with an event.
+def lead_id(person_id: str, source: str, event_id: str) -> str:
+    """The deterministic id of the lead pairing a person with an event of a source.
 
     Args:
         person_id: the roster's person id.
-        event_id: the feed's event id.
+        source: the event's source (``hukou`` / ``bank`` / ``telecom``).
+        event_id: the feed's event id (unique within its source only).
 
     Returns:
-        A uuid5 string; the unit separator keeps ``("a", "bc")`` and ``("ab", "c")`` apart.
+        A uuid5 string; the unit separator keeps ``("a", "bank", "bc")`` and
+        ``("ab", "bank", "c")`` apart.
     """
     # uuid.uuid5 by hand: the UUID object it builds costs more than the hash (stays interpreted
     # in the compiled build). The test holds it to uuid.uuid5.
-    digest = bytearray(sha1(_NAMESPACE_BYTES + f"{person_id}\x1f{event_id}".encode()).digest())
+    name = f"{person_id}\x1f{source}\x1f{event_id}"
+    digest = bytearray(sha1(_NAMESPACE_BYTES + name.encode()).digest())
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = digest[:16].hex()
@@ -65,7 +72,7 @@ def build_lead(
         A JSON-ready dict; equal inputs give equal dicts.
     """
     return {
-        "lead_id": lead_id(person.person_id, event.event_id),
+        "lead_id": lead_id(person.person_id, event.source, event.event_id),
         "person_id": person.person_id,
         "event_id": event.event_id,
         "source": event.source,
