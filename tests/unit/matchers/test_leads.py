@@ -35,7 +35,7 @@ EVENT = {
 FIELDS = {
     "lead_id", "person_id", "event_id", "source", "event_type", "occurred_at", "@timestamp",
     "score", "probability", "tier", "status", "district", "case_officer", "person_name",
-    "event_name", "explanation", "flags", "model_version",
+    "event_name", "explanation", "flags", "model_version", "event_digest",
 }  # fmt: skip
 
 
@@ -44,7 +44,9 @@ def _lead(**changes: str) -> dict[str, object]:
     person = person_from_raw(PERSON)
     event = event_from_raw(EVENT | changes)
     _, scored = score_pair(model, person, event)
-    return build_lead(person, event, scored, explain(scored.contributions), model_version="v1")
+    return build_lead(
+        person, event, scored, explain(scored.contributions), model_version="v1", digest="d"
+    )
 
 
 def test_lead_id_is_uuid5_of_person_source_and_event() -> None:
