@@ -27,7 +27,7 @@ from connectors.deadletter import (
     build_dead_letter,
     encode_dead_letter,
 )
-from connectors.elasticsearch import LeadIndexer, closing_update
+from connectors.elasticsearch import CONFLICTING_DUPLICATE, LeadIndexer, closing_update
 from matchers.errors import InvalidRecord
 from matchers.leads import lead_bytes
 
@@ -326,10 +326,16 @@ class LeadWriter:
             report = await self._indexer.index(documents)
         self.stats.leads_created += report.created
         self.stats.leads_present += report.already_present
-        records = {str(lead["lead_id"]): record for lead, record in leads}
+        # By document, not lead_id: two leads of one batch may share an id (a conflicting
+        # duplicate), and each dead letter must carry its own message.
+        records = {id(doc): record for doc, (_, record) in zip(documents, leads, strict=True)}
         dead = []
-        for rejected in report.rejected:
-            record = records[str(rejected.lead["lead_id"])]
+        for rejected in (*report.rejected, *report.conflicting):
+            record = records[id(rejected.lead)]
+            if rejected.reason == CONFLICTING_DUPLICATE:
+                self.stats.by_reason[rejected.reason] = (
+                    self.stats.by_reason.get(rejected.reason, 0) + 1
+                )
             dead.append(
                 dead_letter_message(
                     record.value,
