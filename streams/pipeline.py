@@ -153,6 +153,9 @@ class PipelineStats:
     leads_present: int = 0
     leads_closed_on_write: int = 0
     roster_dead_letters: int = 0
+    #: Pairs left without a lead because the event occurred before the person's trace began
+    #: (``MatchOutcome.before_trace``; ``tracer reprocess`` counts the same).
+    matches_before_trace: int = 0
     #: CPU seconds (this thread) spent validating and matching events: the rest of the worker's
     #: CPU is the pipeline's own (Kafka, Faust, Elasticsearch), see bench/e2e.py.
     handler_cpu_s: float = 0.0
@@ -230,6 +233,7 @@ class EventHandler:
                 "matcher failed on %s[%d]@%d", record.topic, record.partition, record.offset
             )
             return self._dead(record, "match_failed", "match", type(exc).__name__)
+        self.stats.matches_before_trace += getattr(outcome, "before_trace", 0)
         if not outcome.leads:
             return None
         try:

@@ -48,6 +48,10 @@ class RosterStats:
     applied: int = 0
     invalid: int = 0
     tombstones: int = 0
+    #: People traced after this worker had matched events that occurred after their trace
+    #: began: those events may lack their leads here (they need retro-matching, which
+    #: ``tracer reprocess`` does; docs/design.md, "Late drop-outs").
+    late_traces: int = 0
 
 
 class RosterVerdicts:
@@ -117,6 +121,8 @@ class Watchlist:
         for message in messages:
             self.apply(message)
         self.verdicts.wake()
+        if self.ready.is_set():  # live changes are few; the initial load is not logged
+            log.info("roster: %d records applied", len(messages))
         # Matching a big roster is CPU work: let the loop breathe between batches.
         await asyncio.sleep(0)
 
@@ -147,6 +153,13 @@ class Watchlist:
             # The person keeps their previous state: a bad update must not untrace anyone.
             return str(change.reason or "invalid")
         self.stats.applied += 1
+        if getattr(change, "late", False):
+            self.stats.late_traces += 1
+            log.warning(
+                "roster: a person's trace began before events this worker already matched;"
+                " their leads from those events need retro-matching (%d people so far)",
+                self.stats.late_traces,
+            )
         if message.value is None:
             self.stats.tombstones += 1
         self._status[str(change.person_id)] = str(change.status)
