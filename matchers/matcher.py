@@ -123,7 +123,7 @@ class Matcher:
         self._quick = QuickScorer(model, self._tf)
         # The latest occurred_at of the events matched so far: a person whose trace begins
         # before it arrived late for some of them (RosterChange.late).
-        self._newest_event: dt.datetime | None = None
+        self._newest_event: str | None = None
 
     def __len__(self) -> int:
         return len(self._index)
@@ -206,7 +206,22 @@ class Matcher:
 
     def _began_before_newest_event(self, person: Person) -> bool:
         newest = self._newest_event
-        return newest is not None and dt.datetime.fromisoformat(person.status_changed_at) <= newest
+        if newest is None:
+            return False
+        began = dt.datetime.fromisoformat(person.status_changed_at)
+        return began <= dt.datetime.fromisoformat(newest)
+
+    def _note_event_time(self, occurred_at: str) -> None:
+        newest = self._newest_event
+        if newest is None:
+            self._newest_event = occurred_at
+        elif len(occurred_at) == len(newest) and occurred_at[-6:] == newest[-6:]:
+            # One normalised form and one offset (the usual case): the text orders as the
+            # instant does, and parsing both costs about a microsecond an event.
+            if occurred_at > newest:
+                self._newest_event = occurred_at
+        elif dt.datetime.fromisoformat(occurred_at) > dt.datetime.fromisoformat(newest):
+            self._newest_event = occurred_at
 
     def match(self, raw_event: Mapping[str, Any]) -> MatchOutcome:
         """Match one raw event against the watchlist.
@@ -228,9 +243,7 @@ class Matcher:
         """
         if self._tf is not None and not self._tf_fixed and self.model.tf.mode == "events":
             self._tf.add(name_tf_keys(event.names))
-        occurred = dt.datetime.fromisoformat(event.occurred_at)
-        if self._newest_event is None or occurred > self._newest_event:
-            self._newest_event = occurred
+        self._note_event_time(event.occurred_at)
         candidates = self._index.candidate_people(event)
         leads = []
         digest = ""

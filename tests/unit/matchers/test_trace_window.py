@@ -96,3 +96,15 @@ def test_the_digest_ignores_key_order_at_every_depth(raw: dict[str, Any]) -> Non
 
     assert event_digest(reverse(raw)) == event_digest(raw)
     assert event_digest(raw | {"\x00extra": 1}) != event_digest(raw)
+
+
+def test_the_newest_event_is_the_latest_instant_whatever_the_offsets() -> None:
+    people = IdentityFactory(random.Random(8)).people(3)
+    matcher = Matcher(default_model())
+    for n, occurred_at in enumerate(["2026-03-01T00:00:00+08:00", "2026-02-28T17:00:00+00:00"]):
+        matcher.match(event_record(f"e{n}", people[0], "bank", occurred_at=occurred_at))
+    # The newest is 17:00 UTC (written later in the text order of the other one: 16:00 UTC).
+    before = roster_record(1, people[1]) | {"status_changed_at": "2026-02-28T16:30:00+00:00"}
+    after = roster_record(2, people[2]) | {"status_changed_at": "2026-02-28T17:30:00+00:00"}
+    assert matcher.apply_roster(before).late
+    assert not matcher.apply_roster(after).late
