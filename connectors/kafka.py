@@ -8,6 +8,8 @@ Two clients, each where it fits:
   consumer group with every roster partition assigned. It reads the compacted roster from the
   beginning, reports when it reached the end offsets seen at start (``caught_up``), then follows.
   Every worker runs one, so every worker holds the whole watchlist whatever the group does.
+  It reads ``tracer.roster.valid`` (the last valid records the pipeline kept) whole before the
+  roster, and :meth:`KafkaRosterFollower.fetch` reads one roster record again by offset.
 """
 
 from __future__ import annotations
