@@ -143,3 +143,25 @@ def test_invalid_update_after_compaction_and_restart_keeps_the_last_valid_state(
     letters = dead_letters()
     assert len(letters) == 1 and original_value(letters[0]) == invalid
     assert _consumer_count(run, "tracer.roster.valid") == 1  # kept once, not again
+
+
+async def test_follower_fetch_reads_one_record_again_by_offset(run: Run) -> None:
+    from connectors.kafka import KafkaRosterFollower
+
+    for n in range(3):
+        publish(run, "supervision.roster", b'{"n": %d}' % n, b"same-key")
+    (partition,) = {m.partition for m in _records_of(run, b"same-key")}
+
+    async def nothing(_messages: Any) -> None:
+        return None
+
+    follower = KafkaRosterFollower(
+        run.settings.kafka_bootstrap, run.topic("supervision.roster"), nothing
+    )
+    found = await follower.fetch(partition, 1)
+    assert found is not None and (found.key, found.value, found.offset) == (
+        b"same-key",
+        b'{"n": 1}',
+        1,
+    )
+    assert await follower.fetch(partition, 3) is None  # past the end: nothing there
