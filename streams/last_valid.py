@@ -84,6 +84,8 @@ class LastValidKeeper:
         while True:
             try:
                 found = await self._fetch(partition, judged.last_valid_offset)
+                if found is not None and found.key == key and found.value is None:
+                    return  # the last valid record deleted the person: not traced either way
                 if found is None or found.key != key or found.value is None:
                     self.stats.lost += 1
                     log.error(

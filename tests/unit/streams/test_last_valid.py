@@ -123,3 +123,13 @@ async def test_keeper_passes_valid_records_through() -> None:
     kafka = Roster({})
     keeper = LastValidKeeper(watchlist.verdicts, kafka.fetch, kafka.publish)
     assert await keeper.verdict(2, 0) is None and kafka.published == []
+
+
+async def test_keeper_keeps_nothing_after_a_deletion() -> None:
+    kafka = Roster({3: message(None, 3)})
+    watchlist = Watchlist(FakeMatcher())
+    watchlist.apply(message(None, 3))  # a tombstone: the person was deleted
+    watchlist.apply(message(INVALID, 4))
+    keeper = LastValidKeeper(watchlist.verdicts, kafka.fetch, kafka.publish)
+    assert await keeper.verdict(2, 4) == "status: invalid"
+    assert kafka.published == [] and keeper.stats.lost == 0
