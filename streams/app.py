@@ -20,6 +20,7 @@ from connectors.elasticsearch import LeadIndexer
 from connectors.kafka import KafkaRosterFollower
 from connectors.topics import FEED_TOPICS, topic_name
 
+from streams.last_valid import LastValidKeeper
 from streams.pipeline import EventHandler, EventParser, LeadWriter, MatcherPort, PipelineStats
 from streams.roster import LeadCloser, Watchlist
 from streams.transport import RawBytes, install_fast_fetch
@@ -91,6 +92,7 @@ class Pipeline:
     watchlist: Watchlist
     follower: KafkaRosterFollower
     closer: LeadCloser
+    keeper: LastValidKeeper
     handle_events: EventHandler
     writer: LeadWriter
     indexer: LeadIndexer
@@ -155,8 +157,20 @@ def build_pipeline(
     closer = LeadCloser(indexer, watchlist.status_of, lock)
     watchlist.on_traced_out = closer.request
     roster_topic = topic_name("supervision.roster", prefix=prefix)
-    follower = KafkaRosterFollower(settings.kafka_bootstrap, roster_topic, watchlist.on_roster)
+    valid_topic = topic_name("tracer.roster.valid", prefix=prefix)
+    follower = KafkaRosterFollower(
+        settings.kafka_bootstrap,
+        roster_topic,
+        watchlist.on_roster,
+        fallback_topic=valid_topic,
+        fallback_handler=watchlist.on_fallback,
+    )
     raw: dict[str, Any] = {"schema": RawBytes()}
+    valid = app.topic(valid_topic, **raw)
+
+    async def keep(key: bytes, value: bytes) -> object:
+        return await valid.send(key=key, value=value)
+
     pipeline = Pipeline(
         app=app,
         feeds=app.topic(*(topic_name(t, prefix=prefix) for t in FEED_TOPICS), **raw),
@@ -167,6 +181,7 @@ def build_pipeline(
         watchlist=watchlist,
         follower=follower,
         closer=closer,
+        keeper=LastValidKeeper(watchlist.verdicts, follower.fetch, keep),
         handle_events=EventHandler(
             matcher, parse_event, max_bytes=settings.max_event_bytes, stats=stats
         ),
