@@ -159,6 +159,10 @@ class ElasticsearchLeadIndexer:
         rng: Jitter source, injectable for reproducible tests.
     """
 
+    #: Called with the bulk action (``index``, ``update``) before each retry of a failed bulk
+    #: request: the worker notes it for its health endpoint.
+    on_retry: Callable[[str], None] | None = None
+
     def __init__(
         self,
         client: Any,
@@ -284,6 +288,8 @@ class ElasticsearchLeadIndexer:
                 return [next(iter(entry.values())) for entry in response["items"]]
             except (ApiError, TransportError) as exc:
                 attempt += 1
+                if self.on_retry is not None:
+                    self.on_retry(action)
                 await self._pause(attempt, f"bulk {action} failed: {_describe(exc)}")
 
     async def _pause(self, attempt: int, why: str) -> None:
