@@ -248,17 +248,21 @@ def _register_health(p: Pipeline, *, web_enabled: bool) -> None:
 
 
 def _count_index_retries(indexer: LeadIndexer, stats: PipelineStats) -> None:
-    """Note the indexer's bulk-index retries in ``stats`` (``retries`` / ``failing_since``).
+    """Note the indexer's failed and answered requests in ``stats`` for the health check.
 
-    Interim hook until the retry helper maintains them: the indexer retries a failed bulk
-    itself, so the lead writer never sees Elasticsearch being away. The lead writer clears
-    ``failing_since["index"]`` when a batch is written.
+    Interim hook until the retry helper maintains ``retries`` / ``failing_since``: the indexer
+    retries a failed request itself, so neither the lead writer nor the lead closer sees
+    Elasticsearch being away. A bulk of creates is kind ``index``; the closer's search and
+    bulk update are kind ``close``.
     """
 
-    def on_retry(kind: str) -> None:
-        if kind == "index":
-            stats.retries["index"] = stats.retries.get("index", 0) + 1
-            stats.failing_since.setdefault("index", time.monotonic())
+    def on_request(action: str, ok: bool) -> None:
+        kind = "index" if action == "index" else "close"
+        if ok:
+            stats.failing_since.pop(kind, None)
+            return
+        stats.retries[kind] = stats.retries.get(kind, 0) + 1
+        stats.failing_since.setdefault(kind, time.monotonic())
 
     if isinstance(indexer, ElasticsearchLeadIndexer):
-        indexer.on_retry = on_retry
+        indexer.on_request = on_request

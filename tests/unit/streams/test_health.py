@@ -12,6 +12,7 @@ import pytest
 from elasticsearch import ConnectionError as ESConnectionError
 
 from connectors.elasticsearch import ElasticsearchLeadIndexer
+from connectors.kafka import RosterMessage
 from matchers.records import parse_event_bytes
 from streams.app import build_pipeline
 from streams.health import (
@@ -28,8 +29,8 @@ from streams.health import (
     health_document,
 )
 from streams.pipeline import PipelineStats
-from tests.unit.connectors.test_elasticsearch import FaultyElasticsearch
-from tests.unit.streams.fakes import FakeMatcher, record
+from tests.unit.connectors.test_elasticsearch import FakeElasticsearch, FaultyElasticsearch
+from tests.unit.streams.fakes import FakeMatcher, record, roster
 from tests.unit.streams.test_agents import SETTINGS
 
 POLICY = HealthPolicy(failing_after_s=10, no_progress_s=30, lag_threshold=100, trend_window_s=30)
@@ -350,3 +351,34 @@ async def test_an_unreachable_elasticsearch_is_noted_for_the_health_check(tmp_pa
     assert seen.failing[0] == seen.failing[1]  # when the run of failures began, kept
     assert p.stats.retries == {"index": 2}
     assert p.stats.failing_since == {}  # written: no longer failing
+
+
+class SearchFailsOnce(FakeElasticsearch):
+    def __init__(self) -> None:
+        super().__init__()
+        self.searches = 0
+
+    async def search(self, **kwargs: Any) -> Any:
+        self.searches += 1
+        if self.searches == 1:
+            raise ESConnectionError("refused")
+        return await super().search(**kwargs)
+
+
+async def test_closing_leads_while_elasticsearch_is_away_is_noted_too(tmp_path: Any) -> None:
+    client, seen = SearchFailsOnce(), Seen()
+    p = build_pipeline(
+        SETTINGS,
+        matcher=FakeMatcher(),
+        parse_event=parse_event_bytes,
+        indexer=ElasticsearchLeadIndexer(client, "leads", sleep=seen),
+        web_enabled=False,
+        datadir=tmp_path,
+    )
+    seen.stats = p.stats
+    client.docs["p1:e1"] = {"lead_id": "p1:e1", "person_id": "p1", "status": "new"}
+    p.watchlist.apply(RosterMessage(b"p1", roster("p1", status="located"), 0, 0, None))
+    assert await p.closer.close_pending() == 1
+    assert [list(f) for f in seen.failing] == [["close"]]
+    assert p.stats.retries == {"close": 1}
+    assert p.stats.failing_since == {}  # the search answered again
