@@ -171,13 +171,7 @@ def build_pipeline(
     roster_topic = topic_name("supervision.roster", prefix=prefix)
     follower = KafkaRosterFollower(settings.kafka_bootstrap, roster_topic, watchlist.on_roster)
     raw: dict[str, Any] = {"schema": RawBytes()}
-    watched = frozenset(topic_name(t, prefix=prefix) for t in (*FEED_TOPICS, "leads"))
-    health = HealthMonitor(
-        stats,
-        policy=HealthPolicy(lag_threshold=settings.worker_health_lag_threshold),
-        roster_loaded=follower.caught_up.is_set,
-        read_offsets=partial(consumer_offsets, app, watched),
-    )
+    health = _health_monitor(settings, app, stats, follower)
     pipeline = Pipeline(
         app=app,
         feeds=app.topic(*(topic_name(t, prefix=prefix) for t in FEED_TOPICS), **raw),
@@ -211,6 +205,21 @@ def build_pipeline(
     return pipeline
 
 
+def _health_monitor(
+    settings: StreamSettings, app: faust.App, stats: PipelineStats, follower: KafkaRosterFollower
+) -> HealthMonitor:
+    # Feeds and leads: the roster partitions in the group feed only the dead-letter agent,
+    # which waits for the follower by design.
+    prefix = settings.topic_prefix
+    watched = frozenset(topic_name(t, prefix=prefix) for t in (*FEED_TOPICS, "leads"))
+    return HealthMonitor(
+        stats,
+        policy=HealthPolicy(lag_threshold=settings.worker_health_lag_threshold),
+        roster_loaded=follower.caught_up.is_set,
+        read_offsets=partial(consumer_offsets, app, watched),
+    )
+
+
 def _figures(watchlist: Watchlist, closer: LeadCloser, health: HealthMonitor) -> WorkerFigures:
     return WorkerFigures(
         stats=health.stats,
@@ -227,7 +236,10 @@ def _register_health(p: Pipeline, *, web_enabled: bool) -> None:
     """Register the watchdog timer and, with the web server, ``/health`` and ``/metrics``."""
 
     async def watchdog() -> None:
-        p.health.evaluate()
+        try:
+            p.health.evaluate()
+        except Exception:  # a crashed timer would end the checks for good: try next time
+            log.exception("health: the check failed")
 
     p.app.timer(interval=p.health.policy.interval_s)(watchdog)
     if not web_enabled:
