@@ -42,6 +42,9 @@ class TracerSettings(BaseSettings):
     max_event_bytes: int = Field(default=64 * 1024, ge=1024)
     bulk_max_actions: int = Field(default=500, ge=1)
     bulk_flush_seconds: float = Field(default=0.5, gt=0)
+    # Longest line `tracer produce` publishes; longer ones are rejected unread. Kafka's default
+    # message.max.bytes is 1,048,588 per batch: this leaves room for the key and the framing.
+    produce_max_line_bytes: int = Field(default=1_000_000, ge=1024)
     #: Total lag (records, feeds and leads) above which the worker's /health says catching_up.
     worker_health_lag_threshold: int = Field(default=1000, ge=0)
 
