@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import faust
 from connectors.elasticsearch import ElasticsearchLeadIndexer, LeadIndexer
+from connectors.endpoints import kafka_addresses, probe
 from connectors.kafka import KafkaRosterFollower
 from connectors.topics import FEED_TOPICS, topic_name
 from prometheus_client import CollectorRegistry
@@ -217,6 +218,8 @@ def _health_monitor(
         policy=HealthPolicy(lag_threshold=settings.worker_health_lag_threshold),
         roster_loaded=follower.caught_up.is_set,
         read_offsets=partial(consumer_offsets, app, watched),
+        # A TCP connect in a thread (at most a second an address): the loop never blocks.
+        probe_kafka=partial(asyncio.to_thread, probe, kafka_addresses(settings.kafka_bootstrap)),
     )
 
 
@@ -237,7 +240,7 @@ def _register_health(p: Pipeline, *, web_enabled: bool) -> None:
 
     async def watchdog() -> None:
         try:
-            p.health.evaluate()
+            await p.health.check()
         except Exception:  # a crashed timer would end the checks for good: try next time
             log.exception("health: the check failed")
 

@@ -14,6 +14,10 @@ keeps the little history the rule needs (the lag a trend window ago, when each p
 committed offset last moved), and logs one WARNING when the worker becomes degraded and one
 INFO line when it recovers. The worker's watchdog timer and ``GET /health`` both evaluate it.
 
+The watchdog also probes Kafka's addresses with a plain TCP connect (``connectors.endpoints``):
+the Kafka clients wait out a broker that went away without raising anything, so a refused
+connection is the one sign of it when nothing else fails. It counts as the kind ``kafka``.
+
 Lag comes from what Faust's consumer already holds in memory (no request per scrape): the
 highwater of each assigned partition, as the last fetch response gave it, minus the offset this
 group committed. A partition with no committed offset yet (a new group before its first commit)
@@ -22,12 +26,15 @@ or no fetch yet has no known lag and is left out.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
+
+from connectors.endpoints import Reach
 
 from streams.pipeline import PipelineStats
 
@@ -76,6 +83,7 @@ HEALTH_REASONS: tuple[HealthReason, ...] = get_args(HealthReason)
 #: ``work_failing``. The publish and roster loops use two separate Kafka clients: both failing
 #: at once reads as ``kafka_unavailable``.
 KIND_REASONS: Mapping[str, HealthReason] = {
+    "kafka": "kafka_unavailable",
     "index": "elasticsearch_unavailable",
     "close": "elasticsearch_unavailable",
     "publish": "publish_failing",
@@ -122,6 +130,7 @@ class HealthPolicy:
         trend_window_s: Lag above the threshold that has not fallen over this window is
             ``falling_behind``.
         interval_s: Period of the watchdog.
+        probe_timeout_s: Longest wait for the Kafka probe of one watchdog round.
 
     Raises:
         ValueError: Every bound that is not positive, all at once.
@@ -132,11 +141,18 @@ class HealthPolicy:
     lag_threshold: int = 1000
     trend_window_s: float = 30.0
     interval_s: float = 5.0
+    probe_timeout_s: float = 3.0
 
     def __post_init__(self) -> None:
         bad = [
             name
-            for name in ("failing_after_s", "no_progress_s", "trend_window_s", "interval_s")
+            for name in (
+                "failing_after_s",
+                "no_progress_s",
+                "trend_window_s",
+                "interval_s",
+                "probe_timeout_s",
+            )
             if not getattr(self, name) > 0
         ]
         if self.lag_threshold < 0:
@@ -258,6 +274,8 @@ class HealthMonitor:
         policy: The thresholds.
         roster_loaded: Whether the roster follower has caught up.
         read_offsets: The consumer's partition offsets (:func:`consumer_offsets`).
+        probe_kafka: Whether Kafka's addresses accept a connection (``refused``: nothing
+            listens); run by :meth:`check`, never by a request to ``/health``.
         clock: Monotonic seconds, injectable for tests.
     """
 
@@ -268,13 +286,17 @@ class HealthMonitor:
         policy: HealthPolicy,
         roster_loaded: Callable[[], bool],
         read_offsets: Callable[[], Mapping[PartitionKey, PartitionOffsets]],
+        probe_kafka: Callable[[], Awaitable[Reach]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stats = stats
         self.policy = policy
         self._roster_loaded = roster_loaded
         self._read_offsets = read_offsets
+        self._probe_kafka = probe_kafka
         self._clock = clock
+        #: Kinds the monitor's own probes found failing (kind -> since when).
+        self._probed_failing: dict[str, float] = {}
         self.verdict = Verdict("starting")
         self.observation = Observation(roster_loaded=False, failing_for={})
         self.lag: dict[PartitionKey, int] = {}
@@ -283,6 +305,19 @@ class HealthMonitor:
         # (time, total lag), one a second at most: bounded whatever the scrape rate.
         self._samples: deque[tuple[float, int]] = deque(maxlen=256)
         self._degraded_at: float | None = None
+
+    async def check(self) -> Verdict:
+        """Probe Kafka (at most ``probe_timeout_s``), then :meth:`evaluate`; never raises."""
+        if self._probe_kafka is not None:
+            try:
+                reach = await asyncio.wait_for(self._probe_kafka(), self.policy.probe_timeout_s)
+            except Exception:  # a probe that cannot tell (timeout, no name): no news
+                reach = "unknown"
+            if reach == "refused":
+                self._probed_failing.setdefault("kafka", self._clock())
+            elif reach == "listening":
+                self._probed_failing.pop("kafka", None)
+        return self.evaluate()
 
     def evaluate(self) -> Verdict:
         """Observe now, decide, log a transition into or out of ``degraded``; never raises."""
@@ -297,7 +332,7 @@ class HealthMonitor:
         total = sum(self.lag.values())
         self.observation = Observation(
             roster_loaded=loaded,
-            failing_for={k: max(0.0, now - t) for k, t in self.stats.failing_since.items()},
+            failing_for={k: max(0.0, now - t) for k, t in self._failing_since().items()},
             lag=total,
             lag_trend=self._trend(now, total),
             stalled_s=self._stalled(now, offsets, loaded),
@@ -306,6 +341,9 @@ class HealthMonitor:
         self._report(self.verdict, verdict, now)
         self.verdict = verdict
         return verdict
+
+    def _failing_since(self) -> dict[str, float]:
+        return {**self.stats.failing_since, **self._probed_failing}
 
     def _stalled(
         self, now: float, offsets: Mapping[PartitionKey, PartitionOffsets], loaded: bool

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ from streams.app import build_pipeline
 from streams.health import (
     FIXES,
     HEALTH_REASONS,
+    KIND_REASONS,
     HealthMonitor,
     HealthPolicy,
     Observation,
@@ -124,6 +126,7 @@ def test_decide(observation: Observation, state: str, reasons: tuple[str, ...]) 
 def test_every_reason_has_a_fix_that_names_no_value() -> None:
     assert set(FIXES) == set(HEALTH_REASONS)
     assert all(fix and len(fix) < 200 for fix in FIXES.values())
+    assert set(KIND_REASONS.values()) <= set(HEALTH_REASONS)
 
 
 def test_policy_reports_every_bad_bound_at_once() -> None:
@@ -382,3 +385,55 @@ async def test_closing_leads_while_elasticsearch_is_away_is_noted_too(tmp_path: 
     assert [list(f) for f in seen.failing] == [["close"]]
     assert p.stats.retries == {"close": 1}
     assert p.stats.failing_since == {}  # the search answered again
+
+
+class Probe:
+    """What the Kafka probe answers, round by round."""
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+
+    async def __call__(self) -> Any:
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        if answer == "hang":
+            await asyncio.sleep(3600)
+        return answer
+
+
+async def test_check_reports_kafka_refusing_connections(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    rounds = ["listening", "refused", "unknown", "refused", OSError("no route"), "refused"]
+    rounds += ["hang", "listening"]
+    monitor = HealthMonitor(
+        PipelineStats(),
+        policy=replace(POLICY, probe_timeout_s=0.05),
+        roster_loaded=lambda: True,
+        read_offsets=dict,
+        probe_kafka=Probe(*rounds),
+        clock=clock,
+    )
+    verdicts = []
+    for _ in rounds:
+        verdicts.append(await monitor.check())
+        clock.now += 5
+    states = [v.reasons for v in verdicts]
+    # Refused from the second round (t=5): degraded once 10 s have passed (t=15), kept while
+    # the probe cannot tell (unknown, an error, a probe that hangs), cleared once it listens.
+    k = ("kafka_unavailable",)
+    assert states == [(), (), (), k, k, k, k, ()]
+    assert monitor.observation.failing_for == {}
+    assert "kafka_unavailable (fix: Kafka does not answer" in caplog.text
+
+
+async def test_evaluate_alone_never_probes() -> None:
+    probe = Probe()  # any call would fail: nothing to pop
+    monitor = HealthMonitor(
+        PipelineStats(),
+        policy=POLICY,
+        roster_loaded=lambda: True,
+        read_offsets=dict,
+        probe_kafka=probe,
+    )
+    assert monitor.evaluate() == Verdict("ready")
