@@ -193,6 +193,10 @@ class ElasticsearchLeadIndexer:
         rng: Jitter source, injectable for reproducible tests.
     """
 
+    #: Told of each request (``index``, ``update``, ``search``) answered (``True``) or failed
+    #: and about to be retried (``False``): the worker's health endpoint reads it.
+    on_request: Callable[[str, bool], None] | None = None
+
     def __init__(
         self,
         client: Any,
@@ -343,9 +347,11 @@ class ElasticsearchLeadIndexer:
                 response = await self._client.search(
                     index=self._alias, query=query, size=_CLOSE_PAGE, source=False
                 )
+                self._told("search", ok=True)
                 return list(response["hits"]["hits"])
             except (ApiError, TransportError) as exc:
                 attempt += 1
+                self._told("search", ok=False)
                 await self._pause(attempt, f"search failed: {_describe(exc)}")
 
     async def _bulk(
@@ -355,10 +361,16 @@ class ElasticsearchLeadIndexer:
         while True:
             try:
                 response = await self._client.bulk(operations=operations)
+                self._told(action, ok=True)
                 return [next(iter(entry.values())) for entry in response["items"]]
             except (ApiError, TransportError) as exc:
                 attempt += 1
+                self._told(action, ok=False)
                 await self._pause(attempt, f"bulk {action} failed: {_describe(exc)}")
+
+    def _told(self, action: str, *, ok: bool) -> None:
+        if self.on_request is not None:
+            self.on_request(action, ok)
 
     async def _pause(self, attempt: int, why: str) -> None:
         delay = self._backoff.delay(attempt - 1, self._rng)

@@ -318,9 +318,13 @@ class LeadWriter:
         attempt = 0
         while True:
             try:
-                return await self._write(leads)
+                dead = await self._write(leads)
+                self.stats.failing_since.pop("index", None)  # health: written again
+                return dead
             except Exception:  # never let the batch be acknowledged unwritten: try again
                 attempt += 1
+                self.stats.retries["index"] = self.stats.retries.get("index", 0) + 1
+                self.stats.failing_since.setdefault("index", time.monotonic())
                 log.exception("lead batch failed; retry %d", attempt)
                 await asyncio.sleep(min(30.0, self._retry_pause_s * attempt))
 
