@@ -1,11 +1,14 @@
 """Writing leads to Elasticsearch: idempotent async bulk, retried until acknowledged.
 
 Every lead is written with ``op_type: create`` under its deterministic ``lead_id``, so a
-re-delivered lead meets a 409 conflict, which counts as success ("already there"). Each bulk
-item is classified by :func:`classify_item`::
+re-delivered lead meets a 409 conflict, which counts as success ("already there") when the
+stored lead has the same ``event_digest``; another digest means another event under the same
+``source`` + ``event_id``, a ``conflicting_duplicate`` the caller dead-letters (the first one
+stays). The digests of a call's conflicts are fetched with one ``_mget`` (realtime: it sees
+writes not yet refreshed). Each bulk item is classified by :func:`classify_item`::
 
     201 / 200          -> created
-    409                -> conflict   (already there: success)
+    409                -> conflict   (already there: success, or a conflicting duplicate)
     429, 5xx           -> retry      (exponential backoff with full jitter, for ever)
     any other 4xx      -> reject     (mapping / bad document: the caller dead-letters it)
 
@@ -31,6 +34,7 @@ from elasticsearch.serializer import NdjsonSerializer, OrjsonSerializer
 from connectors.errors import ConnectorError, ServiceUnavailable
 
 __all__ = [
+    "CONFLICTING_DUPLICATE",
     "Backoff",
     "ElasticsearchLeadIndexer",
     "InMemoryLeadIndexer",
@@ -42,6 +46,7 @@ __all__ = [
     "bulk_create_operations",
     "classify_item",
     "closing_update",
+    "conflicting_duplicates",
 ]
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,9 @@ ItemOutcome = Literal["created", "conflict", "retry", "reject"]
 """What one bulk item's result means for the caller."""
 
 _CLOSE_PAGE = 1000
+
+CONFLICTING_DUPLICATE = "conflicting_duplicate"
+"""The reason given to a lead whose id is taken by a lead of another event with that id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +71,17 @@ class RejectedLead:
 
 @dataclass(frozen=True, slots=True)
 class IndexReport:
-    """What a call to :meth:`LeadIndexer.index` achieved; every lead is in exactly one bucket."""
+    """What a call to :meth:`LeadIndexer.index` achieved; every lead is in exactly one bucket.
+
+    ``conflicting`` holds the leads whose id was taken by a lead with another
+    ``event_digest`` (status 409, reason :data:`CONFLICTING_DUPLICATE`): not written.
+    """
 
     created: int = 0
     already_present: int = 0
     rejected: tuple[RejectedLead, ...] = ()
     attempts: int = 1
+    conflicting: tuple[RejectedLead, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +141,27 @@ def closing_update(*, reason: str, closed_at: str) -> dict[str, Any]:
     return {"status": "closed", "status_reason": reason, "closed_at": closed_at}
 
 
+def conflicting_duplicates(
+    leads: Iterable[Mapping[str, Any]], stored: Mapping[str, str | None]
+) -> tuple[RejectedLead, ...]:
+    """Return the leads whose stored namesake has another ``event_digest`` (pure).
+
+    Args:
+        leads: leads whose create met a 409.
+        stored: ``lead_id`` -> the stored lead's ``event_digest`` (absent: not found).
+
+    A digest missing on either side (a lead written before digests existed, or gone since)
+    cannot be compared, and counts as the same lead: already there.
+    """
+    return tuple(
+        RejectedLead(lead, 409, CONFLICTING_DUPLICATE)
+        for lead in leads
+        if (theirs := stored.get(str(lead["lead_id"]))) is not None
+        and (ours := lead.get("event_digest")) is not None
+        and theirs != ours
+    )
+
+
 def _error_reason(item: Mapping[str, Any]) -> str:
     error = item.get("error")
     if isinstance(error, Mapping):
@@ -158,6 +192,10 @@ class ElasticsearchLeadIndexer:
         sleep: Awaitable pause, injectable so tests do not wait.
         rng: Jitter source, injectable for reproducible tests.
     """
+
+    #: Told of each request (``index``, ``update``, ``search``) answered (``True``) or failed
+    #: and about to be retried (``False``): the worker's health endpoint reads it.
+    on_request: Callable[[str, bool], None] | None = None
 
     def __init__(
         self,
@@ -201,8 +239,9 @@ class ElasticsearchLeadIndexer:
             The report; ``rejected`` leads are for the dead-letter topic.
         """
         pending = list(leads)
-        created = present = attempt = 0
+        created = attempt = 0
         rejected: list[RejectedLead] = []
+        conflicts: list[Mapping[str, Any]] = []
         while pending:
             items = await self._bulk(
                 bulk_create_operations(pending, index=self._alias), attempt, "index"
@@ -214,7 +253,7 @@ class ElasticsearchLeadIndexer:
                 if outcome == "created":
                     created += 1
                 elif outcome == "conflict":
-                    present += 1
+                    conflicts.append(lead)
                 elif outcome == "retry":
                     retry.append(lead)
                 else:
@@ -223,7 +262,46 @@ class ElasticsearchLeadIndexer:
             attempt += 1
             if pending:
                 await self._pause(attempt, f"{len(pending)} leads throttled or failed")
-        return IndexReport(created, present, tuple(rejected), max(attempt, 1))
+        conflicting = await self._conflicting(conflicts)
+        present = len(conflicts) - len(conflicting)
+        return IndexReport(created, present, tuple(rejected), max(attempt, 1), conflicting)
+
+    async def _conflicting(self, leads: list[Mapping[str, Any]]) -> tuple[RejectedLead, ...]:
+        """Which of ``leads`` (each met a 409) are conflicting duplicates: one ``_mget``."""
+        if not leads:
+            return ()
+        ids = sorted({str(lead["lead_id"]) for lead in leads})
+        return conflicting_duplicates(leads, await self._stored_digests(ids))
+
+    async def _stored_digests(self, ids: list[str]) -> dict[str, str | None]:
+        attempt = 0
+        while True:
+            try:
+                response = await self._client.mget(
+                    index=self._alias, ids=ids, source_includes=["event_digest"]
+                )
+            except ApiError as exc:
+                if exc.meta.status == 429 or exc.meta.status >= 500:
+                    attempt += 1
+                    await self._pause(attempt, f"mget failed: {_describe(exc)}")
+                    continue
+                # Retrying a refused request would stall the pipeline for good: the leads
+                # count as already there, and the operator is told.
+                log.error(
+                    "elasticsearch: digests of %d conflicts unreadable (%s)",
+                    len(ids),
+                    _describe(exc),
+                )
+                return {}
+            except TransportError as exc:
+                attempt += 1
+                await self._pause(attempt, f"mget failed: {_describe(exc)}")
+                continue
+            return {
+                str(doc["_id"]): (doc.get("_source") or {}).get("event_digest")
+                for doc in response["docs"]
+                if doc.get("found")
+            }
 
     async def close_open_leads(
         self, person_ids: Iterable[str], *, reason: str, closed_at: str
@@ -269,9 +347,11 @@ class ElasticsearchLeadIndexer:
                 response = await self._client.search(
                     index=self._alias, query=query, size=_CLOSE_PAGE, source=False
                 )
+                self._told("search", ok=True)
                 return list(response["hits"]["hits"])
             except (ApiError, TransportError) as exc:
                 attempt += 1
+                self._told("search", ok=False)
                 await self._pause(attempt, f"search failed: {_describe(exc)}")
 
     async def _bulk(
@@ -281,10 +361,16 @@ class ElasticsearchLeadIndexer:
         while True:
             try:
                 response = await self._client.bulk(operations=operations)
+                self._told(action, ok=True)
                 return [next(iter(entry.values())) for entry in response["items"]]
             except (ApiError, TransportError) as exc:
                 attempt += 1
+                self._told(action, ok=False)
                 await self._pause(attempt, f"bulk {action} failed: {_describe(exc)}")
+
+    def _told(self, action: str, *, ok: bool) -> None:
+        if self.on_request is not None:
+            self.on_request(action, ok)
 
     async def _pause(self, attempt: int, why: str) -> None:
         delay = self._backoff.delay(attempt - 1, self._rng)
@@ -317,8 +403,10 @@ def _describe(exc: Exception) -> str:
 class InMemoryLeadIndexer:
     """The in-memory twin of :class:`ElasticsearchLeadIndexer` with the same semantics.
 
-    ``reject`` maps a lead_id to the HTTP status and reason the twin answers for it, to test
-    the dead-letter path without a real mapping error.
+    A lead whose id is present is already there when the stored lead has the same
+    ``event_digest``, a conflicting duplicate when it has another. ``reject`` maps a lead_id
+    to the HTTP status and reason the twin answers for it, to test the dead-letter path
+    without a real mapping error.
     """
 
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -328,19 +416,26 @@ class InMemoryLeadIndexer:
     async def index(self, leads: Sequence[Mapping[str, Any]]) -> IndexReport:
         """Create each lead unless present (conflict) or marked for rejection."""
         self.calls += 1
-        created = present = 0
+        created = 0
         rejected: list[RejectedLead] = []
+        conflicts: list[Mapping[str, Any]] = []
         for lead in leads:
             lead_id = str(lead["lead_id"])
             if lead_id in self.reject:
                 status, reason = self.reject[lead_id]
                 rejected.append(RejectedLead(lead, status, reason))
             elif lead_id in self.documents:
-                present += 1
+                conflicts.append(lead)
             else:
                 self.documents[lead_id] = dict(lead)
                 created += 1
-        return IndexReport(created, present, tuple(rejected))
+        stored = {
+            str(lead["lead_id"]): self.documents[str(lead["lead_id"])].get("event_digest")
+            for lead in conflicts
+        }
+        conflicting = conflicting_duplicates(conflicts, stored)
+        present = len(conflicts) - len(conflicting)
+        return IndexReport(created, present, tuple(rejected), 1, conflicting)
 
     async def close_open_leads(
         self, person_ids: Iterable[str], *, reason: str, closed_at: str

@@ -62,7 +62,8 @@ def register_agents(p: Pipeline) -> None:
         await p.follower.caught_up.wait()  # never hold an event (and a rebalance) for the load
         async for records in stream:
             for record in records:
-                reason = await p.watchlist.verdicts.verdict(record.partition, record.offset)
+                # The person's last valid record is kept first (streams/last_valid.py).
+                reason = await p.keeper.verdict(record.partition, record.offset)
                 if reason is not None:
                     p.stats.roster_dead_letters += 1
                     log.info(

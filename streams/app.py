@@ -2,8 +2,10 @@
 
 :func:`build_pipeline` composes one worker: the Faust app and its topics (feeds read as raw
 bytes), the matcher behind the :class:`~streams.roster.Watchlist`, the roster follower task, the
-lead closer task, and the two agents from :mod:`streams.agents`. Several workers started with the
-same ``consumer_group`` share the feed and lead partitions; each holds the whole watchlist.
+lead closer task, the agents from :mod:`streams.agents`, and the worker's health: a watchdog
+timer and, on the Faust web server (loopback), ``GET /health`` (:mod:`streams.health`) and
+``GET /metrics`` (:mod:`streams.metrics`). Several workers started with the same
+``consumer_group`` share the feed and lead partitions; each holds the whole watchlist.
 """
 
 from __future__ import annotations
@@ -11,16 +13,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import faust
-from connectors.elasticsearch import LeadIndexer
+from connectors.elasticsearch import ElasticsearchLeadIndexer, LeadIndexer
+from connectors.endpoints import kafka_addresses, probe
 from connectors.kafka import KafkaRosterFollower
 from connectors.topics import FEED_TOPICS, topic_name
+from prometheus_client import CollectorRegistry
 
+from streams.health import HealthMonitor, HealthPolicy, consumer_offsets, health_document
+from streams.last_valid import LastValidKeeper
+from streams.metrics import WorkerCollector, WorkerFigures, exposition, worker_registry
 from streams.pipeline import EventHandler, EventParser, LeadWriter, MatcherPort, PipelineStats
 from streams.roster import LeadCloser, Watchlist
 from streams.transport import RawBytes, install_fast_fetch
@@ -83,6 +92,11 @@ class StreamSettings(Protocol):
         """How far after the time of matching an event's ``occurred_at`` may be."""
         ...
 
+    @property
+    def worker_health_lag_threshold(self) -> int:
+        """Total lag (records) above which the worker reports ``catching_up``."""
+        ...
+
 
 @dataclass
 class Pipeline:
@@ -97,9 +111,12 @@ class Pipeline:
     watchlist: Watchlist
     follower: KafkaRosterFollower
     closer: LeadCloser
+    keeper: LastValidKeeper
     handle_events: EventHandler
     writer: LeadWriter
     indexer: LeadIndexer
+    health: HealthMonitor
+    metrics: CollectorRegistry
     bulk_max_actions: int = 500
     bulk_flush_seconds: float = 0.5
     stats: PipelineStats = field(default_factory=PipelineStats)
@@ -161,8 +178,21 @@ def build_pipeline(
     closer = LeadCloser(indexer, watchlist.status_of, lock)
     watchlist.on_traced_out = closer.request
     roster_topic = topic_name("supervision.roster", prefix=prefix)
-    follower = KafkaRosterFollower(settings.kafka_bootstrap, roster_topic, watchlist.on_roster)
+    valid_topic = topic_name("tracer.roster.valid", prefix=prefix)
+    follower = KafkaRosterFollower(
+        settings.kafka_bootstrap,
+        roster_topic,
+        watchlist.on_roster,
+        fallback_topic=valid_topic,
+        fallback_handler=watchlist.on_fallback,
+    )
     raw: dict[str, Any] = {"schema": RawBytes()}
+    valid = app.topic(valid_topic, **raw)
+
+    async def keep(key: bytes, value: bytes) -> object:
+        return await valid.send(key=key, value=value)
+
+    health = _health_monitor(settings, app, stats, follower)
     pipeline = Pipeline(
         app=app,
         feeds=app.topic(*(topic_name(t, prefix=prefix) for t in FEED_TOPICS), **raw),
@@ -173,6 +203,7 @@ def build_pipeline(
         watchlist=watchlist,
         follower=follower,
         closer=closer,
+        keeper=LastValidKeeper(watchlist.verdicts, follower.fetch, keep),
         handle_events=EventHandler(
             matcher,
             parse_event,
@@ -188,9 +219,90 @@ def build_pipeline(
             max_actions=settings.bulk_max_actions,
         ),
         indexer=indexer,
+        health=health,
+        metrics=worker_registry(WorkerCollector(partial(_figures, watchlist, closer, health))),
         bulk_max_actions=settings.bulk_max_actions,
         bulk_flush_seconds=settings.bulk_flush_seconds,
         stats=stats,
     )
     register_agents(pipeline)
+    _register_health(pipeline, web_enabled=web_enabled)
+    _count_index_retries(indexer, stats)
     return pipeline
+
+
+def _health_monitor(
+    settings: StreamSettings, app: faust.App, stats: PipelineStats, follower: KafkaRosterFollower
+) -> HealthMonitor:
+    # Feeds and leads: the roster partitions in the group feed only the dead-letter agent,
+    # which waits for the follower by design.
+    prefix = settings.topic_prefix
+    watched = frozenset(topic_name(t, prefix=prefix) for t in (*FEED_TOPICS, "leads"))
+    return HealthMonitor(
+        stats,
+        policy=HealthPolicy(lag_threshold=settings.worker_health_lag_threshold),
+        roster_loaded=follower.caught_up.is_set,
+        read_offsets=partial(consumer_offsets, app, watched),
+        # A TCP connect in a thread (at most a second an address): the loop never blocks.
+        probe_kafka=partial(asyncio.to_thread, probe, kafka_addresses(settings.kafka_bootstrap)),
+    )
+
+
+def _figures(watchlist: Watchlist, closer: LeadCloser, health: HealthMonitor) -> WorkerFigures:
+    return WorkerFigures(
+        stats=health.stats,
+        roster_size=len(watchlist),
+        roster_invalid=watchlist.stats.invalid,
+        leads_closed=closer.closed,
+        lag=dict(health.lag),
+        state=health.verdict.state,
+        reasons=health.verdict.reasons,
+    )
+
+
+def _register_health(p: Pipeline, *, web_enabled: bool) -> None:
+    """Register the watchdog timer and, with the web server, ``/health`` and ``/metrics``."""
+
+    async def watchdog() -> None:
+        try:
+            await p.health.check()
+        except Exception:  # a crashed timer would end the checks for good: try next time
+            log.exception("health: the check failed")
+
+    p.app.timer(interval=p.health.policy.interval_s)(watchdog)
+    if not web_enabled:
+        return
+
+    @p.app.page("/health")
+    async def health(view: Any, _request: Any) -> Any:
+        verdict = p.health.evaluate()
+        body = health_document(p.health, roster_size=len(p.watchlist))
+        return view.json(body, status=verdict.http_status)
+
+    @p.app.page("/metrics")
+    async def metrics(view: Any, request: Any) -> Any:
+        p.health.evaluate()  # the lag and state gauges as of this scrape
+        body, content_type = exposition(p.metrics, request.headers.get("Accept"))
+        # aiohttp refuses a charset inside content_type=: pass the header whole.
+        return view.bytes(body, headers={"Content-Type": content_type})
+
+
+def _count_index_retries(indexer: LeadIndexer, stats: PipelineStats) -> None:
+    """Note the indexer's failed and answered requests in ``stats`` for the health check.
+
+    Interim hook until the retry helper maintains ``retries`` / ``failing_since``: the indexer
+    retries a failed request itself, so neither the lead writer nor the lead closer sees
+    Elasticsearch being away. A bulk of creates is kind ``index``; the closer's search and
+    bulk update are kind ``close``.
+    """
+
+    def on_request(action: str, ok: bool) -> None:
+        kind = "index" if action == "index" else "close"
+        if ok:
+            stats.failing_since.pop(kind, None)
+            return
+        stats.retries[kind] = stats.retries.get(kind, 0) + 1
+        stats.failing_since.setdefault(kind, time.monotonic())
+
+    if isinstance(indexer, ElasticsearchLeadIndexer):
+        indexer.on_request = on_request

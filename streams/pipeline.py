@@ -27,7 +27,7 @@ from connectors.deadletter import (
     build_dead_letter,
     encode_dead_letter,
 )
-from connectors.elasticsearch import LeadIndexer, closing_update
+from connectors.elasticsearch import CONFLICTING_DUPLICATE, LeadIndexer, closing_update
 from matchers.errors import InvalidRecord
 from matchers.leads import lead_bytes
 from matchers.records import OccurredAtLimit, occurred_at_limit
@@ -156,6 +156,9 @@ class PipelineStats:
     leads_present: int = 0
     leads_closed_on_write: int = 0
     roster_dead_letters: int = 0
+    #: Pairs left without a lead because the event occurred before the person's trace began
+    #: (``MatchOutcome.before_trace``; ``tracer reprocess`` counts the same).
+    matches_before_trace: int = 0
     #: CPU seconds (this thread) spent validating and matching events: the rest of the worker's
     #: CPU is the pipeline's own (Kafka, Faust, Elasticsearch), see bench/e2e.py.
     handler_cpu_s: float = 0.0
@@ -239,6 +242,7 @@ class EventHandler:
                 "matcher failed on %s[%d]@%d", record.topic, record.partition, record.offset
             )
             return self._dead(record, "match_failed", "match", type(exc).__name__)
+        self.stats.matches_before_trace += getattr(outcome, "before_trace", 0)
         if not outcome.leads:
             return None
         try:
@@ -323,9 +327,13 @@ class LeadWriter:
         attempt = 0
         while True:
             try:
-                return await self._write(leads)
+                dead = await self._write(leads)
+                self.stats.failing_since.pop("index", None)  # health: written again
+                return dead
             except Exception:  # never let the batch be acknowledged unwritten: try again
                 attempt += 1
+                self.stats.retries["index"] = self.stats.retries.get("index", 0) + 1
+                self.stats.failing_since.setdefault("index", time.monotonic())
                 log.exception("lead batch failed; retry %d", attempt)
                 await asyncio.sleep(min(30.0, self._retry_pause_s * attempt))
 
@@ -335,10 +343,16 @@ class LeadWriter:
             report = await self._indexer.index(documents)
         self.stats.leads_created += report.created
         self.stats.leads_present += report.already_present
-        records = {str(lead["lead_id"]): record for lead, record in leads}
+        # By document, not lead_id: two leads of one batch may share an id (a conflicting
+        # duplicate), and each dead letter must carry its own message.
+        records = {id(doc): record for doc, (_, record) in zip(documents, leads, strict=True)}
         dead = []
-        for rejected in report.rejected:
-            record = records[str(rejected.lead["lead_id"])]
+        for rejected in (*report.rejected, *report.conflicting):
+            record = records[id(rejected.lead)]
+            if rejected.reason == CONFLICTING_DUPLICATE:
+                self.stats.by_reason[rejected.reason] = (
+                    self.stats.by_reason.get(rejected.reason, 0) + 1
+                )
             dead.append(
                 dead_letter_message(
                     record.value,

@@ -45,6 +45,8 @@ class TracerSettings(BaseSettings):
     # Longest line `tracer produce` publishes; longer ones are rejected unread. Kafka's default
     # message.max.bytes is 1,048,588 per batch: this leaves room for the key and the framing.
     produce_max_line_bytes: int = Field(default=1_000_000, ge=1024)
+    #: Total lag (records, feeds and leads) above which the worker's /health says catching_up.
+    worker_health_lag_threshold: int = Field(default=1000, ge=0)
     #: How far after the time of matching an event's ``occurred_at`` may be (source clocks
     #: drift); later events are dead-lettered ``occurred_at_out_of_window``.
     event_future_margin_s: int = Field(default=86_400, ge=0, le=366 * 86_400)

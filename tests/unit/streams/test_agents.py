@@ -26,6 +26,7 @@ SETTINGS = SimpleNamespace(
     max_event_bytes=4096,
     bulk_max_actions=10,
     bulk_flush_seconds=0.05,
+    worker_health_lag_threshold=1000,
     event_future_margin_s=86_400,
 )
 
