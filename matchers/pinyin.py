@@ -65,7 +65,8 @@ def simplified(text: str) -> str:
     try:
         return str(_t2s().convert(text))
     except UnicodeEncodeError:  # a lone surrogate (OpenCC takes UTF-8): fold the rest
-        return str(_t2s().convert("".join(c for c in text if not "\ud800" <= c <= "\udfff")))
+        kept = "".join([c for c in text if not 0xD800 <= ord(c) <= 0xDFFF])  # mypyc: no literal
+        return str(_t2s().convert(kept))
 
 
 @lru_cache(maxsize=16384)
