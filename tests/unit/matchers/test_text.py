@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from matchers.text import clean_text
@@ -74,11 +74,12 @@ def test_cleaned_text_holds_no_control_format_or_surrogate(text: str) -> None:
 
 @settings(max_examples=300)
 @given(_HOSTILE)
+@example("a\u2028b\u2029c\td")  # separators of other categories (Zl, Zp) become spaces too
 def test_clean_text_is_idempotent_and_only_removes_or_spaces(text: str) -> None:
     cleaned, _ = clean_text(text)
     assert clean_text(cleaned) == (cleaned, False)
     assert len(cleaned) <= len(text)
     # What is kept keeps its order: the printable characters of the input (separating
-    # controls became spaces).
-    kept = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf", "Cs"))
+    # controls and the line and paragraph separators became spaces).
+    kept = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Zl", "Zp"))
     assert cleaned.replace(" ", "") == kept.replace(" ", "")
