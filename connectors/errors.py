@@ -4,6 +4,7 @@ matchers.errors.TracerError
 └── ConnectorError: an adapter failed (``retriable`` says whether trying again may help)
     ├── ServiceUnavailable: Kafka or Elasticsearch did not answer in time (retriable)
     ├── PublishRejected: Kafka refused a message for good (``reason``: too large, ...)
+    ├── RequestRejected: a service refused a whole request for good (``status``: 400, 413)
     ├── RetryGaveUp: a retry loop ended without success (stop requested, or its deadline)
     ├── StackError: the local stack could not be fetched, started or stopped
     └── InputFileError: an input file is missing or unreadable
@@ -35,6 +36,7 @@ __all__ = [
     "InputFileError",
     "PublishRejectReason",
     "PublishRejected",
+    "RequestRejected",
     "RetryGaveUp",
     "ServiceUnavailable",
     "StackError",
@@ -74,6 +76,20 @@ class PublishRejected(ConnectorError):
         super().__init__(f"publish rejected ({reason}): {error}")
         self.reason: PublishRejectReason = reason
         self.error = error
+
+
+class RequestRejected(ConnectorError):
+    """A service refused a whole request and would refuse it again (bad or too large).
+
+    Args:
+        status: The HTTP status (400, 413).
+    """
+
+    retriable = False
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"request rejected: HTTP {status}")
+        self.status = status
 
 
 class RetryGaveUp(ConnectorError):

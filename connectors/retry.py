@@ -12,14 +12,18 @@ with :class:`~connectors.errors.RetryGaveUp` (``why="stopped"``); an optional de
 the same way (``why="deadline"``), and an optional per-attempt timeout turns a call that hangs
 (a metadata wait, a connection that never answers) into one more retriable failure.
 
-Usage (what every loop does; ``kind`` names the work for the counters)::
+Usage (what every loop does; ``kind`` names the work for the counters). The composition root
+builds one :class:`Retrier` per worker (policy, the worker's stop event, the counters) and hands
+it to every adapter and handler that retries::
 
-    policy = RetryPolicy(base_s=0.2, cap_s=10.0, attempt_timeout_s=30.0)
-    counter = RetryCounter(stats.retries, stats.failing_since)
-    result = await retry_call(
-        lambda: client.bulk(operations=ops), kind="index", policy=policy, stop=stopping,
-        observer=counter,
-    )
+    retrier = Retrier(RetryPolicy(base_s=0.2, cap_s=10.0), stop=stopping,
+                      observer=RetryCounter(stats.retries, stats.failing_since))
+    response = await retrier.call(lambda: client.bulk(operations=ops), kind="index")
+
+A loop of one's own becomes one call: the body of the loop is the attempt (it raises a
+retriable error to go round again, e.g. ``ServiceUnavailable``), and the helper does the
+pauses, the counting, the deadline and the stop. :func:`retry_call` is the same with every
+argument spelled out.
 
 The observer hears each failure that will be retried (:meth:`RetryObserver.on_retry`) and each
 success (:meth:`RetryObserver.on_success`); :class:`RetryCounter` keeps retries by kind and when
@@ -42,6 +46,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from connectors.errors import RetryGaveUp, ServiceUnavailable, is_retriable
 
 __all__ = [
+    "Retrier",
     "RetryCounter",
     "RetryKind",
     "RetryObserver",
@@ -134,6 +139,49 @@ class RetryCounter:
     def on_success(self, kind: RetryKind) -> None:
         """End the kind's run of failures."""
         self.failing_since.pop(kind, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Retrier:
+    """A retry policy bound to a stop event and an observer: what a loop needs to retry.
+
+    Args:
+        policy: Backoff, deadline and attempt timeout.
+        stop: The worker's stop event (``None``: only cancellation ends the loop).
+        observer: Hears retries and successes (:class:`RetryCounter`).
+        sleep: The pause (tests inject a recorder).
+        rng: Jitter source (tests inject a seeded one).
+    """
+
+    policy: RetryPolicy = RetryPolicy()
+    stop: asyncio.Event | None = None
+    observer: RetryObserver | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    rng: random.Random | None = None
+
+    async def call(
+        self,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        kind: RetryKind,
+        retriable: Callable[[BaseException], bool] = is_retriable,
+    ) -> T:
+        """Call ``fn()`` under this policy (see :func:`retry_call`)."""
+        return await retry_call(
+            fn,
+            kind=kind,
+            policy=self.policy,
+            stop=self.stop,
+            observer=self.observer,
+            retriable=retriable,
+            sleep=self.sleep,
+            rng=self.rng,
+        )
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the stop event is set."""
+        return self.stop is not None and self.stop.is_set()
 
 
 class _Stopped(Exception):
@@ -240,11 +288,16 @@ async def _attempt(
         for waiter in waiters:
             if not waiter.done():
                 waiter.cancel()
+    if stop is not None and stop.is_set():
+        # A stop wins a tie: what failed because the worker is stopping is not a failure.
+        if not task.done():
+            await asyncio.wait({task})  # let the cancelled call clean up
+        elif not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not report it as lost
+        raise _Stopped
     if task in done:
         return task.result()
     await asyncio.wait({task})  # let the cancelled call clean up before the next one starts
-    if stop is not None and stop.is_set():
-        raise _Stopped
     raise ServiceUnavailable(f"attempt timed out after {timeout_s}s")
 
 
