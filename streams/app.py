@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import faust
+from connectors.deadletter import DEFAULT_MAX_DEAD_LETTER_BYTES
 from connectors.elasticsearch import LeadIndexer
 from connectors.kafka import KafkaRosterFollower
+from connectors.retry import Retrier, RetryCounter
 from connectors.topics import FEED_TOPICS, topic_name
 
 from streams.pipeline import EventHandler, EventParser, LeadWriter, MatcherPort, PipelineStats
+from streams.publisher import Publisher
 from streams.roster import LeadCloser, Watchlist
 from streams.transport import RawBytes, install_fast_fetch
 
@@ -77,6 +80,21 @@ class StreamSettings(Protocol):
         """Longest wait before a partial bulk is sent."""
         ...
 
+    @property
+    def max_roster_bytes(self) -> int:
+        """Largest roster record accepted."""
+        ...
+
+    @property
+    def max_lead_bytes(self) -> int:
+        """Largest lead document published or indexed."""
+        ...
+
+    @property
+    def max_dead_letter_bytes(self) -> int:
+        """Largest encoded dead letter."""
+        ...
+
 
 @dataclass
 class Pipeline:
@@ -94,9 +112,13 @@ class Pipeline:
     handle_events: EventHandler
     writer: LeadWriter
     indexer: LeadIndexer
+    publisher: Publisher
+    #: Set when the worker begins to stop: every retry loop gives up (streams.agents).
+    stopping: asyncio.Event
     bulk_max_actions: int = 500
     bulk_flush_seconds: float = 0.5
     stats: PipelineStats = field(default_factory=PipelineStats)
+    max_dead_letter_bytes: int = DEFAULT_MAX_DEAD_LETTER_BYTES
 
 
 def _faust_app(settings: StreamSettings, *, web_enabled: bool, datadir: Path | None) -> faust.App:
@@ -142,33 +164,52 @@ def build_pipeline(
     indexer: LeadIndexer,
     web_enabled: bool = True,
     datadir: Path | None = None,
+    stats: PipelineStats | None = None,
+    retrier: Retrier | None = None,
 ) -> Pipeline:
-    """Compose one worker's Faust app and register its agents and background tasks."""
+    """Compose one worker's Faust app and register its agents and background tasks.
+
+    ``stats`` and ``retrier`` are shared with the adapters built before (the indexer): pass
+    the same ones. Without them, the pipeline makes its own (a fresh stop event, retries
+    counted into ``stats``).
+    """
     from streams.agents import register_agents  # noqa: PLC0415 - agents import this module
 
     app = _faust_app(settings, web_enabled=web_enabled, datadir=datadir)
     install_fast_fetch(app)
     prefix = settings.topic_prefix
-    stats = PipelineStats()
+    stats = stats or PipelineStats()
+    retrier = retrier or Retrier(observer=RetryCounter(stats.retries, stats.failing_since))
+    if retrier.stop is None:  # every retry loop must end when the worker stops
+        retrier = replace(retrier, stop=asyncio.Event())
+    stopping = retrier.stop
+    assert stopping is not None
+    dead_max = settings.max_dead_letter_bytes
     lock = asyncio.Lock()
-    watchlist = Watchlist(matcher)
-    closer = LeadCloser(indexer, watchlist.status_of, lock)
+    watchlist = Watchlist(matcher, max_record_bytes=settings.max_roster_bytes)
+    closer = LeadCloser(indexer, watchlist.status_of, lock, retrier=retrier)
     watchlist.on_traced_out = closer.request
     roster_topic = topic_name("supervision.roster", prefix=prefix)
     follower = KafkaRosterFollower(settings.kafka_bootstrap, roster_topic, watchlist.on_roster)
     raw: dict[str, Any] = {"schema": RawBytes()}
+    deadletter = app.topic(topic_name("deadletter", prefix=prefix), **raw)
     pipeline = Pipeline(
         app=app,
         feeds=app.topic(*(topic_name(t, prefix=prefix) for t in FEED_TOPICS), **raw),
         leads=app.topic(topic_name("leads", prefix=prefix), **raw),
-        deadletter=app.topic(topic_name("deadletter", prefix=prefix), **raw),
+        deadletter=deadletter,
         roster=app.topic(roster_topic, **raw),
         roster_topic=roster_topic,
         watchlist=watchlist,
         follower=follower,
         closer=closer,
         handle_events=EventHandler(
-            matcher, parse_event, max_bytes=settings.max_event_bytes, stats=stats
+            matcher,
+            parse_event,
+            max_bytes=settings.max_event_bytes,
+            stats=stats,
+            max_lead_bytes=settings.max_lead_bytes,
+            max_dead_letter_bytes=dead_max,
         ),
         writer=LeadWriter(
             indexer,
@@ -176,11 +217,19 @@ def build_pipeline(
             lock=lock,
             stats=stats,
             max_actions=settings.bulk_max_actions,
+            max_lead_bytes=settings.max_lead_bytes,
+            max_dead_letter_bytes=dead_max,
+            retrier=retrier,
         ),
         indexer=indexer,
+        publisher=Publisher(
+            deadletter, retrier=retrier, stats=stats, max_dead_letter_bytes=dead_max
+        ),
+        stopping=stopping,
         bulk_max_actions=settings.bulk_max_actions,
         bulk_flush_seconds=settings.bulk_flush_seconds,
         stats=stats,
+        max_dead_letter_bytes=dead_max,
     )
     register_agents(pipeline)
     return pipeline

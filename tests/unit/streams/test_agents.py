@@ -26,6 +26,9 @@ SETTINGS = SimpleNamespace(
     max_event_bytes=4096,
     bulk_max_actions=10,
     bulk_flush_seconds=0.05,
+    max_roster_bytes=4096,
+    max_lead_bytes=8192,
+    max_dead_letter_bytes=16 * 1024,
 )
 
 

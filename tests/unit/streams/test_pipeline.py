@@ -12,6 +12,7 @@ from aiokafka.structs import ConsumerRecord
 from connectors.deadletter import decode_dead_letter
 from connectors.elasticsearch import InMemoryLeadIndexer
 from connectors.kafka import RosterMessage
+from connectors.retry import Retrier, RetryPolicy
 from matchers.records import parse_event_bytes
 from streams.pipeline import EventHandler, LeadWriter
 from streams.roster import LeadCloser, Watchlist
@@ -152,7 +153,7 @@ class FlakyIndexer(InMemoryLeadIndexer):
 
 async def test_writer_retries_unexpected_failures_instead_of_losing_the_batch() -> None:
     flaky = FlakyIndexer()
-    writer = LeadWriter(flaky, lambda _pid: None, retry_pause_s=0.001)
+    writer = LeadWriter(flaky, lambda _pid: None, retrier=Retrier(RetryPolicy(base_s=0.001)))
     assert await writer.write([lead_record(lead_message("p1", "e1"))]) == []
     assert list(flaky.documents) == ["p1:e1"]
 
