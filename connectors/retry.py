@@ -52,6 +52,7 @@ __all__ = [
     "RetryObserver",
     "RetryPolicy",
     "retry_call",
+    "until_stopped",
 ]
 
 log = logging.getLogger(__name__)
@@ -299,6 +300,24 @@ async def _attempt(
         return task.result()
     await asyncio.wait({task})  # let the cancelled call clean up before the next one starts
     raise ServiceUnavailable(f"attempt timed out after {timeout_s}s")
+
+
+async def until_stopped(work: Awaitable[T], stop: asyncio.Event) -> T:
+    """Await ``work``, cancelling it when ``stop`` is set first.
+
+    For waits that are not retries but must not hold a stopping worker either.
+
+    Raises:
+        RetryGaveUp: ``stop`` was set first (``why="stopped"``, no attempt counted).
+    """
+    if stop.is_set():
+        if asyncio.iscoroutine(work):
+            work.close()  # never started: close it rather than leave it unawaited
+        raise RetryGaveUp("stopped", 0)
+    try:
+        return await _attempt(lambda: work, None, stop)
+    except _Stopped as exc:
+        raise RetryGaveUp("stopped", 0) from exc
 
 
 async def _until_stopped(pause: Awaitable[None], stop: asyncio.Event | None) -> None:
