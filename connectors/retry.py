@@ -43,7 +43,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from connectors.errors import RetryGaveUp, ServiceUnavailable, is_retriable
+from connectors.errors import ConnectorError, RetryGaveUp, ServiceUnavailable, is_retriable
 
 __all__ = [
     "Retrier",
@@ -240,7 +240,7 @@ async def retry_call(
         log.warning(
             "%s failed (%s); retry %d in %.2fs",
             kind,
-            type(error).__name__,
+            _describe(error),
             state.attempt_number,
             state.upcoming_sleep,
         )
@@ -269,6 +269,13 @@ async def retry_call(
     if observer is not None:
         observer.on_success(kind)
     return result
+
+
+def _describe(error: BaseException | None) -> str:
+    # Our errors' texts are built from class names and statuses; a library's may quote data.
+    if isinstance(error, ConnectorError):
+        return str(error)
+    return type(error).__name__
 
 
 async def _attempt(

@@ -144,6 +144,11 @@ def _faust_app(settings: StreamSettings, *, web_enabled: bool, datadir: Path | N
         broker_commit_interval=0.2,
         producer_linger=0.005,
         producer_acks=-1,
+        # How long aiokafka keeps retrying a buffered message before failing it (Faust: 20
+        # minutes). The publisher then counts the failure and sends it again with backoff, so
+        # a broker that refuses for long shows in the retry counters; and a flush, which Faust
+        # runs before every commit, waits at most this long.
+        producer_request_timeout=30.0,
         # The buffers hold batches (streams/transport.py), each the records of one partition
         # from one fetch: at most consumer_max_fetch_size, about a thousand events.
         stream_buffer_maxsize=16,
