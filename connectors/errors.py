@@ -77,6 +77,10 @@ class PublishRejected(ConnectorError):
         self.reason: PublishRejectReason = reason
         self.error = error
 
+    def __reduce__(self) -> tuple[type[PublishRejected], tuple[PublishRejectReason, str]]:
+        # copy and pickle rebuild from these (aiokafka copies the error it fails futures with)
+        return type(self), (self.reason, self.error)
+
 
 class RequestRejected(ConnectorError):
     """A service refused a whole request and would refuse it again (bad or too large).
@@ -90,6 +94,9 @@ class RequestRejected(ConnectorError):
     def __init__(self, status: int) -> None:
         super().__init__(f"request rejected: HTTP {status}")
         self.status = status
+
+    def __reduce__(self) -> tuple[type[RequestRejected], tuple[int]]:
+        return type(self), (self.status,)
 
 
 class RetryGaveUp(ConnectorError):
@@ -106,6 +113,9 @@ class RetryGaveUp(ConnectorError):
         super().__init__(f"gave up after {attempts} attempts ({why})")
         self.why: Literal["stopped", "deadline"] = why
         self.attempts = attempts
+
+    def __reduce__(self) -> tuple[type[RetryGaveUp], tuple[Literal["stopped", "deadline"], int]]:
+        return type(self), (self.why, self.attempts)
 
 
 class StackError(ConnectorError):

@@ -1,12 +1,16 @@
 """``tracer worker`` whose dead letters never get published: a fault-injecting wrapper.
 
-    python -m tests.integration.faulty_worker WEB_PORT raise|hang
+    python -m tests.integration.faulty_worker WEB_PORT raise|hang|stuck-shutdown
 
 The worker is the real one (real Kafka, Elasticsearch, Faust, signals), composed by
 ``tracer.commands.worker``; only its dead-letter topic is wrapped: every send fails with a
 transient error (``raise``: aiokafka's ``KafkaTimeoutError``, as when no broker answers) or
 is buffered and never acknowledged (``hang``: a broker that never replies). The Kafka broker
 of the shared stack cannot be made to do either for one topic without reconfiguring it.
+
+``stuck-shutdown`` leaves the topics alone and makes Faust's shutdown itself wait for ever (a
+receiver of ``on_before_shutdown`` that never returns, as a final commit to a Kafka that went
+away would): only the worker's stop deadline ends it.
 """
 
 from __future__ import annotations
@@ -42,7 +46,14 @@ def main() -> None:
 
     def faulty(*args: Any, **kwargs: Any) -> Any:
         pipeline = build(*args, **kwargs)
-        pipeline.deadletter = FaultyTopic(pipeline.deadletter, mode)
+        if mode == "stuck-shutdown":
+
+            async def never_done(_app: Any, /, *_args: Any, **_kwargs: Any) -> None:
+                await asyncio.Event().wait()
+
+            pipeline.app.on_before_shutdown.connect(never_done)
+        else:
+            pipeline.deadletter = FaultyTopic(pipeline.deadletter, mode)
         return pipeline
 
     command.build_pipeline = faulty  # type: ignore[assignment]

@@ -210,18 +210,23 @@ def test_leads_kafka_refuses_become_bounded_stubs_and_the_stream_goes_on(run: Ru
     assert lead_count(run) == 0
 
 
-@pytest.mark.parametrize("mode", ["raise", "hang"])
-def test_sigterm_ends_a_worker_whose_dead_letters_never_get_out(run: Run, mode: str) -> None:
-    write_world(run, people=500, watchlist=50, events=10, seed=25)
-    run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"))
+def _faulty_worker(run: Run, mode: str, **env: str) -> subprocess.Popen[bytes]:
     with (run.tmp / "worker.log").open("ab") as log:
         worker = subprocess.Popen(
             [sys.executable, "-m", "tests.integration.faulty_worker", str(free_port()), mode],
-            env=run.env,
+            env=run.env | env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     run.workers.append(worker)
+    return worker
+
+
+@pytest.mark.parametrize("mode", ["raise", "hang"])
+def test_sigterm_ends_a_worker_whose_dead_letters_never_get_out(run: Run, mode: str) -> None:
+    write_world(run, people=500, watchlist=50, events=10, seed=25)
+    run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"))
+    worker = _faulty_worker(run, mode)
     wait_until(lambda: "watchlist ready" in run.log("worker"), timeout=60, what="the worker")
     _publish_to_partition(run, "feeds.bank", 0, [(b"bad-1", b"not json at all")])
     if mode == "raise":
@@ -273,3 +278,14 @@ def test_sigterm_ends_a_worker_whose_elasticsearch_is_away_and_loses_nothing(run
     docs = indexed_leads(run)
     assert len(docs) == len(expected)
     assert {d["lead_id"] for d in docs} == set(expected)
+
+
+def test_a_shutdown_that_hangs_is_cut_at_the_stop_deadline(run: Run) -> None:
+    write_world(run, people=200, watchlist=20, events=10, seed=26)
+    run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"))
+    worker = _faulty_worker(run, "stuck-shutdown", TRACER_WORKER_STOP_TIMEOUT_SECONDS="4")
+    wait_until(lambda: "watchlist ready" in run.log("worker"), timeout=60, what="the worker")
+    elapsed, code = _sigterm(worker, "Faust's shutdown hanging (stop deadline 4 s)")
+    assert 4.0 <= elapsed < 6.0
+    assert code == 70  # forced: not a clean stop
+    assert "still stopping after 4s; exiting now" in run.log("worker")

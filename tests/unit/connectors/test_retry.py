@@ -11,6 +11,7 @@ from aiokafka import errors as aiokafka_errors
 
 from connectors.errors import (
     PublishRejected,
+    RequestRejected,
     RetryGaveUp,
     ServiceUnavailable,
     is_retriable,
@@ -289,3 +290,20 @@ def test_the_translation_never_carries_the_error_text() -> None:
     assert secret not in str(translated)
     translated = kafka_publish_error(ValueError(secret))
     assert secret not in str(translated)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        PublishRejected("too_large", "MessageSizeTooLargeError"),
+        RetryGaveUp("stopped", 3),
+        RequestRejected(413),
+    ],
+)
+def test_errors_survive_copy_and_pickle(error: Exception) -> None:
+    import copy
+    import pickle
+
+    for again in (copy.copy(error), pickle.loads(pickle.dumps(error))):
+        assert type(again) is type(error)
+        assert vars(again) == vars(error) and str(again) == str(error)

@@ -14,7 +14,7 @@ from faust.types.tuples import Message
 
 from connectors.deadletter import decode_dead_letter, original_value
 from connectors.elasticsearch import InMemoryLeadIndexer
-from connectors.errors import ServiceUnavailable
+from connectors.errors import RetryGaveUp, ServiceUnavailable
 from connectors.kafka import RosterMessage
 from matchers.records import parse_event_bytes
 from streams.agents import request_stop
@@ -234,3 +234,21 @@ async def test_a_900_kb_event_gives_a_bounded_dead_letter(pipeline: Pipeline) ->
     letter = decode_dead_letter(value)
     assert letter["value_truncated"] and letter["value_size"] == len(big)
     assert [key for key, _ in pipeline.leads.sent] == [b"p1:e1"]
+
+
+async def test_request_stop_fails_what_the_producer_still_holds(pipeline: Pipeline) -> None:
+    # A real aiokafka producer (never started: nothing is sent), behind Faust's producer, as
+    # faust-streaming 0.15 holds it: Faust's flush before its last commit waits for these.
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.structs import TopicPartition
+
+    kafka = AIOKafkaProducer(bootstrap_servers="127.0.0.1:1")
+    held = await kafka._message_accumulator.add_message(
+        TopicPartition("unit.deadletter", 0), b"k", b"v", timeout=1.0
+    )
+    pipeline.app._producer = SimpleNamespace(_producer=kafka)
+    request_stop(pipeline)
+    assert pipeline.stopping.is_set()
+    with pytest.raises(RetryGaveUp):
+        await asyncio.wait_for(held, timeout=1.0)
+    await asyncio.wait_for(kafka._message_accumulator.flush(), timeout=1.0)  # returns at once
