@@ -105,7 +105,6 @@ class StoppingWorker(Worker):
         super()._on_sigint()
 
     def _begin_stop(self) -> None:
-        request_stop(self._pipeline)
         if self._deadline is None:
             # A thread, not the event loop: the deadline must hold even if the loop is stuck.
             self._deadline = threading.Timer(
@@ -113,6 +112,10 @@ class StoppingWorker(Worker):
             )
             self._deadline.daemon = True
             self._deadline.start()
+        try:
+            request_stop(self._pipeline)
+        except Exception:  # Faust's own shutdown must go on whatever happened here
+            log.exception("worker: stopping the pipeline failed; shutting down anyway")
 
 
 def _exit_now(after_s: float) -> None:
