@@ -49,8 +49,14 @@ def register_agents(p: Pipeline) -> None:
         await p.watchlist.ready.wait()
         await p.closer.run()
 
+    async def stop_with_the_app() -> None:
+        # Faust stopping for another reason than a signal (a crash): the retries end too.
+        await p.app.wait_until_stopped()
+        request_stop(p)
+
     p.app.task(follow_roster)
     p.app.task(close_leads)
+    p.app.task(stop_with_the_app)
 
     @p.app.agent(p.feeds, name="tracer.match_feeds")
     async def match_feeds(stream: Any) -> None:
