@@ -24,19 +24,23 @@ from aiokafka.errors import KafkaError as AIOKafkaError
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as SyncTopicPartition
 from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 
+from connectors.batch_guard import UndecodableBatch, guard_fetcher
+from connectors.endpoints import kafka_addresses, require_listening
 from connectors.errors import ServiceUnavailable
 
 __all__ = [
     "DEFAULT_FEED",
     "ConsumerLagProbe",
     "KafkaRosterFollower",
+    "PublishRefusal",
     "RosterMessage",
     "Route",
     "consumer_lag",
     "end_offsets",
     "kafka_producer",
+    "refusal_of",
     "route_event_line",
     "route_roster_line",
 ]
@@ -52,6 +56,26 @@ _FEEDS: Final[dict[str, FeedTopic]] = {
     "bank": "feeds.bank",
     "telecom": "feeds.telecom",
 }
+
+
+PublishRefusal = Literal["no_key", "too_large", "refused", "unavailable"]
+"""Why a record was not published: no key for the compacted roster, over the producer's or
+broker's size limit, refused for good by Kafka (invalid, unauthorised...), or Kafka unreachable
+(its retries spent; worth trying again later, unlike the others)."""
+
+
+def refusal_of(exc: BaseException) -> PublishRefusal:
+    """Classify a kafka-python publish error (pure).
+
+    Example:
+        >>> refusal_of(MessageSizeTooLargeError()), refusal_of(TimeoutError())
+        ('too_large', 'refused')
+    """
+    if isinstance(exc, (MessageSizeTooLargeError, RecordListTooLargeError)):
+        return "too_large"
+    if isinstance(exc, KafkaError) and exc.retriable:
+        return "unavailable"
+    return "refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +117,30 @@ def route_roster_line(line: bytes) -> Route:
     return Route("supervision.roster", None if record is None else _key(record.get("person_id")))
 
 
-def kafka_producer(bootstrap: str, *, linger_ms: int = 20, client_id: str = "tracer") -> Any:
+def kafka_producer(
+    bootstrap: str,
+    *,
+    linger_ms: int = 20,
+    client_id: str = "tracer",
+    max_request_bytes: int = 4 * 1024 * 1024,
+) -> Any:
     """Connect a kafka-python ``KafkaProducer`` tuned for bulk publishing (acks=all).
 
+    A send waits at most 10 s for a topic's metadata (kafka-python: 60 s), so a run against a
+    broker that went away ends in seconds rather than a minute per message.
+
+    Not idempotent: kafka-python 3.0's idempotent producer fails every batch in flight, of
+    any topic, with the error of one the broker refused for good (a record over a topic's
+    ``max.message.bytes``: checked on Kafka 4.1), which would turn good lines into rejects.
+    One request in flight per connection keeps each partition in file order across retries
+    (the roster's latest record must win); a retry may duplicate a record, which the pipeline
+    absorbs (lead ids derive from person and event; a roster record applied twice is the same).
+
     Raises:
+        ConnectionRefused: nothing listens at the bootstrap addresses (said within seconds).
         ServiceUnavailable: no broker answered.
     """
+    require_listening("Kafka", kafka_addresses(bootstrap))
     try:
         return KafkaProducer(
             bootstrap_servers=bootstrap,
@@ -106,8 +148,11 @@ def kafka_producer(bootstrap: str, *, linger_ms: int = 20, client_id: str = "tra
             acks="all",
             linger_ms=linger_ms,
             batch_size=256 * 1024,
-            max_request_size=4 * 1024 * 1024,
+            max_request_size=max_request_bytes,
             retries=10,
+            max_block_ms=10_000,
+            enable_idempotence=False,
+            max_in_flight_requests_per_connection=1,
         )
     except KafkaError as exc:
         raise ServiceUnavailable(f"Kafka at {bootstrap} did not answer: {exc}") from exc
@@ -146,6 +191,7 @@ class KafkaRosterFollower:
         self._max_records = max_records
         self.caught_up = asyncio.Event()
         self.messages_read = 0
+        self.undecodable_batches = 0
 
     async def run(self) -> None:
         """Follow the roster until cancelled; retries while Kafka is unreachable."""
@@ -160,6 +206,8 @@ class KafkaRosterFollower:
             )
             try:
                 await consumer.start()
+                if not guard_fetcher(consumer._fetcher):
+                    log.error("roster follower: fetcher not guarded against undecodable batches")
                 await self._follow(consumer, await self._assign_all(consumer))
             except AIOKafkaError as exc:
                 attempt += 1
@@ -200,6 +248,7 @@ class KafkaRosterFollower:
                     [
                         RosterMessage(r.key, r.value, tp.partition, r.offset, r.timestamp)
                         for r in records
+                        if not self._undecodable(r)
                     ]
                 )
                 self.messages_read += len(records)
@@ -211,13 +260,29 @@ class KafkaRosterFollower:
                     log.info("roster follower: caught up after %d messages", self.messages_read)
                     self.caught_up.set()
 
+    def _undecodable(self, record: Any) -> bool:
+        # The watchlist goes on without it; the roster agent, inside the group, dead-letters it.
+        if not isinstance(record, UndecodableBatch):
+            return False
+        self.undecodable_batches += 1
+        log.warning(
+            "roster follower: partition %d offsets %d-%d undecodable (%s); left out",
+            record.partition,
+            record.offset,
+            record.last_offset,
+            record.error,
+        )
+        return True
+
 
 def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
     """Return the sum of the end offsets of each topic (messages ever written, compaction aside).
 
     Raises:
+        ConnectionRefused: nothing listens at the bootstrap addresses (said within seconds).
         ServiceUnavailable: Kafka did not answer.
     """
+    require_listening("Kafka", kafka_addresses(bootstrap))
     try:
         consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="tracer-offsets")
     except KafkaError as exc:
@@ -242,6 +307,7 @@ class ConsumerLagProbe:
     """
 
     def __init__(self, bootstrap: str) -> None:
+        require_listening("Kafka", kafka_addresses(bootstrap))
         try:
             self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="tracer-lag")
             self._admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tracer-lag")

@@ -20,6 +20,7 @@ from typing import Any, Final, Literal, Protocol
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
+from connectors.endpoints import kafka_addresses, require_listening
 from connectors.errors import ServiceUnavailable, StackError
 
 __all__ = [
@@ -186,9 +187,11 @@ def kafka_admin(bootstrap: str, *, timeout_s: float = 10.0) -> KafkaAdminClient:
     """Connect a kafka-python ``KafkaAdminClient`` to ``bootstrap``.
 
     Raises:
+        ConnectionRefused: nothing listens at the bootstrap addresses (said within seconds).
         ServiceUnavailable: no broker answered within ``timeout_s`` (worth retrying).
         StackError: the client refused its configuration (not worth retrying).
     """
+    require_listening("Kafka", kafka_addresses(bootstrap))
     timeout_ms = int(timeout_s * 1000)
     try:
         return KafkaAdminClient(

@@ -181,7 +181,7 @@ def build_pipeline(
     from streams.agents import register_agents  # noqa: PLC0415 - agents import this module
 
     app = _faust_app(settings, web_enabled=web_enabled, datadir=datadir)
-    install_fast_fetch(app)
+    install_fast_fetch(app, deadletter_topic=topic_name("deadletter", prefix=settings.topic_prefix))
     prefix = settings.topic_prefix
     stats = stats or PipelineStats()
     retrier = retrier or Retrier(observer=RetryCounter(stats.retries, stats.failing_since))

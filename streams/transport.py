@@ -29,7 +29,18 @@ Raw topics: every topic of the pipeline carries bytes the agents parse themselve
 :class:`RawBytes` makes the event straight from the message instead of passing key and value
 through Faust's serializer registry (the raw codec returns them unchanged anyway).
 
-Use: ``install_fast_fetch(app)`` right after building the app, before it starts, and
+Undecodable batches: a record batch aiokafka cannot decode (CRC mismatch, a codec without its
+library, a corrupt payload, a header key that is not UTF-8) would raise out of the fetch and stop
+the worker. The consumer thread guards its fetcher (``connectors.batch_guard``), which hands such
+a batch on as an ``UndecodableBatch`` marker; the consumer publishes a dead letter stub for it
+(reason ``undecodable_record``, topic, partition, first offset, the last one and the error's
+class in ``detail``; no payload), waits until Kafka has it, then counts the offsets as handled
+(a gap up to the last one, acknowledged) and goes on. The other partitions of the fetch are
+delivered as usual. While Kafka refuses the dead letter, it is retried with backoff until the
+worker stops; then the offsets are not acknowledged and are read again after the restart.
+
+Use: ``install_fast_fetch(app, deadletter_topic=...)`` right after building the app, before it
+starts, and
 ``app.topic(name, schema=RawBytes())``; agents iterate batches (``async for records in stream``).
 It overrides private methods of faust-streaming 0.15: pin that version.
 """
@@ -37,10 +48,14 @@ It overrides private methods of faust-streaming 0.15: pin that version.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
+from connectors.batch_guard import UNDECODABLE_REASON, UndecodableBatch, guard_fetcher
+from connectors.deadletter import MessageOrigin, build_dead_letter, encode_dead_letter
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerMessage
@@ -52,8 +67,11 @@ __all__ = [
     "FastFetchConsumer",
     "FastFetchTransport",
     "RawBytes",
+    "UndecodableMessage",
     "install_fast_fetch",
 ]
+
+log = logging.getLogger(__name__)
 
 
 #: Longest time Kafka holds a fetch that finds no new data (Faust hard-codes 1500 ms). aiokafka
@@ -106,13 +124,37 @@ class BatchMessage(ConsumerMessage):
         return BatchMessage(self.tp, kept, generation_id=cast(int, self.generation_id))
 
 
+@dataclass(frozen=True, slots=True)
+class UndecodableMessage:
+    """An undecodable batch of one partition, as fetched in a consumer generation."""
+
+    tp: TP
+    batch: UndecodableBatch
+    generation_id: int
+
+
+#: Longest pause between two tries of an undecodable batch's dead letter while Kafka refuses it.
+DEAD_LETTER_RETRY_MAX_S = 5.0
+
+
 class FastFetchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's consumer thread with a short fetch wait (see the module)."""
+    """Faust's consumer thread with a short fetch wait and a guarded fetcher (see the module)."""
+
+    _guarded: Any = None
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts
         return consumer
+
+    async def _fetch_records(self, consumer: Any, *args: Any, **kwargs: Any) -> Any:
+        fetcher = getattr(consumer, "_fetcher", None)
+        if fetcher is not None and fetcher is not self._guarded:
+            # The fetcher exists once the consumer started; guard it before its first drain.
+            if not guard_fetcher(fetcher):
+                log.error("aiokafka fetcher not guarded: an undecodable batch stops the worker")
+            self._guarded = fetcher
+        return await super()._fetch_records(consumer, *args, **kwargs)
 
 
 class FastFetchConsumer(faust_aiokafka.Consumer):
@@ -137,7 +179,10 @@ class FastFetchConsumer(faust_aiokafka.Consumer):
                         or batch.generation_id != self.app.consumer_generation_id
                     ):
                         break  # a rebalance: the seek after it decides what is read again
-                    await self._deliver(batch)
+                    if isinstance(batch, UndecodableMessage):
+                        await self._dead_letter_undecodable(batch)
+                    else:
+                        await self._deliver(batch)
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if not self.transport.app.should_stop:
@@ -151,7 +196,9 @@ class FastFetchConsumer(faust_aiokafka.Consumer):
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
-    async def _fetch_batches(self, timeout: float) -> list[BatchMessage]:  # pragma: no cover
+    async def _fetch_batches(  # pragma: no cover - needs Kafka
+        self, timeout: float
+    ) -> list[BatchMessage | UndecodableMessage]:
         # faust.transport.consumer.Consumer.getmany, less the per-record messages.
         records, active = await self._wait_next_records(timeout)
         if records is None or self.should_stop:
@@ -163,12 +210,47 @@ class FastFetchConsumer(faust_aiokafka.Consumer):
                 self.log.warning(f"exception performing seek when flow not active {exc}")
             return []
         generation = self.app.consumer_generation_id
-        batches = []
+        batches: list[BatchMessage | UndecodableMessage] = []
         for tp, fetched in records.items():
             if fetched and (active is None or tp in active or tp in self._buffered_partitions):
                 self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
-                batches.append(BatchMessage(tp, fetched, generation_id=generation))
+                batches.extend(split_undecodable(tp, fetched, generation))
         return batches
+
+    async def _dead_letter_undecodable(self, message: UndecodableMessage) -> None:
+        """Publish the batch's dead letter, then count its offsets as handled (see the module)."""
+        tp, bad = message.tp, message.batch
+        read = self._read_offset[tp]
+        if read is not None and bad.last_offset <= read:
+            return  # read already (after a seek): dead-lettered then
+        if not await self._publish_dead_letter(bad):
+            return  # stopping: not acknowledged, so read (and dead-lettered) again
+        if message.generation_id != self.app.consumer_generation_id:
+            return  # a rebalance meanwhile: whoever owns the partition now reads it again
+        if self.app.topics.acks_enabled_for(tp.topic):
+            start = bad.offset if read is None else min(bad.offset, read + 1)
+            await self._add_gap(tp, start, bad.last_offset - 1)
+            self.ack(_stub_message(tp, bad.last_offset, message.generation_id))
+        self._read_offset[tp] = bad.last_offset
+
+    async def _publish_dead_letter(self, bad: UndecodableBatch) -> bool:
+        """Send the stub and wait for Kafka's acknowledgement; ``False`` when stopping first."""
+        topic = cast(FastFetchTransport, self.transport).deadletter_topic
+        value = encode_dead_letter(undecodable_dead_letter(bad))
+        attempt = 0
+        while not self.should_stop:
+            try:
+                await self.app.producer.send_and_wait(topic, None, value, None, None, None)
+                return True
+            except Exception as exc:  # retriable or not, the offsets wait for this letter
+                attempt += 1
+                log.warning(
+                    "undecodable batch: dead letter failed (%s); retry %d",
+                    type(exc).__name__,
+                    attempt,
+                )
+                await self.sleep(min(DEAD_LETTER_RETRY_MAX_S, 0.2 * 2**attempt))
+        return False
 
     async def _deliver(self, batch: BatchMessage) -> None:
         tp = batch.tp
@@ -209,15 +291,74 @@ class FastFetchConsumer(faust_aiokafka.Consumer):
             await self._add_gap(tp, start, batch.offset - 1)
 
 
+def split_undecodable(
+    tp: TP, fetched: Sequence[Any], generation: int
+) -> list[BatchMessage | UndecodableMessage]:
+    """Cut one partition's fetched records into batches around undecodable markers, in order."""
+    out: list[BatchMessage | UndecodableMessage] = []
+    good: list[Any] = []
+    for record in fetched:
+        if isinstance(record, UndecodableBatch):
+            if good:
+                out.append(BatchMessage(tp, good, generation_id=generation))
+                good = []
+            out.append(UndecodableMessage(tp, record, generation))
+        else:
+            good.append(record)
+    if good:
+        out.append(BatchMessage(tp, good, generation_id=generation))
+    return out
+
+
+def undecodable_dead_letter(bad: UndecodableBatch) -> dict[str, Any]:
+    """Return the dead-letter stub of an undecodable batch (no payload: there is none to read).
+
+    Example:
+        >>> stub = undecodable_dead_letter(UndecodableBatch("feeds.bank", 1, 40, 44, "X"))
+        >>> stub["reason"], stub["offset"], stub["last_offset"], stub["detail"]
+        ('undecodable_record', 40, 44, 'X; offsets 40-44')
+    """
+    origin = MessageOrigin(bad.topic, bad.partition, bad.offset)
+    detail = f"{bad.error}; offsets {bad.offset}-{bad.last_offset}"
+    letter = build_dead_letter(None, reason=UNDECODABLE_REASON, origin=origin, detail=detail)
+    return letter | {"last_offset": bad.last_offset}
+
+
+def _stub_message(tp: TP, offset: int, generation: int) -> ConsumerMessage:
+    # What Faust acknowledges for an offset no stream saw: the last one of the bad batch.
+    return ConsumerMessage(
+        tp.topic,
+        tp.partition,
+        offset,
+        0.0,
+        0,
+        None,
+        None,
+        None,
+        None,
+        tp=tp,
+        generation_id=generation,
+    )
+
+
 class FastFetchTransport(faust_aiokafka.Transport):
     """The aiokafka transport, making :class:`FastFetchConsumer` consumers."""
 
     Consumer = FastFetchConsumer
+    #: Where the consumers publish the stubs of undecodable batches.
+    deadletter_topic: str = "deadletter"
 
 
-def install_fast_fetch(app: faust.App) -> None:
-    """Give ``app`` the transport of :class:`FastFetchConsumer` (before it starts)."""
-    app.transport = FastFetchTransport(cast(Any, app.conf).broker_consumer, app)
+def install_fast_fetch(app: faust.App, *, deadletter_topic: str = "deadletter") -> None:
+    """Give ``app`` the transport of :class:`FastFetchConsumer` (before it starts).
+
+    Args:
+        app: The Faust app, not started yet.
+        deadletter_topic: The (prefixed) dead-letter topic, for undecodable batches.
+    """
+    transport = FastFetchTransport(cast(Any, app.conf).broker_consumer, app)
+    transport.deadletter_topic = deadletter_topic
+    app.transport = transport
 
 
 class RawBytes(faust.Schema):  # type: ignore[type-arg]

@@ -11,6 +11,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
+from connectors.endpoints import ConnectionRefused
 from matchers.errors import TracerError
 from tracer.commands import reprocess, simulate, stack, train
 from tracer.commands.demo import demo
@@ -45,9 +46,20 @@ def main(argv: list[str] | None = None) -> int:
         _fail("aborted", code=130)
     except typer.Exit as exc:
         return int(exc.exit_code)
+    except ConnectionRefused as exc:
+        _fail(f"{exc}; {_START_HINT[exc.service]}", code=1)
     except TracerError as exc:
         _fail(str(exc), code=1)
     return int(result) if isinstance(result, int) else 0
+
+
+# What to do when nothing listens where a service is configured.
+_START_HINT = {
+    "Kafka": "start the local stack with `tracer stack up`, or set TRACER_KAFKA_BOOTSTRAP "
+    "to a running broker",
+    "Elasticsearch": "start the local stack with `tracer stack up`, or set "
+    "TRACER_ELASTICSEARCH_URL to a running node",
+}
 
 
 def _fail(message: str, *, code: int) -> None:

@@ -42,6 +42,9 @@ class TracerSettings(BaseSettings):
     max_event_bytes: int = Field(default=64 * 1024, ge=1024)
     bulk_max_actions: int = Field(default=500, ge=1)
     bulk_flush_seconds: float = Field(default=0.5, gt=0)
+    # Longest line `tracer produce` publishes; longer ones are rejected unread. Kafka's default
+    # message.max.bytes is 1,048,588 per batch: this leaves room for the key and the framing.
+    produce_max_line_bytes: int = Field(default=1_000_000, ge=1024)
     # Bounds (issue 11): no single message, record or outage stops the pipeline.
     #: Largest encoded dead letter; a larger original is kept as a prefix + sha256 + size.
     max_dead_letter_bytes: int = Field(default=128 * 1024, ge=16 * 1024, le=900_000)

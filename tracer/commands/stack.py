@@ -19,6 +19,7 @@ from elasticsearch import Elasticsearch, TransportError
 from kafka.errors import KafkaError
 from rich.console import Console
 
+from connectors.endpoints import ConnectionRefused, require_listening, url_address
 from connectors.errors import ServiceUnavailable, StackError
 from connectors.lead_index import ensure_lead_index
 from connectors.stack import LocalStack, ServiceStatus, StackConfig
@@ -56,11 +57,16 @@ def stack_config(settings: TracerSettings) -> StackConfig:
 
 
 def _with_backoff(action: Callable[[], _T], *, what: str, deadline: float) -> _T:
-    """Run ``action`` until it stops failing with a retriable error or ``deadline`` passes."""
+    """Run ``action`` until it stops failing with a retriable error or ``deadline`` passes.
+
+    A refused connection is not retried: nothing listens, and waiting will not start it.
+    """
     delay = 0.5
     while True:
         try:
             return action()
+        except ConnectionRefused:
+            raise
         except (ServiceUnavailable, KafkaError, TransportError) as exc:
             if isinstance(exc, KafkaError) and not exc.retriable:
                 raise StackError(f"{what} refused the set-up: {exc}") from exc
@@ -88,6 +94,7 @@ def _create_topics(settings: TracerSettings, deadline: float) -> str:
 
 
 def _create_index(settings: TracerSettings, deadline: float) -> str:
+    require_listening("Elasticsearch", [url_address(settings.elasticsearch_url)])
     auth = None
     if settings.elasticsearch_user:
         auth = (settings.elasticsearch_user, settings.elasticsearch_password or "")
@@ -101,7 +108,11 @@ def _create_index(settings: TracerSettings, deadline: float) -> str:
 def provision(settings: TracerSettings, *, timeout_s: float, say: Callable[[str], None]) -> None:
     """Create the contract's topics and the leads index, retrying until ``timeout_s`` passes.
 
+    A service that refuses connections (nothing listens) fails within seconds; one that
+    listens but is not ready yet is waited for.
+
     Raises:
+        ConnectionRefused: nothing listens at Kafka's or Elasticsearch's address.
         StackError: Kafka or Elasticsearch did not become ready, or refused the set-up.
     """
     deadline = time.monotonic() + timeout_s

@@ -34,6 +34,7 @@ from elasticsearch import Elasticsearch
 from faust.worker import Worker
 
 from connectors.elasticsearch import ElasticsearchLeadIndexer
+from connectors.endpoints import require_listening, url_address
 from connectors.lead_index import ensure_lead_index
 from connectors.retry import Retrier, RetryCounter, RetryPolicy
 from connectors.topics import contract_topics, ensure_topics, kafka_admin
@@ -63,6 +64,7 @@ def prepare_services(settings: TracerSettings) -> str:
     """Create the contract topics and the leads index if missing; return the write index.
 
     Raises:
+        ConnectionRefused: nothing listens at Kafka's or Elasticsearch's address.
         ServiceUnavailable: Kafka or Elasticsearch did not answer.
         StackError: a topic or the index could not be created.
     """
@@ -74,6 +76,7 @@ def prepare_services(settings: TracerSettings) -> str:
         )
     finally:
         admin.close()
+    require_listening("Elasticsearch", [url_address(settings.elasticsearch_url)])
     client = Elasticsearch(settings.elasticsearch_url, basic_auth=_basic_auth(settings))
     try:
         return ensure_lead_index(client, settings.leads_alias)
