@@ -179,11 +179,6 @@ class Retrier:
             rng=self.rng,
         )
 
-    @property
-    def stopping(self) -> bool:
-        """Whether the stop event is set."""
-        return self.stop is not None and self.stop.is_set()
-
 
 class _Stopped(Exception):
     """Raised inside the loop when the stop event ends an attempt (never retried)."""
