@@ -166,3 +166,15 @@ def test_the_encoded_dead_letter_never_exceeds_its_limit(  # noqa: PLR0917
         assert back["value_truncated"] == (kept != value)
         assert back["value_size"] == len(value)
         assert back["value_sha256"] == hashlib.sha256(value).hexdigest()
+
+
+def test_the_module_examples_hold() -> None:
+    import doctest
+
+    import connectors.deadletter
+    import connectors.errors
+    import connectors.retry
+
+    for module in (connectors.deadletter, connectors.errors, connectors.retry):
+        failed, tried = doctest.testmod(module)
+        assert tried > 0 and failed == 0, module.__name__
