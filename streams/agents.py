@@ -147,7 +147,9 @@ async def _settle(p: Pipeline, events: list[Any], work: Callable[[], Awaitable[N
     """Run ``work()`` for the batch of ``events``; if the worker stops, leave it uncommitted.
 
     The work is cancelled as soon as the stop is requested, wherever it waits (a publish, a
-    bulk, the roster follower's verdict).
+    bulk, the roster follower's verdict). Work that fails unexpectedly (nothing here raises by
+    design) leaves its batch uncommitted too: the partition's commits stop there, its lag
+    shows it, and a restart reads the batch again -- rather than Faust acknowledging it.
     """
     if not p.stopping.is_set():
         try:
@@ -155,6 +157,8 @@ async def _settle(p: Pipeline, events: list[Any], work: Callable[[], Awaitable[N
             return
         except RetryGaveUp:
             log.info("stopping: a batch in progress will be read again after the restart")
+        except Exception:  # a bug: Faust would acknowledge the batch anyway, losing it
+            log.exception("a batch failed; it stays uncommitted and is read again at restart")
     for event in events:
         _keep_uncommitted(event)
 

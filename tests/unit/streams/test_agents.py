@@ -252,3 +252,20 @@ async def test_request_stop_fails_what_the_producer_still_holds(pipeline: Pipeli
     with pytest.raises(RetryGaveUp):
         await asyncio.wait_for(held, timeout=1.0)
     await asyncio.wait_for(kafka._message_accumulator.flush(), timeout=1.0)  # returns at once
+
+
+async def test_a_batch_whose_work_fails_unexpectedly_is_not_committed(
+    pipeline: Pipeline, committed: Callable[[Any], bool]
+) -> None:
+    pipeline.handle_events.batch = _explode  # type: ignore[method-assign]
+    agent = pipeline.app.agents["tracer.match_feeds"]
+    async with agent.test_context() as ctx:
+        broken = await ctx.put((record(event("e1"), key=b"e1", offset=0),), wait=False)
+        await settle(lambda: broken.message.acked)
+        assert not committed(broken.message)
+        after = await ctx.put((record(event("e2"), key=b"e2", offset=1),), wait=False)
+        await settle(lambda: after.message.acked)  # the agent goes on with the next batch
+
+
+def _explode(_records: Any) -> Any:
+    raise RuntimeError("a bug")
