@@ -1,11 +1,14 @@
 """Writing leads to Elasticsearch: idempotent async bulk, retried until acknowledged.
 
 Every lead is written with ``op_type: create`` under its deterministic ``lead_id``, so a
-re-delivered lead meets a 409 conflict, which counts as success ("already there"). Each bulk
-item is classified by :func:`classify_item`::
+re-delivered lead meets a 409 conflict, which counts as success ("already there") when the
+stored lead has the same ``event_digest``; another digest means another event under the same
+``source`` + ``event_id``, a ``conflicting_duplicate`` the caller dead-letters (the first one
+stays). The digests of a call's conflicts are fetched with one ``_mget`` (realtime: it sees
+writes not yet refreshed). Each bulk item is classified by :func:`classify_item`::
 
     201 / 200          -> created
-    409                -> conflict   (already there: success)
+    409                -> conflict   (already there: success, or a conflicting duplicate)
     429, 5xx           -> retry      (exponential backoff with full jitter)
     any other 4xx      -> reject     (mapping / bad document: the caller dead-letters it)
 
@@ -37,6 +40,7 @@ from connectors.errors import ConnectorError, RequestRejected, ServiceUnavailabl
 from connectors.retry import Retrier
 
 __all__ = [
+    "CONFLICTING_DUPLICATE",
     "ElasticsearchLeadIndexer",
     "InMemoryLeadIndexer",
     "IndexReport",
@@ -47,6 +51,7 @@ __all__ = [
     "bulk_create_operations",
     "classify_item",
     "closing_update",
+    "conflicting_duplicates",
     "request_error",
 ]
 
@@ -56,6 +61,9 @@ ItemOutcome = Literal["created", "conflict", "retry", "reject"]
 """What one bulk item's result means for the caller."""
 
 _CLOSE_PAGE = 1000
+
+CONFLICTING_DUPLICATE = "conflicting_duplicate"
+"""The reason given to a lead whose id is taken by a lead of another event with that id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +77,17 @@ class RejectedLead:
 
 @dataclass(frozen=True, slots=True)
 class IndexReport:
-    """What a call to :meth:`LeadIndexer.index` achieved; every lead is in exactly one bucket."""
+    """What a call to :meth:`LeadIndexer.index` achieved; every lead is in exactly one bucket.
+
+    ``conflicting`` holds the leads whose id was taken by a lead with another
+    ``event_digest`` (status 409, reason :data:`CONFLICTING_DUPLICATE`): not written.
+    """
 
     created: int = 0
     already_present: int = 0
     rejected: tuple[RejectedLead, ...] = ()
     attempts: int = 1
+    conflicting: tuple[RejectedLead, ...] = ()
 
 
 @dataclass
@@ -83,7 +96,8 @@ class _Progress:
 
     pending: list[Mapping[str, Any]]
     created: int = 0
-    present: int = 0
+    #: Leads that met a 409: already there, unless their digest says a conflicting duplicate.
+    conflicts: list[Mapping[str, Any]] = field(default_factory=list)
     rejected: list[RejectedLead] = field(default_factory=list)
     attempts: int = 0
 
@@ -131,6 +145,27 @@ def bulk_create_operations(
 def closing_update(*, reason: str, closed_at: str) -> dict[str, Any]:
     """Return the partial document that closes a lead (pure)."""
     return {"status": "closed", "status_reason": reason, "closed_at": closed_at}
+
+
+def conflicting_duplicates(
+    leads: Iterable[Mapping[str, Any]], stored: Mapping[str, str | None]
+) -> tuple[RejectedLead, ...]:
+    """Return the leads whose stored namesake has another ``event_digest`` (pure).
+
+    Args:
+        leads: leads whose create met a 409.
+        stored: ``lead_id`` -> the stored lead's ``event_digest`` (absent: not found).
+
+    A digest missing on either side (a lead written before digests existed, or gone since)
+    cannot be compared, and counts as the same lead: already there.
+    """
+    return tuple(
+        RejectedLead(lead, 409, CONFLICTING_DUPLICATE)
+        for lead in leads
+        if (theirs := stored.get(str(lead["lead_id"]))) is not None
+        and (ours := lead.get("event_digest")) is not None
+        and theirs != ours
+    )
 
 
 def request_error(exc: ApiError | TransportError) -> ConnectorError:
@@ -218,8 +253,14 @@ class ElasticsearchLeadIndexer:
         progress = _Progress(pending=list(leads))
         if progress.pending:
             await self._retrier.call(lambda: self._index_once(progress), kind="index")
+        conflicting = await self._conflicting(progress.conflicts)
+        present = len(progress.conflicts) - len(conflicting)
         return IndexReport(
-            progress.created, progress.present, tuple(progress.rejected), max(progress.attempts, 1)
+            progress.created,
+            present,
+            tuple(progress.rejected),
+            max(progress.attempts, 1),
+            conflicting,
         )
 
     async def _index_once(self, progress: _Progress) -> None:
@@ -234,7 +275,7 @@ class ElasticsearchLeadIndexer:
             if outcome == "created":
                 progress.created += 1
             elif outcome == "conflict":
-                progress.present += 1
+                progress.conflicts.append(lead)
             elif outcome == "retry":
                 retry.append(lead)
             else:
@@ -242,6 +283,42 @@ class ElasticsearchLeadIndexer:
         progress.pending = retry
         if retry:
             raise ServiceUnavailable(f"{len(retry)} leads throttled or failed")
+
+    async def _conflicting(self, leads: list[Mapping[str, Any]]) -> tuple[RejectedLead, ...]:
+        """Which of ``leads`` (each met a 409) are conflicting duplicates: one ``_mget``."""
+        if not leads:
+            return ()
+        ids = sorted({str(lead["lead_id"]) for lead in leads})
+        return conflicting_duplicates(leads, await self._stored_digests(ids))
+
+    async def _stored_digests(self, ids: list[str]) -> dict[str, str | None]:
+        async def mget() -> dict[str, str | None]:
+            try:
+                response = await self._client.mget(
+                    index=self._alias, ids=ids, source_includes=["event_digest"]
+                )
+            except ApiError as exc:
+                status = exc.meta.status
+                if status == 429 or status >= 500:
+                    raise ServiceUnavailable(f"Elasticsearch: {_describe(exc)}") from exc
+                raise RequestRejected(int(status)) from exc
+            except TransportError as exc:
+                raise request_error(exc) from exc
+            return {
+                str(doc["_id"]): (doc.get("_source") or {}).get("event_digest")
+                for doc in response["docs"]
+                if doc.get("found")
+            }
+
+        try:
+            return await self._retrier.call(mget, kind="index")
+        except RequestRejected as exc:
+            # Retrying a refused request would stall the pipeline for good: the leads count
+            # as already there, and the operator is told.
+            log.error(
+                "elasticsearch: digests of %d conflicts unreadable (HTTP %d)", len(ids), exc.status
+            )
+            return {}
 
     async def close_open_leads(
         self, person_ids: Iterable[str], *, reason: str, closed_at: str
@@ -327,8 +404,10 @@ def _describe(exc: Exception) -> str:
 class InMemoryLeadIndexer:
     """The in-memory twin of :class:`ElasticsearchLeadIndexer` with the same semantics.
 
-    ``reject`` maps a lead_id to the HTTP status and reason the twin answers for it, to test
-    the dead-letter path without a real mapping error.
+    A lead whose id is present is already there when the stored lead has the same
+    ``event_digest``, a conflicting duplicate when it has another. ``reject`` maps a lead_id
+    to the HTTP status and reason the twin answers for it, to test the dead-letter path
+    without a real mapping error.
     """
 
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -338,19 +417,26 @@ class InMemoryLeadIndexer:
     async def index(self, leads: Sequence[Mapping[str, Any]]) -> IndexReport:
         """Create each lead unless present (conflict) or marked for rejection."""
         self.calls += 1
-        created = present = 0
+        created = 0
         rejected: list[RejectedLead] = []
+        conflicts: list[Mapping[str, Any]] = []
         for lead in leads:
             lead_id = str(lead["lead_id"])
             if lead_id in self.reject:
                 status, reason = self.reject[lead_id]
                 rejected.append(RejectedLead(lead, status, reason))
             elif lead_id in self.documents:
-                present += 1
+                conflicts.append(lead)
             else:
                 self.documents[lead_id] = dict(lead)
                 created += 1
-        return IndexReport(created, present, tuple(rejected))
+        stored = {
+            str(lead["lead_id"]): self.documents[str(lead["lead_id"])].get("event_digest")
+            for lead in conflicts
+        }
+        conflicting = conflicting_duplicates(conflicts, stored)
+        present = len(conflicts) - len(conflicting)
+        return IndexReport(created, present, tuple(rejected), 1, conflicting)
 
     async def close_open_leads(
         self, person_ids: Iterable[str], *, reason: str, closed_at: str

@@ -8,6 +8,8 @@ Two clients, each where it fits:
   consumer group with every roster partition assigned. It reads the compacted roster from the
   beginning, reports when it reached the end offsets seen at start (``caught_up``), then follows.
   Every worker runs one, so every worker holds the whole watchlist whatever the group does.
+  It reads ``tracer.roster.valid`` (the last valid records the pipeline kept) whole before the
+  roster, and :meth:`KafkaRosterFollower.fetch` reads one roster record again by offset.
 """
 
 from __future__ import annotations
@@ -172,6 +174,9 @@ class RosterMessage:
 RosterHandler = Callable[[Sequence[RosterMessage]], Awaitable[None]]
 
 
+FallbackHandler = Callable[[Sequence[RosterMessage]], None]
+
+
 class KafkaRosterFollower:
     """Read the whole compacted roster topic, then follow it; outside any consumer group.
 
@@ -180,35 +185,124 @@ class KafkaRosterFollower:
         topic: The (prefixed) roster topic.
         handler: Awaited with each batch of messages, in partition order.
         max_records: Upper bound of one batch (bounds memory).
+        fallback_topic: A compacted topic read whole *before* the roster on every (re)start
+            (``tracer.roster.valid``: the last valid records kept for the roster).
+        fallback_handler: Called with each batch read from ``fallback_topic``.
     """
 
     def __init__(
-        self, bootstrap: str, topic: str, handler: RosterHandler, *, max_records: int = 2000
+        self,
+        bootstrap: str,
+        topic: str,
+        handler: RosterHandler,
+        *,
+        max_records: int = 2000,
+        fallback_topic: str | None = None,
+        fallback_handler: FallbackHandler | None = None,
     ) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
         self._handler = handler
         self._max_records = max_records
+        self._fallback_topic = fallback_topic
+        self._fallback_handler = fallback_handler
         self.caught_up = asyncio.Event()
         self.messages_read = 0
         self.undecodable_batches = 0
+
+    def _consumer(self, client_id: str) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            client_id=client_id,
+        )
+
+    async def fetch(
+        self, partition: int, offset: int, *, timeout_s: float = 10.0
+    ) -> RosterMessage | None:
+        """Read the roster record at ``offset`` of ``partition`` again.
+
+        Returns:
+            The record, or ``None`` when that offset holds nothing any more (compacted away:
+            the read lands on a later offset, or on none).
+
+        Raises:
+            ServiceUnavailable: Kafka did not answer within ``timeout_s``.
+        """
+        consumer = self._consumer("tracer-roster-fetch")
+        tp = TopicPartition(self._topic, partition)
+        try:
+            await consumer.start()
+            guard_fetcher(consumer._fetcher)  # an undecodable batch reads as nothing, below
+            consumer.assign([tp])
+            consumer.seek(tp, offset)
+            return await self._one_record(consumer, tp, offset, timeout_s)
+        except AIOKafkaError as exc:
+            raise ServiceUnavailable(
+                f"Kafka error {type(exc).__name__} reading the roster"
+            ) from exc
+        finally:
+            await consumer.stop()
+
+    @staticmethod
+    async def _one_record(
+        consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, timeout_s: float
+    ) -> RosterMessage | None:
+        if offset >= (await consumer.end_offsets([tp]))[tp]:
+            return None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            batch = await consumer.getmany(tp, timeout_ms=500, max_records=1)
+            for r in batch.get(tp, []):
+                # A compacted offset reads as the next record that survived: not ours.
+                found = r.offset == offset and not isinstance(r, UndecodableBatch)
+                return (
+                    RosterMessage(r.key, r.value, tp.partition, offset, r.timestamp)
+                    if found
+                    else None
+                )
+        raise ServiceUnavailable(f"no answer from Kafka within {timeout_s:.0f}s reading the roster")
+
+    async def _read_fallback(self) -> None:
+        """Read ``fallback_topic`` to the end offsets seen now, into ``fallback_handler``."""
+        if self._fallback_topic is None or self._fallback_handler is None:
+            return
+        consumer = self._consumer("tracer-roster-fallback")
+        try:
+            await consumer.start()
+            guard_fetcher(consumer._fetcher)
+            ends = await self._assign_all(consumer, self._fallback_topic, tries=100)
+            pending = {tp for tp, end in ends.items() if end > 0}
+            while pending:
+                batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
+                for tp, records in batches.items():
+                    self._fallback_handler(
+                        [
+                            RosterMessage(r.key, r.value, tp.partition, r.offset, r.timestamp)
+                            for r in records
+                            if not self._undecodable(r)
+                        ]
+                    )
+                for tp in list(pending):
+                    if await consumer.position(tp) >= ends[tp]:
+                        pending.discard(tp)
+        finally:
+            await consumer.stop()
 
     async def run(self) -> None:
         """Follow the roster until cancelled; retries while Kafka is unreachable."""
         attempt = 0
         while True:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._bootstrap,
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                client_id="tracer-roster-follower",
-            )
+            consumer = self._consumer("tracer-roster-follower")
             try:
+                await self._read_fallback()  # before the roster: its records may be needed
                 await consumer.start()
                 if not guard_fetcher(consumer._fetcher):
                     log.error("roster follower: fetcher not guarded against undecodable batches")
-                await self._follow(consumer, await self._assign_all(consumer))
+                await self._follow(consumer, await self._assign_all(consumer, self._topic))
             except AIOKafkaError as exc:
                 attempt += 1
                 log.warning(
@@ -222,16 +316,22 @@ class KafkaRosterFollower:
             finally:
                 await consumer.stop()
 
-    async def _assign_all(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
+    async def _assign_all(
+        self, consumer: AIOKafkaConsumer, topic: str, *, tries: int = 1_000_000
+    ) -> dict[TopicPartition, int]:
         # Without a group, a subscription is assigned every partition of the topic.
-        consumer.subscribe([self._topic])
-        for attempt in range(1, 1_000_000):
+        consumer.subscribe([topic])
+        tps: list[TopicPartition] = []
+        for attempt in range(1, tries + 1):
             tps = sorted(consumer.assignment())
             if tps:
                 break
             if attempt % 50 == 0:
-                log.warning("roster follower: topic %s has no partitions yet", self._topic)
+                log.warning("roster follower: topic %s has no partitions yet", topic)
             await asyncio.sleep(0.1)
+        if not tps:  # bounded for the fallback topic only: run `tracer stack init`
+            log.error("roster follower: no topic %s; last valid roster records unread", topic)
+            return {}
         # Re-reading from the beginning on every (re)start rebuilds the watchlist from scratch.
         await consumer.seek_to_beginning(*tps)
         ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)

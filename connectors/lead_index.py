@@ -56,6 +56,10 @@ def lead_mappings() -> dict[str, Any]:
         "case_officer",
         "flags",
         "model_version",
+        # sha256 of the event's canonical JSON: tells a redelivery from another event under
+        # the same id (connectors/elasticsearch.py). Added to version 1 in place: an index made
+        # before keeps it in _source, unindexed, and the writer reads it from _source only.
+        "event_digest",
     )
     properties: dict[str, Any] = {name: dict(_KEYWORD) for name in keywords}
     properties |= {

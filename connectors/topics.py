@@ -25,6 +25,7 @@ from connectors.errors import ServiceUnavailable, StackError
 
 __all__ = [
     "ALL_TOPICS",
+    "COMPACTED_TOPICS",
     "FEED_TOPICS",
     "AdminClient",
     "TopicKey",
@@ -44,8 +45,9 @@ TopicKey = Literal[
     "leads",
     "deadletter",
     "alerts",
+    "tracer.roster.valid",
 ]
-"""The contract's topic names before any prefix."""
+"""The contract's topic names before any prefix, and the pipeline's own (``tracer.*``)."""
 
 FEED_TOPICS: Final[tuple[TopicKey, ...]] = ("feeds.hukou", "feeds.bank", "feeds.telecom")
 ALL_TOPICS: Final[tuple[TopicKey, ...]] = (
@@ -54,6 +56,13 @@ ALL_TOPICS: Final[tuple[TopicKey, ...]] = (
     "leads",
     "deadletter",
     "alerts",
+    "tracer.roster.valid",
+)
+#: Keyed by ``person_id``, latest wins. ``tracer.roster.valid`` holds the last valid record of
+#: each person whose roster update was invalid (streams/roster.py): compaction of the roster
+#: must not take a person's last valid state with it.
+COMPACTED_TOPICS: Final[frozenset[TopicKey]] = frozenset(
+    {"supervision.roster", "tracer.roster.valid"}
 )
 
 # Kafka's error codes for "fine, it is there already" on CreateTopics.
@@ -117,7 +126,7 @@ def contract_topics(
             name=topic_name(key, prefix=prefix),
             partitions=feed_partitions,
             replication_factor=replication_factor,
-            configs=compacted if key == "supervision.roster" else {},
+            configs=compacted if key in COMPACTED_TOPICS else {},
         )
         for key in ALL_TOPICS
     )

@@ -1,15 +1,22 @@
 r"""The lead document: pure, deterministic, identical for batch and stream.
 
-``lead_id`` is ``uuid5(LEAD_NAMESPACE, f"{person_id}\x1f{event_id}")``, so re-delivery and
-re-processing upsert the same document. ``@timestamp`` is the event's ``occurred_at`` (never the
+``lead_id`` is ``uuid5(LEAD_NAMESPACE, f"{person_id}\x1f{source}\x1f{event_id}")``: the event's
+source is part of the namespace, so a bank and a telecom event that happen to share an
+``event_id`` never share a lead, and re-delivery and re-processing meet the same document.
+``event_digest`` (:func:`event_digest`) is the sha256 of the event's canonical JSON: a
+re-delivery of the same event carries the same digest, another event under the same id does not
+(see docs/design.md, "Duplicates"). ``@timestamp`` is the event's ``occurred_at`` (never the
 wall clock) and the score is rounded to 4 decimals, so the same inputs give the same bytes
 through :func:`lead_bytes` (orjson, sorted keys).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import uuid
-from hashlib import sha1
+from collections.abc import Mapping
+from hashlib import sha1, sha256
 from typing import Any
 
 import orjson
@@ -18,30 +25,72 @@ from matchers.explain import Explanation
 from matchers.records import EventRecord, Person
 from matchers.scoring import PairScore
 
-__all__ = ["LEAD_NAMESPACE", "build_lead", "lead_bytes", "lead_id"]
+__all__ = [
+    "LEAD_NAMESPACE",
+    "before_trace",
+    "build_lead",
+    "event_digest",
+    "lead_bytes",
+    "lead_id",
+]
 
 # Fixed for ever: changing it would duplicate every lead already indexed.
 LEAD_NAMESPACE = uuid.UUID("6f1c2a4e-8d3b-5e7f-9a10-2b4c6d8e0f13")
 _NAMESPACE_BYTES = LEAD_NAMESPACE.bytes
 
 
-def lead_id(person_id: str, event_id: str) -> str:
-    """The deterministic id of the lead pairing a person with an event.
+def lead_id(person_id: str, source: str, event_id: str) -> str:
+    """The deterministic id of the lead pairing a person with an event of a source.
 
     Args:
         person_id: the roster's person id.
-        event_id: the feed's event id.
+        source: the event's source (``hukou`` / ``bank`` / ``telecom``).
+        event_id: the feed's event id (unique within its source only).
 
     Returns:
-        A uuid5 string; the unit separator keeps ``("a", "bc")`` and ``("ab", "c")`` apart.
+        A uuid5 string; the unit separator keeps ``("a", "bank", "bc")`` and
+        ``("ab", "bank", "c")`` apart.
     """
     # uuid.uuid5 by hand: the UUID object it builds costs more than the hash (stays interpreted
     # in the compiled build). The test holds it to uuid.uuid5.
-    digest = bytearray(sha1(_NAMESPACE_BYTES + f"{person_id}\x1f{event_id}".encode()).digest())
+    name = f"{person_id}\x1f{source}\x1f{event_id}"
+    digest = bytearray(sha1(_NAMESPACE_BYTES + name.encode()).digest())
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = digest[:16].hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def event_digest(raw: Mapping[str, Any]) -> str:
+    """The sha256 (hex) of an event's canonical JSON: every key sorted, at every depth.
+
+    Two deliveries of the same event give the same digest whatever their key order or spacing;
+    any change of content, unknown extra fields included, gives another.
+
+    Example:
+        >>> event_digest({"b": 1, "a": [2]}) == event_digest({"a": [2], "b": 1})
+        True
+    """
+    try:
+        canonical = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        # What orjson cannot write (an integer beyond 64 bits, a lone surrogate: a parsed
+        # feed never holds them, a caller's dict may) still gets a stable digest.
+        canonical = json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
+    return sha256(canonical).hexdigest()
+
+
+def before_trace(person: Person, event: EventRecord) -> bool:
+    """Whether the event occurred before the person's current trace began.
+
+    The trace begins at the ``status_changed_at`` of the person's ``dropped_out`` record. An
+    event from before is history: both the stream and ``tracer reprocess`` leave it out (it
+    is retro-matching's, a later job), so which of the two saw the roster record first does
+    not change the leads (docs/design.md, "Late drop-outs").
+    """
+    # Both are normalised ISO-8601 with an offset; only a pair that would make a lead gets here.
+    occurred = dt.datetime.fromisoformat(event.occurred_at)
+    return occurred < dt.datetime.fromisoformat(person.status_changed_at)
 
 
 def build_lead(
@@ -51,6 +100,7 @@ def build_lead(
     explanation: Explanation,
     *,
     model_version: str,
+    digest: str,
 ) -> dict[str, Any]:
     """Build the lead document of a scored pair (see docs/design.md, "The lead document").
 
@@ -60,12 +110,13 @@ def build_lead(
         scored: the pair's score; its tier must not be ``None``.
         explanation: the pair's explanation.
         model_version: the model's version.
+        digest: the event's :func:`event_digest`.
 
     Returns:
         A JSON-ready dict; equal inputs give equal dicts.
     """
     return {
-        "lead_id": lead_id(person.person_id, event.event_id),
+        "lead_id": lead_id(person.person_id, event.source, event.event_id),
         "person_id": person.person_id,
         "event_id": event.event_id,
         "source": event.source,
@@ -83,6 +134,7 @@ def build_lead(
         "explanation": explanation.to_dict(),
         "flags": list(event.flags),
         "model_version": model_version,
+        "event_digest": digest,
     }
 
 

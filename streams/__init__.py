@@ -10,6 +10,8 @@ One worker (``tracer worker``) is composed by :func:`streams.app.build_pipeline`
                             \--> deadletter                    (leads Elasticsearch refuses)
     supervision.roster --dead_letter_roster (in the group)--> deadletter   (invalid records,
                                                    once per group; verdicts from the Watchlist)
+                                              \--> tracer.roster.valid   (the person's last
+                                  valid record, first: LastValidKeeper; read back on restart)
     Watchlist: located/closed --> LeadCloser --> open leads of the person closed (every worker)
 
 Guarantees and where they come from:
@@ -18,8 +20,9 @@ Guarantees and where they come from:
   ``stream.take_events`` and are acknowledged only after the loop body returned; Faust flushes
   the producer before it commits offsets; the lead writer retries until Elasticsearch
   acknowledged every lead (a slow or absent cluster slows the pipeline, buffers stay bounded).
-* Nothing duplicated: ``lead_id`` is deterministic and leads are written ``op_type=create``, so
-  a re-delivery is a 409 counted as "already there".
+* Nothing duplicated: ``lead_id`` is deterministic (person, source, event id) and leads are
+  written ``op_type=create``, so a re-delivery is a 409 counted as "already there"; a 409 with
+  another ``event_digest`` is a ``conflicting_duplicate``, dead-lettered (the first one stays).
 * Whole watchlist everywhere: each worker reads the compacted roster from the beginning and
   matches nothing before it reached the end offsets seen at start.
 * Per-event cost: :mod:`streams.transport` gives the app a fetch loop without Faust's

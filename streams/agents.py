@@ -120,7 +120,8 @@ async def _match(p: Pipeline, records: Iterable[Any]) -> None:
 async def _roster_verdicts(p: Pipeline, records: Iterable[Any]) -> None:
     letters = []
     for record in records:
-        reason = await p.watchlist.verdicts.verdict(record.partition, record.offset)
+        # The person's last valid record is kept first (streams/last_valid.py).
+        reason = await p.keeper.verdict(record.partition, record.offset)
         if reason is not None:
             p.stats.roster_dead_letters += 1
             log.info(

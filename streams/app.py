@@ -2,8 +2,10 @@
 
 :func:`build_pipeline` composes one worker: the Faust app and its topics (feeds read as raw
 bytes), the matcher behind the :class:`~streams.roster.Watchlist`, the roster follower task, the
-lead closer task, and the two agents from :mod:`streams.agents`. Several workers started with the
-same ``consumer_group`` share the feed and lead partitions; each holds the whole watchlist.
+lead closer task, the agents from :mod:`streams.agents`, and the worker's health: a watchdog
+timer and, on the Faust web server (loopback), ``GET /health`` (:mod:`streams.health`) and
+``GET /metrics`` (:mod:`streams.metrics`). Several workers started with the same
+``consumer_group`` share the feed and lead partitions; each holds the whole watchlist.
 """
 
 from __future__ import annotations
@@ -12,16 +14,22 @@ import asyncio
 import logging
 import tempfile
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import faust
 from connectors.deadletter import DEFAULT_MAX_DEAD_LETTER_BYTES
 from connectors.elasticsearch import LeadIndexer
+from connectors.endpoints import kafka_addresses, probe
 from connectors.kafka import KafkaRosterFollower
 from connectors.retry import Retrier, RetryCounter
 from connectors.topics import FEED_TOPICS, topic_name
+from prometheus_client import CollectorRegistry
 
+from streams.health import HealthMonitor, HealthPolicy, consumer_offsets, health_document
+from streams.last_valid import LastValidKeeper
+from streams.metrics import WorkerCollector, WorkerFigures, exposition, worker_registry
 from streams.pipeline import EventHandler, EventParser, LeadWriter, MatcherPort, PipelineStats
 from streams.publisher import Publisher
 from streams.roster import LeadCloser, Watchlist
@@ -81,6 +89,11 @@ class StreamSettings(Protocol):
         ...
 
     @property
+    def worker_health_lag_threshold(self) -> int:
+        """Total lag (records) above which the worker reports ``catching_up``."""
+        ...
+
+    @property
     def max_roster_bytes(self) -> int:
         """Largest roster record accepted."""
         ...
@@ -109,9 +122,12 @@ class Pipeline:
     watchlist: Watchlist
     follower: KafkaRosterFollower
     closer: LeadCloser
+    keeper: LastValidKeeper
     handle_events: EventHandler
     writer: LeadWriter
     indexer: LeadIndexer
+    health: HealthMonitor
+    metrics: CollectorRegistry
     publisher: Publisher
     #: Set when the worker begins to stop: every retry loop gives up (streams.agents).
     stopping: asyncio.Event
@@ -195,9 +211,22 @@ def build_pipeline(
     closer = LeadCloser(indexer, watchlist.status_of, lock, retrier=retrier)
     watchlist.on_traced_out = closer.request
     roster_topic = topic_name("supervision.roster", prefix=prefix)
-    follower = KafkaRosterFollower(settings.kafka_bootstrap, roster_topic, watchlist.on_roster)
+    valid_topic = topic_name("tracer.roster.valid", prefix=prefix)
+    follower = KafkaRosterFollower(
+        settings.kafka_bootstrap,
+        roster_topic,
+        watchlist.on_roster,
+        fallback_topic=valid_topic,
+        fallback_handler=watchlist.on_fallback,
+    )
     raw: dict[str, Any] = {"schema": RawBytes()}
     deadletter = app.topic(topic_name("deadletter", prefix=prefix), **raw)
+    valid = app.topic(valid_topic, **raw)
+
+    async def keep(key: bytes, value: bytes) -> object:
+        return await valid.send(key=key, value=value)
+
+    health = _health_monitor(settings, app, stats, follower)
     pipeline = Pipeline(
         app=app,
         feeds=app.topic(*(topic_name(t, prefix=prefix) for t in FEED_TOPICS), **raw),
@@ -208,6 +237,7 @@ def build_pipeline(
         watchlist=watchlist,
         follower=follower,
         closer=closer,
+        keeper=LastValidKeeper(watchlist.verdicts, follower.fetch, keep),
         handle_events=EventHandler(
             matcher,
             parse_event,
@@ -231,10 +261,69 @@ def build_pipeline(
             deadletter, retrier=retrier, stats=stats, max_dead_letter_bytes=dead_max
         ),
         stopping=stopping,
+        health=health,
+        metrics=worker_registry(WorkerCollector(partial(_figures, watchlist, closer, health))),
         bulk_max_actions=settings.bulk_max_actions,
         bulk_flush_seconds=settings.bulk_flush_seconds,
         stats=stats,
         max_dead_letter_bytes=dead_max,
     )
     register_agents(pipeline)
+    _register_health(pipeline, web_enabled=web_enabled)
     return pipeline
+
+
+def _health_monitor(
+    settings: StreamSettings, app: faust.App, stats: PipelineStats, follower: KafkaRosterFollower
+) -> HealthMonitor:
+    # Feeds and leads: the roster partitions in the group feed only the dead-letter agent,
+    # which waits for the follower by design.
+    prefix = settings.topic_prefix
+    watched = frozenset(topic_name(t, prefix=prefix) for t in (*FEED_TOPICS, "leads"))
+    return HealthMonitor(
+        stats,
+        policy=HealthPolicy(lag_threshold=settings.worker_health_lag_threshold),
+        roster_loaded=follower.caught_up.is_set,
+        read_offsets=partial(consumer_offsets, app, watched),
+        # A TCP connect in a thread (at most a second an address): the loop never blocks.
+        probe_kafka=partial(asyncio.to_thread, probe, kafka_addresses(settings.kafka_bootstrap)),
+    )
+
+
+def _figures(watchlist: Watchlist, closer: LeadCloser, health: HealthMonitor) -> WorkerFigures:
+    return WorkerFigures(
+        stats=health.stats,
+        roster_size=len(watchlist),
+        roster_invalid=watchlist.stats.invalid,
+        leads_closed=closer.closed,
+        lag=dict(health.lag),
+        state=health.verdict.state,
+        reasons=health.verdict.reasons,
+    )
+
+
+def _register_health(p: Pipeline, *, web_enabled: bool) -> None:
+    """Register the watchdog timer and, with the web server, ``/health`` and ``/metrics``."""
+
+    async def watchdog() -> None:
+        try:
+            await p.health.check()
+        except Exception:  # a crashed timer would end the checks for good: try next time
+            log.exception("health: the check failed")
+
+    p.app.timer(interval=p.health.policy.interval_s)(watchdog)
+    if not web_enabled:
+        return
+
+    @p.app.page("/health")
+    async def health(view: Any, _request: Any) -> Any:
+        verdict = p.health.evaluate()
+        body = health_document(p.health, roster_size=len(p.watchlist))
+        return view.json(body, status=verdict.http_status)
+
+    @p.app.page("/metrics")
+    async def metrics(view: Any, request: Any) -> Any:
+        p.health.evaluate()  # the lag and state gauges as of this scrape
+        body, content_type = exposition(p.metrics, request.headers.get("Accept"))
+        # aiohttp refuses a charset inside content_type=: pass the header whole.
+        return view.bytes(body, headers={"Content-Type": content_type})

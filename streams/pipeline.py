@@ -179,6 +179,9 @@ class PipelineStats:
     leads_present: int = 0
     leads_closed_on_write: int = 0
     roster_dead_letters: int = 0
+    #: Pairs left without a lead because the event occurred before the person's trace began
+    #: (``MatchOutcome.before_trace``; ``tracer reprocess`` counts the same).
+    matches_before_trace: int = 0
     #: CPU seconds (this thread) spent validating and matching events: the rest of the worker's
     #: CPU is the pipeline's own (Kafka, Faust, Elasticsearch), see bench/e2e.py.
     handler_cpu_s: float = 0.0
@@ -278,6 +281,7 @@ class EventHandler:
                 "matcher failed on %s[%d]@%d", record.topic, record.partition, record.offset
             )
             return self._dead(record, "match_failed", "match", type(exc).__name__)
+        self.stats.matches_before_trace += getattr(outcome, "before_trace", 0)
         if not outcome.leads:
             return None
         origin = origin_of(record)
@@ -407,10 +411,12 @@ class LeadWriter:
             report = await self._indexer.index(documents)
         self.stats.leads_created += report.created
         self.stats.leads_present += report.already_present
-        records = {str(lead["lead_id"]): record for lead, record in leads}
+        # By document, not lead_id: two leads of one batch may share an id (a conflicting
+        # duplicate), and each dead letter must carry its own message.
+        records = {id(doc): record for doc, (_, record) in zip(documents, leads, strict=True)}
         return [
-            self._dead(records[str(rejected.lead["lead_id"])], rejected.reason, rejected.status)
-            for rejected in report.rejected
+            self._dead(records[id(rejected.lead)], rejected.reason, rejected.status)
+            for rejected in (*report.rejected, *report.conflicting)
         ]
 
     def _dead(self, record: FetchedRecord, reason: str, status: int | str | None) -> Outgoing:

@@ -15,6 +15,17 @@ publishes the dead letter. The record is normalised once per worker (by the foll
 twice. Offsets of the agent move only after its dead letters were published, so a record is
 dead-lettered once, or again after a crash between publish and commit (at least once).
 
+The last valid state, durably: an invalid update leaves a person as they were, but after a
+restart the follower re-reads the compacted roster, where the older valid record may be gone.
+So when the roster agent dead-letters an invalid update of a known person it first publishes
+that person's last valid record, byte for byte, to ``tracer.roster.valid`` (compacted, keyed by
+``person_id``; :class:`streams.last_valid.LastValidKeeper`). The follower reads that topic
+before the roster (:meth:`Watchlist.on_fallback`); a record there applies when the person's
+newest roster record is invalid and nothing valid of them was read before it, and any valid
+roster record supersedes it. To find the bytes, the watchlist keeps the roster offset of each
+person's last valid record packed with their status in one int (about 32 MB at a million
+people, against 31 MB for the status alone).
+
 A roster record over ``max_roster_bytes`` is invalid (``oversized``) before it is parsed: the
 person keeps their previous state and the record is dead-lettered once, as a bounded stub (the
 whole record stays in the roster topic). A record that size would otherwise put a name of up
@@ -44,7 +55,14 @@ from connectors.retry import Retrier
 
 from streams.pipeline import CLOSING_STATUSES, MatcherPort, utc_now
 
-__all__ = ["DEFAULT_MAX_ROSTER_BYTES", "LeadCloser", "RosterStats", "RosterVerdicts", "Watchlist"]
+__all__ = [
+    "DEFAULT_MAX_ROSTER_BYTES",
+    "LeadCloser",
+    "RosterStats",
+    "RosterVerdict",
+    "RosterVerdicts",
+    "Watchlist",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +77,30 @@ class RosterStats:
     applied: int = 0
     invalid: int = 0
     tombstones: int = 0
+    #: People traced after this worker had matched events that occurred after their trace
+    #: began: those events may lack their leads here (they need retro-matching, which
+    #: ``tracer reprocess`` does; docs/design.md, "Late drop-outs").
+    late_traces: int = 0
+    #: Invalid latest records of people whose last valid record came from
+    #: ``tracer.roster.valid`` (the roster's own copy was compacted away).
+    restored: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RosterVerdict:
+    """Why one roster record is invalid, and where the person's last valid record is.
+
+    Attributes:
+        reason: why the record is invalid.
+        person_id: whose record it was (``None``: no usable key or id).
+        last_valid_offset: offset, in the same partition, of the person's last valid roster
+            record; ``None`` when there is none to keep (an unknown person, or a state that
+            itself came from ``tracer.roster.valid``).
+    """
+
+    reason: str
+    person_id: str | None = None
+    last_valid_offset: int | None = None
 
 
 class RosterVerdicts:
@@ -70,13 +112,14 @@ class RosterVerdicts:
 
     def __init__(self) -> None:
         self._read: dict[int, int] = {}
-        self._invalid: dict[int, dict[int, str]] = {}
+        self._invalid: dict[int, dict[int, RosterVerdict]] = {}
         self._moved = asyncio.Event()
 
-    def note(self, partition: int, offset: int, reason: str | None) -> None:
+    def note(self, partition: int, offset: int, reason: str | RosterVerdict | None) -> None:
         """Record that the follower read ``offset`` (invalid when ``reason`` is given)."""
         if reason is not None:
-            self._invalid.setdefault(partition, {})[offset] = reason
+            verdict = RosterVerdict(reason) if isinstance(reason, str) else reason
+            self._invalid.setdefault(partition, {})[offset] = verdict
         if offset >= self._read.get(partition, -1):
             self._read[partition] = offset
 
@@ -91,6 +134,11 @@ class RosterVerdicts:
         Forgets every verdict of the partition up to ``offset``: the group's consumer reads a
         partition in order, so it will not ask for them again.
         """
+        judged = await self.judge(partition, offset)
+        return None if judged is None else judged.reason
+
+    async def judge(self, partition: int, offset: int) -> RosterVerdict | None:
+        """:meth:`verdict` with the person and their last valid record (``None``: valid)."""
         while self._read.get(partition, -1) < offset:
             await self._moved.wait()
         invalid = self._invalid.get(partition)
@@ -116,23 +164,44 @@ class Watchlist:
         self._max_record_bytes = max_record_bytes
         #: Called with the id of each person whose status becomes ``located`` / ``closed``.
         self.on_traced_out = on_traced_out
-        self._status: dict[str, str] = {}
+        #: person_id -> (offset of the last valid roster record + 1) * 4 + status code; an
+        #: offset of -1 marks a state restored from ``tracer.roster.valid``.
+        self._state: dict[str, int] = {}
+        #: person_id -> last valid record bytes from ``tracer.roster.valid``, until caught up.
+        self._fallback: dict[str, bytes] = {}
         self.ready = asyncio.Event()
         self.stats = RosterStats()
         self.verdicts = RosterVerdicts()
 
     def status_of(self, person_id: str) -> str | None:
         """Return the person's current roster status, or ``None`` if unknown."""
-        return self._status.get(person_id)
+        state = self._state.get(person_id)
+        return None if state is None else _STATUSES[state % 4]
+
+    def _last_valid_offset(self, person_id: str) -> int | None:
+        state = self._state.get(person_id)
+        return None if state is None or state < 4 else state // 4 - 1
+
+    def on_fallback(self, messages: Sequence[RosterMessage]) -> None:
+        """Note last valid records read from ``tracer.roster.valid`` (before the roster)."""
+        for message in messages:
+            if message.key and message.value is not None:
+                self._fallback[message.key.decode("utf-8", "replace")] = message.value
+            elif message.key:
+                self._fallback.pop(message.key.decode("utf-8", "replace"), None)
 
     def __len__(self) -> int:
-        return len(self._status)
+        return len(self._state)
 
     async def on_roster(self, messages: Sequence[RosterMessage]) -> None:
         """Apply one batch of roster messages in order."""
+        if self.ready.is_set() and self._fallback:
+            self._fallback.clear()  # caught up: a running worker keeps the last valid state
         for message in messages:
             self.apply(message)
         self.verdicts.wake()
+        if self.ready.is_set():  # live changes are few; the initial load is not logged
+            log.info("roster: %d records applied", len(messages))
         # Matching a big roster is CPU work: let the loop breathe between batches.
         await asyncio.sleep(0)
 
@@ -143,8 +212,10 @@ class Watchlist:
             Why the record is invalid (the person keeps their previous state), or ``None``.
         """
         reason = self._apply(message)
-        self.verdicts.note(message.partition, message.offset, reason)
-        if reason is not None:
+        if reason is None:
+            self.verdicts.note(message.partition, message.offset, None)
+        else:
+            self.verdicts.note(message.partition, message.offset, self._judge(message, reason))
             self.stats.invalid += 1
             log.warning(
                 "roster: invalid record at partition %d offset %d (%s)",
@@ -154,23 +225,65 @@ class Watchlist:
             )
         return reason
 
+    def _judge(self, message: RosterMessage, reason: str) -> RosterVerdict:
+        """The verdict on an invalid record; restores the person from the fallback if due."""
+        person_id = _person_id(message)
+        if person_id is None:
+            return RosterVerdict(reason)
+        fallback = self._fallback.pop(person_id, None)
+        if fallback is not None and person_id not in self._state:
+            # The roster's own last valid record is gone (compacted): the kept copy applies.
+            restored = _roster_raw(RosterMessage(message.key, fallback, -1, -1, None))
+            if not isinstance(restored, str) and self._change(restored, -1) is None:
+                self.stats.restored += 1
+        return RosterVerdict(reason, person_id, self._last_valid_offset(person_id))
+
     def _apply(self, message: RosterMessage) -> str | None:
         if message.value is not None and len(message.value) > self._max_record_bytes:
             return "oversized"
         raw = _roster_raw(message)
         if isinstance(raw, str):
             return raw
+        return self._change(raw, message.offset, tombstone=message.value is None)
+
+    def _change(self, raw: dict[str, Any], offset: int, *, tombstone: bool = False) -> str | None:
+        """Apply a readable record (from ``offset``; -1: the fallback topic); why not, or None."""
         change = self._matcher.apply_roster(raw)
         if change.action == "invalid":
             # The person keeps their previous state: a bad update must not untrace anyone.
             return str(change.reason or "invalid")
         self.stats.applied += 1
-        if message.value is None:
+        if getattr(change, "late", False):
+            self.stats.late_traces += 1
+            log.warning(
+                "roster: a person's trace began before events this worker already matched;"
+                " their leads from those events need retro-matching (%d people so far)",
+                self.stats.late_traces,
+            )
+        if tombstone:
             self.stats.tombstones += 1
-        self._status[str(change.person_id)] = str(change.status)
+        person_id = str(change.person_id)
+        self._fallback.pop(person_id, None)  # a valid roster record supersedes the kept one
+        self._state[person_id] = (offset + 1) * 4 + _CODES.get(str(change.status), 0)
         if change.status in CLOSING_STATUSES and self.on_traced_out is not None:
             self.on_traced_out(str(change.person_id))
         return None
+
+
+_STATUSES = ("active", "dropped_out", "located", "closed")
+_CODES = {status: code for code, status in enumerate(_STATUSES)}
+
+
+def _person_id(message: RosterMessage) -> str | None:
+    """The person an invalid record is about: its key (the contract's), else its person_id."""
+    if message.key:
+        return message.key.decode("utf-8", "replace")
+    try:
+        raw = orjson.loads(message.value or b"")
+    except orjson.JSONDecodeError:
+        return None
+    person_id = raw.get("person_id") if isinstance(raw, dict) else None
+    return person_id if isinstance(person_id, str) and person_id else None
 
 
 def _roster_raw(message: RosterMessage) -> dict[str, Any] | str:

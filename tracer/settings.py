@@ -45,6 +45,8 @@ class TracerSettings(BaseSettings):
     # Longest line `tracer produce` publishes; longer ones are rejected unread. Kafka's default
     # message.max.bytes is 1,048,588 per batch: this leaves room for the key and the framing.
     produce_max_line_bytes: int = Field(default=1_000_000, ge=1024)
+    #: Total lag (records, feeds and leads) above which the worker's /health says catching_up.
+    worker_health_lag_threshold: int = Field(default=1000, ge=0)
     # Bounds (issue 11): no single message, record or outage stops the pipeline.
     #: Largest encoded dead letter; a larger original is kept as a prefix + sha256 + size.
     max_dead_letter_bytes: int = Field(default=128 * 1024, ge=16 * 1024, le=900_000)

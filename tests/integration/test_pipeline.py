@@ -140,7 +140,9 @@ def _assert_lifecycle(run: Run, expected: dict[str, dict[str, Any]]) -> None:
     replays: list[str] = []
 
     def traced_again() -> bool:
+        # A new event: it occurred after the trace began again (an older one is history).
         third = again | {"event_id": "replay-" + uuid.uuid4().hex}
+        third["occurred_at"] = "2026-11-30T11:00:00+08:00"
         replays.append(third["event_id"])
         publish(run, f"feeds.{third['source']}", orjson.dumps(third), third["event_id"].encode())
         time.sleep(2.0)

@@ -6,6 +6,13 @@ No service is touched. The roster is applied first (latest record per person win
 compacted topic), then every event is matched with the same :class:`matchers.matcher.Matcher`
 the streaming worker uses, so the scores are the same. Leads are written one per line, sorted
 by ``lead_id``; bad lines go to ``<out>.deadletter.jsonl`` with their line number and reason.
+
+The stream's rules, applied in memory (docs/design.md, "Duplicates and late drop-outs"): a
+lead id is written once, by the first event in file order that makes it; a later event under
+the same ``source`` + ``event_id`` with the same content is a redelivery (nothing new), one
+with other content (another ``event_digest``) is a ``conflicting_duplicate`` dead letter with
+the ``lead_id``. An event that occurred before a person's trace began makes no lead for them
+(counted: left to retro-matching).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
+from connectors.elasticsearch import CONFLICTING_DUPLICATE
 from connectors.errors import InputFileError
 from connectors.files import JsonlLine, JsonlWriter, read_jsonl
 from matchers.errors import InvalidRecord
@@ -38,6 +46,9 @@ class _Tally:
     watched: int = 0
     events: int = 0
     bad: int = 0
+    redelivered: int = 0
+    conflicting: int = 0
+    before_trace: int = 0
     tiers: dict[str, int] = field(default_factory=lambda: {"high": 0, "medium": 0, "low": 0})
 
 
@@ -85,7 +96,9 @@ def reprocess(
         f"reprocess: {tally.roster} roster records ({tally.watched} watched), "
         f"{tally.events} events, {len(leads)} leads "
         f"(high {t['high']}, medium {t['medium']}, low {t['low']}), "
-        f"{tally.bad} bad lines -> {out} "
+        f"{tally.bad} bad lines, {tally.conflicting} conflicting duplicates, "
+        f"{tally.redelivered} leads redelivered, "
+        f"{tally.before_trace} matches before the trace began (left to retro-matching) -> {out} "
         f"[model {match_model.version}, {time.perf_counter() - started:.1f}s]"
     )
 
@@ -101,15 +114,16 @@ def _progress() -> Progress:
     )
 
 
-def _dead(dead: JsonlWriter, path: Path, line: JsonlLine, reason: str) -> None:
-    dead.write(
-        {
-            "file": str(path),
-            "line": line.line_no,
-            "reason": reason,
-            "raw": line.raw.decode("utf-8", "replace"),
-        }
-    )
+def _dead(
+    dead: JsonlWriter, path: Path, line: JsonlLine, reason: str, *, lead_id: str | None = None
+) -> None:
+    letter = {
+        "file": str(path),
+        "line": line.line_no,
+        "reason": reason,
+        "raw": line.raw.decode("utf-8", "replace"),
+    }
+    dead.write(letter if lead_id is None else letter | {"lead_id": lead_id})
 
 
 def _apply_roster(
@@ -147,9 +161,15 @@ def _match_event(
         _dead(dead, path, line, exc.reason)
         return
     tally.events += 1
+    tally.before_trace += outcome.before_trace
     for lead in outcome.leads:
-        previous = leads.get(lead["lead_id"])
-        if previous is not None:
-            tally.tiers[previous["tier"]] -= 1
-        leads[lead["lead_id"]] = lead  # a re-delivered event replaces its lead, as in the index
-        tally.tiers[lead["tier"]] += 1
+        key = lead["lead_id"]
+        previous = leads.get(key)
+        if previous is None:  # create-only, as in the index: the first one stays
+            leads[key] = lead
+            tally.tiers[lead["tier"]] += 1
+        elif previous["event_digest"] == lead["event_digest"]:
+            tally.redelivered += 1
+        else:
+            tally.conflicting += 1
+            _dead(dead, path, line, CONFLICTING_DUPLICATE, lead_id=key)

@@ -39,7 +39,7 @@ class FakeIndices:
 
 
 class FakeElasticsearch:
-    """Just enough of AsyncElasticsearch: create/update bulk, terms search, count."""
+    """Just enough of AsyncElasticsearch: create/update bulk, terms search, count, mget."""
 
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
@@ -71,6 +71,17 @@ class FakeElasticsearch:
 
     async def count(self, *, index: str, query: Any = None) -> dict[str, int]:
         return {"count": len(self.docs)}
+
+    async def mget(
+        self, *, index: str, ids: list[str], source_includes: list[str]
+    ) -> dict[str, Any]:
+        """Realtime, as Elasticsearch's ``_mget``: a create is visible before any refresh."""
+        docs: list[dict[str, Any]] = []
+        for doc_id in ids:
+            doc = self.docs.get(doc_id)
+            source = {k: v for k, v in (doc or {}).items() if k in source_includes}
+            docs.append({"_id": doc_id, "found": doc is not None, "_source": source})
+        return {"docs": docs}
 
     async def close(self) -> None:
         pass

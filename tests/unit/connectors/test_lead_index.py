@@ -30,6 +30,7 @@ FILTER_FIELDS = [
     "case_officer",
     "flags",
     "model_version",
+    "event_digest",
 ]
 
 

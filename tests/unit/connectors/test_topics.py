@@ -57,7 +57,7 @@ class BrokenAdmin(FakeAdmin):
         raise self.exc
 
 
-def test_contract_has_the_seven_topics_with_feed_partitions() -> None:
+def test_contract_has_the_seven_topics_and_ours_with_feed_partitions() -> None:
     specs = contract_topics(feed_partitions=4)
     assert [spec.name for spec in specs] == [
         "supervision.roster",
@@ -67,18 +67,18 @@ def test_contract_has_the_seven_topics_with_feed_partitions() -> None:
         "leads",
         "deadletter",
         "alerts",
+        "tracer.roster.valid",
     ]
     assert {spec.partitions for spec in specs} == {4}
     assert {spec.replication_factor for spec in specs} == {1}
 
 
-def test_only_the_roster_is_compacted() -> None:
+def test_only_the_roster_and_its_last_valid_records_are_compacted() -> None:
     specs = {spec.name: spec for spec in contract_topics()}
-    assert specs["supervision.roster"].configs["cleanup.policy"] == "compact"
+    compacted = {"supervision.roster", "tracer.roster.valid"}
+    assert all(specs[name].configs["cleanup.policy"] == "compact" for name in compacted)
     assert all(
-        "cleanup.policy" not in specs[name].configs
-        for name in specs
-        if name != "supervision.roster"
+        "cleanup.policy" not in specs[name].configs for name in specs if name not in compacted
     )
 
 
@@ -103,7 +103,7 @@ def test_ensure_creates_only_missing_topics() -> None:
     admin = FakeAdmin(existing={"leads": 4})
     report = ensure_topics(admin, contract_topics(feed_partitions=2))
     assert report.existing == ("leads",)
-    assert len(report.created) == 6
+    assert len(report.created) == len(ALL_TOPICS) - 1
     assert "leads" not in admin.requests[0]
     assert admin.requests[0]["supervision.roster"]["configs"]["cleanup.policy"] == "compact"
     assert admin.topics["feeds.bank"] == 2
@@ -114,7 +114,7 @@ def test_ensure_twice_is_a_no_op() -> None:
     ensure_topics(admin, contract_topics())
     report = ensure_topics(admin, contract_topics())
     assert report.created == ()
-    assert len(report.existing) == 7
+    assert len(report.existing) == len(ALL_TOPICS)
     assert len(admin.requests) == 1
 
 

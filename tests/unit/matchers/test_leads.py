@@ -35,33 +35,45 @@ EVENT = {
 FIELDS = {
     "lead_id", "person_id", "event_id", "source", "event_type", "occurred_at", "@timestamp",
     "score", "probability", "tier", "status", "district", "case_officer", "person_name",
-    "event_name", "explanation", "flags", "model_version",
+    "event_name", "explanation", "flags", "model_version", "event_digest",
 }  # fmt: skip
 
 
-def _lead() -> dict[str, object]:
+def _lead(**changes: str) -> dict[str, object]:
     model = default_model()
-    person, event = person_from_raw(PERSON), event_from_raw(EVENT)
+    person = person_from_raw(PERSON)
+    event = event_from_raw(EVENT | changes)
     _, scored = score_pair(model, person, event)
-    return build_lead(person, event, scored, explain(scored.contributions), model_version="v1")
+    return build_lead(
+        person, event, scored, explain(scored.contributions), model_version="v1", digest="d"
+    )
 
 
-def test_lead_id_is_uuid5_of_person_and_event() -> None:
-    assert lead_id("p1", "e1") == str(uuid.uuid5(LEAD_NAMESPACE, "p1\x1fe1"))
-    assert lead_id("p1", "e1") == lead_id("p1", "e1")
-    assert lead_id("a", "bc") != lead_id("ab", "c")
+def test_lead_id_is_uuid5_of_person_source_and_event() -> None:
+    assert lead_id("p1", "bank", "e1") == str(uuid.uuid5(LEAD_NAMESPACE, "p1\x1fbank\x1fe1"))
+    assert lead_id("p1", "bank", "e1") == lead_id("p1", "bank", "e1")
+    assert lead_id("a", "bank", "bc") != lead_id("ab", "bank", "c")
 
 
-@given(st.text(), st.text())
-def test_lead_id_is_uuid5_for_any_ids(person_id: str, event_id: str) -> None:
-    name = f"{person_id}\x1f{event_id}"
+def test_the_same_event_id_from_two_sources_gives_two_leads() -> None:
+    assert lead_id("p1", "bank", "e1") != lead_id("p1", "telecom", "e1")
+    telecom = _lead()
+    bank = _lead(source="bank", event_type="account_opened")
+    assert telecom["event_id"] == bank["event_id"]
+    assert telecom["lead_id"] != bank["lead_id"]
+    assert bank["lead_id"] == lead_id("p1", "bank", "e1")
+
+
+@given(st.text(), st.sampled_from(["hukou", "bank", "telecom"]), st.text())
+def test_lead_id_is_uuid5_for_any_ids(person_id: str, source: str, event_id: str) -> None:
+    name = f"{person_id}\x1f{source}\x1f{event_id}"
     try:
         expected = str(uuid.uuid5(LEAD_NAMESPACE, name))
     except UnicodeEncodeError:  # a lone surrogate: neither can hash it
         with pytest.raises(UnicodeEncodeError):
-            lead_id(person_id, event_id)
+            lead_id(person_id, source, event_id)
         return
-    assert lead_id(person_id, event_id) == expected
+    assert lead_id(person_id, source, event_id) == expected
 
 
 def test_lead_has_every_documented_field() -> None:
@@ -87,4 +99,4 @@ def test_same_inputs_give_the_same_bytes() -> None:
 
 @given(st.text(min_size=1), st.text(min_size=1))
 def test_lead_ids_are_valid_uuids(person_id: str, event_id: str) -> None:
-    assert uuid.UUID(lead_id(person_id, event_id)).version == 5
+    assert uuid.UUID(lead_id(person_id, "hukou", event_id)).version == 5

@@ -31,6 +31,7 @@ SETTINGS = SimpleNamespace(
     max_event_bytes=4096,
     bulk_max_actions=10,
     bulk_flush_seconds=0.05,
+    worker_health_lag_threshold=1000,
     max_roster_bytes=4096,
     max_lead_bytes=8192,
     max_dead_letter_bytes=16 * 1024,

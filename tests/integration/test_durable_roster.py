@@ -1,0 +1,167 @@
+"""An invalid roster update survives compaction and a restart: the last valid state is kept.
+
+On the real broker, the run's roster topic is set to compact within seconds (tiny segments,
+any dirty ratio), so the log cleaner really removes the older valid record. The worker before
+the restart keeps that record in ``tracer.roster.valid``; the worker after it still watches
+the person with that state, and the invalid update was dead-lettered once.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+import warnings
+from typing import Any
+
+import orjson
+import pytest
+
+from connectors.deadletter import original_value
+from matchers.synthetic.population import IdentityFactory
+from tests.integration.streaming import (
+    Run,
+    indexed_leads,
+    publish,
+    read_topic,
+    wait_until,
+)
+from tests.unit.matchers.test_matcher import event_record, roster_record
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+# Segments roll after 300 ms, and the cleaner takes any dirty share: compaction within one
+# cleaner pass (the broker's log.cleaner.backoff.ms, 15 s by default).
+FAST_COMPACTION = {
+    "cleanup.policy": "compact",
+    "min.compaction.lag.ms": "0",
+    "segment.ms": "300",
+    "min.cleanable.dirty.ratio": "0.001",
+    "delete.retention.ms": "1000",
+}
+
+
+def _compact_fast(run: Run) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=run.settings.kafka_bootstrap)
+    try:
+        topic = run.topic("supervision.roster")
+        admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, configs=FAST_COMPACTION)]
+        )
+    finally:
+        admin.close()
+
+
+def _records_of(run: Run, key: bytes) -> list[Any]:
+    return [m for m in read_topic(run, "supervision.roster") if m.key == key]
+
+
+def _partition_of(run: Run, key: bytes) -> int:
+    (found,) = {m.partition for m in _records_of(run, key)}
+    return int(found)
+
+
+def _roll_segment(run: Run, partition: int) -> None:
+    # A record appended after segment.ms closes the segment holding the invalid update, so
+    # the cleaner may use it to drop the older valid record.
+    time.sleep(0.5)
+    producer = KafkaProducer(bootstrap_servers=run.settings.kafka_bootstrap, acks="all")
+    filler = roster_record(999, IdentityFactory(random.Random(1)).people(1)[0], "active")
+    producer.send(
+        run.topic("supervision.roster"),
+        key=filler["person_id"].encode(),
+        value=orjson.dumps(filler),
+        partition=partition,
+    )
+    producer.flush()
+    producer.close()
+
+
+def _consumer_count(run: Run, key: Any) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=run.settings.kafka_bootstrap)
+    try:
+        partitions = consumer.partitions_for_topic(run.topic(key)) or set()
+        tps = [TopicPartition(run.topic(key), p) for p in partitions]
+        return sum(consumer.end_offsets(tps).values())
+    finally:
+        consumer.close()
+
+
+def test_invalid_update_after_compaction_and_restart_keeps_the_last_valid_state(run: Run) -> None:
+    _compact_fast(run)
+    person, other = IdentityFactory(random.Random(31)).people(2)
+    valid = roster_record(1, person) | {"district": "kept-district"}
+    key = valid["person_id"].encode()
+    roster = run.tmp / "roster.jsonl"
+    roster.write_bytes(orjson.dumps(valid) + b"\n" + orjson.dumps(roster_record(2, other)) + b"\n")
+    run.tracer("produce", "--roster", str(roster))
+    first = run.start_worker("worker-a")
+    wait_until(lambda: "watchlist ready" in run.log("worker-a"), timeout=90, what="worker a")
+
+    time.sleep(0.5)  # the update lands in a later segment than the valid record
+    invalid = orjson.dumps(valid | {"status": "escaped"})
+    publish(run, "supervision.roster", invalid, key)
+
+    def dead_letters() -> list[dict[str, Any]]:
+        letters = [orjson.loads(m.value) for m in read_topic(run, "deadletter")]
+        return [x for x in letters if x["stage"] == "roster"]
+
+    wait_until(lambda: len(dead_letters()) == 1, timeout=60, what="the roster dead letter")
+    kept = read_topic(run, "tracer.roster.valid")
+    assert [(m.key, orjson.loads(m.value)) for m in kept] == [(key, valid)]
+    first.send_signal(signal.SIGTERM)
+    first.wait(timeout=30)
+
+    _roll_segment(run, _partition_of(run, key))
+
+    def compacted() -> bool:
+        return [orjson.loads(m.value)["status"] for m in _records_of(run, key)] == ["escaped"]
+
+    wait_until(compacted, timeout=120, what="the log cleaner to drop the valid record")
+
+    run.start_worker("worker-b")
+    wait_until(lambda: "watchlist ready" in run.log("worker-b"), timeout=90, what="worker b")
+    event = event_record("after-restart", person, "bank")
+    publish(run, "feeds.bank", orjson.dumps(event), b"after-restart")
+
+    def lead() -> list[dict[str, Any]]:
+        try:
+            return [d for d in indexed_leads(run) if d["event_id"] == "after-restart"]
+        except Exception:  # the index appears with the first lead
+            return []
+
+    wait_until(lambda: bool(lead()), timeout=60, what="a lead for the kept person")
+    (found,) = lead()
+    assert found["person_id"] == valid["person_id"]
+    assert found["district"] == "kept-district"  # the last valid state, not a default
+    time.sleep(3.0)  # the restarted roster agent had its chance to dead-letter again
+    letters = dead_letters()
+    assert len(letters) == 1 and original_value(letters[0]) == invalid
+    assert _consumer_count(run, "tracer.roster.valid") == 1  # kept once, not again
+
+
+async def test_follower_fetch_reads_one_record_again_by_offset(run: Run) -> None:
+    from connectors.kafka import KafkaRosterFollower
+
+    for n in range(3):
+        publish(run, "supervision.roster", b'{"n": %d}' % n, b"same-key")
+    (partition,) = {m.partition for m in _records_of(run, b"same-key")}
+
+    async def nothing(_messages: Any) -> None:
+        return None
+
+    follower = KafkaRosterFollower(
+        run.settings.kafka_bootstrap, run.topic("supervision.roster"), nothing
+    )
+    found = await follower.fetch(partition, 1)
+    assert found is not None and (found.key, found.value, found.offset) == (
+        b"same-key",
+        b'{"n": 1}',
+        1,
+    )
+    assert await follower.fetch(partition, 3) is None  # past the end: nothing there
