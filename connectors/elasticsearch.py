@@ -9,33 +9,38 @@ writes not yet refreshed). Each bulk item is classified by :func:`classify_item`
 
     201 / 200          -> created
     409                -> conflict   (already there: success, or a conflicting duplicate)
-    429, 5xx           -> retry      (exponential backoff with full jitter, for ever)
+    429, 5xx           -> retry      (exponential backoff with full jitter)
     any other 4xx      -> reject     (mapping / bad document: the caller dead-letters it)
 
-A failure of the whole request (connection refused, timeout, 429, 5xx, a missing index...)
-is retried for ever with a warning each time: an absent Elasticsearch slows the pipeline down
-(the caller holds its Kafka offsets) instead of losing leads. :class:`InMemoryLeadIndexer` is the
-twin with the same semantics for unit tests.
+A failure of the whole request is translated by :func:`request_error`::
+
+    connection refused, timeout, 401/403/404/408, 429, 5xx -> ServiceUnavailable (retried)
+    400, 413 (the body itself is bad or too large)          -> RequestRejected  (raised)
+
+Retries go through the worker's :class:`~connectors.retry.Retrier` (one policy, counted, cut
+short by the worker's stop event), with a warning each time: an absent Elasticsearch slows the
+pipeline down (the caller holds its Kafka offsets) instead of losing leads, and never holds a
+worker that is shutting down (:class:`~connectors.errors.RetryGaveUp`).
+:class:`InMemoryLeadIndexer` is the twin with the same semantics for unit tests.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal, Protocol
 
 import orjson
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 from elasticsearch.serializer import NdjsonSerializer, OrjsonSerializer
 
-from connectors.errors import ConnectorError, ServiceUnavailable
+from connectors.errors import ConnectorError, RequestRejected, ServiceUnavailable
+from connectors.retry import Retrier
 
 __all__ = [
     "CONFLICTING_DUPLICATE",
-    "Backoff",
     "ElasticsearchLeadIndexer",
     "InMemoryLeadIndexer",
     "IndexReport",
@@ -47,6 +52,7 @@ __all__ = [
     "classify_item",
     "closing_update",
     "conflicting_duplicates",
+    "request_error",
 ]
 
 log = logging.getLogger(__name__)
@@ -84,16 +90,16 @@ class IndexReport:
     conflicting: tuple[RejectedLead, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff with full jitter: ``uniform(0, min(cap, base * 2**attempt))``."""
+@dataclass
+class _Progress:
+    """What the attempts of one :meth:`ElasticsearchLeadIndexer.index` call achieved so far."""
 
-    base_s: float = 0.2
-    cap_s: float = 10.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Return the pause before retry number ``attempt`` (0-based)."""
-        return rng.uniform(0.0, min(self.cap_s, self.base_s * (2 ** min(attempt, 30))))
+    pending: list[Mapping[str, Any]]
+    created: int = 0
+    #: Leads that met a 409: already there, unless their digest says a conflicting duplicate.
+    conflicts: list[Mapping[str, Any]] = field(default_factory=list)
+    rejected: list[RejectedLead] = field(default_factory=list)
+    attempts: int = 0
 
 
 class LeadIndexer(Protocol):
@@ -162,6 +168,18 @@ def conflicting_duplicates(
     )
 
 
+def request_error(exc: ApiError | TransportError) -> ConnectorError:
+    """Translate the failure of a whole request (see the module docstring).
+
+    Only the status and the error's class name are kept: Elasticsearch's error text can quote
+    the document.
+    """
+    status = getattr(getattr(exc, "meta", None), "status", None)
+    if isinstance(exc, ApiError) and status in (400, 413):
+        return RequestRejected(int(status))
+    return ServiceUnavailable(f"Elasticsearch: {_describe(exc)}")
+
+
 def _error_reason(item: Mapping[str, Any]) -> str:
     error = item.get("error")
     if isinstance(error, Mapping):
@@ -188,33 +206,23 @@ class ElasticsearchLeadIndexer:
         client: The async client (or anything with the same ``bulk`` / ``search`` /
             ``indices.refresh`` methods; tests pass a fault-injecting fake).
         alias: The write alias (``leads``).
-        backoff: Pauses between retries.
-        sleep: Awaitable pause, injectable so tests do not wait.
-        rng: Jitter source, injectable for reproducible tests.
+        retrier: Backoff, counters and the worker's stop event (tests inject its sleep and
+            jitter so they do not wait).
     """
 
-    #: Told of each request (``index``, ``update``, ``search``) answered (``True``) or failed
-    #: and about to be retried (``False``): the worker's health endpoint reads it.
-    on_request: Callable[[str, bool], None] | None = None
-
-    def __init__(
-        self,
-        client: Any,
-        alias: str,
-        *,
-        backoff: Backoff | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rng: random.Random | None = None,
-    ) -> None:
+    def __init__(self, client: Any, alias: str, *, retrier: Retrier | None = None) -> None:
         self._client = client
         self._alias = alias
-        self._backoff = backoff or Backoff()
-        self._sleep = sleep
-        self._rng = rng or random.Random()
+        self._retrier = retrier or Retrier()
 
     @classmethod
     def connect(
-        cls, url: str, alias: str, *, basic_auth: tuple[str, str] | None = None
+        cls,
+        url: str,
+        alias: str,
+        *,
+        basic_auth: tuple[str, str] | None = None,
+        retrier: Retrier | None = None,
     ) -> ElasticsearchLeadIndexer:
         """Build an indexer with its own :class:`AsyncElasticsearch` client (orjson bodies)."""
         client = AsyncElasticsearch(
@@ -226,7 +234,7 @@ class ElasticsearchLeadIndexer:
                 OrjsonNdjsonSerializer.mimetype: OrjsonNdjsonSerializer(),
             },
         )
-        return cls(client, alias)
+        return cls(client, alias, retrier=retrier)
 
     async def close(self) -> None:
         """Close the underlying client."""
@@ -237,34 +245,44 @@ class ElasticsearchLeadIndexer:
 
         Returns:
             The report; ``rejected`` leads are for the dead-letter topic.
+
+        Raises:
+            RequestRejected: Elasticsearch refused the whole bulk body (400, 413).
+            RetryGaveUp: The worker is stopping (nothing is lost: the caller's offsets stay).
         """
-        pending = list(leads)
-        created = attempt = 0
-        rejected: list[RejectedLead] = []
-        conflicts: list[Mapping[str, Any]] = []
-        while pending:
-            items = await self._bulk(
-                bulk_create_operations(pending, index=self._alias), attempt, "index"
-            )
-            retry: list[Mapping[str, Any]] = []
-            for lead, item in zip(pending, items, strict=True):
-                status = int(item.get("status", 500))
-                outcome = classify_item(status)
-                if outcome == "created":
-                    created += 1
-                elif outcome == "conflict":
-                    conflicts.append(lead)
-                elif outcome == "retry":
-                    retry.append(lead)
-                else:
-                    rejected.append(RejectedLead(lead, status, _error_reason(item)))
-            pending = retry
-            attempt += 1
-            if pending:
-                await self._pause(attempt, f"{len(pending)} leads throttled or failed")
-        conflicting = await self._conflicting(conflicts)
-        present = len(conflicts) - len(conflicting)
-        return IndexReport(created, present, tuple(rejected), max(attempt, 1), conflicting)
+        progress = _Progress(pending=list(leads))
+        if progress.pending:
+            await self._retrier.call(lambda: self._index_once(progress), kind="index")
+        conflicting = await self._conflicting(progress.conflicts)
+        present = len(progress.conflicts) - len(conflicting)
+        return IndexReport(
+            progress.created,
+            present,
+            tuple(progress.rejected),
+            max(progress.attempts, 1),
+            conflicting,
+        )
+
+    async def _index_once(self, progress: _Progress) -> None:
+        """Send the pending leads once; raise a retriable error while some are left."""
+        progress.attempts += 1
+        pending = progress.pending
+        items = await self._bulk(bulk_create_operations(pending, index=self._alias))
+        retry: list[Mapping[str, Any]] = []
+        for lead, item in zip(pending, items, strict=True):
+            status = int(item.get("status", 500))
+            outcome = classify_item(status)
+            if outcome == "created":
+                progress.created += 1
+            elif outcome == "conflict":
+                progress.conflicts.append(lead)
+            elif outcome == "retry":
+                retry.append(lead)
+            else:
+                progress.rejected.append(RejectedLead(lead, status, _error_reason(item)))
+        progress.pending = retry
+        if retry:
+            raise ServiceUnavailable(f"{len(retry)} leads throttled or failed")
 
     async def _conflicting(self, leads: list[Mapping[str, Any]]) -> tuple[RejectedLead, ...]:
         """Which of ``leads`` (each met a 409) are conflicting duplicates: one ``_mget``."""
@@ -274,34 +292,33 @@ class ElasticsearchLeadIndexer:
         return conflicting_duplicates(leads, await self._stored_digests(ids))
 
     async def _stored_digests(self, ids: list[str]) -> dict[str, str | None]:
-        attempt = 0
-        while True:
+        async def mget() -> dict[str, str | None]:
             try:
                 response = await self._client.mget(
                     index=self._alias, ids=ids, source_includes=["event_digest"]
                 )
             except ApiError as exc:
-                if exc.meta.status == 429 or exc.meta.status >= 500:
-                    attempt += 1
-                    await self._pause(attempt, f"mget failed: {_describe(exc)}")
-                    continue
-                # Retrying a refused request would stall the pipeline for good: the leads
-                # count as already there, and the operator is told.
-                log.error(
-                    "elasticsearch: digests of %d conflicts unreadable (%s)",
-                    len(ids),
-                    _describe(exc),
-                )
-                return {}
+                status = exc.meta.status
+                if status == 429 or status >= 500:
+                    raise ServiceUnavailable(f"Elasticsearch: {_describe(exc)}") from exc
+                raise RequestRejected(int(status)) from exc
             except TransportError as exc:
-                attempt += 1
-                await self._pause(attempt, f"mget failed: {_describe(exc)}")
-                continue
+                raise request_error(exc) from exc
             return {
                 str(doc["_id"]): (doc.get("_source") or {}).get("event_digest")
                 for doc in response["docs"]
                 if doc.get("found")
             }
+
+        try:
+            return await self._retrier.call(mget, kind="index")
+        except RequestRejected as exc:
+            # Retrying a refused request would stall the pipeline for good: the leads count
+            # as already there, and the operator is told.
+            log.error(
+                "elasticsearch: digests of %d conflicts unreadable (HTTP %d)", len(ids), exc.status
+            )
+            return {}
 
     async def close_open_leads(
         self, person_ids: Iterable[str], *, reason: str, closed_at: str
@@ -328,7 +345,7 @@ class ElasticsearchLeadIndexer:
             for hit in hits:
                 operations.append({"update": {"_index": hit["_index"], "_id": hit["_id"]}})
                 operations.append({"doc": update})
-            items = await self._bulk(operations, 0, "update")
+            items = await self._retrier.call(partial(self._bulk, operations), kind="close")
             outcomes = [classify_item(int(item.get("status", 500))) for item in items]
             closed += outcomes.count("created")
             if all(outcome == "reject" for outcome in outcomes):
@@ -340,42 +357,26 @@ class ElasticsearchLeadIndexer:
         query = {
             "bool": {"filter": [{"terms": {"person_id": person_ids}}, {"term": {"status": "new"}}]}
         }
-        attempt = 0
-        while True:
+
+        async def search() -> list[Mapping[str, Any]]:
             try:
                 await self._client.indices.refresh(index=self._alias)
                 response = await self._client.search(
                     index=self._alias, query=query, size=_CLOSE_PAGE, source=False
                 )
-                self._told("search", ok=True)
-                return list(response["hits"]["hits"])
             except (ApiError, TransportError) as exc:
-                attempt += 1
-                self._told("search", ok=False)
-                await self._pause(attempt, f"search failed: {_describe(exc)}")
+                raise request_error(exc) from exc
+            return list(response["hits"]["hits"])
 
-    async def _bulk(
-        self, operations: list[dict[str, Any]], attempt: int, action: str
-    ) -> list[Mapping[str, Any]]:
-        """Send one bulk request, retrying whole-request failures; return the item results."""
-        while True:
-            try:
-                response = await self._client.bulk(operations=operations)
-                self._told(action, ok=True)
-                return [next(iter(entry.values())) for entry in response["items"]]
-            except (ApiError, TransportError) as exc:
-                attempt += 1
-                self._told(action, ok=False)
-                await self._pause(attempt, f"bulk {action} failed: {_describe(exc)}")
+        return await self._retrier.call(search, kind="close")
 
-    def _told(self, action: str, *, ok: bool) -> None:
-        if self.on_request is not None:
-            self.on_request(action, ok)
-
-    async def _pause(self, attempt: int, why: str) -> None:
-        delay = self._backoff.delay(attempt - 1, self._rng)
-        log.warning("elasticsearch: %s; retry %d in %.2fs", why, attempt, delay)
-        await self._sleep(delay)
+    async def _bulk(self, operations: list[dict[str, Any]]) -> list[Mapping[str, Any]]:
+        """Send one bulk request; return the item results (errors translated, not retried)."""
+        try:
+            response = await self._client.bulk(operations=operations)
+        except (ApiError, TransportError) as exc:
+            raise request_error(exc) from exc
+        return [next(iter(entry.values())) for entry in response["items"]]
 
     async def count(self, *, query: Mapping[str, Any] | None = None) -> int:
         """Count documents behind the alias (after a refresh).

@@ -2,26 +2,39 @@
 
 Each stream yields batches: the records one fetch returned for one partition
 (``streams/transport.py``). Faust acknowledges a batch when the agent asks for the next one (or,
-with ``stream.take``, once the loop body returned), even when the agent raised; so nothing here
-lets an exception out: :class:`~streams.pipeline.EventHandler` turns bad input into a dead
-letter, and :class:`~streams.pipeline.LeadWriter` retries a bulk until Elasticsearch
-acknowledged it. Kafka offsets advance only past events whose leads and dead letters were
-published (Faust flushes the producer before each commit) and past leads that are written or
-dead-lettered.
+with ``stream.take_events``, once the loop body returned), even when the agent raised; so
+nothing here lets an exception out: :class:`~streams.pipeline.EventHandler` turns bad input into
+a dead letter, :class:`~streams.publisher.Publisher` waits until the broker acknowledged every
+lead and dead letter (a message Kafka refuses for good becomes a bounded dead-letter stub), and
+:class:`~streams.pipeline.LeadWriter` retries a bulk until Elasticsearch acknowledged it. Kafka
+offsets advance only past events whose leads and dead letters were acknowledged and past leads
+that are written or dead-lettered.
+
+Stopping (:func:`request_stop`, on SIGTERM / SIGINT): every retry loop gives up at once
+(:class:`~connectors.errors.RetryGaveUp`), and the agent marks the batch it was working on as
+settled without acknowledging it (:func:`_keep_uncommitted`): Faust's shutdown no longer waits
+for it, and its offsets are not committed, so it is read again after the restart. Batches
+still buffered are settled the same way without being matched. What the producer still holds
+of those batches is failed (:func:`_release_producer`), or Faust's final commit would wait for
+it: its flush waits for every buffered message, up to ``producer_request_timeout``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any
 
+from connectors.errors import RetryGaveUp
+from connectors.retry import until_stopped
 from matchers.native import is_active as matchers_compiled
 
 from streams.app import Pipeline
-from streams.pipeline import Outgoing, dead_letter_message, origin_of
+from streams.pipeline import dead_letter_message, origin_of
 
-__all__ = ["register_agents"]
+__all__ = ["register_agents", "request_stop"]
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +49,14 @@ def register_agents(p: Pipeline) -> None:
         await p.watchlist.ready.wait()
         await p.closer.run()
 
+    async def stop_with_the_app() -> None:
+        # Faust stopping for another reason than a signal (a crash): the retries end too.
+        await p.app.wait_until_stopped()
+        request_stop(p)
+
     p.app.task(follow_roster)
     p.app.task(close_leads)
+    p.app.task(stop_with_the_app)
 
     @p.app.agent(p.feeds, name="tracer.match_feeds")
     async def match_feeds(stream: Any) -> None:
@@ -49,11 +68,7 @@ def register_agents(p: Pipeline) -> None:
             "compiled (mypyc)" if matchers_compiled() else "as Python (make compile: faster)",
         )
         async for records in stream:
-            result = p.handle_events.batch(records)
-            for lead in result.leads:
-                await _send(p.leads, lead)
-            for letter in result.dead_letters:
-                await _send(p.deadletter, letter)
+            await _settle(p, [stream.current_event], partial(_match, p, records))
             await asyncio.sleep(0)  # matching is CPU work: let the indexer and fetcher run
 
     @p.app.agent(p.roster, name="tracer.dead_letter_roster")
@@ -61,29 +76,15 @@ def register_agents(p: Pipeline) -> None:
         # Inside the group: one owner per roster partition, so one dead letter per bad record.
         await p.follower.caught_up.wait()  # never hold an event (and a rebalance) for the load
         async for records in stream:
-            for record in records:
-                # The person's last valid record is kept first (streams/last_valid.py).
-                reason = await p.keeper.verdict(record.partition, record.offset)
-                if reason is not None:
-                    p.stats.roster_dead_letters += 1
-                    log.info(
-                        "roster: dead letter for partition %d offset %d",
-                        record.partition,
-                        record.offset,
-                    )
-                    letter = dead_letter_message(
-                        record.value, origin_of(record), reason=reason, stage="roster"
-                    )
-                    await _send(p.deadletter, letter)
+            await _settle(p, [stream.current_event], partial(_roster_verdicts, p, records))
 
     @p.app.agent(p.leads, name="tracer.index_leads")
     async def index_leads(stream: Any) -> None:
         # Up to bulk_max_actions batches or bulk_flush_seconds; written in bulks of at most
         # bulk_max_actions leads.
-        async for batches in stream.take(p.bulk_max_actions, within=p.bulk_flush_seconds):
-            records = [record for batch in batches for record in batch]
-            for letter in await p.writer.write(records):
-                await _send(p.deadletter, letter)
+        async for events in stream.take_events(p.bulk_max_actions, within=p.bulk_flush_seconds):
+            records = [record for event in events for record in event.value]
+            await _settle(p, events, partial(_index, p, records))
 
     async def report_stats() -> None:
         s = p.stats
@@ -110,14 +111,91 @@ def register_agents(p: Pipeline) -> None:
     p.app.on_before_shutdown.connect(close_indexer)
 
 
-async def _send(topic: Any, message: Outgoing) -> None:
-    """Publish, retrying for ever: raising here would let Faust acknowledge unsent events."""
-    attempt = 0
-    while True:
+async def _match(p: Pipeline, records: Iterable[Any]) -> None:
+    result = p.handle_events.batch(records)
+    await p.publisher.publish(p.leads, result.leads, role="leads")
+    await p.publisher.publish(p.deadletter, result.dead_letters, role="deadletter")
+
+
+async def _roster_verdicts(p: Pipeline, records: Iterable[Any]) -> None:
+    letters = []
+    for record in records:
+        # The person's last valid record is kept first (streams/last_valid.py).
+        reason = await p.keeper.verdict(record.partition, record.offset)
+        if reason is not None:
+            p.stats.roster_dead_letters += 1
+            log.info(
+                "roster: dead letter for partition %d offset %d", record.partition, record.offset
+            )
+            letters.append(
+                dead_letter_message(
+                    record.value,
+                    origin_of(record),
+                    reason=reason,
+                    stage="roster",
+                    max_bytes=p.max_dead_letter_bytes,
+                )
+            )
+    await p.publisher.publish(p.deadletter, letters, role="deadletter")
+
+
+async def _index(p: Pipeline, records: list[Any]) -> None:
+    letters = await p.writer.write(records)
+    await p.publisher.publish(p.deadletter, letters, role="deadletter")
+
+
+async def _settle(p: Pipeline, events: list[Any], work: Callable[[], Awaitable[None]]) -> None:
+    """Run ``work()`` for the batch of ``events``; if the worker stops, leave it uncommitted.
+
+    The work is cancelled as soon as the stop is requested, wherever it waits (a publish, a
+    bulk, the roster follower's verdict). Work that fails unexpectedly (nothing here raises by
+    design) leaves its batch uncommitted too: the partition's commits stop there, its lag
+    shows it, and a restart reads the batch again -- rather than Faust acknowledging it.
+    """
+    if not p.stopping.is_set():
         try:
-            await topic.send(key=message.key, value=message.value)
+            await until_stopped(work(), p.stopping)
             return
-        except Exception as exc:
-            attempt += 1
-            log.warning("publish failed (%s); retry %d", type(exc).__name__, attempt)
-            await asyncio.sleep(min(10.0, 0.2 * 2**attempt))
+        except RetryGaveUp:
+            log.info("stopping: a batch in progress will be read again after the restart")
+        except Exception:  # a bug: Faust would acknowledge the batch anyway, losing it
+            log.exception("a batch failed; it stays uncommitted and is read again at restart")
+    for event in events:
+        _keep_uncommitted(event)
+
+
+def _keep_uncommitted(event: Any) -> None:
+    """Settle ``event`` for Faust's shutdown without acknowledging it (faust-streaming 0.15).
+
+    Faust commits an offset once ``Consumer.ack`` recorded it, and its shutdown waits until
+    every delivered message is ``acked``. Marking the message ``acked`` directly, without
+    ``Consumer.ack``, ends that wait and keeps the offset out of every commit (the stream's own
+    ack later finds it acked and does nothing): the batch is read again after the restart.
+    """
+    message = getattr(event, "message", None)
+    if message is not None:
+        message.acked = True
+
+
+def request_stop(p: Pipeline) -> None:
+    """Begin stopping: every retry loop gives up, and what the producer holds is failed.
+
+    Called on SIGTERM / SIGINT, before Faust's own shutdown (``tracer worker``).
+    """
+    if p.stopping.is_set():
+        return
+    p.stopping.set()
+    _release_producer(p.app)
+
+
+def _release_producer(app: Any) -> None:
+    """Fail the messages aiokafka still buffers, so Faust's flush before its commit returns.
+
+    Only messages of batches given up on can be there (every publish waits for its
+    acknowledgements), and those batches are not committed: they are published again after the
+    restart (lead ids make that idempotent). Reaches into faust-streaming 0.15 / aiokafka 0.14.
+    """
+    producer = getattr(getattr(app, "_producer", None), "_producer", None)
+    accumulator = getattr(producer, "_message_accumulator", None)
+    if accumulator is not None:
+        accumulator.fail_all(RetryGaveUp("stopped", 0))

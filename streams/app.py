@@ -13,17 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import faust
-from connectors.elasticsearch import ElasticsearchLeadIndexer, LeadIndexer
+from connectors.deadletter import DEFAULT_MAX_DEAD_LETTER_BYTES
+from connectors.elasticsearch import LeadIndexer
 from connectors.endpoints import kafka_addresses, probe
 from connectors.kafka import KafkaRosterFollower
+from connectors.retry import Retrier, RetryCounter
 from connectors.topics import FEED_TOPICS, topic_name
 from prometheus_client import CollectorRegistry
 
@@ -31,6 +32,7 @@ from streams.health import HealthMonitor, HealthPolicy, consumer_offsets, health
 from streams.last_valid import LastValidKeeper
 from streams.metrics import WorkerCollector, WorkerFigures, exposition, worker_registry
 from streams.pipeline import EventHandler, EventParser, LeadWriter, MatcherPort, PipelineStats
+from streams.publisher import Publisher
 from streams.roster import LeadCloser, Watchlist
 from streams.transport import RawBytes, install_fast_fetch
 
@@ -97,6 +99,21 @@ class StreamSettings(Protocol):
         """Total lag (records) above which the worker reports ``catching_up``."""
         ...
 
+    @property
+    def max_roster_bytes(self) -> int:
+        """Largest roster record accepted."""
+        ...
+
+    @property
+    def max_lead_bytes(self) -> int:
+        """Largest lead document published or indexed."""
+        ...
+
+    @property
+    def max_dead_letter_bytes(self) -> int:
+        """Largest encoded dead letter."""
+        ...
+
 
 @dataclass
 class Pipeline:
@@ -117,9 +134,13 @@ class Pipeline:
     indexer: LeadIndexer
     health: HealthMonitor
     metrics: CollectorRegistry
+    publisher: Publisher
+    #: Set when the worker begins to stop: every retry loop gives up (streams.agents).
+    stopping: asyncio.Event
     bulk_max_actions: int = 500
     bulk_flush_seconds: float = 0.5
     stats: PipelineStats = field(default_factory=PipelineStats)
+    max_dead_letter_bytes: int = DEFAULT_MAX_DEAD_LETTER_BYTES
 
 
 def _faust_app(settings: StreamSettings, *, web_enabled: bool, datadir: Path | None) -> faust.App:
@@ -145,6 +166,11 @@ def _faust_app(settings: StreamSettings, *, web_enabled: bool, datadir: Path | N
         broker_commit_interval=0.2,
         producer_linger=0.005,
         producer_acks=-1,
+        # How long aiokafka keeps retrying a buffered message before failing it (Faust: 20
+        # minutes). The publisher then counts the failure and sends it again with backoff, so
+        # a broker that refuses for long shows in the retry counters; and a flush, which Faust
+        # runs before every commit, waits at most this long.
+        producer_request_timeout=30.0,
         # The buffers hold batches (streams/transport.py), each the records of one partition
         # from one fetch: at most consumer_max_fetch_size, about a thousand events.
         stream_buffer_maxsize=16,
@@ -165,17 +191,30 @@ def build_pipeline(
     indexer: LeadIndexer,
     web_enabled: bool = True,
     datadir: Path | None = None,
+    stats: PipelineStats | None = None,
+    retrier: Retrier | None = None,
 ) -> Pipeline:
-    """Compose one worker's Faust app and register its agents and background tasks."""
+    """Compose one worker's Faust app and register its agents and background tasks.
+
+    ``stats`` and ``retrier`` are shared with the adapters built before (the indexer): pass
+    the same ones. Without them, the pipeline makes its own (a fresh stop event, retries
+    counted into ``stats``).
+    """
     from streams.agents import register_agents  # noqa: PLC0415 - agents import this module
 
     app = _faust_app(settings, web_enabled=web_enabled, datadir=datadir)
     install_fast_fetch(app, deadletter_topic=topic_name("deadletter", prefix=settings.topic_prefix))
     prefix = settings.topic_prefix
-    stats = PipelineStats()
+    stats = stats or PipelineStats()
+    retrier = retrier or Retrier(observer=RetryCounter(stats.retries, stats.failing_since))
+    if retrier.stop is None:  # every retry loop must end when the worker stops
+        retrier = replace(retrier, stop=asyncio.Event())
+    stopping = retrier.stop
+    assert stopping is not None
+    dead_max = settings.max_dead_letter_bytes
     lock = asyncio.Lock()
-    watchlist = Watchlist(matcher)
-    closer = LeadCloser(indexer, watchlist.status_of, lock)
+    watchlist = Watchlist(matcher, max_record_bytes=settings.max_roster_bytes)
+    closer = LeadCloser(indexer, watchlist.status_of, lock, retrier=retrier)
     watchlist.on_traced_out = closer.request
     roster_topic = topic_name("supervision.roster", prefix=prefix)
     valid_topic = topic_name("tracer.roster.valid", prefix=prefix)
@@ -187,6 +226,7 @@ def build_pipeline(
         fallback_handler=watchlist.on_fallback,
     )
     raw: dict[str, Any] = {"schema": RawBytes()}
+    deadletter = app.topic(topic_name("deadletter", prefix=prefix), **raw)
     valid = app.topic(valid_topic, **raw)
 
     async def keep(key: bytes, value: bytes) -> object:
@@ -197,7 +237,7 @@ def build_pipeline(
         app=app,
         feeds=app.topic(*(topic_name(t, prefix=prefix) for t in FEED_TOPICS), **raw),
         leads=app.topic(topic_name("leads", prefix=prefix), **raw),
-        deadletter=app.topic(topic_name("deadletter", prefix=prefix), **raw),
+        deadletter=deadletter,
         roster=app.topic(roster_topic, **raw),
         roster_topic=roster_topic,
         watchlist=watchlist,
@@ -209,6 +249,8 @@ def build_pipeline(
             parse_event,
             max_bytes=settings.max_event_bytes,
             stats=stats,
+            max_lead_bytes=settings.max_lead_bytes,
+            max_dead_letter_bytes=dead_max,
             future_margin=timedelta(seconds=settings.event_future_margin_s),
         ),
         writer=LeadWriter(
@@ -217,17 +259,24 @@ def build_pipeline(
             lock=lock,
             stats=stats,
             max_actions=settings.bulk_max_actions,
+            max_lead_bytes=settings.max_lead_bytes,
+            max_dead_letter_bytes=dead_max,
+            retrier=retrier,
         ),
         indexer=indexer,
+        publisher=Publisher(
+            deadletter, retrier=retrier, stats=stats, max_dead_letter_bytes=dead_max
+        ),
+        stopping=stopping,
         health=health,
         metrics=worker_registry(WorkerCollector(partial(_figures, watchlist, closer, health))),
         bulk_max_actions=settings.bulk_max_actions,
         bulk_flush_seconds=settings.bulk_flush_seconds,
         stats=stats,
+        max_dead_letter_bytes=dead_max,
     )
     register_agents(pipeline)
     _register_health(pipeline, web_enabled=web_enabled)
-    _count_index_retries(indexer, stats)
     return pipeline
 
 
@@ -285,24 +334,3 @@ def _register_health(p: Pipeline, *, web_enabled: bool) -> None:
         body, content_type = exposition(p.metrics, request.headers.get("Accept"))
         # aiohttp refuses a charset inside content_type=: pass the header whole.
         return view.bytes(body, headers={"Content-Type": content_type})
-
-
-def _count_index_retries(indexer: LeadIndexer, stats: PipelineStats) -> None:
-    """Note the indexer's failed and answered requests in ``stats`` for the health check.
-
-    Interim hook until the retry helper maintains ``retries`` / ``failing_since``: the indexer
-    retries a failed request itself, so neither the lead writer nor the lead closer sees
-    Elasticsearch being away. A bulk of creates is kind ``index``; the closer's search and
-    bulk update are kind ``close``.
-    """
-
-    def on_request(action: str, ok: bool) -> None:
-        kind = "index" if action == "index" else "close"
-        if ok:
-            stats.failing_since.pop(kind, None)
-            return
-        stats.retries[kind] = stats.retries.get(kind, 0) + 1
-        stats.failing_since.setdefault(kind, time.monotonic())
-
-    if isinstance(indexer, ElasticsearchLeadIndexer):
-        indexer.on_request = on_request

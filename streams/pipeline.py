@@ -6,8 +6,15 @@ aiokafka's ``ConsumerRecord`` fits; see ``streams/transport.py``).
 * :class:`EventHandler`: raw feed bytes -> validated dict -> ``Matcher.match`` -> lead messages,
   or one dead letter (bad input, or a matcher failure) per event -- never an exception.
 * :class:`LeadWriter`: lead messages -> closed on write when the person has left the trace
-  (roster ``located`` / ``closed``) -> the lead indexer, in bulks of at most ``max_actions``,
-  each retried until acknowledged; leads Elasticsearch rejects come back as dead letters.
+  (roster ``located`` / ``closed``) -> the lead indexer, in bulks of at most ``max_actions``
+  (and ``max_bulk_bytes``), each retried until acknowledged; leads Elasticsearch rejects come
+  back as dead letters.
+
+Everything they emit is bounded: a lead over ``max_lead_bytes`` is dead-lettered
+(``lead_too_large``) instead of published or indexed, and a dead letter never exceeds
+``max_dead_letter_bytes`` (``connectors/deadletter.py``). Retries go through the worker's
+:class:`~connectors.retry.Retrier`; when the worker stops, :class:`LeadWriter` raises
+:class:`~connectors.errors.RetryGaveUp` and the agent keeps the batch from being committed.
 """
 
 from __future__ import annotations
@@ -15,25 +22,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
 from connectors.deadletter import (
+    DEFAULT_MAX_DEAD_LETTER_BYTES,
     DeadLetterStage,
     MessageOrigin,
     build_dead_letter,
+    dead_letter_key,
     encode_dead_letter,
 )
-from connectors.elasticsearch import CONFLICTING_DUPLICATE, LeadIndexer, closing_update
+from connectors.elasticsearch import LeadIndexer, closing_update
+from connectors.errors import RequestRejected, RetryGaveUp
+from connectors.retry import Retrier
 from matchers.errors import InvalidRecord
 from matchers.leads import lead_bytes
 from matchers.records import OccurredAtLimit, occurred_at_limit
 
 __all__ = [
     "CLOSING_STATUSES",
+    "DEFAULT_MAX_BULK_BYTES",
+    "DEFAULT_MAX_LEAD_BYTES",
     "BatchResult",
     "EventHandler",
     "EventParser",
@@ -52,6 +65,14 @@ log = logging.getLogger(__name__)
 
 #: Roster statuses that end the trace: open leads are closed, new ones written closed.
 CLOSING_STATUSES = frozenset({"located", "closed"})
+
+#: The largest lead document published or indexed. A lead is a few KB; it grows with the
+#: names and addresses it quotes (``person_name``, ``event_name`` and the explanation's details
+#: quote each twice), which the roster and event size limits bound.
+DEFAULT_MAX_LEAD_BYTES = 256 * 1024
+#: The largest bulk body: Elasticsearch refuses requests over ``http.max_content_length``
+#: (100 MB by default) with a 413, which no retry cures.
+DEFAULT_MAX_BULK_BYTES = 16 * 1024 * 1024
 
 
 class MatcherPort(Protocol):
@@ -123,10 +144,15 @@ def origin_of(record: FetchedRecord) -> MessageOrigin:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One message to publish: key and value bytes."""
+    """One message to publish: key and value bytes, and where it comes from.
+
+    ``origin`` (the event or record the message was made from) is what a dead-letter stub
+    names when Kafka refuses the message itself.
+    """
 
     key: bytes | None
     value: bytes
+    origin: MessageOrigin | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +195,8 @@ class PipelineStats:
     #: Kind of work -> ``time.monotonic()`` when its current run of failures began; the entry is
     #: removed when that kind of work succeeds again (the health endpoint reports "degraded").
     failing_since: dict[str, float] = field(default_factory=dict)
+    #: Messages Kafka refused for good whose dead-letter stub it refused too (logged, no values).
+    undeliverable: int = 0
 
 
 def utc_now() -> str:
@@ -183,14 +211,30 @@ def dead_letter_message(
     reason: str,
     stage: DeadLetterStage,
     detail: str | None = None,
+    max_bytes: int = DEFAULT_MAX_DEAD_LETTER_BYTES,
 ) -> Outgoing:
-    """Build the dead-letter message (keyed by the original key) for one message."""
-    payload = build_dead_letter(value, reason=reason, origin=origin, stage=stage, detail=detail)
-    return Outgoing(origin.key, encode_dead_letter(payload))
+    """Build the dead-letter message (keyed by the original key) for one message.
+
+    Both its value and its key are bounded (a long original key is replaced by its hash).
+    """
+    payload = build_dead_letter(
+        value, reason=reason, origin=origin, stage=stage, detail=detail, max_bytes=max_bytes
+    )
+    return Outgoing(dead_letter_key(origin.key), encode_dead_letter(payload), origin)
 
 
 class EventHandler:
-    """Validate and match raw feed events; never raises."""
+    """Validate and match raw feed events; never raises.
+
+    Args:
+        matcher: The matcher.
+        parse: The envelope check and JSON decode of one event.
+        max_bytes: The largest event accepted.
+        stats: The worker's counters.
+        max_lead_bytes: The largest lead document; an event whose lead is larger is
+            dead-lettered (``lead_too_large``) instead.
+        max_dead_letter_bytes: The bound of every dead letter.
+    """
 
     def __init__(
         self,
@@ -199,6 +243,8 @@ class EventHandler:
         *,
         max_bytes: int,
         stats: PipelineStats | None = None,
+        max_lead_bytes: int = DEFAULT_MAX_LEAD_BYTES,
+        max_dead_letter_bytes: int = DEFAULT_MAX_DEAD_LETTER_BYTES,
         future_margin: timedelta = timedelta(days=1),
     ) -> None:
         self._matcher = matcher
@@ -206,6 +252,8 @@ class EventHandler:
         self._max_bytes = max_bytes
         self._future_margin = future_margin
         self.stats = stats or PipelineStats()
+        self._max_lead_bytes = max_lead_bytes
+        self._max_dead_letter_bytes = max_dead_letter_bytes
 
     def __call__(self, record: FetchedRecord) -> EventResult:
         """Return the lead messages of one event, or its dead letter."""
@@ -245,15 +293,24 @@ class EventHandler:
         self.stats.matches_before_trace += getattr(outcome, "before_trace", 0)
         if not outcome.leads:
             return None
+        origin = origin_of(record)
         try:
             made = [
-                Outgoing(str(lead["lead_id"]).encode(), lead_bytes(lead)) for lead in outcome.leads
+                Outgoing(str(lead["lead_id"]).encode(), lead_bytes(lead), origin)
+                for lead in outcome.leads
             ]
         except Exception as exc:  # a lead that does not serialise: keep the event
             log.exception("lead encoding failed on %s[%d]", record.topic, record.partition)
             return self._dead(record, "lead_unencodable", "match", type(exc).__name__)
-        self.stats.leads_emitted += len(made)
-        leads.extend(made)
+        fitting = [lead for lead in made if len(lead.value) <= self._max_lead_bytes]
+        self.stats.leads_emitted += len(fitting)
+        leads.extend(fitting)
+        if len(fitting) < len(made):
+            # Kafka (1 MB) or Elasticsearch would refuse it, or an officer could not read it:
+            # the event is kept whole in the dead letter, its other leads go on.
+            largest = max(len(lead.value) for lead in made)
+            detail = f"lead of {largest} bytes > {self._max_lead_bytes}"
+            return self._dead(record, "lead_too_large", "match", detail)
         return None
 
     def _dead(
@@ -266,7 +323,12 @@ class EventHandler:
         self.stats.dead_letters += 1
         self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
         return dead_letter_message(
-            record.value, origin_of(record), reason=reason, stage=stage, detail=detail
+            record.value,
+            origin_of(record),
+            reason=reason,
+            stage=stage,
+            detail=detail,
+            max_bytes=self._max_dead_letter_bytes,
         )
 
 
@@ -278,8 +340,13 @@ class LeadWriter:
         status_of: The current roster status of a person on this worker (``None``: unknown).
         lock: Shared with the lead closer, so a close never runs between the status check
             and the write of a batch (see ``streams/roster.py``).
+        stats: The worker's counters.
         max_actions: Leads per bulk request.
-        retry_pause_s: Pause after an unexpected failure before trying the batch again.
+        max_bulk_bytes: Bytes of lead documents per bulk request.
+        max_lead_bytes: A larger lead is dead-lettered (``lead_too_large``), never indexed.
+        max_dead_letter_bytes: The bound of every dead letter.
+        retrier: Retries a bulk that failed unexpectedly, counted as ``index``, until the
+            worker stops (then :class:`~connectors.errors.RetryGaveUp`).
     """
 
     def __init__(
@@ -290,52 +357,62 @@ class LeadWriter:
         lock: asyncio.Lock | None = None,
         stats: PipelineStats | None = None,
         max_actions: int = 500,
-        retry_pause_s: float = 1.0,
+        max_bulk_bytes: int = DEFAULT_MAX_BULK_BYTES,
+        max_lead_bytes: int = DEFAULT_MAX_LEAD_BYTES,
+        max_dead_letter_bytes: int = DEFAULT_MAX_DEAD_LETTER_BYTES,
+        retrier: Retrier | None = None,
     ) -> None:
         self._indexer = indexer
         self._max_actions = max_actions
+        self._max_bulk_bytes = max_bulk_bytes
+        self._max_lead_bytes = max_lead_bytes
+        self._max_dead_letter_bytes = max_dead_letter_bytes
         self._status_of = status_of
         self.lock = lock or asyncio.Lock()
         self.stats = stats or PipelineStats()
-        self._retry_pause_s = retry_pause_s
+        self._retrier = retrier or Retrier()
 
     async def write(self, records: Iterable[FetchedRecord]) -> list[Outgoing]:
-        """Index the leads; return the dead letters to publish (undecodable or rejected).
+        """Index the leads; return the dead letters to publish (unreadable, too large, rejected).
 
-        The leads go in bulks of at most ``max_actions``; each bulk is retried until
-        Elasticsearch acknowledged every lead of it.
+        The leads go in bulks of at most ``max_actions`` leads and ``max_bulk_bytes``; each bulk
+        is retried until Elasticsearch acknowledged every lead of it.
+
+        Raises:
+            RetryGaveUp: The worker is stopping; the batch must not be committed.
         """
         dead: list[Outgoing] = []
         leads: list[tuple[dict[str, Any], FetchedRecord]] = []
         for record in records:
-            lead = _decode_lead(record.value)
+            size = len(record.value or b"")
+            lead = _decode_lead(record.value) if size <= self._max_lead_bytes else None
             if lead is None:
-                dead.append(
-                    dead_letter_message(
-                        record.value, origin_of(record), reason="lead_unreadable", stage="index"
-                    )
-                )
+                reason = "lead_unreadable" if size <= self._max_lead_bytes else "lead_too_large"
+                dead.append(self._dead(record, reason, None))
             else:
                 leads.append((lead, record))
-        for start in range(0, len(leads), self._max_actions):
-            dead += await self._write_until_acknowledged(leads[start : start + self._max_actions])
+        for chunk in _chunks(leads, self._max_actions, self._max_bulk_bytes):
+            dead += await self._write_until_acknowledged(chunk)
         return dead
 
     async def _write_until_acknowledged(
         self, leads: list[tuple[dict[str, Any], FetchedRecord]]
     ) -> list[Outgoing]:
-        attempt = 0
-        while True:
-            try:
-                dead = await self._write(leads)
-                self.stats.failing_since.pop("index", None)  # health: written again
-                return dead
-            except Exception:  # never let the batch be acknowledged unwritten: try again
-                attempt += 1
-                self.stats.retries["index"] = self.stats.retries.get("index", 0) + 1
-                self.stats.failing_since.setdefault("index", time.monotonic())
-                log.exception("lead batch failed; retry %d", attempt)
-                await asyncio.sleep(min(30.0, self._retry_pause_s * attempt))
+        try:
+            # Anything but a refusal or a stop is tried again: never let the batch be
+            # acknowledged unwritten.
+            return await self._retrier.call(
+                lambda: self._write(leads), kind="index", retriable=_worth_another_bulk
+            )
+        except RequestRejected as exc:
+            if len(leads) == 1:
+                return [self._dead(leads[0][1], "index_request_rejected", str(exc.status))]
+            # The body as a whole was refused (a lead Elasticsearch cannot parse at all):
+            # write them one by one, so only the culprit is dead-lettered.
+            dead: list[Outgoing] = []
+            for one in leads:
+                dead += await self._write_until_acknowledged([one])
+            return dead
 
     async def _write(self, leads: list[tuple[dict[str, Any], FetchedRecord]]) -> list[Outgoing]:
         async with self.lock:
@@ -346,24 +423,22 @@ class LeadWriter:
         # By document, not lead_id: two leads of one batch may share an id (a conflicting
         # duplicate), and each dead letter must carry its own message.
         records = {id(doc): record for doc, (_, record) in zip(documents, leads, strict=True)}
-        dead = []
-        for rejected in (*report.rejected, *report.conflicting):
-            record = records[id(rejected.lead)]
-            if rejected.reason == CONFLICTING_DUPLICATE:
-                self.stats.by_reason[rejected.reason] = (
-                    self.stats.by_reason.get(rejected.reason, 0) + 1
-                )
-            dead.append(
-                dead_letter_message(
-                    record.value,
-                    origin_of(record),
-                    reason=rejected.reason,
-                    stage="index",
-                    detail=str(rejected.status),
-                )
-            )
-        self.stats.dead_letters += len(dead)
-        return dead
+        return [
+            self._dead(records[id(rejected.lead)], rejected.reason, rejected.status)
+            for rejected in (*report.rejected, *report.conflicting)
+        ]
+
+    def _dead(self, record: FetchedRecord, reason: str, status: int | str | None) -> Outgoing:
+        self.stats.dead_letters += 1
+        self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
+        return dead_letter_message(
+            record.value,
+            origin_of(record),
+            reason=reason,
+            stage="index",
+            detail=None if status is None else str(status),
+            max_bytes=self._max_dead_letter_bytes,
+        )
 
     def _close_if_traced_out(self, lead: dict[str, Any]) -> dict[str, Any]:
         status = self._status_of(str(lead.get("person_id")))
@@ -371,6 +446,27 @@ class LeadWriter:
             return lead
         self.stats.leads_closed_on_write += 1
         return lead | closing_update(reason=f"roster_{status}", closed_at=utc_now())
+
+
+def _worth_another_bulk(exc: BaseException) -> bool:
+    return not isinstance(exc, RequestRejected | RetryGaveUp)
+
+
+def _chunks(
+    leads: list[tuple[dict[str, Any], FetchedRecord]], max_actions: int, max_bytes: int
+) -> Iterator[list[tuple[dict[str, Any], FetchedRecord]]]:
+    """Split ``leads`` into bulks of at most ``max_actions`` leads and about ``max_bytes``."""
+    chunk: list[tuple[dict[str, Any], FetchedRecord]] = []
+    size = 0
+    for lead, record in leads:
+        grows = len(record.value or b"")
+        if chunk and (len(chunk) >= max_actions or size + grows > max_bytes):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append((lead, record))
+        size += grows
+    if chunk:
+        yield chunk
 
 
 def _decode_lead(value: bytes | None) -> dict[str, Any] | None:

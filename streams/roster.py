@@ -26,6 +26,11 @@ roster record supersedes it. To find the bytes, the watchlist keeps the roster o
 person's last valid record packed with their status in one int (about 32 MB at a million
 people, against 31 MB for the status alone).
 
+A roster record over ``max_roster_bytes`` is invalid (``oversized``) before it is parsed: the
+person keeps their previous state and the record is dead-lettered once, as a bounded stub (the
+whole record stays in the roster topic). A record that size would otherwise put a name of up
+to a megabyte on the watchlist, quoted several times by every lead of that person.
+
 Ordering of a close against leads in flight, per worker: the :class:`LeadCloser` and the
 lead writer share one lock. A lead batch checks each person's status and writes under the lock;
 the closer searches and closes under the same lock. So a lead checked before this worker saw
@@ -39,17 +44,30 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
 from connectors.elasticsearch import LeadIndexer
+from connectors.errors import RetryGaveUp
 from connectors.kafka import RosterMessage
+from connectors.retry import Retrier
 
 from streams.pipeline import CLOSING_STATUSES, MatcherPort, utc_now
 
-__all__ = ["LeadCloser", "RosterStats", "RosterVerdict", "RosterVerdicts", "Watchlist"]
+__all__ = [
+    "DEFAULT_MAX_ROSTER_BYTES",
+    "LeadCloser",
+    "RosterStats",
+    "RosterVerdict",
+    "RosterVerdicts",
+    "Watchlist",
+]
 
 log = logging.getLogger(__name__)
+
+#: The largest roster record accepted: a person's record is a few hundred bytes.
+DEFAULT_MAX_ROSTER_BYTES = 64 * 1024
 
 
 @dataclass
@@ -136,9 +154,14 @@ class Watchlist:
     """The whole roster on this worker: the matcher's index plus each person's status."""
 
     def __init__(
-        self, matcher: MatcherPort, *, on_traced_out: Callable[[str], None] | None = None
+        self,
+        matcher: MatcherPort,
+        *,
+        on_traced_out: Callable[[str], None] | None = None,
+        max_record_bytes: int = DEFAULT_MAX_ROSTER_BYTES,
     ) -> None:
         self._matcher = matcher
+        self._max_record_bytes = max_record_bytes
         #: Called with the id of each person whose status becomes ``located`` / ``closed``.
         self.on_traced_out = on_traced_out
         #: person_id -> (offset of the last valid roster record + 1) * 4 + status code; an
@@ -216,6 +239,8 @@ class Watchlist:
         return RosterVerdict(reason, person_id, self._last_valid_offset(person_id))
 
     def _apply(self, message: RosterMessage) -> str | None:
+        if message.value is not None and len(message.value) > self._max_record_bytes:
+            return "oversized"
         raw = _roster_raw(message)
         if isinstance(raw, str):
             return raw
@@ -289,14 +314,21 @@ class LeadCloser:
         status_of: The current status, re-checked at close time (a person may be back to
             ``dropped_out`` by then, and must not lose their leads).
         lock: The lead writer's lock.
+        retrier: Retries a failed close, counted as ``close``, until the worker stops.
     """
 
     def __init__(
-        self, indexer: LeadIndexer, status_of: Callable[[str], str | None], lock: asyncio.Lock
+        self,
+        indexer: LeadIndexer,
+        status_of: Callable[[str], str | None],
+        lock: asyncio.Lock,
+        *,
+        retrier: Retrier | None = None,
     ) -> None:
         self._indexer = indexer
         self._status_of = status_of
         self._lock = lock
+        self._retrier = retrier or Retrier()
         self._pending: set[str] = set()
         self._wake = asyncio.Event()
         self.closed = 0
@@ -324,16 +356,22 @@ class LeadCloser:
         closed = 0
         for status, people in sorted(by_status.items()):
             try:
-                async with self._lock:
-                    closed += await self._indexer.close_open_leads(
-                        people, reason=f"roster_{status}", closed_at=utc_now()
-                    )
-            except Exception:  # keep them pending: a later wake-up tries again
-                log.exception("closing leads of %d people failed", len(people))
+                # Any failure is tried again (backoff, counted): a close must not be lost.
+                closed += await self._retrier.call(
+                    partial(self._close, status, people),
+                    kind="close",
+                    retriable=lambda exc: not isinstance(exc, RetryGaveUp),
+                )
+            except RetryGaveUp:  # the worker stops: the roster is read again at start
                 self._pending.update(people)
-                await asyncio.sleep(1.0)
-                self._wake.set()
+                break
         self.closed += closed
         if closed:
             log.info("closed %d open leads of %d people", closed, len(pending))
         return closed
+
+    async def _close(self, status: str, people: list[str]) -> int:
+        async with self._lock:
+            return await self._indexer.close_open_leads(
+                people, reason=f"roster_{status}", closed_at=utc_now()
+            )

@@ -47,6 +47,17 @@ class TracerSettings(BaseSettings):
     produce_max_line_bytes: int = Field(default=1_000_000, ge=1024)
     #: Total lag (records, feeds and leads) above which the worker's /health says catching_up.
     worker_health_lag_threshold: int = Field(default=1000, ge=0)
+    # Bounds (issue 11): no single message, record or outage stops the pipeline.
+    #: Largest encoded dead letter; a larger original is kept as a prefix + sha256 + size.
+    max_dead_letter_bytes: int = Field(default=128 * 1024, ge=16 * 1024, le=900_000)
+    #: Largest roster record accepted; a larger one is invalid (dead-lettered once).
+    max_roster_bytes: int = Field(default=64 * 1024, ge=1024, le=900_000)
+    #: Largest lead document published or indexed; a larger one is dead-lettered.
+    max_lead_bytes: int = Field(default=256 * 1024, ge=4096, le=900_000)
+    #: Longest pause between two retries of any service call (full-jitter backoff cap).
+    retry_max_seconds: float = Field(default=10.0, gt=0, le=300)
+    #: After SIGTERM / SIGINT, the worker exits by then even if Faust's shutdown still waits.
+    worker_stop_timeout_seconds: float = Field(default=8.0, gt=0, le=60)
     #: How far after the time of matching an event's ``occurred_at`` may be (source clocks
     #: drift); later events are dead-lettered ``occurred_at_out_of_window``.
     event_future_margin_s: int = Field(default=86_400, ge=0, le=366 * 86_400)

@@ -6,17 +6,28 @@ Composes one worker from the settings: makes sure the contract topics and the le
 exist, loads the match model, and hands the matcher, the event parser and the Elasticsearch
 indexer to :func:`streams.app.build_pipeline`. Start several with the same consumer group (and
 distinct web ports) to share the partitions; each reads the whole roster.
+
+One :class:`~connectors.retry.Retrier` serves every retry loop of the worker (the indexer's and
+the pipeline's), with one stop event and one set of counters. SIGTERM / SIGINT first tells the
+pipeline to stop (:func:`streams.agents.request_stop`: every retry gives up, the batches in
+progress stay uncommitted), then lets Faust shut down; should that still take longer than
+``worker_stop_timeout_seconds``, the process exits anyway (what was not committed is read
+again), so a worker always stops within about that time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import cProfile
+import logging
+import os
 import sys
+import threading
 import time
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from elasticsearch import Elasticsearch
@@ -25,14 +36,22 @@ from faust.worker import Worker
 from connectors.elasticsearch import ElasticsearchLeadIndexer
 from connectors.endpoints import require_listening, url_address
 from connectors.lead_index import ensure_lead_index
+from connectors.retry import Retrier, RetryCounter, RetryPolicy
 from connectors.topics import contract_topics, ensure_topics, kafka_admin
 from matchers.matcher import Matcher
 from matchers.modelfile import default_model, load_model
 from matchers.records import parse_event_bytes
-from streams.app import build_pipeline
+from streams.agents import request_stop
+from streams.app import Pipeline, build_pipeline
+from streams.pipeline import PipelineStats
 from tracer.settings import TracerSettings, load_settings
 
-__all__ = ["prepare_services", "worker"]
+__all__ = ["StoppingWorker", "prepare_services", "worker"]
+
+log = logging.getLogger(__name__)
+
+# What a worker forced to exit returns: not a clean stop (some work is read again).
+_EXIT_FORCED = 70  # EX_SOFTWARE
 
 
 def _basic_auth(settings: TracerSettings) -> tuple[str, str] | None:
@@ -65,6 +84,53 @@ def prepare_services(settings: TracerSettings) -> str:
         client.close()
 
 
+class StoppingWorker(Worker):
+    """Faust's worker that stops the pipeline first on SIGTERM / SIGINT, within a deadline.
+
+    Args:
+        pipeline: The worker's pipeline.
+        stop_timeout_s: Exit by then after the signal, whatever Faust still waits for.
+        **kwargs: For :class:`faust.worker.Worker`.
+    """
+
+    def __init__(self, pipeline: Pipeline, *, stop_timeout_s: float, **kwargs: Any) -> None:
+        super().__init__(pipeline.app, **kwargs)
+        self._pipeline = pipeline
+        self._stop_timeout_s = stop_timeout_s
+        self._deadline: threading.Timer | None = None
+
+    def _on_sigterm(self) -> None:
+        self._begin_stop()
+        super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        self._begin_stop()
+        super()._on_sigint()
+
+    def _begin_stop(self) -> None:
+        if self._deadline is None:
+            # A thread, not the event loop: the deadline must hold even if the loop is stuck.
+            self._deadline = threading.Timer(
+                self._stop_timeout_s, _exit_now, (self._stop_timeout_s,)
+            )
+            self._deadline.daemon = True
+            self._deadline.start()
+        try:
+            request_stop(self._pipeline)
+        except Exception:  # Faust's own shutdown must go on whatever happened here
+            log.exception("worker: stopping the pipeline failed; shutting down anyway")
+
+
+def _exit_now(after_s: float) -> None:
+    log.error(
+        "worker: still stopping after %.0fs; exiting now (uncommitted batches are read again)",
+        after_s,
+    )
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(_EXIT_FORCED)
+
+
 def _profile_until_exit(path: Path) -> None:
     """Profile this process's CPU time from now on; dump the stats when it exits (SIGTERM too)."""
     profiler = cProfile.Profile(time.process_time)
@@ -95,8 +161,17 @@ def worker(
         settings = settings.model_copy(update={"worker_web_port": web_port})
     index = prepare_services(settings)
     model = load_model(settings.model_path) if settings.model_path else default_model()
+    stats = PipelineStats()
+    retrier = Retrier(
+        RetryPolicy(cap_s=settings.retry_max_seconds),
+        stop=asyncio.Event(),
+        observer=RetryCounter(stats.retries, stats.failing_since),
+    )
     indexer = ElasticsearchLeadIndexer.connect(
-        settings.elasticsearch_url, settings.leads_alias, basic_auth=_basic_auth(settings)
+        settings.elasticsearch_url,
+        settings.leads_alias,
+        basic_auth=_basic_auth(settings),
+        retrier=retrier,
     )
     pipeline = build_pipeline(
         settings,
@@ -106,6 +181,8 @@ def worker(
         parse_event=partial(parse_event_bytes, check_envelope=False),
         indexer=indexer,
         web_enabled=web,
+        stats=stats,
+        retrier=retrier,
     )
     print(
         f"tracer worker: group {settings.consumer_group!r}, Kafka {settings.kafka_bootstrap}, "
@@ -114,4 +191,9 @@ def worker(
         file=sys.stderr,
         flush=True,
     )
-    Worker(pipeline.app, loglevel=loglevel, redirect_stdouts=False).execute_from_commandline()
+    StoppingWorker(
+        pipeline,
+        stop_timeout_s=settings.worker_stop_timeout_seconds,
+        loglevel=loglevel,
+        redirect_stdouts=False,
+    ).execute_from_commandline()

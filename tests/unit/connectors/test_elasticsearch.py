@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -13,14 +14,16 @@ from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch.serializer import NdjsonSerializer
 
 from connectors.elasticsearch import (
-    Backoff,
     ElasticsearchLeadIndexer,
     InMemoryLeadIndexer,
     OrjsonNdjsonSerializer,
     bulk_create_operations,
     classify_item,
     closing_update,
+    request_error,
 )
+from connectors.errors import RequestRejected, RetryGaveUp, ServiceUnavailable
+from connectors.retry import Retrier, RetryCounter, RetryPolicy
 
 
 def lead(n: int, person: str = "p1", status: str = "new") -> dict[str, Any]:
@@ -129,8 +132,11 @@ class Sleeps:
         self.delays.append(delay)
 
 
-def indexer(client: FakeElasticsearch, sleeps: Sleeps) -> ElasticsearchLeadIndexer:
-    return ElasticsearchLeadIndexer(client, "leads", sleep=sleeps, rng=random.Random(7))
+def indexer(
+    client: FakeElasticsearch, sleeps: Sleeps, counter: RetryCounter | None = None
+) -> ElasticsearchLeadIndexer:
+    retrier = Retrier(sleep=sleeps, rng=random.Random(7), observer=counter)
+    return ElasticsearchLeadIndexer(client, "leads", retrier=retrier)
 
 
 # --- pure pieces, by value ---------------------------------------------------------------
@@ -178,11 +184,20 @@ def test_closing_update_by_value() -> None:
     }
 
 
-def test_backoff_is_bounded_and_grows() -> None:
-    rng = random.Random(1)
-    backoff = Backoff(base_s=0.1, cap_s=2.0)
-    for attempt in range(50):
-        assert 0.0 <= backoff.delay(attempt, rng) <= min(2.0, 0.1 * 2**attempt)
+@pytest.mark.parametrize(
+    ("error", "translated"),
+    [
+        (ESConnectionError("refused"), ServiceUnavailable),
+        (api_error(503), ServiceUnavailable),
+        (api_error(429), ServiceUnavailable),
+        (api_error(404), ServiceUnavailable),  # the index missing: it may come back
+        (api_error(401), ServiceUnavailable),  # credentials: retried and reported, not dropped
+        (api_error(400), RequestRejected),
+        (api_error(413), RequestRejected),
+    ],
+)
+def test_request_errors_are_translated(error: Exception, translated: type) -> None:
+    assert type(request_error(error)) is translated  # type: ignore[arg-type]
 
 
 # --- the real indexer against a fake client, with injected faults -----------------------
@@ -205,10 +220,32 @@ async def test_whole_request_failures_are_retried_until_acknowledged() -> None:
         3: api_error(429),
     }
     client, sleeps = FaultyElasticsearch(faults), Sleeps()
-    report = await indexer(client, sleeps).index([lead(1), lead(2)])
+    retries: dict[str, int] = {}
+    failing: dict[str, float] = {}
+    report = await indexer(client, sleeps, RetryCounter(retries, failing)).index([lead(1), lead(2)])
     assert report.created == 2
     assert client.bulk_calls == 4
     assert len(sleeps.delays) == 3
+    assert retries == {"index": 3} and failing == {}
+
+
+async def test_a_rejected_body_is_raised_not_retried() -> None:
+    client, sleeps = FaultyElasticsearch({1: api_error(413)}), Sleeps()
+    with pytest.raises(RequestRejected) as caught:
+        await indexer(client, sleeps).index([lead(1)])
+    assert caught.value.status == 413
+    assert client.bulk_calls == 1 and sleeps.delays == []
+
+
+async def test_elasticsearch_down_never_holds_a_stop() -> None:
+    stop = asyncio.Event()
+    client = FaultyElasticsearch(dict.fromkeys(range(1, 10_000), ESConnectionError("refused")))
+    retrier = Retrier(RetryPolicy(base_s=5.0, cap_s=5.0), stop=stop)
+    es = ElasticsearchLeadIndexer(client, "leads", retrier=retrier)
+    asyncio.get_running_loop().call_later(0.1, stop.set)
+    with pytest.raises(RetryGaveUp) as caught:
+        await asyncio.wait_for(es.index([lead(1)]), timeout=2.0)
+    assert caught.value.why == "stopped"
 
 
 async def test_throttled_items_are_resent_alone_and_rejects_come_back() -> None:

@@ -26,6 +26,7 @@ from connectors.elasticsearch import (
     RejectedLead,
     conflicting_duplicates,
 )
+from connectors.retry import Retrier
 from streams.pipeline import LeadWriter
 from tests.unit.connectors.test_elasticsearch import FakeElasticsearch, Sleeps, api_error
 from tests.unit.streams.fakes import record
@@ -57,7 +58,8 @@ class MgetElasticsearch(FakeElasticsearch):
 
 
 def es_indexer(client: MgetElasticsearch) -> ElasticsearchLeadIndexer:
-    return ElasticsearchLeadIndexer(client, "leads", sleep=Sleeps(), rng=random.Random(3))
+    retrier = Retrier(sleep=Sleeps(), rng=random.Random(3))
+    return ElasticsearchLeadIndexer(client, "leads", retrier=retrier)
 
 
 async def _index_twice(

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
+from aiokafka.errors import KafkaTimeoutError
+from faust.types.tuples import Message
 
 from connectors.deadletter import decode_dead_letter, original_value
 from connectors.elasticsearch import InMemoryLeadIndexer
+from connectors.errors import RetryGaveUp, ServiceUnavailable
 from connectors.kafka import RosterMessage
 from matchers.records import parse_event_bytes
+from streams.agents import request_stop
 from streams.app import Pipeline, build_pipeline
 from tests.unit.streams.fakes import FakeMatcher, event, record, roster
 
@@ -27,6 +32,9 @@ SETTINGS = SimpleNamespace(
     bulk_max_actions=10,
     bulk_flush_seconds=0.05,
     worker_health_lag_threshold=1000,
+    max_roster_bytes=4096,
+    max_lead_bytes=8192,
+    max_dead_letter_bytes=16 * 1024,
     event_future_margin_s=86_400,
 )
 
@@ -137,3 +145,129 @@ async def test_roster_agent_dead_letters_what_the_follower_found_invalid(
     assert [original_value(x) for x in letters] == values[1:3]
     assert pipeline.stats.roster_dead_letters == 2
     assert pipeline.watchlist.status_of("p4") == "dropped_out"
+
+
+# --- stopping: a batch given up on is settled for Faust, never acknowledged -----------------
+
+
+class FailingTopic(RecordingTopic):
+    """A topic whose every send fails with a transient error (a broker that does not answer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    async def send(self, *, key: bytes | None, value: bytes) -> None:
+        self.attempts += 1
+        raise KafkaTimeoutError()
+
+
+@pytest.fixture
+def committed(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], bool]:
+    """Whether the stream acknowledged a message for the commit (faust-streaming 0.15).
+
+    The pure-Python stream calls ``Message.on_final_ack`` (a consumer's message then calls
+    ``Consumer.ack``); the compiled stream inlines ``Consumer.ack`` and records the offset in
+    ``consumer._acked``. Either one is what Faust commits.
+    """
+    monkeypatch.setattr(pipeline.app.topics, "acks_enabled_for", lambda _topic: True)
+    consumer = pipeline.app.consumer
+    final_acks: list[Any] = []
+    final_ack = Message.on_final_ack
+
+    def on_final_ack(self: Message, consumer: Any) -> bool:
+        final_acks.append(self)
+        return final_ack(self, consumer)
+
+    monkeypatch.setattr(Message, "on_final_ack", on_final_ack)
+    return lambda m: m in final_acks or m.offset in consumer._acked.get(m.tp, ())
+
+
+async def test_a_batch_whose_dead_letter_cannot_be_published_stays_uncommitted_at_stop(
+    pipeline: Pipeline, committed: Callable[[Any], bool]
+) -> None:
+    pipeline.deadletter = FailingTopic()
+    agent = pipeline.app.agents["tracer.match_feeds"]
+    async with agent.test_context() as ctx:
+        good = await ctx.put((record(event("e1"), key=b"e1", offset=0),))
+        stuck = await ctx.put((record(b"not json", key=b"e2", offset=1),), wait=False)
+        await settle(lambda: pipeline.deadletter.attempts >= 2)  # retrying with backoff
+        assert pipeline.stats.retries["publish"] >= 1
+        assert "publish" in pipeline.stats.failing_since
+        started = asyncio.get_running_loop().time()
+        request_stop(pipeline)
+        await settle(lambda: stuck.message.acked)
+        assert asyncio.get_running_loop().time() - started < 1.0
+        later = await ctx.put((record(event("e3"), key=b"e3", offset=2),), wait=False)
+        await settle(lambda: later.message.acked)
+    assert committed(good.message)  # handled: committed
+    assert not committed(stuck.message) and not committed(later.message)  # read again
+    assert [key for key, _ in pipeline.leads.sent] == [b"p1:e1"]  # e3 was not even matched
+
+
+async def test_the_indexer_agent_leaves_its_leads_uncommitted_when_stopped_mid_retry(
+    pipeline: Pipeline, committed: Callable[[Any], bool]
+) -> None:
+    class Down(InMemoryLeadIndexer):
+        async def index(self, leads: Any) -> Any:
+            raise ServiceUnavailable("Elasticsearch: ConnectionError")
+
+    pipeline.writer._indexer = Down()
+    agent = pipeline.app.agents["tracer.index_leads"]
+    lead = {"lead_id": "p1:e1", "person_id": "p1", "event_id": "e1", "status": "new"}
+    async with agent.test_context() as ctx:
+        sent = await ctx.put(
+            (record(orjson.dumps(lead), topic="leads", offset=0, key=b"p1:e1"),), wait=False
+        )
+        await settle(lambda: pipeline.stats.retries.get("index", 0) >= 2)
+        request_stop(pipeline)
+        await settle(lambda: sent.message.acked)
+    assert not committed(sent.message)
+    assert pipeline.deadletter.sent == []
+
+
+async def test_a_900_kb_event_gives_a_bounded_dead_letter(pipeline: Pipeline) -> None:
+    big = b'{"event_id": "big", "source": "hukou", "pad": "' + b"x" * 900_000 + b'"}'
+    agent = pipeline.app.agents["tracer.match_feeds"]
+    async with agent.test_context() as ctx:
+        await ctx.put((record(big, key=b"big", offset=0), record(event("e1"), offset=1)))
+    ((key, value),) = pipeline.deadletter.sent
+    assert key == b"big" and len(value) <= SETTINGS.max_dead_letter_bytes
+    letter = decode_dead_letter(value)
+    assert letter["value_truncated"] and letter["value_size"] == len(big)
+    assert [key for key, _ in pipeline.leads.sent] == [b"p1:e1"]
+
+
+async def test_request_stop_fails_what_the_producer_still_holds(pipeline: Pipeline) -> None:
+    # A real aiokafka producer (never started: nothing is sent), behind Faust's producer, as
+    # faust-streaming 0.15 holds it: Faust's flush before its last commit waits for these.
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.structs import TopicPartition
+
+    kafka = AIOKafkaProducer(bootstrap_servers="127.0.0.1:1")
+    held = await kafka._message_accumulator.add_message(
+        TopicPartition("unit.deadletter", 0), b"k", b"v", timeout=1.0
+    )
+    pipeline.app._producer = SimpleNamespace(_producer=kafka)
+    request_stop(pipeline)
+    assert pipeline.stopping.is_set()
+    with pytest.raises(RetryGaveUp):
+        await asyncio.wait_for(held, timeout=1.0)
+    await asyncio.wait_for(kafka._message_accumulator.flush(), timeout=1.0)  # returns at once
+
+
+async def test_a_batch_whose_work_fails_unexpectedly_is_not_committed(
+    pipeline: Pipeline, committed: Callable[[Any], bool]
+) -> None:
+    pipeline.handle_events.batch = _explode  # type: ignore[method-assign]
+    agent = pipeline.app.agents["tracer.match_feeds"]
+    async with agent.test_context() as ctx:
+        broken = await ctx.put((record(event("e1"), key=b"e1", offset=0),), wait=False)
+        await settle(lambda: broken.message.acked)
+        assert not committed(broken.message)
+        after = await ctx.put((record(event("e2"), key=b"e2", offset=1),), wait=False)
+        await settle(lambda: after.message.acked)  # the agent goes on with the next batch
+
+
+def _explode(_records: Any) -> Any:
+    raise RuntimeError("a bug")

@@ -14,6 +14,7 @@ from elasticsearch import ConnectionError as ESConnectionError
 
 from connectors.elasticsearch import ElasticsearchLeadIndexer
 from connectors.kafka import RosterMessage
+from connectors.retry import Retrier, RetryCounter
 from matchers.records import parse_event_bytes
 from streams.app import build_pipeline
 from streams.health import (
@@ -332,12 +333,20 @@ class Seen:
         self.failing.append(dict(self.stats.failing_since))
 
 
+def wired(seen: Seen) -> tuple[PipelineStats, Retrier]:
+    """The worker's wiring (tracer worker): one retrier, counting into the pipeline's stats."""
+    stats = PipelineStats()
+    seen.stats = stats
+    return stats, Retrier(sleep=seen, observer=RetryCounter(stats.retries, stats.failing_since))
+
+
 async def test_an_unreachable_elasticsearch_is_noted_for_the_health_check(tmp_path: Any) -> None:
-    # Interim wiring (build_pipeline): the indexer's bulk retries mark "index" as failing; the
-    # lead writer clears it once the batch is written.
+    # The indexer's bulk retries mark "index" as failing (the shared retrier's counter); the
+    # success of the bulk clears it.
     client = FaultyElasticsearch({1: ESConnectionError("refused"), 2: ESConnectionError("x")})
     seen = Seen()
-    indexer = ElasticsearchLeadIndexer(client, "leads", sleep=seen)
+    stats, retrier = wired(seen)
+    indexer = ElasticsearchLeadIndexer(client, "leads", retrier=retrier)
     p = build_pipeline(
         SETTINGS,
         matcher=FakeMatcher(),
@@ -345,8 +354,9 @@ async def test_an_unreachable_elasticsearch_is_noted_for_the_health_check(tmp_pa
         indexer=indexer,
         web_enabled=False,
         datadir=tmp_path,
+        stats=stats,
+        retrier=retrier,
     )
-    seen.stats = p.stats
     lead = {"lead_id": "p1:e1", "person_id": "p1", "event_id": "e1", "status": "new"}
     dead = await p.writer.write([record(orjson.dumps(lead), topic="leads", offset=0)])
     assert dead == [] and client.docs.keys() == {"p1:e1"}
@@ -370,15 +380,17 @@ class SearchFailsOnce(FakeElasticsearch):
 
 async def test_closing_leads_while_elasticsearch_is_away_is_noted_too(tmp_path: Any) -> None:
     client, seen = SearchFailsOnce(), Seen()
+    stats, retrier = wired(seen)
     p = build_pipeline(
         SETTINGS,
         matcher=FakeMatcher(),
         parse_event=parse_event_bytes,
-        indexer=ElasticsearchLeadIndexer(client, "leads", sleep=seen),
+        indexer=ElasticsearchLeadIndexer(client, "leads", retrier=retrier),
         web_enabled=False,
         datadir=tmp_path,
+        stats=stats,
+        retrier=retrier,
     )
-    seen.stats = p.stats
     client.docs["p1:e1"] = {"lead_id": "p1:e1", "person_id": "p1", "status": "new"}
     p.watchlist.apply(RosterMessage(b"p1", roster("p1", status="located"), 0, 0, None))
     assert await p.closer.close_pending() == 1

@@ -11,7 +11,9 @@ from aiokafka.structs import ConsumerRecord
 
 from connectors.deadletter import decode_dead_letter
 from connectors.elasticsearch import InMemoryLeadIndexer
+from connectors.errors import RequestRejected, RetryGaveUp, ServiceUnavailable
 from connectors.kafka import RosterMessage
+from connectors.retry import Retrier, RetryPolicy
 from matchers.records import parse_event_bytes
 from streams.pipeline import EventHandler, LeadWriter
 from streams.roster import LeadCloser, Watchlist
@@ -152,7 +154,7 @@ class FlakyIndexer(InMemoryLeadIndexer):
 
 async def test_writer_retries_unexpected_failures_instead_of_losing_the_batch() -> None:
     flaky = FlakyIndexer()
-    writer = LeadWriter(flaky, lambda _pid: None, retry_pause_s=0.001)
+    writer = LeadWriter(flaky, lambda _pid: None, retrier=Retrier(RetryPolicy(base_s=0.001)))
     assert await writer.write([lead_record(lead_message("p1", "e1"))]) == []
     assert list(flaky.documents) == ["p1:e1"]
 
@@ -230,3 +232,91 @@ async def test_lead_checked_before_the_close_but_written_after_it_still_ends_clo
     await write
     assert await close == 1
     assert slow.documents["p1:e1"]["status"] == "closed"
+
+
+# --- bounded: leads over the limit, bulks by bytes, a refused body -------------------------
+
+
+class BigLeadMatcher(FakeMatcher):
+    """Every lead of person ``big`` carries a huge name (as a huge roster name once did)."""
+
+    def match(self, raw, *, not_after=None):  # type: ignore[no-untyped-def]
+        outcome = super().match(raw)
+        leads = tuple(
+            lead | {"person_name": "a" * 10_000} if lead["person_id"] == "big" else lead
+            for lead in outcome.leads
+        )
+        return type(outcome)(outcome.event_id, leads)
+
+
+def test_an_event_whose_lead_is_too_large_is_dead_lettered_and_its_other_leads_go_on() -> None:
+    matcher = BigLeadMatcher()
+    watchlist = Watchlist(matcher)
+    for n, person in enumerate(("big", "p1")):
+        watchlist.apply(RosterMessage(None, roster(person), 0, n, None))
+    handle = EventHandler(matcher, parse_event_bytes, max_bytes=2048, max_lead_bytes=4096)
+    result = handle(record(event("e1")))
+    assert [lead.key for lead in result.leads] == [b"p1:e1"]
+    assert result.dead_letter is not None
+    letter = decode_dead_letter(result.dead_letter.value)
+    assert letter["reason"] == "lead_too_large" and letter["stage"] == "match"
+    assert letter["detail"].startswith("lead of ") and "a" * 20 not in letter["detail"]
+    assert handle.stats.leads_emitted == 1 and handle.stats.by_reason == {"lead_too_large": 1}
+
+
+async def test_the_writer_dead_letters_a_lead_over_the_limit_instead_of_indexing_it() -> None:
+    twin = InMemoryLeadIndexer()
+    writer = LeadWriter(twin, lambda _pid: None, max_lead_bytes=4096, max_dead_letter_bytes=16384)
+    big = orjson.dumps(
+        {"lead_id": "p1:big", "person_id": "p1", "status": "new", "person_name": "a" * 10_000}
+    )
+    dead = await writer.write([lead_record(big, 0), lead_record(lead_message("p1", "e1"), 1)])
+    assert list(twin.documents) == ["p1:e1"]
+    (letter,) = [decode_dead_letter(d.value) for d in dead]
+    assert letter["reason"] == "lead_too_large" and letter["value_size"] == len(big)
+
+
+async def test_the_writer_splits_bulks_by_bytes_too() -> None:
+    twin = InMemoryLeadIndexer()
+    writer = LeadWriter(twin, lambda _pid: None, max_actions=500, max_bulk_bytes=250)
+    records = [lead_record(lead_message("p1", f"e{n}"), n) for n in range(6)]
+    size = len(records[0].value)
+    assert await writer.write(records) == []
+    assert len(twin.documents) == 6
+    assert twin.calls == -(-6 // (250 // size))
+
+
+class RefusingIndexer(InMemoryLeadIndexer):
+    """Refuses any bulk holding the lead ``p1:bad`` as a whole (a 400 on the request)."""
+
+    async def index(self, leads):  # type: ignore[no-untyped-def]
+        if any(lead["lead_id"] == "p1:bad" for lead in leads):
+            self.calls += 1
+            raise RequestRejected(400)
+        return await super().index(leads)
+
+
+async def test_a_refused_bulk_is_written_lead_by_lead_and_only_the_culprit_dead_lettered() -> None:
+    twin = RefusingIndexer()
+    writer = LeadWriter(twin, lambda _pid: None)
+    records = [lead_record(lead_message("p1", e), n) for n, e in enumerate(("e1", "bad", "e2"))]
+    dead = await writer.write(records)
+    assert sorted(twin.documents) == ["p1:e1", "p1:e2"]
+    (letter,) = [decode_dead_letter(d.value) for d in dead]
+    assert (letter["reason"], letter["detail"], letter["offset"]) == (
+        "index_request_rejected",
+        "400",
+        1,
+    )
+
+
+async def test_the_writer_gives_up_at_stop_and_says_so() -> None:
+    class Down(InMemoryLeadIndexer):
+        async def index(self, leads):  # type: ignore[no-untyped-def]
+            raise ServiceUnavailable("Elasticsearch: ConnectionError")
+
+    stop = asyncio.Event()
+    writer = LeadWriter(Down(), lambda _pid: None, retrier=Retrier(stop=stop))
+    asyncio.get_running_loop().call_later(0.05, stop.set)
+    with pytest.raises(RetryGaveUp):
+        await asyncio.wait_for(writer.write([lead_record(lead_message("p1", "e1"))]), 2.0)
