@@ -27,7 +27,7 @@ import hashlib
 import re
 import sys
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Literal
 
@@ -36,6 +36,7 @@ from rapidfuzz.distance import OSA
 from matchers.frozen import builder
 from matchers.id_damage import (
     MIN_VISIBLE,
+    check_char,
     compare_masked,
     compare_resident,
     id_comparison,
@@ -58,7 +59,6 @@ __all__ = [
 IdType = Literal["cn_resident", "passport", "other"]
 Gender = Literal["M", "F"]
 
-_CHECK = "10X98765432"
 # The common shape: 18 ASCII characters that cleaning (NFKC, separators, upper case) leaves as
 # they are, but for a lower-case check character x.
 _PLAIN_18 = re.compile(r"[0-9]{17}[0-9Xx]")
@@ -79,6 +79,9 @@ _PROBLEMS = {
 _SEPARATORS = frozenset(" -_.,/\\|:;'\"\t\r\n\u3000\u00a0\u2010\u2011\u2012\u2013\u2014\u2212")
 _DELETE = dict.fromkeys(map(ord, _SEPARATORS))
 _TO_STAR = dict.fromkeys(map(ord, "×•●·#?"), "*")
+# Letters read or typed for digits (upper case, after cleaning): O/Q/D for 0, I/L for 1, Z for
+# 2, S for 5, G for 6, B for 8.
+_OCR_DIGITS = str.maketrans("OQDILZSGB", "000112568")
 # Visible prefix/suffix lengths under which a person is filed so that masked events find it.
 _MASK_PATTERNS = ((6, 4), (4, 4), (3, 4))
 _PROVINCES = {
@@ -157,25 +160,26 @@ class IdForms:
         return self.value[:17] if len(self.value) == 18 else ""
 
 
-def check_char(body17: str) -> str:
-    """Compute the ISO 7064 MOD 11-2 check character of a 17-digit body.
-
-    Args:
-        body17: exactly 17 ASCII digits.
-
-    Returns:
-        ``0``-``9`` or ``X``.
-    """
-    # The weights are 2**17 ... 2**1 mod 11, and 13 is 2 mod 11: the weighted sum is, mod 11,
-    # twice the body read as a base-13 number (one C call instead of 17 multiplications).
-    return _CHECK[2 * int(body17[:17], 13) % 11]
-
-
 def _clean(raw: object) -> str:
+    # Full-width digits (NFKC folds them) and separators between the region, date and
+    # sequence parts (dropped) are repaired here, as before any reading of the number.
     text = as_text(raw, 64)
     if text.isascii() and text.replace("*", "").isalnum():
         return text.upper()  # no separator to drop, nothing for NFKC to fold
     return unicodedata.normalize("NFKC", text).translate(_DELETE).upper()
+
+
+def _ocr_repaired(chars: str) -> str:
+    """``chars`` with letters OCR and clerks write for digits read back as digits.
+
+    Only a number of resident-id length is repaired, and the check position keeps its ``X``:
+    ``4601O5199001O1712X`` becomes ``460105199001017129``'s shape again.
+    """
+    if len(chars) not in {15, 18} or not chars.isalnum() or not chars.isascii():
+        return chars
+    body, last = (chars[:17], chars[17]) if len(chars) == 18 else (chars, "")
+    repaired = body.translate(_OCR_DIGITS) + (last if last == "X" else last.translate(_OCR_DIGITS))
+    return repaired if repaired.isdigit() or repaired[:-1].isdigit() else chars
 
 
 # Birth dates repeat (about 40,000 real ones). The string is interned, as dates.py interns a
@@ -234,6 +238,10 @@ def _resident(text: str) -> IdForms:
         chars = chars[:17].replace("X", "*") + chars[17]  # 'X' used as a mask character
     if "*" in chars:
         return _masked(chars)
+    repaired = _ocr_repaired(chars)
+    if repaired != chars:
+        forms = _resident(repaired)
+        return replace(forms, flags=(*forms.flags, "id_ocr_letters")) if forms.comparable else forms
     if (
         not chars.isascii()
         or not chars[:-1].isdigit()
