@@ -2,7 +2,9 @@
 
 :func:`has_identifying_agreement` is the hard gate that a name, however rare, never makes a
 lead on its own, and :func:`has_uncommon_name_support` that a common name with a birth date
-(and gender) and nothing else does not either.
+(and gender) and nothing else does not either. :func:`anchored_by_id` is the one rule that
+makes a lead below the score: an exact, checksum-valid resident id beside a name that agrees
+at least in part.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from matchers.frequencies import TF_LEVELS, tf_key
+from matchers.ids import CHECKED_ID_KEY
 from matchers.levels import FieldComparison, Level
 from matchers.model import MatchModel
 
 __all__ = [
     "AGREEING_LEVELS",
+    "ANCHOR_NAME_LEVELS",
+    "anchored_by_id",
     "has_identifying_agreement",
     "has_uncommon_name_support",
     "identifying_agreement",
@@ -22,6 +27,31 @@ __all__ = [
 ]
 
 AGREEING_LEVELS: frozenset[Level] = frozenset({"exact", "typo", "partial"})
+# Name levels that, beside an exact checksum-valid id, make a lead whatever the score.
+ANCHOR_NAME_LEVELS: frozenset[str] = frozenset({"exact", "typo", "sound", "partial"})
+
+
+def anchored_by_id(*, id_number: str, id_key: str, name: str | None) -> bool:
+    """The id anchor: an exact, checksum-valid resident id and a name agreeing at least in part.
+
+    A resident id is unique and its MOD 11-2 check catches every single-digit slip and every
+    transposition, so an exact, valid number is the person; what is left to doubt is whether
+    the number was lent or stolen, and a name that agrees in part (a shape-alike character
+    王/玉, a dropped character, a homophone, a dialect spelling) answers that. People who drop
+    out change phone and address, and the model's score, which adds a disagreeing phone and
+    address and a name below ``exact``, would lose them: the pair is a lead at least at the
+    lowest tier. A name that disagrees, or is missing, gets no anchor.
+
+    Args:
+        id_number: the id's level.
+        id_key: the id comparison's value key (:data:`matchers.ids.CHECKED_ID_KEY` prefix
+            when both numbers passed their checks).
+        name: the name's level (``None`` when not compared).
+
+    Returns:
+        Whether the pair is a lead even below the ``low`` threshold.
+    """
+    return id_number == "exact" and id_key.startswith(CHECKED_ID_KEY) and name in ANCHOR_NAME_LEVELS
 
 
 def has_identifying_agreement(levels: Sequence[tuple[str, str]]) -> bool:

@@ -47,6 +47,7 @@ from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, mask_id
 
 __all__ = [
+    "CHECKED_ID_KEY",
     "IdForms",
     "IdType",
     "check_char",
@@ -57,6 +58,8 @@ __all__ = [
 ]
 
 IdType = Literal["cn_resident", "passport", "other"]
+# The value-key prefix of an exact agreement of two checksum-valid resident ids.
+CHECKED_ID_KEY = "idv#"
 Gender = Literal["M", "F"]
 
 # The common shape: 18 ASCII characters that cleaning (NFKC, separators, upper case) leaves as
@@ -325,9 +328,11 @@ def _masked(chars: str) -> IdForms:
     )
 
 
-def _key(value: str) -> str:
+def _key(value: str, *, checked: bool = False) -> str:
     # Ids are unique, so term frequencies are moot; a digest keeps numbers out of lead documents.
-    return "id#" + hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
+    # The prefix says whether the number passed its check (matchers.gate.anchored_by_id).
+    prefix = CHECKED_ID_KEY if checked else "id#"
+    return prefix + hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
 
 
 def compare_id(left: IdForms, right: IdForms) -> FieldComparison:
@@ -349,10 +354,7 @@ def compare_id(left: IdForms, right: IdForms) -> FieldComparison:
     if left.masked or right.masked:  # even two equal masked numbers may hide different digits
         return compare_masked(left.value, right.value, shown=(left if left.masked else right).value)
     if left.value == right.value:
-        m = mask_id(left.value)
-        return id_comparison(
-            "exact", f"证件号一致（{m}）", f"ID number identical ({m})", _key(left.value)
-        )
+        return _exact(left, right)
     if left.id_type != "cn_resident":
         return _compare_plain(left, right)
     legacy = "id_legacy_15" in left.flags or "id_legacy_15" in right.flags
@@ -381,11 +383,25 @@ def id_level(left: IdForms, right: IdForms) -> tuple[Level, str]:
     if left.masked or right.masked:
         return masked_level(a, b), ""
     if a == b:
-        return "exact", _key(a)
+        return "exact", _key(
+            a, checked=left.valid and right.valid and left.id_type == "cn_resident"
+        )
     if left.id_type != "cn_resident":
         return ("typo" if OSA.distance(a, b) == 1 else "disagree"), ""
     legacy = "id_legacy_15" in left.flags or "id_legacy_15" in right.flags
     return resident_level(a, b, legacy=legacy), ""
+
+
+def _exact(left: IdForms, right: IdForms) -> FieldComparison:
+    m = mask_id(left.value)
+    checked = left.valid and right.valid and left.id_type == "cn_resident"
+    key = _key(left.value, checked=checked)
+    read = next((f.flags for f in (left, right) if "id_ocr_letters" in f.flags), ())
+    if read:  # say it: an officer should know the number was read back from letters
+        zh = f"证件号一致（{m}；字母按数字读取，如O为0、I/l为1、B为8）"
+        en = f"ID number identical ({m}; read with letters for digits, e.g. O for 0, I/l for 1)"
+        return id_comparison("exact", zh, en, key)
+    return id_comparison("exact", f"证件号一致（{m}）", f"ID number identical ({m})", key)
 
 
 def _compare_types(left: IdForms, right: IdForms) -> FieldComparison:

@@ -23,16 +23,23 @@ Example:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
+from matchers.readings import NameParse
+
 __all__ = [
     "DIALECTS",
+    "DIALECT_NAMES",
     "Dialect",
     "dialect_names",
+    "dialect_reading",
     "dialect_surnames",
+    "dropped_character",
     "shape_alike",
+    "shape_alike_pair",
     "shape_alikes",
     "surname_romanisations",
     "wade_giles",
@@ -47,6 +54,16 @@ DIALECTS: tuple[Dialect, ...] = (
     "hakka",
     "wade_giles",
 )
+
+# How an explanation names each system (Chinese, English).
+DIALECT_NAMES: dict[Dialect, tuple[str, str]] = {
+    "hokkien": ("闽南话", "Hokkien"),
+    "teochew": ("潮州话", "Teochew"),
+    "cantonese": ("粤语", "Cantonese"),
+    "hainanese": ("海南话", "Hainanese"),
+    "hakka": ("客家话", "Hakka"),
+    "wade_giles": ("威妥玛拼音", "Wade-Giles"),
+}
 
 # Initials in Wade-Giles with the aspiration apostrophe dropped (passports drop it), longest
 # first so that zh/ch/sh are taken before z/c/s.
@@ -169,7 +186,7 @@ def dialect_surnames(spelling: str) -> frozenset[str]:
     return _by_spelling().get(spelling, frozenset())
 
 
-def dialect_names(surname: str, spelling: str) -> tuple[str, ...]:
+def dialect_names(surname: str, spelling: str) -> tuple[Dialect, ...]:
     """The dialects in which ``surname`` is written ``spelling`` (``()`` when in none)."""
     by = _romanisations().get(surname, {})
     return tuple(d for d in DIALECTS if spelling in by.get(d, ()))
@@ -195,3 +212,65 @@ def shape_alike(a: str, b: str) -> bool:
 def shape_alikes(char: str) -> tuple[str, ...]:
     """The characters listed as shape-alike to ``char``, in a fixed order."""
     return tuple(sorted(b for a, b in _confusables() if a == char))
+
+
+def shape_alike_pair(a: str, b: str) -> tuple[str, str] | None:
+    """The one differing character pair of two same-length names if it is shape-alike.
+
+    Example:
+        >>> shape_alike_pair("王志豪", "玉志豪")
+        ('王', '玉')
+        >>> shape_alike_pair("王志豪", "李志豪") is None
+        True
+    """
+    if len(a) != len(b):
+        return None
+    diffs = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+    if len(diffs) == 1 and shape_alike(*diffs[0]):
+        return diffs[0]
+    return None
+
+
+def dropped_character(a: str, b: str, surname: str) -> bool:
+    """Whether one name is the other with one given-name character dropped (surname kept).
+
+    Example:
+        >>> dropped_character("陈玲春", "陈玲", "陈"), dropped_character("陈玲", "李玲", "陈")
+        (True, False)
+    """
+    long, short = (a, b) if len(a) > len(b) else (b, a)
+    if len(long) != len(short) + 1 or len(short) < 2 or not surname:
+        return False
+    if not (long.startswith(surname) and short.startswith(surname)):
+        return False
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(surname), len(long)))
+
+
+def dialect_reading(
+    surname: str, hanzi_parses: Iterable[NameParse], roman: Iterable[NameParse]
+) -> tuple[tuple[Dialect, ...], str, bool] | None:
+    """How a romanised name reads a hanzi name in a dialect, or ``None``.
+
+    The romanised surname must be a listed spelling of the hanzi surname, and the given name
+    the pinyin or the Wade-Giles of one of the hanzi name's readings (syllables joined, so
+    ``CHIH-HAO`` and ``Chih Hao`` both count).
+
+    Returns:
+        The dialects that spell the surname so, the romanised surname as written, and whether
+        the given name is in Wade-Giles rather than pinyin.
+
+    Example:
+        >>> hanzi = [NameParse("wang", ("zhi", "hao"))]
+        >>> dialect_reading("王", hanzi, [NameParse("ong", ("chihhao",))])
+        (('hokkien', 'hainanese'), 'ong', True)
+    """
+    if not _romanisations().get(surname):
+        return None
+    pinyin = {"".join(p.given) for p in hanzi_parses}
+    wade = {"".join(wade_giles(g) for g in p.given) for p in hanzi_parses}
+    for parse in roman:
+        dialects = dialect_names(surname, parse.surname)
+        given = "".join(parse.given)
+        if dialects and given and (given in pinyin or given in wade):
+            return dialects, parse.surname, given not in pinyin
+    return None
