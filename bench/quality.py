@@ -232,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--watchlist", type=int, default=2_000)
     parser.add_argument("--people", type=int, default=60_000)
     parser.add_argument("--seed", type=int, default=20261129)
+    parser.add_argument(
+        "--trained", action="store_true", help="also a model trained here without labels"
+    )
     args = parser.parse_args(argv)
     world, generated = build_quality_world(
         events=args.events,
@@ -242,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     result = run_quality(world, generated=generated)
     result.pop("latency_samples_ns")
+    if args.trained:
+        result["trained_unsupervised"] = run_trained(world)
     print(json.dumps(result, indent=1, ensure_ascii=False))
     return 0
 

@@ -131,6 +131,12 @@ def _hainan_rows(quality: dict[str, Any]) -> list[Row]:
         ),
         _row("  false leads / 10k events", str(quality["false_leads_per_10k_events"])),
     ]
+    trained = quality.get("trained_unsupervised")
+    if trained:
+        value = (
+            f"F1 {_fmt(trained['f1'])} P {_fmt(trained['precision'])} R {_fmt(trained['recall'])}"
+        )
+        out.append(_row("  model trained on this feed without labels (tracer train)", value))
     for word, m in quality.get("by_phenomenon", {}).items():
         value = f"recall {_fmt(m['recall'])} ({m['found']}/{m['true_links']})"
         out.append(_row(f"  phenomenon {word}", f"{value}, false leads {m['false_leads']}"))

@@ -177,6 +177,7 @@ class QuickScorer:
             gender=gender,
             name=name.level,
             name_key=name.value_key,
+            birth_key=birth_key,
         )
         anchored = anchorable and anchored_by_id(id_number=id_, id_key=id_key, name=name.level)
         return tier_of(self._model, total, eligible=eligible, anchored=anchored)

@@ -19,6 +19,7 @@ from matchers.model import MatchModel
 __all__ = [
     "AGREEING_LEVELS",
     "ANCHOR_NAME_LEVELS",
+    "HEAPED_DAYS",
     "anchored_by_id",
     "has_identifying_agreement",
     "has_uncommon_name_support",
@@ -27,6 +28,9 @@ __all__ = [
 ]
 
 AGREEING_LEVELS: frozenset[Level] = frozenset({"exact", "typo", "partial"})
+# Birth dates older rural registrations heaped estimates on (month and day, ISO): thousands of
+# people in a county share each, so beside a name and gender they identify nobody.
+HEAPED_DAYS: frozenset[str] = frozenset({"-01-01", "-07-01"})
 # Name levels that, beside an exact checksum-valid id, make a lead whatever the score.
 ANCHOR_NAME_LEVELS: frozenset[str] = frozenset({"exact", "typo", "sound", "partial"})
 
@@ -109,9 +113,14 @@ def has_uncommon_name_support(model: MatchModel, comparisons: Sequence[FieldComp
     no gender (FEBRL-like) already need an exact birth date and are left to the score: the
     rule is for the resident-register namesake, name + birth date + gender.
 
+    A birth date heaped on 1 January or 1 July (:data:`HEAPED_DAYS`: where estimated dates
+    were registered, thousands share each) is no support at all beside a name and gender,
+    with or without a trained table.
+
     Args:
         model: the model (its name table, ``u`` and ``tf.common_name_margin``).
-        comparisons: the field comparisons of a pair (the name's ``value_key`` is looked up).
+        comparisons: the field comparisons of a pair (the name's and the birth date's
+            ``value_key`` are looked up).
 
     Returns:
         Whether the pair may become a lead as far as this rule goes.
@@ -119,6 +128,7 @@ def has_uncommon_name_support(model: MatchModel, comparisons: Sequence[FieldComp
     by_field = {c.field: c for c in comparisons}
     name = by_field.get("name")
     levels = {f: c.level for f, c in by_field.items()}
+    birth = by_field.get("birth_date")
     return uncommon_name_support(
         model,
         id_number=levels.get("id_number", "missing"),
@@ -127,6 +137,7 @@ def has_uncommon_name_support(model: MatchModel, comparisons: Sequence[FieldComp
         gender=levels.get("gender", "missing"),
         name=None if name is None else name.level,
         name_key="" if name is None else name.value_key,
+        birth_key="" if birth is None else birth.value_key,
     )
 
 
@@ -139,14 +150,22 @@ def uncommon_name_support(
     gender: str,
     name: str | None,
     name_key: str,
+    birth_key: str = "",
 ) -> bool:
-    """:func:`has_uncommon_name_support` on the fields' levels and the name's value key."""
-    settings = model.tf
-    if settings.mode != "events" or not settings.table or "name" not in settings.fields:
-        return True
+    """:func:`has_uncommon_name_support` on the fields' levels and the name's value key.
+
+    ``birth_key`` is the agreeing birth date (``YYYY-MM-DD``, ``""`` when the dates do not
+    agree exactly): a date heaped on 1 January or 1 July (:data:`HEAPED_DAYS`) does not
+    identify beside a name and gender, whatever the name.
+    """
     if id_number in AGREEING_LEVELS or phone in AGREEING_LEVELS:
         return True
     if address == "exact" or gender != "exact":
+        return True
+    if birth_key[4:] in HEAPED_DAYS:
+        return False
+    settings = model.tf
+    if settings.mode != "events" or not settings.table or "name" not in settings.fields:
         return True
     exact = model.params("name", "exact")
     if name is None or name not in TF_LEVELS or not name_key or exact is None:

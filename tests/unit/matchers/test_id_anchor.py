@@ -148,3 +148,34 @@ def test_the_quick_tier_equals_the_full_tier_on_the_hainan_mix(
             anchored += expected is not None and scored.score < model.thresholds.low
         assert scorer.tier(person, event) == expected, (person.person_id, event.event_id)
     assert anchored > 0  # the world holds pairs only the anchor makes leads
+
+
+HUKOU = {
+    "event_id": "hukou-1",
+    "source": "hukou",
+    "occurred_at": "2026-11-29T10:00:00+08:00",
+    "name": "王志豪",
+    "id_type": "cn_resident",
+    "id_number": None,
+    "gender": "F",
+    "address": "海南省三亚市吉阳区迎宾路3号椰林小区2栋101室",
+}
+
+
+@pytest.mark.parametrize(
+    ("birth_date", "lead"),
+    [("1978-01-01", False), ("1978-07-01", False), ("1978-03-17", True)],
+)
+def test_a_heaped_birth_date_is_no_support_beside_a_name_and_gender(
+    birth_date: str, lead: bool
+) -> None:
+    matcher = Matcher(default_model())
+    body = "4601081978" + birth_date[5:7] + birth_date[8:10] + "062"
+    matcher.apply_roster(_person(birth_date=birth_date, id_number=body + check_char(body)))
+    outcome = matcher.match({**HUKOU, "birth_date": birth_date})
+    assert bool(outcome.leads) is lead
+    # With the id as well the heaped date is no obstacle.
+    with_id = matcher.match(
+        {**HUKOU, "birth_date": birth_date, "id_number": body + check_char(body)}
+    )
+    assert with_id.leads
