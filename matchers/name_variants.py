@@ -28,12 +28,14 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
+from matchers.pinyin import surname_readings
 from matchers.readings import NameParse
 
 __all__ = [
     "DIALECTS",
     "DIALECT_NAMES",
     "Dialect",
+    "dialect_initials",
     "dialect_names",
     "dialect_reading",
     "dialect_surnames",
@@ -274,3 +276,17 @@ def dialect_reading(
         if dialects and given and (given in pinyin or given in wade):
             return dialects, parse.surname, given not in pinyin
     return None
+
+
+@lru_cache(maxsize=4096)
+def dialect_initials(spelling: str) -> frozenset[str]:
+    """Pinyin initials of the surnames a dialect ``spelling`` may stand for (``tay`` -> z).
+
+    The blocking index files people under their birthday and the initial of their pinyin
+    surname; an event whose passport name spells the surname in a dialect looks there too.
+
+    Example:
+        >>> sorted(dialect_initials("tay")), sorted(dialect_initials("wong"))
+        (['z'], ['h', 'w'])
+    """
+    return frozenset(r[0] for s in dialect_surnames(spelling) for r in surname_readings(s) if r)

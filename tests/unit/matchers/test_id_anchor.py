@@ -179,3 +179,15 @@ def test_a_heaped_birth_date_is_no_support_beside_a_name_and_gender(
         {**HUKOU, "birth_date": birth_date, "id_number": body + check_char(body)}
     )
     assert with_id.leads
+
+
+def test_a_dialect_passport_name_with_a_damaged_id_is_still_found() -> None:
+    # 郑 is TAY in Hokkien: blocking by birthday and surname initial must look under z too.
+    body = "46900719541118093"
+    matcher = Matcher(default_model())
+    person = _person(name="郑明", gender="M", birth_date="1954-11-18")
+    matcher.apply_roster({**person, "id_number": body + check_char(body)})
+    typo = body[:16] + "5" + check_char(body)  # the gender digit mistyped: fails the check
+    outcome = matcher.match(_event("MING TAY", typo))
+    assert outcome.candidates_considered == 1
+    assert outcome.leads and "TAY = 郑" in outcome.leads[0]["explanation"]["reason_en"]
