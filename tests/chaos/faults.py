@@ -14,11 +14,13 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
@@ -78,7 +80,7 @@ class Context:
 
     def say(self, message: str) -> None:
         """One line of the run's story, above the progress bars."""
-        self.progress.console.log(message, highlight=False)
+        self.progress.console.log(message, highlight=False, markup=False)
 
 
 @dataclass
@@ -182,6 +184,7 @@ def _finish(
         run.notes.append(f"exited: {', '.join(dead)}")
     comparison = compare(run.expected, run.slice.documents())
     letters = run.slice.dead_letters()
+    _keep_letters(run.slice.folder / "deadletters.jsonl", letters)
     if more_notes is not None:
         run.notes.append(more_notes(letters))
     peak = run.sampler.halt()
@@ -207,6 +210,13 @@ def _finish(
     if not run.ctx.keep:
         _drop(run.slice)
     return row
+
+
+def _keep_letters(path: Path, letters: list[dict[str, Any]]) -> None:
+    """Keep the dead letters for a look after the run, without the original bytes."""
+    with path.open("wb") as out:
+        for letter in letters:
+            out.write(orjson.dumps({k: v for k, v in letter.items() if k != "value_b64"}) + b"\n")
 
 
 def _stop_workers(run: _Run) -> None:
@@ -331,11 +341,14 @@ def hostile(ctx: Context) -> Row:
 
 
 def _not_dead_lettered(letters: list[dict[str, Any]], feeder: Feeder, kinds: dict[int, str]) -> str:
+    """Name the hostile kinds some copy of which has no dead letter (accepted, stuck or lost)."""
     origins = {(x.get("topic"), x.get("partition"), x.get("offset")) for x in letters}
-    missed = sorted({kind for n, kind in kinds.items() if feeder.metadata.get(n) not in origins})
+    copies = Counter(kinds.values())
+    missed = Counter(kind for n, kind in kinds.items() if feeder.metadata.get(n) not in origins)
     if not missed:
         return "every hostile message was dead-lettered"
-    return f"hostile kinds not dead-lettered (accepted or lost): {', '.join(missed)}"
+    listed = ", ".join(f"{kind} {missed[kind]}/{copies[kind]}" for kind in sorted(missed))
+    return f"hostile messages without a dead letter (kind copies/all): {listed}"
 
 
 FAULTS: dict[FaultName, Callable[[Context], Row]] = {

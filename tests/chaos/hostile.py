@@ -135,7 +135,8 @@ def _structure(tag: str) -> dict[str, bytes]:
             b'{"event_id":"' + tag.encode() + b'-nan","source":"bank",'
             b'"occurred_at":"' + _OCCURRED.encode() + b'","score":NaN,"amount":Infinity}'
         ),
-        "deep_nesting": deep + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        # Deeper than any JSON parser's default limit, small enough to pass the size check.
+        "deep_nesting": deep + b"[" * 5_000 + b"]" * 5_000 + b"}",
         "deep_object": deep + b'{"a":' * 5_000 + b"1" + b"}" * 5_000 + b"}",
         "duplicate_keys": b'{"event_id":"a","event_id":"b","source":"bank","source":"x"}',
     }
