@@ -77,6 +77,7 @@ class Context:
     stack: PrivateStack | None = None
     keep: bool = False
     rng: random.Random = field(default_factory=lambda: random.Random(7))
+    started: list[WorkerProcess] = field(default_factory=list)
 
     def say(self, message: str) -> None:
         """One line of the run's story, above the progress bars."""
@@ -104,6 +105,7 @@ class _Run:
     def start_worker(self, name: str, *, wait: bool = True) -> WorkerProcess:
         worker = WorkerProcess(self.slice, name)
         self.workers.append(worker)
+        self.ctx.started.append(worker)
         if wait and not worker.wait_ready(timeout=_READY_S):
             state = "running" if worker.alive() else f"exited ({worker.process.returncode})"
             self.note(f"{name} not ready after {_READY_S:.0f} s ({state})")
@@ -367,3 +369,9 @@ def run_fault(ctx: Context, fault: FaultName) -> Row:
     except Exception as exc:  # the table must still come out, with this row failed
         ctx.console.print_exception(max_frames=5)
         return Row.failed(fault, f"harness error: {type(exc).__name__}: {exc}")
+    finally:
+        # A failed or interrupted run leaves no worker behind.
+        for worker in ctx.started:
+            if worker.alive():
+                worker.stop(grace_s=10.0)
+        ctx.started.clear()
