@@ -138,6 +138,11 @@ def _prepare(ctx: Context, fault: FaultName, events: int) -> _Run:
     return _Run(ctx, fault, slice_, expected, event_messages(slice_.events), task)
 
 
+def _indexed(slice_: Slice) -> str:
+    count = slice_.lead_count()
+    return "no index yet" if count is None else f"{count:,}"
+
+
 def _tick(run: _Run) -> Callable[[int | None, int | None], None]:
     def tick(lag: int | None, leads: int | None) -> None:
         lag_text = "?" if lag is None else f"{lag:,}"
@@ -256,7 +261,7 @@ def kill(ctx: Context) -> Row:
         worker.kill()
         run.note(
             f"SIGKILL {n + 1} at {run.elapsed():.0f} s: {feeder.sent:,} of "
-            f"{len(run.messages):,} sent, {run.slice.lead_count()} leads indexed"
+            f"{len(run.messages):,} sent, leads indexed: {_indexed(run.slice)}"
         )
         worker = run.start_worker(f"worker-{n + 2}")
     return _finish(run, runs=ctx.sizes.kill_runs, feeder=feeder)
@@ -317,7 +322,7 @@ def two_workers(ctx: Context) -> Row:
     victim.kill()
     run.note(
         f"SIGKILL {victim.name} at {run.elapsed():.0f} s: {feeder.sent:,} sent, "
-        f"{run.slice.lead_count()} leads indexed"
+        f"leads indexed: {_indexed(run.slice)}"
     )
     return _finish(run, runs=1, feeder=feeder)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -75,7 +76,10 @@ class Slice:
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
     def __post_init__(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        # A fresh folder per run: files of an earlier run (expected leads of other sizes,
+        # worker logs) must never be read as this run's.
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True)
         stem = f"chaos-{self.name}-{self.tag}"
         self.settings = self.base.model_copy(
             update={
@@ -129,13 +133,12 @@ class Slice:
         )  # fmt: skip
 
     def expected(self) -> list[dict[str, Any]]:
-        """The leads ``tracer reprocess`` finds in the slice's files (written once, then read)."""
+        """The leads ``tracer reprocess`` finds in the slice's files."""
         out = self.folder / "expected.jsonl"
-        if not out.is_file():
-            self.tracer(
-                "reprocess", "--roster", str(self.roster), "--events", str(self.events),
-                "--out", str(out),
-            )  # fmt: skip
+        self.tracer(
+            "reprocess", "--roster", str(self.roster), "--events", str(self.events),
+            "--out", str(out),
+        )  # fmt: skip
         return [orjson.loads(line) for line in out.read_bytes().splitlines() if line.strip()]
 
     @property
@@ -220,6 +223,8 @@ class WorkerProcess:
     def __init__(self, slice_: Slice, name: str) -> None:
         self.name = name
         self.log_path = slice_.folder / f"{name}.log"
+        # Only what this process writes counts (a log left by an earlier run must not say ready).
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [TRACER, "worker", "--web-port", str(_free_port()), "--loglevel", "info"],
@@ -239,8 +244,10 @@ class WorkerProcess:
         return self.process.poll() is None
 
     def log(self) -> str:
-        """The worker's output so far."""
-        return self.log_path.read_text(errors="replace")
+        """This worker's output so far."""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
 
     def wait_ready(self, *, timeout: float) -> bool:
         """Wait until the worker loaded the roster and matches; ``False`` on time-out or exit."""
