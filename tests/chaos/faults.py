@@ -184,6 +184,7 @@ def _finish(
         run.note(f"{feeder.lost} messages never accepted by Kafka")
     if not outcome.drained:
         run.note(f"did not drain: {outcome.reason}, lag {outcome.lag}, leads {outcome.leads}")
+    run.notes.append(_log_summary(run.workers))
     alive = [w.name for w in run.workers if w.alive()]
     dead = [f"{w.name} ({w.process.returncode})" for w in run.workers if not w.alive()]
     run.notes.append(f"running at the end: {', '.join(alive) or 'none'}")
@@ -217,6 +218,18 @@ def _finish(
     if not run.ctx.keep:
         _drop(run.slice)
     return row
+
+
+def _log_summary(workers: list[WorkerProcess]) -> str:
+    """Warnings, errors and retried publishes in the workers' logs, summed over all of them."""
+    counts: Counter[str] = Counter()
+    for worker in workers:
+        for line in worker.log().splitlines():
+            for marker in ("[WARNING]", "[ERROR]", "Traceback", "publish failed"):
+                if marker in line:
+                    counts[marker.strip("[]")] += 1
+    found = ", ".join(f"{marker} {n}" for marker, n in sorted(counts.items()))
+    return f"worker logs: {found or 'no warning or error'}"
 
 
 def _keep_letters(path: Path, letters: list[dict[str, Any]]) -> None:
