@@ -295,11 +295,13 @@ def kafka(ctx: Context) -> Row:
     _wait_sent(run, feeder, 1 / 3)
     feeder.pause()  # the producers wait for Kafka too; the fault under test is the worker's
     begin = time.monotonic()
-    stack.stop("kafka", lambda m: run.note(f"stop: {m}"))
-    time.sleep(ctx.sizes.kafka_down_s)
-    stack.start("kafka", lambda m: run.note(f"start: {m}"))
+    try:
+        stack.stop("kafka", lambda m: run.note(f"stop: {m}"))
+        time.sleep(ctx.sizes.kafka_down_s)
+        stack.start("kafka", lambda m: run.note(f"start: {m}"))
+    finally:
+        feeder.resume()  # never leave the feeder waiting, even when the restart failed
     run.note(f"Kafka away for {time.monotonic() - begin:.0f} s")
-    feeder.resume()
     return _finish(run, runs=1, feeder=feeder)
 
 
