@@ -95,7 +95,9 @@ class _Run:
     messages: list[Message]
     task: TaskID
     workers: list[WorkerProcess] = field(default_factory=list)
+    probes: list[Slice] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    sigterm_s: dict[str, float | None] = field(default_factory=dict)
     began: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -110,6 +112,23 @@ class _Run:
             state = "running" if worker.alive() else f"exited ({worker.process.returncode})"
             self.note(f"{name} not ready after {_READY_S:.0f} s ({state})")
         return worker
+
+    def start_probe(self) -> WorkerProcess:
+        """A worker of its own group on the same topics, to be stopped while a service is away."""
+        probe = self.slice.probe()
+        self.probes.append(probe)
+        worker = WorkerProcess(probe, "probe")
+        self.ctx.started.append(worker)
+        if not worker.wait_ready(timeout=_READY_S):
+            self.note("probe worker not ready")
+        return worker
+
+    def sigterm_probe(self, worker: WorkerProcess, state: str) -> None:
+        """SIGTERM the probe worker while it is stuck in ``state``; note how long it took."""
+        took = worker.stop(grace_s=30.0)
+        self.sigterm_s[state] = None if took is None else round(took, 1)
+        ended = "not stopped after 30 s (killed)" if took is None else f"{took:.1f} s"
+        self.note(f"SIGTERM of a worker {state}: {ended}")
 
     def note(self, text: str) -> None:
         self.notes.append(text)
@@ -210,13 +229,15 @@ def _finish(
         seconds=run.elapsed(),
         notes=run.notes,
         drained=outcome.drained,
+        sigterm_s=run.sigterm_s,
     )
-    _stop_workers(run)
+    _stop_workers(run, row)
     run.ctx.progress.update(
         run.task, description=f"{run.fault}: {'ok' if row.passed else 'FAILED'}"
     )
     if not run.ctx.keep:
-        _drop(run.slice)
+        for each in (run.slice, *run.probes):
+            _drop(each)
     return row
 
 
@@ -239,14 +260,16 @@ def _keep_letters(path: Path, letters: list[dict[str, Any]]) -> None:
             out.write(orjson.dumps({k: v for k, v in letter.items() if k != "value_b64"}) + b"\n")
 
 
-def _stop_workers(run: _Run) -> None:
+def _stop_workers(run: _Run, row: Row) -> None:
     timings = []
+    state = "at the end" if row.drained else "at the end, stuck"
     for worker in run.workers:
         if worker.alive():
             took = worker.stop(grace_s=20.0)
+            row.sigterm_s[f"{worker.name} {state}"] = None if took is None else round(took, 1)
             timings.append(f"{worker.name} {'>20 s (killed)' if took is None else f'{took:.1f} s'}")
     if timings:
-        run.notes.append(f"SIGTERM took: {', '.join(timings)}")
+        row.notes.append(f"SIGTERM took: {', '.join(timings)}")
 
 
 def _drop(slice_: Slice) -> None:
@@ -291,13 +314,16 @@ def kafka(ctx: Context) -> Row:
     stack = _needs_stack(ctx, "kafka")
     run = _prepare(ctx, "kafka", ctx.sizes.events)
     run.start_worker("worker")
+    probe = run.start_probe()
     feeder = run.feeder()
     _wait_sent(run, feeder, 1 / 3)
     feeder.pause()  # the producers wait for Kafka too; the fault under test is the worker's
     begin = time.monotonic()
     try:
         stack.stop("kafka", lambda m: run.note(f"stop: {m}"))
-        time.sleep(ctx.sizes.kafka_down_s)
+        time.sleep(ctx.sizes.kafka_down_s / 2)
+        run.sigterm_probe(probe, f"after {time.monotonic() - begin:.0f} s without Kafka")
+        time.sleep(max(0.0, ctx.sizes.kafka_down_s - (time.monotonic() - begin)))
         stack.start("kafka", lambda m: run.note(f"start: {m}"))
     finally:
         feeder.resume()  # never leave the feeder waiting, even when the restart failed
@@ -310,12 +336,15 @@ def elasticsearch(ctx: Context) -> Row:
     stack = _needs_stack(ctx, "elasticsearch")
     run = _prepare(ctx, "elasticsearch", ctx.sizes.events)
     run.start_worker("worker")
+    probe = run.start_probe()
     feeder = run.feeder()
     _wait_sent(run, feeder, 1 / 4)
     before = run.sampler.peak_mb
     stack.stop("elasticsearch", lambda m: run.note(f"stop: {m}"))
     begin = time.monotonic()
-    time.sleep(ctx.sizes.elasticsearch_down_s)
+    time.sleep(ctx.sizes.elasticsearch_down_s / 2)
+    run.sigterm_probe(probe, f"after {time.monotonic() - begin:.0f} s without Elasticsearch")
+    time.sleep(max(0.0, ctx.sizes.elasticsearch_down_s - (time.monotonic() - begin)))
     during = run.sampler.peak_mb
     stack.start("elasticsearch", lambda m: run.note(f"start: {m}"))
     run.note(

@@ -91,6 +91,18 @@ class Slice:
             }
         )
 
+    def probe(self) -> Slice:
+        """A slice on the same topics with its own group and alias: a second, separate pipeline.
+
+        A worker there reads the same events without taking partitions from this slice's
+        workers, so it can be stopped at any moment without touching the run being measured.
+        """
+        other = Slice(self.base, f"{self.name}-probe", self.folder / "probe", tag=self.tag)
+        other.settings = other.settings.model_copy(
+            update={"topic_prefix": self.settings.topic_prefix}
+        )
+        return other
+
     @property
     def env(self) -> dict[str, str]:
         """The environment of every ``tracer`` command of this slice."""

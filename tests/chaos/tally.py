@@ -97,6 +97,8 @@ class Row:
     peak_rss_mb: float | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    sigterm_s: dict[str, float | None] = field(default_factory=dict)
+    """How long SIGTERM took to stop a worker, by the state it was in (``None``: killed)."""
     drained: bool = True
     error: str | None = None
 
@@ -126,6 +128,7 @@ class Row:
             "dead_letters": dict(sorted(self.dead_letters.items())),
             "peak_rss_mb": self.peak_rss_mb,
             "seconds": round(self.seconds, 1),
+            "sigterm_s": self.sigterm_s,
             "drained": self.drained,
             "passed": self.passed,
             "error": self.error,
