@@ -25,6 +25,12 @@ nothing moves for 90 s. Then it compares the leads in Elasticsearch with the exp
 (``tally.py``: by ``lead_id`` and by ``(person_id, source, event_id)``) and counts the dead
 letters by reason.
 
+The ``kafka`` and ``elasticsearch`` runs also start a *probe* worker (its own consumer group
+and leads alias, the same topics) and SIGTERM it mid-outage: how long a stuck worker takes to
+stop goes into the notes and the JSON (``sigterm_s``). The probe publishes leads and dead
+letters of its own to the same topics; lead writes are create-only, so the count of documents
+is unaffected, and dead letters are counted once per original message (repeats in the notes).
+
 The table (``report.py``) has one row per fault: runs, events, expected leads, found, missing,
 duplicated, dead letters by reason, peak worker RSS. It is printed and written to
 ``out/chaos/chaos.json`` and ``chaos.md`` with each row's notes (kill points, outage lengths,

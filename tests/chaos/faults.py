@@ -215,7 +215,9 @@ def _finish(
     if more_notes is not None:
         run.notes.append(more_notes(letters))
     peak = run.sampler.halt()
-    raw = reasons(letters)
+    raw, repeats = reasons(letters)
+    if repeats:
+        run.notes.append(f"{repeats} dead letters repeat an original already dead-lettered")
     if len(raw) > len(by_word(raw)):
         # The contract wants a closed set of reasons: detail inside one is worth saying.
         run.notes.append(f"{len(raw)} distinct raw reason strings for {len(by_word(raw))} words")

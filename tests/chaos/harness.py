@@ -466,9 +466,26 @@ def settle(
         time.sleep(1.0)
 
 
-def reasons(letters: Iterable[dict[str, Any]]) -> dict[str, int]:
-    """Dead letters counted by reason."""
-    return dict(Counter(str(letter.get("reason")) for letter in letters))
+def reasons(letters: Iterable[dict[str, Any]]) -> tuple[dict[str, int], int]:
+    """Dead letters counted by reason, one per original message; and how many repeated one.
+
+    Delivery is at least once, and a probe worker (its own group on the same topics)
+    dead-letters what the measured worker does: the same original (topic, partition, offset)
+    with the same reason is counted once, its repeats apart.
+    """
+    seen: set[tuple[Any, ...]] = set()
+    counts: Counter[str] = Counter()
+    repeats = 0
+    for n, letter in enumerate(letters):
+        reason = str(letter.get("reason"))
+        origin = (letter.get("topic"), letter.get("partition"), letter.get("offset"))
+        key = (*origin, reason) if letter.get("topic") is not None else (n, reason)
+        if key in seen:
+            repeats += 1
+            continue
+        seen.add(key)
+        counts[reason] += 1
+    return dict(counts), repeats
 
 
 @contextlib.contextmanager

@@ -71,3 +71,21 @@ def test_a_harness_failure_is_a_failed_row_that_says_why() -> None:
     assert not row.passed
     assert row.as_json()["error"] == "harness error: RuntimeError: boom"
     assert row.as_json()["passed"] is False
+
+
+def test_dead_letters_count_once_per_original_and_repeats_apart() -> None:
+    from tests.chaos.harness import reasons
+
+    first = {"reason": "not_json", "topic": "t", "partition": 0, "offset": 5}
+    letters = [
+        first,
+        dict(first),  # redelivered, or dead-lettered by a second group too
+        first | {"offset": 6},
+        first | {"reason": "oversized"},  # same original, another reason: counted
+        {"reason": "(unreadable dead letter)"},
+        {"reason": "(unreadable dead letter)"},
+    ]
+    assert reasons(letters) == (
+        {"not_json": 2, "oversized": 1, "(unreadable dead letter)": 2},
+        1,
+    )
