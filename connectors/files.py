@@ -53,9 +53,9 @@ def parse_json_object(data: bytes) -> dict[str, Any]:
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRecord(f"not JSON: {exc}") from exc
+        raise InvalidRecord("not_json", f"char {exc.pos}") from None  # the message quotes input
     if not isinstance(value, dict):
-        raise InvalidRecord(f"not a JSON object (got {type(value).__name__})")
+        raise InvalidRecord("not_object", type(value).__name__)
     return value
 
 

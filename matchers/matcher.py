@@ -27,7 +27,13 @@ from matchers.frequencies import TermFrequencies, tf_key
 from matchers.leads import before_trace, build_lead, event_digest
 from matchers.model import MatchModel
 from matchers.names import NameForms
-from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
+from matchers.records import (
+    EventRecord,
+    OccurredAtLimit,
+    Person,
+    event_from_raw,
+    person_from_raw,
+)
 from matchers.scoring import compare_if_identifying, score_comparisons
 
 __all__ = ["MatchOutcome", "Matcher", "RosterAction", "RosterChange", "name_tf_keys"]
@@ -223,13 +229,20 @@ class Matcher:
         elif dt.datetime.fromisoformat(occurred_at) > dt.datetime.fromisoformat(newest):
             self._newest_event = occurred_at
 
-    def match(self, raw_event: Mapping[str, Any]) -> MatchOutcome:
+    def match(
+        self, raw_event: Mapping[str, Any], *, not_after: OccurredAtLimit | None = None
+    ) -> MatchOutcome:
         """Match one raw event against the watchlist.
+
+        Args:
+            raw_event: the decoded event.
+            not_after: the latest ``occurred_at`` accepted, from the caller's clock
+                (``matchers.records.occurred_at_limit``); ``None``: no upper bound.
 
         Raises:
             InvalidRecord: the event's envelope is unusable (dead-letter it).
         """
-        return self.match_record(event_from_raw(raw_event), raw=raw_event)
+        return self.match_record(event_from_raw(raw_event, not_after=not_after), raw=raw_event)
 
     def match_record(
         self, event: EventRecord, *, raw: Mapping[str, Any] | None = None

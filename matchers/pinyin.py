@@ -49,6 +49,9 @@ COMPOUND_READINGS = frozenset(r for rs in _COMPOUND.values() for r in rs)
 # Passport (lyu) and loose (lue) spellings of u-umlaut syllables are cut too, then canonicalised.
 _VOCABULARY = _SYLLABLES | frozenset(_ROMAN_ALIASES)
 _LONGEST_SYLLABLE = max(map(len, _VOCABULARY))
+# No run of characters longer than pypinyin's longest phrase can be one of its phrases: bounds
+# the search for phrases in a name (all runs: cubic in a long hostile name) to linear.
+_LONGEST_PHRASE = max(map(len, PHRASES_DICT))
 
 
 @lru_cache(maxsize=1)
@@ -59,7 +62,11 @@ def _t2s() -> opencc.OpenCC:
 @lru_cache(maxsize=32768)
 def simplified(text: str) -> str:
     """Fold traditional characters to simplified (OpenCC ``t2s``): ``張偉`` -> ``张伟``."""
-    return str(_t2s().convert(text))
+    try:
+        return str(_t2s().convert(text))
+    except UnicodeEncodeError:  # a lone surrogate (OpenCC takes UTF-8): fold the rest
+        kept = "".join([c for c in text if not 0xD800 <= ord(c) <= 0xDFFF])  # mypyc: no literal
+        return str(_t2s().convert(kept))
 
 
 @lru_cache(maxsize=16384)
@@ -72,25 +79,24 @@ def segment_pinyin(word: str) -> tuple[str, ...] | None:
     Returns:
         The syllables (``('zhang', 'de', 'bin')``), or ``None`` when the word is not pinyin.
     """
-    # A dict, not functools.cache: making a cache for every word costs more than the cutting.
-    memo: dict[int, tuple[str, ...] | None] = {len(word): ()}
-
-    def cut(start: int) -> tuple[str, ...] | None:
-        if start in memo:
-            return memo[start]
-        found = None
-        for end in range(min(len(word), start + _LONGEST_SYLLABLE), start, -1):
-            piece = word[start:end]
-            if piece in _VOCABULARY:
-                rest = cut(end)
-                if rest is not None:
-                    found = (piece, *rest)
-                    break
-        memo[start] = found
-        return found
-
-    pieces = cut(0) if word else None
-    return None if pieces is None else tuple(_ROMAN_ALIASES.get(p, p) for p in pieces)
+    # Right to left, so each start's cut is known when a shorter start looks it up: no
+    # recursion (a long hostile word would exhaust the stack) and linear in the word's length.
+    # Each start keeps the end of its first syllable, the longest that leaves a cuttable rest:
+    # the cut the longest-first backtracking search finds.
+    size = len(word)
+    ends = [-1] * size + [size]  # -1: no cut from here
+    for start in range(size - 1, -1, -1):
+        for end in range(min(size, start + _LONGEST_SYLLABLE), start, -1):
+            if ends[end] >= 0 and word[start:end] in _VOCABULARY:
+                ends[start] = end
+                break
+    if not word or ends[0] < 0:
+        return None
+    pieces, start = [], 0
+    while start < size:
+        pieces.append(word[start : ends[start]])
+        start = ends[start]
+    return tuple([_ROMAN_ALIASES.get(p, p) for p in pieces])
 
 
 @lru_cache(maxsize=16384)
@@ -148,7 +154,9 @@ def _phrase_reading(given: str) -> list[str]:
     """
     defaults = [_char_default(c) for c in given]
     if None in defaults or any(
-        given[i:j] in PHRASES_DICT for i in range(len(given)) for j in range(i + 2, len(given) + 1)
+        given[i:j] in PHRASES_DICT
+        for i in range(len(given))
+        for j in range(i + 2, min(len(given), i + _LONGEST_PHRASE) + 1)
     ):
         return lazy_pinyin(given, style=Style.NORMAL)
     return defaults  # type: ignore[return-value]

@@ -1,55 +1,74 @@
 """Raw roster and event dicts (the contract's fields) to normalised, frozen records.
 
     parse_event_bytes(b'{"event_id": "e1", "source": "bank", ...}', max_bytes=65536) -> dict
-    event_from_raw(raw) -> EventRecord      # InvalidRecord when the envelope is unusable
-    person_from_raw(raw) -> Person          # InvalidRecord when a required field is missing
+    event_from_raw(raw, not_after=...) -> EventRecord  # InvalidRecord: the envelope is unusable
+    person_from_raw(raw) -> Person                     # InvalidRecord: a required field is bad
 
-An envelope is unusable (the event goes to the dead-letter topic with the reason) when it is not
-UTF-8, too large, not JSON, not a JSON object, or lacks ``event_id``, a known ``source`` or an
-``occurred_at`` with an offset. Any other field may be garbage: it is normalised by its field
-module, left out of matching when invalid, and its flags travel on the record. Unknown extra
-fields are ignored.
+An envelope is unusable (the event goes to the dead-letter topic with the reason, a word of
+``matchers.errors.Reason``) when it is too large, not UTF-8, not JSON, not a JSON object, nested
+too deep, or lacks an ``event_id`` of the documented set, a known ``source`` or an
+``occurred_at`` with an offset inside the window (not before 1990, not after ``not_after``,
+which the caller computes from its clock). Any other field may be garbage: its text goes
+through the one sanitiser (``matchers.text``), it is normalised by its field module, left out
+of matching when invalid or of the wrong type, and its flags travel on the record. Unknown extra
+fields are ignored. The envelope checks live in ``matchers.envelope`` and are re-exported here;
+docs/design.md, "Validation and hostile input", has the whole picture.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal, get_args
-
-import orjson
+from typing import Any, Final, Literal, get_args
 
 from matchers.addresses import AddressForms, normalise_address
 from matchers.cards import luhn_ok, normalise_card
 from matchers.compact import NO_DATE, compact_address, compact_id, shared_date, shared_name
 from matchers.dates import DateForms, normalise_date
+from matchers.envelope import (
+    EVENT_ID_MAX_CHARS,
+    FUTURE_MARGIN,
+    MAX_DEPTH,
+    OCCURRED_AT_FLOOR,
+    OccurredAtLimit,
+    Source,
+    normal_timestamp,
+    occurred_at_limit,
+    parse_event_bytes,
+    parse_timestamp,
+    validate_event_envelope,
+)
 from matchers.errors import InvalidRecord
 from matchers.frozen import builder
 from matchers.ids import IdForms, normalise_id
 from matchers.names import NameForms, normalise_name
 from matchers.phones import PhoneForms, normalise_phone
+from matchers.text import CONTROL_CHARS_FLAG, clean_text
 
 __all__ = [
+    "EVENT_ID_MAX_CHARS",
+    "FUTURE_MARGIN",
+    "MAX_DEPTH",
+    "OCCURRED_AT_FLOOR",
+    "PERSON_ID_MAX_CHARS",
     "EventRecord",
     "Gender",
+    "OccurredAtLimit",
     "Person",
     "RosterStatus",
     "Source",
     "event_from_raw",
+    "occurred_at_limit",
     "parse_event_bytes",
     "parse_timestamp",
     "person_from_raw",
     "validate_event_envelope",
 ]
 
-Source = Literal["hukou", "bank", "telecom"]
 RosterStatus = Literal["active", "dropped_out", "located", "closed"]
 Gender = Literal["M", "F"]
-_SOURCES: tuple[str, ...] = get_args(Source)
 _STATUSES: tuple[str, ...] = get_args(RosterStatus)
 _GENDERS = {"M": "M", "F": "F", "MALE": "M", "FEMALE": "F", "男": "M", "女": "F"}
 # Bounds on list fields: a roster line with ten thousand phones must not slow every event.
@@ -59,9 +78,14 @@ _NO_ID = normalise_id(None)
 _NO_DATE = NO_DATE
 _NO_PHONE = normalise_phone(None)
 _NO_ADDRESS = normalise_address(None)
-# A timestamp in the shape ``datetime.isoformat`` writes (seconds, an offset in hours and
-# minutes) is its own normal form; "-00:00" is written "+00:00".
-_ISO_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", re.ASCII)
+#: ``person_id``: 1 to this many printable characters (the supervision system's own ids).
+PERSON_ID_MAX_CHARS: Final = 128
+# Contract fields no matcher reads: only their type is checked (flagged when not text).
+_UNREAD_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "hukou": ("region_code",),
+    "bank": ("bank_code", "branch_address"),
+    "telecom": ("carrier",),
+}
 # A watchlist of a million people is held in memory: names, dates and place names are
 # shared (matchers.compact), short strings (statuses, districts) interned.
 
@@ -170,127 +194,57 @@ class EventRecord:
         object.__setattr__(self, "flags", flags)
 
 
-def parse_timestamp(value: object) -> dt.datetime | None:
-    """Parse an ISO-8601 timestamp that carries an offset; ``None`` otherwise."""
-    if not isinstance(value, str) or not value.strip() or len(value) > 64:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed if parsed.utcoffset() is not None else None
+def _clean(value: str, flags: list[str]) -> str:
+    """``value`` through the one sanitiser (``matchers.text``), flagged when it changed."""
+    if value.isprintable():  # clean_text's own first test, here: most fields, every event
+        return value
+    text, changed = clean_text(value)
+    if changed:
+        flags.append(CONTROL_CHARS_FLAG)
+    return text
 
 
-def parse_event_bytes(
-    data: bytes, *, max_bytes: int, check_envelope: bool = True
-) -> dict[str, Any]:
-    """Decode one event message and check its envelope.
-
-    Args:
-        data: the message bytes.
-        max_bytes: the largest message accepted.
-        check_envelope: check ``event_id``, ``source`` and ``occurred_at`` here; a caller that
-            hands the dict straight to :func:`event_from_raw` (which checks them with the same
-            reasons) leaves it to that.
-
-    Returns:
-        The decoded JSON object.
-
-    Raises:
-        InvalidRecord: oversized, not UTF-8, not JSON, not an object, or a bad envelope.
-    """
-    if len(data) > max_bytes:
-        raise InvalidRecord(f"oversized: {len(data)} bytes > {max_bytes}")
-    try:
-        value = orjson.loads(data)  # rejects invalid UTF-8 too: decode only to say where
-    except orjson.JSONDecodeError as exc:
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            raise InvalidRecord(f"not UTF-8: invalid byte at offset {bad.start}") from bad
-        raise InvalidRecord(f"not JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise InvalidRecord(f"not a JSON object (got {type(value).__name__})")
-    if check_envelope:
-        validate_event_envelope(value)
-    return value
-
-
-def validate_event_envelope(raw: Mapping[str, Any]) -> tuple[str, Source, str]:
-    """Check ``event_id``, ``source`` and ``occurred_at``.
-
-    Returns:
-        ``(event_id, source, occurred_at)`` normalised (timestamp in ISO form with offset).
-
-    Raises:
-        InvalidRecord: naming the first field that is missing or unusable.
-    """
-    if type(raw) is dict:  # a decoded message whose envelope is as it should be, first
-        event_id, source, occurred = raw.get("event_id"), raw.get("source"), raw.get("occurred_at")
-        if type(event_id) is str and type(source) is str and type(occurred) is str:
-            event_id = event_id.strip()
-            if event_id and source in _SOURCES and occurred.strip():
-                occurred_at = _normal_timestamp(occurred)
-                if occurred_at is not None:
-                    return event_id, source, occurred_at  # type: ignore[return-value]
-    if not isinstance(raw, Mapping):
-        raise InvalidRecord(f"not a JSON object (got {type(raw).__name__})")
-    event_id = _required_text(raw, "event_id")
-    source = _required_text(raw, "source").lower()
-    if source not in _SOURCES:
-        raise InvalidRecord(f"source: must be one of {'|'.join(_SOURCES)}, got {source[:40]!r}")
-    _required_text(raw, "occurred_at")
-    occurred_at = _normal_timestamp(raw["occurred_at"])
-    if occurred_at is None:
-        raise InvalidRecord("occurred_at: not an ISO-8601 timestamp with an offset")
-    return event_id, source, occurred_at  # type: ignore[return-value]
-
-
-def _normal_timestamp(value: object) -> str | None:
-    """:func:`parse_timestamp`'s result in ISO form, ``None`` when there is none."""
-    if type(value) is str and len(value) == 25 and _ISO_SECONDS.match(value):
-        # Already in the form isoformat writes, but for "-00:00" (written "+00:00").
-        try:
-            dt.datetime.fromisoformat(value)  # a real date and time?
-        except ValueError:
-            return None
-        if not value.endswith("-00:00"):
-            return value
-    parsed = parse_timestamp(value)
-    return None if parsed is None else parsed.isoformat()
-
-
-def _required_text(raw: Mapping[str, Any], key: str) -> str:
-    value = raw.get(key)
-    if type(value) is str and (stripped := value.strip()):  # the common case, first
-        return stripped
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
+def _optional_text(value: object, field: str, flags: list[str]) -> str | None:
+    """A text field: cleaned; ``None`` when absent, or of another type (then flagged)."""
+    if type(value) is str:
+        return _clean(value, flags)
     if value is None:
-        raise InvalidRecord(f"{key}: missing")
-    if not isinstance(value, str):
-        raise InvalidRecord(f"{key}: must be a string, got {type(value).__name__}")
-    if not value.strip():
-        raise InvalidRecord(f"{key}: empty")
-    return value.strip()
+        return None
+    if isinstance(value, str):  # a str subclass: its plain value
+        return _clean(str(value), flags)
+    # The flag names the field, never the value: a closed set of words.
+    flags.append(f"{field}_wrong_type")
+    return None
 
 
-def _text(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ""
+def _text(value: object, field: str, flags: list[str]) -> str:
+    text = _optional_text(value, field, flags)
+    return text.strip() if text else ""
 
 
-def _strings(value: object) -> list[str]:
+def _strings(value: object, field: str, flags: list[str]) -> list[str]:
+    """A list of texts (a single text reads as a list of one), cleaned, blanks left out."""
     if isinstance(value, str):
-        return [value]
-    if isinstance(value, (list, tuple)):  # a tuple of types checks faster than a union
-        return [v for v in value[:_MAX_LIST] if isinstance(v, str) and v.strip()] if value else []
-    return []
+        value = [value]
+    elif not isinstance(value, (list, tuple)):  # a tuple of types checks faster than a union
+        if value is not None:
+            flags.append(f"{field}_wrong_type")
+        return []
+    out = []
+    for item in value[:_MAX_LIST]:
+        text = _optional_text(item, field, flags)
+        if text and text.strip():
+            out.append(text)
+    return out
 
 
 def _gender(value: object, flags: list[str]) -> Gender | None:
     if value is None or value == "":
         return None
-    gender = _GENDERS.get(value.strip().upper()) if isinstance(value, str) else None
+    text = _optional_text(value, "gender", flags)
+    if text is None:
+        return None
+    gender = _GENDERS.get(text.strip().upper())
     if gender is None:
         flags.append("gender_invalid")
     return gender  # type: ignore[return-value]
@@ -317,11 +271,11 @@ def _person_names(values: list[str], flags: list[str]) -> tuple[NameForms, ...]:
 
 
 def _id(raw: Mapping[str, Any], flags: list[str]) -> tuple[IdForms, DateForms]:
-    value = raw.get("id_number")
-    if value is None or value == "":
+    value = _optional_text(raw.get("id_number"), "id_number", flags)
+    id_type = _optional_text(raw.get("id_type"), "id_type", flags)
+    if not value:
         return _NO_ID, _NO_DATE
-    id_type = raw.get("id_type")
-    forms, birth = compact_id(value, id_type if isinstance(id_type, str) else None)
+    forms, birth = compact_id(value, id_type)
     flags.extend(forms.flags)
     return forms, birth
 
@@ -329,7 +283,10 @@ def _id(raw: Mapping[str, Any], flags: list[str]) -> tuple[IdForms, DateForms]:
 def _date(value: object, flags: list[str]) -> DateForms:
     if value is None or value == "":
         return _NO_DATE
-    forms = normalise_date(value)
+    text = _optional_text(value, "birth_date", flags)
+    if text is None:
+        return _NO_DATE
+    forms = normalise_date(text)
     if forms.flags:
         flags.extend(f"birth_{f}" for f in forms.flags)
     return shared_date(forms)
@@ -338,7 +295,10 @@ def _date(value: object, flags: list[str]) -> DateForms:
 def _phone(value: object, flags: list[str]) -> PhoneForms:
     if value is None or value == "":
         return _NO_PHONE
-    forms = normalise_phone(value)
+    text = _optional_text(value, "phone", flags)
+    if text is None:
+        return _NO_PHONE
+    forms = normalise_phone(text)
     flags.extend(forms.flags)
     return forms
 
@@ -346,7 +306,10 @@ def _phone(value: object, flags: list[str]) -> PhoneForms:
 def _address(value: object, flags: list[str]) -> AddressForms:
     if value is None or value == "":
         return _NO_ADDRESS
-    forms = compact_address(value)
+    text = _optional_text(value, "address", flags)
+    if text is None:
+        return _NO_ADDRESS
+    forms = compact_address(text)
     flags.extend(forms.flags)
     return forms
 
@@ -359,32 +322,29 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
     """Build a normalised person from a roster record.
 
     Raises:
-        InvalidRecord: not an object, or ``person_id``, ``name``, ``status`` (one of
-            active|dropped_out|located|closed) or ``status_changed_at`` missing or unusable.
+        InvalidRecord: not an object, or ``person_id`` (1 to 128 printable characters),
+            ``name`` (text), ``status`` (one of active|dropped_out|located|closed) or
+            ``status_changed_at`` (ISO-8601 with an offset) missing or unusable.
     """
     if not isinstance(raw, Mapping):
-        raise InvalidRecord(f"not a JSON object (got {type(raw).__name__})")
-    person_id = _required_text(raw, "person_id")
-    name = _required_text(raw, "name")
-    status = _required_text(raw, "status").lower()
-    if status not in _STATUSES:
-        raise InvalidRecord(f"status: must be one of {'|'.join(_STATUSES)}, got {status[:40]!r}")
-    changed = _normal_timestamp(_required_text(raw, "status_changed_at"))
-    if changed is None:
-        raise InvalidRecord("status_changed_at: not an ISO-8601 timestamp with an offset")
-    flags: list[str] = []  # in field order: id, phones, addresses, names, birth date, gender
+        raise InvalidRecord("not_object", type(raw).__name__)
+    flags: list[str] = []  # in field order: name, id, phones, addresses, names, birth, gender
+    person_id = _person_id_of(raw.get("person_id"))
+    name = _person_name_of(raw.get("name"), flags)
+    status = _status_of(raw.get("status"))
+    changed = _status_changed_at_of(raw.get("status_changed_at"))
     id_forms, id_birth = _id(raw, flags)
     phones = []
-    for value in _strings(raw.get("phones")):
+    for value in _strings(raw.get("phones"), "phones", flags):
         phone = _phone(value, flags)
         if phone.comparable:
             phones.append(phone)
     addresses = []
-    for value in _strings(raw.get("addresses")):
+    for value in _strings(raw.get("addresses"), "addresses", flags):
         address = _address(value, flags)
         if address.valid:
             addresses.append(address)
-    names = _person_names([name, *_strings(raw.get("aliases"))], flags)
+    names = _person_names([name, *_strings(raw.get("aliases"), "aliases", flags)], flags)
     if names and names[0].display == name:
         name = names[0].display  # one string for every holder of the name
     return Person(
@@ -392,8 +352,8 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
         name=name,
         status=sys.intern(status),  # type: ignore[arg-type]
         status_changed_at=changed,
-        district=sys.intern(_text(raw.get("district"))),
-        case_officer=sys.intern(_text(raw.get("case_officer"))),
+        district=sys.intern(_text(raw.get("district"), "district", flags)),
+        case_officer=sys.intern(_text(raw.get("case_officer"), "case_officer", flags)),
         names=names,
         id=id_forms,
         birth_date=_date(raw.get("birth_date"), flags),
@@ -405,34 +365,103 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
     )
 
 
-def event_from_raw(raw: Mapping[str, Any]) -> EventRecord:
+def _person_id_of(value: object) -> str:
+    if value is None:
+        raise InvalidRecord("missing_person_id")
+    if not isinstance(value, str):
+        raise InvalidRecord("bad_person_id", type(value).__name__)
+    person_id = value.strip()
+    if not person_id:
+        raise InvalidRecord("missing_person_id", "empty")
+    if len(person_id) > PERSON_ID_MAX_CHARS:
+        raise InvalidRecord("bad_person_id", f"longer than {PERSON_ID_MAX_CHARS} characters")
+    # An id is compared, not read: an invisible character would make another person of it.
+    if not person_id.isprintable():
+        raise InvalidRecord("bad_person_id", "a control or format character")
+    return person_id
+
+
+def _person_name_of(value: object, flags: list[str]) -> str:
+    if value is None:
+        raise InvalidRecord("missing_name")
+    if not isinstance(value, str):
+        raise InvalidRecord("bad_name", type(value).__name__)
+    name = _clean(value, flags).strip()
+    if not name:
+        raise InvalidRecord("missing_name", "empty")
+    return name
+
+
+def _status_of(value: object) -> RosterStatus:
+    if value is None:
+        raise InvalidRecord("missing_status")
+    if not isinstance(value, str):
+        raise InvalidRecord("unknown_status", type(value).__name__)
+    status = value.strip().lower()
+    if not status:
+        raise InvalidRecord("missing_status", "empty")
+    if status not in _STATUSES:
+        raise InvalidRecord("unknown_status")  # never the value: it may be anything
+    return status  # type: ignore[return-value]
+
+
+def _status_changed_at_of(value: object) -> str:
+    if value is None:
+        raise InvalidRecord("missing_status_changed_at")
+    if not isinstance(value, str):
+        raise InvalidRecord("bad_status_changed_at", type(value).__name__)
+    if not value.strip():
+        raise InvalidRecord("missing_status_changed_at", "empty")
+    changed = normal_timestamp(value)
+    if changed is None:
+        raise InvalidRecord("bad_status_changed_at", "not ISO-8601 with an offset")
+    return changed
+
+
+def event_from_raw(
+    raw: Mapping[str, Any], *, not_after: OccurredAtLimit | None = None
+) -> EventRecord:
     """Build a normalised event from a feed message.
+
+    Every text field goes through the sanitiser (``matchers.text``); a field of the wrong type
+    (a number for a name, an object for ``id_number``) is left out of matching and flagged
+    ``<field>_wrong_type``.
+
+    Args:
+        raw: the decoded event.
+        not_after: the latest ``occurred_at`` accepted (see :func:`occurred_at_limit`).
 
     Raises:
         InvalidRecord: the envelope is unusable (see :func:`validate_event_envelope`).
     """
-    event_id, source, occurred_at = validate_event_envelope(raw)
+    event_id, source, occurred_at = validate_event_envelope(raw, not_after=not_after)
     get = raw.get
     flags: list[str] = []  # in field order: id, card, name, birth date, gender, phone, address
     id_forms, id_birth_date = _event_id(get("id_number"), get("id_type"), flags)
     if source == "bank":
         card = get("card_number")
         if card is not None and card != "" and not _plain_card(card):
-            flags.extend(normalise_card(card).flags)
-    name = get("name")
-    name = name.strip() if isinstance(name, str) else ""
+            card_text = _optional_text(card, "card_number", flags)
+            if card_text is not None:
+                flags.extend(normalise_card(card_text).flags)
+    name = _text(get("name"), "name", flags)
     names = _event_names(name, flags) if name else ()
     birth_date = _date(get("birth_date"), flags)
     gender = _gender(get("gender"), flags)
     phone = _event_phone(get("phone"), flags)
-    address = get("registered_address") if source == "telecom" else get("address")
-    address_forms = _event_address(address, flags)
-    kind = get("change_type") if source == "hukou" else get("event_type")
+    address_field = "registered_address" if source == "telecom" else "address"
+    address_forms = _event_address(get(address_field), address_field, flags)
+    kind_field = "change_type" if source == "hukou" else "event_type"
+    kind = _optional_text(get(kind_field), kind_field, flags)
+    for field in _UNREAD_FIELDS[source]:  # not matched, but the contract says text
+        value = get(field)
+        if value is not None and not isinstance(value, str):
+            flags.append(f"{field}_wrong_type")
     return _make_event(
         event_id,
         source,
         occurred_at,
-        kind if isinstance(kind, str) and kind else None,
+        kind if kind else None,
         name,
         names,
         id_forms,
@@ -451,6 +480,11 @@ _make_event = builder(EventRecord)
 
 def _event_id(value: object, id_type: object, flags: list[str]) -> tuple[IdForms, DateForms]:
     if type(value) is str and value and (id_type is None or type(id_type) is str):
+        value = _clean(value, flags)
+        if id_type is not None:
+            id_type = _clean(id_type, flags)
+        if not value:
+            return _NO_ID, _NO_DATE
         forms, birth = _cached_id(value, id_type)
         if forms.flags:
             flags.extend(forms.flags)
@@ -468,19 +502,22 @@ def _event_names(name: str, flags: list[str]) -> tuple[NameForms, ...]:
 def _event_phone(value: object, flags: list[str]) -> PhoneForms:
     if type(value) is not str or not value:
         return _phone(value, flags)
-    forms = _cached_phone(value)
+    forms = _cached_phone(_clean(value, flags))
     if forms.flags:
         flags.extend(forms.flags)
     return forms
 
 
-def _event_address(value: object, flags: list[str]) -> AddressForms:
-    if type(value) is not str or not value:
-        return _address(value, flags)
-    forms = _cached_address(value)
-    if forms.flags:
-        flags.extend(forms.flags)
-    return forms
+def _event_address(value: object, field: str, flags: list[str]) -> AddressForms:
+    if type(value) is str and value:
+        forms = _cached_address(_clean(value, flags))
+        if forms.flags:
+            flags.extend(forms.flags)
+        return forms
+    if value is None or value == "":
+        return _NO_ADDRESS
+    text = _optional_text(value, field, flags)  # a str subclass, or the wrong type (flagged)
+    return _NO_ADDRESS if text is None else _address(text, flags)
 
 
 # Per-value caches of the event path, keyed by the raw string: feeds repeat values (the same

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import tempfile
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -86,6 +87,11 @@ class StreamSettings(Protocol):
     @property
     def bulk_flush_seconds(self) -> float:
         """Longest wait before a partial bulk is sent."""
+        ...
+
+    @property
+    def event_future_margin_s(self) -> int:
+        """How far after the time of matching an event's ``occurred_at`` may be."""
         ...
 
     @property
@@ -245,6 +251,7 @@ def build_pipeline(
             stats=stats,
             max_lead_bytes=settings.max_lead_bytes,
             max_dead_letter_bytes=dead_max,
+            future_margin=timedelta(seconds=settings.event_future_margin_s),
         ),
         writer=LeadWriter(
             indexer,

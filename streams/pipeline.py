@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
@@ -41,6 +41,7 @@ from connectors.errors import RequestRejected, RetryGaveUp
 from connectors.retry import Retrier
 from matchers.errors import InvalidRecord
 from matchers.leads import lead_bytes
+from matchers.records import OccurredAtLimit, occurred_at_limit
 
 __all__ = [
     "CLOSING_STATUSES",
@@ -81,7 +82,9 @@ class MatcherPort(Protocol):
         """Upsert or remove one roster person in place; return the ``RosterChange``."""
         ...
 
-    def match(self, raw_event: Mapping[str, Any]) -> Any:
+    def match(
+        self, raw_event: Mapping[str, Any], *, not_after: OccurredAtLimit | None = None
+    ) -> Any:
         """Match one event; return the ``MatchOutcome`` (``.leads``: lead dicts)."""
         ...
 
@@ -242,10 +245,12 @@ class EventHandler:
         stats: PipelineStats | None = None,
         max_lead_bytes: int = DEFAULT_MAX_LEAD_BYTES,
         max_dead_letter_bytes: int = DEFAULT_MAX_DEAD_LETTER_BYTES,
+        future_margin: timedelta = timedelta(days=1),
     ) -> None:
         self._matcher = matcher
         self._parse = parse
         self._max_bytes = max_bytes
+        self._future_margin = future_margin
         self.stats = stats or PipelineStats()
         self._max_lead_bytes = max_lead_bytes
         self._max_dead_letter_bytes = max_dead_letter_bytes
@@ -260,22 +265,26 @@ class EventHandler:
         started = time.thread_time()
         leads: list[Outgoing] = []
         dead: list[Outgoing] = []
+        # The matchers read no clock: the latest occurred_at accepted, once per batch.
+        not_after = occurred_at_limit(datetime.now(UTC), self._future_margin)
         for record in records:
-            letter = self._one(record, leads)
+            letter = self._one(record, leads, not_after)
             if letter is not None:
                 dead.append(letter)
         self.stats.handler_cpu_s += time.thread_time() - started
         return BatchResult(leads, dead)
 
-    def _one(self, record: FetchedRecord, leads: list[Outgoing]) -> Outgoing | None:
+    def _one(
+        self, record: FetchedRecord, leads: list[Outgoing], not_after: OccurredAtLimit
+    ) -> Outgoing | None:
         """Append the event's lead messages to ``leads``; return its dead letter, if any."""
         self.stats.events += 1
         value = record.value
         try:
             raw = self._parse(value if value is not None else b"", max_bytes=self._max_bytes)
-            outcome = self._matcher.match(raw)
+            outcome = self._matcher.match(raw, not_after=not_after)
         except InvalidRecord as exc:
-            return self._dead(record, exc.reason, "validate", None)
+            return self._dead(record, exc.reason, "validate", exc.detail)
         except Exception as exc:  # a matcher bug must not stop the stream: keep the event
             log.exception(
                 "matcher failed on %s[%d]@%d", record.topic, record.partition, record.offset

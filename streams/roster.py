@@ -292,7 +292,7 @@ def _roster_raw(message: RosterMessage) -> dict[str, Any] | str:
         # A tombstone deletes the person: the matcher removes anyone no longer dropped out,
         # so it reads as a minimal ``closed`` record.
         if not message.key:
-            return "tombstone without a key"
+            return "tombstone_without_key"
         return {
             "person_id": message.key.decode("utf-8", "replace"),
             "name": "-",
@@ -302,8 +302,8 @@ def _roster_raw(message: RosterMessage) -> dict[str, Any] | str:
     try:
         raw = orjson.loads(message.value)
     except orjson.JSONDecodeError:
-        return "not JSON"
-    return raw if isinstance(raw, dict) else f"not a JSON object (got {type(raw).__name__})"
+        return "not_json"
+    return raw if isinstance(raw, dict) else "not_object"
 
 
 class LeadCloser:

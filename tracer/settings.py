@@ -58,6 +58,9 @@ class TracerSettings(BaseSettings):
     retry_max_seconds: float = Field(default=10.0, gt=0, le=300)
     #: After SIGTERM / SIGINT, the worker exits by then even if Faust's shutdown still waits.
     worker_stop_timeout_seconds: float = Field(default=8.0, gt=0, le=60)
+    #: How far after the time of matching an event's ``occurred_at`` may be (source clocks
+    #: drift); later events are dead-lettered ``occurred_at_out_of_window``.
+    event_future_margin_s: int = Field(default=86_400, ge=0, le=366 * 86_400)
 
 
 def load_settings() -> TracerSettings:

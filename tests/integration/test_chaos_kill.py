@@ -45,4 +45,4 @@ def test_a_worker_killed_mid_stream_loses_and_duplicates_no_lead(
     assert row.comparison.expected > 50
     assert (row.comparison.missing, row.comparison.duplicated) == (0, 0), row.as_json()
     assert row.drained and row.passed
-    assert any(reason.startswith("not JSON") for reason in row.dead_letters)
+    assert any(reason.startswith("not_json") for reason in row.dead_letters)

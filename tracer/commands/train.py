@@ -69,9 +69,10 @@ def train(
 def _people(path: Path) -> tuple[list[Person], int]:
     people, bad = [], 0
     for line in read_jsonl(path):
+        if line.record is None:
+            bad += 1
+            continue
         try:
-            if line.record is None:
-                raise InvalidRecord(line.error or "unreadable")
             people.append(person_from_raw(line.record))
         except InvalidRecord:
             bad += 1
@@ -81,9 +82,10 @@ def _people(path: Path) -> tuple[list[Person], int]:
 def _events(path: Path, parse: partial[dict[str, object]]) -> tuple[list[EventRecord], int]:
     records, bad = [], 0
     for line in read_jsonl(path, parse=parse):
+        if line.record is None:
+            bad += 1
+            continue
         try:
-            if line.record is None:
-                raise InvalidRecord(line.error or "unreadable")
             records.append(event_from_raw(line.record))
         except InvalidRecord:
             bad += 1

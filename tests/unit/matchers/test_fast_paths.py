@@ -29,6 +29,7 @@ from matchers.addresses import normalise_address
 from matchers.cards import luhn_ok, normalise_card
 from matchers.compact import NO_DATE, compact_address, compact_id
 from matchers.dates import normalise_date
+from matchers.envelope import normal_timestamp as _normal_timestamp
 from matchers.errors import InvalidRecord
 from matchers.masking import as_text, mask_id
 from matchers.names import normalise_name
@@ -46,7 +47,6 @@ from matchers.records import (
     _NO_ID,
     EventRecord,
     _gender,
-    _normal_timestamp,
     _plain_card,
     event_from_raw,
     parse_timestamp,
@@ -55,6 +55,7 @@ from matchers.records import (
 from matchers.synthetic import SimulationConfig, build_world
 from matchers.synthetic.corruption import Corruptor
 from matchers.synthetic.population import IdentityFactory, resident_id_check_char
+from matchers.text import CONTROL_CHARS_FLAG, clean_text
 
 SETTINGS = settings(max_examples=500, deadline=None)
 TODAY = dt.date(2026, 6, 1)
@@ -430,43 +431,63 @@ def test_today_is_the_calendar_date_and_follows_the_clock() -> None:
 # --- events: per-value caches, the card shortcut, the twin record ----------------------------
 
 
+def _reference_text(value: object, field: str, flags: list[str]) -> str | None:
+    """A text field as the contract has it: cleaned, or ``None`` (flagged when not text)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        flags.append(f"{field}_wrong_type")
+        return None
+    text, changed = clean_text(value)
+    if changed:
+        flags.append(CONTROL_CHARS_FLAG)
+    return text
+
+
 def _event_reference(raw: dict[str, Any]) -> EventRecord:
     """An event read field by field through the normalisers, as first written (no caches)."""
     event_id, source, occurred_at = validate_event_envelope(raw)
     flags: list[str] = []
-    name = raw["name"].strip() if isinstance(raw.get("name"), str) else ""
     id_forms, id_birth = _NO_ID, NO_DATE
-    if raw.get("id_number") not in (None, ""):
-        id_type = raw.get("id_type")
-        id_forms, id_birth = compact_id(
-            raw["id_number"], id_type if isinstance(id_type, str) else None
-        )
+    id_number = _reference_text(raw.get("id_number"), "id_number", flags)
+    id_type = _reference_text(raw.get("id_type"), "id_type", flags)
+    if id_number:
+        id_forms, id_birth = compact_id(id_number, id_type)
         flags.extend(id_forms.flags)
     if source == "bank" and raw.get("card_number") not in (None, ""):
-        flags.extend(normalise_card(raw.get("card_number")).flags)
+        card = _reference_text(raw["card_number"], "card_number", flags)
+        if card is not None:
+            flags.extend(normalise_card(card).flags)
+    name = (_reference_text(raw.get("name"), "name", flags) or "").strip()
     names = []
     if name:
         forms = normalise_name(name)
         flags.extend(forms.flags)
         names = [forms] if forms.valid else []
-    birth = raw.get("birth_date")
     birth_date = NO_DATE
-    if birth not in (None, ""):
-        birth_date = normalise_date(birth)
-        flags.extend(f"birth_{f}" for f in birth_date.flags)
+    if raw.get("birth_date") not in (None, ""):
+        birth = _reference_text(raw["birth_date"], "birth_date", flags)
+        if birth is not None:
+            birth_date = normalise_date(birth)
+            flags.extend(f"birth_{f}" for f in birth_date.flags)
     gender = _gender(raw.get("gender"), flags)
     phone = normalise_phone(None)
     if raw.get("phone") not in (None, ""):
-        phone = normalise_phone(raw["phone"])
-        flags.extend(phone.flags)
-    address_raw = raw.get("registered_address") if source == "telecom" else raw.get("address")
+        text = _reference_text(raw["phone"], "phone", flags)
+        if text is not None:
+            phone = normalise_phone(text)
+            flags.extend(phone.flags)
+    address_field = "registered_address" if source == "telecom" else "address"
     address = normalise_address(None)
-    if address_raw not in (None, ""):
-        address = compact_address(address_raw)
-        flags.extend(address.flags)
-    kind = raw.get("change_type") if source == "hukou" else raw.get("event_type")
+    if raw.get(address_field) not in (None, ""):
+        text = _reference_text(raw[address_field], address_field, flags)
+        if text is not None:
+            address = compact_address(text)
+            flags.extend(address.flags)
+    kind_field = "change_type" if source == "hukou" else "event_type"
+    kind = _reference_text(raw.get(kind_field), kind_field, flags)
     return EventRecord(
-        event_id, source, occurred_at, kind if isinstance(kind, str) and kind else None, name,
+        event_id, source, occurred_at, kind or None, name,
         tuple(names), id_forms, birth_date, gender, phone, address, id_birth,
         tuple(dict.fromkeys(flags)),
     )  # fmt: skip

@@ -50,25 +50,25 @@ def _bytes(**changes: Any) -> bytes:
 @pytest.mark.parametrize(
     ("description", "data", "reason"),
     [
-        ("not UTF-8", b'{"event_id": "\xff"}', "not UTF-8"),
+        ("not UTF-8", b'{"event_id": "\xff"}', "not_utf8"),
         ("oversized", b'{"x": "' + b"a" * 2000 + b'"}', "oversized"),
-        ("not JSON", b"{nope", "not JSON"),
-        ("a list", b"[1, 2]", "not a JSON object"),
-        ("a string", b'"hello"', "not a JSON object"),
-        ("no event_id", _bytes(event_id=None), "event_id: missing"),
-        ("empty event_id", _bytes(event_id="  "), "event_id: empty"),
-        ("event_id a list", _bytes(event_id=["x"]), "event_id: must be a string"),
-        ("no source", _bytes(source=None), "source: missing"),
-        ("unknown source", _bytes(source="airline"), "source: must be one of"),
-        ("no occurred_at", _bytes(occurred_at=None), "occurred_at: missing"),
-        ("no offset", _bytes(occurred_at="2026-02-01T10:00:00"), "with an offset"),
-        ("not a date", _bytes(occurred_at="yesterday"), "occurred_at: not an ISO-8601"),
+        ("not JSON", b"{nope", "not_json"),
+        ("a list", b"[1, 2]", "not_object"),
+        ("a string", b'"hello"', "not_object"),
+        ("no event_id", _bytes(event_id=None), "missing_event_id"),
+        ("empty event_id", _bytes(event_id="  "), "missing_event_id"),
+        ("event_id a list", _bytes(event_id=["x"]), "bad_event_id"),
+        ("no source", _bytes(source=None), "missing_source"),
+        ("unknown source", _bytes(source="airline"), "unknown_source"),
+        ("no occurred_at", _bytes(occurred_at=None), "missing_occurred_at"),
+        ("no offset", _bytes(occurred_at="2026-02-01T10:00:00"), "bad_occurred_at"),
+        ("not a date", _bytes(occurred_at="yesterday"), "bad_occurred_at"),
     ],
 )
 def test_unusable_envelopes_say_why(description: str, data: bytes, reason: str) -> None:
     with pytest.raises(InvalidRecord) as raised:
         parse_event_bytes(data, max_bytes=1024)
-    assert reason in raised.value.reason, description
+    assert raised.value.reason == reason, description
 
 
 def test_a_good_envelope_parses_and_tolerates_extra_fields() -> None:
@@ -120,19 +120,19 @@ def test_person_is_normalised_with_aliases_and_embedded_birth_date() -> None:
 @pytest.mark.parametrize(
     ("description", "changes", "reason"),
     [
-        ("no person_id", {"person_id": None}, "person_id: missing"),
-        ("no name", {"name": ""}, "name: empty"),
-        ("no status", {"status": None}, "status: missing"),
-        ("unknown status", {"status": "escaped"}, "status: must be one of"),
-        ("no status_changed_at", {"status_changed_at": None}, "status_changed_at: missing"),
-        ("bad status_changed_at", {"status_changed_at": "soon"}, "status_changed_at: not"),
+        ("no person_id", {"person_id": None}, "missing_person_id"),
+        ("no name", {"name": ""}, "missing_name"),
+        ("no status", {"status": None}, "missing_status"),
+        ("unknown status", {"status": "escaped"}, "unknown_status"),
+        ("no status_changed_at", {"status_changed_at": None}, "missing_status_changed_at"),
+        ("bad status_changed_at", {"status_changed_at": "soon"}, "bad_status_changed_at"),
     ],
 )
 def test_roster_required_fields(description: str, changes: dict[str, Any], reason: str) -> None:
     raw = {k: v for k, v in (PERSON | changes).items() if v is not None}
     with pytest.raises(InvalidRecord) as raised:
         person_from_raw(raw)
-    assert reason in raised.value.reason, description
+    assert raised.value.reason == reason, description
 
 
 def test_bad_optional_roster_fields_are_flagged_not_fatal() -> None:

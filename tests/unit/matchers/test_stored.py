@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from matchers.records import Person, person_from_raw
 from matchers.stored import pack, record_id, unpack
 from matchers.synthetic.population import IdentityFactory
+from matchers.text import clean_text
 from tests.unit.matchers.test_matcher import roster_record
 
 PERSON = {
@@ -41,7 +42,7 @@ _TEXT = st.sampled_from(
 _FIELDS = st.fixed_dictionaries(
     {},
     optional={
-        "name": _TEXT.filter(str.strip),
+        "name": _TEXT.filter(lambda t: clean_text(t)[0].strip()),  # a name: more than controls
         "aliases": st.lists(_TEXT, max_size=3),
         "id_number": _TEXT,
         "id_type": _TEXT,

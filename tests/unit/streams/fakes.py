@@ -42,7 +42,7 @@ class FakeMatcher:
         self.people.pop(person_id, None)
         return Change(person_id, "remove", status)
 
-    def match(self, raw: Mapping[str, Any]) -> Outcome:
+    def match(self, raw: Mapping[str, Any], *, not_after: object = None) -> Outcome:
         if raw["event_id"] in self.explode_on:
             raise RuntimeError("boom")
         leads = tuple(

@@ -35,6 +35,7 @@ SETTINGS = SimpleNamespace(
     max_roster_bytes=4096,
     max_lead_bytes=8192,
     max_dead_letter_bytes=16 * 1024,
+    event_future_margin_s=86_400,
 )
 
 
@@ -86,7 +87,7 @@ async def test_feed_agent_emits_leads_and_dead_letters(pipeline: Pipeline) -> No
     assert pipeline.watchlist.ready.is_set()
     ((key, value),) = pipeline.deadletter.sent
     letter = decode_dead_letter(value)
-    assert key == b"e2" and letter["reason"].startswith("not JSON")
+    assert key == b"e2" and letter["reason"] == "not_json"
     assert original_value(letter) == b"[not, an, object]"
 
 
@@ -139,7 +140,7 @@ async def test_roster_agent_dead_letters_what_the_follower_found_invalid(
         ("roster", 1, 1),
         ("roster", 1, 2),
     ]
-    assert letters[0]["reason"] == "not a JSON object (got list)"
+    assert letters[0]["reason"] == "not_object"
     assert letters[1]["reason"] == "status: invalid"
     assert [original_value(x) for x in letters] == values[1:3]
     assert pipeline.stats.roster_dead_letters == 2

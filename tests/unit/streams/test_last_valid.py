@@ -33,7 +33,7 @@ async def test_an_invalid_update_of_a_known_person_points_at_their_last_valid_re
     watchlist.apply(message(INVALID, 4))
     watchlist.apply(message(b"not json", 5, key=b"p7"))  # nobody known: nothing to keep
     assert await watchlist.verdicts.judge(2, 4) == RosterVerdict("status: invalid", "p1", 3)
-    assert await watchlist.verdicts.judge(2, 5) == RosterVerdict("not JSON", "p7", None)
+    assert await watchlist.verdicts.judge(2, 5) == RosterVerdict("not_json", "p7", None)
 
 
 async def test_after_compaction_the_kept_record_restores_the_person() -> None:

@@ -39,14 +39,14 @@ def test_matching_event_gives_lead_messages_keyed_by_lead_id() -> None:
 @pytest.mark.parametrize(
     ("value", "reason_start"),
     [
-        (b"\xff\xfe", "not UTF-8"),
-        (b"[1, 2]", "not a JSON object"),
-        (b"{not json", "not JSON"),
-        (b'{"source": "bank", "occurred_at": "2026-01-01T00:00:00+08:00"}', "event_id"),
-        (b'{"event_id": "e", "occurred_at": "2026-01-01T00:00:00+08:00"}', "source"),
-        (b'{"event_id": "e", "source": "bank"}', "occurred_at"),
+        (b"\xff\xfe", "not_utf8"),
+        (b"[1, 2]", "not_object"),
+        (b"{not json", "not_json"),
+        (b'{"source": "bank", "occurred_at": "2026-01-01T00:00:00+08:00"}', "missing_event_id"),
+        (b'{"event_id": "e", "occurred_at": "2026-01-01T00:00:00+08:00"}', "missing_source"),
+        (b'{"event_id": "e", "source": "bank"}', "missing_occurred_at"),
         (b"{" + b" " * 5000 + b"}", "oversized"),
-        (None, "not JSON"),
+        (None, "not_json"),
     ],
 )
 def test_bad_input_becomes_a_dead_letter_with_original_bytes(value, reason_start) -> None:
@@ -55,7 +55,7 @@ def test_bad_input_becomes_a_dead_letter_with_original_bytes(value, reason_start
     assert result.leads == ()
     assert result.dead_letter is not None and result.dead_letter.key == b"e1"
     letter = decode_dead_letter(result.dead_letter.value)
-    assert letter["reason"].startswith(reason_start)
+    assert letter["reason"] == reason_start
     assert (letter["topic"], letter["partition"], letter["offset"]) == ("feeds.bank", 1, 99)
     assert letter["value_b64"] == (None if value is None else base64.b64encode(value).decode())
     assert handle.stats.dead_letters == 1
@@ -240,7 +240,7 @@ async def test_lead_checked_before_the_close_but_written_after_it_still_ends_clo
 class BigLeadMatcher(FakeMatcher):
     """Every lead of person ``big`` carries a huge name (as a huge roster name once did)."""
 
-    def match(self, raw):  # type: ignore[no-untyped-def]
+    def match(self, raw, *, not_after=None):  # type: ignore[no-untyped-def]
         outcome = super().match(raw)
         leads = tuple(
             lead | {"person_name": "a" * 10_000} if lead["person_id"] == "big" else lead

@@ -19,11 +19,11 @@ from tests.unit.streams.fakes import FakeMatcher, roster
     [
         (b"p1", roster("p1"), None),
         (b"p1", None, None),  # a tombstone deletes the person
-        (None, None, "tombstone without a key"),
-        (b"k", b"not json", "not JSON"),
-        (b"k", b"\xff\xfe", "not JSON"),
-        (b"k", b'"text"', "not a JSON object (got str)"),
-        (b"k", b"[1]", "not a JSON object (got list)"),
+        (None, None, "tombstone_without_key"),
+        (b"k", b"not json", "not_json"),
+        (b"k", b"\xff\xfe", "not_json"),
+        (b"k", b'"text"', "not_object"),
+        (b"k", b"[1]", "not_object"),
         (b"k", b'{"person_id": "p9", "status": "weird"}', "status: invalid"),
     ],
 )
