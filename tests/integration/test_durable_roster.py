@@ -165,3 +165,41 @@ async def test_follower_fetch_reads_one_record_again_by_offset(run: Run) -> None
         1,
     )
     assert await follower.fetch(partition, 3) is None  # past the end: nothing there
+
+
+async def test_follower_starts_over_after_a_failure_and_ends_on_the_workers_stop(
+    run: Run,
+) -> None:
+    import asyncio
+
+    from connectors.kafka import KafkaRosterFollower, RosterMessage
+    from connectors.retry import Retrier, RetryCounter, RetryPolicy
+
+    for n in range(3):
+        publish(run, "supervision.roster", b'{"n": %d}' % n, b"p%d" % n)
+    counts: dict[str, int] = {}
+    failing: dict[str, float] = {}
+    stop = asyncio.Event()
+    retrier = Retrier(
+        RetryPolicy(base_s=0.1, cap_s=0.5), stop=stop, observer=RetryCounter(counts, failing)
+    )
+    batches: list[list[RosterMessage]] = []
+
+    async def handler(messages: Any) -> None:
+        batches.append(list(messages))
+        if len(batches) == 1:
+            raise RuntimeError("a bug in the handler")  # the first session dies
+
+    follower = KafkaRosterFollower(
+        run.settings.kafka_bootstrap, run.topic("supervision.roster"), handler, retrier=retrier
+    )
+    task = asyncio.create_task(follower.run())
+    await asyncio.wait_for(follower.caught_up.wait(), timeout=60)
+    assert counts == {"roster": 1}  # one failed session, counted for the health endpoint
+    assert failing == {}  # and no longer failing once it reads again
+    offsets = sorted(m.offset for batch in batches[1:] for m in batch)
+    assert len(offsets) == 3  # the second session read the roster from the beginning
+    began = time.monotonic()
+    stop.set()  # the worker's stop: the follower ends while waiting for more records
+    await asyncio.wait_for(task, timeout=5)
+    assert time.monotonic() - began < 2.0
