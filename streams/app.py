@@ -29,8 +29,9 @@ from prometheus_client import CollectorRegistry
 
 from streams.health import HealthMonitor, HealthPolicy, consumer_offsets, health_document
 from streams.last_valid import LastValidKeeper
+from streams.lead_writer import LeadWriter
 from streams.metrics import WorkerCollector, WorkerFigures, exposition, worker_registry
-from streams.pipeline import EventHandler, EventParser, LeadWriter, MatcherPort, PipelineStats
+from streams.pipeline import EventHandler, EventParser, MatcherPort, PipelineStats
 from streams.publisher import Publisher
 from streams.roster import LeadCloser, Watchlist
 from streams.transport import RawBytes, install_fast_fetch
