@@ -369,7 +369,7 @@ class KafkaRosterFollower:
         pending = {tp for tp, end in ends.items() if end > 0}
         if not pending:
             self.caught_up.set()
-        while True:
+        while True:  # follows for ever: the retrier's stop (or a failure) ends the session
             batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
             for tp, records in batches.items():
                 await self._handler(

@@ -197,7 +197,7 @@ class FastFetchConsumer(faust_aiokafka.Consumer):
         except asyncio.CancelledError:
             if not self.transport.app.should_stop:
                 raise
-        except Exception as exc:
+        except Exception as exc:  # Faust's own handler, kept: logged, then Faust's to handle
             self.log.exception("Drain messages raised: %r", exc)
             raise
         finally:
@@ -213,7 +213,7 @@ class FastFetchConsumer(faust_aiokafka.Consumer):
         if not self.flow_active:
             try:  # as Faust does: fetched while the flow stopped, so seek back to the commits
                 await self.perform_seek()
-            except Exception as exc:
+            except Exception as exc:  # Faust's: the next fetch seeks again
                 self.log.warning(f"exception performing seek when flow not active {exc}")
             return []
         generation = self.app.consumer_generation_id
