@@ -18,6 +18,7 @@ that meets it (``tracer stack init``) gives up at once. The addresses are pure v
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -142,6 +143,7 @@ def require_listening(
                 retriable=lambda exc: isinstance(exc, _Refused),
                 sleep=sleep,
                 clock=clock,
+                log_level=logging.DEBUG,  # refusals in the grace are expected: no warning each
             )
         )
     except RetryGaveUp as exc:

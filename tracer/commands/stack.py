@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -86,7 +87,11 @@ def _with_backoff(
 
     policy = RetryPolicy(base_s=0.5, cap_s=5.0, deadline_s=max(deadline - time.monotonic(), 0.01))
     try:
-        return asyncio.run(retry_call(attempt, kind="stack", policy=policy, sleep=sleep))
+        # INFO, not WARNING: waiting for a service that is starting is what this command does.
+        retrying = retry_call(
+            attempt, kind="stack", policy=policy, sleep=sleep, log_level=logging.INFO
+        )
+        return asyncio.run(retrying)
     except RetryGaveUp as exc:
         raise StackError(f"{what} was not ready in time: {exc.__cause__}") from exc
 

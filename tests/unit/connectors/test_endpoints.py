@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterator
 
@@ -124,3 +125,13 @@ def test_a_service_coming_up_or_not_refusing_is_left_to_the_client(answers: list
 def test_a_real_refused_port_is_named_within_the_grace(closed_port: int) -> None:
     with pytest.raises(ConnectionRefused):
         require_listening("Kafka", [("127.0.0.1", closed_port)], grace_s=0.6)
+
+
+def test_refusals_within_the_grace_are_not_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    seen = iter(["refused", "refused", "listening"])
+    with caplog.at_level(logging.WARNING):
+        require_listening(
+            "Kafka", [("127.0.0.1", 9)], check=lambda _a: next(seen), sleep=clock.sleep, clock=clock
+        )
+    assert caplog.records == []  # expected while a service restarts: the command stays quiet
