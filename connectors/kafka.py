@@ -326,7 +326,6 @@ class KafkaRosterFollower:
             ends = await self._assign_all(consumer, self._topic)
             if not ends:
                 raise ServiceUnavailable(f"roster topic {self._topic} has no partitions yet")
-            self._reading_again()
             await self._follow(consumer, ends)
         except AIOKafkaError as exc:
             raise ServiceUnavailable(f"roster follower: Kafka error {type(exc).__name__}") from exc
@@ -339,8 +338,10 @@ class KafkaRosterFollower:
             await consumer.stop()
 
     def _reading_again(self) -> None:
-        # The session never returns, so the retrier never hears of a success: say it here,
-        # or the health endpoint would report the roster failing long after it recovered.
+        # The session never returns, so the retrier never hears of a success: say it once the
+        # session has read to the end offsets seen at its start (a record that kills every
+        # session before that keeps the roster reported failing), or the health endpoint
+        # would report the roster failing long after it recovered.
         if self._retrier.observer is not None:
             self._retrier.observer.on_success("roster")
 
@@ -369,6 +370,7 @@ class KafkaRosterFollower:
         pending = {tp for tp, end in ends.items() if end > 0}
         if not pending:
             self.caught_up.set()
+            self._reading_again()
         while True:  # follows for ever: the retrier's stop (or a failure) ends the session
             batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
             for tp, records in batches.items():
@@ -387,6 +389,7 @@ class KafkaRosterFollower:
                 if not pending:
                     log.info("roster follower: caught up after %d messages", self.messages_read)
                     self.caught_up.set()
+                    self._reading_again()
 
     def _undecodable(self, record: Any) -> bool:
         # The watchlist goes on without it; the roster agent, inside the group, dead-letters it.
