@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TRACER := $(BIN)/tracer
 RUN_DIR ?= out/run
 
-.PHONY: install compile run test test-unit test-integration lint bench stack-up stack-down clean
+.PHONY: install compile run test test-unit test-integration lint bench chaos stack-up stack-down clean
 
 install: $(VENV)/.installed compile
 
@@ -50,6 +50,12 @@ lint: install
 bench: install stack-up
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.run_all
+
+# Fault runs on a private stack (19092 / 19200 under .stack-chaos/, never the shared one); the
+# table goes to out/chaos/. Sizes and faults: make chaos CHAOS_ARGS="--faults kill --events 5000".
+CHAOS_ARGS ?=
+chaos: install
+	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) out build .pytest_cache .mypy_cache .ruff_cache

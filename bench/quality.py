@@ -12,23 +12,80 @@ Every lead counts, whatever its tier: the worker indexes leads of every tier and
 reprocess`` writes them all (the contract's "every lead that would be indexed"), so the tier
 floors are posterior probabilities high enough that a ``low`` lead is still precise
 (``matchers.model.TIER_PROBABILITIES``). ``by_tier`` gives each tier's own precision.
+
+Two feed mixes are reported (``--mix``): ``classic`` (the generator as it was) and ``hainan``
+(``matchers.synthetic.hainan``: Hainan's names and heaped birth dates, ids as clerks and OCR
+write them, dialect passport names, an exact id beside a name off by one character, namesakes
+whose valid ids differ in sequence digits). For ``hainan`` the report adds ``by_phenomenon``
+(recall of the true events carrying each phenomenon, false leads of the events carrying it)
+and ``ceiling``: the share of true events with evidence beyond the name, the best recall the
+rule that a name alone never makes a lead allows.
+
+Run alone: ``python -m bench.quality [--mix classic|hainan] [--events N] [--watchlist N]
+[--people N] [--seed N]`` prints the figures as JSON.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import time
 from collections import Counter, defaultdict
 from typing import Any
 
 from bench.common import Metrics, latency, match_events, pair_metrics, usable
 
-__all__ = ["build_quality_world", "run_quality", "run_trained", "truth_pairs"]
+__all__ = ["build_quality_world", "main", "run_quality", "run_trained", "truth_pairs"]
 
-NAME_GROUP = {"hanzi": "hanzi", "traditional": "hanzi", "homophone": "hanzi", "pinyin": "pinyin"}
+NAME_GROUP = {
+    "hanzi": "hanzi",
+    "traditional": "hanzi",
+    "homophone": "hanzi",
+    "shape_alike": "hanzi",
+    "dropped_char": "hanzi",
+    "pinyin": "pinyin",
+    "dialect": "dialect",
+}
+# Corruption words that name a phenomenon of real registries (the hainan mix), and the older
+# ones worth a row beside them.
+PHENOMENA = (
+    "name_shape_alike",
+    "name_dropped_char",
+    "name_homophone",
+    "name_wade_giles",
+    "name_dialect_hokkien",
+    "name_dialect_hainanese",
+    "name_dialect_cantonese",
+    "name_dialect_teochew",
+    "name_dialect_wade_giles",
+    "contact_new",
+    "id_ocr_letters",
+    "id_fullwidth",
+    "id_spaced",
+    "id_masked_6_4",
+    "id_masked_4_4",
+    "id_masked_last2",
+    "phone_0086",
+    "phone_dashed",
+    "phone_plus86",
+    "birth_date_cjk",
+    "birth_date_slashes",
+    "birth_date_heaped",
+    "address_no_province",
+    "address_old_name",
+    "address_building_suffix",
+    "address_fullwidth",
+)
 
 
 def build_quality_world(
-    *, events: int, watchlist: int, people: int, seed: int, hard_decoys: bool = True
+    *,
+    events: int,
+    watchlist: int,
+    people: int,
+    seed: int,
+    hard_decoys: bool = True,
+    mix: str = "classic",
 ) -> tuple[Any, float]:
     """The benchmark's world; with the hard decoys (``matchers.synthetic.hard``) by default."""
     from matchers.synthetic import SimulationConfig, build_world
@@ -36,7 +93,12 @@ def build_quality_world(
     started = time.perf_counter()
     world = build_world(
         SimulationConfig(
-            people=people, watchlist=watchlist, events=events, seed=seed, hard_decoys=hard_decoys
+            people=people,
+            watchlist=watchlist,
+            events=events,
+            seed=seed,
+            hard_decoys=hard_decoys,
+            mix=mix,  # type: ignore[arg-type]
         )
     )
     return world, time.perf_counter() - started
@@ -78,6 +140,7 @@ def run_quality(world: Any, *, generated: float = 0.0) -> dict[str, Any]:
             "people": config.people,
             "seed": config.seed,
             "hard_decoys": getattr(config, "hard_decoys", False),
+            "mix": getattr(config, "mix", "classic"),
         },
         "model_version": model.version,
         "generate_seconds": round(generated, 2),
@@ -99,8 +162,93 @@ def run_quality(world: Any, *, generated: float = 0.0) -> dict[str, Any]:
         "latency": latency(samples).as_dict(),
         "malformed_lines": sum(1 for t in world.truth if t["kind"] == "malformed"),
     }
+    if result["config"]["mix"] != "classic":
+        result["ceiling"] = _ceiling(world)
+        result["by_phenomenon"] = _phenomena(predicted, truth, by_id, events)
     result["latency_samples_ns"] = samples
     return result
+
+
+def _ceiling(world: Any) -> float | None:
+    """Share of true (traced) events with evidence beyond the name, as the truth says."""
+    traced = [
+        t for t in world.truth if t["kind"] == "match" and t["person_status"] == "dropped_out"
+    ]
+    flagged = [t for t in traced if "evidence_beyond_name" in t]
+    if not flagged:
+        return None
+    return round(sum(t["evidence_beyond_name"] for t in flagged) / len(flagged), 4)
+
+
+def _heaped(event: Any) -> bool:
+    payload = event.payload
+    birth = payload.get("birth_date") if isinstance(payload, dict) else None
+    return isinstance(birth, str) and birth[4:] in {"-01-01", "-07-01"}
+
+
+def _phenomena(
+    predicted: set[tuple[str, str]],
+    truth: set[tuple[str, str]],
+    by_id: dict[str, Any],
+    events: int,
+) -> dict[str, dict[str, Any]]:
+    """Per phenomenon: the true links whose event carries it (found, recall) and the false
+    leads of events carrying it (per 10k events of the whole stream)."""
+    words: dict[str, set[str]] = {}
+    for event in by_id.values():
+        carried = set(event.corruptions) & set(PHENOMENA)
+        if _heaped(event):
+            carried.add("birth_date_heaped")
+        if carried:
+            words[event.event_id] = carried
+    true: Counter[str] = Counter()
+    found: Counter[str] = Counter()
+    false: Counter[str] = Counter()
+    for pair in truth:
+        for word in words.get(pair[0], ()):
+            true[word] += 1
+            found[word] += pair in predicted
+    for pair in predicted - truth:
+        for word in words.get(pair[0], ()):
+            false[word] += 1
+    return {
+        word: {
+            "true_links": true[word],
+            "found": found[word],
+            "recall": round(found[word] / true[word], 4) if true[word] else None,
+            "false_leads": false[word],
+            "false_leads_per_10k_events": _per_10k(false[word], events),
+        }
+        for word in PHENOMENA
+        if true[word] or false[word]
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the quality part alone and print its figures as JSON (no latency samples)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.quality")
+    parser.add_argument("--mix", choices=("classic", "hainan"), default="classic")
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--watchlist", type=int, default=2_000)
+    parser.add_argument("--people", type=int, default=60_000)
+    parser.add_argument("--seed", type=int, default=20261129)
+    parser.add_argument(
+        "--trained", action="store_true", help="also a model trained here without labels"
+    )
+    args = parser.parse_args(argv)
+    world, generated = build_quality_world(
+        events=args.events,
+        watchlist=args.watchlist,
+        people=args.people,
+        seed=args.seed,
+        mix=args.mix,
+    )
+    result = run_quality(world, generated=generated)
+    result.pop("latency_samples_ns")
+    if args.trained:
+        result["trained_unsupervised"] = run_trained(world)
+    print(json.dumps(result, indent=1, ensure_ascii=False))
+    return 0
 
 
 def run_trained(world: Any) -> dict[str, Any]:
@@ -220,3 +368,7 @@ def _decoys(
 
 def _per_10k(fp: int, events: int) -> float:
     return round(fp * 10_000 / events, 2) if events else 0.0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

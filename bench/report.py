@@ -35,6 +35,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
     quality = results.get("quality")
     if quality:
         out += _quality_rows(quality)
+    if results.get("quality_hainan"):
+        out += _hainan_rows(results["quality_hainan"])
     for speed in results.get("speed", []):
         out += _speed_rows(speed)
     if results.get("splink") and quality:
@@ -109,6 +111,38 @@ def _quality_rows(quality: dict[str, Any]) -> list[Row]:
             value = f"F1 {_fmt(m['f1'])} P {_fmt(m['precision'])} R {_fmt(m['recall'])}"
             fl = m["false_leads_per_10k_events"]
             out.append(_row(f"  {axis[3:]} = {group}", f"{value}, false leads/10k {fl}"))
+    return out
+
+
+def _hainan_rows(quality: dict[str, Any]) -> list[Row]:
+    """The hainan feed mix: headline, the ceiling the no-name-only rule allows, phenomena."""
+    o = quality["overall"]
+    config = quality["config"]
+    size = f"{config['events']:,} events, {config['watchlist']:,} roster"
+    ceiling = quality.get("ceiling")
+    out = [
+        _row(f"Hainan mix ({size}): F1", _fmt(o["f1"])),
+        _row("  precision", _fmt(o["precision"]), ">= 0.998", o["precision"] >= 0.998),
+        _row(
+            "  recall (ceiling: true events with evidence beyond the name)",
+            f"{_fmt(o['recall'])} (ceiling {_fmt(ceiling)})",
+            "within 0.01 of the ceiling",
+            None if ceiling is None else o["recall"] >= ceiling - 0.01,
+        ),
+        _row("  false leads / 10k events", str(quality["false_leads_per_10k_events"])),
+    ]
+    trained = quality.get("trained_unsupervised")
+    if trained:
+        value = (
+            f"F1 {_fmt(trained['f1'])} P {_fmt(trained['precision'])} R {_fmt(trained['recall'])}"
+        )
+        out.append(_row("  model trained on this feed without labels (tracer train)", value))
+    for word, m in quality.get("by_phenomenon", {}).items():
+        value = f"recall {_fmt(m['recall'])} ({m['found']}/{m['true_links']})"
+        out.append(_row(f"  phenomenon {word}", f"{value}, false leads {m['false_leads']}"))
+    for kind, m in quality.get("decoys", {}).items():
+        if m["false_leads"]:
+            out.append(_row(f"  false leads from {kind}", f"{m['false_leads']} of {m['events']}"))
     return out
 
 

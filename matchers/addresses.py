@@ -171,6 +171,29 @@ def normalise_address(raw: object, *, compact: bool = False) -> AddressForms:
     return _normalise(as_text(raw, 200), compact)
 
 
+# Places renamed or merged, as older records still write them -> today's name: 琼山市 became
+# 海口市琼山区 (State Council, 2002); 三亚's 河东区 and 河西区 became 吉阳区 and 天涯区, and the
+# towns 海棠湾镇 and 崖城镇 the districts 海棠区 and 崖州区 (State Council, 2014).
+_RENAMES: tuple[tuple[str, str], ...] = (
+    ("三亚市河东区", "三亚市吉阳区"),
+    ("三亚市河西区", "三亚市天涯区"),
+    ("三亚市海棠湾镇", "三亚市海棠区"),
+    ("三亚市崖城镇", "三亚市崖州区"),
+)
+_OLD_CITY = "琼山市"
+
+
+def _renamed(text: str) -> str:
+    """``text`` with old place names (:data:`_RENAMES`, 琼山市) written as today's."""
+    if "三亚市" in text:
+        for old, new in _RENAMES:
+            if old in text:
+                return text.replace(old, new, 1)
+    if _OLD_CITY in text and "海口市" not in text:
+        return text.replace(_OLD_CITY, "海口市琼山区", 1)
+    return text
+
+
 # Addresses rarely repeat across events: a small cache catches re-deliveries and bursts.
 @lru_cache(maxsize=8192)
 def _normalise(text: str, compact: bool) -> AddressForms:
@@ -183,7 +206,7 @@ def _normalise(text: str, compact: bool) -> AddressForms:
         return AddressForms(
             " ".join(text.split()), valid=bool(words), flags=flags, latin=True, words=words
         )
-    text = _NOISE.sub("", str(_t2s().convert(text)))
+    text = _renamed(_NOISE.sub("", str(_t2s().convert(text))))
     parts, end = _cut(text)
     flags = () if any(parts) else ("address_unparsed",)
     province, city, district, street, road, number = parts

@@ -26,6 +26,7 @@ from matchers import stored
 from matchers.addresses import address_block_keys
 from matchers.dates import DateForms, date_block_keys
 from matchers.ids import IdForms, id_block_keys
+from matchers.name_variants import dialect_initials
 from matchers.names import NameForms, name_block_keys
 from matchers.phones import phone_block_keys
 from matchers.postings import Postings
@@ -305,6 +306,9 @@ def event_block_keys(event: EventRecord) -> frozenset[str]:
         if id_.birth_date and id_.gender and _has_id_keys(id_) and id_.id_type == "cn_resident":
             days.add(id_.birth_date.replace("-", "") + id_.gender)  # id_block_keys' bdg:
         initials = {p.surname[0] for n in event.names for p in n.parses if p.surname}
+        for name in event.names:  # a dialect passport name: TAY for 郑 (zheng) looks under z
+            if name.script != "hanzi":
+                initials.update(*[dialect_initials(p.surname) for p in name.parses])
         if initials:
             keys.update([f"bdgs:{day}|{i}" for day in days for i in initials])
         else:

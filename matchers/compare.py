@@ -9,6 +9,7 @@ held in plain tables, and the matcher builds the full comparison with
 
 The tier is the same by construction: the rules are scoring's own (the gate
 :func:`~matchers.gate.identifying_agreement`, :func:`~matchers.gate.uncommon_name_support`,
+the id anchor :func:`~matchers.gate.anchored_by_id` (the early exits ask it with the best name),
 :func:`~matchers.scoring.household_weaker`, the implied fields of an exact id, TF weights
 through :func:`~matchers.frequencies.tf_weight`), the levels are the field modules' level-only
 functions, and the total is summed in the same order as
@@ -35,7 +36,7 @@ import math
 from matchers.addresses import address_level
 from matchers.demographics import birth_level, gender_level
 from matchers.frequencies import TF_LEVELS, TermFrequencies, tf_weight
-from matchers.gate import identifying_agreement, uncommon_name_support
+from matchers.gate import anchored_by_id, identifying_agreement, uncommon_name_support
 from matchers.ids import id_level
 from matchers.levels import LEVELS, FieldComparison, FieldName, Level
 from matchers.model import FIELDS, MatchModel
@@ -138,11 +139,13 @@ class QuickScorer:
         w_id = self._weight("id_number", id_, id_key)
         w_birth = 0.0 if implied_birth else self._weight("birth_date", birth, birth_key)
         w_gender = 0.0 if implied_gender else self._weight("gender", gender, gender_key)
+        # The id anchor (gate.anchored_by_id) with the best name: a lead whatever the score.
+        anchorable = anchored_by_id(id_number=id_, id_key=id_key, name="exact")
         # Most candidates are strangers: a disagreeing id, birth date or gender leaves no lead
         # within reach even with the best name, phone and address (not compared, then).
-        if self._prior + (self._ceiling + w_id + w_birth + w_gender + self._household) < (
-            self._low - 1e-9
-        ):
+        if not anchorable and self._prior + (
+            self._ceiling + w_id + w_birth + w_gender + self._household
+        ) < (self._low - 1e-9):
             return None
         phone, phone_key = phone_level(person.phones, event.phone)
         address, address_key = address_level(person.addresses, event.address)
@@ -158,7 +161,7 @@ class QuickScorer:
         elif weaker == "address":
             w_address = 0.0
         others = w_id + w_birth + w_gender + w_phone + w_address
-        if self._prior + (self._ceiling + others) < self._low - 1e-9:
+        if not anchorable and self._prior + (self._ceiling + others) < self._low - 1e-9:
             return None  # even the best name agreement would not make a lead
         name = compare_name_sets(person.names, event.names)
         w_name = self._weight("name", name.level, name.value_key)
@@ -174,8 +177,10 @@ class QuickScorer:
             gender=gender,
             name=name.level,
             name_key=name.value_key,
+            birth_key=birth_key,
         )
-        return tier_of(self._model, total, eligible=eligible)
+        anchored = anchorable and anchored_by_id(id_number=id_, id_key=id_key, name=name.level)
+        return tier_of(self._model, total, eligible=eligible, anchored=anchored)
 
     def _weight(self, field: FieldName, level: Level, key: str) -> float:
         if field not in self._tf_fields or level not in TF_LEVELS or not key:

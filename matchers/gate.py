@@ -2,7 +2,9 @@
 
 :func:`has_identifying_agreement` is the hard gate that a name, however rare, never makes a
 lead on its own, and :func:`has_uncommon_name_support` that a common name with a birth date
-(and gender) and nothing else does not either.
+(and gender) and nothing else does not either. :func:`anchored_by_id` is the one rule that
+makes a lead below the score: an exact, checksum-valid resident id beside a name that agrees
+at least in part.
 """
 
 from __future__ import annotations
@@ -10,11 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from matchers.frequencies import TF_LEVELS, tf_key
+from matchers.ids import CHECKED_ID_KEY
 from matchers.levels import FieldComparison, Level
 from matchers.model import MatchModel
 
 __all__ = [
     "AGREEING_LEVELS",
+    "ANCHOR_NAME_LEVELS",
+    "HEAPED_DAYS",
+    "anchored_by_id",
     "has_identifying_agreement",
     "has_uncommon_name_support",
     "identifying_agreement",
@@ -22,6 +28,34 @@ __all__ = [
 ]
 
 AGREEING_LEVELS: frozenset[Level] = frozenset({"exact", "typo", "partial"})
+# Birth dates older rural registrations heaped estimates on (month and day, ISO): thousands of
+# people in a county share each, so beside a name and gender they identify nobody.
+HEAPED_DAYS: frozenset[str] = frozenset({"-01-01", "-07-01"})
+# Name levels that, beside an exact checksum-valid id, make a lead whatever the score.
+ANCHOR_NAME_LEVELS: frozenset[str] = frozenset({"exact", "typo", "sound", "partial"})
+
+
+def anchored_by_id(*, id_number: str, id_key: str, name: str | None) -> bool:
+    """The id anchor: an exact, checksum-valid resident id and a name agreeing at least in part.
+
+    A resident id is unique and its MOD 11-2 check catches every single-digit slip and every
+    transposition, so an exact, valid number is the person; what is left to doubt is whether
+    the number was lent or stolen, and a name that agrees in part (a shape-alike character
+    王/玉, a dropped character, a homophone, a dialect spelling) answers that. People who drop
+    out change phone and address, and the model's score, which adds a disagreeing phone and
+    address and a name below ``exact``, would lose them: the pair is a lead at least at the
+    lowest tier. A name that disagrees, or is missing, gets no anchor.
+
+    Args:
+        id_number: the id's level.
+        id_key: the id comparison's value key (:data:`matchers.ids.CHECKED_ID_KEY` prefix
+            when both numbers passed their checks).
+        name: the name's level (``None`` when not compared).
+
+    Returns:
+        Whether the pair is a lead even below the ``low`` threshold.
+    """
+    return id_number == "exact" and id_key.startswith(CHECKED_ID_KEY) and name in ANCHOR_NAME_LEVELS
 
 
 def has_identifying_agreement(levels: Sequence[tuple[str, str]]) -> bool:
@@ -79,9 +113,14 @@ def has_uncommon_name_support(model: MatchModel, comparisons: Sequence[FieldComp
     no gender (FEBRL-like) already need an exact birth date and are left to the score: the
     rule is for the resident-register namesake, name + birth date + gender.
 
+    A birth date heaped on 1 January or 1 July (:data:`HEAPED_DAYS`: where estimated dates
+    were registered, thousands share each) is no support at all beside a name and gender,
+    with or without a trained table.
+
     Args:
         model: the model (its name table, ``u`` and ``tf.common_name_margin``).
-        comparisons: the field comparisons of a pair (the name's ``value_key`` is looked up).
+        comparisons: the field comparisons of a pair (the name's and the birth date's
+            ``value_key`` are looked up).
 
     Returns:
         Whether the pair may become a lead as far as this rule goes.
@@ -89,6 +128,7 @@ def has_uncommon_name_support(model: MatchModel, comparisons: Sequence[FieldComp
     by_field = {c.field: c for c in comparisons}
     name = by_field.get("name")
     levels = {f: c.level for f, c in by_field.items()}
+    birth = by_field.get("birth_date")
     return uncommon_name_support(
         model,
         id_number=levels.get("id_number", "missing"),
@@ -97,6 +137,7 @@ def has_uncommon_name_support(model: MatchModel, comparisons: Sequence[FieldComp
         gender=levels.get("gender", "missing"),
         name=None if name is None else name.level,
         name_key="" if name is None else name.value_key,
+        birth_key="" if birth is None else birth.value_key,
     )
 
 
@@ -109,14 +150,22 @@ def uncommon_name_support(
     gender: str,
     name: str | None,
     name_key: str,
+    birth_key: str = "",
 ) -> bool:
-    """:func:`has_uncommon_name_support` on the fields' levels and the name's value key."""
-    settings = model.tf
-    if settings.mode != "events" or not settings.table or "name" not in settings.fields:
-        return True
+    """:func:`has_uncommon_name_support` on the fields' levels and the name's value key.
+
+    ``birth_key`` is the agreeing birth date (``YYYY-MM-DD``, ``""`` when the dates do not
+    agree exactly): a date heaped on 1 January or 1 July (:data:`HEAPED_DAYS`) does not
+    identify beside a name and gender, whatever the name.
+    """
     if id_number in AGREEING_LEVELS or phone in AGREEING_LEVELS:
         return True
     if address == "exact" or gender != "exact":
+        return True
+    if birth_key[4:] in HEAPED_DAYS:
+        return False
+    settings = model.tf
+    if settings.mode != "events" or not settings.table or "name" not in settings.fields:
         return True
     exact = model.params("name", "exact")
     if name is None or name not in TF_LEVELS or not name_key or exact is None:

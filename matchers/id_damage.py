@@ -7,6 +7,13 @@ digits are read position by position, a masked number by its visible characters:
     460105199001017129 vs 460105199001011729   typo (digits 15 and 16 swapped)
     460105199001017129 vs 46010519900101712X   partial (same 17-digit body)
     460105199001017129 vs 460105********7129   partial (the 10 visible characters agree)
+    460105199001017129 vs 460105199001017234   disagree (both pass the check: another person)
+
+The MOD 11-2 check character catches every single-digit substitution and every adjacent
+transposition, and a two-digit error keeps a valid check only about one time in eleven: two
+valid numbers whose bodies differ belong, almost always, to two people (namesakes born the same
+day in the same county differ only in the sequence digits). Only a damaged number (one that
+fails its check, or a legacy 15-digit number whose check character is ours) is read as a typo.
 
 The functions take the normalised values (``IdForms.value``), so :mod:`matchers.ids` can call
 them without a cycle; the levels and details are those of :func:`matchers.ids.compare_id`.
@@ -24,6 +31,7 @@ from matchers.masking import mask_id
 __all__ = [
     "MIN_VISIBLE",
     "Damage",
+    "check_char",
     "compare_masked",
     "compare_resident",
     "id_comparison",
@@ -41,7 +49,31 @@ def id_comparison(level: Level, zh: str, en: str, key: str = "") -> FieldCompari
     return FieldComparison("id_number", level, zh, en, key)
 
 
-Damage = Literal["body", "digit", "swap", "length", "none"]
+Damage = Literal["body", "digit", "swap", "length", "valid_other", "none"]
+
+_CHECK = "10X98765432"
+
+
+def check_char(body17: str) -> str:
+    """Compute the ISO 7064 MOD 11-2 check character of a 17-digit body.
+
+    Args:
+        body17: exactly 17 ASCII digits (more are ignored).
+
+    Returns:
+        ``0``-``9`` or ``X``.
+
+    Example:
+        >>> check_char("11010519491231002")
+        'X'
+    """
+    # The weights are 2**17 ... 2**1 mod 11, and 13 is 2 mod 11: the weighted sum is, mod 11,
+    # twice the body read as a base-13 number (one C call instead of 17 multiplications).
+    return _CHECK[2 * int(body17[:17], 13) % 11]
+
+
+def _checks(value: str) -> bool:
+    return value[:17].isdigit() and check_char(value) == value[17]
 
 
 def resident_damage(a: str, b: str, *, legacy: bool) -> tuple[Damage, int]:
@@ -50,24 +82,32 @@ def resident_damage(a: str, b: str, *, legacy: bool) -> tuple[Damage, int]:
     Returns:
         ``("body", 17)`` same 17-digit body; ``("digit", i)`` only digit ``i`` (0-based)
         differs; ``("swap", i)`` digits ``i`` and ``i + 1`` are swapped; ``("length", -1)``
-        one digit dropped or doubled; ``("none", -1)`` none of these.
+        one digit dropped or doubled; ``("valid_other", -1)`` both pass the check, so the
+        difference is no typo; ``("none", -1)`` none of these.
     """
     if len(a) == len(b) == 18:
-        if a[:17] == b[:17]:
-            return "body", 17
-        # A legacy number's check character was computed by us from a possibly damaged body,
-        # so only its 17 body digits are evidence. For full numbers the check character counts:
-        # twins differ in one sequence digit and, both being valid, in the check character too.
-        end = 17 if legacy else 18
-        if Hamming.distance(a[:end], b[:end], score_cutoff=2) > 2:
-            return "none", -1  # most pairs: strangers' numbers differ almost everywhere
-        diffs = [i for i in range(end) if a[i] != b[i]]
-        if len(diffs) == 1:
-            return "digit", diffs[0]
-        if len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]]:
-            return "swap", diffs[0]
-    elif Levenshtein.distance(a, b, score_cutoff=1) == 1:
+        return _full_damage(a, b, legacy=legacy)
+    if Levenshtein.distance(a, b, score_cutoff=1) == 1:
         return "length", -1
+    return "none", -1
+
+
+def _full_damage(a: str, b: str, *, legacy: bool) -> tuple[Damage, int]:
+    if a[:17] == b[:17]:
+        return "body", 17
+    # A legacy number's check character was computed by us from a possibly damaged body, so
+    # only its 17 body digits are evidence. For full numbers the check character counts: twins
+    # differ in one sequence digit and, both being valid, in the check character too.
+    end = 17 if legacy else 18
+    if Hamming.distance(a[:end], b[:end], score_cutoff=2) > 2:
+        return "none", -1  # most pairs: strangers' numbers differ almost everywhere
+    if not legacy and _checks(a) and _checks(b):
+        return "valid_other", -1  # the check would have caught a typo: another person
+    diffs = [i for i in range(end) if a[i] != b[i]]
+    if len(diffs) == 1:
+        return "digit", diffs[0]
+    if len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]]:
+        return "swap", diffs[0]
     return "none", -1
 
 
@@ -76,6 +116,7 @@ _DAMAGE_LEVEL: dict[Damage, Level] = {
     "digit": "typo",
     "swap": "typo",
     "length": "typo",
+    "valid_other": "disagree",
     "none": "disagree",
 }
 
@@ -160,6 +201,12 @@ def compare_resident(a: str, b: str, *, legacy: bool, invalid: str | None) -> Fi
         )
     if damage == "length":
         return _typo(a, b, invalid, "多或少一位", "one digit dropped or doubled")
+    if damage == "valid_other" or (damage == "none" and _checks(a) and _checks(b)):
+        return id_comparison(
+            "disagree",
+            "身份证号不同，且两个号码均通过校验：应为另一人",
+            "ID numbers differ and both pass the checksum: another person",
+        )
     return id_comparison("disagree", "身份证号不同", "ID numbers differ")
 
 

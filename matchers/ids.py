@@ -27,7 +27,7 @@ import hashlib
 import re
 import sys
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Literal
 
@@ -36,6 +36,7 @@ from rapidfuzz.distance import OSA
 from matchers.frozen import builder
 from matchers.id_damage import (
     MIN_VISIBLE,
+    check_char,
     compare_masked,
     compare_resident,
     id_comparison,
@@ -46,6 +47,7 @@ from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, mask_id
 
 __all__ = [
+    "CHECKED_ID_KEY",
     "IdForms",
     "IdType",
     "check_char",
@@ -56,9 +58,10 @@ __all__ = [
 ]
 
 IdType = Literal["cn_resident", "passport", "other"]
+# The value-key prefix of an exact agreement of two checksum-valid resident ids.
+CHECKED_ID_KEY = "idv#"
 Gender = Literal["M", "F"]
 
-_CHECK = "10X98765432"
 # The common shape: 18 ASCII characters that cleaning (NFKC, separators, upper case) leaves as
 # they are, but for a lower-case check character x.
 _PLAIN_18 = re.compile(r"[0-9]{17}[0-9Xx]")
@@ -79,6 +82,9 @@ _PROBLEMS = {
 _SEPARATORS = frozenset(" -_.,/\\|:;'\"\t\r\n\u3000\u00a0\u2010\u2011\u2012\u2013\u2014\u2212")
 _DELETE = dict.fromkeys(map(ord, _SEPARATORS))
 _TO_STAR = dict.fromkeys(map(ord, "×•●·#?"), "*")
+# Letters read or typed for digits (upper case, after cleaning): O/Q/D for 0, I/L for 1, Z for
+# 2, S for 5, G for 6, B for 8.
+_OCR_DIGITS = str.maketrans("OQDILZSGB", "000112568")
 # Visible prefix/suffix lengths under which a person is filed so that masked events find it.
 _MASK_PATTERNS = ((6, 4), (4, 4), (3, 4))
 _PROVINCES = {
@@ -157,25 +163,26 @@ class IdForms:
         return self.value[:17] if len(self.value) == 18 else ""
 
 
-def check_char(body17: str) -> str:
-    """Compute the ISO 7064 MOD 11-2 check character of a 17-digit body.
-
-    Args:
-        body17: exactly 17 ASCII digits.
-
-    Returns:
-        ``0``-``9`` or ``X``.
-    """
-    # The weights are 2**17 ... 2**1 mod 11, and 13 is 2 mod 11: the weighted sum is, mod 11,
-    # twice the body read as a base-13 number (one C call instead of 17 multiplications).
-    return _CHECK[2 * int(body17[:17], 13) % 11]
-
-
 def _clean(raw: object) -> str:
+    # Full-width digits (NFKC folds them) and separators between the region, date and
+    # sequence parts (dropped) are repaired here, as before any reading of the number.
     text = as_text(raw, 64)
     if text.isascii() and text.replace("*", "").isalnum():
         return text.upper()  # no separator to drop, nothing for NFKC to fold
     return unicodedata.normalize("NFKC", text).translate(_DELETE).upper()
+
+
+def _ocr_repaired(chars: str) -> str:
+    """``chars`` with letters OCR and clerks write for digits read back as digits.
+
+    Only a number of resident-id length is repaired, and the check position keeps its ``X``:
+    ``4601O5199001O1712X`` becomes ``460105199001017129``'s shape again.
+    """
+    if len(chars) not in {15, 18} or not chars.isalnum() or not chars.isascii():
+        return chars
+    body, last = (chars[:17], chars[17]) if len(chars) == 18 else (chars, "")
+    repaired = body.translate(_OCR_DIGITS) + (last if last == "X" else last.translate(_OCR_DIGITS))
+    return repaired if repaired.isdigit() or repaired[:-1].isdigit() else chars
 
 
 # Birth dates repeat (about 40,000 real ones). The string is interned, as dates.py interns a
@@ -234,6 +241,10 @@ def _resident(text: str) -> IdForms:
         chars = chars[:17].replace("X", "*") + chars[17]  # 'X' used as a mask character
     if "*" in chars:
         return _masked(chars)
+    repaired = _ocr_repaired(chars)
+    if repaired != chars:
+        forms = _resident(repaired)
+        return replace(forms, flags=(*forms.flags, "id_ocr_letters")) if forms.comparable else forms
     if (
         not chars.isascii()
         or not chars[:-1].isdigit()
@@ -317,9 +328,11 @@ def _masked(chars: str) -> IdForms:
     )
 
 
-def _key(value: str) -> str:
+def _key(value: str, *, checked: bool = False) -> str:
     # Ids are unique, so term frequencies are moot; a digest keeps numbers out of lead documents.
-    return "id#" + hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
+    # The prefix says whether the number passed its check (matchers.gate.anchored_by_id).
+    prefix = CHECKED_ID_KEY if checked else "id#"
+    return prefix + hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
 
 
 def compare_id(left: IdForms, right: IdForms) -> FieldComparison:
@@ -341,10 +354,7 @@ def compare_id(left: IdForms, right: IdForms) -> FieldComparison:
     if left.masked or right.masked:  # even two equal masked numbers may hide different digits
         return compare_masked(left.value, right.value, shown=(left if left.masked else right).value)
     if left.value == right.value:
-        m = mask_id(left.value)
-        return id_comparison(
-            "exact", f"证件号一致（{m}）", f"ID number identical ({m})", _key(left.value)
-        )
+        return _exact(left, right)
     if left.id_type != "cn_resident":
         return _compare_plain(left, right)
     legacy = "id_legacy_15" in left.flags or "id_legacy_15" in right.flags
@@ -373,11 +383,25 @@ def id_level(left: IdForms, right: IdForms) -> tuple[Level, str]:
     if left.masked or right.masked:
         return masked_level(a, b), ""
     if a == b:
-        return "exact", _key(a)
+        return "exact", _key(
+            a, checked=left.valid and right.valid and left.id_type == "cn_resident"
+        )
     if left.id_type != "cn_resident":
         return ("typo" if OSA.distance(a, b) == 1 else "disagree"), ""
     legacy = "id_legacy_15" in left.flags or "id_legacy_15" in right.flags
     return resident_level(a, b, legacy=legacy), ""
+
+
+def _exact(left: IdForms, right: IdForms) -> FieldComparison:
+    m = mask_id(left.value)
+    checked = left.valid and right.valid and left.id_type == "cn_resident"
+    key = _key(left.value, checked=checked)
+    read = next((f.flags for f in (left, right) if "id_ocr_letters" in f.flags), ())
+    if read:  # say it: an officer should know the number was read back from letters
+        zh = f"证件号一致（{m}；字母按数字读取，如O为0、I/l为1、B为8）"
+        en = f"ID number identical ({m}; read with letters for digits, e.g. O for 0, I/l for 1)"
+        return id_comparison("exact", zh, en, key)
+    return id_comparison("exact", f"证件号一致（{m}）", f"ID number identical ({m})", key)
 
 
 def _compare_types(left: IdForms, right: IdForms) -> FieldComparison:

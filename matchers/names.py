@@ -15,6 +15,9 @@ Worked comparisons:
     张德斌 vs 张德武          typo     (one character differs, not a homophone)
     ZHANG WEI vs ZHANG WIE   typo     (one edit in the joined pinyin)
     张德斌 vs 张德华          typo     (three characters, one differs; siblings look like this too)
+    王志豪 vs 玉志豪          typo     (a shape-alike character: matchers.name_variants)
+    王志豪 vs ONG CHIH-HAO   sound    (Hokkien surname, Wade-Giles given name)
+    陈玲春 vs 陈玲            partial  (a given-name character dropped)
     张伟 vs 李伟            partial  (same given name, other surname)
     ZHANG DEBIN vs ZHANG D B partial  (initials)
     张伟 vs 王芳            disagree
@@ -39,6 +42,12 @@ from rapidfuzz.distance import OSA, JaroWinkler
 from matchers.frozen import builder
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, redact_numbers
+from matchers.name_variants import (
+    DIALECT_NAMES,
+    dialect_reading,
+    dropped_character,
+    shape_alike_pair,
+)
 from matchers.pinyin import (
     given_readings,
     segment_pinyin,
@@ -275,11 +284,26 @@ def _compare_hanzi(left: NameForms, right: NameForms) -> _Verdict:
     if a == b:
         return "exact", f"姓名一致（{a}）", f"name identical ({a})"
     if len(a) != len(b):
+        if dropped_character(a, b, left.surname_hanzi):
+            return "partial", f"姓名少写一个字：{a} / {b}", f"a character dropped: {a} / {b}"
         return None
     shared = left.keys & right.keys
     if shared:
         reading = _spaced(left, min(shared))
         return "sound", f"同音不同字：{a} / {b}（{reading}）", f"homophones: {a} / {b} ({reading})"
+    return _one_character_slip(a, b)
+
+
+def _one_character_slip(a: str, b: str) -> _Verdict:
+    """Same-length hanzi names one character apart: a shape-alike slip, or a typo in three."""
+    pair = shape_alike_pair(a, b)
+    if pair is not None:  # clerks and OCR take one for the other: a slip, even in two characters
+        x, y = pair
+        return (
+            "typo",
+            f"姓名有一个形近字不同：{y}与{x}（{a} / {b}）",
+            f"name differs by a shape-alike character {y} for {x} ({a} / {b})",
+        )
     # Two-character names differing in one character are a different given name or surname,
     # not a slip of the pen: they fall through to partial / disagree.
     if len(a) >= 3 and sum(x != y for x, y in zip(a, b, strict=True)) == 1:
@@ -304,7 +328,23 @@ def _compare_hanzi_roman(left: NameForms, right: NameForms) -> _Verdict:
             f"拼音与汉字读音相差一个字母：{a} / {b}",
             f"romanised name is one letter off the reading: {a} / {b}",
         )
-    return None
+    return _dialect(hanzi, roman, a, b)
+
+
+def _dialect(hanzi: NameForms, roman: NameForms, a: str, b: str) -> _Verdict:
+    """A passport name in a dialect romanisation (ONG CHIH-HAO for 王志豪)."""
+    read = dialect_reading(hanzi.surname_hanzi, hanzi.parses, roman.parses)
+    if read is None:
+        return None
+    dialects, spelled, wade = read
+    zh = "/".join(DIALECT_NAMES[d][0] for d in dialects)
+    en = "/".join(DIALECT_NAMES[d][1] for d in dialects)
+    said_zh = f"姓名为{zh}拼写：{spelled.upper()} = {hanzi.surname_hanzi}"
+    said_en = f"name romanised in {en}: {spelled.upper()} = {hanzi.surname_hanzi}"
+    if wade:
+        said_zh += "，名为威妥玛拼音"
+        said_en += ", given name in Wade-Giles"
+    return "sound", f"{said_zh}（{a} / {b}）", f"{said_en} ({a} / {b})"
 
 
 def _compare_roman(left: NameForms, right: NameForms) -> _Verdict:

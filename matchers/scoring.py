@@ -21,7 +21,12 @@ from matchers.demographics import (
     own_or_id_date,
 )
 from matchers.frequencies import TermFrequencies, tf_weight
-from matchers.gate import AGREEING_LEVELS, has_identifying_agreement, has_uncommon_name_support
+from matchers.gate import (
+    AGREEING_LEVELS,
+    anchored_by_id,
+    has_identifying_agreement,
+    has_uncommon_name_support,
+)
 from matchers.ids import IdForms, compare_id
 from matchers.levels import FieldComparison, FieldName, Level
 from matchers.model import MatchModel
@@ -138,11 +143,19 @@ def probability_of(score: float) -> float:
     return 1.0 / (1.0 + math.pow(2.0, -s))
 
 
-def tier_of(model: MatchModel, score: float, *, eligible: bool) -> Tier | None:
-    """The tier of a score, or ``None`` below the ``low`` threshold or when gated."""
+def tier_of(
+    model: MatchModel, score: float, *, eligible: bool, anchored: bool = False
+) -> Tier | None:
+    """The tier of a score, or ``None`` below the ``low`` threshold or when gated.
+
+    ``anchored`` (:func:`matchers.gate.anchored_by_id`) makes a score below ``low`` a ``low``
+    lead rather than none.
+    """
     t = model.thresholds
-    if not eligible or score < t.low:
+    if not eligible:
         return None
+    if score < t.low:
+        return "low" if anchored else None
     if score >= t.high:
         return "high"
     return "medium" if score >= t.medium else "low"
@@ -182,10 +195,15 @@ def score_comparisons(
     eligible = has_identifying_agreement(
         [(c.field, c.level) for c in out]
     ) and has_uncommon_name_support(model, comparisons)
+    by_field = {c.field: c for c in comparisons}
+    id_, name = by_field.get("id_number"), by_field.get("name")
+    anchored = id_ is not None and anchored_by_id(
+        id_number=id_.level, id_key=id_.value_key, name=None if name is None else name.level
+    )
     return PairScore(
         score=total,
         probability=probability_of(total),
-        tier=tier_of(model, total, eligible=eligible),
+        tier=tier_of(model, total, eligible=eligible, anchored=anchored),
         eligible=eligible,
         contributions=tuple(out),
     )

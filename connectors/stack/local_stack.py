@@ -13,7 +13,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,20 +113,23 @@ class LocalStack:
 
     # Up ------------------------------------------------------------------------------------
 
-    def up(self, observer: Observer = _silent) -> tuple[ServiceStatus, ...]:
-        """Fetch what is missing, start what is not running, and wait until both answer.
+    def up(
+        self, observer: Observer = _silent, *, only: Sequence[ServiceName] = SERVICES
+    ) -> tuple[ServiceStatus, ...]:
+        """Fetch what is missing, start what is not running, and wait until it answers.
 
-        Running twice is harmless: services already running are left alone.
+        Running twice is harmless: services already running are left alone. ``only`` limits
+        the start to some services (the fault runs restart Kafka or Elasticsearch alone).
 
         Raises:
             StackError: a port is taken by another program, Java or Maven is missing, a download
                 failed, or a service did not come up in time (the message names its log).
         """
-        before = self.status()
+        before = tuple(status for status in self.status() if status.service in only)
         _refuse_conflicts(before, self._config)
         to_start = [status.service for status in before if status.state == "stopped"]
         if not to_start:
-            return before
+            return self.status()
         # Every check that can fail runs before anything starts: no half-started stack.
         homes = self._java_homes(to_start)
         if any(maven.missing_parts(self._config)):
@@ -281,16 +284,23 @@ class LocalStack:
 
     # Down ----------------------------------------------------------------------------------
 
-    def down(self, observer: Observer = _silent) -> tuple[ServiceStatus, ...]:
-        """Stop both services (SIGTERM, then SIGKILL after a grace period), strays included.
+    def down(
+        self, observer: Observer = _silent, *, only: Sequence[ServiceName] = SERVICES
+    ) -> tuple[ServiceStatus, ...]:
+        """Stop the services (SIGTERM, then SIGKILL after a grace period), strays included.
+
+        ``only`` limits the stop to some services; the others keep running.
 
         Raises:
             StackError: a process of this stack survived even SIGKILL.
         """
-        with ThreadPoolExecutor(max_workers=len(SERVICES)) as pool:
-            for message in pool.map(self._stop, SERVICES):
+        chosen = [service for service in SERVICES if service in only]
+        if not chosen:
+            return self.status()
+        with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
+            for message in pool.map(self._stop, chosen):
                 observer(message)
-        left = {service: self._strays(service) for service in SERVICES}
+        left = {service: self._strays(service) for service in chosen}
         if any(left.values()):
             raise StackError(f"processes survived `tracer stack down`: {left}")
         return self.status()

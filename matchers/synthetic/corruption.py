@@ -39,7 +39,9 @@ __all__ = [
     "surname_reading",
 ]
 
-NameForm = Literal["hanzi", "traditional", "homophone", "pinyin"]
+NameForm = Literal[
+    "hanzi", "traditional", "homophone", "pinyin", "shape_alike", "dropped_char", "dialect"
+]
 IdForm = Literal["intact", "lower_x", "legacy15", "typo", "swap", "masked", "missing"]
 IdGroup = Literal["present", "damaged", "masked", "missing"]
 PhoneForm = Literal["plain", "plus86", "spaced", "dashed", "missing"]

@@ -39,6 +39,7 @@ __all__ = [
     "Gender",
     "Identity",
     "IdentityFactory",
+    "PopulationProfile",
     "district_of",
     "format_address",
     "is_valid_resident_id",
@@ -124,6 +125,25 @@ def _zipf(n: int, exponent: float = 1.0) -> list[float]:
     return list(itertools.accumulate(1.0 / (rank + 1) ** exponent for rank in range(n)))
 
 
+class PopulationProfile(NamedTuple):
+    """Who lives in a world other than the default population (``matchers.synthetic.hainan``).
+
+    Attributes:
+        surnames: (surname, weight) pairs replacing ``tables.SURNAMES``.
+        male_chars: given-name characters for men, most common first.
+        female_chars: the same for women.
+        heaped_before: birth years before this one may be heaped on a round date.
+        heap_share: share of those people whose registered birth date is 1 January or 1 July
+            (older rural registrations recorded an estimate).
+    """
+
+    surnames: tuple[tuple[str, float], ...]
+    male_chars: str
+    female_chars: str
+    heaped_before: int
+    heap_share: float
+
+
 class IdentityFactory:
     """Draw synthetic identities and their parts from one random generator.
 
@@ -131,14 +151,17 @@ class IdentityFactory:
     them on purpose (relatives, recycled numbers).
     """
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, profile: PopulationProfile | None = None) -> None:
         self._rng = rng
-        surnames = [*SURNAMES, *COMPOUND_SURNAMES]
+        self._profile = profile
+        surnames = [*(SURNAMES if profile is None else profile.surnames), *COMPOUND_SURNAMES]
         self._surnames = [s for s, _ in surnames]
         self._surname_cum = list(itertools.accumulate(w for _, w in surnames))
+        male = MALE_CHARS if profile is None else profile.male_chars
+        female = FEMALE_CHARS if profile is None else profile.female_chars
         self._chars: dict[Gender, str] = {
-            "M": "".join(dict.fromkeys(MALE_CHARS)),
-            "F": "".join(dict.fromkeys(FEMALE_CHARS)),
+            "M": "".join(dict.fromkeys(male)),
+            "F": "".join(dict.fromkeys(female)),
         }
         self._char_cum = {g: _zipf(len(c)) for g, c in self._chars.items()}
         self._bigrams: dict[Gender, list[str]] = {
@@ -159,6 +182,8 @@ class IdentityFactory:
         genders: list[Gender] = ["M" if rng.random() < 0.5 else "F" for _ in range(n)]
         districts = rng.choices(DISTRICTS, k=n)
         births = [int(rng.random() * _BIRTH_SPAN) for _ in range(n)]
+        if self._profile is not None:
+            births = [self._heaped(birth, self._profile) for birth in births]
         out: list[Identity] = []
         for surname, gender, district, birth in zip(
             surnames, genders, districts, births, strict=True
@@ -179,6 +204,21 @@ class IdentityFactory:
                 )
             )
         return out
+
+    def _heaped(self, birth: int, profile: PopulationProfile) -> int:
+        date = dt.date.fromordinal(_BIRTH_FIRST + birth)
+        if date.year >= profile.heaped_before or self._rng.random() >= profile.heap_share:
+            return birth
+        # Estimated dates went down as New Year's Day mostly, else mid-year.
+        month = 1 if self._rng.random() < 0.7 else 7
+        return dt.date(date.year, month, 1).toordinal() - _BIRTH_FIRST
+
+    def claim_id(self, value: str) -> bool:
+        """Reserve ``value`` as an id of this world; ``False`` when it is already taken."""
+        if value in self._used_ids:
+            return False
+        self._used_ids.add(value)
+        return True
 
     def given_name(self, gender: Gender) -> str:
         """A one- or two-character given name; common characters far more often."""

@@ -12,7 +12,9 @@ malformed line (``kind: malformed``). Fields:
   typo | swap | masked | missing``), ``id_group`` (``present | damaged | masked | missing``),
   ``moved`` (the person moved and changed phone since the roster was written), ``corruptions``
   (machine words for each damage done to the event) and ``roster_flags`` (what is off in the
-  person's roster record).
+  person's roster record); in the ``hainan`` mix also ``evidence_beyond_name`` (the event
+  carries an id, phone, address or birth date that agrees with the roster: what a matcher
+  that never leads on a name alone can at best find).
 - malformed only: ``reason`` (``missing_event_id | missing_source | missing_occurred_at |
   not_an_object | invalid_json``).
 """
@@ -36,6 +38,7 @@ EventKind = Literal[
     "recycled_phone_common_name",
     "relative_shared_household",
     "masked_id_collision",
+    "namesake_sequence",
     "background",
     "malformed",
 ]
@@ -60,6 +63,8 @@ class SimEvent:
         plan: the damage drawn for it (``None`` for malformed lines).
         corruptions: machine words for each damage done.
         reason: why a malformed line is malformed.
+        evidence: whether a true event carries something beyond the name that agrees with the
+            roster (``hainan`` mix only; ``None`` keeps the classic truth lines as they were).
     """
 
     occurred_at: str
@@ -71,6 +76,7 @@ class SimEvent:
     plan: DamagePlan | None = None
     corruptions: tuple[str, ...] = ()
     reason: MalformedReason | None = None
+    evidence: bool | None = None
 
 
 def truth_records(
@@ -113,4 +119,6 @@ def truth_records(
                     "roster_flags": list(roster_flags),
                 }
             )
+            if event.evidence is not None:
+                out[-1]["evidence_beyond_name"] = event.evidence
     return out

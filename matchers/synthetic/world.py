@@ -11,6 +11,13 @@ another 1.4 % are hard decoys (:mod:`matchers.synthetic.hard`: a namesake with t
 date, a recycled number's holder with a common name, a sibling in the household, a masked id
 that collides), taken from the background share; without it the world is byte for byte what
 it was before they existed.
+
+With ``mix="hainan"`` (:mod:`matchers.synthetic.hainan`) the population has Hainan's names and
+heaped birth dates, every event may be written as Hainan's clerks write it, 6 % of the true
+events have an exact id beside a name off by one character and new contacts, bank customers
+may carry a dialect passport name, and another 0.5 % of events are ``namesake_sequence``
+decoys; true events are not given an identifier they lack (the truth says which carry evidence
+beyond the name). The default ``classic`` mix draws nothing of this.
 """
 
 from __future__ import annotations
@@ -21,11 +28,18 @@ import json
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, cast
 
-from matchers.synthetic.corruption import Corruptor
+from matchers.synthetic.corruption import Corruptor, NameForm
 from matchers.synthetic.feeds import DamagePlan, FeedWriter, Source, SubjectView
+from matchers.synthetic.hainan import (
+    HAINAN_DECOY_SHARES,
+    HAINAN_PROFILE,
+    NAME_VARIANT_SHARE,
+    HainanStyle,
+    Mix,
+)
 from matchers.synthetic.hard import HARD_DECOY_SHARES, HARD_SOURCE_WEIGHTS, HardDecoys, HardKind
 from matchers.synthetic.population import Identity, IdentityFactory
 from matchers.synthetic.truth import EventKind, MalformedReason, SimEvent, truth_records
@@ -46,6 +60,7 @@ KIND_SHARES: Final[dict[EventKind, float]] = {
 _SOURCES: Final[tuple[Source, ...]] = ("hukou", "bank", "telecom")
 _SOURCE_WEIGHTS: Final[dict[EventKind, tuple[float, ...]]] = {
     "recycled_phone": (0.0, 0.3, 0.7),
+    "namesake_sequence": (1.0, 0.0, 0.0),  # only household registration has birth and gender
 }
 _DEFAULT_SOURCE_WEIGHTS: Final = (0.3, 0.35, 0.35)
 _NEW_CONTACT_SHARE = 0.85
@@ -71,6 +86,7 @@ class SimulationConfig:
         day: the day the feed events happen on (UTC+8).
         hard_decoys: add the hard decoys (``matchers.synthetic.hard.HARD_DECOY_SHARES``);
             off by default so that ``tracer simulate`` and the model recipe keep their output.
+        mix: ``classic`` (the default, unchanged) or ``hainan`` (module docstring).
     """
 
     people: int = 50_000
@@ -79,9 +95,12 @@ class SimulationConfig:
     seed: int = 0
     day: dt.date = dt.date(2026, 11, 29)
     hard_decoys: bool = False
+    mix: Mix = "classic"
 
     def __post_init__(self) -> None:
         errors = []
+        if self.mix not in {"classic", "hainan"}:
+            errors.append("mix must be classic or hainan")
         if self.watchlist < 1:
             errors.append("watchlist must be at least 1")
         if self.people <= self.watchlist:
@@ -129,7 +148,8 @@ def _collector_paused() -> Iterator[None]:
 def _build_world(config: SimulationConfig, progress: Progress | None) -> SimulatedWorld:
     report: Progress = progress or (lambda _phase, _n: None)
     rng = random.Random(f"tracer-simulate:{config.seed}")
-    factory = IdentityFactory(rng)
+    hainan = config.mix == "hainan"
+    factory = IdentityFactory(rng, HAINAN_PROFILE if hainan else None)
     corruptor = Corruptor(rng)
     population: list[Identity] = []
     for start in range(0, config.people, _CHUNK):
@@ -144,6 +164,8 @@ def _build_world(config: SimulationConfig, progress: Progress | None) -> Simulat
     feeds = _FeedMix(config, factory, FeedWriter(rng, corruptor), watchlist)
     if config.hard_decoys:
         feeds.hard = HardDecoys(factory, watchlist, population)
+    if hainan:
+        feeds.style = HainanStyle(factory, corruptor)
     events = feeds.generate(population[config.watchlist :], report)
     events.sort(key=lambda e: (e.occurred_at, e.event_id))
     info = {p.person_id: (p.status, p.moved, p.roster_flags) for p in watchlist}
@@ -171,6 +193,7 @@ class _FeedMix:
         self._day_start = dt.datetime.combine(config.day, dt.time())
         self._serial = 0
         self.hard: HardDecoys | None = None
+        self.style: HainanStyle | None = None
 
     def generate(self, background: list[Identity], report: Progress) -> list[SimEvent]:
         kinds: list[EventKind] = []
@@ -179,6 +202,9 @@ class _FeedMix:
         if self.hard is not None:
             for hard_kind, share in HARD_DECOY_SHARES.items():
                 kinds.extend([hard_kind] * round(share * self._config.events))
+        if self.style is not None:
+            for style_kind, share in HAINAN_DECOY_SHARES.items():
+                kinds.extend([cast(EventKind, style_kind)] * round(share * self._config.events))
         kinds = kinds[: self._config.events]
         kinds.extend(["background"] * (self._config.events - len(kinds)))
         self._rng.shuffle(kinds)
@@ -205,7 +231,11 @@ class _FeedMix:
         occurred = self._day_start + dt.timedelta(seconds=seconds)
         occurred_at = occurred.strftime("%Y-%m-%dT%H:%M:%S+08:00")
         if kind == "match":
+            if self.style is not None:
+                return self._hainan_match(self.style, source, event_id, occurred_at)
             return self._match(source, event_id, occurred_at)
+        if kind == "namesake_sequence" and self.style is not None:
+            return self._sequence_namesake(self.style, event_id, occurred_at)
         person_id: str | None = None
         if kind in {"background", "malformed"}:
             identity = rng.choice(background)
@@ -222,6 +252,8 @@ class _FeedMix:
         payload, flags, plan = self._writer.event(
             source, subject, plan, event_id=event_id, occurred_at=occurred_at
         )
+        if self.style is not None:
+            flags, plan = self._restyled(self.style, payload, subject.identity, flags, plan)
         if kind == "malformed":
             reason = rng.choice(_MALFORMED)
             return SimEvent(
@@ -267,6 +299,98 @@ class _FeedMix:
             flags = (*flags, "contact_old_phone")
         return SimEvent(
             occurred_at, event_id, payload, "match", source, person.person_id, plan, flags
+        )
+
+    def _restyled(
+        self,
+        style: HainanStyle,
+        payload: dict[str, Any],
+        identity: Identity,
+        flags: tuple[str, ...],
+        plan: DamagePlan,
+    ) -> tuple[tuple[str, ...], DamagePlan]:
+        """Apply the hainan mix's formats and, at banks, dialect passport names."""
+        if payload["source"] == "bank" and plan.name in {"hanzi", "pinyin"}:
+            dialect = style.dialect_name(identity.surname, identity.given)
+            if dialect is not None:
+                payload["name"] = dialect[0]
+                kept = tuple(f for f in flags if not f.startswith("name_"))
+                flags, plan = (*kept, *dialect[1]), replace(plan, name="dialect")
+        return (*flags, *style.restyle(payload, identity)), plan
+
+    def _hainan_match(
+        self, style: HainanStyle, source: Source, event_id: str, occurred_at: str
+    ) -> SimEvent:
+        """A true event of the hainan mix, its contacts drawn as in ``_match``.
+
+        6 % have an exact id with a name off by one character and new contacts (people who
+        drop out change both).
+        """
+        rng = self._rng
+        person = rng.choices(self._watchlist, cum_weights=self._match_cum)[0]
+        now, then = person.now, person.then
+        plan = self._writer.plan(source)
+        variant = rng.random() < NAME_VARIANT_SHARE and person.record["id_number"] is not None
+        if variant:
+            fresh = self._factory.people(1)[0]
+            subject = SubjectView(now, fresh.phone, fresh.address, fresh.district_code)
+            plan = replace(plan, id_number="intact", name="hanzi")
+        else:
+            phone = now.phone if rng.random() < _NEW_CONTACT_SHARE else then.phone
+            if rng.random() < _NEW_CONTACT_SHARE:
+                subject = SubjectView(now, phone, now.address, now.district_code)
+            else:
+                subject = SubjectView(now, phone, then.address, then.district_code)
+        payload, flags, plan = self._writer.event(
+            source, subject, plan, event_id=event_id, occurred_at=occurred_at
+        )
+        if variant:
+            payload["name"], word = style.name_variant(now.surname, now.given)
+            name_form: dict[str, NameForm] = {
+                "name_shape_alike": "shape_alike",
+                "name_dropped_char": "dropped_char",
+            }
+            plan = replace(plan, name=name_form.get(word, "homophone"))
+            flags = (*flags, word, "contact_new")
+        flags, plan = self._restyled(style, payload, now, flags, plan)
+        evidence = _has_evidence(person, subject, source, plan) and (
+            "id_masked_last2" not in flags
+            or _has_evidence(person, subject, source, replace(plan, id_number="missing"))
+        )
+        return SimEvent(
+            occurred_at,
+            event_id,
+            payload,
+            "match",
+            source,
+            person.person_id,
+            plan,
+            flags,
+            evidence=evidence,
+        )
+
+    def _sequence_namesake(self, style: HainanStyle, event_id: str, occurred_at: str) -> SimEvent:
+        """A household-registration event of a namesake born the same day in the same county.
+
+        The namesake's valid id differs from the roster person's in the sequence digits.
+        """
+        owner = self._rng.choice(self._watchlist)
+        stranger = style.sequence_namesake(owner.then)
+        subject = SubjectView(stranger, stranger.phone, stranger.address, stranger.district_code)
+        plan = replace(self._writer.plan("hukou"), id_number="intact")
+        payload, flags, plan = self._writer.event(
+            "hukou", subject, plan, event_id=event_id, occurred_at=occurred_at
+        )
+        flags, plan = self._restyled(style, payload, stranger, flags, plan)
+        return SimEvent(
+            occurred_at,
+            event_id,
+            payload,
+            "namesake_sequence",
+            "hukou",
+            owner.person_id,
+            plan,
+            flags,
         )
 
     def _malform(self, payload: dict[str, Any], reason: MalformedReason) -> dict[str, Any] | str:

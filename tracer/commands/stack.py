@@ -25,7 +25,7 @@ from connectors.endpoints import require_listening, url_address
 from connectors.errors import RetryGaveUp, ServiceUnavailable, StackError
 from connectors.lead_index import ensure_lead_index
 from connectors.retry import RetryPolicy, retry_call
-from connectors.stack import LocalStack, ServiceStatus, StackConfig
+from connectors.stack import SERVICES, LocalStack, ServiceName, ServiceStatus, StackConfig
 from connectors.topics import contract_topics, ensure_topics, kafka_admin
 from tracer.settings import TracerSettings, load_settings
 
@@ -161,9 +161,28 @@ def _print_status(statuses: tuple[ServiceStatus, ...], *, as_json: bool) -> None
         typer.echo(_line(status))
 
 
+_ONLY_HELP = "Only this service (kafka or elasticsearch); repeat for both. Default: both."
+
+
+def _services(only: list[str] | None) -> tuple[ServiceName, ...]:
+    """The services ``--only`` names, in the stack's order; all of them when it is not given."""
+    if not only:
+        return SERVICES
+    unknown = sorted(set(only) - set(SERVICES))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown service {', '.join(unknown)}; choose from {', '.join(SERVICES)}",
+            param_hint="--only",
+        )
+    return tuple(service for service in SERVICES if service in only)
+
+
 @app.command()
-def up() -> None:
+def up(
+    only: Annotated[list[str] | None, typer.Option("--only", help=_ONLY_HELP)] = None,
+) -> None:
     """Fetch (first run only), start Kafka and Elasticsearch, create topics and the leads index."""
+    services = _services(only)
     settings = load_settings()
     stack = LocalStack(stack_config(settings))
     begin = time.monotonic()
@@ -173,18 +192,23 @@ def up() -> None:
             spinner.update(message)
             _err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}", highlight=False)
 
-        statuses = stack.up(say)
-        provision(settings, timeout_s=60.0, say=say)
+        statuses = stack.up(say, only=services)
+        # Topics and the index need both services: a restart of one alone finds them in place.
+        if services == SERVICES:
+            provision(settings, timeout_s=60.0, say=say)
     _err.print(f"stack ready in {time.monotonic() - begin:.1f} s", highlight=False)
     _print_status(statuses, as_json=False)
 
 
 @app.command()
-def down() -> None:
+def down(
+    only: Annotated[list[str] | None, typer.Option("--only", help=_ONLY_HELP)] = None,
+) -> None:
     """Stop Kafka and Elasticsearch (SIGTERM, then SIGKILL) and leave nothing behind."""
+    services = _services(only)
     stack = LocalStack(stack_config(load_settings()))
     with _err.status("tracer stack down", spinner="dots"):
-        statuses = stack.down(typer.echo)
+        statuses = stack.down(typer.echo, only=services)
     _print_status(statuses, as_json=False)
 
 

@@ -13,6 +13,7 @@ from matchers.blocking import WatchlistIndex, event_block_keys, person_block_key
 from matchers.dates import date_block_keys
 from matchers.errors import InvalidRecord
 from matchers.ids import id_block_keys
+from matchers.name_variants import dialect_initials
 from matchers.names import name_block_keys
 from matchers.phones import phone_block_keys
 from matchers.records import EventRecord, event_from_raw, person_from_raw
@@ -250,6 +251,14 @@ def _reference_event_keys(event: EventRecord) -> frozenset[str]:
     if gender is not None:
         keys = {k for k in keys if not k.startswith("bd:")}  # bdg: is the sharper key
     initials = {p.surname[0] for n in event.names for p in n.parses if p.surname}
+    # A dialect passport surname (TAY for 郑) also looks under its pinyin initials.
+    initials |= {
+        i
+        for n in event.names
+        if n.script != "hanzi"
+        for p in n.parses
+        for i in dialect_initials(p.surname)
+    }
     sharper = {f"bdgs:{k[4:]}|{i}" for k in keys if k.startswith("bdg:") for i in initials}
     if sharper:
         keys = {k for k in keys if not k.startswith("bdg:")} | sharper

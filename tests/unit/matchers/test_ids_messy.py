@@ -1,0 +1,125 @@
+"""Ids as clerks and OCR write them, and two valid ids that are two people (issue 13)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matchers.id_damage import check_char
+from matchers.ids import compare_id, id_level, normalise_id
+
+
+def _valid(body17: str) -> str:
+    return body17 + check_char(body17)
+
+
+# Synthetic numbers with valid check characters: Haikou Meilan 1990-01-01, 琼海 1963-07-01.
+MEILAN = _valid("46010819900101081")
+QIONGHAI = _valid("46900219630701188")
+WIDE = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+
+READINGS = [
+    ("letter O for 0", MEILAN.replace("0", "O", 2), MEILAN, ("id_ocr_letters",)),
+    ("lower-case l for 1", MEILAN[:6] + MEILAN[6:].replace("1", "l", 1), MEILAN, ("id_ocr_letters",)),  # noqa: E501
+    ("capital I for 1", QIONGHAI[:14] + "I" + QIONGHAI[15:], QIONGHAI, ("id_ocr_letters",)),
+    ("B for 8", QIONGHAI.replace("8", "B"), QIONGHAI, ("id_ocr_letters",)),
+    ("full-width digits", MEILAN.translate(WIDE), MEILAN, ()),
+    ("spaces between parts", f"{MEILAN[:6]} {MEILAN[6:14]} {MEILAN[14:]}", MEILAN, ()),
+    ("full-width spaces", "\u3000".join((QIONGHAI[:6], QIONGHAI[6:14], QIONGHAI[14:])), QIONGHAI, ()),  # noqa: E501
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("description", "raw", "expected", "flags"), READINGS)
+def test_clerk_and_ocr_writings_read_back_to_the_number(
+    description: str, raw: str, expected: str, flags: tuple[str, ...]
+) -> None:
+    forms = normalise_id(raw)
+    assert forms.value == expected, description
+    assert forms.valid
+    assert set(flags) <= set(forms.flags)
+    assert compare_id(normalise_id(expected), forms).level == "exact"
+
+
+def test_ocr_repair_leaves_what_is_not_an_id_alone() -> None:
+    assert not normalise_id("ABCDEFGHIJKLMNOPQR").comparable
+    assert normalise_id("E1234567", "passport").value == "E1234567"
+    assert "id_ocr_letters" not in normalise_id(MEILAN).flags
+    # The check position keeps its X: a letter there is no OCR slip.
+    x_id = next(
+        _valid(f"4601081990010{n:03d}1")
+        for n in range(999)
+        if _valid(f"4601081990010{n:03d}1").endswith("X")
+    )
+    assert normalise_id(x_id.replace("0", "O", 1)).value == x_id
+
+
+MASKS = [
+    ("first 6 + last 4", MEILAN[:6] + "*" * 8 + MEILAN[14:], "partial"),
+    ("first 4 + last 4", MEILAN[:4] + "*" * 10 + MEILAN[14:], "partial"),
+    ("last 2 only", "*" * 16 + MEILAN[16:], "missing"),
+    ("first 6 + last 4 of someone else", QIONGHAI[:6] + "*" * 8 + QIONGHAI[14:], "disagree"),
+]
+
+
+@pytest.mark.parametrize(("description", "masked", "level"), MASKS)
+def test_bank_mask_styles(description: str, masked: str, level: str) -> None:
+    assert compare_id(normalise_id(MEILAN), normalise_id(masked)).level == level, description
+
+
+def _sequence_other(value: str, positions: tuple[int, ...]) -> str:
+    body = list(value[:17])
+    for i in positions:
+        body[i] = str((int(body[i]) + 2) % 10)  # +2 keeps the gender digit's parity
+    return _valid("".join(body))
+
+
+def test_two_valid_ids_with_other_sequence_digits_are_two_people() -> None:
+    other = _sequence_other(MEILAN, (14, 15))
+    comparison = compare_id(normalise_id(MEILAN), normalise_id(other))
+    assert comparison.level == "disagree"
+    assert "another person" in comparison.detail_en
+    assert MEILAN not in comparison.detail_en + comparison.detail_zh
+
+
+_SUBSTITUTED = MEILAN[:15] + str((int(MEILAN[15]) + 1) % 10) + MEILAN[16:]
+_OTHER_CHECK = MEILAN[:17] + ("0" if MEILAN[17] != "0" else "1")
+DAMAGED = [
+    ("one digit substituted (breaks the check)", _SUBSTITUTED, "typo"),
+    ("adjacent digits swapped", MEILAN[:10] + MEILAN[11] + MEILAN[10] + MEILAN[12:], "typo"),
+    ("legacy 15-digit number, one body digit off", QIONGHAI[:6] + QIONGHAI[8:14] + "198", "typo"),
+    ("same body, other check character", _OTHER_CHECK, "partial"),
+]
+
+
+@pytest.mark.parametrize(("description", "other", "level"), DAMAGED)
+def test_a_damaged_number_is_still_a_typo(description: str, other: str, level: str) -> None:
+    person = normalise_id(QIONGHAI if "legacy" in description else MEILAN)
+    assert compare_id(person, normalise_id(other)).level == level, description
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text("0123456789", min_size=11, max_size=11),
+    st.sampled_from([(14, 15), (14, 16), (15, 16), (14, 15, 16)]),
+)
+def test_checksum_consistent_body_differences_disagree(
+    tail: str, positions: tuple[int, ...]
+) -> None:
+    body = "460108" + tail
+    if not body[6:14].isdigit():
+        return
+    a = _valid(body)
+    b = _sequence_other(a, positions)
+    level, _ = id_level(normalise_id(a), normalise_id(b))
+    assert level == "disagree"
+    assert compare_id(normalise_id(a), normalise_id(b)).level == level
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text("0123456789", min_size=11, max_size=11), st.integers(0, 16), st.integers(1, 9))
+def test_every_single_substitution_stays_a_typo(tail: str, where: int, shift: int) -> None:
+    a = _valid("460108" + tail)
+    digit = str((int(a[where]) + shift) % 10)
+    b = a[:where] + digit + a[where + 1 :]
+    assert id_level(normalise_id(a), normalise_id(b))[0] == "typo"
