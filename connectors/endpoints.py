@@ -8,19 +8,25 @@ while we wait; a timeout (or a listener that answers but is not ready) may well 
 
 :func:`require_listening` probes the addresses with plain TCP connects, tolerates refusals for a
 short grace (a service restarting), and raises :class:`ConnectionRefused` once every address
-kept refusing; anything else is left to the clients' own waiting. The addresses are pure values
+kept refusing; anything else is left to the clients' own waiting. The probes are paced by the
+project's one retry helper (:func:`connectors.retry.retry_call`, kind ``stack``: backoff with
+jitter, the grace as its deadline). :class:`ConnectionRefused` is not ``retriable``: a retry loop
+that meets it (``tracer stack init``) gives up at once. The addresses are pure values
 (:func:`kafka_addresses`, :func:`url_address`), tested by value.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, Literal
 from urllib.parse import urlsplit
 
-from connectors.errors import ServiceUnavailable
+from connectors.errors import ConnectorError, RetryGaveUp, ServiceUnavailable
+from connectors.retry import RetryPolicy, retry_call
 
 __all__ = [
     "REFUSED_GRACE_S",
@@ -41,10 +47,15 @@ Reach = Literal["listening", "refused", "unknown"]
 
 #: How long refusals are tolerated before giving up (a service restarting is back by then).
 REFUSED_GRACE_S: Final = 3.0
+#: The pause between two probes: from 0.25 s, at most 0.5 s (jittered), within the grace.
+PROBE_PACE: Final = RetryPolicy(base_s=0.25, cap_s=0.5)
 
 
 class ConnectionRefused(ServiceUnavailable):
     """Every address of a service refused the connection: nothing listens there.
+
+    Not retriable, unlike its parent: the grace of :func:`require_listening` is spent, and no
+    process starts by itself while a retry loop waits.
 
     Attributes:
         service: ``Kafka`` or ``Elasticsearch``.
@@ -56,6 +67,8 @@ class ConnectionRefused(ServiceUnavailable):
         self.addresses = tuple(addresses)
         where = ", ".join(f"{host}:{port}" for host, port in self.addresses)
         super().__init__(f"{service} refused the connection at {where}: nothing listens there")
+
+    retriable = False
 
 
 def kafka_addresses(bootstrap: str) -> tuple[Address, ...]:
@@ -105,16 +118,40 @@ def require_listening(
     *,
     grace_s: float = REFUSED_GRACE_S,
     check: Callable[[Sequence[Address]], Reach] = probe,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Return once something may answer; raise when every address kept refusing for ``grace_s``.
 
+    For synchronous commands (it runs its own event loop): never call it from a running one.
+
     Raises:
         ConnectionRefused: nothing listens at any of the addresses.
     """
-    deadline = clock() + grace_s
-    while check(addresses) == "refused":
-        if clock() >= deadline:
-            raise ConnectionRefused(service, addresses)
-        sleep(0.5)
+
+    async def attempt() -> None:
+        if check(addresses) == "refused":
+            raise _Refused()
+
+    policy = RetryPolicy(base_s=PROBE_PACE.base_s, cap_s=PROBE_PACE.cap_s, deadline_s=grace_s)
+    try:
+        asyncio.run(
+            retry_call(
+                attempt,
+                kind="stack",
+                policy=policy,
+                retriable=lambda exc: isinstance(exc, _Refused),
+                sleep=sleep,
+                clock=clock,
+                log_level=logging.DEBUG,  # refusals in the grace are expected: no warning each
+            )
+        )
+    except RetryGaveUp as exc:
+        raise ConnectionRefused(service, addresses) from exc
+
+
+class _Refused(ConnectorError):
+    """One probe found every address refusing (tried again until the grace is spent)."""
+
+    def __init__(self) -> None:
+        super().__init__("every address refused the connection")

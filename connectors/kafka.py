@@ -10,6 +10,9 @@ Two clients, each where it fits:
   Every worker runs one, so every worker holds the whole watchlist whatever the group does.
   It reads ``tracer.roster.valid`` (the last valid records the pipeline kept) whole before the
   roster, and :meth:`KafkaRosterFollower.fetch` reads one roster record again by offset.
+  A session that fails (Kafka away, a topic not created yet, a bug in the handler) starts over
+  from the beginning through the worker's :class:`~connectors.retry.Retrier`, counted as
+  ``roster``; the worker's stop ends it, whatever it waits for.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLarg
 
 from connectors.batch_guard import UndecodableBatch, guard_fetcher
 from connectors.endpoints import kafka_addresses, require_listening
-from connectors.errors import ServiceUnavailable
+from connectors.errors import RetryGaveUp, ServiceUnavailable
+from connectors.retry import Retrier
 
 __all__ = [
     "DEFAULT_FEED",
@@ -188,6 +192,10 @@ class KafkaRosterFollower:
         fallback_topic: A compacted topic read whole *before* the roster on every (re)start
             (``tracer.roster.valid``: the last valid records kept for the roster).
         fallback_handler: Called with each batch read from ``fallback_topic``.
+        retrier: The worker's retrier: backoff between sessions, ``roster`` counters, the
+            stop event that ends :meth:`run`.
+        assign_timeout_s: How long a session waits for the roster topic's partitions before
+            it counts as failed (the topic not created yet: ``tracer stack init``).
     """
 
     def __init__(
@@ -199,6 +207,8 @@ class KafkaRosterFollower:
         max_records: int = 2000,
         fallback_topic: str | None = None,
         fallback_handler: FallbackHandler | None = None,
+        retrier: Retrier | None = None,
+        assign_timeout_s: float = 10.0,
     ) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
@@ -206,6 +216,8 @@ class KafkaRosterFollower:
         self._max_records = max_records
         self._fallback_topic = fallback_topic
         self._fallback_handler = fallback_handler
+        self._retrier = retrier or Retrier()
+        self._assign_timeout_s = assign_timeout_s
         self.caught_up = asyncio.Event()
         self.messages_read = 0
         self.undecodable_batches = 0
@@ -274,7 +286,7 @@ class KafkaRosterFollower:
         try:
             await consumer.start()
             guard_fetcher(consumer._fetcher)
-            ends = await self._assign_all(consumer, self._fallback_topic, tries=100)
+            ends = await self._assign_all(consumer, self._fallback_topic)
             pending = {tp for tp, end in ends.items() if end > 0}
             while pending:
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
@@ -293,45 +305,62 @@ class KafkaRosterFollower:
             await consumer.stop()
 
     async def run(self) -> None:
-        """Follow the roster until cancelled; retries while Kafka is unreachable."""
-        attempt = 0
-        while True:
-            consumer = self._consumer("tracer-roster-follower")
-            try:
-                await self._read_fallback()  # before the roster: its records may be needed
-                await consumer.start()
-                if not guard_fetcher(consumer._fetcher):
-                    log.error("roster follower: fetcher not guarded against undecodable batches")
-                await self._follow(consumer, await self._assign_all(consumer, self._topic))
-            except AIOKafkaError as exc:
-                attempt += 1
-                log.warning(
-                    "roster follower: Kafka error %s; retry %d", type(exc).__name__, attempt
-                )
-                await asyncio.sleep(min(10.0, 0.5 * 2**attempt))
-            except Exception:  # a follower that died would freeze the watchlist: start over
-                attempt += 1
-                log.exception("roster follower failed; re-reading the roster (retry %d)", attempt)
-                await asyncio.sleep(min(10.0, 0.5 * 2**attempt))
-            finally:
-                await consumer.stop()
+        """Follow the roster until the worker stops (or cancelled); retries while it fails."""
+        try:
+            await self._retrier.call(self._session, kind="roster")
+        except RetryGaveUp:
+            log.info("roster follower: stopped")
+
+    async def _session(self) -> None:
+        """Read the fallback topic, then the roster from the beginning, then follow it.
+
+        Raises:
+            ServiceUnavailable: The session failed; the retrier starts another one.
+        """
+        consumer = self._consumer("tracer-roster-follower")
+        try:
+            await self._read_fallback()  # before the roster: its records may be needed
+            await consumer.start()
+            if not guard_fetcher(consumer._fetcher):
+                log.error("roster follower: fetcher not guarded against undecodable batches")
+            ends = await self._assign_all(consumer, self._topic)
+            if not ends:
+                raise ServiceUnavailable(f"roster topic {self._topic} has no partitions yet")
+            await self._follow(consumer, ends)
+        except AIOKafkaError as exc:
+            raise ServiceUnavailable(f"roster follower: Kafka error {type(exc).__name__}") from exc
+        except ServiceUnavailable:
+            raise
+        except Exception as exc:  # a follower that died would freeze the watchlist: start over
+            log.exception("roster follower failed; re-reading the roster")
+            raise ServiceUnavailable(f"roster follower failed: {type(exc).__name__}") from exc
+        finally:
+            await consumer.stop()
+
+    def _reading_again(self) -> None:
+        # The session never returns, so the retrier never hears of a success: say it once the
+        # session has read to the end offsets seen at its start (a record that kills every
+        # session before that keeps the roster reported failing), or the health endpoint
+        # would report the roster failing long after it recovered.
+        if self._retrier.observer is not None:
+            self._retrier.observer.on_success("roster")
 
     async def _assign_all(
-        self, consumer: AIOKafkaConsumer, topic: str, *, tries: int = 1_000_000
+        self, consumer: AIOKafkaConsumer, topic: str
     ) -> dict[TopicPartition, int]:
-        # Without a group, a subscription is assigned every partition of the topic.
+        """Assign every partition of ``topic`` from the beginning; ``{}`` when it has none yet."""
+        # Without a group, a subscription is assigned every partition of the topic once the
+        # consumer has its metadata: a wait, not a retry (failures are the session's), so it
+        # is a short poll bounded in time.
         consumer.subscribe([topic])
-        tps: list[TopicPartition] = []
-        for attempt in range(1, tries + 1):
-            tps = sorted(consumer.assignment())
-            if tps:
-                break
-            if attempt % 50 == 0:
-                log.warning("roster follower: topic %s has no partitions yet", topic)
-            await asyncio.sleep(0.1)
-        if not tps:  # bounded for the fallback topic only: run `tracer stack init`
-            log.error("roster follower: no topic %s; last valid roster records unread", topic)
+        try:
+            async with asyncio.timeout(self._assign_timeout_s):
+                while not consumer.assignment():
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            log.error("roster follower: no topic %s (run `tracer stack init`)", topic)
             return {}
+        tps = sorted(consumer.assignment())
         # Re-reading from the beginning on every (re)start rebuilds the watchlist from scratch.
         await consumer.seek_to_beginning(*tps)
         ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
@@ -341,7 +370,8 @@ class KafkaRosterFollower:
         pending = {tp for tp, end in ends.items() if end > 0}
         if not pending:
             self.caught_up.set()
-        while True:
+            self._reading_again()
+        while True:  # follows for ever: the retrier's stop (or a failure) ends the session
             batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
             for tp, records in batches.items():
                 await self._handler(
@@ -359,6 +389,7 @@ class KafkaRosterFollower:
                 if not pending:
                     log.info("roster follower: caught up after %d messages", self.messages_read)
                     self.caught_up.set()
+                    self._reading_again()
 
     def _undecodable(self, record: Any) -> bool:
         # The watchlist goes on without it; the roster agent, inside the group, dead-letters it.

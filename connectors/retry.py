@@ -197,6 +197,7 @@ async def retry_call(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rng: random.Random | None = None,
     clock: Callable[[], float] = time.monotonic,
+    log_level: int = logging.WARNING,
 ) -> T:
     """Call ``fn()`` until it succeeds, a non-retriable error comes, or the loop must stop.
 
@@ -210,6 +211,8 @@ async def retry_call(
         sleep: The pause (injectable; the stop event cuts it short either way).
         rng: Jitter source.
         clock: Monotonic seconds, for the deadline.
+        log_level: The level of the line logged before each pause (a wait whose failures are
+            expected, such as the fail-fast probe's grace, logs below WARNING).
 
     Returns:
         What ``fn()`` returned.
@@ -232,7 +235,8 @@ async def retry_call(
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
-        log.warning(
+        log.log(
+            log_level,
             "%s failed (%s); retry %d in %.2fs",
             kind,
             _describe(error),

@@ -6,7 +6,7 @@ with ``stream.take_events``, once the loop body returned), even when the agent r
 nothing here lets an exception out: :class:`~streams.pipeline.EventHandler` turns bad input into
 a dead letter, :class:`~streams.publisher.Publisher` waits until the broker acknowledged every
 lead and dead letter (a message Kafka refuses for good becomes a bounded dead-letter stub), and
-:class:`~streams.pipeline.LeadWriter` retries a bulk until Elasticsearch acknowledged it. Kafka
+:class:`~streams.lead_writer.LeadWriter` retries a bulk until Elasticsearch acknowledged it. Kafka
 offsets advance only past events whose leads and dead letters were acknowledged and past leads
 that are written or dead-lettered.
 

@@ -30,8 +30,9 @@ from prometheus_client import CollectorRegistry
 
 from streams.health import HealthMonitor, HealthPolicy, consumer_offsets, health_document
 from streams.last_valid import LastValidKeeper
+from streams.lead_writer import LeadWriter
 from streams.metrics import WorkerCollector, WorkerFigures, exposition, worker_registry
-from streams.pipeline import EventHandler, EventParser, LeadWriter, MatcherPort, PipelineStats
+from streams.pipeline import EventHandler, EventParser, MatcherPort, PipelineStats
 from streams.publisher import Publisher
 from streams.roster import LeadCloser, Watchlist
 from streams.transport import RawBytes, install_fast_fetch
@@ -203,7 +204,6 @@ def build_pipeline(
     from streams.agents import register_agents  # noqa: PLC0415 - agents import this module
 
     app = _faust_app(settings, web_enabled=web_enabled, datadir=datadir)
-    install_fast_fetch(app, deadletter_topic=topic_name("deadletter", prefix=settings.topic_prefix))
     prefix = settings.topic_prefix
     stats = stats or PipelineStats()
     retrier = retrier or Retrier(observer=RetryCounter(stats.retries, stats.failing_since))
@@ -211,6 +211,9 @@ def build_pipeline(
         retrier = replace(retrier, stop=asyncio.Event())
     stopping = retrier.stop
     assert stopping is not None
+    install_fast_fetch(
+        app, deadletter_topic=topic_name("deadletter", prefix=prefix), retrier=retrier
+    )
     dead_max = settings.max_dead_letter_bytes
     lock = asyncio.Lock()
     watchlist = Watchlist(matcher, max_record_bytes=settings.max_roster_bytes)
@@ -224,6 +227,7 @@ def build_pipeline(
         watchlist.on_roster,
         fallback_topic=valid_topic,
         fallback_handler=watchlist.on_fallback,
+        retrier=retrier,
     )
     raw: dict[str, Any] = {"schema": RawBytes()}
     deadletter = app.topic(topic_name("deadletter", prefix=prefix), **raw)
@@ -243,7 +247,7 @@ def build_pipeline(
         watchlist=watchlist,
         follower=follower,
         closer=closer,
-        keeper=LastValidKeeper(watchlist.verdicts, follower.fetch, keep),
+        keeper=LastValidKeeper(watchlist.verdicts, follower.fetch, keep, retrier=retrier),
         handle_events=EventHandler(
             matcher,
             parse_event,

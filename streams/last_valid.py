@@ -6,16 +6,23 @@ last valid roster record, byte for byte, to ``tracer.roster.valid`` (compacted, 
 ``person_id``). Compaction may later drop that record from the roster; a restarted worker then
 finds it there (``streams/roster.py``). Publishing again after a crash is harmless: the topic
 keeps the latest record per person, and the bytes are the same.
+
+While Kafka does not answer, keeping is retried through the worker's
+:class:`~connectors.retry.Retrier` (counted as ``roster``; the worker's stop ends it with
+:class:`~connectors.errors.RetryGaveUp`, and the roster agent's batch stays uncommitted). A
+publish Kafka refuses for good (:func:`~connectors.errors.kafka_publish_error`) is not retried:
+the record is counted as not kept (``lost``), and the invalid update is still dead-lettered.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from connectors.errors import PublishRejected, kafka_publish_error
 from connectors.kafka import RosterMessage
+from connectors.retry import Retrier
 
 from streams.roster import RosterVerdict, RosterVerdicts
 
@@ -35,9 +42,9 @@ class KeeperStats:
 
     kept: int = 0
     #: The last valid record was already gone from the roster (compacted before the agent got
-    #: to the invalid update): that person's state is not durable beyond this run.
+    #: to the invalid update), or Kafka refused it for good: that person's state is not
+    #: durable beyond this run.
     lost: int = 0
-    retries: int = 0
 
 
 class LastValidKeeper:
@@ -47,7 +54,7 @@ class LastValidKeeper:
         verdicts: This worker's verdicts on roster records (the follower's).
         fetch: Reads a roster record again (``KafkaRosterFollower.fetch``).
         publish: Sends to ``tracer.roster.valid``.
-        max_pause_s: Longest pause between two tries while Kafka does not answer.
+        retrier: The worker's retrier (backoff, ``roster`` counters, the stop event).
     """
 
     def __init__(
@@ -56,12 +63,12 @@ class LastValidKeeper:
         fetch: Fetch,
         publish: Publish,
         *,
-        max_pause_s: float = 10.0,
+        retrier: Retrier | None = None,
     ) -> None:
         self._verdicts = verdicts
         self._fetch = fetch
         self._publish = publish
-        self._max_pause_s = max_pause_s
+        self._retrier = retrier or Retrier()
         self.stats = KeeperStats()
 
     async def verdict(self, partition: int, offset: int) -> str | None:
@@ -69,6 +76,9 @@ class LastValidKeeper:
 
         Retries while Kafka does not answer (with backoff, cancellable: never blocks shutdown);
         the offset of the roster agent does not move before this returns.
+
+        Raises:
+            RetryGaveUp: The worker is stopping (the record is judged again after the restart).
         """
         judged = await self._verdicts.judge(partition, offset)
         if judged is None:
@@ -80,32 +90,32 @@ class LastValidKeeper:
     async def _keep(self, partition: int, judged: RosterVerdict) -> None:
         assert judged.person_id is not None and judged.last_valid_offset is not None
         key = judged.person_id.encode()
-        attempt = 0
-        while True:
-            try:
-                found = await self._fetch(partition, judged.last_valid_offset)
-                if found is not None and found.key == key and found.value is None:
-                    return  # the last valid record deleted the person: not traced either way
-                if found is None or found.key != key or found.value is None:
-                    self.stats.lost += 1
-                    log.error(
-                        "roster: the last valid record before partition %d offset %d is gone;"
-                        " not kept (%d so far)",
-                        partition,
-                        judged.last_valid_offset,
-                        self.stats.lost,
-                    )
-                    return
-                await self._publish(key, found.value)
-                self.stats.kept += 1
+        offset = judged.last_valid_offset
+
+        async def attempt() -> None:
+            found = await self._fetch(partition, offset)  # ServiceUnavailable: tried again
+            if found is not None and found.key == key and found.value is None:
+                return  # the last valid record deleted the person: not traced either way
+            if found is None or found.key != key or found.value is None:
+                self._lost(partition, offset, "is gone")
                 return
-            except Exception as exc:  # Kafka away, or a publish refused: try again later
-                attempt += 1
-                self.stats.retries += 1
-                pause = min(self._max_pause_s, 0.2 * 2 ** min(attempt, 10))
-                log.warning(
-                    "roster: keeping a last valid record failed (%s); retry %d",
-                    type(exc).__name__,
-                    attempt,
-                )
-                await asyncio.sleep(pause)
+            try:
+                await self._publish(key, found.value)
+            except Exception as exc:  # translated: transient ones retried, the rest final
+                raise kafka_publish_error(exc) from exc
+            self.stats.kept += 1
+
+        try:
+            await self._retrier.call(attempt, kind="roster")
+        except PublishRejected as exc:
+            self._lost(partition, offset, f"was refused ({exc.reason})")
+
+    def _lost(self, partition: int, offset: int, why: str) -> None:
+        self.stats.lost += 1
+        log.error(
+            "roster: the last valid record at partition %d offset %d %s; not kept (%d so far)",
+            partition,
+            offset,
+            why,
+            self.stats.lost,
+        )

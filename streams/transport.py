@@ -36,11 +36,15 @@ a batch on as an ``UndecodableBatch`` marker; the consumer publishes a dead lett
 (reason ``undecodable_record``, topic, partition, first offset, the last one and the error's
 class in ``detail``; no payload), waits until Kafka has it, then counts the offsets as handled
 (a gap up to the last one, acknowledged) and goes on. The other partitions of the fetch are
-delivered as usual. While Kafka refuses the dead letter, it is retried with backoff until the
-worker stops; then the offsets are not acknowledged and are read again after the restart.
+delivered as usual. While Kafka refuses the dead letter, it is retried through the worker's
+:class:`~connectors.retry.Retrier` (counted as ``publish``) until the worker stops; then the
+offsets are not acknowledged and are read again after the restart. Every failure is retried,
+permanent ones too: the partition's offsets wait for this letter, and a stub of a few hundred
+bytes refused for good means a missing dead-letter topic or a missing permission, which an
+operator fixes while the worker waits (and its health reports ``publish`` failing).
 
-Use: ``install_fast_fetch(app, deadletter_topic=...)`` right after building the app, before it
-starts, and
+Use: ``install_fast_fetch(app, deadletter_topic=..., retrier=...)`` right after building the
+app, before it starts, and
 ``app.topic(name, schema=RawBytes())``; agents iterate batches (``async for records in stream``).
 It overrides private methods of faust-streaming 0.15: pin that version.
 """
@@ -56,6 +60,8 @@ from typing import Any, cast
 import faust
 from connectors.batch_guard import UNDECODABLE_REASON, UndecodableBatch, guard_fetcher
 from connectors.deadletter import MessageOrigin, build_dead_letter, encode_dead_letter
+from connectors.errors import RetryGaveUp, kafka_publish_error
+from connectors.retry import Retrier, RetryPolicy
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerMessage
@@ -133,7 +139,8 @@ class UndecodableMessage:
     generation_id: int
 
 
-#: Longest pause between two tries of an undecodable batch's dead letter while Kafka refuses it.
+#: Longest pause between two tries of an undecodable batch's dead letter while Kafka refuses it
+#: (the retrier of a transport installed without the worker's).
 DEAD_LETTER_RETRY_MAX_S = 5.0
 
 
@@ -190,7 +197,7 @@ class FastFetchConsumer(faust_aiokafka.Consumer):
         except asyncio.CancelledError:
             if not self.transport.app.should_stop:
                 raise
-        except Exception as exc:
+        except Exception as exc:  # Faust's own handler, kept: logged, then Faust's to handle
             self.log.exception("Drain messages raised: %r", exc)
             raise
         finally:
@@ -206,7 +213,7 @@ class FastFetchConsumer(faust_aiokafka.Consumer):
         if not self.flow_active:
             try:  # as Faust does: fetched while the flow stopped, so seek back to the commits
                 await self.perform_seek()
-            except Exception as exc:
+            except Exception as exc:  # Faust's: the next fetch seeks again
                 self.log.warning(f"exception performing seek when flow not active {exc}")
             return []
         generation = self.app.consumer_generation_id
@@ -235,22 +242,22 @@ class FastFetchConsumer(faust_aiokafka.Consumer):
 
     async def _publish_dead_letter(self, bad: UndecodableBatch) -> bool:
         """Send the stub and wait for Kafka's acknowledgement; ``False`` when stopping first."""
-        topic = cast(FastFetchTransport, self.transport).deadletter_topic
+        transport = cast(FastFetchTransport, self.transport)
         value = encode_dead_letter(undecodable_dead_letter(bad))
-        attempt = 0
-        while not self.should_stop:
+
+        async def attempt() -> None:
             try:
-                await self.app.producer.send_and_wait(topic, None, value, None, None, None)
-                return True
-            except Exception as exc:  # retriable or not, the offsets wait for this letter
-                attempt += 1
-                log.warning(
-                    "undecodable batch: dead letter failed (%s); retry %d",
-                    type(exc).__name__,
-                    attempt,
+                await self.app.producer.send_and_wait(
+                    transport.deadletter_topic, None, value, None, None, None
                 )
-                await self.sleep(min(DEAD_LETTER_RETRY_MAX_S, 0.2 * 2**attempt))
-        return False
+            except Exception as exc:  # translated for the log; retried either way (module)
+                raise kafka_publish_error(exc) from exc
+
+        try:
+            await transport.retrier.call(attempt, kind="publish", retriable=_always)
+        except RetryGaveUp:
+            return False
+        return True
 
     async def _deliver(self, batch: BatchMessage) -> None:
         tp = batch.tp
@@ -324,6 +331,10 @@ def undecodable_dead_letter(bad: UndecodableBatch) -> dict[str, Any]:
     return letter | {"last_offset": bad.last_offset}
 
 
+def _always(_error: BaseException) -> bool:
+    return True
+
+
 def _stub_message(tp: TP, offset: int, generation: int) -> ConsumerMessage:
     # What Faust acknowledges for an offset no stream saw: the last one of the bad batch.
     return ConsumerMessage(
@@ -347,17 +358,25 @@ class FastFetchTransport(faust_aiokafka.Transport):
     Consumer = FastFetchConsumer
     #: Where the consumers publish the stubs of undecodable batches.
     deadletter_topic: str = "deadletter"
+    #: Retries those stubs (the worker's: its counters and stop event).
+    retrier: Retrier = Retrier(RetryPolicy(cap_s=DEAD_LETTER_RETRY_MAX_S))
 
 
-def install_fast_fetch(app: faust.App, *, deadletter_topic: str = "deadletter") -> None:
+def install_fast_fetch(
+    app: faust.App, *, deadletter_topic: str = "deadletter", retrier: Retrier | None = None
+) -> None:
     """Give ``app`` the transport of :class:`FastFetchConsumer` (before it starts).
 
     Args:
         app: The Faust app, not started yet.
         deadletter_topic: The (prefixed) dead-letter topic, for undecodable batches.
+        retrier: The worker's retrier (``publish`` counters; its stop event ends the retries
+            of a stub). Without it, the retries end only when the consumer's task is cancelled.
     """
     transport = FastFetchTransport(cast(Any, app.conf).broker_consumer, app)
     transport.deadletter_topic = deadletter_topic
+    if retrier is not None:
+        transport.retrier = retrier
     app.transport = transport
 
 

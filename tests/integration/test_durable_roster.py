@@ -165,3 +165,77 @@ async def test_follower_fetch_reads_one_record_again_by_offset(run: Run) -> None
         1,
     )
     assert await follower.fetch(partition, 3) is None  # past the end: nothing there
+
+
+async def test_follower_starts_over_after_a_failure_and_ends_on_the_workers_stop(
+    run: Run,
+) -> None:
+    import asyncio
+
+    from connectors.kafka import KafkaRosterFollower, RosterMessage
+    from connectors.retry import Retrier, RetryCounter, RetryPolicy
+
+    for n in range(3):
+        publish(run, "supervision.roster", b'{"n": %d}' % n, b"p%d" % n)
+    counts: dict[str, int] = {}
+    failing: dict[str, float] = {}
+    stop = asyncio.Event()
+    retrier = Retrier(
+        RetryPolicy(base_s=0.1, cap_s=0.5), stop=stop, observer=RetryCounter(counts, failing)
+    )
+    batches: list[list[RosterMessage]] = []
+
+    async def handler(messages: Any) -> None:
+        batches.append(list(messages))
+        if len(batches) == 1:
+            raise RuntimeError("a bug in the handler")  # the first session dies
+
+    follower = KafkaRosterFollower(
+        run.settings.kafka_bootstrap, run.topic("supervision.roster"), handler, retrier=retrier
+    )
+    task = asyncio.create_task(follower.run())
+    await asyncio.wait_for(follower.caught_up.wait(), timeout=60)
+    assert counts == {"roster": 1}  # one failed session, counted for the health endpoint
+    assert failing == {}  # and no longer failing once it reads again
+    offsets = sorted(m.offset for batch in batches[1:] for m in batch)
+    assert len(offsets) == 3  # the second session read the roster from the beginning
+    began = time.monotonic()
+    stop.set()  # the worker's stop: the follower ends while waiting for more records
+    await asyncio.wait_for(task, timeout=5)
+    assert time.monotonic() - began < 2.0
+
+
+async def test_a_follower_that_fails_every_session_stays_reported_failing(run: Run) -> None:
+    import asyncio
+
+    from connectors.kafka import KafkaRosterFollower
+    from connectors.retry import Retrier, RetryCounter, RetryPolicy
+
+    publish(run, "supervision.roster", b'{"n": 0}', b"p0")
+    counts: dict[str, int] = {}
+    failing: dict[str, float] = {}
+    stop = asyncio.Event()
+    retrier = Retrier(
+        RetryPolicy(base_s=0.05, cap_s=0.2), stop=stop, observer=RetryCounter(counts, failing)
+    )
+
+    async def broken(_messages: Any) -> None:
+        raise RuntimeError("a bug in the handler")  # every session dies on the same record
+
+    follower = KafkaRosterFollower(
+        run.settings.kafka_bootstrap, run.topic("supervision.roster"), broken, retrier=retrier
+    )
+    task = asyncio.create_task(follower.run())
+    deadline = time.monotonic() + 60
+    while "roster" not in failing and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    began = failing["roster"]
+    while counts.get("roster", 0) < 4 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert counts.get("roster", 0) >= 4
+    # The run of failures began at the first one and was never ended by a session that
+    # connected but could not read: /health says roster_follower_failing after 10 s.
+    assert failing.get("roster") == began
+    assert not follower.caught_up.is_set()
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)

@@ -7,9 +7,11 @@ whatever addresses are configured (docker-compose's ``setup`` job runs it).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
@@ -19,9 +21,10 @@ from elasticsearch import Elasticsearch, TransportError
 from kafka.errors import KafkaError
 from rich.console import Console
 
-from connectors.endpoints import ConnectionRefused, require_listening, url_address
-from connectors.errors import ServiceUnavailable, StackError
+from connectors.endpoints import require_listening, url_address
+from connectors.errors import RetryGaveUp, ServiceUnavailable, StackError
 from connectors.lead_index import ensure_lead_index
+from connectors.retry import RetryPolicy, retry_call
 from connectors.stack import SERVICES, LocalStack, ServiceName, ServiceStatus, StackConfig
 from connectors.topics import contract_topics, ensure_topics, kafka_admin
 from tracer.settings import TracerSettings, load_settings
@@ -56,24 +59,41 @@ def stack_config(settings: TracerSettings) -> StackConfig:
     )
 
 
-def _with_backoff(action: Callable[[], _T], *, what: str, deadline: float) -> _T:
+def _with_backoff(
+    action: Callable[[], _T],
+    *,
+    what: str,
+    deadline: float,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> _T:
     """Run ``action`` until it stops failing with a retriable error or ``deadline`` passes.
 
-    A refused connection is not retried: nothing listens, and waiting will not start it.
+    The project's retry helper paces it (kind ``stack``; 0.5 s doubling to 5 s, jittered).
+    A refused connection is not retried (:class:`ConnectionRefused` is not retriable):
+    nothing listens, and waiting will not start it.
     """
-    delay = 0.5
-    while True:
+
+    async def attempt() -> _T:
         try:
-            return action()
-        except ConnectionRefused:
-            raise
-        except (ServiceUnavailable, KafkaError, TransportError) as exc:
-            if isinstance(exc, KafkaError) and not exc.retriable:
+            # In a thread: the action blocks, and may run an event loop of its own (the
+            # fail-fast probe of connectors.endpoints).
+            return await asyncio.to_thread(action)
+        except KafkaError as exc:  # translated here, the adapter's edge for this command
+            if not exc.retriable:
                 raise StackError(f"{what} refused the set-up: {exc}") from exc
-            if time.monotonic() + delay > deadline:
-                raise StackError(f"{what} was not ready in time: {exc}") from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            raise ServiceUnavailable(f"{what}: {type(exc).__name__}") from exc
+        except TransportError as exc:
+            raise ServiceUnavailable(f"{what}: {type(exc).__name__}") from exc
+
+    policy = RetryPolicy(base_s=0.5, cap_s=5.0, deadline_s=max(deadline - time.monotonic(), 0.01))
+    try:
+        # INFO, not WARNING: waiting for a service that is starting is what this command does.
+        retrying = retry_call(
+            attempt, kind="stack", policy=policy, sleep=sleep, log_level=logging.INFO
+        )
+        return asyncio.run(retrying)
+    except RetryGaveUp as exc:
+        raise StackError(f"{what} was not ready in time: {exc.__cause__}") from exc
 
 
 def _remaining(deadline: float) -> float:

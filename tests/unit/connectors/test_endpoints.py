@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterator
 
@@ -70,13 +71,17 @@ def test_a_probe_tells_refused_from_listening(closed_port: int, open_port: int) 
 
 
 class Clock:
+    """A fake monotonic clock that the pauses advance (the tests never wait)."""
+
     def __init__(self) -> None:
         self.now = 0.0
+        self.pauses: list[float] = []
 
     def __call__(self) -> float:
         return self.now
 
-    def sleep(self, seconds: float) -> None:
+    async def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
         self.now += seconds
 
 
@@ -91,8 +96,11 @@ def test_refusals_are_tolerated_for_the_grace_then_named() -> None:
             sleep=clock.sleep,
             clock=clock,
         )
-    assert 3.0 <= clock.now <= 3.5
+    # Probed again until the next pause would pass the grace; each pause at most 0.5 s.
+    assert 2.5 <= clock.now <= 3.0
+    assert clock.pauses and max(clock.pauses) <= 0.5
     assert isinstance(caught.value, ServiceUnavailable)
+    assert not caught.value.retriable  # final: a retry loop that meets it stops at once
     assert (caught.value.service, caught.value.addresses) == ("Kafka", (("127.0.0.1", 9),))
     assert str(caught.value) == (
         "Kafka refused the connection at 127.0.0.1:9: nothing listens there"
@@ -110,4 +118,20 @@ def test_a_service_coming_up_or_not_refusing_is_left_to_the_client(answers: list
         sleep=clock.sleep,
         clock=clock,
     )
-    assert clock.now == 0.5 * (len(answers) - 1)
+    assert len(clock.pauses) == len(answers) - 1  # one pause after each refusal, none after
+    assert clock.now <= 0.5 * (len(answers) - 1)
+
+
+def test_a_real_refused_port_is_named_within_the_grace(closed_port: int) -> None:
+    with pytest.raises(ConnectionRefused):
+        require_listening("Kafka", [("127.0.0.1", closed_port)], grace_s=0.6)
+
+
+def test_refusals_within_the_grace_are_not_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    seen = iter(["refused", "refused", "listening"])
+    with caplog.at_level(logging.WARNING):
+        require_listening(
+            "Kafka", [("127.0.0.1", 9)], check=lambda _a: next(seen), sleep=clock.sleep, clock=clock
+        )
+    assert caplog.records == []  # expected while a service restarts: the command stays quiet

@@ -27,7 +27,7 @@ from connectors.elasticsearch import (
     conflicting_duplicates,
 )
 from connectors.retry import Retrier
-from streams.pipeline import LeadWriter
+from streams.lead_writer import LeadWriter
 from tests.unit.connectors.test_elasticsearch import FakeElasticsearch, Sleeps, api_error
 from tests.unit.streams.fakes import record
 

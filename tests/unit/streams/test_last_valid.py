@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
-from connectors.errors import ServiceUnavailable
+import pytest
+from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+
+from connectors.errors import RetryGaveUp, ServiceUnavailable
 from connectors.kafka import RosterMessage
+from connectors.retry import Retrier, RetryCounter
 from streams.last_valid import LastValidKeeper
 from streams.roster import RosterVerdict, Watchlist
 from tests.unit.streams.fakes import FakeMatcher, roster
@@ -70,9 +74,15 @@ def test_a_kept_record_alone_does_nothing_and_a_tombstone_there_forgets_it() -> 
 class Roster:
     """The roster partition as the keeper reads it again, failing the first ``fail`` reads."""
 
-    def __init__(self, records: dict[int, RosterMessage], fail: int = 0) -> None:
+    def __init__(
+        self,
+        records: dict[int, RosterMessage],
+        fail: int = 0,
+        refuse: list[BaseException] | None = None,
+    ) -> None:
         self.records = records
         self.fail = fail
+        self.refuse = refuse or []  # what the next publishes raise, in order
         self.published: list[tuple[bytes, bytes]] = []
 
     async def fetch(self, partition: int, offset: int) -> RosterMessage | None:
@@ -83,23 +93,81 @@ class Roster:
         return self.records.get(offset)
 
     async def publish(self, key: bytes, value: bytes) -> None:
+        if self.refuse:
+            raise self.refuse.pop(0)
         self.published.append((key, value))
 
 
-async def _keeper_after_invalid_update(kafka: Roster) -> tuple[LastValidKeeper, str | None]:
+class Retries:
+    """The worker's retrier as the keeper gets it: counted, its pauses recorded, not waited."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.failing: dict[str, float] = {}
+        self.pauses: list[float] = []
+        self.stop = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+
+    def retrier(self) -> Retrier:
+        counter = RetryCounter(self.counts, self.failing)
+        return Retrier(stop=self.stop, observer=counter, sleep=self.sleep)
+
+
+async def _keeper_after_invalid_update(
+    kafka: Roster, retries: Retries | None = None
+) -> tuple[LastValidKeeper, str | None]:
     watchlist = Watchlist(FakeMatcher())
     watchlist.apply(message(roster("p1"), 3))
     watchlist.apply(message(INVALID, 4))
-    keeper = LastValidKeeper(watchlist.verdicts, kafka.fetch, kafka.publish, max_pause_s=0.001)
+    retrier = (retries or Retries()).retrier()
+    keeper = LastValidKeeper(watchlist.verdicts, kafka.fetch, kafka.publish, retrier=retrier)
     return keeper, await keeper.verdict(2, 4)
 
 
 async def test_keeper_publishes_the_last_valid_bytes_before_the_verdict() -> None:
     kafka = Roster({3: message(roster("p1"), 3)}, fail=2)
-    keeper, reason = await _keeper_after_invalid_update(kafka)
+    retries = Retries()
+    keeper, reason = await _keeper_after_invalid_update(kafka, retries)
     assert reason == "status: invalid"
     assert kafka.published == [(b"p1", roster("p1"))]
-    assert (keeper.stats.kept, keeper.stats.retries, keeper.stats.lost) == (1, 2, 0)
+    assert (keeper.stats.kept, keeper.stats.lost) == (1, 0)
+    assert retries.counts == {"roster": 2} and retries.failing == {}  # recovered
+    assert len(retries.pauses) == 2 and max(retries.pauses) <= 0.4  # 0.2 s doubling, jittered
+
+
+async def test_a_transient_publish_failure_is_retried() -> None:
+    kafka = Roster({3: message(roster("p1"), 3)}, refuse=[KafkaTimeoutError()])
+    retries = Retries()
+    keeper, _ = await _keeper_after_invalid_update(kafka, retries)
+    assert kafka.published == [(b"p1", roster("p1"))] and keeper.stats.kept == 1
+    assert retries.counts == {"roster": 1}
+
+
+async def test_a_publish_refused_for_good_is_not_retried_and_counted_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kafka = Roster({3: message(roster("p1"), 3)}, refuse=[MessageSizeTooLargeError()])
+    retries = Retries()
+    keeper, reason = await _keeper_after_invalid_update(kafka, retries)
+    assert reason == "status: invalid"  # the invalid update is dead-lettered all the same
+    assert kafka.published == [] and (keeper.stats.kept, keeper.stats.lost) == (0, 1)
+    assert retries.counts == {}
+    assert "refused (too_large)" in caplog.text and "p1" not in caplog.text
+
+
+async def test_the_workers_stop_ends_the_retries() -> None:
+    kafka = Roster({3: message(roster("p1"), 3)}, fail=10**6)
+    retries = Retries()
+
+    async def stop_in_the_pause(_seconds: float) -> None:
+        retries.stop.set()  # SIGTERM while Kafka is away
+
+    retries.sleep = stop_in_the_pause  # type: ignore[method-assign]
+    with pytest.raises(RetryGaveUp) as caught:
+        await _keeper_after_invalid_update(kafka, retries)
+    assert caught.value.why == "stopped" and kafka.published == []
 
 
 @pytest.mark.parametrize(

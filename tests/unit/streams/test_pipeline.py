@@ -15,7 +15,8 @@ from connectors.errors import RequestRejected, RetryGaveUp, ServiceUnavailable
 from connectors.kafka import RosterMessage
 from connectors.retry import Retrier, RetryPolicy
 from matchers.records import parse_event_bytes
-from streams.pipeline import EventHandler, LeadWriter
+from streams.lead_writer import LeadWriter
+from streams.pipeline import EventHandler
 from streams.roster import LeadCloser, Watchlist
 from tests.unit.streams.fakes import FakeMatcher, event, record, roster
 

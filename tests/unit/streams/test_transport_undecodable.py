@@ -7,14 +7,15 @@ stand-in that records what it was asked to send and can refuse. The real broker 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import faust
 import orjson
-import pytest
 from faust.types import TP
 
 from connectors.batch_guard import UndecodableBatch
+from connectors.retry import Retrier, RetryCounter
 from streams.transport import (
     BatchMessage,
     FastFetchConsumer,
@@ -93,10 +94,19 @@ async def test_the_dead_letter_comes_first_then_the_commit_passes_the_batch(
     assert len(producer.sent) == 1
 
 
+def install_retrier(
+    faust_app: faust.App, sleep: Any, stop: asyncio.Event | None = None
+) -> dict[str, int]:
+    """Give the transport a retrier like the worker's: counted, its pauses injected."""
+    counts: dict[str, int] = {}
+    retrier = Retrier(stop=stop or asyncio.Event(), observer=RetryCounter(counts, {}), sleep=sleep)
+    faust_app.transport.retrier = retrier  # type: ignore[attr-defined]
+    return counts
+
+
 async def test_a_refused_dead_letter_is_retried_and_the_offsets_wait_for_it(
     consumer: FastFetchConsumer,  # noqa: F811
     app: faust.App,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     producer = Producer(refusals=2)
     app.producer = producer  # type: ignore[assignment]
@@ -105,25 +115,54 @@ async def test_a_refused_dead_letter_is_retried_and_the_offsets_wait_for_it(
     async def sleep(seconds: float) -> None:
         pauses.append(seconds)
 
-    monkeypatch.setattr(consumer, "sleep", sleep)
+    counts = install_retrier(app, sleep)
     consumer._committed_offset[TP2] = 12
     await consumer._dead_letter_undecodable(bad(12, 14))
-    assert len(producer.sent) == 1 and len(pauses) == 2 and pauses[0] < pauses[1]
+    assert len(producer.sent) == 1 and len(pauses) == 2
+    assert pauses[0] <= 0.2 and pauses[1] <= 0.4  # the worker's backoff: 0.2 s doubling
+    assert counts == {"publish": 2}  # on the health endpoint's retry counters
     assert consumer._new_offset(TP2) == 15
 
 
 async def test_a_worker_stopping_while_kafka_refuses_leaves_the_offsets_unhandled(
     consumer: FastFetchConsumer,  # noqa: F811
     app: faust.App,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app.producer = Producer(refusals=10**6)  # type: ignore[assignment]
+    stop = asyncio.Event()
 
     async def sleep(_seconds: float) -> None:
-        consumer._stopped.set()  # SIGTERM arrives during the backoff
+        stop.set()  # SIGTERM arrives during the backoff
 
-    monkeypatch.setattr(consumer, "sleep", sleep)
+    install_retrier(app, sleep, stop)
     consumer._committed_offset[TP2] = 12
     await consumer._dead_letter_undecodable(bad(12, 14))
     assert consumer._new_offset(TP2) is None
     assert consumer._read_offset[TP2] is None  # read (and dead-lettered) again after restart
+
+
+async def test_a_dead_letter_refused_for_good_is_retried_too(
+    consumer: FastFetchConsumer,  # noqa: F811
+    app: faust.App,  # noqa: F811
+) -> None:
+    from aiokafka.errors import TopicAuthorizationFailedError
+
+    class Unauthorised(Producer):
+        async def send_and_wait(self, topic: str, key: Any, value: bytes, *_args: Any) -> None:
+            if self.refusals:
+                self.refusals -= 1
+                raise TopicAuthorizationFailedError()
+            self.sent.append((topic, value))
+
+    producer = Unauthorised(refusals=3)
+    app.producer = producer  # type: ignore[assignment]
+
+    async def sleep(_seconds: float) -> None:
+        pass
+
+    counts = install_retrier(app, sleep)
+    consumer._committed_offset[TP2] = 12
+    await consumer._dead_letter_undecodable(bad(12, 14))
+    # The offsets wait for the letter: an ACL fixed meanwhile lets it through.
+    assert len(producer.sent) == 1 and counts == {"publish": 3}
+    assert consumer._new_offset(TP2) == 15
