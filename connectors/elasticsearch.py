@@ -61,6 +61,7 @@ ItemOutcome = Literal["created", "conflict", "retry", "reject"]
 """What one bulk item's result means for the caller."""
 
 _CLOSE_PAGE = 1000
+_CLOSE_MAX_ROUNDS = 1000
 
 CONFLICTING_DUPLICATE = "conflicting_duplicate"
 """The reason given to a lead whose id is taken by a lead of another event with that id."""
@@ -337,7 +338,7 @@ class ElasticsearchLeadIndexer:
     async def _close_page(self, person_ids: list[str], reason: str, closed_at: str) -> int:
         closed = 0
         update = closing_update(reason=reason, closed_at=closed_at)
-        while True:
+        for _ in range(_CLOSE_MAX_ROUNDS):
             hits = await self._search_open(person_ids)
             if not hits:
                 return closed
@@ -352,6 +353,10 @@ class ElasticsearchLeadIndexer:
                 # Searching again would find the same leads for ever: give up loudly.
                 log.error("elasticsearch: %d leads could not be closed", len(outcomes))
                 return closed
+        # Leads that conflict round after round (written again by a racing writer each time):
+        # bounded, so a close never holds the writers' lock for ever; the next request retries.
+        log.error("elasticsearch: leads still open after %d rounds of closing", _CLOSE_MAX_ROUNDS)
+        return closed
 
     async def _search_open(self, person_ids: list[str]) -> list[Mapping[str, Any]]:
         query = {

@@ -234,7 +234,11 @@ def build_pipeline(
     valid = app.topic(valid_topic, **raw)
 
     async def keep(key: bytes, value: bytes) -> object:
-        return await valid.send(key=key, value=value)
+        # send() only queues the message: wait for Kafka's acknowledgement, so the roster
+        # agent's offset is never committed past an invalid update whose last valid record
+        # was not kept.
+        queued = await valid.send(key=key, value=value)
+        return await queued
 
     health = _health_monitor(settings, app, stats, follower)
     pipeline = Pipeline(

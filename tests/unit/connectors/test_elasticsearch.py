@@ -283,6 +283,35 @@ async def test_close_open_leads_only_touches_new_leads_of_those_people() -> None
     assert client.indices.refreshes >= 1
 
 
+class EverConflicting(FakeElasticsearch):
+    """Every close update meets a version conflict (a writer racing it each time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.searches = 0
+
+    async def search(self, *, index: str, query: Mapping[str, Any], size: int, source: bool):
+        self.searches += 1
+        return await super().search(index=index, query=query, size=size, source=source)
+
+    async def bulk(self, *, operations: list[dict[str, Any]]) -> dict[str, Any]:
+        if "create" in operations[0]:
+            return await super().bulk(operations=operations)
+        items = [{"update": {"_id": a["update"]["_id"], "status": 409}} for a in operations[::2]]
+        return {"errors": True, "items": items}
+
+
+async def test_closing_leads_that_conflict_for_ever_is_bounded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = EverConflicting()
+    es = indexer(client, Sleeps())
+    await es.index([lead(1, "p1")])
+    assert await es.close_open_leads(["p1"], reason="located", closed_at="t") == 0
+    assert client.searches == 1000
+    assert any("still open" in r.getMessage() for r in caplog.records)
+
+
 # --- the twin behaves like the real thing -------------------------------------------------
 
 
