@@ -84,3 +84,15 @@ def test_interleave_spreads_the_hostile_between_valid_ones() -> None:
     mixed = list(interleave(list(range(100)), ["a", "b", "c"]))
     positions = [n for n, x in enumerate(mixed) if isinstance(x, str)]
     assert positions == [25, 51, 77]
+
+
+def test_the_kinds_kept_by_design_are_in_the_catalogue_and_have_a_usable_envelope() -> None:
+    from tests.chaos.faults import KEPT_BY_DESIGN  # noqa: PLC0415 - only this test needs it
+
+    by_kind = {h.kind: h for h in catalogue(0)}
+    assert KEPT_BY_DESIGN <= set(by_kind)
+    for kind in KEPT_BY_DESIGN:
+        try:
+            parse_event_bytes(by_kind[kind].value, max_bytes=64 * 1024)
+        except InvalidRecord as exc:  # pragma: no cover - the failure message says which
+            raise AssertionError(f"{kind} is dead-lettered ({exc.reason})") from exc
