@@ -230,6 +230,10 @@ class ElasticsearchLeadIndexer:
             url,
             basic_auth=basic_auth,
             request_timeout=30,
+            # The one retry policy is the Retrier's: the client's own retries (3, each logged
+            # with a traceback) would multiply it and flood the log while Elasticsearch is down.
+            max_retries=0,
+            retry_on_timeout=False,
             serializers={
                 OrjsonSerializer.mimetype: OrjsonSerializer(),
                 OrjsonNdjsonSerializer.mimetype: OrjsonNdjsonSerializer(),

@@ -44,6 +44,7 @@ from matchers.records import parse_event_bytes
 from streams.agents import request_stop
 from streams.app import Pipeline, build_pipeline
 from streams.pipeline import PipelineStats
+from tracer.logs import hold_client_repeats
 from tracer.settings import TracerSettings, load_settings
 
 __all__ = ["StoppingWorker", "prepare_services", "worker"]
@@ -156,6 +157,7 @@ def worker(
     """Run one streaming worker until stopped (SIGTERM / Ctrl-C)."""
     if profile is not None:
         _profile_until_exit(profile)
+    hold_client_repeats()  # an outage is one line per kind of client error, with its count
     settings = load_settings()
     if web_port is not None:
         settings = settings.model_copy(update={"worker_web_port": web_port})
