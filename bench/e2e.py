@@ -51,7 +51,7 @@ from elasticsearch import Elasticsearch
 from bench.common import environment, write_json
 from connectors.kafka import ConsumerLagProbe, consumer_lag, route_event_line
 from connectors.topics import ALL_TOPICS, FEED_TOPICS, topic_name
-from matchers.synthetic import SimulationConfig, build_world
+from simulator import SimulationConfig, build_world
 from tracer.settings import TracerSettings
 
 __all__ = ["run_e2e"]

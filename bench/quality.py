@@ -3,7 +3,7 @@
 Precision, recall and F1 over (event, person) pairs, false leads per 10k events, and the same
 broken down by how the event's name and id arrived (hanzi / pinyin; id present / damaged /
 masked / missing) and, for false leads, by what the event really was (relative, namesake,
-recycled phone, stranger, and the hard decoys of ``matchers.synthetic.hard``: a namesake
+recycled phone, stranger, and the hard decoys of ``simulator.hard``: a namesake
 with the same birth date, a recycled number's common-named holder, a sibling in the household,
 a masked id that collides; ``decoys`` gives each kind's false leads per 10k events). Only
 ``dropped_out`` roster people are traced, so only events about them count as true links.
@@ -14,7 +14,7 @@ floors are posterior probabilities high enough that a ``low`` lead is still prec
 (``matchers.model.TIER_PROBABILITIES``). ``by_tier`` gives each tier's own precision.
 
 Two feed mixes are reported (``--mix``): ``classic`` (the generator as it was) and ``hainan``
-(``matchers.synthetic.hainan``: Hainan's names and heaped birth dates, ids as clerks and OCR
+(``simulator.hainan``: Hainan's names and heaped birth dates, ids as clerks and OCR
 write them, dialect passport names, an exact id beside a name off by one character, namesakes
 whose valid ids differ in sequence digits). For ``hainan`` the report adds ``by_phenomenon``
 (recall of the true events carrying each phenomenon, false leads of the events carrying it)
@@ -87,8 +87,8 @@ def build_quality_world(
     hard_decoys: bool = True,
     mix: str = "classic",
 ) -> tuple[Any, float]:
-    """The benchmark's world; with the hard decoys (``matchers.synthetic.hard``) by default."""
-    from matchers.synthetic import SimulationConfig, build_world
+    """The benchmark's world; with the hard decoys (``simulator.hard``) by default."""
+    from simulator import SimulationConfig, build_world
 
     started = time.perf_counter()
     world = build_world(

@@ -171,7 +171,7 @@ def _run(
 def _run_hainan(
     size: dict[str, Any], results: dict[str, Any], *, seed: int, say: Any, prefix: str
 ) -> None:
-    """The same quality part on the hainan feed mix (``matchers.synthetic.hainan``)."""
+    """The same quality part on the hainan feed mix (``simulator.hainan``)."""
     from bench.quality import build_quality_world, run_quality, run_trained
 
     say(f"quality: generating the hainan mix, {size['events']:,} events")

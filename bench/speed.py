@@ -65,7 +65,7 @@ def _root() -> Path:
 
 
 def _generate(size: int, events: int, seed: int, say: Any) -> Path:
-    from matchers.synthetic import SimulationConfig, build_world
+    from simulator import SimulationConfig, build_world
 
     folder = CACHE / f"roster{size}-events{events}-seed{seed}-{_generator_digest()}"
     if (folder / "done").exists():

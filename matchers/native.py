@@ -34,7 +34,7 @@ __all__ = [
 
 SOURCE_FOLDER = Path(__file__).resolve().parent
 # Every module of the package but this one and ``__init__`` (which choose between the builds);
-# not the subpackages (the simulator and data files: not on the matching path).
+# not the data folder (not on the matching path).
 COMPILED_MODULES: tuple[str, ...] = tuple(
     sorted(p.stem for p in SOURCE_FOLDER.glob("*.py") if p.stem not in ("__init__", "native"))
 )

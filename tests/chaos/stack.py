@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from connectors.errors import StackError
-from connectors.stack import LocalStack, Observer, ServiceName, StackConfig
+from stack import LocalStack, Observer, ServiceName, StackConfig
 from tracer.commands.stack import stack_config
 from tracer.settings import TracerSettings
 

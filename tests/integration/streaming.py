@@ -34,7 +34,7 @@ from elasticsearch import Elasticsearch, helpers
 from connectors.kafka import consumer_lag
 from connectors.lead_index import drop_lead_index
 from connectors.topics import ALL_TOPICS, FEED_TOPICS, drop_topics, topic_name
-from matchers.synthetic import SimulationConfig, build_world
+from simulator import SimulationConfig, build_world
 from tracer.settings import TracerSettings
 
 BIN = Path(sys.executable).parent

@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from connectors.deadletter import original_value
-from matchers.synthetic.population import IdentityFactory
+from simulator.population import IdentityFactory
 from tests.integration.streaming import (
     Run,
     indexed_leads,

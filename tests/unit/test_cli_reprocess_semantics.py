@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from matchers.leads import event_digest, lead_id
-from matchers.synthetic.population import IdentityFactory
+from simulator.population import IdentityFactory
 from tests.unit.matchers.test_matcher import event_record, roster_record
 
 with warnings.catch_warnings():

@@ -3,7 +3,7 @@
 Writes ``DIR/roster.jsonl`` (RosterRecord lines), ``DIR/events.jsonl`` (hukou, bank and telecom
 events mixed, ordered by ``occurred_at``, with a few malformed lines for the dead-letter path) and
 ``DIR/truth.jsonl`` (which event is about which roster person and how it was damaged; see
-:mod:`matchers.synthetic.truth`). Only invented people. The same seed gives the same bytes.
+:mod:`simulator.truth`). Only invented people. The same seed gives the same bytes.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from rich.progress import (
 from rich.text import Text
 
 from matchers.errors import TracerError
-from matchers.synthetic import SimulatedWorld, SimulationConfig, build_world
+from simulator import SimulatedWorld, SimulationConfig, build_world
 
 __all__ = ["simulate", "write_world"]
 

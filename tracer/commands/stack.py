@@ -25,8 +25,8 @@ from connectors.endpoints import require_listening, url_address
 from connectors.errors import RetryGaveUp, ServiceUnavailable, StackError
 from connectors.lead_index import ensure_lead_index
 from connectors.retry import RetryPolicy, retry_call
-from connectors.stack import SERVICES, LocalStack, ServiceName, ServiceStatus, StackConfig
 from connectors.topics import contract_topics, ensure_topics, kafka_admin
+from stack import SERVICES, LocalStack, ServiceName, ServiceStatus, StackConfig
 from tracer.settings import TracerSettings, load_settings
 
 __all__ = ["app", "provision", "stack_config"]

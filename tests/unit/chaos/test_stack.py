@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from connectors.errors import StackError
-from connectors.stack import StackConfig
+from stack import StackConfig
 from tests.chaos.stack import private_settings, seed_from
 
 

@@ -17,8 +17,8 @@ from matchers.name_variants import dialect_initials
 from matchers.names import name_block_keys
 from matchers.phones import phone_block_keys
 from matchers.records import EventRecord, event_from_raw, person_from_raw
-from matchers.synthetic import SimulationConfig, build_world
-from matchers.synthetic.population import IdentityFactory
+from simulator import SimulationConfig, build_world
+from simulator.population import IdentityFactory
 from tests.unit.matchers.test_matcher import event_record, roster_record
 
 

@@ -20,7 +20,7 @@ from matchers.scoring import (
     compare_records,
     score_comparisons,
 )
-from matchers.synthetic import SimulationConfig, build_world
+from simulator import SimulationConfig, build_world
 
 
 @pytest.fixture(scope="module")

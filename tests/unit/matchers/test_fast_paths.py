@@ -2,7 +2,7 @@
 
 Each fast path serves the common, well-formed shape of a value (an 18-digit id, ``YYYY-MM-DD``,
 a plain mobile, a hanzi-only name); the general path reads everything else. Both are run on
-Hypothesis values and on the simulator's messy values (``matchers.synthetic``), and the forms
+Hypothesis values and on the simulator's messy values (``simulator``), and the forms
 compared whole.
 """
 
@@ -52,10 +52,10 @@ from matchers.records import (
     parse_timestamp,
     validate_event_envelope,
 )
-from matchers.synthetic import SimulationConfig, build_world
-from matchers.synthetic.corruption import Corruptor
-from matchers.synthetic.population import IdentityFactory, resident_id_check_char
 from matchers.text import CONTROL_CHARS_FLAG, clean_text
+from simulator import SimulationConfig, build_world
+from simulator.corruption import Corruptor
+from simulator.population import IdentityFactory, resident_id_check_char
 
 SETTINGS = settings(max_examples=500, deadline=None)
 TODAY = dt.date(2026, 6, 1)

@@ -29,7 +29,7 @@ from matchers.records import (
     person_from_raw,
     validate_event_envelope,
 )
-from matchers.synthetic import SimulationConfig, build_world
+from simulator import SimulationConfig, build_world
 from tests.unit.matchers.hostile import (
     EVENT,
     FUTURE,

@@ -17,7 +17,7 @@ from matchers.matcher import Matcher
 from matchers.modelfile import default_model
 from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
 from matchers.scoring import compare_if_identifying, score_comparisons, score_pair
-from matchers.synthetic import SimulationConfig, build_world
+from simulator import SimulationConfig, build_world
 
 BODY = "46010819780101062"
 ID = BODY + check_char(BODY)

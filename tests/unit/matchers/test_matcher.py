@@ -1,6 +1,6 @@
 """The Matcher facade: roster changes in place, events to leads, the name-only gate end to end.
 
-``synthetic_world`` is a small seeded generator (on top of ``matchers.synthetic``) that other
+``synthetic_world`` is a small seeded generator (on top of ``simulator``) that other
 tests of this package reuse.
 """
 
@@ -18,8 +18,8 @@ from matchers.errors import InvalidRecord
 from matchers.leads import lead_bytes
 from matchers.matcher import Matcher
 from matchers.modelfile import default_model
-from matchers.synthetic.corruption import Corruptor
-from matchers.synthetic.population import Identity, IdentityFactory
+from simulator.corruption import Corruptor
+from simulator.population import Identity, IdentityFactory
 
 SOURCES = ("hukou", "bank", "telecom")
 

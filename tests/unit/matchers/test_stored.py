@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from matchers.records import Person, person_from_raw
 from matchers.stored import pack, record_id, unpack
-from matchers.synthetic.population import IdentityFactory
 from matchers.text import clean_text
+from simulator.population import IdentityFactory
 from tests.unit.matchers.test_matcher import roster_record
 
 PERSON = {

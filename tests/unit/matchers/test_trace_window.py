@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from matchers.leads import event_digest
 from matchers.matcher import Matcher
 from matchers.modelfile import default_model
-from matchers.synthetic.population import Identity, IdentityFactory
+from simulator.population import Identity, IdentityFactory
 from tests.unit.matchers.test_matcher import event_record, roster_record
 
 

@@ -12,7 +12,7 @@ from connectors.kafka import RosterMessage
 from matchers.matcher import Matcher
 from matchers.modelfile import default_model
 from matchers.records import parse_event_bytes
-from matchers.synthetic.population import IdentityFactory
+from simulator.population import IdentityFactory
 from streams.pipeline import EventHandler
 from streams.roster import Watchlist
 from tests.unit.matchers.test_matcher import event_record, roster_record

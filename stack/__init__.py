@@ -12,8 +12,8 @@ Modules: ``layout`` (paths and plain values), ``maven`` (fetching), ``kafka_node
 
 from __future__ import annotations
 
-from connectors.stack.layout import ServiceName, StackConfig
-from connectors.stack.local_stack import SERVICES, LocalStack, Observer, ServiceState, ServiceStatus
+from stack.layout import ServiceName, StackConfig
+from stack.local_stack import SERVICES, LocalStack, Observer, ServiceState, ServiceStatus
 
 __all__ = [
     "SERVICES",

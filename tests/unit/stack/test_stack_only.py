@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.stack import LocalStack, StackConfig
-from connectors.stack.process import (
+from stack import LocalStack, StackConfig
+from stack.process import (
     PidRecord,
     group_members,
     spawn_detached,

@@ -7,12 +7,12 @@ Event mix (shares of ``events``): 5 % about a roster person, 3 % about a relativ
 surname, home address and household phone with one, 4 % about a namesake of one, 1.5 % from a
 new subscriber given a roster person's abandoned phone number, 0.5 % malformed lines, the rest
 about other people of the population. With ``hard_decoys`` (the quality benchmark turns it on)
-another 1.4 % are hard decoys (:mod:`matchers.synthetic.hard`: a namesake with the same birth
+another 1.4 % are hard decoys (:mod:`simulator.hard`: a namesake with the same birth
 date, a recycled number's holder with a common name, a sibling in the household, a masked id
 that collides), taken from the background share; without it the world is byte for byte what
 it was before they existed.
 
-With ``mix="hainan"`` (:mod:`matchers.synthetic.hainan`) the population has Hainan's names and
+With ``mix="hainan"`` (:mod:`simulator.hainan`) the population has Hainan's names and
 heaped birth dates, every event may be written as Hainan's clerks write it, 6 % of the true
 events have an exact id beside a name off by one character and new contacts, bank customers
 may carry a dialect passport name, and another 0.5 % of events are ``namesake_sequence``
@@ -31,19 +31,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Final, cast
 
-from matchers.synthetic.corruption import Corruptor, NameForm
-from matchers.synthetic.feeds import DamagePlan, FeedWriter, Source, SubjectView
-from matchers.synthetic.hainan import (
+from simulator.corruption import Corruptor, NameForm
+from simulator.feeds import DamagePlan, FeedWriter, Source, SubjectView
+from simulator.hainan import (
     HAINAN_DECOY_SHARES,
     HAINAN_PROFILE,
     NAME_VARIANT_SHARE,
     HainanStyle,
     Mix,
 )
-from matchers.synthetic.hard import HARD_DECOY_SHARES, HARD_SOURCE_WEIGHTS, HardDecoys, HardKind
-from matchers.synthetic.population import Identity, IdentityFactory
-from matchers.synthetic.truth import EventKind, MalformedReason, SimEvent, truth_records
-from matchers.synthetic.watchlist import WatchedPerson, build_watchlist
+from simulator.hard import HARD_DECOY_SHARES, HARD_SOURCE_WEIGHTS, HardDecoys, HardKind
+from simulator.population import Identity, IdentityFactory
+from simulator.truth import EventKind, MalformedReason, SimEvent, truth_records
+from simulator.watchlist import WatchedPerson, build_watchlist
 
 __all__ = ["KIND_SHARES", "Progress", "SimulatedWorld", "SimulationConfig", "build_world"]
 
@@ -84,7 +84,7 @@ class SimulationConfig:
         events: number of feed lines (malformed ones included).
         seed: the seed every random draw derives from.
         day: the day the feed events happen on (UTC+8).
-        hard_decoys: add the hard decoys (``matchers.synthetic.hard.HARD_DECOY_SHARES``);
+        hard_decoys: add the hard decoys (``simulator.hard.HARD_DECOY_SHARES``);
             off by default so that ``tracer simulate`` and the model recipe keep their output.
         mix: ``classic`` (the default, unchanged) or ``hainan`` (module docstring).
     """

@@ -5,16 +5,16 @@ real records. Pure like the rest of ``matchers``: it returns records, ``tracer s
 them.
 
 Example:
-    >>> from matchers.synthetic import SimulationConfig, build_world
+    >>> from simulator import SimulationConfig, build_world
     >>> world = build_world(SimulationConfig(people=500, watchlist=50, events=200, seed=1))
     >>> len(world.roster), len(world.events)
     (50, 200)
 """
 
-from matchers.synthetic.population import Identity, IdentityFactory, is_valid_resident_id
-from matchers.synthetic.truth import SimEvent
-from matchers.synthetic.watchlist import WatchedPerson
-from matchers.synthetic.world import KIND_SHARES, SimulatedWorld, SimulationConfig, build_world
+from simulator.population import Identity, IdentityFactory, is_valid_resident_id
+from simulator.truth import SimEvent
+from simulator.watchlist import WatchedPerson
+from simulator.world import KIND_SHARES, SimulatedWorld, SimulationConfig, build_world
 
 __all__ = [
     "KIND_SHARES",

@@ -19,7 +19,7 @@ from typing import Literal
 import opencc
 from pypinyin import lazy_pinyin
 
-from matchers.synthetic.tables import (
+from simulator.tables import (
     FEMALE_CHARS,
     HOMOPHONE_POOL,
     MALE_CHARS,

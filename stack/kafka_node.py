@@ -13,7 +13,7 @@ import base64
 import uuid
 from pathlib import Path
 
-from connectors.stack.layout import StackConfig
+from stack.layout import StackConfig
 
 __all__ = [
     "class_archive_options",

@@ -3,7 +3,7 @@
 Everything lives under one directory (``.stack`` in the repository, gitignored)::
 
     .stack/
-      maven/pom.xml                 copy of connectors/stack/pom.xml, run there
+      maven/pom.xml                 copy of stack/pom.xml, run there
       downloads/                    the Elasticsearch zip as Maven copied it
       kafka-<version>/libs/*.jar    the broker and its logging backend
       elasticsearch-<version>/      the unpacked integ-test-zip (owned by the service user)

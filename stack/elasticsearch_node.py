@@ -27,7 +27,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from connectors.errors import StackError
-from connectors.stack.layout import StackConfig
+
+from stack.layout import StackConfig
 
 __all__ = [
     "elasticsearch_env",

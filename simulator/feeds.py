@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from matchers.synthetic.corruption import (
+from simulator.corruption import (
     ID_FORM_GROUP,
     Corruptor,
     DateForm,
@@ -20,8 +20,8 @@ from matchers.synthetic.corruption import (
     NameForm,
     PhoneForm,
 )
-from matchers.synthetic.population import Identity, district_of
-from matchers.synthetic.tables import BANKS, CARRIERS, ROADS
+from simulator.population import Identity, district_of
+from simulator.tables import BANKS, CARRIERS, ROADS
 
 __all__ = ["DamagePlan", "FeedWriter", "Source", "SubjectView"]
 

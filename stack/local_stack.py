@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Final, Literal
 
 from connectors.errors import StackError
-from connectors.stack import elasticsearch_node, kafka_node, maven
-from connectors.stack.java import find_java_home, java_binary, java_major
-from connectors.stack.layout import ServiceName, StackConfig
-from connectors.stack.process import (
+
+from stack import elasticsearch_node, kafka_node, maven
+from stack.java import find_java_home, java_binary, java_major
+from stack.layout import ServiceName, StackConfig
+from stack.process import (
     PidRecord,
     group_members,
     port_open,

@@ -16,7 +16,8 @@ from importlib import resources
 from pathlib import Path
 
 from connectors.errors import StackError
-from connectors.stack.layout import StackConfig
+
+from stack.layout import StackConfig
 
 __all__ = ["fetch", "find_maven", "maven_command", "missing_parts", "unpack_zip"]
 
@@ -89,7 +90,7 @@ def fetch(config: StackConfig, *, log_path: Path) -> list[str]:
     if kafka_missing or need_zip:
         mvn = find_maven(config.maven)
         config.maven_dir.mkdir(parents=True, exist_ok=True)
-        pom = resources.files("connectors.stack").joinpath(_POM).read_bytes()
+        pom = resources.files("stack").joinpath(_POM).read_bytes()
         (config.maven_dir / _POM).write_bytes(pom)
         staging = config.kafka_libs.with_name("libs.partial") if kafka_missing else None
         if staging is not None:

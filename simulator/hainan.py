@@ -27,15 +27,16 @@ import random
 from typing import Any, Final, Literal
 
 from matchers.name_variants import shape_alikes, surname_romanisations, wade_giles
-from matchers.synthetic.corruption import Corruptor, romanise
-from matchers.synthetic.population import (
+
+from simulator.corruption import Corruptor, romanise
+from simulator.population import (
     Identity,
     IdentityFactory,
     PopulationProfile,
     district_of,
     resident_id_check_char,
 )
-from matchers.synthetic.tables import FEMALE_CHARS, MALE_CHARS, SURNAMES
+from simulator.tables import FEMALE_CHARS, MALE_CHARS, SURNAMES
 
 __all__ = [
     "HAINAN_DECOY_SHARES",

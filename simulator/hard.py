@@ -27,9 +27,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Final, Literal
 
-from matchers.synthetic.feeds import DamagePlan, Source, SubjectView
-from matchers.synthetic.population import Identity, IdentityFactory, resident_id_check_char
-from matchers.synthetic.watchlist import WatchedPerson
+from simulator.feeds import DamagePlan, Source, SubjectView
+from simulator.population import Identity, IdentityFactory, resident_id_check_char
+from simulator.watchlist import WatchedPerson
 
 __all__ = [
     "HARD_DECOY_SHARES",

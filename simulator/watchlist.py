@@ -12,8 +12,8 @@ import random
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
-from matchers.synthetic.corruption import Corruptor
-from matchers.synthetic.population import Identity, IdentityFactory, district_of
+from simulator.corruption import Corruptor
+from simulator.population import Identity, IdentityFactory, district_of
 
 __all__ = ["STATUS_WEIGHTS", "Status", "WatchedPerson", "build_watchlist"]
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from matchers.synthetic import (
+from simulator import (
     KIND_SHARES,
     IdentityFactory,
     SimulatedWorld,
@@ -20,10 +20,10 @@ from matchers.synthetic import (
     build_world,
     is_valid_resident_id,
 )
-from matchers.synthetic.corruption import Corruptor, romanise
-from matchers.synthetic.hard import HARD_DECOY_SHARES, HardDecoys, masked_collision_id
-from matchers.synthetic.population import resident_id_check_char
-from matchers.synthetic.watchlist import WatchedPerson, build_watchlist
+from simulator.corruption import Corruptor, romanise
+from simulator.hard import HARD_DECOY_SHARES, HardDecoys, masked_collision_id
+from simulator.population import resident_id_check_char
+from simulator.watchlist import WatchedPerson, build_watchlist
 
 PHONE = re.compile(r"^1[3589]\d{9}$")
 CONTRACT_EVENT_FIELDS = {
@@ -269,7 +269,7 @@ def test_building_leaves_the_garbage_collector_as_it_found_it() -> None:
         gc.enable()
 
 
-# --- hard decoys (matchers.synthetic.hard) -------------------------------------------------------
+# --- hard decoys (simulator.hard) -------------------------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import random
 from collections.abc import Sequence
 from typing import Literal, NamedTuple, TypeVar
 
-from matchers.synthetic.tables import (
+from simulator.tables import (
     COMPOUND_SURNAMES,
     DISTRICTS,
     ESTATES,
@@ -126,7 +126,7 @@ def _zipf(n: int, exponent: float = 1.0) -> list[float]:
 
 
 class PopulationProfile(NamedTuple):
-    """Who lives in a world other than the default population (``matchers.synthetic.hainan``).
+    """Who lives in a world other than the default population (``simulator.hainan``).
 
     Attributes:
         surnames: (surname, weight) pairs replacing ``tables.SURNAMES``.

@@ -18,18 +18,18 @@ from pathlib import Path
 import pytest
 
 from connectors.errors import StackError
-from connectors.stack import LocalStack, StackConfig
-from connectors.stack.elasticsearch_node import render_elasticsearch_yml
-from connectors.stack.java import find_java_home, parse_release
-from connectors.stack.kafka_node import (
+from stack import LocalStack, StackConfig
+from stack.elasticsearch_node import render_elasticsearch_yml
+from stack.java import find_java_home, parse_release
+from stack.kafka_node import (
     class_archive_options,
     format_command,
     new_cluster_id,
     render_server_properties,
     run_command,
 )
-from connectors.stack.maven import maven_command, unpack_zip
-from connectors.stack.process import (
+from stack.maven import maven_command, unpack_zip
+from stack.process import (
     PidRecord,
     group_members,
     port_open,
@@ -231,7 +231,7 @@ def test_maven_fetches_only_what_is_missing(tmp_path: Path) -> None:
 def test_the_pom_ships_with_the_package() -> None:
     from importlib import resources
 
-    pom = resources.files("connectors.stack").joinpath("pom.xml").read_text(encoding="utf-8")
+    pom = resources.files("stack").joinpath("pom.xml").read_text(encoding="utf-8")
     assert "<id>kafka-libs</id>" in pom
     assert "<id>elasticsearch-zip</id>" in pom
     assert "log4j-slf4j-impl" in pom

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from matchers.synthetic.feeds import DamagePlan, Source
+from simulator.feeds import DamagePlan, Source
 
 __all__ = ["EventKind", "MalformedReason", "SimEvent", "truth_records"]
 
@@ -59,7 +59,7 @@ class SimEvent:
         source: the feed it came from.
         person_id: the roster person it is truly about (``match``), the roster person it
             imitates (``relative``, ``namesake``, ``recycled_phone`` and the hard decoys of
-            :mod:`matchers.synthetic.hard`), else ``None``.
+            :mod:`simulator.hard`), else ``None``.
         plan: the damage drawn for it (``None`` for malformed lines).
         corruptions: machine words for each damage done.
         reason: why a malformed line is malformed.
