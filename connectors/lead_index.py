@@ -14,6 +14,8 @@ unknown extra fields in ``_source`` without indexing them: a new field never bre
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 from typing import Any, Final
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
@@ -22,6 +24,9 @@ from connectors.errors import ServiceUnavailable, StackError
 
 __all__ = [
     "LEAD_INDEX_VERSION",
+    "UNASSIGNED_DISTRICT",
+    "district_alias",
+    "district_slug",
     "ensure_lead_index",
     "lead_index_template",
     "lead_mappings",
@@ -86,6 +91,41 @@ def lead_mappings() -> dict[str, Any]:
         },
     }
     return {"dynamic": False, "properties": properties}
+
+
+UNASSIGNED_DISTRICT: Final = "unassigned"
+"""The slug of a lead whose person has no district: only supervisors and administrators see it."""
+
+_SLUG_HEX: Final = 12
+
+
+def district_slug(district: str | None) -> str:
+    """Return the index-name-safe key of a district: the one rule every writer and reader uses.
+
+    Districts are free text in the roster (``美兰区``, ``海口市``); index names must be lowercase
+    ASCII. The slug is ``d`` + the first 12 hex digits of the sha256 of the district's text
+    (NFC, surrounding blanks stripped): stable across processes and machines, no registry to
+    keep in step, and 48 bits leave no collision among a country's few thousand districts.
+    ``tracer`` tools print the slug beside the district's name where people need it (Kibana
+    roles, index listings).
+
+    Examples:
+        ``district_slug("美兰区")`` gives ``"d"`` + 12 hex digits; ``district_slug(None)``,
+        ``district_slug("  ")`` give ``"unassigned"``.
+    """
+    text = unicodedata.normalize("NFC", district or "").strip()
+    if not text:
+        return UNASSIGNED_DISTRICT
+    return "d" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:_SLUG_HEX]
+
+
+def district_alias(alias: str, district: str | None) -> str:
+    """Return the alias over one district's leads (``leads-d1a2b3c4d5e6f``).
+
+    Index-level separation on the basic licence: an officer's searches, and a Kibana role's
+    index privileges (pattern ``leads-<slug>*``), name only their districts' aliases.
+    """
+    return f"{alias}-{district_slug(district)}"
 
 
 def template_name(alias: str) -> str:

@@ -167,3 +167,16 @@ def test_a_concurrent_creator_still_ends_with_the_alias() -> None:
     client.indices.race_on_create = True
     assert ensure_lead_index(client, "leads") == "leads-v1"  # type: ignore[arg-type]
     assert client.indices.indices["leads-v1"] == {"leads": {"is_write_index": True}}
+
+
+def test_district_slug_is_stable_ascii_and_blank_is_unassigned() -> None:
+    from connectors.lead_index import UNASSIGNED_DISTRICT, district_alias, district_slug
+
+    slug = district_slug("美兰区")
+    assert slug == district_slug(" 美兰区 ") == district_slug("美兰区")
+    assert slug.startswith("d") and len(slug) == 13 and slug.isascii() and slug == slug.lower()
+    assert slug != district_slug("龙华区")
+    assert district_slug(None) == district_slug("") == district_slug(" \t") == UNASSIGNED_DISTRICT
+    # NFC: a decomposed and a composed spelling are one district.
+    assert district_slug("Cafe\u0301") == district_slug("Caf\u00e9")
+    assert district_alias("leads", "美兰区") == f"leads-{slug}"
