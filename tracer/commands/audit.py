@@ -46,6 +46,8 @@ async def _query(settings: TracerSettings, wanted: dict[str, str], limit: int) -
             details=wanted,
         )
         await trail.record(entry)
+        # An auditor asks about what just happened too: make the last seconds searchable.
+        await es_call(lambda: client.indices.refresh(index=settings.audit_index))
         found = await es_call(
             lambda: client.search(
                 index=settings.audit_index,
