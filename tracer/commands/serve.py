@@ -17,7 +17,8 @@ from aiokafka import AIOKafkaProducer
 from elasticsearch import AsyncElasticsearch
 from rich.console import Console
 
-from connectors.endpoints import require_listening, url_address
+from connectors.endpoints import kafka_addresses, require_listening, url_address
+from connectors.topics import TopicSpec, ensure_topics, kafka_admin
 from review.app import build_app
 from review.audit import AuditTrail
 from review.security import SessionCodec
@@ -52,6 +53,15 @@ def review_config(settings: TracerSettings) -> ReviewConfig:
     )
 
 
+def _ensure_audit_topic(settings: TracerSettings, topic: str) -> None:
+    # The broker may not create topics on first use (the local stack does not).
+    admin = kafka_admin(settings.kafka_bootstrap)
+    try:
+        ensure_topics(admin, [TopicSpec(topic, partitions=settings.feed_partitions)])
+    finally:
+        admin.close()
+
+
 async def _serve(settings: TracerSettings, host: str, port: int) -> None:
     config = review_config(settings)
     secret = (settings.review_secret or secrets.token_urlsafe(48)).encode()
@@ -83,4 +93,6 @@ def serve(
     """Run the officers' review service: search, read, reveal and decide leads, audited."""
     settings = load_settings()
     require_listening("Elasticsearch", [url_address(settings.elasticsearch_url)])
+    require_listening("Kafka", kafka_addresses(settings.kafka_bootstrap))
+    _ensure_audit_topic(settings, f"{settings.topic_prefix}audit")
     asyncio.run(_serve(settings, host or settings.review_host, port or settings.review_port))
