@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import secrets
@@ -35,8 +36,13 @@ __all__ = [
 ]
 
 _HASHER = PasswordHasher()  # argon2id by default
-# Verified against when a username is unknown, so a miss costs as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Verified against when a username is unknown, so a miss costs as long as a wrong
+    # password. Made on first use: hashing costs a CLI's start-up a second on a busy machine.
+    return _HASHER.hash(secrets.token_hex(16))
 
 
 def hash_password(password: str) -> str:
@@ -47,7 +53,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches ``password_hash``; ``None`` (no such user) never matches."""
     try:
-        _HASHER.verify(password_hash or _DUMMY_HASH, password)
+        _HASHER.verify(password_hash or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
     return password_hash is not None
