@@ -81,6 +81,11 @@ async def login_submit(request: Request) -> Response:
     return response
 
 
+async def _csrf_refused(request: Request, user: User, csrf: str) -> Response:
+    await service(request).audit(user, "csrf", "refused", address(request), reason="csrf")
+    return render("error.html", 403, user=user, csrf=csrf, reason=_CSRF_FAILED)
+
+
 async def _signed_in(request: Request) -> tuple[User, str] | Response:
     found = await session_of(request)
     return found if found is not None else RedirectResponse("/login", status_code=303)
@@ -94,7 +99,7 @@ async def logout(request: Request) -> Response:
     user, csrf = found
     form = await request.form()
     if not csrf_matches(csrf, form.get("csrf")):
-        return render("error.html", 403, user=user, csrf=csrf, reason=_CSRF_FAILED)
+        return await _csrf_refused(request, user, csrf)
     await service(request).audit(user, "logout", "allowed", address(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
@@ -163,7 +168,7 @@ async def lead_action(request: Request) -> Response:
     user, csrf = found
     form = await request.form()
     if not csrf_matches(csrf, form.get("csrf")):
-        return render("error.html", 403, user=user, csrf=csrf, reason=_CSRF_FAILED)
+        return await _csrf_refused(request, user, csrf)
     svc, lead_id, action = (
         service(request),
         request.path_params["lead_id"],

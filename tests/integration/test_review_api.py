@@ -308,3 +308,17 @@ def test_a_disabled_user_loses_their_session(
         assert tc.get("/api/queue", headers=headers).status_code == 401
     finally:
         es.update(index=world.users, id="officer2", doc={"disabled": False}, refresh="wait_for")
+
+
+def test_a_page_form_without_its_csrf_token_changes_nothing_and_is_audited(
+    tc: TestClient, es: Elasticsearch, world: World
+) -> None:
+    lead = put_lead(es, world, make_lead())
+    headers = {"cookie": login(tc, "officer2")["cookie"]}
+    response = tc.post(f"/leads/{lead['lead_id']}/claim", data={"csrf": "forged"}, headers=headers)
+    assert response.status_code == 403 and "CSRF" in response.text
+    assert stored(es, world, lead["lead_id"])["status"] == "new"
+    assert audit_records(es, world, actor="officer2", action="csrf", outcome="refused")
+    page = tc.get(f"/leads/{lead['lead_id']}", headers=headers)
+    assert page.status_code == 200 and "4601**************" in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
