@@ -7,6 +7,7 @@ Elasticsearch.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -322,3 +323,38 @@ def test_a_page_form_without_its_csrf_token_changes_nothing_and_is_audited(
     page = tc.get(f"/leads/{lead['lead_id']}", headers=headers)
     assert page.status_code == 200 and "4601**************" in page.text
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+async def test_simultaneous_verdicts_one_wins_without_a_version_from_the_page(
+    settings: TracerSettings, es: Elasticsearch, world: World
+) -> None:
+    # No version from a page: each request reads the lead and writes under what it read, so
+    # whichever interleaving the two take, exactly one verdict lands.
+    from review.service import Invalid
+    from review.users import UserStore
+
+    client = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=30)
+    try:
+        service = ReviewService(
+            client,
+            ReviewConfig(leads_alias=world.alias, users_index=world.users, audit_index=world.audit),
+            SessionCodec(SECRET, lifetime_s=600),
+            AuditTrail(client, world.audit),
+        )
+        users = UserStore(client, world.users)
+        one, two = [(await users.get(name))[0] for name in ("officer1", "officer2")]  # type: ignore[index]
+        for _ in range(5):
+            lead_id = put_lead(es, world, make_lead(status="reviewing"))["lead_id"]
+            results = await asyncio.gather(
+                *(
+                    service.change(u, "decide", lead_id, "127.0.0.1", verdict=v, note=v)
+                    for u, v in ((one, "confirmed"), (two, "rejected"))
+                ),
+                return_exceptions=True,
+            )
+            won = [r for r in results if isinstance(r, dict)]
+            lost = [r for r in results if isinstance(r, Invalid)]
+            assert len(won) == 1 and len(lost) == 1 and lost[0].status == 409, results
+            assert stored(es, world, lead_id)["status"] == won[0]["status"]
+    finally:
+        await client.close()
