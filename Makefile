@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TRACER := $(BIN)/tracer
 RUN_DIR ?= out/run
 
-.PHONY: install compile run test test-unit test-integration lint bench chaos stack-up stack-down clean
+.PHONY: install compile run test test-unit test-integration lint bench chaos stack-up stack-down clean browser
 
 install: $(VENV)/.installed compile
 
@@ -31,7 +31,7 @@ stack-down: install
 	$(TRACER) stack down
 
 # The matcher tests run twice: as Python, then (with everything else) compiled, when built.
-test: install stack-up
+test: install stack-up browser
 	$(BIN)/pytest --pure-python -q tests/unit/matchers
 	$(BIN)/pytest tests/unit tests/integration
 
@@ -59,3 +59,12 @@ chaos: install
 
 clean:
 	rm -rf $(VENV) out build .pytest_cache .mypy_cache .ruff_cache
+
+# The review service's browser tests: Debian's chromium (Playwright drives it; `playwright
+# install` cannot download here) and a CJK font so Chinese renders. Needs root or sudo.
+BROWSER_PACKAGES := chromium fonts-wqy-microhei
+browser: install
+	@if [ -x /usr/lib/chromium/chromium ] && fc-list 2>/dev/null | grep -qi wqy; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get install -y $(BROWSER_PACKAGES); \
+	else sudo apt-get install -y $(BROWSER_PACKAGES); fi
+	$(BIN)/pytest tests/browser

@@ -1,18 +1,28 @@
 """Masking of identifying numbers so that details and explanations stay readable but safe.
 
-An officer needs enough of a number to recognise it (the region prefix of an id, the carrier
-prefix of a mobile, the BIN of a card) and never the whole of it:
+An officer needs enough of a number to recognise it (the province and city of an id, the
+carrier prefix of a mobile, the BIN of a card) and never the whole of it:
 
     >>> mask_id("460105199001017129")
-    '4601**********7129'
+    '4601**************'
     >>> mask_phone("13812345678")
     '138****5678'
     >>> mask_card("6222021234567890123")
     '622202*********0123'
 
 :func:`redact_numbers` is the last line of defence for free text: it masks every run of seven
-or more digits (ids, phones, cards) that a detail might still carry. :func:`as_text` is how every
-field module turns whatever a feed sent into text it can safely work on.
+or more digits (ids, phones, cards) that a detail might still carry.
+
+Why a resident id shows no tail (issue 15.5): an 18-digit id is region code (6, public: the
+district's), birth date (8, shown in full beside it in every explanation), three sequence digits
+(the last one's parity is the gender, also shown) and a check character computed from the rest.
+Showing its last four gave the whole number back from the district's region code and the shown
+birth date. With only the province and city shown, what a lead shows leaves at least the 500
+sequence numbers of the person's gender open, and the check character, hidden too, cannot prune
+them. The whole number is shown only by the review service's audited "reveal".
+
+:func:`as_text` is how every field module turns whatever a feed sent into text it can safely
+work on.
 """
 
 from __future__ import annotations
@@ -22,6 +32,11 @@ import re
 __all__ = ["as_text", "mask_card", "mask_digits", "mask_id", "mask_phone", "redact_numbers"]
 
 _LONG_NUMBER = re.compile(r"\d[\dXx*]{6,}")
+# An 18-character (or legacy 15-digit) resident id: digits or masks, then a final check X
+# perhaps. Masks count too: a sender's own mask (4601**********3432) shows the tail the
+# attack needs. Free text is masked by this shape, since its field type is unknown there.
+_RESIDENT_ID = re.compile(r"[\d*]{17}[\dXx*]|[\d*]{15}")
+_ID_REGION_SHOWN = 4
 
 
 def mask_digits(value: str, *, head: int, tail: int, star: str = "*") -> str:
@@ -51,14 +66,21 @@ def mask_digits(value: str, *, head: int, tail: int, star: str = "*") -> str:
 
 
 def mask_id(value: str) -> str:
-    """Mask an identity number: first four and last four characters visible.
+    """Mask an identity number so that nothing else a lead shows can complete it.
+
+    A resident id (18 characters, or the legacy 15 digits) keeps its province and city (the
+    first four digits) only: its birth date is shown elsewhere and its region is public, so any
+    visible sequence digit or check character would narrow it to a handful of numbers (see the
+    module docstring). Other ids (passports) keep their first and last characters as before.
 
     Args:
         value: a normalised id number (any id type); masked characters may already be ``*``.
 
     Returns:
-        For example ``4601**********7129``.
+        For example ``4601**************`` or ``E****5678``.
     """
+    if _RESIDENT_ID.fullmatch(value):
+        return value[:_ID_REGION_SHOWN] + "*" * (len(value) - _ID_REGION_SHOWN)
     return mask_digits(value, head=4, tail=4)
 
 
@@ -93,9 +115,17 @@ def redact_numbers(text: str) -> str:
         text: any text.
 
     Returns:
-        The text with long numbers masked to their first three and last four characters.
+        The text with long numbers masked: what has a resident id's shape as :func:`mask_id`
+        does, any other to its first three and last four characters.
     """
-    return _LONG_NUMBER.sub(lambda m: mask_digits(m.group(0), head=3, tail=4), text)
+    return _LONG_NUMBER.sub(_redact_one, text)
+
+
+def _redact_one(match: re.Match[str]) -> str:
+    number = match.group(0)
+    if _RESIDENT_ID.fullmatch(number):
+        return mask_id(number)
+    return mask_digits(number, head=3, tail=4)
 
 
 def as_text(raw: object, limit: int) -> str:

@@ -13,9 +13,11 @@ from typer.exceptions import TyperException
 
 from connectors.endpoints import ConnectionRefused
 from matchers.errors import TracerError
-from tracer.commands import reprocess, simulate, stack, train
+from tracer.commands import reprocess, simulate, stack, train, users
+from tracer.commands.audit import audit
 from tracer.commands.demo import demo
 from tracer.commands.produce import produce
+from tracer.commands.serve import serve
 from tracer.commands.worker import worker
 
 __all__ = ["app", "main"]
@@ -34,6 +36,9 @@ app.command("simulate")(simulate.simulate)
 app.command()(worker)
 app.command()(produce)
 app.command()(demo)
+app.command()(serve)
+app.add_typer(users.app, name="users")
+app.command()(audit)
 
 
 def main(argv: list[str] | None = None) -> int:

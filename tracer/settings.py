@@ -61,6 +61,23 @@ class TracerSettings(BaseSettings):
     #: How far after the time of matching an event's ``occurred_at`` may be (source clocks
     #: drift); later events are dead-lettered ``occurred_at_out_of_window``.
     event_future_margin_s: int = Field(default=86_400, ge=0, le=366 * 86_400)
+    # The officers' review service (issue 15): `tracer serve`, `tracer users`, `tracer audit`.
+    #: Where `tracer serve` listens: loopback unless deliberately exposed behind a proxy.
+    review_host: str = "127.0.0.1"
+    review_port: int = Field(default=8080, ge=1, le=65535)
+    #: How long a session lasts after login.
+    review_session_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    #: The key signing session cookies and CSRF tokens (32+ characters, shared by replicas);
+    #: unset, each `tracer serve` draws its own and sessions end when it restarts.
+    review_secret: str | None = Field(default=None, min_length=32)
+    #: Session cookies only over HTTPS (set behind a TLS proxy).
+    review_secure_cookie: bool = False
+    #: The users index (doc id = username), read by the alerts for subscription owners too.
+    review_users_index: str = "review-users"
+    #: The append-only audit index (its topic is `audit`, with the topic prefix).
+    audit_index: str = "audit"
+    #: The event archive's alias (`events-YYYY.MM.DD` indices), where "reveal" reads numbers.
+    events_alias: str = "events"
 
 
 def load_settings() -> TracerSettings:

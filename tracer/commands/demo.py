@@ -3,11 +3,15 @@
 Starts the local stack, simulates a day of roster and feeds into ``DIR``, starts one worker
 (``DIR/worker.log``), publishes the files, waits until the leads in Elasticsearch stop changing
 and the worker's consumer lag is zero, prints a summary and where to search, stops the worker
-and leaves the stack running.
+and leaves the stack running. Then (unless ``--no-serve``) it runs the review service
+(``tracer serve``) with a demo officer of the district with the most leads, prints the address
+and the login, and serves until Ctrl-C.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,7 +26,10 @@ from rich.console import Console
 
 from connectors.errors import ServiceUnavailable
 from connectors.kafka import consumer_lag, end_offsets
+from connectors.lead_index import district_alias
 from connectors.topics import FEED_TOPICS, topic_name
+from review.security import hash_password
+from review.users import users_mappings
 from tracer.commands import stack
 from tracer.commands.produce import produce_files
 from tracer.commands.simulate import simulate
@@ -130,6 +137,83 @@ def _summary(settings: TracerSettings, client: Elasticsearch, read: int, dead: i
     _out.print("  The stack keeps running: `tracer stack down` stops it.")
 
 
+_DEMO_OFFICER = "demo.officer"
+
+
+def _district_aliases(client: Elasticsearch, alias: str) -> str:
+    """Make sure each district's alias exists; return the district with the most leads.
+
+    Stopgap until the ``store`` helper writes per-district indices: a district whose alias is
+    missing gets a filtered alias over the current lead index, so the review service's
+    district-scoped reads find the demo's leads. Once per-district indices exist, their aliases
+    are there and this adds nothing.
+    """
+    buckets = client.search(
+        index=alias, size=0, aggs={"d": {"terms": {"field": "district", "size": 200}}}
+    )["aggregations"]["d"]["buckets"]
+    indices = ",".join(sorted(client.indices.get_alias(name=alias).body))
+    for bucket in buckets:
+        name = district_alias(alias, bucket["key"])
+        if not client.indices.exists_alias(name=name):
+            term = {"term": {"district": bucket["key"]}}
+            client.indices.put_alias(index=indices, name=name, filter=term)
+    return str(buckets[0]["key"]) if buckets else ""
+
+
+def _demo_officer(client: Elasticsearch, settings: TracerSettings, district: str) -> str:
+    """(Re)create the demo officer of ``district`` with a fresh password; return it."""
+    password = secrets.token_urlsafe(9)
+    index = settings.review_users_index
+    if not client.indices.exists(index=index):
+        client.indices.create(index=index, mappings=users_mappings())
+    doc = {
+        "username": _DEMO_OFFICER,
+        "role": "officer",
+        "districts": [district],
+        "password_hash": hash_password(password),
+        "disabled": False,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    client.index(index=index, id=_DEMO_OFFICER, document=doc, refresh="wait_for")
+    return password
+
+
+def _serve_review(settings: TracerSettings, client: Elasticsearch, out: Path) -> None:
+    """Start ``tracer serve``, print its address and the demo officer's login, wait for Ctrl-C."""
+    district = _district_aliases(client, settings.leads_alias)
+    password = _demo_officer(client, settings, district)
+    port = settings.review_port if _port_free(settings.review_port) else _free_port()
+    tracer = Path(sys.executable).parent / "tracer"
+    command = [str(tracer)] if tracer.exists() else [sys.executable, "-m", "tracer.cli"]
+    with (out / "review.log").open("ab") as log:
+        review = subprocess.Popen(
+            [*command, "serve", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT
+        )
+    _out.print("\n[bold]review service[/bold]")
+    _out.print(f"  http://127.0.0.1:{port}/  (log {out / 'review.log'})")
+    _out.print(f"  demo officer of {district}: {_DEMO_OFFICER} / {password}", markup=False)
+    _out.print("  Ctrl-C stops the review service; the stack keeps running.")
+    try:
+        review.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        review.send_signal(signal.SIGINT)
+        try:
+            review.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            review.kill()
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def demo(
     *,
     out: Annotated[Path, typer.Option(help="Directory for the day's files and worker.log.")] = Path(
@@ -140,6 +224,9 @@ def demo(
     events: Annotated[int, typer.Option(help="Feed events in the day.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the pipeline.")] = 900.0,
+    serve: Annotated[
+        bool, typer.Option(help="Then run the review service with a demo officer until Ctrl-C.")
+    ] = True,
 ) -> None:
     """Run a synthetic day end to end: stack, simulate, worker, produce, summary."""
     settings = load_settings()
@@ -162,10 +249,17 @@ def demo(
         read = sum(after[t] - before.get(t, 0) for t in feeds)
         dead = sum(after[t] - before.get(t, 0) for t in dead_topic)
         _summary(settings, client, read, dead)
-    finally:
+    except BaseException:
         client.close()
+        raise
+    finally:
         worker.send_signal(signal.SIGTERM)
         try:
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
+    try:
+        if serve:
+            _serve_review(settings, client, out)
+    finally:
+        client.close()

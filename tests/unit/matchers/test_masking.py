@@ -16,8 +16,10 @@ SETTINGS = settings(max_examples=200, deadline=None)
 @pytest.mark.parametrize(
     ("description", "function", "value", "expected"),
     [
-        ("resident id", mask_id, "460105199001017124", "4601**********7124"),
-        ("resident id with X", mask_id, "11010519491231002X", "1101**********002X"),
+        ("resident id", mask_id, "460105199001017124", "4601**************"),
+        ("resident id with X", mask_id, "11010519491231002X", "1101**************"),
+        ("legacy 15", mask_id, "460105900101712", "4601***********"),
+        ("sender-masked id", mask_id, "460105********7124", "4601**************"),
         ("passport", mask_id, "E12345678", "E****5678"),
         ("mobile", mask_phone, "13812345678", "138****5678"),
         ("landline", mask_phone, "89866123456", "898****3456"),

@@ -1,0 +1,263 @@
+"""The server-rendered pages: login, search, a lead, the queue, the audit trail.
+
+Chinese first, English beside it. Every form carries the session's CSRF token (the login form a
+double-submit one); every page's data comes from one :class:`~review.service.ReviewService`
+call, which checks the role and districts and writes the audit record.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any, Final
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from review.leads import PAGE_SIZE
+from review.roles import allowed
+from review.service import Invalid, ReviewError
+from review.users import User
+from review.views import FIELD_LABELS, LEVEL_LABELS, STATUS_LABELS, waterfall
+from review.web import COOKIE, address, csrf_matches, filters_from, service, session_of
+
+__all__ = ["page_routes", "render"]
+
+_LOGIN_COOKIE: Final = "tracer_login"
+_CSRF_FAILED: Final = "CSRF 校验失败 / CSRF check failed"
+_ENV = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+_ENV.globals |= {"FIELDS": FIELD_LABELS, "LEVELS": LEVEL_LABELS, "STATUSES": STATUS_LABELS}
+_HOME: Final = {"officer": "/leads", "supervisor": "/leads", "auditor": "/audit", "admin": "/users"}
+
+
+def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """Render a template (autoescaped) into a response."""
+    return HTMLResponse(_ENV.get_template(name).render(**context), status_code=status)
+
+
+def _error(exc: ReviewError, user: User | None, csrf: str = "") -> HTMLResponse:
+    return render("error.html", exc.status, user=user, csrf=csrf, reason=exc.reason)
+
+
+async def login_page(request: Request) -> Response:
+    """The login form (sets the double-submit cookie its CSRF token is bound to)."""
+    nonce = secrets.token_urlsafe(16)
+    token = service(request).codec.csrf_token(f"login|{nonce}")
+    response = render("login.html", user=None, csrf=token, error=None)
+    response.set_cookie(_LOGIN_COOKIE, nonce, httponly=True, samesite="strict", max_age=900)
+    return response
+
+
+async def login_submit(request: Request) -> Response:
+    """Check the form's CSRF token and the password; start a session."""
+    svc = service(request)
+    form = await request.form()
+    nonce = request.cookies.get(_LOGIN_COOKIE, "")
+    if not nonce or not csrf_matches(svc.codec.csrf_token(f"login|{nonce}"), form.get("csrf")):
+        await svc.audit(None, "login", "refused", address(request), reason="csrf")
+        return render("error.html", 403, user=None, csrf="", reason=_CSRF_FAILED)
+    try:
+        user, cookie = await svc.login(
+            str(form.get("username") or ""), str(form.get("password") or ""), address(request)
+        )
+    except ReviewError as exc:
+        token = str(form.get("csrf"))
+        return render("login.html", exc.status, user=None, csrf=token, error=exc.reason)
+    response = RedirectResponse(_HOME[user.role], status_code=303)
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        httponly=True,
+        samesite="strict",
+        secure=svc.config.secure_cookie,
+        max_age=int(svc.config.session_seconds),
+    )
+    response.delete_cookie(_LOGIN_COOKIE)
+    return response
+
+
+async def _csrf_refused(request: Request, user: User, csrf: str) -> Response:
+    await service(request).audit(user, "csrf", "refused", address(request), reason="csrf")
+    return render("error.html", 403, user=user, csrf=csrf, reason=_CSRF_FAILED)
+
+
+async def _signed_in(request: Request) -> tuple[User, str] | Response:
+    found = await session_of(request)
+    return found if found is not None else RedirectResponse("/login", status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    """End the session (a POST with the CSRF token)."""
+    found = await _signed_in(request)
+    if isinstance(found, Response):
+        return found
+    user, csrf = found
+    form = await request.form()
+    if not csrf_matches(csrf, form.get("csrf")):
+        return await _csrf_refused(request, user, csrf)
+    await service(request).audit(user, "logout", "allowed", address(request))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+async def home(request: Request) -> Response:
+    """Send a user to their role's first page."""
+    found = await _signed_in(request)
+    return found if isinstance(found, Response) else RedirectResponse(_HOME[found[0].role], 303)
+
+
+async def leads_page(request: Request) -> Response:
+    """The search page."""
+    found = await _signed_in(request)
+    if isinstance(found, Response):
+        return found
+    user, csrf = found
+    try:
+        filters = filters_from(request.query_params)
+        total, leads = await service(request).search(user, filters, address(request))
+    except ReviewError as exc:
+        return _error(exc, user, csrf)
+    return render(
+        "search.html",
+        user=user,
+        csrf=csrf,
+        f=filters,
+        total=total,
+        leads=leads,
+        page_size=PAGE_SIZE,
+        params=dict(request.query_params),
+    )
+
+
+async def lead_page(request: Request, revealed: dict[str, str] | None = None) -> Response:
+    """One lead laid out for a decision."""
+    found = await _signed_in(request)
+    if isinstance(found, Response):
+        return found
+    user, csrf = found
+    lead_id = request.path_params["lead_id"]
+    try:
+        hit, timeline = await service(request).view(user, lead_id, address(request))
+    except ReviewError as exc:
+        return _error(exc, user, csrf)
+    fields = hit.lead.get("explanation", {}).get("fields", [])
+    return render(
+        "lead.html",
+        user=user,
+        csrf=csrf,
+        hit=hit,
+        lead=hit.lead,
+        rows=waterfall(fields),
+        timeline=timeline,
+        revealed=revealed,
+        can=lambda action: allowed(user.role, action),
+    )
+
+
+async def lead_action(request: Request) -> Response:
+    """Reveal, claim, decide, reopen or reassign from the lead page's forms."""
+    found = await _signed_in(request)
+    if isinstance(found, Response):
+        return found
+    user, csrf = found
+    form = await request.form()
+    if not csrf_matches(csrf, form.get("csrf")):
+        return await _csrf_refused(request, user, csrf)
+    svc, lead_id, action = (
+        service(request),
+        request.path_params["lead_id"],
+        request.path_params["action"],
+    )
+    try:
+        if action == "reveal":
+            numbers = await svc.reveal(user, lead_id, address(request))
+            return await lead_page(request, revealed=numbers)
+        seen = _seen(form.get("seq_no"), form.get("primary_term"))
+        await svc.change(
+            user,
+            action,
+            lead_id,
+            address(request),
+            verdict=_text(form.get("verdict")),
+            note=_text(form.get("note")),
+            assignee=_text(form.get("assignee")),
+            seen=seen,
+        )
+    except ReviewError as exc:
+        return _error(exc, user, csrf)
+    return RedirectResponse(f"/leads/{lead_id}", status_code=303)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _seen(seq_no: object, term: object) -> tuple[int, int] | None:
+    if not seq_no and not term:
+        return None
+    try:
+        return int(str(seq_no)), int(str(term))
+    except ValueError as exc:
+        raise Invalid("bad version fields", 400) from exc
+
+
+async def queue_page(request: Request) -> Response:
+    """The user's own queue."""
+    found = await _signed_in(request)
+    if isinstance(found, Response):
+        return found
+    user, csrf = found
+    try:
+        leads = await service(request).queue(user, address(request))
+    except ReviewError as exc:
+        return _error(exc, user, csrf)
+    return render("queue.html", user=user, csrf=csrf, leads=leads)
+
+
+async def audit_page(request: Request) -> Response:
+    """The audit trail, for auditors."""
+    found = await _signed_in(request)
+    if isinstance(found, Response):
+        return found
+    user, csrf = found
+    params = request.query_params
+    try:
+        entries = await service(request).audit_search(user, dict(params), address(request))
+    except ReviewError as exc:
+        return _error(exc, user, csrf)
+    return render("audit.html", user=user, csrf=csrf, entries=entries, params=dict(params))
+
+
+async def users_page(request: Request) -> Response:
+    """The users, for administrators (changes go through ``tracer users``)."""
+    found = await _signed_in(request)
+    if isinstance(found, Response):
+        return found
+    user, csrf = found
+    try:
+        users = await service(request).list_users(user, address(request))
+    except ReviewError as exc:
+        return _error(exc, user, csrf)
+    return render("users.html", user=user, csrf=csrf, users=users)
+
+
+def page_routes() -> list[Route]:
+    """The pages' routes."""
+    return [
+        Route("/", home),
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login_submit, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/leads", leads_page),
+        Route("/leads/{lead_id}", lead_page),
+        Route("/leads/{lead_id}/{action}", lead_action, methods=["POST"]),
+        Route("/queue", queue_page),
+        Route("/audit", audit_page),
+        Route("/users", users_page),
+    ]
