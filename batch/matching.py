@@ -21,16 +21,37 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing.pool import AsyncResult, Pool
-from typing import Any
+from typing import Any, Final
 
 import orjson
-from matchers.errors import InvalidRecord
+from matchers.errors import InvalidRecord, TracerError
 from matchers.matcher import Matcher
 from matchers.records import OccurredAtLimit, parse_event_bytes
 
 from batch.sinks import BatchLead
 
-__all__ = ["ChunkMatcher", "ChunkResult", "MatchPool", "order_dependent"]
+__all__ = [
+    "CHUNK_TIMEOUT_S",
+    "ChunkMatcher",
+    "ChunkResult",
+    "MatchPool",
+    "WorkerLost",
+    "order_dependent",
+]
+
+#: Longest wait for one chunk's result (about a thousand times what a chunk takes).
+CHUNK_TIMEOUT_S: Final = 900.0
+
+
+class WorkerLost(TracerError):
+    """A matching process gave no result for a chunk in time (killed, or stuck)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"a matching process gave no result in {seconds:.0f}s (killed?); "
+            "run the same command with --resume to continue from the last checkpoint"
+        )
+
 
 Chunk = Sequence[tuple[int, bytes]]
 
@@ -145,7 +166,12 @@ class MatchPool:
 
     def _finish_one(self, done: Callable[[Any, ChunkResult], None]) -> None:
         tag, pending = self._pending.popleft()
-        done(tag, pending.get())
+        try:
+            # Bounded: a worker killed mid-chunk (the OOM killer) leaves its result unset.
+            result = pending.get(timeout=CHUNK_TIMEOUT_S)
+        except multiprocessing.TimeoutError as exc:
+            raise WorkerLost(CHUNK_TIMEOUT_S) from exc
+        done(tag, result)
 
     def close(self, *, abort: bool = False) -> None:
         """Stop the workers (``abort``: without waiting for chunks in flight)."""

@@ -10,12 +10,33 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import orjson
 from connectors.errors import InputFileError
 
-__all__ = ["RejectsFile"]
+__all__ = ["DiscardedRejects", "Rejects", "RejectsFile"]
+
+
+class Rejects(Protocol):
+    """Where rejects go."""
+
+    count: int
+
+    def add(self, origin: dict[str, Any], reason: str, **details: Any) -> None:
+        """Take one reject."""
+        ...
+
+
+class DiscardedRejects:
+    """Counts rejects and writes none: a resumed job's roster, rejected once already."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, origin: dict[str, Any], reason: str, **details: Any) -> None:
+        """Count one reject."""
+        self.count += 1
 
 
 class RejectsFile:

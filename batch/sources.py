@@ -19,7 +19,7 @@ from connectors.feed_history import FeedHistory, FeedRecord, PartitionRange
 from matchers.matcher import Matcher
 
 from batch.lines import PREFIX_BYTES, open_lines
-from batch.rejects import RejectsFile
+from batch.rejects import Rejects
 
 __all__ = [
     "FileSource",
@@ -184,7 +184,7 @@ class RosterCounts:
 
 
 def load_roster_file(
-    matcher: Matcher, path: Path, *, max_bytes: int, rejects: RejectsFile
+    matcher: Matcher, path: Path, *, max_bytes: int, rejects: Rejects
 ) -> RosterCounts:
     """Apply every roster line in file order (the latest record of a person wins)."""
     counts = RosterCounts()
@@ -194,7 +194,11 @@ def load_roster_file(
             counts.records += 1
             origin = {"file": str(path), "line": line.number}
             if line.data is None:
-                why = {"size": line.size, "sha256": line.sha256, "prefix": line.prefix.decode()}
+                why = {
+                    "size": line.size,
+                    "sha256": line.sha256,
+                    "prefix": line.prefix.decode("utf-8", "replace"),
+                }
                 _roster_reject(counts, rejects, origin, "oversized", why)
                 continue
             reason = _apply(matcher, _roster_raw(line.data))
@@ -209,7 +213,7 @@ def load_roster_file(
 
 
 def load_roster_topic(
-    matcher: Matcher, history: FeedHistory, topic: str, *, max_bytes: int, rejects: RejectsFile
+    matcher: Matcher, history: FeedHistory, topic: str, *, max_bytes: int, rejects: Rejects
 ) -> RosterCounts:
     """Apply the whole roster topic, partition by partition in offset order.
 
@@ -269,7 +273,7 @@ def _apply(matcher: Matcher, raw: dict[str, Any] | str) -> str | None:
 
 def _roster_reject(
     counts: RosterCounts,
-    rejects: RejectsFile,
+    rejects: Rejects,
     origin: dict[str, Any],
     reason: str,
     details: dict[str, Any],

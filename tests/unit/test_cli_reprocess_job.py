@@ -133,7 +133,7 @@ def test_unusable_options_are_one_line_and_non_zero(
 
 def _big_world(tmp_path: Path) -> tuple[Path, Path]:
     roster, events = synthetic_world(400, 6000, seed=5)
-    (tmp_path / "roster.jsonl").write_bytes(_lines(roster))
+    (tmp_path / "roster.jsonl").write_bytes(_lines(roster) + b'{"person_id": "x"}\n')
     (tmp_path / "events.jsonl").write_bytes(_lines(events) + b"oops\n" + _lines(events[:50]))
     return tmp_path / "roster.jsonl", tmp_path / "events.jsonl"
 

@@ -41,7 +41,7 @@ from rich.progress import (
 from batch.checkpoint import load_checkpoint
 from batch.job import Interrupted, Job, JobState, Tally
 from batch.matching import ChunkMatcher, MatchPool, order_dependent
-from batch.rejects import RejectsFile
+from batch.rejects import DiscardedRejects, Rejects, RejectsFile
 from batch.sinks import JsonlLeadSink, LeadSink
 from batch.sources import (
     FileSource,
@@ -141,7 +141,9 @@ def reprocess(  # noqa: PLR0917 -- typer passes options by name
     reject_file = RejectsFile(rejects_path, keep=sizes.get("rejects", 0))
     try:
         matcher = Matcher(match_model)
-        roster_counts = plan.load_roster(matcher, settings, reject_file)
+        # A resumed job's roster rejects are in the file already (kept up to the checkpoint).
+        roster_rejects = DiscardedRejects() if resume else reject_file
+        roster_counts = plan.load_roster(matcher, settings, roster_rejects)
         matcher.freeze()  # the watchlist lives until the end: out of the cyclic GC's reach
         source, history = plan.source(settings, state, chunk_lines)
         try:
@@ -329,7 +331,7 @@ class _Plan:
         return [topic_name(t, prefix=settings.topic_prefix) for t in FEED_TOPICS]
 
     def load_roster(
-        self, matcher: Matcher, settings: TracerSettings, rejects: RejectsFile
+        self, matcher: Matcher, settings: TracerSettings, rejects: Rejects
     ) -> RosterCounts:
         """Apply the roster (file or topic) to the matcher."""
         if self.roster is not None:
