@@ -187,6 +187,7 @@ class Job:
         self._max_bytes = max_event_bytes
         self._since_checkpoint = 0
         self._on_progress: Callable[[int], None] = lambda _done: None
+        self.done = False
 
     def run(self, *, on_progress: Callable[[int], None] | None = None) -> Tally:
         """Read, match and write to the end; checkpoint on the way and once done.
@@ -211,6 +212,7 @@ class Job:
             self._save(done=not stop.raised)
         if stop.raised:
             raise Interrupted(self.tally.read)
+        self.done = True
         return self.tally
 
     def _finish(self, chunk: SourceChunk, result: ChunkResult) -> None:

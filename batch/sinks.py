@@ -48,8 +48,13 @@ class LeadSink(Protocol):
         """Make everything written durable; return the position to resume from."""
         ...
 
-    def close(self) -> dict[str, int]:
-        """Finish (flush, close) and return the sink's counts."""
+    def close(self, *, complete: bool = True) -> dict[str, int]:
+        """Finish (flush, close) and return the sink's counts.
+
+        Args:
+            complete: the job ran to its end (an interrupted one is resumed later: nothing
+                may be concluded from what it did not write).
+        """
         ...
 
 
@@ -87,8 +92,9 @@ class JsonlLeadSink:
         os.fsync(self._handle.fileno())
         return self._handle.tell()
 
-    def close(self) -> dict[str, int]:
+    def close(self, *, complete: bool = True) -> dict[str, int]:
         """Close the file; return ``{"written": n}`` (this run's lines)."""
+        del complete  # a file has nothing to conclude
         self._handle.close()
         return {"written": self.written}
 
@@ -148,9 +154,11 @@ class ElasticsearchLeadSink:
             self._pending = []
         return self.written
 
-    def close(self) -> dict[str, int]:
+    def close(self, *, complete: bool = True) -> dict[str, int]:
         """Send the rest, mark what this run no longer finds; return counts by outcome."""
         self.flush()
+        if not complete:
+            return dict(self.counts)
         superseded = self._store.mark_not_qualifying(
             run_id=self._run_id, model_version=self._model_version
         )

@@ -228,6 +228,14 @@ def test_the_elasticsearch_sink_sends_bounded_bulks_and_sums_the_outcomes() -> N
     assert sink.close() == {"created": 7, "unchanged": 2, "superseded": 1}
 
 
+def test_an_interrupted_run_marks_nothing_superseded() -> None:
+    store = _Store()
+    store.docs["old"] = {"lead_id": "old", "run_id": "before"}
+    sink = ElasticsearchLeadSink(store, run_id="r2", model_version="m", batch_size=3)
+    sink.write([BatchLead("l1", "d", "high", orjson.dumps({"lead_id": "l1"}))])
+    assert sink.close(complete=False) == {"created": 1, "unchanged": 0}
+
+
 def test_the_rejects_file_keeps_its_mode_when_reused(tmp_path: Path) -> None:
     from batch.rejects import RejectsFile
 

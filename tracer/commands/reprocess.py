@@ -147,7 +147,7 @@ def reprocess(  # noqa: PLR0917 -- typer passes options by name
         matcher.freeze()  # the watchlist lives until the end: out of the cyclic GC's reach
         source, history = plan.source(settings, state, chunk_lines)
         try:
-            tally = _run(
+            tally, written = _run(
                 matcher,
                 source=source,
                 state=state,
@@ -165,6 +165,7 @@ def reprocess(  # noqa: PLR0917 -- typer passes options by name
         reject_file.close()
     _summary(
         tally,
+        written=written,
         roster=roster_counts,
         run_id=state.checkpoint.run_id,
         out=out,
@@ -184,7 +185,8 @@ def _run(
     checkpoint_path: Path,
     checkpoint_every: int,
     workers: int | None,
-) -> Tally:
+) -> tuple[Tally, dict[str, dict[str, int]]]:
+    """Match the source into the sinks; return the counts and each sink's own counts."""
     clock = datetime.fromisoformat(state.checkpoint.inputs["clock"])
     chunk_matcher = ChunkMatcher(
         matcher,
@@ -220,14 +222,15 @@ def _run(
                 rate = (job.tally.read - first) / max(time.perf_counter() - begun, 1e-9)
                 progress.update(task, completed=done, rate=f"{rate:,.0f} events/s")
 
-            return job.run(on_progress=update)
+            tally = job.run(on_progress=update)
     except Interrupted as exc:
         _say_interrupted(exc, checkpoint_path)
         raise typer.Exit(130) from exc
     finally:
         pool.close(abort=True)
-        for sink in sinks.values():
-            sink.close()
+        # Only a complete run may mark what it did not find (Elasticsearch's superseded).
+        written = {name: sink.close(complete=job.done) for name, sink in sinks.items()}
+    return tally, written
 
 
 def _say_interrupted(exc: Interrupted, checkpoint_path: Path) -> None:
@@ -393,7 +396,14 @@ def _progress() -> Progress:
 
 
 def _summary(
-    tally: Tally, *, roster: RosterCounts, run_id: str, out: Path, version: str, seconds: float
+    tally: Tally,
+    *,
+    written: dict[str, dict[str, int]],
+    roster: RosterCounts,
+    run_id: str,
+    out: Path,
+    version: str,
+    seconds: float,
 ) -> None:
     tiers = tally.tiers
     invalid = ", ".join(f"{n} {why}" for why, n in sorted(tally.invalid.items())) or "none"
@@ -407,3 +417,6 @@ def _summary(
         f"{tally.before_trace} matches before the trace began (left to retro-matching) -> {out} "
         f"[run {run_id}, model {version}, {seconds:.1f}s]"
     )
+    for name, counts in written.items():
+        if name != "leads":  # Elasticsearch: created, refreshed, unchanged, superseded
+            typer.echo(f"  {name}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
