@@ -8,6 +8,8 @@ and the live consumer group's committed offsets are the same before and after.
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 import warnings
 from collections import Counter
@@ -19,7 +21,7 @@ import orjson
 import pytest
 
 from connectors.topics import FEED_TOPICS
-from tests.integration.streaming import Run, write_world
+from tests.integration.streaming import TRACER, Run, write_world
 
 with warnings.catch_warnings():  # kafka-python warns once on import
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -108,3 +110,30 @@ def test_the_time_range_job_equals_the_file_job_and_leaves_the_live_group_alone(
         assert by_time[1] == by_file[1], name  # the same rejects by reason
         assert by_file[0], f"{name}: the simulated day has leads"
     assert _live_group_offsets(run) == committed
+
+
+def test_an_interrupted_time_range_job_resumes_to_the_same_result(run: Run) -> None:
+    write_world(run, people=20_000, watchlist=400, events=6000, seed=43)
+    start = _now()
+    run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"),
+               "--events", str(run.tmp / "events.jsonl"))  # fmt: skip
+    args = ["reprocess", "--roster-topic", "--since", start, "--run-id", "r", "--workers", "1",
+            "--chunk-lines", "100", "--checkpoint-every", "300"]  # fmt: skip
+    whole, cut = run.tmp / "whole.jsonl", run.tmp / "cut.jsonl"
+    run.tracer(*args, "--out", str(whole))
+    checkpoint = Path(f"{cut}.checkpoint.json")
+    proc = subprocess.Popen([TRACER, *args, "--out", str(cut)], env=run.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the job ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert orjson.loads(checkpoint.read_bytes())["position"].get("range") is not None
+    run.tracer(*args, "--out", str(cut), "--resume")
+    assert cut.read_bytes() == whole.read_bytes()
+    assert (
+        Path(f"{cut}.deadletter.jsonl").read_bytes()
+        == Path(f"{whole}.deadletter.jsonl").read_bytes()
+    )
