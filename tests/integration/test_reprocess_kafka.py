@@ -25,7 +25,7 @@ from tests.integration.streaming import TRACER, Run, write_world
 
 with warnings.catch_warnings():  # kafka-python warns once on import
     warnings.simplefilter("ignore", DeprecationWarning)
-    from kafka import KafkaConsumer
+    from kafka import KafkaConsumer, KafkaProducer
     from kafka.admin import KafkaAdminClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -137,3 +137,25 @@ def test_an_interrupted_time_range_job_resumes_to_the_same_result(run: Run) -> N
         Path(f"{cut}.deadletter.jsonl").read_bytes()
         == Path(f"{whole}.deadletter.jsonl").read_bytes()
     )
+
+
+def test_the_roster_topic_honours_tombstones_and_keeps_the_last_valid_record(run: Run) -> None:
+    write_world(run, people=20_000, watchlist=400, events=3000, seed=47)
+    start = _now()
+    roster = run.tmp / "roster.jsonl"
+    run.tracer("produce", "--roster", str(roster), "--events", str(run.tmp / "events.jsonl"))
+    by_file, _ = _job(
+        run, "file", "--roster", str(roster), "--events", str(run.tmp / "events.jsonl")
+    )
+    people = sorted({lead["person_id"] for lead in by_file.values()})
+    gone, kept = people[0], people[1]
+    producer = KafkaProducer(bootstrap_servers=run.settings.kafka_bootstrap, acks="all")
+    topic = run.topic("supervision.roster")
+    producer.send(topic, key=gone.encode(), value=None)  # a tombstone: the person is deleted
+    producer.send(topic, key=kept.encode(), value=b'{"person_id": "' + kept.encode() + b'"}')
+    producer.flush()
+    producer.close()
+    by_time, rejects = _job(run, "kafka", "--roster-topic", "--since", start)
+    assert by_time == {k: v for k, v in by_file.items() if v["person_id"] != gone}
+    assert any(v["person_id"] == kept for v in by_time.values())  # the invalid update: no effect
+    assert rejects["missing_name"] >= 1
