@@ -247,3 +247,13 @@ def test_the_rejects_file_keeps_its_mode_when_reused(tmp_path: Path) -> None:
     rejects.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert _leads(path) == [{"file": "x", "line": 1, "reason": "not_json", "raw": "x"}]
+
+
+def test_an_unreachable_kafka_is_one_line_and_non_zero(tmp_path: Path) -> None:
+    env = os.environ | {"TRACER_KAFKA_BOOTSTRAP": "127.0.0.1:9"}  # nothing listens there
+    command = [TRACER, "reprocess", "--roster-topic", "--since", "2026-12-01T00:00:00Z",
+               "--out", str(tmp_path / "o.jsonl")]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, timeout=60, check=False)
+    assert done.returncode == 1
+    err = done.stderr.decode().strip()
+    assert err.startswith("tracer: error:") and "Kafka" in err and "\n" not in err
