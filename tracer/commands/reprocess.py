@@ -51,7 +51,7 @@ from batch.sources import (
     load_roster_file,
     load_roster_topic,
 )
-from connectors.errors import InputFileError
+from connectors.errors import InputFileError, ServiceUnavailable
 from connectors.feed_history import FeedHistory, PartitionRange
 from connectors.topics import FEED_TOPICS, topic_name
 from matchers.errors import TracerError
@@ -226,6 +226,11 @@ def _run(
     except Interrupted as exc:
         _say_interrupted(exc, checkpoint_path)
         raise typer.Exit(130) from exc
+    except ServiceUnavailable as exc:  # Kafka went away mid-run, after its own retries
+        raise ServiceUnavailable(
+            f"{exc}; the work up to the last checkpoint ({checkpoint_path}) is kept: "
+            "run the same command with --resume"
+        ) from exc
     finally:
         pool.close(abort=True)
         # Only a complete run may mark what it did not find (Elasticsearch's superseded).
