@@ -137,16 +137,22 @@ def read_lead_ids(path: Path, size: int) -> dict[str, str]:
         InputFileError: the file is missing or shorter than ``size``.
     """
     seen: dict[str, str] = {}
+    taken = 0
     try:
         with path.open("rb") as handle:
-            data = handle.read(size)
+            # Line by line: the leads file of a long run need not fit in memory twice.
+            for line in handle:
+                if taken + len(line) > size:
+                    break
+                taken += len(line)
+                lead = orjson.loads(line)
+                seen[lead["lead_id"]] = lead["event_digest"]
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read the leads to resume ({exc.strerror})") from exc
-    if len(data) < size:
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputFileError(f"{path}: not the leads its checkpoint wrote; start again") from exc
+    if taken < size:
         raise InputFileError(f"{path}: shorter than its checkpoint says; start again")
-    for line in data.splitlines():
-        lead = orjson.loads(line)
-        seen[lead["lead_id"]] = lead["event_digest"]
     return seen
 
 
