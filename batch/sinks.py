@@ -9,7 +9,13 @@ position (a checkpoint's ``sizes``); ``close`` returns the sink's counts for the
 ``connectors.lead_store.LeadStore`` (``refresh`` machine fields of leads, ``mark_not_qualifying``
 the ones this run no longer finds). INTEGRATION POINT: until that API is merged the command
 refuses ``--elasticsearch`` with one line (``tracer/commands/reprocess.py``); this class is
-the one place to wire, through the :class:`LeadRefresher` shape it expects.
+the one place to wire, through the :class:`LeadRefresher` shape it expects. The store's API as
+committed on its branch (read at 12:10 UTC) differs in three ways a small sync facade absorbs:
+its methods are ``async`` (one ``asyncio.Runner`` for the job's life), ``refresh`` returns a
+``RefreshCounts`` dataclass (``created``, ``refreshed``, ``unchanged``, ``kept_reviewed``,
+``duplicates``, ``unresolved``, ``rejected``), and ``mark_not_qualifying(scope, produced_ids,
+*, run_id)`` needs the run's scope (``EventScope`` of every ``(source, event_id)`` read, or
+``TimeScope`` by ``occurred_at``) and the lead ids it produced.
 """
 
 from __future__ import annotations
