@@ -299,3 +299,59 @@ async def _index_one(es: Elasticsearch, alias: str) -> None:
     url = es.transport.node_pool.get().base_url
     async with AsyncElasticsearch(url) as client:
         assert (await ElasticsearchLeadIndexer(client, alias).index([make_lead(0)])).created == 1
+
+
+class OfficerBetween:
+    """The real client; before chosen bulk calls an officer writes the lead (a racing review)."""
+
+    def __init__(self, client: AsyncElasticsearch, alias: str, status: str, times: int) -> None:
+        self._client, self._alias, self._status, self._times = client, alias, status, times
+        self.bulks = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def bulk(self, *, operations: list[dict[str, Any]]) -> Any:
+        self.bulks += 1
+        if self.bulks <= self._times:
+            index = district_alias(self._alias, MEILAN)
+            doc = {"status": self._status, "review": {"note": f"write {self.bulks}"}}
+            await self._client.update(index=index, id="lead-0", doc=doc)
+        return await self._client.bulk(operations=operations)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("reviewing", RefreshCounts(refreshed=1)),  # read again: still refreshable
+        ("confirmed", RefreshCounts(kept_reviewed=1)),  # read again: decided meanwhile
+    ],
+)
+async def test_a_refresh_that_meets_an_officers_write_reads_again_and_never_overwrites_it(
+    es: Elasticsearch,
+    client: AsyncElasticsearch,
+    alias: str,
+    status: str,
+    expected: RefreshCounts,
+) -> None:
+    await LeadStore(client, alias).refresh([make_lead(0)], run_id="job-1", model_version="m1")
+    racing = OfficerBetween(client, alias, status, times=1)
+    store = LeadStore(racing, alias)
+    counts = await store.refresh([make_lead(0, model="m2")], run_id="job-2", model_version="m2")
+    assert counts == expected
+    assert racing.bulks == (2 if status == "reviewing" else 1)
+    doc = stored(es, alias, make_lead(0))["_source"]
+    assert (doc["status"], doc["review"]) == (status, {"note": "write 1"})
+    assert doc["model_version"] == ("m2" if status == "reviewing" else "m1")
+
+
+async def test_a_lead_that_conflicts_round_after_round_is_counted_unresolved(
+    client: AsyncElasticsearch, alias: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await LeadStore(client, alias).refresh([make_lead(0)], run_id="job-1", model_version="m1")
+    racing = OfficerBetween(client, alias, "reviewing", times=100)
+    store = LeadStore(racing, alias, max_rounds=3)
+    counts = await store.refresh([make_lead(0, model="m2")], run_id="job-2", model_version="m2")
+    assert counts == RefreshCounts(unresolved=1)
+    assert racing.bulks == 3
+    assert "still conflicting" in caplog.text
