@@ -32,6 +32,7 @@ worker that is shutting down (:class:`~connectors.errors.RetryGaveUp`).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -353,12 +354,18 @@ class ElasticsearchLeadIndexer:
         return retry, homeless
 
     async def _ensure_districts(self, leads: list[Mapping[str, Any]]) -> None:
-        """Create the indices (with their aliases) of the districts of ``leads``."""
-        for district in sorted({str(lead.get("district") or "") for lead in leads}):
-            try:
-                await ensure_district_index_async(self._client, self._alias, district)
-            except (ApiError, TransportError) as exc:
-                raise request_error(exc) from exc
+        """Create the indices (with their aliases) of the districts of ``leads``, at once.
+
+        Concurrently: each creation waits for its shard to start (about a second on a busy
+        node), and a bulk can bring many new districts (at most one per lead of it).
+        """
+        districts = sorted({str(lead.get("district") or "") for lead in leads})
+        try:
+            await asyncio.gather(
+                *(ensure_district_index_async(self._client, self._alias, d) for d in districts)
+            )
+        except (ApiError, TransportError) as exc:
+            raise request_error(exc) from exc
 
     async def _conflicting(self, leads: list[Mapping[str, Any]]) -> tuple[RejectedLead, ...]:
         """Which of ``leads`` (each met a 409) are conflicting duplicates: one ``_mget``."""
