@@ -3,7 +3,8 @@
 Core APIs only (``_mget``, bulk ``create`` / ``update`` with ``doc``, point-in-time search),
 so the same code runs on the stripped local zip and on a full Elasticsearch: no Painless, no
 update-by-query. Every lead lives in its district's index (``connectors.lead_index``) and is
-read and written through its district's alias, where a get by id works.
+read and written through its district's alias, where a get by id works. The decisions are
+pure, in :mod:`connectors.lead_plan`; this module does the I/O.
 
 :meth:`LeadStore.refresh` (a batch rerun's leads, one ``_mget`` per page of them), lead by lead
 (:func:`plan_refresh`, pure)::
@@ -36,18 +37,10 @@ async). A synchronous job keeps one event loop for the store's life::
 from __future__ import annotations
 
 import logging
-from collections.abc import (
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-    Sequence,
-)
-from dataclasses import dataclass, field, fields
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final
 
 from elasticsearch import ApiError, TransportError
 
@@ -59,17 +52,25 @@ from connectors.elasticsearch import (
     utc_now,
 )
 from connectors.errors import LeadNotFound, ReviewConflict, ServiceUnavailable
-from connectors.lead_index import (
-    DECIDED_STATUSES,
-    REVIEW_FIELDS,
-    LeadStatus,
-    district_alias,
-    ensure_district_index_async,
-    machine_fields,
-    new_lead_document,
+from connectors.lead_index import district_alias, ensure_district_index_async
+from connectors.lead_plan import (
+    REVIEW_KEYS,
+    EventScope,
+    RefreshAction,
+    RefreshCounts,
+    ReviewVersion,
+    Scope,
+    StoredLead,
+    TimeScope,
+    check_review,
+    chunks,
+    plan_refresh,
+    same_machine_fields,
+    scope_queries,
 )
 from connectors.retry import Retrier
 
+# The plan's types are re-exported: callers need one module.
 __all__ = [
     "REVIEW_KEYS",
     "EventScope",
@@ -85,145 +86,9 @@ __all__ = [
     "scope_queries",
 ]
 
-log = logging.getLogger(__name__)
-
-RefreshAction = Literal["create", "update", "unchanged", "kept_reviewed"]
-"""What a rerun does with one lead (see the module docstring)."""
-
-#: What ``set_review`` may write under ``review``.
-REVIEW_KEYS: Final = frozenset(
-    {"assignee", "note", "decided_by", "decided_at", "updated_by", "updated_at"}
-    | {"closed_reason", "closed_at"}
-)
-_STATUSES: Final = frozenset(get_args(LeadStatus))
-_BOOKKEEPING: Final = frozenset({"run_id", "machine_updated_at", "qualifies"})
 _KEEP_ALIVE: Final = "2m"  # per page: a page's updates take far less
-_MAX_TERMS: Final = 10_000  # event ids per terms query (Elasticsearch's limit is 65,536)
 
-
-@dataclass(frozen=True, slots=True)
-class RefreshCounts:
-    """What a rerun did to the store; counts of several calls add up with ``+``."""
-
-    created: int = 0
-    refreshed: int = 0
-    unchanged: int = 0
-    kept_reviewed: int = 0
-    superseded: int = 0
-    #: A lead_id given twice in one call: the first is written.
-    duplicates: int = 0
-    #: Still conflicting after ``max_rounds`` re-reads (logged): the next rerun retries them.
-    unresolved: int = 0
-    rejected: tuple[RejectedLead, ...] = ()
-
-    def __add__(self, other: RefreshCounts) -> RefreshCounts:
-        return RefreshCounts(
-            *(getattr(self, f.name) + getattr(other, f.name) for f in fields(RefreshCounts))
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewVersion:
-    """The sequence number and primary term of a lead after a write (for the next write)."""
-
-    seq_no: int
-    primary_term: int
-
-
-@dataclass(frozen=True, slots=True)
-class StoredLead:
-    """A lead as stored, with the version an officer's write must be conditional on."""
-
-    source: Mapping[str, Any]
-    version: ReviewVersion
-
-
-@dataclass(frozen=True, slots=True)
-class EventScope:
-    """A run that read these events: ``(source, event_id)`` pairs."""
-
-    events: frozenset[tuple[str, str]]
-
-
-@dataclass(frozen=True, slots=True)
-class TimeScope:
-    """A run that read every event with ``since <= occurred_at < until`` (ISO-8601)."""
-
-    since: str
-    until: str
-
-
-Scope = EventScope | TimeScope
-
-
-def same_machine_fields(lead: Mapping[str, Any], stored: Mapping[str, Any]) -> bool:
-    """Whether a rerun's lead would change nothing of the stored one (pure).
-
-    The run's own bookkeeping (``run_id``, ``machine_updated_at``) is no change; a stored lead
-    marked not qualifying that the run produces again is.
-    """
-    if stored.get("qualifies", True) is not True:
-        return False
-    skip = REVIEW_FIELDS | _BOOKKEEPING
-    return all(stored.get(name) == value for name, value in lead.items() if name not in skip)
-
-
-def plan_refresh(
-    lead: Mapping[str, Any], stored: Mapping[str, Any] | None, *, run_id: str, now: str
-) -> tuple[RefreshAction, dict[str, Any] | None]:
-    """Decide what a rerun does with ``lead`` given the stored document (pure).
-
-    Returns:
-        The action and the document to send (``None`` when nothing is written).
-    """
-    if stored is None:
-        return "create", new_lead_document(lead, run_id=run_id, now=now)
-    if stored.get("status") in DECIDED_STATUSES:
-        return "kept_reviewed", None
-    if same_machine_fields(lead, stored):
-        return "unchanged", None
-    return "update", machine_fields(lead, run_id=run_id, now=now)
-
-
-def _check_review(changes: Mapping[str, Any]) -> None:
-    """Refuse anything but ``status`` and known ``review`` keys (a machine field, a typo)."""
-    extra = set(changes) - REVIEW_FIELDS
-    if extra:
-        raise ValueError(f"a review write holds only status and review, not {sorted(extra)}")
-    if "status" in changes and changes["status"] not in _STATUSES:
-        raise ValueError(f"unknown status {changes['status']!r}")
-    review = changes.get("review", {})
-    if not isinstance(review, Mapping) or set(review) - REVIEW_KEYS:
-        raise ValueError(f"unknown review fields: {sorted(set(review) - REVIEW_KEYS)}")
-    if not changes:
-        raise ValueError("nothing to write")
-
-
-def scope_queries(scope: Scope) -> list[dict[str, Any]]:
-    """Return the queries over the run's scope for leads still qualifying and not decided.
-
-    An event scope becomes one query per source and 10,000 event ids.
-    """
-    not_done = [
-        {"term": {"qualifies": False}},
-        {"terms": {"status": sorted(DECIDED_STATUSES)}},
-    ]
-    if isinstance(scope, TimeScope):
-        within = [{"range": {"occurred_at": {"gte": scope.since, "lt": scope.until}}}]
-        return [{"bool": {"filter": within, "must_not": not_done}}]
-    by_source: dict[str, list[str]] = {}
-    for source, event_id in sorted(scope.events):
-        by_source.setdefault(source, []).append(event_id)
-    return [
-        {
-            "bool": {
-                "filter": [{"term": {"source": source}}, {"terms": {"event_id": chunk}}],
-                "must_not": not_done,
-            }
-        }
-        for source, ids in by_source.items()
-        for chunk in _chunks(ids, _MAX_TERMS)
-    ]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -300,7 +165,7 @@ class LeadStore:
                 total += RefreshCounts(duplicates=1)
                 continue
             unique[str(lead["lead_id"])] = lead
-        for chunk in _chunks(list(unique.values()), self._page):
+        for chunk in chunks(list(unique.values()), self._page):
             total += await self._refresh_page(chunk, run_id)
         return total
 
@@ -524,7 +389,7 @@ class LeadStore:
             ReviewConflict: someone wrote the lead since (HTTP 409): read it again.
             LeadNotFound: no such lead in that district.
         """
-        _check_review(changes)
+        check_review(changes)
 
         async def write() -> Any:
             try:
@@ -589,8 +454,3 @@ def _conditional(hit: Mapping[str, Any]) -> dict[str, Any]:
         "if_seq_no": hit["_seq_no"],
         "if_primary_term": hit["_primary_term"],
     }
-
-
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
