@@ -51,8 +51,10 @@ __all__ = [
     "lead_index_template",
     "lead_mappings",
     "machine_fields",
+    "move_version_1",
     "new_lead_document",
     "template_name",
+    "upgrade_version_1",
     "versioned_index_name",
 ]
 
@@ -294,9 +296,9 @@ def ensure_lead_index(
 
     Districts' indices are made on their first write (:func:`ensure_district_index`); this
     makes the ``unassigned`` district's at once, so the alias answers searches before any lead
-    is written. An older single index behind the alias (``leads-v1``) stays behind it, so its
-    leads are still found, but loses its write flag: nothing writes there any more
-    (``docs/design.md`` says how its leads move). Idempotent; a concurrent creator is fine.
+    is written. A version-1 index behind the alias (``leads-v1``) is moved
+    (:func:`move_version_1`): its leads are copied into their districts' indices, then it leaves
+    the alias (kept, for the operator to delete). Idempotent; a concurrent creator is fine.
 
     Raises:
         StackError: a concrete index (not an alias) squats on the alias name, or
@@ -313,7 +315,7 @@ def ensure_lead_index(
                 " delete it or choose another TRACER_LEADS_ALIAS"
             )
         ensure_district_index(client, alias, None, version=version)
-        _retire_write_index(client, alias)
+        move_version_1(client, alias)
         return district_index_pattern(alias, version)
     except ApiError as exc:
         raise StackError(f"could not set up the {alias!r} index: {exc}") from exc
@@ -362,13 +364,85 @@ def index_already_exists(exc: ApiError) -> bool:
     return exc.meta.status == 400 and "resource_already_exists" in str(exc)
 
 
-def _retire_write_index(client: Elasticsearch, alias: str) -> None:
-    """Take the write flag off a version-1 index: writes go to the districts' indices now."""
-    aliases = client.indices.get_alias(name=alias).body
-    actions = [
-        {"add": {"index": index, "alias": alias, "is_write_index": False}}
-        for index, body in sorted(aliases.items())
-        if body.get("aliases", {}).get(alias, {}).get("is_write_index")
-    ]
-    if actions:
-        client.indices.update_aliases(actions=actions)
+def upgrade_version_1(lead: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a version-1 lead as a version-2 document (pure).
+
+    The closer's ``status_reason`` / ``closed_at`` move under ``review``; ``run_id`` is ``v1``
+    and ``machine_updated_at`` the lead's ``@timestamp`` (when it was written is not known).
+
+    Example:
+        >>> upgrade_version_1({"status": "closed", "status_reason": "roster_located"})["review"]
+        {'closed_reason': 'roster_located'}
+    """
+    document = dict(lead)
+    review = dict(document.get("review") or {})
+    for old, new in (("status_reason", "closed_reason"), ("closed_at", "closed_at")):
+        if old in document:
+            review[new] = document.pop(old)
+    document["review"] = review
+    document.setdefault("status", "new")
+    document.setdefault("run_id", "v1")
+    document.setdefault("machine_updated_at", document.get("@timestamp"))
+    document.setdefault("qualifies", True)
+    return document
+
+
+def move_version_1(client: Elasticsearch, alias: str, *, page: int = 500) -> int:
+    """Copy the leads of a version-1 index behind ``alias`` into their districts' indices.
+
+    Point-in-time search and bulk ``create`` (no reindex API on the local zip); a lead already
+    copied (a move that was interrupted) answers 409 and is left as it is. Only when every lead
+    is copied does the old index leave the alias; it is not deleted. Returns how many leads
+    were copied or found copied.
+
+    Raises:
+        StackError: a lead could not be copied (the old index stays behind the alias).
+    """
+    old = versioned_index_name(alias, 1)
+    aliases = client.options(ignore_status=404).indices.get_alias(name=alias).body
+    if old not in aliases:
+        return 0
+    moved = 0
+    opened = client.open_point_in_time(index=old, keep_alive="2m")
+    pit = {"id": opened["id"], "keep_alive": "2m"}
+    after: list[Any] | None = None
+    try:
+        while True:
+            found = client.search(pit=pit, size=page, sort=["_shard_doc"], search_after=after).body
+            hits = found["hits"]["hits"]
+            if not hits:
+                break
+            pit["id"], after = found.get("pit_id", pit["id"]), hits[-1]["sort"]
+            moved += _copy_hits(client, alias, hits)
+    finally:
+        client.options(ignore_status=404).close_point_in_time(id=pit["id"])
+    client.indices.update_aliases(actions=[{"remove": {"index": old, "alias": alias}}])
+    return moved
+
+
+def _copy_hits(client: Elasticsearch, alias: str, hits: list[Mapping[str, Any]]) -> int:
+    """Create each hit in its district's index, making missing districts' indices once."""
+    for attempt in range(2):
+        operations: list[dict[str, Any]] = []
+        for hit in hits:
+            district = hit["_source"].get("district")
+            target = district_alias(alias, district)
+            operations.append(
+                {"create": {"_index": target, "_id": hit["_id"], "require_alias": True}}
+            )
+            operations.append(upgrade_version_1(hit["_source"]))
+        items = [next(iter(i.values())) for i in client.bulk(operations=operations)["items"]]
+        missing = {
+            str(hit["_source"].get("district") or "")
+            for hit, item in zip(hits, items, strict=True)
+            if item.get("status") == 404
+        }
+        failed = [item for item in items if item.get("status") not in (200, 201, 404, 409)]
+        if failed:
+            raise StackError(f"{len(failed)} version-1 leads could not be copied")
+        if not missing:
+            return len(hits)
+        if attempt == 0:
+            for district in sorted(missing):
+                ensure_district_index(client, alias, district)
+    raise StackError("version-1 leads found no district index after it was made")

@@ -19,6 +19,7 @@ from connectors.lead_index import (
     district_alias,
     district_index_name,
     drop_lead_index,
+    ensure_district_index,
     ensure_lead_index,
 )
 from connectors.lead_store import EventScope, LeadStore, RefreshCounts, TimeScope
@@ -279,26 +280,43 @@ async def test_the_streams_closer_still_closes_and_spares_a_lead_under_review(
     }
 
 
-def test_a_version_1_install_keeps_its_leads_searchable_beside_version_2(
+def test_a_version_1_install_moves_its_leads_into_their_districts(
     es: Elasticsearch, unique_name: str
 ) -> None:
     old = f"{unique_name}-v1"
+    closed = make_lead(0) | {"status": "closed", "status_reason": "roster_located"}
     try:
         es.indices.create(index=old, aliases={unique_name: {"is_write_index": True}})
-        es.index(index=unique_name, id="old-1", document={"lead_id": "old-1", "status": "new"})
+        for lead in (closed, make_lead(1, district=None), make_lead(2, district=LONGHUA)):
+            es.index(index=old, id=lead["lead_id"], document=lead, refresh="wait_for")
+        # A move interrupted before: one lead is in its district already (a 409, left as is).
+        ensure_district_index(es, unique_name, LONGHUA)
+        es.index(index=district_alias(unique_name, LONGHUA), id="lead-2", document={"kept": 1})
         ensure_lead_index(es, unique_name)
+        assert ids_in(es, unique_name) == {"lead-0", "lead-1", "lead-2"}  # once each
+        assert old not in es.indices.get_alias(name=unique_name)
+        assert es.indices.exists(index=old)  # kept for the operator to delete
+        moved = stored(es, unique_name, closed)["_source"]
+        assert (moved["status"], moved["review"], moved["run_id"]) == (
+            "closed",
+            {"closed_reason": "roster_located"},
+            "v1",
+        )
+        assert "status_reason" not in moved
+        assert ids_in(es, district_alias(unique_name, None)) == {"lead-1"}
+        assert stored(es, unique_name, make_lead(2, district=LONGHUA))["_source"] == {"kept": 1}
+        assert ensure_lead_index(es, unique_name) == f"{unique_name}-*-v2"  # again: nothing to do
         asyncio.run(_index_one(es, unique_name))
-        assert ids_in(es, unique_name) == {"old-1", "lead-0"}
-        aliases = es.indices.get_alias(name=unique_name)
-        assert aliases[old]["aliases"][unique_name] == {"is_write_index": False}
+        assert ids_in(es, unique_name) == {"lead-0", "lead-1", "lead-2", "lead-9"}
     finally:
         drop_lead_index(es, unique_name)
+        es.indices.delete(index=old, ignore_unavailable=True)
 
 
 async def _index_one(es: Elasticsearch, alias: str) -> None:
     url = es.transport.node_pool.get().base_url
     async with AsyncElasticsearch(url) as client:
-        assert (await ElasticsearchLeadIndexer(client, alias).index([make_lead(0)])).created == 1
+        assert (await ElasticsearchLeadIndexer(client, alias).index([make_lead(9)])).created == 1
 
 
 class OfficerBetween:

@@ -19,6 +19,7 @@ from connectors.lead_index import (
     lead_mappings,
     machine_fields,
     template_name,
+    upgrade_version_1,
     versioned_index_name,
 )
 
@@ -98,6 +99,9 @@ class FakeIndices:
 class FakeClient:
     def __init__(self) -> None:
         self.indices = FakeIndices()
+
+    def options(self, **_: Any) -> FakeClient:
+        return self
 
 
 def test_every_filter_field_is_a_keyword() -> None:
@@ -211,13 +215,26 @@ def test_ensure_creates_the_unassigned_districts_index_behind_the_alias() -> Non
     assert list(client.indices.indices) == ["leads-unassigned-v2"]
 
 
-def test_ensure_on_a_version_1_install_sets_up_version_2_beside_it() -> None:
-    client = FakeClient()
-    client.indices.indices["leads-v1"] = {"leads": {"is_write_index": True}}
-    ensure_lead_index(client, "leads")  # type: ignore[arg-type]
-    # Still searched through the alias, no longer written to.
-    assert client.indices.indices["leads-v1"] == {"leads": {"is_write_index": False}}
-    assert client.indices.indices["leads-unassigned-v2"] == UNASSIGNED_ALIASES
+def test_a_version_1_lead_becomes_a_version_2_document() -> None:
+    closed = {
+        "lead_id": "l1",
+        "status": "closed",
+        "status_reason": "roster_located",
+        "closed_at": "2026-12-01T00:00:00Z",
+        "@timestamp": "2026-11-01T10:00:00+08:00",
+        "score": 3.5,
+    }
+    assert upgrade_version_1(closed) == {
+        "lead_id": "l1",
+        "status": "closed",
+        "review": {"closed_reason": "roster_located", "closed_at": "2026-12-01T00:00:00Z"},
+        "@timestamp": "2026-11-01T10:00:00+08:00",
+        "score": 3.5,
+        "run_id": "v1",
+        "machine_updated_at": "2026-11-01T10:00:00+08:00",
+        "qualifies": True,
+    }
+    assert upgrade_version_1({"lead_id": "l2"})["status"] == "new"
 
 
 def test_a_concrete_index_on_the_alias_name_is_refused() -> None:
