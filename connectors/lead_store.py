@@ -193,6 +193,7 @@ class LeadStore:
         now = self._clock()
         operations: list[dict[str, Any]] = []
         sent: list[tuple[Mapping[str, Any], RefreshAction]] = []
+        untouched: list[RefreshAction] = []
         for lead in progress.pending:
             lead_id = str(lead["lead_id"])
             hit = stored.get(lead_id)
@@ -200,13 +201,17 @@ class LeadStore:
                 lead, None if hit is None else hit["_source"], run_id=run_id, now=now
             )
             if document is None:
-                progress.count(action)
+                untouched.append(action)
                 continue
             operations += self._operation(lead, action, document, hit)
             sent.append((lead, action))
+        # Nothing is counted or taken off ``pending`` before the bulk answered: a failed
+        # request retries the whole round.
+        items = await self._bulk(operations) if operations else []
+        for action in untouched:
+            progress.count(action)
         progress.pending = []
-        if operations:
-            await self._settle(progress, sent, await self._bulk(operations))
+        await self._settle(progress, sent, items)
 
     def _operation(
         self,
@@ -249,10 +254,10 @@ class LeadStore:
                 error = item.get("error")
                 reason = error.get("type", "error") if isinstance(error, Mapping) else "error"
                 progress.rejected.append(RejectedLead(lead, status, str(reason)))
-        for district in sorted({str(lead.get("district") or "") for lead in homeless}):
-            await self._ensure_district(district)
         # Sent again at once (homeless) or after the retrier's pause (throttled).
         progress.pending = homeless + throttled
+        for district in sorted({str(lead.get("district") or "") for lead in homeless}):
+            await self._ensure_district(district)
         if throttled:
             raise ServiceUnavailable(f"{len(throttled)} leads throttled or failed")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from elasticsearch import AsyncElasticsearch, Elasticsearch
+from elasticsearch import ConnectionError as ESConnectionError
 
 from connectors.elasticsearch import ElasticsearchLeadIndexer
 from connectors.errors import LeadNotFound, ReviewConflict
@@ -23,6 +24,7 @@ from connectors.lead_index import (
     ensure_lead_index,
 )
 from connectors.lead_store import EventScope, LeadStore, RefreshCounts, TimeScope
+from connectors.retry import Retrier, RetryPolicy
 from tracer.settings import TracerSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -373,3 +375,34 @@ async def test_a_lead_that_conflicts_round_after_round_is_counted_unresolved(
     assert counts == RefreshCounts(unresolved=1)
     assert racing.bulks == 3
     assert "still conflicting" in caplog.text
+
+
+class BulkFailsFirst:
+    """The real client whose first bulk fails as a dropped connection would (never sent)."""
+
+    def __init__(self, client: AsyncElasticsearch) -> None:
+        self._client = client
+        self.bulks = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def bulk(self, *, operations: list[dict[str, Any]]) -> Any:
+        self.bulks += 1
+        if self.bulks == 1:
+            raise ESConnectionError("connection reset")
+        return await self._client.bulk(operations=operations)
+
+
+async def test_a_failed_bulk_is_retried_and_every_lead_counted_once(
+    es: Elasticsearch, client: AsyncElasticsearch, alias: str
+) -> None:
+    leads = [make_lead(n) for n in range(4)]
+    await LeadStore(client, alias).refresh(leads[:2], run_id="job-1", model_version="m1")
+    flaky = BulkFailsFirst(client)
+    retrier = Retrier(RetryPolicy(base_s=0.01, cap_s=0.01))
+    store = LeadStore(flaky, alias, retrier=retrier)
+    counts = await store.refresh(leads, run_id="job-2", model_version="m1")
+    assert counts == RefreshCounts(created=2, unchanged=2)
+    assert flaky.bulks == 2
+    assert ids_in(es, alias) == {"lead-0", "lead-1", "lead-2", "lead-3"}
