@@ -1,6 +1,11 @@
 """Writing leads to Elasticsearch: idempotent async bulk, retried until acknowledged.
 
-Every lead is written with ``op_type: create`` under its deterministic ``lead_id``, so a
+Every lead goes to its district's index (``connectors.lead_index``: written through the
+district's alias ``leads-<slug>`` with ``require_alias``; a district's first lead finds no alias,
+answers 404, and the index is created with its aliases, race-safe, and the lead sent again). It
+is created as a lead document of version 2 (``run_id: stream``, ``machine_updated_at``,
+``qualifies``, ``status: new``, an empty ``review``), with ``op_type: create`` under its
+deterministic ``lead_id``, so a
 re-delivered lead meets a 409 conflict, which counts as success ("already there") when the
 stored lead has the same ``event_digest``; another digest means another event under the same
 ``source`` + ``event_id``, a ``conflicting_duplicate`` the caller dead-letters (the first one
@@ -9,6 +14,7 @@ writes not yet refreshed). Each bulk item is classified by :func:`classify_item`
 
     201 / 200          -> created
     409                -> conflict   (already there: success, or a conflicting duplicate)
+    404 (no alias)     -> the district's index is created, the lead sent again
     429, 5xx           -> retry      (exponential backoff with full jitter)
     any other 4xx      -> reject     (mapping / bad document: the caller dead-letters it)
 
@@ -26,8 +32,10 @@ worker that is shutting down (:class:`~connectors.errors.RetryGaveUp`).
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, Protocol
@@ -37,6 +45,7 @@ from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 from elasticsearch.serializer import NdjsonSerializer, OrjsonSerializer
 
 from connectors.errors import ConnectorError, RequestRejected, ServiceUnavailable
+from connectors.lead_index import district_alias, ensure_district_index_async, new_lead_document
 from connectors.retry import Retrier
 
 __all__ = [
@@ -48,11 +57,13 @@ __all__ = [
     "LeadIndexer",
     "OrjsonNdjsonSerializer",
     "RejectedLead",
+    "alias_missing",
     "bulk_create_operations",
     "classify_item",
     "closing_update",
     "conflicting_duplicates",
     "request_error",
+    "utc_now",
 ]
 
 log = logging.getLogger(__name__)
@@ -133,19 +144,45 @@ def classify_item(status: int) -> ItemOutcome:
 
 
 def bulk_create_operations(
-    leads: Iterable[Mapping[str, Any]], *, index: str
+    leads: Iterable[Mapping[str, Any]], *, alias: str, now: str, run_id: str = "stream"
 ) -> list[dict[str, Any]]:
-    """Return the bulk body that creates ``leads`` under their ``lead_id`` (pure)."""
+    """Return the bulk body that creates ``leads`` in their districts' indices (pure).
+
+    Each goes under its ``lead_id``, through its district's alias (``require_alias``: a missing
+    alias is a 404, never an index auto-created without aliases), as a version-2 document.
+    """
     operations: list[dict[str, Any]] = []
     for lead in leads:
-        operations.append({"create": {"_index": index, "_id": str(lead["lead_id"])}})
-        operations.append(dict(lead))
+        target = district_alias(alias, lead.get("district"))
+        meta = {"_index": target, "_id": str(lead["lead_id"]), "require_alias": True}
+        operations.append({"create": meta})
+        operations.append(new_lead_document(lead, run_id=run_id, now=now))
     return operations
 
 
 def closing_update(*, reason: str, closed_at: str) -> dict[str, Any]:
-    """Return the partial document that closes a lead (pure)."""
-    return {"status": "closed", "status_reason": reason, "closed_at": closed_at}
+    """Return the partial document that closes a lead (pure; ``update`` merges ``review``).
+
+    Example:
+        >>> closing_update(reason="roster_located", closed_at="t")
+        {'status': 'closed', 'review': {'closed_reason': 'roster_located', 'closed_at': 't'}}
+    """
+    return {"status": "closed", "review": {"closed_reason": reason, "closed_at": closed_at}}
+
+
+def utc_now() -> str:
+    """Return the current UTC time in ISO-8601 with its offset (``machine_updated_at``)."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def alias_missing(item: Mapping[str, Any]) -> bool:
+    """Whether a bulk item failed because its district's alias does not exist yet."""
+    error = item.get("error")
+    return (
+        int(item.get("status", 0)) == 404
+        and isinstance(error, Mapping)
+        and error.get("type") == "index_not_found_exception"
+    )
 
 
 def conflicting_duplicates(
@@ -209,12 +246,21 @@ class ElasticsearchLeadIndexer:
         alias: The write alias (``leads``).
         retrier: Backoff, counters and the worker's stop event (tests inject its sleep and
             jitter so they do not wait).
+        clock: The time written as ``machine_updated_at``.
     """
 
-    def __init__(self, client: Any, alias: str, *, retrier: Retrier | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        alias: str,
+        *,
+        retrier: Retrier | None = None,
+        clock: Callable[[], str] = utc_now,
+    ) -> None:
         self._client = client
         self._alias = alias
         self._retrier = retrier or Retrier()
+        self._clock = clock
 
     @classmethod
     def connect(
@@ -269,12 +315,30 @@ class ElasticsearchLeadIndexer:
         )
 
     async def _index_once(self, progress: _Progress) -> None:
-        """Send the pending leads once; raise a retriable error while some are left."""
+        """Send the pending leads once; raise a retriable error while some are left.
+
+        Leads of a district without an index yet are sent again at once, after the index is
+        made: a district's first lead is no failure worth a pause and a warning.
+        """
         progress.attempts += 1
-        pending = progress.pending
-        items = await self._bulk(bulk_create_operations(pending, index=self._alias))
+        retry, homeless = await self._send(progress, progress.pending)
+        if homeless:
+            await self._ensure_districts(homeless)
+            more, homeless = await self._send(progress, homeless)
+            retry += more + homeless
+        progress.pending = retry
+        if retry:
+            raise ServiceUnavailable(f"{len(retry)} leads throttled or failed")
+
+    async def _send(
+        self, progress: _Progress, leads: list[Mapping[str, Any]]
+    ) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+        """Send ``leads`` once; return those to retry and those whose district has no index."""
+        now = self._clock()
+        items = await self._bulk(bulk_create_operations(leads, alias=self._alias, now=now))
         retry: list[Mapping[str, Any]] = []
-        for lead, item in zip(pending, items, strict=True):
+        homeless: list[Mapping[str, Any]] = []
+        for lead, item in zip(leads, items, strict=True):
             status = int(item.get("status", 500))
             outcome = classify_item(status)
             if outcome == "created":
@@ -283,25 +347,43 @@ class ElasticsearchLeadIndexer:
                 progress.conflicts.append(lead)
             elif outcome == "retry":
                 retry.append(lead)
+            elif alias_missing(item):
+                homeless.append(lead)
             else:
                 progress.rejected.append(RejectedLead(lead, status, _error_reason(item)))
-        progress.pending = retry
-        if retry:
-            raise ServiceUnavailable(f"{len(retry)} leads throttled or failed")
+        return retry, homeless
+
+    async def _ensure_districts(self, leads: list[Mapping[str, Any]]) -> None:
+        """Create the indices (with their aliases) of the districts of ``leads``, at once.
+
+        Concurrently: each creation waits for its shard to start (about a second on a busy
+        node), and a bulk can bring many new districts (at most one per lead of it).
+        """
+        districts = sorted({str(lead.get("district") or "") for lead in leads})
+        try:
+            await asyncio.gather(
+                *(ensure_district_index_async(self._client, self._alias, d) for d in districts)
+            )
+        except (ApiError, TransportError) as exc:
+            raise request_error(exc) from exc
 
     async def _conflicting(self, leads: list[Mapping[str, Any]]) -> tuple[RejectedLead, ...]:
         """Which of ``leads`` (each met a 409) are conflicting duplicates: one ``_mget``."""
         if not leads:
             return ()
-        ids = sorted({str(lead["lead_id"]) for lead in leads})
-        return conflicting_duplicates(leads, await self._stored_digests(ids))
+        # Looked up where they were written: a multi-index alias answers no get by id.
+        where = {
+            str(lead["lead_id"]): district_alias(self._alias, lead.get("district"))
+            for lead in leads
+        }
+        return conflicting_duplicates(leads, await self._stored_digests(where))
 
-    async def _stored_digests(self, ids: list[str]) -> dict[str, str | None]:
+    async def _stored_digests(self, where: Mapping[str, str]) -> dict[str, str | None]:
+        docs = [{"_index": index, "_id": lead_id} for lead_id, index in sorted(where.items())]
+
         async def mget() -> dict[str, str | None]:
             try:
-                response = await self._client.mget(
-                    index=self._alias, ids=ids, source_includes=["event_digest"]
-                )
+                response = await self._client.mget(docs=docs, source_includes=["event_digest"])
             except ApiError as exc:
                 status = exc.meta.status
                 if status == 429 or status >= 500:
@@ -321,7 +403,7 @@ class ElasticsearchLeadIndexer:
             # Retrying a refused request would stall the pipeline for good: the leads count
             # as already there, and the operator is told.
             log.error(
-                "elasticsearch: digests of %d conflicts unreadable (HTTP %d)", len(ids), exc.status
+                "elasticsearch: digests of %d conflicts unreadable (HTTP %d)", len(docs), exc.status
             )
             return {}
 
@@ -330,8 +412,11 @@ class ElasticsearchLeadIndexer:
     ) -> int:
         """Close every ``new`` lead of ``person_ids`` (search, then bulk update, page by page).
 
-        The lead index has no update-by-query on the stripped zip, hence search + bulk update.
-        A refresh first makes every acknowledged write visible to the search.
+        The lead index has no update-by-query on the stripped zip, hence search + bulk update,
+        each update in the index the search found it in (whichever district's), conditional on
+        the ``_seq_no`` seen: a lead an officer took up meanwhile is not closed under them (the
+        409 sends it to the next round, which finds it only if it is still ``new``). A refresh
+        first makes every acknowledged write visible to the search.
         """
         wanted = sorted(set(person_ids))
         closed = 0
@@ -348,7 +433,7 @@ class ElasticsearchLeadIndexer:
                 return closed
             operations: list[dict[str, Any]] = []
             for hit in hits:
-                operations.append({"update": {"_index": hit["_index"], "_id": hit["_id"]}})
+                operations.append({"update": _conditional(hit)})
                 operations.append({"doc": update})
             items = await self._retrier.call(partial(self._bulk, operations), kind="close")
             outcomes = [classify_item(int(item.get("status", 500))) for item in items]
@@ -371,7 +456,11 @@ class ElasticsearchLeadIndexer:
             try:
                 await self._client.indices.refresh(index=self._alias)
                 response = await self._client.search(
-                    index=self._alias, query=query, size=_CLOSE_PAGE, source=False
+                    index=self._alias,
+                    query=query,
+                    size=_CLOSE_PAGE,
+                    source=False,
+                    seq_no_primary_term=True,
                 )
             except (ApiError, TransportError) as exc:
                 raise request_error(exc) from exc
@@ -404,6 +493,14 @@ class ElasticsearchLeadIndexer:
         return int(response["count"])
 
 
+def _conditional(hit: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the bulk ``update`` metadata that writes ``hit`` only if unchanged since read."""
+    meta = {"_index": hit["_index"], "_id": hit["_id"]}
+    if "_seq_no" in hit and "_primary_term" in hit:
+        meta |= {"if_seq_no": hit["_seq_no"], "if_primary_term": hit["_primary_term"]}
+    return meta
+
+
 def _describe(exc: Exception) -> str:
     status = getattr(getattr(exc, "meta", None), "status", None)
     return f"{type(exc).__name__} {status}" if status else type(exc).__name__
@@ -416,12 +513,18 @@ class InMemoryLeadIndexer:
     A lead whose id is present is already there when the stored lead has the same
     ``event_digest``, a conflicting duplicate when it has another. ``reject`` maps a lead_id
     to the HTTP status and reason the twin answers for it, to test the dead-letter path
-    without a real mapping error.
+    without a real mapping error. Documents are version 2 (``run_id: stream``, empty
+    ``review``); ``index_of`` tells the district alias each lead was routed to. Keyed by
+    ``lead_id`` alone: a lead whose person changed district meets its old self here, where
+    Elasticsearch would hold both (each in its district's index).
     """
 
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     reject: dict[str, tuple[int, str]] = field(default_factory=dict)
     calls: int = 0
+    alias: str = "leads"
+    index_of: dict[str, str] = field(default_factory=dict)
+    clock: Callable[[], str] = utc_now
 
     async def index(self, leads: Sequence[Mapping[str, Any]]) -> IndexReport:
         """Create each lead unless present (conflict) or marked for rejection."""
@@ -437,7 +540,8 @@ class InMemoryLeadIndexer:
             elif lead_id in self.documents:
                 conflicts.append(lead)
             else:
-                self.documents[lead_id] = dict(lead)
+                self.documents[lead_id] = new_lead_document(lead, run_id="stream", now=self.clock())
+                self.index_of[lead_id] = district_alias(self.alias, lead.get("district"))
                 created += 1
         stored = {
             str(lead["lead_id"]): self.documents[str(lead["lead_id"])].get("event_digest")
@@ -455,7 +559,10 @@ class InMemoryLeadIndexer:
         closed = 0
         for doc in self.documents.values():
             if doc.get("person_id") in wanted and doc.get("status") == "new":
-                doc.update(closing_update(reason=reason, closed_at=closed_at))
+                update = closing_update(reason=reason, closed_at=closed_at)
+                # As Elasticsearch's partial update: objects are merged, not replaced.
+                doc["review"] = {**doc.get("review", {}), **update.pop("review")}
+                doc.update(update)
                 closed += 1
         return closed
 

@@ -7,7 +7,9 @@ matchers.errors.TracerError
     ├── RequestRejected: a service refused a whole request for good (``status``: 400, 413)
     ├── RetryGaveUp: a retry loop ended without success (stop requested, or its deadline)
     ├── StackError: the local stack could not be fetched, started or stopped
-    └── InputFileError: an input file is missing or unreadable
+    ├── InputFileError: an input file is missing or unreadable
+    ├── ReviewConflict: a lead changed since it was read (optimistic concurrency, HTTP 409)
+    └── LeadNotFound: no lead under that id in that district
 
 The ``retriable`` flag drives :func:`connectors.retry.retry_call` (as aiokafka's sender reads
 its errors' flag): an adapter translates a library failure into one of these leaves, and the
@@ -34,10 +36,12 @@ from matchers.errors import TracerError
 __all__ = [
     "ConnectorError",
     "InputFileError",
+    "LeadNotFound",
     "PublishRejectReason",
     "PublishRejected",
     "RequestRejected",
     "RetryGaveUp",
+    "ReviewConflict",
     "ServiceUnavailable",
     "StackError",
     "is_retriable",
@@ -124,6 +128,36 @@ class StackError(ConnectorError):
 
 class InputFileError(ConnectorError):
     """An input file is missing or unreadable."""
+
+
+class ReviewConflict(ConnectorError):
+    """Someone wrote the lead after the caller read it: read it again, then decide again.
+
+    Args:
+        lead_id: The lead (a uuid, no personal data).
+    """
+
+    def __init__(self, lead_id: str) -> None:
+        super().__init__(f"lead {lead_id} was changed by someone else since it was read")
+        self.lead_id = lead_id
+
+    def __reduce__(self) -> tuple[type[ReviewConflict], tuple[str]]:
+        return type(self), (self.lead_id,)
+
+
+class LeadNotFound(ConnectorError):
+    """No lead under that id in that district (or the district has no leads at all).
+
+    Args:
+        lead_id: The lead (a uuid, no personal data).
+    """
+
+    def __init__(self, lead_id: str) -> None:
+        super().__init__(f"lead {lead_id} not found")
+        self.lead_id = lead_id
+
+    def __reduce__(self) -> tuple[type[LeadNotFound], tuple[str]]:
+        return type(self), (self.lead_id,)
 
 
 def is_retriable(exc: BaseException) -> bool:

@@ -7,7 +7,12 @@ from collections.abc import Iterator
 import pytest
 from elasticsearch import Elasticsearch
 
-from connectors.lead_index import ensure_lead_index, template_name, versioned_index_name
+from connectors.lead_index import (
+    district_alias,
+    district_index_name,
+    drop_lead_index,
+    ensure_lead_index,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -15,9 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 @pytest.fixture
 def alias(es: Elasticsearch, unique_name: str) -> Iterator[str]:
     yield unique_name
-    # Destructive calls need explicit names on this node (action.destructive_requires_name).
-    es.indices.delete(index=versioned_index_name(unique_name, 1), ignore_unavailable=True)
-    es.options(ignore_status=404).indices.delete_index_template(name=template_name(unique_name))
+    drop_lead_index(es, unique_name)
 
 
 def test_a_document_is_indexed_and_found(es: Elasticsearch, unique_name: str) -> None:
@@ -31,13 +34,16 @@ def test_a_document_is_indexed_and_found(es: Elasticsearch, unique_name: str) ->
 
 
 def test_leads_index_gets_the_template_mapping(es: Elasticsearch, alias: str) -> None:
-    index = ensure_lead_index(es, alias)
-    assert index == versioned_index_name(alias, 1)
-    assert ensure_lead_index(es, alias) == index  # twice is harmless
+    assert ensure_lead_index(es, alias) == f"{alias}-*-v2"
+    assert ensure_lead_index(es, alias) == f"{alias}-*-v2"  # twice is harmless
+    index = district_index_name(alias, None)
     mapping = es.indices.get_mapping(index=index)[index]["mappings"]
     assert mapping["properties"]["person_id"]["type"] == "keyword"
     assert mapping["properties"]["person_name"]["fields"]["keyword"]["type"] == "keyword"
-    assert es.indices.get_alias(name=alias)[index]["aliases"][alias]["is_write_index"] is True
+    assert mapping["properties"]["review"]["properties"]["closed_reason"]["type"] == "keyword"
+    assert mapping["properties"]["qualifies"]["type"] == "boolean"
+    aliases = es.indices.get_alias(index=index)[index]["aliases"]
+    assert aliases == {alias: {}, f"{alias}-unassigned": {"is_write_index": True}}
 
 
 def test_a_lead_is_searchable_through_the_alias(es: Elasticsearch, alias: str) -> None:
@@ -59,7 +65,9 @@ def test_a_lead_is_searchable_through_the_alias(es: Elasticsearch, alias: str) -
         },
         "an_unknown_field": {"kept": True},
     }
-    es.index(index=alias, id=lead["lead_id"], document=lead, refresh="wait_for")
+    es.index(
+        index=district_alias(alias, None), id=lead["lead_id"], document=lead, refresh="wait_for"
+    )
     hits = es.search(
         index=alias,
         query={

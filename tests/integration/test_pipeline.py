@@ -116,7 +116,7 @@ def _assert_lifecycle(run: Run, expected: dict[str, dict[str, Any]]) -> None:
 
     wait_until(closed, timeout=30, what="the located person's leads to close")
     docs = [d for d in indexed_leads(run) if d["person_id"] == person_id]
-    assert {d["status_reason"] for d in docs} == {"roster_located"}
+    assert {d["review"]["closed_reason"] for d in docs} == {"roster_located"}
     others = [d for d in indexed_leads(run) if d["person_id"] != person_id]
     assert all(d["status"] == "new" for d in others)
 

@@ -152,7 +152,7 @@ def test_two_workers_close_a_person_whose_leads_are_being_created(run: Run) -> N
     assert copies, "no lead was created while the person was traced"
     still_open = [d["event_id"] for d in docs if d["status"] != "closed"]
     assert still_open == [], f"{len(still_open)} of {len(docs)} leads left open"
-    assert {d["status_reason"] for d in docs} == {"roster_located"}
+    assert {d["review"]["closed_reason"] for d in docs} == {"roster_located"}
 
 
 def _race(run: Run, person: dict[str, Any], event: dict[str, Any]) -> None:

@@ -48,13 +48,11 @@ class MgetElasticsearch(FakeElasticsearch):
         self.mget_calls: list[list[str]] = []
         self.faults = list(faults)
 
-    async def mget(
-        self, *, index: str, ids: list[str], source_includes: list[str]
-    ) -> dict[str, Any]:
-        self.mget_calls.append(list(ids))
+    async def mget(self, *, docs: list[dict[str, str]], source_includes: list[str]) -> Any:
+        self.mget_calls.append([doc["_id"] for doc in docs])
         if self.faults:
             raise self.faults.pop(0)
-        return await super().mget(index=index, ids=ids, source_includes=source_includes)
+        return await super().mget(docs=docs, source_includes=source_includes)
 
 
 def es_indexer(client: MgetElasticsearch) -> ElasticsearchLeadIndexer:

@@ -126,7 +126,7 @@ async def test_writer_closes_on_write_when_person_left_the_trace() -> None:
         [lead_record(lead_message("p1", "e1")), lead_record(lead_message("p2", "e1"))]
     )
     assert twin.documents["p1:e1"]["status"] == "closed"
-    assert twin.documents["p1:e1"]["status_reason"] == "roster_located"
+    assert twin.documents["p1:e1"]["review"]["closed_reason"] == "roster_located"
     assert twin.documents["p2:e1"]["status"] == "new"
 
 
