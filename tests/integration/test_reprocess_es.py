@@ -87,12 +87,19 @@ def _set_review(run: Run, lead: dict[str, Any], status: str) -> None:
     asyncio.run(write())
 
 
-def _new_model(path: Path) -> Path:
-    """The shipped model with another version, other weights and a stricter ``low`` tier."""
+def _new_model(path: Path, scores: list[float]) -> Path:
+    """The shipped model with another version, other weights and a stricter ``low`` tier.
+
+    The lowest lead threshold moves up to the old leads' median score: about half of them
+    no longer qualify.
+    """
     data = json.loads(json.dumps(default_model().to_dict()))  # a deep copy
     data["version"] = "it-model-2"
     data["fields"]["name"]["exact"]["m"] *= 0.8  # every lead agreeing on the name rescored
-    data["thresholds"]["low"] = data["thresholds"]["medium"]  # the old low tier no longer counts
+    thresholds = data["thresholds"]
+    low = min(sorted(scores)[len(scores) // 2], thresholds["high"] - 0.2)
+    thresholds["low"] = low
+    thresholds["medium"] = max(thresholds["medium"], low + 0.1)
     path.write_text(json.dumps(data))
     return path
 
@@ -131,7 +138,7 @@ def test_a_rerun_under_a_new_model_refreshes_untouched_leads_and_keeps_decided_o
     alias = run.settings.leads_alias
     _reprocess(run, run.tmp / "old.jsonl", "--run-id", "r1")
     old = _jsonl(run.tmp / "old.jsonl")
-    model = _new_model(run.tmp / "model.json")
+    model = _new_model(run.tmp / "model.json", [lead["score"] for lead in old.values()])
     # What the new model finds, written to a file only: to choose the leads officers decide.
     run.tracer("reprocess", "--roster", str(run.tmp / "roster.jsonl"), "--events",
                str(run.tmp / "events.jsonl"), "--out", str(run.tmp / "probe.jsonl"),
