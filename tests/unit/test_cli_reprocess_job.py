@@ -296,3 +296,17 @@ def test_an_unreachable_kafka_is_one_line_and_non_zero(tmp_path: Path) -> None:
     assert done.returncode == 1
     err = done.stderr.decode().strip()
     assert err.startswith("tracer: error:") and "Kafka" in err and "\n" not in err
+
+
+def test_an_unreachable_elasticsearch_is_one_line_and_non_zero(tmp_path: Path) -> None:
+    (tmp_path / "r.jsonl").write_bytes(b"")
+    (tmp_path / "e.jsonl").write_bytes(b"")
+    env = os.environ | {"TRACER_ELASTICSEARCH_URL": "http://127.0.0.1:9"}  # nothing listens
+    command = [TRACER, "reprocess", "--roster", str(tmp_path / "r.jsonl"), "--events",
+               str(tmp_path / "e.jsonl"), "--out", str(tmp_path / "o.jsonl"),
+               "--elasticsearch"]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, timeout=60, check=False)
+    assert done.returncode == 1
+    err = done.stderr.decode().strip()
+    assert err.startswith("tracer: error:") and "Elasticsearch" in err and "\n" not in err
+    assert not (tmp_path / "o.jsonl").exists()  # refused before any work
