@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["TracerSettings", "load_settings"]
@@ -61,6 +61,47 @@ class TracerSettings(BaseSettings):
     #: How far after the time of matching an event's ``occurred_at`` may be (source clocks
     #: drift); later events are dead-lettered ``occurred_at_out_of_window``.
     event_future_margin_s: int = Field(default=86_400, ge=0, le=366 * 86_400)
+    # Kibana and the secure Docker stack (issue 17).
+    #: Base URL of the review service; Kibana links each lead id to ``<base>/leads/<lead_id>``.
+    review_base_url: str = "http://127.0.0.1:8080"
+    #: Kibana's address for ``tracer kibana import`` (the Docker stack's set-up job).
+    kibana_url: str = "http://127.0.0.1:5601"
+    #: The user ``tracer kibana import`` logs in as (none: the local stack has no security).
+    kibana_user: str | None = None
+    kibana_password: SecretStr | None = None
+    #: Security on (the Docker stack): every password must be set and not a placeholder.
+    security_enabled: bool = False
+    #: Retention, in days, of each kind of data (topics' retention.ms, indices by age);
+    #: ``tracer stack init`` sets the topics', ``tracer retention`` removes older documents.
+    retention_feeds_days: int = Field(default=7, ge=1, le=3650)
+    retention_deadletter_days: int = Field(default=30, ge=1, le=3650)
+    retention_leads_days: int = Field(default=365, ge=1, le=3650)
+    retention_alerts_days: int = Field(default=90, ge=1, le=3650)
+    retention_audit_days: int = Field(default=730, ge=1, le=3650)
+    retention_events_days: int = Field(default=30, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _secrets_are_real(self) -> TracerSettings:
+        """With security on, refuse an empty or placeholder (``change-me...``) password."""
+        if self.security_enabled:
+            bad = [name for name, value in self if _is_password(name) and _placeholder(value)]
+            if bad:
+                names = ", ".join(f"TRACER_{name.upper()}" for name in sorted(bad))
+                raise ValueError(f"security is on but {names} is empty or a change-me placeholder")
+        return self
+
+
+def _is_password(name: str) -> bool:
+    return name.endswith(("_password", "_secret"))
+
+
+def _placeholder(value: object) -> bool:
+    """Tell an unset, empty or ``change-me`` secret (the values .env.example ships)."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if text is None:
+        return True
+    stripped = str(text).strip()
+    return not stripped or stripped.lower().startswith("change-me")
 
 
 def load_settings() -> TracerSettings:
