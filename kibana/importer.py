@@ -71,6 +71,7 @@ def _request(url: str, ndjson: str, auth: tuple[str, str] | None, timeout_s: flo
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return json.loads(response.read(_MAX_RESPONSE_BYTES))
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the connection open otherwise
         if exc.code in _RETRIED_STATUSES:
             raise ServiceUnavailable(f"Kibana answered HTTP {exc.code}") from None
         raise KibanaImportError(f"Kibana refused the import: HTTP {exc.code}") from None
