@@ -28,6 +28,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, NamedTuple
 from urllib.parse import urlsplit
 
+from connectors.lead_index import UNASSIGNED_DISTRICT
+
 from kibana.fields import mapping_fields
 
 __all__ = [
@@ -38,6 +40,8 @@ __all__ = [
     "build_bundle",
     "bundle_ndjson",
     "data_view_id",
+    "districts_pattern",
+    "districts_view_id",
     "review_link_template",
     "search_specs",
 ]
@@ -74,6 +78,22 @@ class SearchSpec(NamedTuple):
 def data_view_id(alias: str) -> str:
     """Return the id of the data view on ``alias`` (``leads`` -> ``tracer-leads-data-view``)."""
     return f"tracer-{alias}-data-view"
+
+
+def districts_view_id(alias: str) -> str:
+    """Return the id of the data view over the per-district aliases (what searches use)."""
+    return f"tracer-{alias}-districts-data-view"
+
+
+def districts_pattern(alias: str) -> str:
+    """Return the index pattern of every district's leads: ``leads-d*,leads-unassigned*``.
+
+    It names the per-district aliases and indices only (``district_alias``: ``d`` + 12 hex,
+    or ``unassigned``), never a pre-district index such as ``leads-v1``, so a lead is counted
+    once. Elasticsearch resolves each wildcard to what the user may read: an officer whose
+    role grants ``leads-<slug>*`` sees their districts, a supervisor all of them.
+    """
+    return f"{alias}-d*,{alias}-{UNASSIGNED_DISTRICT}*"
 
 
 def review_link_template(review_base_url: str) -> str:
@@ -394,22 +414,20 @@ def build_bundle(
 ) -> list[dict[str, Any]]:
     """Return the saved objects in import order: data views, searches, charts, the dashboard.
 
-    Two data views: one on ``alias`` (supervisors; every saved object uses it) and one on
-    ``<alias>-*``, the per-district aliases and indices, for officers, whose roles grant read
-    on their districts' ``<alias>-<slug>*`` only (Elasticsearch resolves the wildcard to what
-    the user may read).
+    Two data views: one on ``alias`` itself (supervisors and administrators, whose roles
+    may read the alias), and one on :func:`districts_pattern`, which every saved search and
+    chart uses, since it works for officers too: their roles grant read on their districts'
+    ``<alias>-<slug>*`` only, never on the ``alias`` that spans all districts.
 
     Raises:
         ValueError: the review base URL is not an absolute http(s) URL.
     """
     fields = mapping_fields(mappings)
     link = review_link_template(review_base_url)
-    view_id = data_view_id(alias)
+    view_id = districts_view_id(alias)
     views = [
-        _data_view(view_id, alias, "Tracer leads", link),
-        _data_view(
-            f"tracer-{alias}-districts-data-view", f"{alias}-*", "Tracer leads (my districts)", link
-        ),
+        _data_view(data_view_id(alias), alias, "Tracer leads (all)", link),
+        _data_view(view_id, districts_pattern(alias), "Tracer leads", link),
     ]
     searches = [_saved_search(spec, alias, view_id) for spec in search_specs(fields)]
     charts = _charts(alias, view_id, fields)

@@ -14,6 +14,7 @@ from kibana.bundle import (
     build_bundle,
     bundle_ndjson,
     data_view_id,
+    districts_view_id,
     review_link_template,
 )
 from kibana.fields import is_aggregatable, mapping_fields
@@ -109,8 +110,10 @@ def test_data_view_on_the_alias_links_lead_ids_to_the_review_page(
     link = json.loads(main["fieldFormatMap"])["lead_id"]
     assert link["id"] == "url"
     assert link["params"]["urlTemplate"] == f"{BASE}/leads/{{{{value}}}}"
-    # The officers' view: every per-district alias, resolved by Elasticsearch to what one may read.
-    assert {v["title"] for v in views.values()} == {"leads", "leads-*"}
+    # The view searches use: the per-district aliases and indices, never leads-v1.
+    districts = views[districts_view_id("leads")]
+    assert districts["title"] == "leads-d*,leads-unassigned*"
+    assert districts["fieldFormatMap"] == main["fieldFormatMap"]
 
 
 def test_review_link_needs_an_absolute_http_url() -> None:
@@ -135,7 +138,7 @@ def test_saved_searches_refer_to_their_data_view(objects: list[dict[str, Any]]) 
         name = source["indexRefName"]
         assert name == "kibanaSavedObjectMeta.searchSourceJSON.index"
         assert search["references"] == [
-            {"name": name, "type": "index-pattern", "id": data_view_id("leads")}
+            {"name": name, "type": "index-pattern", "id": districts_view_id("leads")}
         ]
     last_day = next(s for s in searches if s["id"].endswith("last-24h"))["attributes"]
     assert last_day["timeRestore"] is True
