@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["TracerSettings", "load_settings"]
+from matchers.errors import TracerError
+
+__all__ = ["SettingsError", "TracerSettings", "load_settings"]
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,12 +81,24 @@ class TracerSettings(BaseSettings):
     retention_alerts_days: int = Field(default=90, ge=1, le=3650)
     retention_audit_days: int = Field(default=730, ge=1, le=3650)
     retention_events_days: int = Field(default=30, ge=1, le=3650)
+    #: Passwords of the Elasticsearch service users that ``tracer roles apply`` creates.
+    es_worker_password: SecretStr | None = None
+    es_review_password: SecretStr | None = None
+    es_retention_password: SecretStr | None = None
 
     @model_validator(mode="after")
     def _secrets_are_real(self) -> TracerSettings:
         """With security on, refuse an empty or placeholder (``change-me...``) password."""
         if self.security_enabled:
-            bad = [name for name, value in self if _is_password(name) and _placeholder(value)]
+            # Unset optional passwords are fine (the worker needs no Kibana password); a set
+            # one must be real, and Elasticsearch's is needed by every service.
+            bad = [
+                name
+                for name, value in self
+                if _is_password(name) and value is not None and _placeholder(value)
+            ]
+            if self.elasticsearch_password is None:
+                bad.append("elasticsearch_password")
             if bad:
                 names = ", ".join(f"TRACER_{name.upper()}" for name in sorted(bad))
                 raise ValueError(f"security is on but {names} is empty or a change-me placeholder")
@@ -104,6 +118,22 @@ def _placeholder(value: object) -> bool:
     return not stripped or stripped.lower().startswith("change-me")
 
 
+class SettingsError(TracerError):
+    """The environment holds settings that cannot be used (one line naming each)."""
+
+
 def load_settings() -> TracerSettings:
-    """Read the settings from the environment once, where the app is composed."""
-    return TracerSettings()
+    """Read the settings from the environment once, where the app is composed.
+
+    Raises:
+        SettingsError: a setting is invalid, or security is on with a missing or placeholder
+            secret (the message names the variables, never their values).
+    """
+    try:
+        return TracerSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'settings'}: {error['msg']}"
+            for error in exc.errors(include_input=False)
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None
