@@ -13,7 +13,7 @@ from typer.exceptions import TyperException
 
 from connectors.endpoints import ConnectionRefused
 from matchers.errors import TracerError
-from tracer.commands import kibana, reprocess, roles, simulate, stack, train
+from tracer.commands import kibana, reprocess, retention, roles, simulate, stack, train
 from tracer.commands.demo import demo
 from tracer.commands.produce import produce
 from tracer.commands.worker import worker
@@ -30,6 +30,7 @@ app = typer.Typer(
 app.add_typer(stack.app, name="stack")
 app.add_typer(kibana.app, name="kibana")
 app.add_typer(roles.app, name="roles")
+app.add_typer(retention.app, name="retention")
 app.command("reprocess")(reprocess.reprocess)
 app.command("train")(train.train)
 app.command("simulate")(simulate.simulate)
