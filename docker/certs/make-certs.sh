@@ -8,7 +8,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-out="$here/out"
+out="${TRACER_CERTS_OUT:-$here/out}"  # TRACER_CERTS_OUT: elsewhere (tests)
 if [ -f "$root/.env" ]; then set -a; source "$root/.env"; set +a; fi
 source "$root/docker/kafka/secrets.sh"
 require_secret KAFKA_KEYSTORE_PASSWORD
