@@ -95,7 +95,10 @@ def test_required_fields_and_explanation_shape() -> None:
 def test_every_mapped_lead_field_has_a_rule() -> None:
     from connectors.lead_index import lead_mappings
 
-    assert set(lead_mappings()["properties"]) <= set(LEAD_FIELDS)
+    # Review state (lead document v2's ``review`` object) is the review service's: a message
+    # on the leads topic may not carry it, so it has no rule on purpose.
+    assert set(lead_mappings()["properties"]) - {"review"} <= set(LEAD_FIELDS)
+    assert "review" not in LEAD_FIELDS
 
 
 def record(value: bytes, offset: int) -> ConsumerRecord[bytes, bytes]:
