@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
@@ -194,12 +195,14 @@ def build_pipeline(
     datadir: Path | None = None,
     stats: PipelineStats | None = None,
     retrier: Retrier | None = None,
+    check_lead: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> Pipeline:
     """Compose one worker's Faust app and register its agents and background tasks.
 
     ``stats`` and ``retrier`` are shared with the adapters built before (the indexer): pass
     the same ones. Without them, the pipeline makes its own (a fresh stop event, retries
-    counted into ``stats``).
+    counted into ``stats``). ``check_lead`` finds fault with a lead message before it is
+    indexed (``tracer worker`` passes ``connectors.lead_schema.lead_problem``).
     """
     from streams.agents import register_agents  # noqa: PLC0415 - agents import this module
 
@@ -270,6 +273,7 @@ def build_pipeline(
             max_lead_bytes=settings.max_lead_bytes,
             max_dead_letter_bytes=dead_max,
             retrier=retrier,
+            check=check_lead,
         ),
         indexer=indexer,
         publisher=Publisher(

@@ -3,8 +3,9 @@
 :class:`LeadWriter`: lead messages -> closed on write when the person has left the trace
 (roster ``located`` / ``closed``) -> the lead indexer, in bulks of at most ``max_actions`` (and
 ``max_bulk_bytes``), each retried until acknowledged; leads Elasticsearch rejects come back as
-dead letters, and so does a lead over ``max_lead_bytes`` (``lead_too_large``) or one that is not
-a lead (``lead_unreadable``). Retries go through the worker's
+dead letters, and so does a lead over ``max_lead_bytes`` (``lead_too_large``), one that is not
+a lead (``lead_unreadable``) or one not of the shape the matcher writes (``lead_invalid``, see
+``connectors/lead_schema.py``; the worker's check). Retries go through the worker's
 :class:`~connectors.retry.Retrier`; when the worker stops, :meth:`LeadWriter.write` raises
 :class:`~connectors.errors.RetryGaveUp` and the agent keeps the batch from being committed.
 """
@@ -54,6 +55,9 @@ class LeadWriter:
         max_dead_letter_bytes: The bound of every dead letter.
         retrier: Retries a bulk that failed unexpectedly, counted as ``index``, until the
             worker stops (then :class:`~connectors.errors.RetryGaveUp`).
+        check: What is wrong with a decoded lead (``None``: nothing); a lead it finds fault
+            with is dead-lettered ``lead_invalid`` with its answer as detail. ``tracer
+            worker`` passes :func:`connectors.lead_schema.lead_problem`.
     """
 
     def __init__(
@@ -68,8 +72,10 @@ class LeadWriter:
         max_lead_bytes: int = DEFAULT_MAX_LEAD_BYTES,
         max_dead_letter_bytes: int = DEFAULT_MAX_DEAD_LETTER_BYTES,
         retrier: Retrier | None = None,
+        check: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> None:
         self._indexer = indexer
+        self._check = check
         self._max_actions = max_actions
         self._max_bulk_bytes = max_bulk_bytes
         self._max_lead_bytes = max_lead_bytes
@@ -96,6 +102,9 @@ class LeadWriter:
             if lead is None:
                 reason = "lead_unreadable" if size <= self._max_lead_bytes else "lead_too_large"
                 dead.append(self._dead(record, reason, None))
+            elif self._check is not None and (problem := self._check(lead)) is not None:
+                # Whoever can publish to the leads topic must not write officers' documents.
+                dead.append(self._dead(record, "lead_invalid", problem))
             else:
                 leads.append((lead, record))
         for chunk in _chunks(leads, self._max_actions, self._max_bulk_bytes):

@@ -36,6 +36,7 @@ from faust.worker import Worker
 from connectors.elasticsearch import ElasticsearchLeadIndexer
 from connectors.endpoints import require_listening, url_address
 from connectors.lead_index import ensure_lead_index
+from connectors.lead_schema import lead_problem
 from connectors.retry import Retrier, RetryCounter, RetryPolicy
 from connectors.topics import contract_topics, ensure_topics, kafka_admin
 from matchers.matcher import Matcher
@@ -185,6 +186,8 @@ def worker(
         web_enabled=web,
         stats=stats,
         retrier=retrier,
+        # Every lead message is held to the matcher's shape before it is indexed (issue 17.3).
+        check_lead=lead_problem,
     )
     print(
         f"tracer worker: group {settings.consumer_group!r}, Kafka {settings.kafka_bootstrap}, "
