@@ -13,7 +13,7 @@ from typer.exceptions import TyperException
 
 from connectors.endpoints import ConnectionRefused
 from matchers.errors import TracerError
-from tracer.commands import reprocess, simulate, stack, train
+from tracer.commands import reprocess, simulate, stack, subscriptions, train
 from tracer.commands.demo import demo
 from tracer.commands.produce import produce
 from tracer.commands.worker import worker
@@ -28,6 +28,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(stack.app, name="stack")
+app.add_typer(subscriptions.app, name="subscriptions")
 app.command("reprocess")(reprocess.reprocess)
 app.command("train")(train.train)
 app.command("simulate")(simulate.simulate)

@@ -61,6 +61,28 @@ class TracerSettings(BaseSettings):
     #: How far after the time of matching an event's ``occurred_at`` may be (source clocks
     #: drift); later events are dead-lettered ``occurred_at_out_of_window``.
     event_future_margin_s: int = Field(default=86_400, ge=0, le=366 * 86_400)
+    # Alert subscriptions (issue 16).
+    #: Evaluate new leads against subscriptions in the worker (index and topic ``alerts``).
+    alerts_enabled: bool = True
+    #: The indices of subscriptions, notifications and the review service's users.
+    subscriptions_index: str = "subscriptions"
+    alerts_index: str = "alerts"
+    review_users_index: str = "review-users"
+    #: How often a worker checks the subscriptions for changes (the staleness bound, plus 1 s).
+    alert_reload_seconds: float = Field(default=2.0, gt=0, le=300)
+    #: Fernet key sealing webhook secrets at rest (`tracer subscriptions key` makes one).
+    alert_secret_key: str | None = None
+    #: One webhook request, connection included; a slower receiver is retried later.
+    alert_webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    #: How long one delivery is retried before it is dead-lettered and its subscription failing.
+    alert_delivery_deadline_seconds: float = Field(default=60.0, gt=0, le=3600)
+    #: How often undelivered notifications are swept (failing receivers, dead workers).
+    alert_sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
+    #: Tests only: accept http:// and loopback / private webhook addresses.
+    alert_allow_http_webhooks: bool = False
+    alert_allow_private_webhooks: bool = False
+    #: The review service's base URL: a notification links to {url}/leads/{lead_id}.
+    alert_review_url: str = "http://127.0.0.1:8080"
 
 
 def load_settings() -> TracerSettings:
