@@ -35,7 +35,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from connectors.errors import RetryGaveUp
+from connectors.errors import ConnectorError, RetryGaveUp
 from connectors.retry import Retrier
 
 from alerts.errors import AlertError
@@ -85,6 +85,7 @@ class Dispatcher:
         deadline_s: How long one delivery is retried.
         retrier: Backoff policy and the worker's stop event (its deadline is replaced).
         queue_size: Notifications held per subscription.
+        minute_s: Seconds in a digest's and a rate limit's minute (tests shorten it).
     """
 
     def __init__(
@@ -99,7 +100,9 @@ class Dispatcher:
         deadline_s: float = 60.0,
         retrier: Retrier | None = None,
         queue_size: int = 1000,
+        minute_s: float = 60.0,
     ) -> None:
+        self._minute_s = minute_s
         self._poster = poster
         self._subscription = subscription
         self._open_secret = open_secret
@@ -146,7 +149,7 @@ class Dispatcher:
             if subscription is None or not subscription.webhook_url:
                 continue
             if subscription.delivery == "digest":
-                await asyncio.sleep(subscription.digest_minutes * 60.0)
+                await asyncio.sleep(subscription.digest_minutes * self._minute_s)
             while len(batch) < (MAX_DIGEST_ITEMS if subscription.delivery == "digest" else 1):
                 try:
                     batch.append(queue.get_nowait())
@@ -171,7 +174,7 @@ class Dispatcher:
         ids = [str(n["notification_id"]) for n in batch]
         try:
             await self._send(subscription, batch, retry=retry)
-        except (RetryGaveUp, WebhookRefused, AlertError) as exc:
+        except (ConnectorError, AlertError) as exc:  # gave up, refused, or one try failed
             if isinstance(exc, RetryGaveUp) and exc.why == "stopped":
                 raise
             await self._failed(subscription, batch, exc)
@@ -222,7 +225,7 @@ class Dispatcher:
             return
         now = time.monotonic()
         slot = max(now, self._next_slot.get(subscription.subscription_id, now))
-        self._next_slot[subscription.subscription_id] = slot + 60.0 / rate
+        self._next_slot[subscription.subscription_id] = slot + self._minute_s / rate
         if slot > now:
             await asyncio.sleep(slot - now)
 

@@ -60,8 +60,12 @@ _MAX_VALUE_CHARS: Final = 256
 _MATCH_FIELDS: Final = frozenset({"person_name", "event_name"})
 _BOOL_KEYS: Final = frozenset({"must", "filter", "should", "must_not", "minimum_should_match"})
 _RANGE_KEYS: Final = frozenset({"gt", "gte", "lt", "lte"})
-# One CJK ideograph is one token; other letters and digits go in runs (the standard analyser).
-_TOKEN: Final = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_\u3400-\u9fff]+")
+# One CJK ideograph is one token; other letters and digits go in runs, kept together across
+# an apostrophe or a full stop between two of them (o'neil, u.s), as Unicode word breaking
+# (UAX #29) and so Elasticsearch's standard tokenizer do.
+_CJK: Final = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD: Final = f"[^\\W_{_CJK}]+"
+_TOKEN: Final = re.compile(f"[{_CJK}]|{_WORD}(?:['’.]{_WORD})*")
 
 
 def query_fields() -> dict[str, FieldKind]:
