@@ -148,6 +148,8 @@ class Dispatcher:
             subscription = self._subscription(sub_id)
             if subscription is None or not subscription.webhook_url:
                 continue
+            if sub_id in self.failing:
+                continue  # waits in the index: the sweep tries the receiver again
             if subscription.delivery == "digest":
                 await asyncio.sleep(subscription.digest_minutes * self._minute_s)
             while len(batch) < (MAX_DIGEST_ITEMS if subscription.delivery == "digest" else 1):

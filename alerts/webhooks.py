@@ -99,7 +99,7 @@ def url_problem(  # noqa: PLR0911 - one return per rule, in the order of the doc
         return "not a URL"
     del port
     if parts.scheme != "https" and not (allow_http and parts.scheme == "http"):
-        return "must be https"
+        return "must be http or https" if allow_http else "must be https"
     host = (parts.hostname or "").lower()
     if not host:
         return "no host"
