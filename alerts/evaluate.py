@@ -41,15 +41,19 @@ class CompiledSubscription:
     def matches(self, lead: Mapping[str, Any]) -> bool:
         """Whether ``lead`` is one this subscription is about (new, in scope, every filter)."""
         s = self.subscription
-        checks = (
-            lead.get("status", "new") == "new" and lead.get("district") in self.scope,
-            not s.persons or lead.get("person_id") in s.persons,
-            not s.sources or lead.get("source") in s.sources,
-            not s.event_types or lead.get("event_type") in s.event_types,
-            s.min_tier is None or TIER_RANK.get(str(lead.get("tier")), 0) >= TIER_RANK[s.min_tier],
-            s.min_score is None or _at_least(lead.get("score"), s.min_score),
+        return (
+            lead.get("status", "new") == "new"
+            and lead.get("district") in self.scope
+            and (not s.persons or lead.get("person_id") in s.persons)
+            and (not s.sources or lead.get("source") in s.sources)
+            and (not s.event_types or lead.get("event_type") in s.event_types)
+            and (
+                s.min_tier is None
+                or TIER_RANK.get(str(lead.get("tier")), 0) >= TIER_RANK[s.min_tier]
+            )
+            and (s.min_score is None or _at_least(lead.get("score"), s.min_score))
+            and (self.query is None or self.query(lead))
         )
-        return all(checks) and (self.query is None or self.query(lead))
 
 
 def _at_least(value: Any, bound: float) -> bool:

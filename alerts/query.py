@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final, Literal
 
 import orjson
@@ -289,12 +290,18 @@ def _in_range(
     return predicate
 
 
+@lru_cache(maxsize=16_384)
+def _token_set(text: str) -> frozenset[str]:
+    # Every match clause of every subscription reads the same lead's names: analyse once.
+    return frozenset(tokens(text))
+
+
 def _matches_text(field: str, wanted: frozenset[str], *, every: bool) -> LeadPredicate:
     def predicate(lead: Mapping[str, Any]) -> bool:
         found: set[str] = set()
         for value in _values(lead, field):
             if isinstance(value, str):
-                found.update(tokens(value))
+                found |= _token_set(value)
         if not wanted:
             return False
         return wanted <= found if every else not wanted.isdisjoint(found)
