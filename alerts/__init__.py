@@ -9,9 +9,11 @@ Modules, in the order a lead meets them::
     evaluate.py       SubscriptionIndex: candidate subscriptions by district / person / source
     notifications.py  notification id (uuid5 of subscription and lead) and payload (pure)
     recorder.py       AlertRecorder: create-only into ``alerts``, then the ``alerts`` topic
-    secrets.py        webhook secrets encrypted at rest (Fernet, key from settings)
-    webhooks.py       URL validation, Standard Webhooks signing, the delivery task
+    secretbox.py      webhook secrets encrypted at rest (Fernet, key from settings)
+    webhooks.py       URL rule, Standard Webhooks body and headers, the aiohttp poster
+    delivery.py       Dispatcher: per-subscription queues, digests, rate limits, the sweep
     service.py        AlertService: the lead writer's hook, reload, evaluation, recording
+    errors.py         AlertError, InvalidSubscription, UnknownSubscription
 
 Dependencies: ``alerts`` imports ``connectors`` and ``matchers``; ``streams`` imports ``alerts``.
 """

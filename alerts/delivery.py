@@ -150,22 +150,45 @@ class Dispatcher:
                 continue
             if sub_id in self.failing:
                 continue  # waits in the index: the sweep tries the receiver again
-            if subscription.delivery == "digest":
+            digest = subscription.delivery == "digest"
+            if digest:
                 await asyncio.sleep(subscription.digest_minutes * self._minute_s)
-            while len(batch) < (MAX_DIGEST_ITEMS if subscription.delivery == "digest" else 1):
+            while len(batch) < MAX_DIGEST_ITEMS:
                 try:
                     batch.append(queue.get_nowait())
                 except asyncio.QueueEmpty:
                     break
             try:
-                await self.deliver(subscription, batch)
+                await self._send_queued(subscription, batch, digest=digest)
             except RetryGaveUp:
                 return  # the worker is stopping: the index still says pending
             except Exception:  # a bug must not end this subscription's deliveries
                 log.exception("alerts: a delivery failed unexpectedly")
 
+    async def _send_queued(
+        self, subscription: Subscription, batch: list[dict[str, Any]], *, digest: bool
+    ) -> None:
+        if digest:
+            await self.deliver(subscription, batch)
+            return
+        # One request each, in order; the index marks them delivered in one update.
+        delivered: list[str] = []
+        try:
+            for notification in batch:
+                if not await self.deliver(subscription, [notification], mark=False):
+                    break  # failing: the rest wait in the index for the sweep
+                delivered.append(str(notification["notification_id"]))
+        finally:
+            if delivered:
+                await self._mark_delivered(delivered)
+
     async def deliver(
-        self, subscription: Subscription, batch: Sequence[Mapping[str, Any]], *, retry: bool = True
+        self,
+        subscription: Subscription,
+        batch: Sequence[Mapping[str, Any]],
+        *,
+        retry: bool = True,
+        mark: bool = True,
     ) -> bool:
         """Send ``batch`` (respecting the rate limit); return whether the receiver took it.
 
@@ -181,12 +204,16 @@ class Dispatcher:
                 raise
             await self._failed(subscription, batch, exc)
             return False
-        await self._log.update(ids, {"delivery_state": "delivered", "delivered_at": _now()})
+        if mark:
+            await self._mark_delivered(ids)
         self.delivered += len(batch)
         if subscription.subscription_id in self.failing:
             self.failing.discard(subscription.subscription_id)
             await self._mark_failing(subscription.subscription_id, None)
         return True
+
+    async def _mark_delivered(self, ids: list[str]) -> None:
+        await self._log.update(ids, {"delivery_state": "delivered", "delivered_at": _now()})
 
     async def _send(
         self, subscription: Subscription, batch: Sequence[Mapping[str, Any]], *, retry: bool

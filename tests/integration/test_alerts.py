@@ -9,6 +9,7 @@ signature), also when a second worker re-reads every lead. Refusals go through t
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from tests.integration.streaming import (
     TRACER,
     Run,
     drained,
+    lead_count,
     read_topic,
     reprocess,
     wait_until,
@@ -280,3 +282,45 @@ def _second_worker_rereads(run: Run) -> None:
         return False
 
     wait_until(caught_up, timeout=150, what="the second worker re-read everything")
+
+
+def test_a_killed_worker_leaves_no_notification_missing_or_twice(
+    run: Run, es: Elasticsearch, alert_env: dict[str, str]
+) -> None:
+    write_world(run, people=3000, watchlist=300, events=6000, seed=17)
+    expected_leads = reprocess(run)
+    mine = _districts(run)[:3]
+    es.index(
+        index=alert_env["TRACER_REVIEW_USERS_INDEX"],
+        id="officer1",
+        document={"username": "officer1", "districts": mine},
+        refresh=True,
+    )
+    everything = run.tracer("subscriptions", "add", "--owner", "officer1").strip()
+    bank = run.tracer("subscriptions", "add", "--owner", "officer1", "--source", "bank").strip()
+    run.tracer(
+        "produce",
+        "--roster",
+        str(run.tmp / "roster.jsonl"),
+        "--events",
+        str(run.tmp / "events.jsonl"),
+    )
+    first = run.start_worker("w1")
+    wait_until(lambda: lead_count(run) > 0, timeout=150, what="the first leads")
+    first.send_signal(signal.SIGKILL)  # mid-stream: leads written, notifications in flight
+    first.wait(timeout=10)
+    run.start_worker("w2")
+    wait_until(lambda: drained(run, len(expected_leads)), timeout=200, what="leads indexed")
+
+    scope = {"terms": {"district": mine}}
+    want = {
+        everything: _expected(es, run, scope),
+        bank: _expected(es, run, {"bool": {"filter": [scope, {"term": {"source": "bank"}}]}}),
+    }
+    assert all(want.values())
+    index = alert_env["TRACER_ALERTS_INDEX"]
+    wait_until(lambda: _alerted(es, index) == want, timeout=60, what="every notification")
+    notes = [orjson.loads(m.value) for m in read_topic(run, "alerts")]
+    pairs = [(n["subscription_id"], n["lead_id"]) for n in notes]
+    assert len(pairs) == len(set(pairs))
+    assert set(pairs) == {(sub, lead) for sub, leads in want.items() for lead in leads}
