@@ -191,7 +191,12 @@ def worker(
     if settings.alerts_enabled:  # issue 16: new leads evaluated against subscriptions
         asyncio.run(prepare_alert_indices(settings))
         alerts_topic = f"{settings.topic_prefix}alerts"
-        attach_alerts(pipeline, alert_factory(settings, retrier), alerts_topic=alerts_topic)
+        attach_alerts(
+            pipeline,
+            alert_factory(settings, retrier),
+            alerts_topic=alerts_topic,
+            bootstrap=settings.kafka_bootstrap,
+        )
     print(
         f"tracer worker: group {settings.consumer_group!r}, Kafka {settings.kafka_bootstrap}, "
         f"leads -> {settings.elasticsearch_url} alias {settings.leads_alias!r} ({index}), "
