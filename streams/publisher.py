@@ -35,7 +35,7 @@ __all__ = ["Publisher", "SendingTopic", "TopicRole"]
 log = logging.getLogger(__name__)
 
 #: Which of the pipeline's output topics a message goes to (named in stubs and logs).
-TopicRole = Literal["leads", "deadletter", "alerts"]
+TopicRole = Literal["leads", "deadletter"]
 
 
 class SendingTopic(Protocol):
