@@ -13,10 +13,11 @@ a lead (``lead_unreadable``) or one not of the shape the matcher writes (``lead_
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
+from alerts.service import WrittenLead
 from connectors.deadletter import DEFAULT_MAX_DEAD_LETTER_BYTES
 from connectors.elasticsearch import LeadIndexer, closing_update
 from connectors.errors import RequestRejected, RetryGaveUp
@@ -58,6 +59,8 @@ class LeadWriter:
         check: What is wrong with a decoded lead (``None``: nothing); a lead it finds fault
             with is dead-lettered ``lead_invalid`` with its answer as detail. ``tracer
             worker`` passes :func:`connectors.lead_schema.lead_problem`.
+        on_written: Hears each bulk's acknowledged leads, created or already there (alert
+            evaluation); if it fails, the bulk is retried (its leads then already there).
     """
 
     def __init__(
@@ -73,9 +76,11 @@ class LeadWriter:
         max_dead_letter_bytes: int = DEFAULT_MAX_DEAD_LETTER_BYTES,
         retrier: Retrier | None = None,
         check: Callable[[dict[str, Any]], str | None] | None = None,
+        on_written: Callable[[Sequence[WrittenLead]], Awaitable[None]] | None = None,
     ) -> None:
         self._indexer = indexer
         self._check = check
+        self.on_written = on_written
         self._max_actions = max_actions
         self._max_bulk_bytes = max_bulk_bytes
         self._max_lead_bytes = max_lead_bytes
@@ -139,6 +144,8 @@ class LeadWriter:
         # By document, not lead_id: two leads of one batch may share an id (a conflicting
         # duplicate), and each dead letter must carry its own message.
         records = {id(doc): record for doc, (_, record) in zip(documents, leads, strict=True)}
+        if self.on_written is not None:
+            await self.on_written(_written(report.created_leads, report.present_leads, records))
         return [
             self._dead(records[id(rejected.lead)], rejected.reason, rejected.status)
             for rejected in (*report.rejected, *report.conflicting)
@@ -162,6 +169,13 @@ class LeadWriter:
             return lead
         self.stats.leads_closed_on_write += 1
         return lead | closing_update(reason=f"roster_{status}", closed_at=utc_now())
+
+
+def _written(
+    created: Iterable[Any], present: Iterable[Any], records: dict[int, FetchedRecord]
+) -> list[WrittenLead]:
+    written = [WrittenLead(lead, True, records[id(lead)].timestamp) for lead in created]
+    return written + [WrittenLead(lead, False, records[id(lead)].timestamp) for lead in present]
 
 
 def _worth_another_bulk(exc: BaseException) -> bool:

@@ -103,6 +103,26 @@ class TracerSettings(BaseSettings):
     es_review_password: SecretStr | None = None
     es_retention_password: SecretStr | None = None
 
+    # Alert subscriptions (issue 16).
+    #: Evaluate new leads against subscriptions in the worker (index and topic ``alerts``).
+    alerts_enabled: bool = True
+    #: The indices of subscriptions and notifications (the users' index: review_users_index).
+    subscriptions_index: str = "subscriptions"
+    alerts_index: str = "alerts"
+    #: How often a worker checks the subscriptions for changes (the staleness bound, plus 1 s).
+    alert_reload_seconds: float = Field(default=2.0, gt=0, le=300)
+    #: Fernet key sealing webhook secrets at rest (`tracer subscriptions key` makes one).
+    alert_secret_key: str | None = None
+    #: One webhook request, connection included; a slower receiver is retried later.
+    alert_webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    #: How long one delivery is retried before it is dead-lettered and its subscription failing.
+    alert_delivery_deadline_seconds: float = Field(default=60.0, gt=0, le=3600)
+    #: How often undelivered notifications are swept (failing receivers, dead workers).
+    alert_sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
+    #: Tests only: accept http:// and loopback / private webhook addresses.
+    alert_allow_http_webhooks: bool = False
+    alert_allow_private_webhooks: bool = False
+
     @model_validator(mode="after")
     def _secrets_are_real(self) -> TracerSettings:
         """With security on, refuse an empty or placeholder (``change-me...``) password."""

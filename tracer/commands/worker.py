@@ -43,8 +43,10 @@ from matchers.matcher import Matcher
 from matchers.modelfile import default_model, load_model
 from matchers.records import parse_event_bytes
 from streams.agents import request_stop
+from streams.alerting import attach_alerts
 from streams.app import Pipeline, build_pipeline
 from streams.pipeline import PipelineStats
+from tracer.commands.subscriptions import alert_factory, prepare_alert_indices
 from tracer.logs import hold_client_repeats
 from tracer.settings import TracerSettings, load_settings
 
@@ -189,6 +191,15 @@ def worker(
         # Every lead message is held to the matcher's shape before it is indexed (issue 17.3).
         check_lead=lead_problem,
     )
+    if settings.alerts_enabled:  # issue 16: new leads evaluated against subscriptions
+        asyncio.run(prepare_alert_indices(settings))
+        alerts_topic = f"{settings.topic_prefix}alerts"
+        attach_alerts(
+            pipeline,
+            alert_factory(settings, retrier),
+            alerts_topic=alerts_topic,
+            bootstrap=settings.kafka_bootstrap,
+        )
     print(
         f"tracer worker: group {settings.consumer_group!r}, Kafka {settings.kafka_bootstrap}, "
         f"leads -> {settings.elasticsearch_url} alias {settings.leads_alias!r} ({index}), "
