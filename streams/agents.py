@@ -31,7 +31,7 @@ from connectors.errors import RetryGaveUp
 from connectors.retry import until_stopped
 from matchers.native import is_active as matchers_compiled
 
-from streams.app import Pipeline
+from streams.parts import Pipeline
 from streams.pipeline import dead_letter_message, origin_of
 
 __all__ = ["register_agents", "request_stop"]

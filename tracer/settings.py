@@ -7,8 +7,9 @@ arguments, so connectors and matchers never read the environment themselves.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["TracerSettings", "load_settings"]
@@ -24,7 +25,8 @@ class TracerSettings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     elasticsearch_url: str = "http://127.0.0.1:9200"
     elasticsearch_user: str | None = None
-    elasticsearch_password: str | None = None
+    #: Never printed: repr, logs and errors show ``**********`` (issue 17.3).
+    elasticsearch_password: SecretStr | None = None
     topic_prefix: str = ""
     feed_partitions: int = Field(default=4, ge=1, le=64)
     leads_alias: str = "leads"
@@ -61,6 +63,26 @@ class TracerSettings(BaseSettings):
     #: How far after the time of matching an event's ``occurred_at`` may be (source clocks
     #: drift); later events are dead-lettered ``occurred_at_out_of_window``.
     event_future_margin_s: int = Field(default=86_400, ge=0, le=366 * 86_400)
+
+    # Client security (issue 17.3), read by connectors/clients.py, the one place clients are
+    # built. The defaults are the local stack's: plaintext, no login.
+    #: Kafka's security protocol: PLAINTEXT, SASL_SSL (login over TLS) or SSL (TLS, optionally
+    #: with a client certificate).
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    #: The SASL mechanism with SASL_SSL.
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    #: The SASL login with SASL_SSL.
+    kafka_username: str | None = None
+    #: Its password; never printed (repr, logs, errors).
+    kafka_password: SecretStr | None = None
+    #: The CA bundle that signed the brokers' certificates (default: the system's).
+    kafka_ca_file: Path | None = None
+    #: A client certificate and its key, for brokers that require one (SSL).
+    kafka_cert_file: Path | None = None
+    kafka_key_file: Path | None = None
+    #: The CA bundle that signed Elasticsearch's certificate (https; default: the system's).
+    #: Certificates are always verified.
+    elasticsearch_ca_file: Path | None = None
 
 
 def load_settings() -> TracerSettings:

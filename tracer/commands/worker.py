@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from elasticsearch import Elasticsearch
 from faust.worker import Worker
 
+from connectors.clients import elasticsearch_client
 from connectors.elasticsearch import ElasticsearchLeadIndexer
 from connectors.endpoints import require_listening, url_address
 from connectors.lead_index import ensure_lead_index
@@ -42,7 +42,8 @@ from matchers.matcher import Matcher
 from matchers.modelfile import default_model, load_model
 from matchers.records import parse_event_bytes
 from streams.agents import request_stop
-from streams.app import Pipeline, build_pipeline
+from streams.app import build_pipeline
+from streams.parts import Pipeline
 from streams.pipeline import PipelineStats
 from tracer.logs import hold_client_repeats
 from tracer.settings import TracerSettings, load_settings
@@ -55,12 +56,6 @@ log = logging.getLogger(__name__)
 _EXIT_FORCED = 70  # EX_SOFTWARE
 
 
-def _basic_auth(settings: TracerSettings) -> tuple[str, str] | None:
-    if settings.elasticsearch_user and settings.elasticsearch_password:
-        return settings.elasticsearch_user, settings.elasticsearch_password
-    return None
-
-
 def prepare_services(settings: TracerSettings) -> str:
     """Create the contract topics and the leads index if missing; return the write index.
 
@@ -69,7 +64,7 @@ def prepare_services(settings: TracerSettings) -> str:
         ServiceUnavailable: Kafka or Elasticsearch did not answer.
         StackError: a topic or the index could not be created.
     """
-    admin = kafka_admin(settings.kafka_bootstrap)
+    admin = kafka_admin(settings)
     try:
         ensure_topics(
             admin,
@@ -78,7 +73,7 @@ def prepare_services(settings: TracerSettings) -> str:
     finally:
         admin.close()
     require_listening("Elasticsearch", [url_address(settings.elasticsearch_url)])
-    client = Elasticsearch(settings.elasticsearch_url, basic_auth=_basic_auth(settings))
+    client = elasticsearch_client(settings)
     try:
         return ensure_lead_index(client, settings.leads_alias)
     finally:
@@ -169,12 +164,7 @@ def worker(
         stop=asyncio.Event(),
         observer=RetryCounter(stats.retries, stats.failing_since),
     )
-    indexer = ElasticsearchLeadIndexer.connect(
-        settings.elasticsearch_url,
-        settings.leads_alias,
-        basic_auth=_basic_auth(settings),
-        retrier=retrier,
-    )
+    indexer = ElasticsearchLeadIndexer.connect(settings, settings.leads_alias, retrier=retrier)
     pipeline = build_pipeline(
         settings,
         matcher=Matcher(model),

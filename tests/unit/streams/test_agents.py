@@ -18,11 +18,13 @@ from connectors.errors import RetryGaveUp, ServiceUnavailable
 from connectors.kafka import RosterMessage
 from matchers.records import parse_event_bytes
 from streams.agents import request_stop
-from streams.app import Pipeline, build_pipeline
+from streams.app import build_pipeline
+from streams.parts import Pipeline
 from tests.unit.streams.fakes import FakeMatcher, event, record, roster
 
 SETTINGS = SimpleNamespace(
     kafka_bootstrap="127.0.0.1:1",
+    kafka_security_protocol="PLAINTEXT",
     topic_prefix="unit.",
     consumer_group="tracer-unit",
     feed_partitions=2,
