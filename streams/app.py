@@ -182,7 +182,7 @@ def build_pipeline(
     stopping = retrier.stop
     assert stopping is not None
     install_fast_fetch(
-        app, deadletter_topic=topic_name("deadletter", prefix=prefix), retrier=retrier
+        app, deadletter_topic=topic_name("deadletter", prefix=prefix), retrier=retrier, stats=stats
     )
     dead_max = settings.max_dead_letter_bytes
     lock = asyncio.Lock()

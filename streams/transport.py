@@ -66,7 +66,7 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerMessage
 
-from streams.pipeline import FetchedRecord
+from streams.pipeline import FetchedRecord, PipelineStats
 
 __all__ = [
     "BatchMessage",
@@ -232,6 +232,9 @@ class FastFetchConsumer(faust_aiokafka.Consumer):
             return  # read already (after a seek): dead-lettered then
         if not await self._publish_dead_letter(bad):
             return  # stopping: not acknowledged, so read (and dead-lettered) again
+        cast(FastFetchTransport, self.transport).stats.count_dead_letter(
+            UNDECODABLE_REASON, stage="validate"
+        )
         if message.generation_id != self.app.consumer_generation_id:
             return  # a rebalance meanwhile: whoever owns the partition now reads it again
         if self.app.topics.acks_enabled_for(tp.topic):
@@ -360,10 +363,16 @@ class FastFetchTransport(faust_aiokafka.Transport):
     deadletter_topic: str = "deadletter"
     #: Retries those stubs (the worker's: its counters and stop event).
     retrier: Retrier = Retrier(RetryPolicy(cap_s=DEAD_LETTER_RETRY_MAX_S))
+    #: Counts them (the worker's counters; a transport of its own without them).
+    stats: PipelineStats = PipelineStats()
 
 
 def install_fast_fetch(
-    app: faust.App, *, deadletter_topic: str = "deadletter", retrier: Retrier | None = None
+    app: faust.App,
+    *,
+    deadletter_topic: str = "deadletter",
+    retrier: Retrier | None = None,
+    stats: PipelineStats | None = None,
 ) -> None:
     """Give ``app`` the transport of :class:`FastFetchConsumer` (before it starts).
 
@@ -372,9 +381,11 @@ def install_fast_fetch(
         deadletter_topic: The (prefixed) dead-letter topic, for undecodable batches.
         retrier: The worker's retrier (``publish`` counters; its stop event ends the retries
             of a stub). Without it, the retries end only when the consumer's task is cancelled.
+        stats: The worker's counters (each stub is a dead letter, ``undecodable_record``).
     """
     transport = FastFetchTransport(cast(Any, app.conf).broker_consumer, app)
     transport.deadletter_topic = deadletter_topic
+    transport.stats = stats or PipelineStats()
     if retrier is not None:
         transport.retrier = retrier
     app.transport = transport

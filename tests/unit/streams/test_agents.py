@@ -146,6 +146,9 @@ async def test_roster_agent_dead_letters_what_the_follower_found_invalid(
     assert letters[1]["reason"] == "status: invalid"
     assert [original_value(x) for x in letters] == values[1:3]
     assert pipeline.stats.roster_dead_letters == 2
+    # The one counter path: roster dead letters are dead letters, by reason, too.
+    assert pipeline.stats.by_reason == {"not_object": 1, "status: invalid": 1}
+    assert pipeline.stats.dead_letters == 2
     assert pipeline.watchlist.status_of("p4") == "dropped_out"
 
 
