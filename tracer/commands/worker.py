@@ -45,6 +45,7 @@ from streams.agents import request_stop
 from streams.app import build_pipeline
 from streams.parts import Pipeline
 from streams.pipeline import PipelineStats
+from streams.transport import require_tested_versions
 from tracer.logs import hold_client_repeats
 from tracer.settings import TracerSettings, load_settings
 
@@ -152,6 +153,8 @@ def worker(
     """Run one streaming worker until stopped (SIGTERM / Ctrl-C)."""
     if profile is not None:
         _profile_until_exit(profile)
+    # Before anything else: the overrides of Faust's internals run only on the tested release.
+    require_tested_versions()
     hold_client_repeats()  # an outage is one line per kind of client error, with its count
     settings = load_settings()
     if web_port is not None:
