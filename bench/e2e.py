@@ -44,7 +44,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
 
 import psutil
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from bench.common import environment, write_json
 from connectors.clients import aiokafka_producer, elasticsearch_client, kafka_producer_client
@@ -312,7 +312,7 @@ class LeadPoller(threading.Thread):
         while not self.halt.is_set():
             try:
                 hits = self.fetch(self.floor)
-            except Exception:
+            except (ApiError, TransportError):  # the index not there yet, or busy: poll again
                 hits = []
             now = time.time()
             for hit in hits:
