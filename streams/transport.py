@@ -210,7 +210,7 @@ class FastFetchConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> Any:
         return FastFetchConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
-    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs Kafka
+    async def _drain_messages(self, fetcher: Any) -> None:
         # The loop of faust.transport.consumer.Consumer._drain_messages (faust-streaming 0.15),
         # a batch per partition and fetch instead of a message per record.
         consumer_stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set
@@ -243,9 +243,7 @@ class FastFetchConsumer(faust_aiokafka.Consumer):
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
-    async def _fetch_batches(  # pragma: no cover - needs Kafka
-        self, timeout: float
-    ) -> list[BatchMessage | UndecodableMessage]:
+    async def _fetch_batches(self, timeout: float) -> list[BatchMessage | UndecodableMessage]:
         # faust.transport.consumer.Consumer.getmany, less the per-record messages.
         records, active = await self._wait_next_records(timeout)
         if records is None or self.should_stop:
