@@ -36,7 +36,6 @@ from matchers.leads import lead_bytes
 from matchers.records import OccurredAtLimit, occurred_at_limit
 
 __all__ = [
-    "CLOSING_STATUSES",
     "DEFAULT_MAX_LEAD_BYTES",
     "BatchResult",
     "EventHandler",
@@ -52,9 +51,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Roster statuses that end the trace: open leads are closed, new ones written closed.
-CLOSING_STATUSES = frozenset({"located", "closed"})
 
 #: The largest lead document published or indexed. A lead is a few KB; it grows with the
 #: names and addresses it quotes (``person_name``, ``event_name`` and the explanation's details
