@@ -20,9 +20,9 @@ from connectors.deadletter import DEFAULT_MAX_DEAD_LETTER_BYTES
 from connectors.elasticsearch import LeadIndexer, closing_update
 from connectors.errors import RequestRejected, RetryGaveUp
 from connectors.retry import Retrier
-from contract import CLOSING_STATUSES
 
 from streams.pipeline import (
+    CLOSING_STATUSES,
     DEFAULT_MAX_LEAD_BYTES,
     FetchedRecord,
     Outgoing,

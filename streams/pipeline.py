@@ -31,11 +31,13 @@ from connectors.deadletter import (
     dead_letter_key,
     encode_dead_letter,
 )
+from contract import CLOSING_STATUSES  # re-exported: the handlers' status rule, stated there
 from matchers.errors import InvalidRecord
 from matchers.leads import lead_bytes
 from matchers.records import OccurredAtLimit, occurred_at_limit
 
 __all__ = [
+    "CLOSING_STATUSES",
     "DEFAULT_MAX_LEAD_BYTES",
     "BatchResult",
     "EventHandler",
