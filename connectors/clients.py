@@ -42,6 +42,8 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
 from pydantic import SecretStr
 
+from connectors.errors import ClientConfigError
+
 if TYPE_CHECKING:
     from faust.types.auth import CredentialsT  # noqa: TID251 - a type only, see below
 
@@ -143,15 +145,44 @@ def _optional_path(value: Path | None) -> str | None:
     return None if value is None else str(value)
 
 
+def _checked(settings: KafkaClientSettings) -> KafkaSecurityProtocol:
+    """Return the protocol once its login and TLS files are usable (before any client exists).
+
+    Raises:
+        ClientConfigError: naming the setting that is missing or whose file cannot be read.
+    """
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return protocol
+    if protocol == "SASL_SSL" and not (settings.kafka_username and settings.kafka_password):
+        raise ClientConfigError(
+            "TRACER_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs TRACER_KAFKA_USERNAME and "
+            "TRACER_KAFKA_PASSWORD"
+        )
+    if (settings.kafka_cert_file is None) != (settings.kafka_key_file is None):
+        raise ClientConfigError("TRACER_KAFKA_CERT_FILE and TRACER_KAFKA_KEY_FILE go together")
+    for name, path in (
+        ("TRACER_KAFKA_CA_FILE", settings.kafka_ca_file),
+        ("TRACER_KAFKA_CERT_FILE", settings.kafka_cert_file),
+        ("TRACER_KAFKA_KEY_FILE", settings.kafka_key_file),
+    ):
+        if path is not None and not path.is_file():
+            raise ClientConfigError(f"{name}: no readable file at {path}")
+    return protocol
+
+
 def kafka_python_security(settings: KafkaClientSettings) -> dict[str, Any]:
     """Return kafka-python's security options for the settings (empty for PLAINTEXT).
+
+    Raises:
+        ClientConfigError: a login or a TLS file the protocol needs is missing.
 
     Example:
         >>> from types import SimpleNamespace as S
         >>> kafka_python_security(S(kafka_security_protocol="PLAINTEXT"))
         {}
     """
-    protocol = settings.kafka_security_protocol
+    protocol = _checked(settings)
     if protocol == "PLAINTEXT":
         return {}
     options: dict[str, Any] = {
@@ -181,8 +212,12 @@ def _ssl_context(settings: KafkaClientSettings) -> ssl.SSLContext:
 
 
 def aiokafka_security(settings: KafkaClientSettings) -> dict[str, Any]:
-    """Return aiokafka's security options for the settings (PLAINTEXT: the protocol only)."""
-    protocol = settings.kafka_security_protocol
+    """Return aiokafka's security options for the settings (PLAINTEXT: the protocol only).
+
+    Raises:
+        ClientConfigError: a login or a TLS file the protocol needs is missing.
+    """
+    protocol = _checked(settings)
     if protocol == "PLAINTEXT":
         return {"security_protocol": "PLAINTEXT"}
     options: dict[str, Any] = {"security_protocol": protocol, "ssl_context": _ssl_context(settings)}
@@ -205,7 +240,7 @@ def faust_broker_credentials(settings: KafkaClientSettings) -> CredentialsT | No
     # login is read in this one module (connectors/ruff.toml bans faust for wiring).
     from faust.auth import SASLCredentials, SSLCredentials  # noqa: PLC0415, TID251
 
-    protocol = settings.kafka_security_protocol
+    protocol = _checked(settings)
     if protocol == "PLAINTEXT":
         return None
     if protocol == "SSL":
@@ -264,6 +299,9 @@ def elasticsearch_security(settings: ElasticsearchClientSettings) -> dict[str, A
     One rule for every client: HTTP basic when a user is set (an unset password is empty);
     with https the certificate is verified, against the CA file when one is set.
 
+    Raises:
+        ClientConfigError: the CA file is set but cannot be read.
+
     Example:
         >>> from types import SimpleNamespace as S
         >>> elasticsearch_security(S(elasticsearch_user=None, elasticsearch_password=None,
@@ -272,6 +310,9 @@ def elasticsearch_security(settings: ElasticsearchClientSettings) -> dict[str, A
         {}
     """
     options: dict[str, Any] = {}
+    ca_file = settings.elasticsearch_ca_file
+    if ca_file is not None and not ca_file.is_file():
+        raise ClientConfigError(f"TRACER_ELASTICSEARCH_CA_FILE: no readable file at {ca_file}")
     if settings.elasticsearch_user:
         password = _secret(settings.elasticsearch_password) or ""
         options["basic_auth"] = (settings.elasticsearch_user, password)

@@ -7,7 +7,8 @@ matchers.errors.TracerError
     ├── RequestRejected: a service refused a whole request for good (``status``: 400, 413)
     ├── RetryGaveUp: a retry loop ended without success (stop requested, or its deadline)
     ├── StackError: the local stack could not be fetched, started or stopped
-    └── InputFileError: an input file is missing or unreadable
+    ├── InputFileError: an input file is missing or unreadable
+    └── ClientConfigError: the client settings cannot make a client (a TLS file, a login)
 
 The ``retriable`` flag drives :func:`connectors.retry.retry_call` (as aiokafka's sender reads
 its errors' flag): an adapter translates a library failure into one of these leaves, and the
@@ -32,6 +33,7 @@ from typing import Literal
 from matchers.errors import TracerError
 
 __all__ = [
+    "ClientConfigError",
     "ConnectorError",
     "InputFileError",
     "PublishRejectReason",
@@ -124,6 +126,13 @@ class StackError(ConnectorError):
 
 class InputFileError(ConnectorError):
     """An input file is missing or unreadable."""
+
+
+class ClientConfigError(ConnectorError):
+    """The settings cannot make a client: a TLS file missing or unreadable, a login missing.
+
+    The message names the setting, never its value (a password may be one).
+    """
 
 
 def is_retriable(exc: BaseException) -> bool:

@@ -17,6 +17,7 @@ from connectors.clients import (
     faust_broker_credentials,
     kafka_python_security,
 )
+from connectors.errors import ClientConfigError
 from tracer.settings import TracerSettings
 
 SECRET = "s3cr3t-never-shown"
@@ -24,6 +25,13 @@ SECRET = "s3cr3t-never-shown"
 
 def _settings(**values: object) -> TracerSettings:
     return TracerSettings.model_validate(values)
+
+
+def _files(folder: Path, *names: str) -> list[Path]:
+    paths = [folder / name for name in names]
+    for path in paths:
+        path.write_text("-----BEGIN CERTIFICATE-----\n")  # read by the libraries, not here
+    return paths
 
 
 def test_plaintext_is_the_default_and_adds_nothing() -> None:
@@ -35,6 +43,7 @@ def test_plaintext_is_the_default_and_adds_nothing() -> None:
 
 
 def test_sasl_ssl_logs_in_with_the_mechanism_over_tls(tmp_path: Path) -> None:
+    _files(tmp_path, "ca.pem")
     settings = _settings(
         kafka_security_protocol="SASL_SSL",
         kafka_sasl_mechanism="SCRAM-SHA-512",
@@ -53,6 +62,7 @@ def test_sasl_ssl_logs_in_with_the_mechanism_over_tls(tmp_path: Path) -> None:
 
 
 def test_ssl_with_a_client_certificate_and_no_login(tmp_path: Path) -> None:
+    _files(tmp_path, "client.pem", "client.key")
     settings = _settings(
         kafka_security_protocol="SSL",
         kafka_cert_file=tmp_path / "client.pem",
@@ -91,6 +101,7 @@ def test_elasticsearch_one_login_rule_and_verified_https(tmp_path: Path) -> None
     assert elasticsearch_security(_settings(elasticsearch_user="tracer")) == {
         "basic_auth": ("tracer", "")
     }
+    _files(tmp_path, "ca.pem")
     secured = _settings(
         elasticsearch_url="https://es.example:9200",
         elasticsearch_user="tracer",
@@ -127,3 +138,38 @@ def test_clients_are_built_with_the_login(caplog: pytest.LogCaptureFixture) -> N
     assert client_async._headers["authorization"].startswith("Basic ")
     asyncio.run(client_async.close())
     assert SECRET not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("values", "said"),
+    [
+        ({"kafka_security_protocol": "SASL_SSL"}, "needs TRACER_KAFKA_USERNAME"),
+        (
+            {
+                "kafka_security_protocol": "SASL_SSL",
+                "kafka_username": "u",
+                "kafka_password": SECRET,
+            },
+            None,
+        ),
+        ({"kafka_security_protocol": "SSL", "kafka_cert_file": "c.pem"}, "go together"),
+        ({"kafka_security_protocol": "SSL", "kafka_ca_file": "/nowhere/ca.pem"}, "CA_FILE"),
+    ],
+)
+def test_unusable_kafka_security_settings_are_one_clear_error(
+    values: dict[str, object], said: str | None
+) -> None:
+    settings = _settings(**values)
+    if said is None:
+        assert kafka_python_security(settings)["security_protocol"] == "SASL_SSL"
+        return
+    for build in (kafka_python_security, aiokafka_security, faust_broker_credentials):
+        with pytest.raises(ClientConfigError, match=said) as refused:
+            build(settings)
+        assert SECRET not in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_an_unreadable_elasticsearch_ca_file_is_named() -> None:
+    settings = _settings(elasticsearch_ca_file="/nowhere/ca.pem")
+    with pytest.raises(ClientConfigError, match="TRACER_ELASTICSEARCH_CA_FILE"):
+        elasticsearch_security(settings)
