@@ -41,9 +41,10 @@ from functools import partial
 from typing import Any, Literal, Protocol
 
 import orjson
-from elasticsearch import ApiError, AsyncElasticsearch, TransportError
+from elasticsearch import ApiError, TransportError
 from elasticsearch.serializer import NdjsonSerializer, OrjsonSerializer
 
+from connectors.clients import ElasticsearchClientSettings, async_elasticsearch_client
 from connectors.errors import ConnectorError, RequestRejected, ServiceUnavailable
 from connectors.lead_index import district_alias, ensure_district_index_async, new_lead_document
 from connectors.retry import Retrier
@@ -269,16 +270,14 @@ class ElasticsearchLeadIndexer:
     @classmethod
     def connect(
         cls,
-        url: str,
+        settings: ElasticsearchClientSettings,
         alias: str,
         *,
-        basic_auth: tuple[str, str] | None = None,
         retrier: Retrier | None = None,
     ) -> ElasticsearchLeadIndexer:
-        """Build an indexer with its own :class:`AsyncElasticsearch` client (orjson bodies)."""
-        client = AsyncElasticsearch(
-            url,
-            basic_auth=basic_auth,
+        """Build an indexer with its own ``AsyncElasticsearch`` client (orjson bodies)."""
+        client = async_elasticsearch_client(
+            settings,
             request_timeout=30,
             # The one retry policy is the Retrier's: the client's own retries (3, each logged
             # with a traceback) would multiply it and flood the log while Elasticsearch is down.

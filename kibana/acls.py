@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Final, Literal, NamedTuple
 
-from connectors.topics import FEED_TOPICS, TopicKey, topic_name
+from contract import FEED_TOPICS, TopicKey, topic_name
 
 __all__ = [
     "AUDIT_TOPIC",

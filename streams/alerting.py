@@ -25,10 +25,11 @@ from aiokafka import AIOKafkaProducer
 from alerts.delivery import DeadLetter
 from alerts.recorder import Publish
 from alerts.service import AlertService
+from connectors.clients import KafkaClientSettings, aiokafka_producer
 from connectors.deadletter import MessageOrigin
 from connectors.errors import kafka_publish_error
 
-from streams.app import Pipeline
+from streams.parts import Pipeline
 from streams.pipeline import dead_letter_message
 
 __all__ = ["AlertFactory", "attach_alerts"]
@@ -42,8 +43,8 @@ AlertFactory = Callable[[Publish, DeadLetter], AlertService]
 class AlertsProducer:
     """Publishes notifications and waits for every acknowledgement (errors translated)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, kafka: KafkaClientSettings, topic: str) -> None:
+        self._kafka = kafka
         self._topic = topic
         self._producer: AIOKafkaProducer | None = None
 
@@ -51,8 +52,8 @@ class AlertsProducer:
         """Send ``messages``; raise a translated error if any is not acknowledged."""
         try:
             if self._producer is None:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self._bootstrap,
+                producer = aiokafka_producer(
+                    self._kafka,
                     acks="all",
                     enable_idempotence=True,
                     linger_ms=5,
@@ -80,10 +81,10 @@ class AlertsProducer:
 
 
 def attach_alerts(
-    p: Pipeline, build: AlertFactory, *, alerts_topic: str, bootstrap: str
+    p: Pipeline, build: AlertFactory, *, alerts_topic: str, kafka: KafkaClientSettings
 ) -> AlertService:
     """Build the alert service for ``p`` and wire it in (see the module docstring)."""
-    producer = AlertsProducer(bootstrap, alerts_topic)
+    producer = AlertsProducer(kafka, alerts_topic)
     publish = producer.publish
 
     async def dead_letter(notification: Mapping[str, Any], reason: str, detail: str) -> None:

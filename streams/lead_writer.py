@@ -152,8 +152,7 @@ class LeadWriter:
         ]
 
     def _dead(self, record: FetchedRecord, reason: str, status: int | str | None) -> Outgoing:
-        self.stats.dead_letters += 1
-        self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
+        self.stats.count_dead_letter(reason, stage="index")
         return dead_letter_message(
             record.value,
             origin_of(record),

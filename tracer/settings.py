@@ -7,6 +7,7 @@ arguments, so connectors and matchers never read the environment themselves.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,23 @@ __all__ = ["SettingsError", "TracerSettings", "load_settings"]
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _is_password(name: str) -> bool:
+    return name.endswith(("_password", "_secret"))
+
+
+def _placeholder(value: object) -> bool:
+    """Tell an unset, empty or ``change-me`` secret (the values .env.example ships)."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if text is None:
+        return True
+    stripped = str(text).strip()
+    return not stripped or stripped.lower().startswith("change-me")
+
+
+class SettingsError(TracerError):
+    """The environment holds settings that cannot be used (one line naming each)."""
+
+
 class TracerSettings(BaseSettings):
     """Every knob of the pipeline, with loopback defaults that match ``tracer stack up``."""
 
@@ -26,7 +44,8 @@ class TracerSettings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     elasticsearch_url: str = "http://127.0.0.1:9200"
     elasticsearch_user: str | None = None
-    elasticsearch_password: str | None = None
+    #: Never printed: repr, logs and errors show ``**********`` (issue 17.3).
+    elasticsearch_password: SecretStr | None = None
     topic_prefix: str = ""
     feed_partitions: int = Field(default=4, ge=1, le=64)
     leads_alias: str = "leads"
@@ -123,6 +142,26 @@ class TracerSettings(BaseSettings):
     alert_allow_http_webhooks: bool = False
     alert_allow_private_webhooks: bool = False
 
+    # Client security (issue 17.3), read by connectors/clients.py, the one place clients are
+    # built. The defaults are the local stack's: plaintext, no login.
+    #: Kafka's security protocol: PLAINTEXT, SASL_SSL (login over TLS) or SSL (TLS, optionally
+    #: with a client certificate).
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    #: The SASL mechanism with SASL_SSL.
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    #: The SASL login with SASL_SSL.
+    kafka_username: str | None = None
+    #: Its password; never printed (repr, logs, errors).
+    kafka_password: SecretStr | None = None
+    #: The CA bundle that signed the brokers' certificates (default: the system's).
+    kafka_ca_file: Path | None = None
+    #: A client certificate and its key, for brokers that require one (SSL).
+    kafka_cert_file: Path | None = None
+    kafka_key_file: Path | None = None
+    #: The CA bundle that signed Elasticsearch's certificate (https; default: the system's).
+    #: Certificates are always verified.
+    elasticsearch_ca_file: Path | None = None
+
     @model_validator(mode="after")
     def _secrets_are_real(self) -> TracerSettings:
         """With security on, refuse an empty or placeholder (``change-me...``) password."""
@@ -140,23 +179,6 @@ class TracerSettings(BaseSettings):
                 names = ", ".join(f"TRACER_{name.upper()}" for name in sorted(bad))
                 raise ValueError(f"security is on but {names} is empty or a change-me placeholder")
         return self
-
-
-def _is_password(name: str) -> bool:
-    return name.endswith(("_password", "_secret"))
-
-
-def _placeholder(value: object) -> bool:
-    """Tell an unset, empty or ``change-me`` secret (the values .env.example ships)."""
-    text = value.get_secret_value() if isinstance(value, SecretStr) else value
-    if text is None:
-        return True
-    stripped = str(text).strip()
-    return not stripped or stripped.lower().startswith("change-me")
-
-
-class SettingsError(TracerError):
-    """The environment holds settings that cannot be used (one line naming each)."""
 
 
 def load_settings() -> TracerSettings:

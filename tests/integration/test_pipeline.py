@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from connectors.deadletter import original_value
-from connectors.topics import FEED_TOPICS
+from contract import FEED_TOPICS
 from tests.integration.streaming import (
     ES_URL,
     Run,

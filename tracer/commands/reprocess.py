@@ -53,7 +53,7 @@ from batch.sources import (
 )
 from connectors.errors import InputFileError, ServiceUnavailable
 from connectors.feed_history import FeedHistory, PartitionRange
-from connectors.topics import FEED_TOPICS, topic_name
+from contract import FEED_TOPICS, topic_name
 from matchers.errors import TracerError
 from matchers.matcher import Matcher
 from matchers.modelfile import default_model, load_model
@@ -346,7 +346,7 @@ class _Plan:
             return load_roster_file(
                 matcher, self.roster, max_bytes=settings.max_roster_bytes, rejects=rejects
             )
-        history = FeedHistory(settings.kafka_bootstrap)
+        history = FeedHistory(settings)
         try:
             topic = topic_name("supervision.roster", prefix=settings.topic_prefix)
             return load_roster_topic(
@@ -363,7 +363,7 @@ class _Plan:
             return FileSource(
                 self.events, max_bytes=settings.max_event_bytes, chunk_lines=chunk_lines
             ), None
-        history = FeedHistory(settings.kafka_bootstrap)
+        history = FeedHistory(settings)
         inputs = state.checkpoint.inputs
         if "ranges" not in inputs:
             found = history.ranges(

@@ -13,16 +13,17 @@ from typing import Annotated
 
 import typer
 from elasticsearch import Elasticsearch
-from pydantic import SecretStr
 from rich.console import Console
 
+from connectors.clients import elasticsearch_client
 from connectors.retention import (
     apply_topic_retention,
     delete_old_day_indices,
     delete_old_documents,
     topic_retention,
 )
-from connectors.topics import FEED_TOPICS, kafka_admin
+from connectors.topics import kafka_admin
+from contract import FEED_TOPICS
 from kibana.acls import AUDIT_TOPIC
 from kibana.roles import ALERTS_INDEX, AUDIT_INDEX, EVENTS_INDEX_PREFIX
 from tracer.settings import TracerSettings, load_settings
@@ -53,7 +54,7 @@ def set_topics() -> None:
     """Set ``retention.ms`` on every delete-policy topic that exists."""
     settings = load_settings()
     plan = topic_retention(topic_days(settings), prefix=settings.topic_prefix)
-    admin = kafka_admin(settings.kafka_bootstrap)
+    admin = kafka_admin(settings)
     try:
         report = apply_topic_retention(admin, plan)
     finally:
@@ -65,12 +66,7 @@ def set_topics() -> None:
 
 
 def _client(settings: TracerSettings) -> Elasticsearch:
-    auth = None
-    if settings.elasticsearch_user:
-        secret = settings.elasticsearch_password
-        plain = secret.get_secret_value() if isinstance(secret, SecretStr) else secret or ""
-        auth = (settings.elasticsearch_user, plain)
-    return Elasticsearch(settings.elasticsearch_url, basic_auth=auth, request_timeout=60)
+    return elasticsearch_client(settings, request_timeout=60)
 
 
 @app.command("run")

@@ -19,8 +19,8 @@ from typing import Annotated, Any
 
 import typer
 from elasticsearch import ApiError, Elasticsearch, TransportError
-from pydantic import SecretStr
 
+from connectors.clients import elasticsearch_client
 from connectors.errors import InputFileError, ServiceUnavailable, StackError
 from connectors.retry import RetryPolicy, retry_call
 from kibana.acls import acl_lines, acl_rules
@@ -101,13 +101,6 @@ def _password(settings: TracerSettings, user: str) -> str:
     return str(secret.get_secret_value())
 
 
-def _plain(secret: object) -> str:
-    """The text of a password setting, ``SecretStr`` or plain (empty when unset)."""
-    if isinstance(secret, SecretStr):
-        return secret.get_secret_value()
-    return "" if secret is None else str(secret)
-
-
 def _apply(client: Elasticsearch, settings: TracerSettings, districts: list[str]) -> int:
     roles = service_roles(settings.leads_alias)
     for row in district_table(settings.leads_alias, districts):
@@ -127,11 +120,11 @@ def apply(
     """Create the roles, the service users and an officer role per district (as ``elastic``)."""
     settings = load_settings()
     names = _districts(districts)
-    auth = (settings.elasticsearch_user or "elastic", _plain(settings.elasticsearch_password))
 
     async def attempt() -> int:
         def run() -> int:
-            with Elasticsearch(settings.elasticsearch_url, basic_auth=auth) as client:
+            # As the set-up job: TRACER_ELASTICSEARCH_USER=elastic (docker-compose.yml).
+            with elasticsearch_client(settings) as client:
                 return _apply(client, settings, names)
 
         try:

@@ -40,6 +40,7 @@ from alerts.service import AlertService
 from alerts.store import ElasticsearchSubscriptionStore
 from alerts.subscriptions import Subscription, SubscriptionRequest, new_subscription
 from alerts.webhooks import AiohttpPoster, url_problem
+from connectors.clients import async_elasticsearch_client
 from connectors.retry import Retrier, RetryPolicy
 from tracer.settings import TracerSettings, load_settings
 
@@ -51,12 +52,7 @@ app = typer.Typer(help="Alert subscriptions: be told once about each new lead th
 
 
 def _client(settings: TracerSettings) -> AsyncElasticsearch:
-    auth = None
-    if settings.elasticsearch_user and settings.elasticsearch_password:
-        auth = (settings.elasticsearch_user, settings.elasticsearch_password)
-    return AsyncElasticsearch(
-        settings.elasticsearch_url, basic_auth=auth, request_timeout=30, max_retries=0
-    )
+    return async_elasticsearch_client(settings, request_timeout=30, max_retries=0)
 
 
 def _run(work: Callable[[TracerSettings, AsyncElasticsearch, Retrier], Awaitable[T]]) -> T:
