@@ -106,9 +106,16 @@ def _full_damage(a: str, b: str, *, legacy: bool) -> tuple[Damage, int]:
     diffs = [i for i in range(end) if a[i] != b[i]]
     if len(diffs) == 1:
         return "digit", diffs[0]
-    if len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]]:
+    if len(diffs) == 2 and diffs[1] == diffs[0] + 1 and _crossed(a, b, diffs[0]):
         return "swap", diffs[0]
     return "none", -1
+
+
+def _crossed(a: str, b: str, i: int) -> bool:
+    # A transposition moves both digits: 46 read as 64. One digit landing where the other was
+    # (46 vs 94) is two substitutions, the sequence digits of another person (a legacy number
+    # has no check character to tell them apart, so only a true swap is read as a slip).
+    return a[i] == b[i + 1] and a[i + 1] == b[i]
 
 
 _DAMAGE_LEVEL: dict[Damage, Level] = {

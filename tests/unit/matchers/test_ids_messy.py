@@ -123,3 +123,23 @@ def test_every_single_substitution_stays_a_typo(tail: str, where: int, shift: in
     digit = str((int(a[where]) + shift) % 10)
     b = a[:where] + digit + a[where + 1 :]
     assert id_level(normalise_id(a), normalise_id(b))[0] == "typo"
+
+
+# A legacy 15-digit number (no check character of its own) and a valid 18-digit one: 琼海,
+# born 1987-05-21, sequence 461 on the old card.
+LEGACY = "469002870521461"
+LEGACY_CASES = [
+    ("the upgraded number itself", _valid("46900219870521461"), "exact"),
+    ("sequence digits 4 and 6 swapped", _valid("46900219870521641"), "typo"),
+    ("one sequence digit off", _valid("46900219870521481"), "typo"),
+    # 461 vs 941: the 4 moved but the 6 did not; two substitutions, a namesake's number.
+    ("two sequence digits changed, one of them landing where the other was", _valid("46900219870521941"), "disagree"),  # noqa: E501
+    ("two sequence digits changed", _valid("46900219870521971"), "disagree"),
+]
+
+
+@pytest.mark.parametrize(("description", "other", "level"), LEGACY_CASES)
+def test_a_legacy_number_against_a_valid_one(description: str, other: str, level: str) -> None:
+    person, event = normalise_id(LEGACY), normalise_id(other)
+    assert compare_id(person, event).level == level, description
+    assert id_level(person, event)[0] == level, description
