@@ -76,14 +76,14 @@ Probabilities = dict[FieldName, dict[Level, float]]
 # The levels each field's comparison can give (what a model lists).
 FIELD_LEVELS: dict[FieldName, tuple[Level, ...]] = {
     "name": ("exact", "typo", "sound", "partial", "disagree"),
-    "id_number": ("exact", "typo", "partial", "disagree"),
+    "id_number": ("exact", "typo", "partial", "weak", "disagree"),
     "birth_date": ("exact", "typo", "partial", "disagree"),
     "gender": ("exact", "disagree"),
     "phone": ("exact", "typo", "partial", "disagree"),
     "address": ("exact", "typo", "partial", "disagree"),
 }
 _M_START: dict[Level, float] = {
-    "exact": 8.0, "typo": 1.0, "sound": 1.0, "partial": 1.0, "disagree": 1.0,
+    "exact": 8.0, "typo": 1.0, "sound": 1.0, "partial": 1.0, "weak": 1.0, "disagree": 1.0,
 }  # fmt: skip
 _DEFAULT_BLOCKING = BlockingParams()
 _DEFAULT_TF = TermFrequencyParams(mode="events", fields=("name", "birth_date"), pseudo_count=1.0)

@@ -406,6 +406,7 @@ _RANK: dict[str, int] = {
     "sound": 1,
     "typo": 2,
     "partial": 3,
+    "weak": 3,
     "disagree": 4,
     "missing": 5,
 }

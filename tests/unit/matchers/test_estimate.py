@@ -131,7 +131,9 @@ def _born(*dates: str) -> list[EventRecord]:
                 "birth_date": date,
             }
         )
-        for i, (name, date) in enumerate(zip(("王亚妹", "王文", "陈亚妹", "符翀"), dates))
+        for i, (name, date) in enumerate(
+            zip(("王亚妹", "王文", "陈亚妹", "符翀"), dates, strict=False)
+        )
     ]
 
 

@@ -103,7 +103,7 @@ CASES = [
         "460105********7124",
         "partial",
     ),
-    ("masked, too little visible", ID_F, "4601************24", "missing"),
+    ("masked to 6 visible: the last 2 agree, weak", ID_F, "4601************24", "weak"),
     ("masked with a short star run", ID_F, "460105****7124", "partial"),
     ("masked with a short star run, differs", ID_F, "460105****7125", "disagree"),
     ("different people", ID_F, ID_M, "disagree"),
