@@ -170,7 +170,7 @@ def _write(out: Path, model: MatchModel) -> None:
 def _quality_table(current: MatchModel, new: MatchModel, held: list[Label]) -> Table:
     confirmed = sum(1 for lb in held if lb.match)
     table = Table(
-        "tier at or above",
+        "tier ≥",
         "precision before",
         "recall before",
         "precision after",
