@@ -113,11 +113,13 @@ class Label:
         lead_id: the lead.
         match: confirmed (``True``) or rejected (``False``).
         fields: the lead's per-field evidence.
+        model_version: the version of the model that scored the lead (``None``: unknown).
     """
 
     lead_id: str
     match: bool
     fields: tuple[Evidence, ...]
+    model_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +187,13 @@ def label_from_lead(lead: Mapping[str, Any]) -> Label | None:
     evidence = _evidence(raw)
     if not evidence:
         return None
-    return Label(lead_id=lead_id, match=status == "confirmed", fields=evidence)
+    version = lead.get("model_version")
+    return Label(
+        lead_id=lead_id,
+        match=status == "confirmed",
+        fields=evidence,
+        model_version=version if isinstance(version, str) else None,
+    )
 
 
 def _evidence(raw: list[Any]) -> tuple[Evidence, ...]:

@@ -8,6 +8,7 @@ nobody decided. The verdicts must lower the prior and lift the held-back precisi
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 import warnings
@@ -20,9 +21,13 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from connectors.lead_index import district_alias
+from connectors.retry import RetryPolicy
+from connectors.verdicts import read_verdicts
 from matchers.model import logit2
 from matchers.modelfile import default_model, load_model
 from tests.integration.test_review_support import drop_world, lead_index_mappings
+from tracer.commands.serve import async_client
+from tracer.settings import TracerSettings
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -139,6 +144,35 @@ def test_verdicts_in_elasticsearch_teach_the_model(
     assert logit2(new.prior) < logit2(loose.prior) - 1.0
     assert new.training["labels"]["confirmed"] + new.training["labels"]["rejected"] < total
     assert f"TRACER_MODEL_PATH={out.resolve()}" in printed
+
+
+def test_verdicts_are_read_in_bounded_pages_of_one_point_in_time(
+    verdicts: Verdicts, settings: TracerSettings
+) -> None:
+    async def read(limit: int) -> list[dict[str, Any]]:
+        client = async_client(settings)
+        pages: list[int] = []
+        try:
+            found = await read_verdicts(
+                client,
+                verdicts.alias,
+                page_size=7,
+                limit=limit,
+                policy=RetryPolicy(deadline_s=10.0),
+                on_page=lambda page: pages.append(len(page.leads)),
+            )
+        finally:
+            await client.close()
+        assert all(n <= 7 for n in pages) and sum(pages) == len(found)
+        return found
+
+    total = verdicts.confirmed + verdicts.rejected
+    every = asyncio.run(read(1000))
+    assert len(every) == total == len({x["lead_id"] for x in every})
+    assert {x["status"] for x in every} == {"confirmed", "rejected"}
+    # Only what a label needs is fetched: no names, no notes.
+    assert not {"person_name", "event_name", "review"} & set(every[0])
+    assert len(asyncio.run(read(25))) == 25
 
 
 def test_too_few_verdicts_in_elasticsearch_is_one_line(

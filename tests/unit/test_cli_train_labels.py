@@ -35,11 +35,15 @@ def _lead(model: MatchModel, i: int, *, status: str) -> dict[str, Any]:
     }
 
 
-def _export(path: Path, confirmed: int, rejected: int, *, extra: int = 0) -> Path:
+def _export(
+    path: Path, confirmed: int, rejected: int, *, extra: int = 0, version: str | None = None
+) -> Path:
     model = default_model()
     leads = [_lead(model, i, status="confirmed") for i in range(confirmed)]
     leads += [_lead(model, i, status="rejected") for i in range(rejected)]
     leads += [{**_lead(model, i, status="confirmed"), "status": "new"} for i in range(extra)]
+    if version is not None:
+        leads = [{**lead, "model_version": version} for lead in leads]
     # A search-hit export wraps the lead in ``_source``; both forms are read.
     lines = [orjson.dumps({"_source": lead} if i % 2 else lead) for i, lead in enumerate(leads)]
     path.write_bytes(b"\n".join([*lines, b"not json"]) + b"\n")
@@ -63,6 +67,19 @@ def test_verdicts_from_a_file_make_a_new_model_and_a_before_after_table(
     # Thirty of seventy verdicts rejected near-certain leads: the prior comes down.
     assert logit2(new.prior) < logit2(old.prior)
     assert new.training["labels"]["rejected"] == 21
+    assert "note:" not in printed  # no lead says another model scored it
+
+
+def test_verdicts_on_leads_of_another_model_are_pointed_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = _export(tmp_path / "decided.jsonl", confirmed=20, rejected=20, version="old-1")
+    assert main(["train", "--labels", str(labels), "--out", str(tmp_path / "m.json")]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        f"note: 40 verdicts are on leads scored by another model than {default_model().version}"
+        in printed
+    )
 
 
 def test_too_few_verdicts_are_one_line_with_the_numbers(

@@ -27,6 +27,7 @@ from matchers.model import MatchModel
 from matchers.modelfile import default_model, load_model
 from matchers.supervised import (
     Label,
+    LabelFit,
     Quality,
     TooFewLabels,
     evaluate,
@@ -92,12 +93,33 @@ def train_from_labels(
         raise TooFewLabels(f"{exc}; {len(held)} of {len(labels)} held back") from exc
     _write(out, fitted.model)
     _out.print(_quality_table(current, fitted.model, held))
+    _summary(current, fitted, labels, skipped=skipped, held=len(held), out=out, options=options)
+
+
+def _summary(
+    current: MatchModel,
+    fitted: LabelFit,
+    labels: list[Label],
+    *,
+    skipped: int,
+    held: int,
+    out: Path,
+    options: LabelOptions,
+) -> None:
     typer.echo(
         f"train --labels: {len(labels)} verdicts ({skipped} leads without usable evidence "
         f"skipped), fitted {fitted.confirmed} confirmed + {fitted.rejected} rejected, held back "
-        f"{len(held)}; strength {options.strength:g}; prior shift "
+        f"{held}; strength {options.strength:g}; prior shift "
         f"{fitted.prior_shift_bits:+.2f} bits -> {out} [{fitted.model.version}]"
     )
+    others = sum(1 for lb in labels if lb.model_version not in (None, current.version))
+    if others:
+        # Their name weights carry another model's term-frequency adjustment (module
+        # matchers.supervised): say so rather than let the figures pass for exact.
+        typer.echo(
+            f"note: {others} verdicts are on leads scored by another model than "
+            f"{current.version}; their scores are recomputed from levels against it"
+        )
     typer.echo(
         f"not deployed: to use it, set TRACER_MODEL_PATH={out.resolve()} for the worker, "
         "reprocess and serve, and restart them"
