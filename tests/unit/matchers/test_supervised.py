@@ -135,8 +135,8 @@ def test_verdicts_that_all_confirm_never_lower_those_leads_scores() -> None:
 
 def _toy_model() -> MatchModel:
     """Prior 0.5 (0 bits); the name's levels weigh 12, 7, 2 and -3 bits."""
-    m = {"exact": 0.4, "typo": 0.3, "partial": 0.2, "disagree": 0.1}
-    bits = {"exact": 12, "typo": 7, "partial": 2, "disagree": -3}
+    m: dict[Level, float] = {"exact": 0.4, "typo": 0.3, "partial": 0.2, "disagree": 0.1}
+    bits: dict[Level, int] = {"exact": 12, "typo": 7, "partial": 2, "disagree": -3}
     name: dict[Level, LevelParams] = {lv: LevelParams(m=m[lv], u=m[lv] / 2 ** bits[lv]) for lv in m}
     return MatchModel("toy", 0.5, {"name": name}, Thresholds(high=10, medium=5, low=0))
 
