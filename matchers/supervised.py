@@ -358,6 +358,8 @@ def _prior_shift(
     same pairs with the current model's probabilities as targets. The objective is concave
     in ``d``; its derivative, decreasing, is bisected to zero.
     """
+    if not labels:
+        return 0.0
     scores = [label_score(with_m, lb, reference=current) for lb in labels]
     pseudo = strength / len(labels)
     targets = [(1.0 if lb.match else 0.0, 1.0) for lb in labels] + [

@@ -133,6 +133,14 @@ def test_verdicts_that_all_confirm_never_lower_those_leads_scores() -> None:
     assert label_score(fitted, labels[0], reference=model) >= before
 
 
+def test_no_verdicts_at_all_change_nothing_but_the_version() -> None:
+    model = default_model()
+    fitted = fit_labels(model, [], version="v2", min_labels=0)
+    assert fitted.prior_shift_bits == 0.0
+    assert fitted.model.fields == model.fields and fitted.model.version == "v2"
+    assert math.isclose(fitted.model.prior, model.prior, rel_tol=1e-9)
+
+
 def _toy_model() -> MatchModel:
     """Prior 0.5 (0 bits); the name's levels weigh 12, 7, 2 and -3 bits."""
     m: dict[Level, float] = {"exact": 0.4, "typo": 0.3, "partial": 0.2, "disagree": 0.1}
