@@ -36,7 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -81,7 +81,7 @@ _IMPLIABLE: frozenset[str] = frozenset({"birth_date", "gender"})
 # The prior's shift is searched within +-60 bits (the score clamp): beyond, every
 # probability is 0 or 1 anyway.
 _SHIFT_BOUND_BITS = 60.0
-_BISECTION_STEPS = 100
+_SHIFT_TOLERANCE_BITS = 1e-9
 
 
 class TooFewLabels(TracerError):
@@ -360,20 +360,19 @@ def _prior_shift(
     """
     if not labels:
         return 0.0
-    scores = [label_score(with_m, lb, reference=current) for lb in labels]
     pseudo = strength / len(labels)
-    targets = [(1.0 if lb.match else 0.0, 1.0) for lb in labels] + [
-        (probability_of(label_score(current, lb, reference=current)), pseudo) for lb in labels
-    ]
-    both = scores + scores
+    # Identical levels give identical scores: a term per distinct (score, target), weighted.
+    terms: defaultdict[tuple[float, float], float] = defaultdict(float)
+    for lb in labels:
+        score = label_score(with_m, lb, reference=current)
+        terms[(score, 1.0 if lb.match else 0.0)] += 1.0
+        terms[(score, probability_of(label_score(current, lb, reference=current)))] += pseudo
 
     def slope(shift: float) -> float:
-        return sum(
-            w * (t - probability_of(s + shift)) for (t, w), s in zip(targets, both, strict=True)
-        )
+        return sum(w * (t - probability_of(s + shift)) for (s, t), w in terms.items())
 
     low, high = -_SHIFT_BOUND_BITS, _SHIFT_BOUND_BITS
-    for _ in range(_BISECTION_STEPS):
+    while high - low > _SHIFT_TOLERANCE_BITS:  # 37 halvings of 120 bits
         middle = (low + high) / 2
         if slope(middle) > 0:
             low = middle
