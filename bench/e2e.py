@@ -42,15 +42,14 @@ import orjson
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
-    from kafka import KafkaProducer
 
 import psutil
-from aiokafka import AIOKafkaProducer
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from bench.common import environment, write_json
+from connectors.clients import aiokafka_producer, elasticsearch_client, kafka_producer_client
 from connectors.kafka import ConsumerLagProbe, consumer_lag, route_event_line
-from connectors.topics import ALL_TOPICS, FEED_TOPICS, topic_name
+from contract import ALL_TOPICS, FEED_TOPICS, feed_topic, topic_name
 from simulator import SimulationConfig, build_world
 from tracer.settings import TracerSettings
 
@@ -111,7 +110,7 @@ class Slice:
         topics = [self.topic(t) for t in (*FEED_TOPICS, "leads")]
         if probe is not None:
             return probe.lag(self.settings.consumer_group, topics)
-        return consumer_lag(self.settings.kafka_bootstrap, self.settings.consumer_group, topics)
+        return consumer_lag(self.settings, self.settings.consumer_group, topics)
 
     def stop_workers(self) -> None:
         for proc in self.workers:
@@ -141,9 +140,9 @@ def _drop(s: Slice) -> None:
     from connectors.lead_index import drop_lead_index
     from connectors.topics import drop_topics
 
-    drop_lead_index(Elasticsearch(s.settings.elasticsearch_url), s.settings.leads_alias)
+    drop_lead_index(elasticsearch_client(s.settings), s.settings.leads_alias)
     drop_topics(
-        s.settings.kafka_bootstrap,
+        s.settings,
         [s.topic(t) for t in ALL_TOPICS],
         group=s.settings.consumer_group,
     )
@@ -196,9 +195,7 @@ def _lines(world: Any) -> tuple[list[bytes], list[bytes]]:
 
 
 def _publish(s: Slice, roster: list[bytes], events: list[bytes]) -> float:
-    producer = KafkaProducer(
-        bootstrap_servers=s.settings.kafka_bootstrap, linger_ms=20, batch_size=256 * 1024
-    )
+    producer = kafka_producer_client(s.settings, linger_ms=20, batch_size=256 * 1024)
     started = time.perf_counter()
     for line in roster:
         producer.send(
@@ -233,7 +230,7 @@ def throughput_phase(
         s.start_workers(workers, profile=profile)
         # Everything slow before the clock starts: matching begins as soon as a worker is ready.
         meter = CpuMeter(_stack_pids() | {"workers": [p.pid for p in s.workers]})
-        probe = ConsumerLagProbe(s.settings.kafka_bootstrap)
+        probe = ConsumerLagProbe(s.settings)
         try:
             s.wait_ready()
             meter.start()
@@ -244,7 +241,7 @@ def throughput_phase(
             cpu = meter.stop()
         finally:
             probe.close()
-        leads = _count(Elasticsearch(s.settings.elasticsearch_url), s.settings.leads_alias)
+        leads = _count(elasticsearch_client(s.settings), s.settings.leads_alias)
         s.stop_workers()  # their last stats line says how much of their CPU matching took
         worker_us = cpu["workers"] / 100 * seconds / len(events) * 1e6
         handler_us = s.handler_cpu_s() / len(events) * 1e6
@@ -315,7 +312,7 @@ class LeadPoller(threading.Thread):
         while not self.halt.is_set():
             try:
                 hits = self.fetch(self.floor)
-            except Exception:
+            except (ApiError, TransportError):  # the index not there yet, or busy: poll again
                 hits = []
             now = time.time()
             for hit in hits:
@@ -346,7 +343,7 @@ def latency_phase(
             time.sleep(0.25)
         time.sleep(1.5)
         prefix = f"lat{uuid.uuid4().hex[:6]}-"
-        client = Elasticsearch(s.settings.elasticsearch_url)
+        client = elasticsearch_client(s.settings)
         poller = LeadPoller(client, s.settings.leads_alias, prefix)
         poller.start()
         meter = CpuMeter(
@@ -433,7 +430,7 @@ async def _paced_send_async(
     seconds: float,
     poller: LeadPoller | None,
 ) -> dict[str, float]:
-    producer = AIOKafkaProducer(bootstrap_servers=s.settings.kafka_bootstrap, linger_ms=5)
+    producer = aiokafka_producer(s.settings, linger_ms=5)
     await producer.start()
     sent: dict[str, float] = {}
     started, n = time.monotonic(), 0
@@ -444,7 +441,7 @@ async def _paced_send_async(
                 event = valid[n % len(valid)] | {"event_id": f"{prefix}{n:09d}"}
                 sent[event["event_id"]] = time.time()
                 await producer.send(
-                    s.topic(f"feeds.{event['source']}"),
+                    s.topic(feed_topic(event["source"])),
                     key=event["event_id"].encode(),
                     value=orjson.dumps(event),
                 )

@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: Where in the pipeline the message was given up on (``publish``: Kafka refused its output).
-DeadLetterStage = Literal["validate", "match", "index", "roster", "publish"]
+DeadLetterStage = Literal["validate", "match", "index", "roster", "publish", "alert"]
 
 #: The default bound of an encoded dead letter: a whole 64 KiB event (``max_event_bytes``)
 #: fits, base64 and all, and it is far under the producer's 1,000,000-byte request limit.

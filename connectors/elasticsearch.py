@@ -41,9 +41,10 @@ from functools import partial
 from typing import Any, Literal, Protocol
 
 import orjson
-from elasticsearch import ApiError, AsyncElasticsearch, TransportError
+from elasticsearch import ApiError, TransportError
 from elasticsearch.serializer import NdjsonSerializer, OrjsonSerializer
 
+from connectors.clients import ElasticsearchClientSettings, async_elasticsearch_client
 from connectors.errors import ConnectorError, RequestRejected, ServiceUnavailable
 from connectors.lead_index import district_alias, ensure_district_index_async, new_lead_document
 from connectors.retry import Retrier
@@ -100,6 +101,9 @@ class IndexReport:
     rejected: tuple[RejectedLead, ...] = ()
     attempts: int = 1
     conflicting: tuple[RejectedLead, ...] = ()
+    #: The leads created by this call and those already there (alert evaluation reads them).
+    created_leads: tuple[Mapping[str, Any], ...] = ()
+    present_leads: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass
@@ -108,6 +112,7 @@ class _Progress:
 
     pending: list[Mapping[str, Any]]
     created: int = 0
+    created_leads: list[Mapping[str, Any]] = field(default_factory=list)
     #: Leads that met a 409: already there, unless their digest says a conflicting duplicate.
     conflicts: list[Mapping[str, Any]] = field(default_factory=list)
     rejected: list[RejectedLead] = field(default_factory=list)
@@ -265,16 +270,14 @@ class ElasticsearchLeadIndexer:
     @classmethod
     def connect(
         cls,
-        url: str,
+        settings: ElasticsearchClientSettings,
         alias: str,
         *,
-        basic_auth: tuple[str, str] | None = None,
         retrier: Retrier | None = None,
     ) -> ElasticsearchLeadIndexer:
-        """Build an indexer with its own :class:`AsyncElasticsearch` client (orjson bodies)."""
-        client = AsyncElasticsearch(
-            url,
-            basic_auth=basic_auth,
+        """Build an indexer with its own ``AsyncElasticsearch`` client (orjson bodies)."""
+        client = async_elasticsearch_client(
+            settings,
             request_timeout=30,
             # The one retry policy is the Retrier's: the client's own retries (3, each logged
             # with a traceback) would multiply it and flood the log while Elasticsearch is down.
@@ -312,6 +315,8 @@ class ElasticsearchLeadIndexer:
             tuple(progress.rejected),
             max(progress.attempts, 1),
             conflicting,
+            tuple(progress.created_leads),
+            _without(progress.conflicts, conflicting),
         )
 
     async def _index_once(self, progress: _Progress) -> None:
@@ -343,6 +348,7 @@ class ElasticsearchLeadIndexer:
             outcome = classify_item(status)
             if outcome == "created":
                 progress.created += 1
+                progress.created_leads.append(lead)
             elif outcome == "conflict":
                 progress.conflicts.append(lead)
             elif outcome == "retry":
@@ -501,6 +507,13 @@ def _conditional(hit: Mapping[str, Any]) -> dict[str, Any]:
     return meta
 
 
+def _without(
+    leads: list[Mapping[str, Any]], conflicting: tuple[RejectedLead, ...]
+) -> tuple[Mapping[str, Any], ...]:
+    taken = {id(rejected.lead) for rejected in conflicting}
+    return tuple(lead for lead in leads if id(lead) not in taken)
+
+
 def _describe(exc: Exception) -> str:
     status = getattr(getattr(exc, "meta", None), "status", None)
     return f"{type(exc).__name__} {status}" if status else type(exc).__name__
@@ -529,7 +542,7 @@ class InMemoryLeadIndexer:
     async def index(self, leads: Sequence[Mapping[str, Any]]) -> IndexReport:
         """Create each lead unless present (conflict) or marked for rejection."""
         self.calls += 1
-        created = 0
+        created: list[Mapping[str, Any]] = []
         rejected: list[RejectedLead] = []
         conflicts: list[Mapping[str, Any]] = []
         for lead in leads:
@@ -542,14 +555,22 @@ class InMemoryLeadIndexer:
             else:
                 self.documents[lead_id] = new_lead_document(lead, run_id="stream", now=self.clock())
                 self.index_of[lead_id] = district_alias(self.alias, lead.get("district"))
-                created += 1
+                created.append(lead)
         stored = {
             str(lead["lead_id"]): self.documents[str(lead["lead_id"])].get("event_digest")
             for lead in conflicts
         }
         conflicting = conflicting_duplicates(conflicts, stored)
         present = len(conflicts) - len(conflicting)
-        return IndexReport(created, present, tuple(rejected), 1, conflicting)
+        return IndexReport(
+            len(created),
+            present,
+            tuple(rejected),
+            1,
+            conflicting,
+            tuple(created),
+            _without(conflicts, conflicting),
+        )
 
     async def close_open_leads(
         self, person_ids: Iterable[str], *, reason: str, closed_at: str

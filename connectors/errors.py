@@ -9,7 +9,8 @@ matchers.errors.TracerError
     ├── StackError: the local stack could not be fetched, started or stopped
     ├── InputFileError: an input file is missing or unreadable
     ├── ReviewConflict: a lead changed since it was read (optimistic concurrency, HTTP 409)
-    └── LeadNotFound: no lead under that id in that district
+    ├── LeadNotFound: no lead under that id in that district
+    └── ClientConfigError: the client settings cannot make a client (a TLS file, a login)
 
 The ``retriable`` flag drives :func:`connectors.retry.retry_call` (as aiokafka's sender reads
 its errors' flag): an adapter translates a library failure into one of these leaves, and the
@@ -34,6 +35,7 @@ from typing import Literal
 from matchers.errors import TracerError
 
 __all__ = [
+    "ClientConfigError",
     "ConnectorError",
     "InputFileError",
     "LeadNotFound",
@@ -158,6 +160,13 @@ class LeadNotFound(ConnectorError):
 
     def __reduce__(self) -> tuple[type[LeadNotFound], tuple[str]]:
         return type(self), (self.lead_id,)
+
+
+class ClientConfigError(ConnectorError):
+    """The settings cannot make a client: a TLS file missing or unreadable, a login missing.
+
+    The message names the setting, never its value (a password may be one).
+    """
 
 
 def is_retriable(exc: BaseException) -> bool:

@@ -22,9 +22,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import KafkaError
 
+from connectors.clients import KafkaClientSettings, kafka_consumer_client
 from connectors.endpoints import kafka_addresses, require_listening
 from connectors.errors import ServiceUnavailable
 
@@ -70,13 +71,18 @@ class FeedHistory:
     """
 
     def __init__(
-        self, bootstrap: str, *, idle_timeout_s: float = 30.0, client_id: str = "tracer-reprocess"
+        self,
+        kafka: KafkaClientSettings,
+        *,
+        idle_timeout_s: float = 30.0,
+        client_id: str = "tracer-reprocess",
     ) -> None:
+        bootstrap = kafka.kafka_bootstrap
         require_listening("Kafka", kafka_addresses(bootstrap))
         self._idle_timeout_s = idle_timeout_s
         try:
-            self._consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap,
+            self._consumer = kafka_consumer_client(
+                kafka,
                 client_id=client_id,
                 group_id=None,  # no group: nothing joined, nothing committed
                 enable_auto_commit=False,

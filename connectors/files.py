@@ -9,6 +9,7 @@ A missing or unreadable file raises :class:`connectors.errors.InputFileError`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,9 @@ def _open(path: str | Path) -> IO[bytes]:
 class JsonlWriter:
     """Writes one JSON object per line (orjson, sorted keys), creating parent folders.
 
+    The file is created (or truncated) with mode 0600: what the CLI writes (leads, rejects,
+    dead letters) holds personal data, readable by its owner only.
+
     Use as a context manager; :attr:`count` says how many lines were written.
 
     Raises:
@@ -117,7 +121,9 @@ class JsonlWriter:
         self.count = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle: IO[bytes] = self.path.open("wb")
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)  # a file left by an earlier run keeps its mode otherwise
+            self._handle: IO[bytes] = os.fdopen(fd, "wb")
         except OSError as exc:
             raise InputFileError(f"{self.path}: cannot write ({exc.strerror or exc})") from exc
 

@@ -26,12 +26,18 @@ from typing import Any, Final, Literal
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError as AIOKafkaError
-from kafka import KafkaConsumer, KafkaProducer
+from contract import EVENT_ID, PERSON_ID, SOURCE, SOURCES, TopicKey, feed_topic
 from kafka import TopicPartition as SyncTopicPartition
-from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 
 from connectors.batch_guard import UndecodableBatch, guard_fetcher
+from connectors.clients import (
+    KafkaClientSettings,
+    aiokafka_consumer,
+    kafka_admin_client,
+    kafka_consumer_client,
+    kafka_producer_client,
+)
 from connectors.endpoints import kafka_addresses, require_listening
 from connectors.errors import RetryGaveUp, ServiceUnavailable
 from connectors.retry import Retrier
@@ -53,15 +59,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FeedTopic = Literal["feeds.hukou", "feeds.bank", "feeds.telecom"]
-DEFAULT_FEED: Final[FeedTopic] = "feeds.hukou"
+DEFAULT_FEED: Final[TopicKey] = feed_topic(SOURCES[0])
 """Where an event line with no usable ``source`` goes, so the worker dead-letters it."""
 
-_FEEDS: Final[dict[str, FeedTopic]] = {
-    "hukou": "feeds.hukou",
-    "bank": "feeds.bank",
-    "telecom": "feeds.telecom",
-}
+_FEEDS: Final[dict[str, TopicKey]] = {source: feed_topic(source) for source in SOURCES}
 
 
 PublishRefusal = Literal["no_key", "too_large", "refused", "unavailable"]
@@ -88,7 +89,7 @@ def refusal_of(exc: BaseException) -> PublishRefusal:
 class Route:
     """Where one line goes: the contract topic (before any prefix) and the message key."""
 
-    topic: str
+    topic: TopicKey
     key: bytes | None
 
 
@@ -113,18 +114,18 @@ def route_event_line(line: bytes) -> Route:
     event = _load_object(line)
     if event is None:
         return Route(DEFAULT_FEED, None)
-    topic = _FEEDS.get(str(event.get("source")), DEFAULT_FEED)
-    return Route(topic, _key(event.get("event_id")))
+    topic = _FEEDS.get(str(event.get(SOURCE)), DEFAULT_FEED)
+    return Route(topic, _key(event.get(EVENT_ID)))
 
 
 def route_roster_line(line: bytes) -> Route:
     """Route one roster.jsonl line to ``supervision.roster`` keyed by ``person_id`` (pure)."""
     record = _load_object(line)
-    return Route("supervision.roster", None if record is None else _key(record.get("person_id")))
+    return Route("supervision.roster", None if record is None else _key(record.get(PERSON_ID)))
 
 
 def kafka_producer(
-    bootstrap: str,
+    settings: KafkaClientSettings,
     *,
     linger_ms: int = 20,
     client_id: str = "tracer",
@@ -146,10 +147,10 @@ def kafka_producer(
         ConnectionRefused: nothing listens at the bootstrap addresses (said within seconds).
         ServiceUnavailable: no broker answered.
     """
-    require_listening("Kafka", kafka_addresses(bootstrap))
+    require_listening("Kafka", kafka_addresses(settings.kafka_bootstrap))
     try:
-        return KafkaProducer(
-            bootstrap_servers=bootstrap,
+        return kafka_producer_client(
+            settings,
             client_id=client_id,
             acks="all",
             linger_ms=linger_ms,
@@ -161,7 +162,9 @@ def kafka_producer(
             max_in_flight_requests_per_connection=1,
         )
     except KafkaError as exc:
-        raise ServiceUnavailable(f"Kafka at {bootstrap} did not answer: {exc}") from exc
+        raise ServiceUnavailable(
+            f"Kafka at {settings.kafka_bootstrap} did not answer: {type(exc).__name__}"
+        ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +188,7 @@ class KafkaRosterFollower:
     """Read the whole compacted roster topic, then follow it; outside any consumer group.
 
     Args:
-        bootstrap: Kafka bootstrap servers.
+        kafka: Where Kafka is and how to log in (:mod:`connectors.clients`).
         topic: The (prefixed) roster topic.
         handler: Awaited with each batch of messages, in partition order.
         max_records: Upper bound of one batch (bounds memory).
@@ -200,7 +203,7 @@ class KafkaRosterFollower:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaClientSettings,
         topic: str,
         handler: RosterHandler,
         *,
@@ -210,7 +213,7 @@ class KafkaRosterFollower:
         retrier: Retrier | None = None,
         assign_timeout_s: float = 10.0,
     ) -> None:
-        self._bootstrap = bootstrap
+        self._kafka = kafka
         self._topic = topic
         self._handler = handler
         self._max_records = max_records
@@ -223,8 +226,8 @@ class KafkaRosterFollower:
         self.undecodable_batches = 0
 
     def _consumer(self, client_id: str) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+        return aiokafka_consumer(
+            self._kafka,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -406,18 +409,20 @@ class KafkaRosterFollower:
         return True
 
 
-def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
+def end_offsets(kafka: KafkaClientSettings, topics: Sequence[str]) -> dict[str, int]:
     """Return the sum of the end offsets of each topic (messages ever written, compaction aside).
 
     Raises:
         ConnectionRefused: nothing listens at the bootstrap addresses (said within seconds).
         ServiceUnavailable: Kafka did not answer.
     """
-    require_listening("Kafka", kafka_addresses(bootstrap))
+    require_listening("Kafka", kafka_addresses(kafka.kafka_bootstrap))
     try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="tracer-offsets")
+        consumer = kafka_consumer_client(kafka, client_id="tracer-offsets")
     except KafkaError as exc:
-        raise ServiceUnavailable(f"Kafka at {bootstrap} did not answer: {exc}") from exc
+        raise ServiceUnavailable(
+            f"Kafka at {kafka.kafka_bootstrap} did not answer: {type(exc).__name__}"
+        ) from exc
     try:
         return {topic: sum(_topic_ends(consumer, topic).values()) for topic in topics}
     finally:
@@ -437,13 +442,15 @@ class ConsumerLagProbe:
         ServiceUnavailable: Kafka did not answer (when built, or when measuring).
     """
 
-    def __init__(self, bootstrap: str) -> None:
-        require_listening("Kafka", kafka_addresses(bootstrap))
+    def __init__(self, kafka: KafkaClientSettings) -> None:
+        require_listening("Kafka", kafka_addresses(kafka.kafka_bootstrap))
         try:
-            self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="tracer-lag")
-            self._admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tracer-lag")
+            self._consumer = kafka_consumer_client(kafka, client_id="tracer-lag")
+            self._admin = kafka_admin_client(kafka, client_id="tracer-lag")
         except KafkaError as exc:
-            raise ServiceUnavailable(f"Kafka at {bootstrap} did not answer: {exc}") from exc
+            raise ServiceUnavailable(
+                f"Kafka at {kafka.kafka_bootstrap} did not answer: {type(exc).__name__}"
+            ) from exc
 
     def lag(self, group: str, topics: Sequence[str]) -> int:
         """Return how many messages of ``topics`` the ``group`` has not committed yet.
@@ -468,13 +475,13 @@ class ConsumerLagProbe:
         self._admin.close()
 
 
-def consumer_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
+def consumer_lag(kafka: KafkaClientSettings, group: str, topics: Sequence[str]) -> int:
     """Return how many messages of ``topics`` the consumer ``group`` has not committed yet.
 
     A partition the group never committed counts in full. Raises ``ServiceUnavailable`` when
     Kafka (or the group coordinator) does not answer.
     """
-    probe = ConsumerLagProbe(bootstrap)
+    probe = ConsumerLagProbe(kafka)
     try:
         return probe.lag(group, topics)
     finally:

@@ -1,10 +1,13 @@
-"""The contract's Kafka topics as data, and one idempotent call that creates them.
+"""The contract's Kafka topics as specs, and one idempotent call that creates them.
+
+The names, the prefix rule and which topics are compacted are the contract's
+(:mod:`contract.topics`); this module only adds partitions, replication and configs.
 
 The specs are pure values (tested by value); :func:`ensure_topics` is the one place that talks
 to a broker, through anything shaped like kafka-python's ``KafkaAdminClient``::
 
     specs = contract_topics(prefix="", feed_partitions=4)
-    admin = kafka_admin("127.0.0.1:9092")
+    admin = kafka_admin(settings)
     try:
         report = ensure_topics(admin, specs)
     finally:
@@ -15,55 +18,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Protocol
 
+from contract import ALL_TOPICS, COMPACTED_TOPICS, topic_name
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
+from connectors.clients import KafkaClientSettings, kafka_admin_client
 from connectors.endpoints import kafka_addresses, require_listening
 from connectors.errors import ServiceUnavailable, StackError
 
 __all__ = [
-    "ALL_TOPICS",
-    "COMPACTED_TOPICS",
-    "FEED_TOPICS",
     "AdminClient",
-    "TopicKey",
     "TopicReport",
     "TopicSpec",
     "contract_topics",
+    "drop_topics",
     "ensure_topics",
     "kafka_admin",
-    "topic_name",
 ]
-
-TopicKey = Literal[
-    "supervision.roster",
-    "feeds.hukou",
-    "feeds.bank",
-    "feeds.telecom",
-    "leads",
-    "deadletter",
-    "alerts",
-    "tracer.roster.valid",
-]
-"""The contract's topic names before any prefix, and the pipeline's own (``tracer.*``)."""
-
-FEED_TOPICS: Final[tuple[TopicKey, ...]] = ("feeds.hukou", "feeds.bank", "feeds.telecom")
-ALL_TOPICS: Final[tuple[TopicKey, ...]] = (
-    "supervision.roster",
-    *FEED_TOPICS,
-    "leads",
-    "deadletter",
-    "alerts",
-    "tracer.roster.valid",
-)
-#: Keyed by ``person_id``, latest wins. ``tracer.roster.valid`` holds the last valid record of
-#: each person whose roster update was invalid (streams/roster.py): compaction of the roster
-#: must not take a person's last valid state with it.
-COMPACTED_TOPICS: Final[frozenset[TopicKey]] = frozenset(
-    {"supervision.roster", "tracer.roster.valid"}
-)
 
 # Kafka's error codes for "fine, it is there already" on CreateTopics.
 _TOPIC_ALREADY_EXISTS: Final = 36
@@ -98,14 +71,6 @@ class AdminClient(Protocol):
     def create_topics(self, new_topics: Any, **kwargs: Any) -> Any:
         """Create topics; see kafka-python for the exact shapes."""
         ...
-
-
-def topic_name(key: TopicKey, *, prefix: str = "") -> str:
-    """Return the full topic name for a contract topic.
-
-    Example: ``topic_name("feeds.bank", prefix="test.")`` gives ``"test.feeds.bank"``.
-    """
-    return f"{prefix}{key}"
 
 
 def contract_topics(
@@ -180,31 +145,32 @@ def _ensure_topics(admin: AdminClient, wanted: list[TopicSpec]) -> TopicReport:
     return TopicReport(created=tuple(sorted(created)), existing=tuple(sorted(existing)))
 
 
-def drop_topics(bootstrap: str, names: Iterable[str], *, group: str) -> None:
+def drop_topics(kafka: KafkaClientSettings, names: Iterable[str], *, group: str) -> None:
     """Delete topics and a consumer group, best effort (clean-up after a test or benchmark)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka_admin_client(kafka)
     try:
         admin.delete_topics(list(names), raise_errors=False)
         admin.delete_groups([group])
-    except Exception:  # a leftover under a unique prefix harms nothing: never fail a clean-up
+    except (KafkaError, OSError):  # a leftover under a unique prefix harms nothing: go on
         pass
     finally:
         admin.close()
 
 
-def kafka_admin(bootstrap: str, *, timeout_s: float = 10.0) -> KafkaAdminClient:
-    """Connect a kafka-python ``KafkaAdminClient`` to ``bootstrap``.
+def kafka_admin(kafka: KafkaClientSettings, *, timeout_s: float = 10.0) -> KafkaAdminClient:
+    """Connect a kafka-python ``KafkaAdminClient`` to the configured Kafka.
 
     Raises:
         ConnectionRefused: nothing listens at the bootstrap addresses (said within seconds).
         ServiceUnavailable: no broker answered within ``timeout_s`` (worth retrying).
         StackError: the client refused its configuration (not worth retrying).
     """
+    bootstrap = kafka.kafka_bootstrap
     require_listening("Kafka", kafka_addresses(bootstrap))
     timeout_ms = int(timeout_s * 1000)
     try:
-        return KafkaAdminClient(
-            bootstrap_servers=bootstrap,
+        return kafka_admin_client(
+            kafka,
             client_id="tracer-admin",
             request_timeout_ms=timeout_ms,
             bootstrap_timeout_ms=timeout_ms,

@@ -90,7 +90,8 @@ class AddressForms:
     Attributes:
         display: the cleaned address (simplified characters, no spaces).
         valid: something usable was found.
-        flags: ``address_empty``, ``address_unparsed`` (Chinese text without any known level).
+        flags: ``address_empty``, ``address_unparsed`` (Chinese text without any known level),
+            ``address_old_name`` (a renamed place written as it was, read as today's).
         latin: written in Latin script (compared by word overlap).
         province: the province core (``海南``), or ``""``.
         city: the city core (``海口``).
@@ -206,9 +207,12 @@ def _normalise(text: str, compact: bool) -> AddressForms:
         return AddressForms(
             " ".join(text.split()), valid=bool(words), flags=flags, latin=True, words=words
         )
-    text = _renamed(_NOISE.sub("", str(_t2s().convert(text))))
+    cleaned = _NOISE.sub("", str(_t2s().convert(text)))
+    text = _renamed(cleaned)
     parts, end = _cut(text)
     flags = () if any(parts) else ("address_unparsed",)
+    if text != cleaned:  # said in the comparison: an officer reads 琼山市 on the record
+        flags = (*flags, "address_old_name")
     province, city, district, street, road, number = parts
     if compact:
         intern = sys.intern
@@ -291,7 +295,15 @@ def compare_address(
     results = [_compare_one(p, event) for p in known if p.valid]
     if not results or not event.valid:
         return _cmp("missing", "地址缺失", "address missing")
-    return min(results, key=lambda c: _RANK[c.level])
+    best = min(results, key=lambda c: _RANK[c.level])
+    if "address_old_name" in event.flags:
+        return _cmp(
+            best.level,
+            best.detail_zh + "（旧地名按今名比较，如琼山市即海口市琼山区）",
+            best.detail_en + " (an old place name read as today's, e.g. 琼山市 = 海口市琼山区)",
+            best.value_key,
+        )
+    return best
 
 
 def address_level(

@@ -18,11 +18,12 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, TypeVar
 
 import orjson
+from contract import EVENT_ID, OCCURRED_AT, SOURCE, SOURCES, Source
 
-from matchers.errors import InvalidRecord
+from matchers.errors import InvalidRecord, Reason
 
 __all__ = [
     "EVENT_ID_MAX_CHARS",
@@ -30,7 +31,7 @@ __all__ = [
     "MAX_DEPTH",
     "OCCURRED_AT_FLOOR",
     "OccurredAtLimit",
-    "Source",
+    "closed_word",
     "normal_timestamp",
     "occurred_at_limit",
     "parse_event_bytes",
@@ -38,8 +39,7 @@ __all__ = [
     "validate_event_envelope",
 ]
 
-Source = Literal["hukou", "bank", "telecom"]
-_SOURCES: tuple[str, ...] = get_args(Source)
+_W = TypeVar("_W", bound=str)
 # A timestamp in the shape ``datetime.isoformat`` writes (seconds, an offset in hours and
 # minutes) is its own normal form; "-00:00" is written "+00:00".
 _ISO_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", re.ASCII)
@@ -197,12 +197,12 @@ def validate_event_envelope(
         InvalidRecord: naming the first field that is missing or unusable.
     """
     if type(raw) is dict:  # a decoded message whose envelope is as it should be, first
-        event_id, source, occurred = raw.get("event_id"), raw.get("source"), raw.get("occurred_at")
+        event_id, source, occurred = raw.get(EVENT_ID), raw.get(SOURCE), raw.get(OCCURRED_AT)
         if (
             type(event_id) is str
             and type(source) is str
             and type(occurred) is str
-            and source in _SOURCES
+            and source in SOURCES
             and _EVENT_ID.fullmatch(event_id)
             and len(occurred) == 25
             and _ISO_SECONDS.match(occurred)
@@ -219,13 +219,13 @@ def validate_event_envelope(
                 and occurred >= _SURELY_AFTER_FLOOR
                 and (not_after is None or occurred[:10] <= not_after.surely_before)
             ):
-                return event_id, source, occurred  # type: ignore[return-value]
+                return event_id, source, occurred
     if not isinstance(raw, Mapping):
         raise InvalidRecord("not_object", type(raw).__name__)
     return (
-        _event_id_of(raw.get("event_id")),
-        _source_of(raw.get("source")),
-        _occurred_at_of(raw.get("occurred_at"), not_after),
+        _event_id_of(raw.get(EVENT_ID)),
+        closed_word(raw.get(SOURCE), SOURCES, missing="missing_source", unknown="unknown_source"),
+        _occurred_at_of(raw.get(OCCURRED_AT), not_after),
     )
 
 
@@ -244,17 +244,33 @@ def _event_id_of(value: object) -> str:
     return event_id
 
 
-def _source_of(value: object) -> Source:
+def closed_word(value: object, words: tuple[_W, ...], *, missing: Reason, unknown: Reason) -> _W:
+    """Return ``value`` as one of ``words`` (a closed set of the contract), case and blanks aside.
+
+    The one rule for a required field whose value is a word of a closed set (an event's
+    ``source``, a roster record's ``status``). The reason never carries the value: it may be
+    anything.
+
+    Raises:
+        InvalidRecord: ``missing`` when absent or blank; ``unknown`` when not text (the
+            detail: its type) or not one of ``words``.
+
+    Example:
+        >>> closed_word(" Bank", ("hukou", "bank"), missing="missing_source",
+        ...             unknown="unknown_source")
+        'bank'
+    """
     if value is None:
-        raise InvalidRecord("missing_source")
+        raise InvalidRecord(missing)
     if not isinstance(value, str):
-        raise InvalidRecord("unknown_source", type(value).__name__)
-    source = value.strip().lower()
-    if not source:
-        raise InvalidRecord("missing_source", "empty")
-    if source not in _SOURCES:
-        raise InvalidRecord("unknown_source")
-    return source  # type: ignore[return-value]
+        raise InvalidRecord(unknown, type(value).__name__)
+    word = value.strip().lower()
+    if not word:
+        raise InvalidRecord(missing, "empty")
+    for known in words:
+        if word == known:
+            return known
+    raise InvalidRecord(unknown)
 
 
 def _occurred_at_of(value: object, not_after: OccurredAtLimit | None) -> str:

@@ -20,7 +20,9 @@ No labels are needed (Fellegi-Sunter as in splink's ``estimate_u_using_random_sa
 5. **Name frequencies** over the events (:func:`event_name_table`): the ``TF_TABLE_SIZE`` most
    frequent name keys seen at least ``TF_MIN_COUNT`` times, stored in the model (``tf.mode:
    events``), so that 张伟 weighs what the population says, not what a 2,000-person watchlist
-   can tell.
+   can tell; beside them the surnames, given names and birth dates of the same events
+   (:func:`event_part_table`), so that an unseen 王亚妹 and a heaped 1 January are known
+   to be common (:mod:`matchers.frequencies`).
 
 Agreements an exact id already implies (birth date, gender) count as ``missing`` here, as
 they weigh nothing when scoring. Worked example (``tracer simulate`` seed 0, 10,000 watched,
@@ -36,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from matchers.frequencies import tf_key
+from matchers.frequencies import name_part_keys, tf_key
 from matchers.levels import FieldName, Level
 from matchers.model import (
     FIELDS,
@@ -63,6 +65,7 @@ __all__ = [
     "estimate_prior",
     "estimate_u",
     "event_name_table",
+    "event_part_table",
     "expectation_maximisation",
     "train_model",
     "without_matches",
@@ -73,17 +76,17 @@ Probabilities = dict[FieldName, dict[Level, float]]
 # The levels each field's comparison can give (what a model lists).
 FIELD_LEVELS: dict[FieldName, tuple[Level, ...]] = {
     "name": ("exact", "typo", "sound", "partial", "disagree"),
-    "id_number": ("exact", "typo", "partial", "disagree"),
+    "id_number": ("exact", "typo", "partial", "weak", "disagree"),
     "birth_date": ("exact", "typo", "partial", "disagree"),
     "gender": ("exact", "disagree"),
     "phone": ("exact", "typo", "partial", "disagree"),
     "address": ("exact", "typo", "partial", "disagree"),
 }
 _M_START: dict[Level, float] = {
-    "exact": 8.0, "typo": 1.0, "sound": 1.0, "partial": 1.0, "disagree": 1.0,
+    "exact": 8.0, "typo": 1.0, "sound": 1.0, "partial": 1.0, "weak": 1.0, "disagree": 1.0,
 }  # fmt: skip
 _DEFAULT_BLOCKING = BlockingParams()
-_DEFAULT_TF = TermFrequencyParams(mode="events", pseudo_count=1.0)
+_DEFAULT_TF = TermFrequencyParams(mode="events", fields=("name", "birth_date"), pseudo_count=1.0)
 # A compact table: the names common enough to matter. Below a handful of sightings a day's
 # events cannot tell a common name from a rare one.
 TF_TABLE_SIZE = 10_000
@@ -238,6 +241,7 @@ def train_model(
     )
     if tf.mode == "events" and not tf.table:
         table, counted, unlisted = event_name_table(events)
+        table.update(event_part_table(events))
         tf = replace(tf, table=table, table_total=counted, table_unlisted=unlisted)
         training["tf_table"] = {"events_counted": counted, "keys": len(table)}
     return MatchModel(
@@ -309,6 +313,36 @@ def event_name_table(
     if not kept:
         unlisted = 0
     return dict(kept), counted, unlisted
+
+
+def event_part_table(
+    events: Sequence[EventRecord], *, min_count: int = TF_MIN_COUNT
+) -> dict[str, int]:
+    """Surname, given-name and birth-date keys over ``events`` (:mod:`matchers.frequencies`).
+
+    Each event counts each of its hanzi names' ``surname:`` and ``given:`` keys once (the
+    keys seen ``min_count`` times or more are kept) and its birth date (its own, else the one
+    in its id) as ``birth_date:YYYY-MM-DD``; a date is kept only when seen more often than
+    twice an average date, since no other date would weigh less.
+    """
+    parts: Counter[str] = Counter()
+    dates: Counter[str] = Counter()
+    for event in events:
+        keys = {
+            key
+            for f in event.names
+            if f.valid and f.hanzi
+            for key in (name_part_keys(f.hanzi) or ())
+        }
+        parts.update(keys)
+        date = event.birth_date if event.birth_date.comparable else event.id_birth_date
+        if date.comparable:
+            dates[tf_key("birth_date", date.value)] += 1
+    table = {k: n for k, n in parts.items() if n >= min_count}
+    if dates:
+        floor = max(min_count, 2 * sum(dates.values()) / len(dates))
+        table.update((k, n) for k, n in dates.items() if n > floor)
+    return dict(sorted(table.items()))
 
 
 def without_matches(

@@ -78,8 +78,8 @@ class Explanation:
 def explain(contributions: Sequence[FieldContribution]) -> Explanation:
     """Turn a pair's contributions into readable reasons.
 
-    Every field stays in ``fields``; the sentences say the fields that moved the score
-    (at least one bit either way) and the agreements an exact id implies, strongest
+    Every field stays in ``fields``; the sentences say the name, the fields that moved the
+    score (at least one bit either way) and the agreements an exact id implies, strongest
     identifier first.
 
     Args:
@@ -91,7 +91,11 @@ def explain(contributions: Sequence[FieldContribution]) -> Explanation:
     ordered = sorted(contributions, key=lambda c: _ORDER.get(c.field, len(_ORDER)))
     safe = tuple(_safe(c) for c in ordered)
     present = [c for c in safe if c.level != "missing"]
-    said = [c for c in present if c.implied or abs(c.weight) >= _MIN_SAID_WEIGHT] or present
+    # The name is always said: beside an anchoring id a name one character off weighs little,
+    # yet it is what tells the officer the number was not lent (and which slip it was).
+    said = [
+        c for c in present if c.implied or c.field == "name" or abs(c.weight) >= _MIN_SAID_WEIGHT
+    ] or present
     if not said:
         return Explanation("无可比较的字段", "no field could be compared", safe)
     zh = "；".join(_IMPLIED[c.field][0] if _is_implied(c) else c.detail_zh for c in said)

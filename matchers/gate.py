@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from matchers.frequencies import TF_LEVELS, tf_key
+from matchers.frequencies import TF_LEVELS, commonness
 from matchers.ids import CHECKED_ID_KEY
 from matchers.levels import FieldComparison, Level
 from matchers.model import MatchModel
@@ -19,7 +19,6 @@ from matchers.model import MatchModel
 __all__ = [
     "AGREEING_LEVELS",
     "ANCHOR_NAME_LEVELS",
-    "HEAPED_DAYS",
     "anchored_by_id",
     "has_identifying_agreement",
     "has_uncommon_name_support",
@@ -28,9 +27,6 @@ __all__ = [
 ]
 
 AGREEING_LEVELS: frozenset[Level] = frozenset({"exact", "typo", "partial"})
-# Birth dates older rural registrations heaped estimates on (month and day, ISO): thousands of
-# people in a county share each, so beside a name and gender they identify nobody.
-HEAPED_DAYS: frozenset[str] = frozenset({"-01-01", "-07-01"})
 # Name levels that, beside an exact checksum-valid id, make a lead whatever the score.
 ANCHOR_NAME_LEVELS: frozenset[str] = frozenset({"exact", "typo", "sound", "partial"})
 
@@ -113,9 +109,9 @@ def has_uncommon_name_support(model: MatchModel, comparisons: Sequence[FieldComp
     no gender (FEBRL-like) already need an exact birth date and are left to the score: the
     rule is for the resident-register namesake, name + birth date + gender.
 
-    A birth date heaped on 1 January or 1 July (:data:`HEAPED_DAYS`: where estimated dates
-    were registered, thousands share each) is no support at all beside a name and gender,
-    with or without a trained table.
+    The birth date is weighed by the same table (``birth_date:`` keys): a date heaped on 1
+    January or 1 July (where estimated dates were registered, thousands share each) makes the
+    pair as common as a common name does, so it supports only an exceptionally rare name.
 
     Args:
         model: the model (its name table, ``u`` and ``tf.common_name_margin``).
@@ -155,22 +151,21 @@ def uncommon_name_support(
     """:func:`has_uncommon_name_support` on the fields' levels and the name's value key.
 
     ``birth_key`` is the agreeing birth date (``YYYY-MM-DD``, ``""`` when the dates do not
-    agree exactly): a date heaped on 1 January or 1 July (:data:`HEAPED_DAYS`) does not
-    identify beside a name and gender, whatever the name.
+    agree exactly). The name and the date are weighed together: how many times more common
+    than average each is (:func:`matchers.frequencies.commonness`, bits), the date's only when
+    above average. The pair is a lead when the sum stays below ``-tf.common_name_margin``
+    (a name at least four times rarer than the average agreeing one, on an ordinary date),
+    or, for a name not compared at the ``exact`` or ``sound`` level, when the date alone is
+    less than ``2 ** margin`` times as common as average.
     """
     if id_number in AGREEING_LEVELS or phone in AGREEING_LEVELS:
         return True
     if address == "exact" or gender != "exact":
         return True
-    if birth_key[4:] in HEAPED_DAYS:
-        return False
-    settings = model.tf
-    if settings.mode != "events" or not settings.table or "name" not in settings.fields:
-        return True
-    exact = model.params("name", "exact")
-    if name is None or name not in TF_LEVELS or not name_key or exact is None:
-        return True
-    # The raw share: only keys seen at least twice are listed, so "common" has evidence.
-    freq = settings.table_count(tf_key("name", name_key)) / max(settings.table_total, 1)
-    floor: float = exact.u * 2.0**-settings.common_name_margin
-    return freq < floor
+    margin = model.tf.common_name_margin
+    date_bits = commonness(model, "birth_date", birth_key) if birth_key else None
+    shared_date = max(0.0, date_bits or 0.0)
+    name_bits = commonness(model, "name", name_key) if name in TF_LEVELS else None
+    if name_bits is None:
+        return shared_date < margin
+    return name_bits + shared_date < -margin

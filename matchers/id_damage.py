@@ -29,6 +29,7 @@ from matchers.levels import FieldComparison, Level
 from matchers.masking import mask_id
 
 __all__ = [
+    "MIN_TAIL",
     "MIN_VISIBLE",
     "Damage",
     "check_char",
@@ -42,6 +43,10 @@ __all__ = [
 
 # Fewer visible characters than this (a region code and little else) identify nobody.
 MIN_VISIBLE = 8
+# A mask showing only the last characters (banks print ``****************29``) still says
+# something: the sequence digit's parity and the check character agree for a stranger of the
+# same gender about one time in 55 (1/5 x 1/11), so agreeing there is ``weak`` evidence.
+MIN_TAIL = 2
 
 
 def id_comparison(level: Level, zh: str, en: str, key: str = "") -> FieldComparison:
@@ -106,9 +111,16 @@ def _full_damage(a: str, b: str, *, legacy: bool) -> tuple[Damage, int]:
     diffs = [i for i in range(end) if a[i] != b[i]]
     if len(diffs) == 1:
         return "digit", diffs[0]
-    if len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]]:
+    if len(diffs) == 2 and diffs[1] == diffs[0] + 1 and _crossed(a, b, diffs[0]):
         return "swap", diffs[0]
     return "none", -1
+
+
+def _crossed(a: str, b: str, i: int) -> bool:
+    # A transposition moves both digits: 46 read as 64. One digit landing where the other was
+    # (46 vs 94) is two substitutions, the sequence digits of another person (a legacy number
+    # has no check character to tell them apart, so only a true swap is read as a slip).
+    return a[i] == b[i + 1] and a[i + 1] == b[i]
 
 
 _DAMAGE_LEVEL: dict[Damage, Level] = {
@@ -133,7 +145,10 @@ def masked_level(a: str, b: str) -> Level:
     both = [(x, y) for x, y in zip(a, b, strict=True) if x != "*" and y != "*"]
     if any(x != y for x, y in both):
         return "disagree"
-    return "partial" if len(both) >= MIN_VISIBLE else "missing"
+    if len(both) >= MIN_VISIBLE:
+        return "partial"
+    # The last characters alone: the check character among them, so a typo shows.
+    return "weak" if len(both) >= MIN_TAIL and a[17] != "*" and b[17] != "*" else "missing"
 
 
 def compare_masked(a: str, b: str, *, shown: str) -> FieldComparison:
@@ -146,7 +161,8 @@ def compare_masked(a: str, b: str, *, shown: str) -> FieldComparison:
 
     Returns:
         ``partial`` (at least :data:`MIN_VISIBLE` visible characters, all agreeing),
-        ``disagree`` or ``missing``.
+        ``weak`` (fewer, but at least :data:`MIN_TAIL` of the last characters, the check
+        character among them, all agreeing), ``disagree`` or ``missing``.
     """
     level = masked_level(a, b)  # the rules live there; this only says them in words
     if len(a) != len(b):
@@ -160,6 +176,13 @@ def compare_masked(a: str, b: str, *, shown: str) -> FieldComparison:
             "partial",
             f"身份证号被遮盖（{masked}），可见的{len(both)}位一致",
             f"ID number masked ({masked}); the {len(both)} visible characters agree",
+        )
+    if level == "weak":
+        return id_comparison(
+            "weak",
+            f"身份证号被遮盖（{masked}），仅末{len(both)}位可比且一致：弱证据",
+            f"ID number masked ({masked}); only the last {len(both)} characters compare, and "
+            "they agree: weak evidence",
         )
     if level == "missing":
         return id_comparison(

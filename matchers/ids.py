@@ -35,6 +35,7 @@ from rapidfuzz.distance import OSA
 
 from matchers.frozen import builder
 from matchers.id_damage import (
+    MIN_TAIL,
     MIN_VISIBLE,
     check_char,
     compare_masked,
@@ -297,14 +298,16 @@ def _masked(chars: str) -> IdForms:
         chars = head + "*" * (18 - len(head) - len(tail)) + tail
     rest = chars.replace("*", "").replace("X", "")
     shape_ok = len(chars) == 18 and (not rest or rest.isdigit())  # digits, * and X only
-    # Fewer than 8 visible characters (a region code and little else) identify nobody.
+    # Fewer than 8 visible characters (a region code and little else) identify nobody; the
+    # last characters alone (****************29) are compared, as weak evidence (id_damage).
     wide = len(chars) - chars.count("*") < MIN_VISIBLE
+    tail_only = wide and len(tail) >= MIN_TAIL and len(chars) == 18
     flags: tuple[str, ...] = (
         "id_masked",
         *(() if shape_ok else ("id_wrong_length",)),
-        *(("id_mask_too_wide",) if wide else ()),
+        *(("id_masked_tail",) if tail_only else ("id_mask_too_wide",) if wide else ()),
     )
-    if not shape_ok or wide:
+    if not shape_ok or (wide and not tail_only):
         return IdForms(
             "cn_resident", chars, valid=False, comparable=False, flags=flags, masked=True
         )

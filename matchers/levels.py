@@ -11,8 +11,11 @@ from typing import Literal
 
 __all__ = ["LEVELS", "FieldComparison", "FieldName", "Level"]
 
-Level = Literal["exact", "typo", "sound", "partial", "disagree", "missing"]
-LEVELS: tuple[Level, ...] = ("exact", "typo", "sound", "partial", "disagree", "missing")
+# ``weak``: a few characters agree, some evidence but never identifying (an id masked down to
+# its last two characters, ``****************29``: one stranger in about 55 of the same gender
+# agrees there too).
+Level = Literal["exact", "typo", "sound", "partial", "weak", "disagree", "missing"]
+LEVELS: tuple[Level, ...] = ("exact", "typo", "sound", "partial", "weak", "disagree", "missing")
 
 FieldName = Literal["name", "id_number", "birth_date", "gender", "phone", "address"]
 

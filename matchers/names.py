@@ -17,6 +17,7 @@ Worked comparisons:
     张德斌 vs 张德华          typo     (three characters, one differs; siblings look like this too)
     王志豪 vs 玉志豪          typo     (a shape-alike character: matchers.name_variants)
     王志豪 vs ONG CHIH-HAO   sound    (Hokkien surname, Wade-Giles given name)
+    刘亚妹 vs LAU YA MEI     sound    (Cantonese surname: read before a one-letter slip)
     陈玲春 vs 陈玲            partial  (a given-name character dropped)
     张伟 vs 李伟            partial  (same given name, other surname)
     ZHANG DEBIN vs ZHANG D B partial  (initials)
@@ -322,13 +323,18 @@ def _compare_hanzi_roman(left: NameForms, right: NameForms) -> _Verdict:
             f"拼音与汉字读音一致：{a} / {b}（{reading}）",
             f"romanised name matches the reading of the characters: {a} / {b} ({reading})",
         )
+    # A known dialect or Wade-Giles spelling before a slip: LAU YA MEI is 刘亚妹 in Cantonese,
+    # not LIU YA MEI mistyped (the slip would weigh a name that agrees as one that does not).
+    dialect = _dialect(hanzi, roman, a, b)
+    if dialect is not None:
+        return dialect
     if _one_edit(hanzi.roman_keys, roman.keys):
         return (
             "typo",
             f"拼音与汉字读音相差一个字母：{a} / {b}",
             f"romanised name is one letter off the reading: {a} / {b}",
         )
-    return _dialect(hanzi, roman, a, b)
+    return None
 
 
 def _dialect(hanzi: NameForms, roman: NameForms, a: str, b: str) -> _Verdict:
@@ -337,6 +343,14 @@ def _dialect(hanzi: NameForms, roman: NameForms, a: str, b: str) -> _Verdict:
     if read is None:
         return None
     dialects, spelled, wade = read
+    if wade and spelled in {p.surname for p in hanzi.parses}:
+        # LI PIN WEN: the surname is the pinyin itself; only the given name is Wade-Giles.
+        return (
+            "sound",
+            f"名为威妥玛拼音，姓{spelled.upper()} = {hanzi.surname_hanzi}（{a} / {b}）",
+            f"given name romanised in Wade-Giles, surname {spelled.upper()} = "
+            f"{hanzi.surname_hanzi} ({a} / {b})",
+        )
     zh = "/".join(DIALECT_NAMES[d][0] for d in dialects)
     en = "/".join(DIALECT_NAMES[d][1] for d in dialects)
     said_zh = f"姓名为{zh}拼写：{spelled.upper()} = {hanzi.surname_hanzi}"
@@ -406,6 +420,7 @@ _RANK: dict[str, int] = {
     "sound": 1,
     "typo": 2,
     "partial": 3,
+    "weak": 3,
     "disagree": 4,
     "missing": 5,
 }

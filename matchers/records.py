@@ -21,7 +21,9 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal
+
+from contract import ROSTER_STATUSES, RosterStatus, Source
 
 from matchers.addresses import AddressForms, normalise_address
 from matchers.cards import luhn_ok, normalise_card
@@ -33,7 +35,7 @@ from matchers.envelope import (
     MAX_DEPTH,
     OCCURRED_AT_FLOOR,
     OccurredAtLimit,
-    Source,
+    closed_word,
     normal_timestamp,
     occurred_at_limit,
     parse_event_bytes,
@@ -57,8 +59,6 @@ __all__ = [
     "Gender",
     "OccurredAtLimit",
     "Person",
-    "RosterStatus",
-    "Source",
     "event_from_raw",
     "occurred_at_limit",
     "parse_event_bytes",
@@ -67,9 +67,7 @@ __all__ = [
     "validate_event_envelope",
 ]
 
-RosterStatus = Literal["active", "dropped_out", "located", "closed"]
 Gender = Literal["M", "F"]
-_STATUSES: tuple[str, ...] = get_args(RosterStatus)
 _GENDERS = {"M": "M", "F": "F", "MALE": "M", "FEMALE": "F", "男": "M", "女": "F"}
 # Bounds on list fields: a roster line with ten thousand phones must not slow every event.
 _MAX_LIST = 16
@@ -331,7 +329,9 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
     flags: list[str] = []  # in field order: name, id, phones, addresses, names, birth, gender
     person_id = _person_id_of(raw.get("person_id"))
     name = _person_name_of(raw.get("name"), flags)
-    status = _status_of(raw.get("status"))
+    status = closed_word(
+        raw.get("status"), ROSTER_STATUSES, missing="missing_status", unknown="unknown_status"
+    )
     changed = _status_changed_at_of(raw.get("status_changed_at"))
     id_forms, id_birth = _id(raw, flags)
     phones = []
@@ -390,19 +390,6 @@ def _person_name_of(value: object, flags: list[str]) -> str:
     if not name:
         raise InvalidRecord("missing_name", "empty")
     return name
-
-
-def _status_of(value: object) -> RosterStatus:
-    if value is None:
-        raise InvalidRecord("missing_status")
-    if not isinstance(value, str):
-        raise InvalidRecord("unknown_status", type(value).__name__)
-    status = value.strip().lower()
-    if not status:
-        raise InvalidRecord("missing_status", "empty")
-    if status not in _STATUSES:
-        raise InvalidRecord("unknown_status")  # never the value: it may be anything
-    return status  # type: ignore[return-value]
 
 
 def _status_changed_at_of(value: object) -> str:

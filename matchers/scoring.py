@@ -54,6 +54,11 @@ __all__ = [
 Tier = Literal["high", "medium", "low"]
 # A TF adjustment at least this large is said in the field's detail.
 _SAID_TF_BITS = 0.5
+# How a detail names a value the term frequencies lowered.
+_COMMON_VALUE: dict[str, tuple[str, str]] = {
+    "name": ("常见姓名", "a common name"),
+    "birth_date": ("许多人登记为同一出生日期", "a birth date many are registered with"),
+}
 # Beyond +-60 bits the probability is 0 or 1 in floating point anyway.
 _SCORE_CLAMP = 60.0
 
@@ -186,9 +191,10 @@ def score_comparisons(
         zh, en = c.detail_zh, c.detail_en
         lowered = model.weight(c.field, c.level) - w
         if zh and not is_implied and lowered >= _SAID_TF_BITS:
-            # Officers should see why a name counted for less (the fast path has no details).
-            zh += f"（常见姓名，权重降低{lowered:.1f}位）"
-            en += f" (a common name: {lowered:.1f} bits less)"
+            # Officers should see why a value counted for less (the fast path has no details).
+            what_zh, what_en = _COMMON_VALUE.get(c.field, ("常见值", "a common value"))
+            zh += f"（{what_zh}，权重降低{lowered:.1f}位）"
+            en += f" ({what_en}: {lowered:.1f} bits less)"
         out.append(FieldContribution(c.field, c.level, w, zh, en, is_implied))
     out = _household_once(out)
     total = clamp_score(model.prior_weight + sum(c.weight for c in out))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
+
+from contract import Source
 
 from simulator.corruption import (
     ID_FORM_GROUP,
@@ -25,7 +27,6 @@ from simulator.tables import BANKS, CARRIERS, ROADS
 
 __all__ = ["DamagePlan", "FeedWriter", "Source", "SubjectView"]
 
-Source = Literal["hukou", "bank", "telecom"]
 
 _NAME_FORMS: tuple[NameForm, ...] = ("hanzi", "traditional", "homophone", "pinyin")
 _ID_FORMS: tuple[IdForm, ...] = ("intact", "legacy15", "typo", "swap", "masked", "missing")

@@ -22,6 +22,7 @@ from typing import Final, Literal
 from connectors.errors import StackError
 
 from stack import elasticsearch_node, kafka_node, maven
+from stack.exposure import refuse_exposure
 from stack.java import find_java_home, java_binary, java_major
 from stack.layout import ServiceName, StackConfig
 from stack.process import (
@@ -126,6 +127,7 @@ class LocalStack:
             StackError: a port is taken by another program, Java or Maven is missing, a download
                 failed, or a service did not come up in time (the message names its log).
         """
+        refuse_exposure(self._config)  # security is off: loopback only, before anything runs
         before = tuple(status for status in self.status() if status.service in only)
         _refuse_conflicts(before, self._config)
         to_start = [status.service for status in before if status.state == "stopped"]

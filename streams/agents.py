@@ -31,7 +31,7 @@ from connectors.errors import RetryGaveUp
 from connectors.retry import until_stopped
 from matchers.native import is_active as matchers_compiled
 
-from streams.app import Pipeline
+from streams.parts import Pipeline
 from streams.pipeline import dead_letter_message, origin_of
 
 __all__ = ["register_agents", "request_stop"]
@@ -123,7 +123,7 @@ async def _roster_verdicts(p: Pipeline, records: Iterable[Any]) -> None:
         # The person's last valid record is kept first (streams/last_valid.py).
         reason = await p.keeper.verdict(record.partition, record.offset)
         if reason is not None:
-            p.stats.roster_dead_letters += 1
+            p.stats.count_dead_letter(reason, stage="roster")
             log.info(
                 "roster: dead letter for partition %d offset %d", record.partition, record.offset
             )

@@ -13,42 +13,42 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import faust
-from connectors.deadletter import DEFAULT_MAX_DEAD_LETTER_BYTES
+from connectors.clients import KafkaClientSettings, faust_broker_credentials
 from connectors.elasticsearch import LeadIndexer
 from connectors.endpoints import kafka_addresses, probe
 from connectors.kafka import KafkaRosterFollower
 from connectors.retry import Retrier, RetryCounter
-from connectors.topics import FEED_TOPICS, topic_name
-from prometheus_client import CollectorRegistry
+from contract import FEED_TOPICS, topic_name
 
+from streams.agents import register_agents
 from streams.health import HealthMonitor, HealthPolicy, consumer_offsets, health_document
 from streams.last_valid import LastValidKeeper
 from streams.lead_writer import LeadWriter
 from streams.metrics import WorkerCollector, WorkerFigures, exposition, worker_registry
+from streams.parts import Pipeline
 from streams.pipeline import EventHandler, EventParser, MatcherPort, PipelineStats
 from streams.publisher import Publisher
 from streams.roster import LeadCloser, Watchlist
 from streams.transport import RawBytes, install_fast_fetch
 
-__all__ = ["Pipeline", "StreamSettings", "build_pipeline"]
+__all__ = ["StreamSettings", "build_pipeline"]
 
 log = logging.getLogger(__name__)
 
 
-class StreamSettings(Protocol):
-    """The settings the streaming app reads (``tracer.settings.TracerSettings`` fits)."""
+class StreamSettings(KafkaClientSettings, Protocol):
+    """The settings the streaming app reads (``tracer.settings.TracerSettings`` fits).
 
-    @property
-    def kafka_bootstrap(self) -> str:
-        """Kafka bootstrap servers."""
-        ...
+    Where Kafka is and how to log in are :class:`~connectors.clients.KafkaClientSettings`'s.
+    """
 
     @property
     def topic_prefix(self) -> str:
@@ -116,38 +116,11 @@ class StreamSettings(Protocol):
         ...
 
 
-@dataclass
-class Pipeline:
-    """One worker's app, topics and collaborators (the agents close over it)."""
-
-    app: faust.App
-    feeds: Any
-    leads: Any
-    deadletter: Any
-    roster: Any
-    roster_topic: str
-    watchlist: Watchlist
-    follower: KafkaRosterFollower
-    closer: LeadCloser
-    keeper: LastValidKeeper
-    handle_events: EventHandler
-    writer: LeadWriter
-    indexer: LeadIndexer
-    health: HealthMonitor
-    metrics: CollectorRegistry
-    publisher: Publisher
-    #: Set when the worker begins to stop: every retry loop gives up (streams.agents).
-    stopping: asyncio.Event
-    bulk_max_actions: int = 500
-    bulk_flush_seconds: float = 0.5
-    stats: PipelineStats = field(default_factory=PipelineStats)
-    max_dead_letter_bytes: int = DEFAULT_MAX_DEAD_LETTER_BYTES
-
-
 def _faust_app(settings: StreamSettings, *, web_enabled: bool, datadir: Path | None) -> faust.App:
     return faust.App(
         settings.consumer_group,
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=faust_broker_credentials(settings),
         autodiscover=False,
         datadir=str(datadir or Path(tempfile.gettempdir()) / "tracer-faust"),
         topic_partitions=settings.feed_partitions,
@@ -194,15 +167,15 @@ def build_pipeline(
     datadir: Path | None = None,
     stats: PipelineStats | None = None,
     retrier: Retrier | None = None,
+    check_lead: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> Pipeline:
     """Compose one worker's Faust app and register its agents and background tasks.
 
     ``stats`` and ``retrier`` are shared with the adapters built before (the indexer): pass
     the same ones. Without them, the pipeline makes its own (a fresh stop event, retries
-    counted into ``stats``).
+    counted into ``stats``). ``check_lead`` finds fault with a lead message before it is
+    indexed (``tracer worker`` passes ``connectors.lead_schema.lead_problem``).
     """
-    from streams.agents import register_agents  # noqa: PLC0415 - agents import this module
-
     app = _faust_app(settings, web_enabled=web_enabled, datadir=datadir)
     prefix = settings.topic_prefix
     stats = stats or PipelineStats()
@@ -212,7 +185,7 @@ def build_pipeline(
     stopping = retrier.stop
     assert stopping is not None
     install_fast_fetch(
-        app, deadletter_topic=topic_name("deadletter", prefix=prefix), retrier=retrier
+        app, deadletter_topic=topic_name("deadletter", prefix=prefix), retrier=retrier, stats=stats
     )
     dead_max = settings.max_dead_letter_bytes
     lock = asyncio.Lock()
@@ -222,7 +195,7 @@ def build_pipeline(
     roster_topic = topic_name("supervision.roster", prefix=prefix)
     valid_topic = topic_name("tracer.roster.valid", prefix=prefix)
     follower = KafkaRosterFollower(
-        settings.kafka_bootstrap,
+        settings,
         roster_topic,
         watchlist.on_roster,
         fallback_topic=valid_topic,
@@ -270,6 +243,7 @@ def build_pipeline(
             max_lead_bytes=settings.max_lead_bytes,
             max_dead_letter_bytes=dead_max,
             retrier=retrier,
+            check=check_lead,
         ),
         indexer=indexer,
         publisher=Publisher(

@@ -3,8 +3,9 @@
 :class:`LeadWriter`: lead messages -> closed on write when the person has left the trace
 (roster ``located`` / ``closed``) -> the lead indexer, in bulks of at most ``max_actions`` (and
 ``max_bulk_bytes``), each retried until acknowledged; leads Elasticsearch rejects come back as
-dead letters, and so does a lead over ``max_lead_bytes`` (``lead_too_large``) or one that is not
-a lead (``lead_unreadable``). Retries go through the worker's
+dead letters, and so does a lead over ``max_lead_bytes`` (``lead_too_large``), one that is not
+a lead (``lead_unreadable``) or one not of the shape the matcher writes (``lead_invalid``, see
+``connectors/lead_schema.py``; the worker's check). Retries go through the worker's
 :class:`~connectors.retry.Retrier`; when the worker stops, :meth:`LeadWriter.write` raises
 :class:`~connectors.errors.RetryGaveUp` and the agent keeps the batch from being committed.
 """
@@ -12,10 +13,11 @@ a lead (``lead_unreadable``). Retries go through the worker's
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
+from alerts.service import WrittenLead
 from connectors.deadletter import DEFAULT_MAX_DEAD_LETTER_BYTES
 from connectors.elasticsearch import LeadIndexer, closing_update
 from connectors.errors import RequestRejected, RetryGaveUp
@@ -54,6 +56,11 @@ class LeadWriter:
         max_dead_letter_bytes: The bound of every dead letter.
         retrier: Retries a bulk that failed unexpectedly, counted as ``index``, until the
             worker stops (then :class:`~connectors.errors.RetryGaveUp`).
+        check: What is wrong with a decoded lead (``None``: nothing); a lead it finds fault
+            with is dead-lettered ``lead_invalid`` with its answer as detail. ``tracer
+            worker`` passes :func:`connectors.lead_schema.lead_problem`.
+        on_written: Hears each bulk's acknowledged leads, created or already there (alert
+            evaluation); if it fails, the bulk is retried (its leads then already there).
     """
 
     def __init__(
@@ -68,8 +75,12 @@ class LeadWriter:
         max_lead_bytes: int = DEFAULT_MAX_LEAD_BYTES,
         max_dead_letter_bytes: int = DEFAULT_MAX_DEAD_LETTER_BYTES,
         retrier: Retrier | None = None,
+        check: Callable[[dict[str, Any]], str | None] | None = None,
+        on_written: Callable[[Sequence[WrittenLead]], Awaitable[None]] | None = None,
     ) -> None:
         self._indexer = indexer
+        self._check = check
+        self.on_written = on_written
         self._max_actions = max_actions
         self._max_bulk_bytes = max_bulk_bytes
         self._max_lead_bytes = max_lead_bytes
@@ -96,6 +107,9 @@ class LeadWriter:
             if lead is None:
                 reason = "lead_unreadable" if size <= self._max_lead_bytes else "lead_too_large"
                 dead.append(self._dead(record, reason, None))
+            elif self._check is not None and (problem := self._check(lead)) is not None:
+                # Whoever can publish to the leads topic must not write officers' documents.
+                dead.append(self._dead(record, "lead_invalid", problem))
             else:
                 leads.append((lead, record))
         for chunk in _chunks(leads, self._max_actions, self._max_bulk_bytes):
@@ -130,14 +144,15 @@ class LeadWriter:
         # By document, not lead_id: two leads of one batch may share an id (a conflicting
         # duplicate), and each dead letter must carry its own message.
         records = {id(doc): record for doc, (_, record) in zip(documents, leads, strict=True)}
+        if self.on_written is not None:
+            await self.on_written(_written(report.created_leads, report.present_leads, records))
         return [
             self._dead(records[id(rejected.lead)], rejected.reason, rejected.status)
             for rejected in (*report.rejected, *report.conflicting)
         ]
 
     def _dead(self, record: FetchedRecord, reason: str, status: int | str | None) -> Outgoing:
-        self.stats.dead_letters += 1
-        self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
+        self.stats.count_dead_letter(reason, stage="index")
         return dead_letter_message(
             record.value,
             origin_of(record),
@@ -153,6 +168,13 @@ class LeadWriter:
             return lead
         self.stats.leads_closed_on_write += 1
         return lead | closing_update(reason=f"roster_{status}", closed_at=utc_now())
+
+
+def _written(
+    created: Iterable[Any], present: Iterable[Any], records: dict[int, FetchedRecord]
+) -> list[WrittenLead]:
+    written = [WrittenLead(lead, True, records[id(lead)].timestamp) for lead in created]
+    return written + [WrittenLead(lead, False, records[id(lead)].timestamp) for lead in present]
 
 
 def _worth_another_bulk(exc: BaseException) -> bool:

@@ -31,6 +31,7 @@ from connectors.deadletter import (
     dead_letter_key,
     encode_dead_letter,
 )
+from contract import CLOSING_STATUSES  # re-exported: the handlers' status rule, stated there
 from matchers.errors import InvalidRecord
 from matchers.leads import lead_bytes
 from matchers.records import OccurredAtLimit, occurred_at_limit
@@ -52,9 +53,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Roster statuses that end the trace: open leads are closed, new ones written closed.
-CLOSING_STATUSES = frozenset({"located", "closed"})
 
 #: The largest lead document published or indexed. A lead is a few KB; it grows with the
 #: names and addresses it quotes (``person_name``, ``event_name`` and the explanation's details
@@ -185,6 +183,18 @@ class PipelineStats:
     #: Messages Kafka refused for good whose dead-letter stub it refused too (logged, no values).
     undeliverable: int = 0
 
+    def count_dead_letter(self, reason: str, *, stage: DeadLetterStage) -> None:
+        """Count one dead letter by its reason: the one path every producer of one takes.
+
+        Validation, matching, indexing, publishing, the roster agent and the transport's
+        undecodable batches all count here, so ``dead_letters`` is the sum of ``by_reason``
+        and ``/metrics`` sees every dead letter the worker wrote.
+        """
+        self.dead_letters += 1
+        self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
+        if stage == "roster":
+            self.roster_dead_letters += 1
+
 
 def utc_now() -> str:
     """Return the wall-clock time as ISO-8601 UTC (lifecycle stamps only, never lead ids)."""
@@ -307,8 +317,7 @@ class EventHandler:
         stage: DeadLetterStage,
         detail: str | None,
     ) -> Outgoing:
-        self.stats.dead_letters += 1
-        self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
+        self.stats.count_dead_letter(reason, stage=stage)
         return dead_letter_message(
             record.value,
             origin_of(record),

@@ -122,9 +122,8 @@ class Publisher:
 
     def _stub(self, message: Outgoing, error: PublishRejected, role: TopicRole) -> Outgoing:
         """The bounded dead letter that stands for a message Kafka refused."""
-        self.stats.dead_letters += 1
         reason = f"publish_rejected_{error.reason}"
-        self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
+        self.stats.count_dead_letter(reason, stage="publish")
         origin = message.origin or MessageOrigin(topic=role, partition=-1, offset=-1)
         return dead_letter_message(
             None,  # the content stays at its origin (the source topic); the stub says where

@@ -52,8 +52,9 @@ from connectors.elasticsearch import LeadIndexer
 from connectors.errors import RetryGaveUp
 from connectors.kafka import RosterMessage
 from connectors.retry import Retrier
+from contract import CLOSING_STATUSES, ROSTER_STATUSES
 
-from streams.pipeline import CLOSING_STATUSES, MatcherPort, utc_now
+from streams.pipeline import MatcherPort, utc_now
 
 __all__ = [
     "DEFAULT_MAX_ROSTER_BYTES",
@@ -176,7 +177,7 @@ class Watchlist:
     def status_of(self, person_id: str) -> str | None:
         """Return the person's current roster status, or ``None`` if unknown."""
         state = self._state.get(person_id)
-        return None if state is None else _STATUSES[state % 4]
+        return None if state is None else ROSTER_STATUSES[state % 4]
 
     def _last_valid_offset(self, person_id: str) -> int | None:
         state = self._state.get(person_id)
@@ -270,8 +271,7 @@ class Watchlist:
         return None
 
 
-_STATUSES = ("active", "dropped_out", "located", "closed")
-_CODES = {status: code for code, status in enumerate(_STATUSES)}
+_CODES: dict[str, int] = {status: code for code, status in enumerate(ROSTER_STATUSES)}
 
 
 def _person_id(message: RosterMessage) -> str | None:

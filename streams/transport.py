@@ -46,16 +46,23 @@ operator fixes while the worker waits (and its health reports ``publish`` failin
 Use: ``install_fast_fetch(app, deadletter_topic=..., retrier=...)`` right after building the
 app, before it starts, and
 ``app.topic(name, schema=RawBytes())``; agents iterate batches (``async for records in stream``).
-It overrides private methods of faust-streaming 0.15: pin that version.
+
+It overrides private methods of faust-streaming and reaches into aiokafka's (as do
+``connectors/batch_guard.py`` and ``streams/agents.py``): :data:`TESTED_VERSIONS` states the
+releases they were written and tested against (``tests/integration/test_transport_broker.py``
+drives every override on the real broker), pyproject.toml pins them, and
+:func:`require_tested_versions` refuses to start on any other (``tracer worker`` exits with
+one line), rather than run private code paths nobody tested.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from importlib import metadata
+from typing import Any, Final, cast
 
 import faust
 from connectors.batch_guard import UNDECODABLE_REASON, UndecodableBatch, guard_fetcher
@@ -65,19 +72,52 @@ from connectors.retry import Retrier, RetryPolicy
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerMessage
+from matchers.errors import TracerError
 
-from streams.pipeline import FetchedRecord
+from streams.pipeline import FetchedRecord, PipelineStats
 
 __all__ = [
+    "TESTED_VERSIONS",
     "BatchMessage",
     "FastFetchConsumer",
     "FastFetchTransport",
     "RawBytes",
     "UndecodableMessage",
+    "UntestedVersion",
     "install_fast_fetch",
+    "require_tested_versions",
 ]
 
 log = logging.getLogger(__name__)
+
+
+#: The only releases whose private methods this module overrides (and whose internals
+#: connectors/batch_guard.py and streams/agents.py reach into) that were tested; stated once
+#: here, pinned in pyproject.toml (a unit test holds the two together).
+TESTED_VERSIONS: Final[Mapping[str, str]] = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+
+
+class UntestedVersion(TracerError):
+    """An installed faust-streaming or aiokafka is not the release the overrides were tested on."""
+
+
+def require_tested_versions(version_of: Callable[[str], str] = metadata.version) -> None:
+    """Refuse to go on unless every package of :data:`TESTED_VERSIONS` is that release.
+
+    Raises:
+        UntestedVersion: one line naming what is installed and what was tested.
+    """
+    for package, tested in TESTED_VERSIONS.items():
+        try:
+            installed = version_of(package)
+        except metadata.PackageNotFoundError:
+            installed = "not installed"
+        if installed != tested:
+            raise UntestedVersion(
+                f"{package} {installed} is untested: streams/transport.py overrides private "
+                f"methods of faust-streaming {TESTED_VERSIONS['faust-streaming']} / aiokafka "
+                f"{TESTED_VERSIONS['aiokafka']}; install those (pip install -e .)"
+            )
 
 
 #: Longest time Kafka holds a fetch that finds no new data (Faust hard-codes 1500 ms). aiokafka
@@ -170,7 +210,7 @@ class FastFetchConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> Any:
         return FastFetchConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
-    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs Kafka
+    async def _drain_messages(self, fetcher: Any) -> None:
         # The loop of faust.transport.consumer.Consumer._drain_messages (faust-streaming 0.15),
         # a batch per partition and fetch instead of a message per record.
         consumer_stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set
@@ -203,9 +243,7 @@ class FastFetchConsumer(faust_aiokafka.Consumer):
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
-    async def _fetch_batches(  # pragma: no cover - needs Kafka
-        self, timeout: float
-    ) -> list[BatchMessage | UndecodableMessage]:
+    async def _fetch_batches(self, timeout: float) -> list[BatchMessage | UndecodableMessage]:
         # faust.transport.consumer.Consumer.getmany, less the per-record messages.
         records, active = await self._wait_next_records(timeout)
         if records is None or self.should_stop:
@@ -232,6 +270,9 @@ class FastFetchConsumer(faust_aiokafka.Consumer):
             return  # read already (after a seek): dead-lettered then
         if not await self._publish_dead_letter(bad):
             return  # stopping: not acknowledged, so read (and dead-lettered) again
+        cast(FastFetchTransport, self.transport).stats.count_dead_letter(
+            UNDECODABLE_REASON, stage="validate"
+        )
         if message.generation_id != self.app.consumer_generation_id:
             return  # a rebalance meanwhile: whoever owns the partition now reads it again
         if self.app.topics.acks_enabled_for(tp.topic):
@@ -360,10 +401,16 @@ class FastFetchTransport(faust_aiokafka.Transport):
     deadletter_topic: str = "deadletter"
     #: Retries those stubs (the worker's: its counters and stop event).
     retrier: Retrier = Retrier(RetryPolicy(cap_s=DEAD_LETTER_RETRY_MAX_S))
+    #: Counts them (the worker's counters; a transport of its own without them).
+    stats: PipelineStats = PipelineStats()
 
 
 def install_fast_fetch(
-    app: faust.App, *, deadletter_topic: str = "deadletter", retrier: Retrier | None = None
+    app: faust.App,
+    *,
+    deadletter_topic: str = "deadletter",
+    retrier: Retrier | None = None,
+    stats: PipelineStats | None = None,
 ) -> None:
     """Give ``app`` the transport of :class:`FastFetchConsumer` (before it starts).
 
@@ -372,9 +419,15 @@ def install_fast_fetch(
         deadletter_topic: The (prefixed) dead-letter topic, for undecodable batches.
         retrier: The worker's retrier (``publish`` counters; its stop event ends the retries
             of a stub). Without it, the retries end only when the consumer's task is cancelled.
+        stats: The worker's counters (each stub is a dead letter, ``undecodable_record``).
+
+    Raises:
+        UntestedVersion: faust-streaming or aiokafka is not the tested release.
     """
+    require_tested_versions()
     transport = FastFetchTransport(cast(Any, app.conf).broker_consumer, app)
     transport.deadletter_topic = deadletter_topic
+    transport.stats = stats or PipelineStats()
     if retrier is not None:
         transport.retrier = retrier
     app.transport = transport

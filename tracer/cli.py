@@ -13,7 +13,17 @@ from typer.exceptions import TyperException
 
 from connectors.endpoints import ConnectionRefused
 from matchers.errors import TracerError
-from tracer.commands import reprocess, simulate, stack, train, users
+from tracer.commands import (
+    kibana,
+    reprocess,
+    retention,
+    roles,
+    simulate,
+    stack,
+    subscriptions,
+    train,
+    users,
+)
 from tracer.commands.audit import audit
 from tracer.commands.demo import demo
 from tracer.commands.produce import produce
@@ -30,6 +40,10 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(stack.app, name="stack")
+app.add_typer(kibana.app, name="kibana")
+app.add_typer(roles.app, name="roles")
+app.add_typer(retention.app, name="retention")
+app.add_typer(subscriptions.app, name="subscriptions")
 app.command("reprocess")(reprocess.reprocess)
 app.command("train")(train.train)
 app.command("simulate")(simulate.simulate)

@@ -7,13 +7,33 @@ arguments, so connectors and matchers never read the environment themselves.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["TracerSettings", "load_settings"]
+from matchers.errors import TracerError
+
+__all__ = ["SettingsError", "TracerSettings", "load_settings"]
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _is_password(name: str) -> bool:
+    return name.endswith(("_password", "_secret"))
+
+
+def _placeholder(value: object) -> bool:
+    """Tell an unset, empty or ``change-me`` secret (the values .env.example ships)."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if text is None:
+        return True
+    stripped = str(text).strip()
+    return not stripped or stripped.lower().startswith("change-me")
+
+
+class SettingsError(TracerError):
+    """The environment holds settings that cannot be used (one line naming each)."""
 
 
 class TracerSettings(BaseSettings):
@@ -24,7 +44,8 @@ class TracerSettings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     elasticsearch_url: str = "http://127.0.0.1:9200"
     elasticsearch_user: str | None = None
-    elasticsearch_password: str | None = None
+    #: Never printed: repr, logs and errors show ``**********`` (issue 17.3).
+    elasticsearch_password: SecretStr | None = None
     topic_prefix: str = ""
     feed_partitions: int = Field(default=4, ge=1, le=64)
     leads_alias: str = "leads"
@@ -78,8 +99,100 @@ class TracerSettings(BaseSettings):
     audit_index: str = "audit"
     #: The event archive's alias (`events-YYYY.MM.DD` indices), where "reveal" reads numbers.
     events_alias: str = "events"
+    # Kibana and the secure Docker stack (issue 17).
+    #: Base URL of the review service; Kibana links each lead id to ``<base>/leads/<lead_id>``.
+    review_base_url: str = "http://127.0.0.1:8080"
+    #: Kibana's address for ``tracer kibana import`` (the Docker stack's set-up job).
+    kibana_url: str = "http://127.0.0.1:5601"
+    #: The user ``tracer kibana import`` logs in as (none: the local stack has no security).
+    kibana_user: str | None = None
+    kibana_password: SecretStr | None = None
+    #: Security on (the Docker stack): every password must be set and not a placeholder.
+    security_enabled: bool = False
+    #: Retention, in days, of each kind of data (topics' retention.ms, indices by age);
+    #: ``tracer stack init`` sets the topics', ``tracer retention`` removes older documents.
+    retention_feeds_days: int = Field(default=7, ge=1, le=3650)
+    retention_deadletter_days: int = Field(default=30, ge=1, le=3650)
+    retention_leads_days: int = Field(default=365, ge=1, le=3650)
+    retention_alerts_days: int = Field(default=90, ge=1, le=3650)
+    retention_audit_days: int = Field(default=730, ge=1, le=3650)
+    retention_events_days: int = Field(default=30, ge=1, le=3650)
+    #: Passwords of the Elasticsearch service users that ``tracer roles apply`` creates.
+    es_worker_password: SecretStr | None = None
+    es_review_password: SecretStr | None = None
+    es_retention_password: SecretStr | None = None
+
+    # Alert subscriptions (issue 16).
+    #: Evaluate new leads against subscriptions in the worker (index and topic ``alerts``).
+    alerts_enabled: bool = True
+    #: The indices of subscriptions and notifications (the users' index: review_users_index).
+    subscriptions_index: str = "subscriptions"
+    alerts_index: str = "alerts"
+    #: How often a worker checks the subscriptions for changes (the staleness bound, plus 1 s).
+    alert_reload_seconds: float = Field(default=2.0, gt=0, le=300)
+    #: Fernet key sealing webhook secrets at rest (`tracer subscriptions key` makes one).
+    alert_secret_key: str | None = None
+    #: One webhook request, connection included; a slower receiver is retried later.
+    alert_webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    #: How long one delivery is retried before it is dead-lettered and its subscription failing.
+    alert_delivery_deadline_seconds: float = Field(default=60.0, gt=0, le=3600)
+    #: How often undelivered notifications are swept (failing receivers, dead workers).
+    alert_sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
+    #: Tests only: accept http:// and loopback / private webhook addresses.
+    alert_allow_http_webhooks: bool = False
+    alert_allow_private_webhooks: bool = False
+
+    # Client security (issue 17.3), read by connectors/clients.py, the one place clients are
+    # built. The defaults are the local stack's: plaintext, no login.
+    #: Kafka's security protocol: PLAINTEXT, SASL_SSL (login over TLS) or SSL (TLS, optionally
+    #: with a client certificate).
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    #: The SASL mechanism with SASL_SSL.
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    #: The SASL login with SASL_SSL.
+    kafka_username: str | None = None
+    #: Its password; never printed (repr, logs, errors).
+    kafka_password: SecretStr | None = None
+    #: The CA bundle that signed the brokers' certificates (default: the system's).
+    kafka_ca_file: Path | None = None
+    #: A client certificate and its key, for brokers that require one (SSL).
+    kafka_cert_file: Path | None = None
+    kafka_key_file: Path | None = None
+    #: The CA bundle that signed Elasticsearch's certificate (https; default: the system's).
+    #: Certificates are always verified.
+    elasticsearch_ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _secrets_are_real(self) -> TracerSettings:
+        """With security on, refuse an empty or placeholder (``change-me...``) password."""
+        if self.security_enabled:
+            # Unset optional passwords are fine (the worker needs no Kibana password); a set
+            # one must be real, and Elasticsearch's is needed by every service.
+            bad = [
+                name
+                for name, value in self
+                if _is_password(name) and value is not None and _placeholder(value)
+            ]
+            if self.elasticsearch_password is None:
+                bad.append("elasticsearch_password")
+            if bad:
+                names = ", ".join(f"TRACER_{name.upper()}" for name in sorted(bad))
+                raise ValueError(f"security is on but {names} is empty or a change-me placeholder")
+        return self
 
 
 def load_settings() -> TracerSettings:
-    """Read the settings from the environment once, where the app is composed."""
-    return TracerSettings()
+    """Read the settings from the environment once, where the app is composed.
+
+    Raises:
+        SettingsError: a setting is invalid, or security is on with a missing or placeholder
+            secret (the message names the variables, never their values).
+    """
+    try:
+        return TracerSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'settings'}: {error['msg']}"
+            for error in exc.errors(include_input=False)
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None

@@ -25,7 +25,8 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 
 from connectors.lead_index import drop_lead_index
-from connectors.topics import ALL_TOPICS, drop_topics
+from connectors.topics import drop_topics
+from contract import ALL_TOPICS
 from tests.chaos.harness import (
     Feeder,
     Message,
@@ -279,7 +280,7 @@ def _drop(slice_: Slice) -> None:
         with slice_.es() as client:
             drop_lead_index(client, slice_.settings.leads_alias)
         drop_topics(
-            slice_.settings.kafka_bootstrap,
+            slice_.settings,
             [slice_.topic(t) for t in ALL_TOPICS],
             group=slice_.settings.consumer_group,
         )

@@ -30,9 +30,10 @@ from typing import Any
 import orjson
 from elasticsearch import Elasticsearch, helpers
 
+from connectors.clients import elasticsearch_client
 from connectors.deadletter import decode_dead_letter
 from connectors.kafka import consumer_lag, route_event_line
-from connectors.topics import FEED_TOPICS, topic_name
+from contract import FEED_TOPICS, topic_name
 from tracer.settings import TracerSettings
 
 with warnings.catch_warnings():  # kafka-python warns once on import
@@ -165,7 +166,7 @@ class Slice:
 
     def es(self) -> Elasticsearch:
         """A client of the slice's Elasticsearch (short timeouts: it may be down)."""
-        return Elasticsearch(self.settings.elasticsearch_url, request_timeout=10)
+        return elasticsearch_client(self.settings, request_timeout=10)
 
     def lead_count(self) -> int | None:
         """Documents behind the slice's alias, or ``None`` while Elasticsearch does not answer."""
@@ -179,7 +180,7 @@ class Slice:
     def documents(self) -> list[dict[str, Any]]:
         """Every lead document's identifying fields (``_id`` too)."""
         fields = ["lead_id", "person_id", "source", "event_id"]
-        with Elasticsearch(self.settings.elasticsearch_url, request_timeout=60) as client:
+        with elasticsearch_client(self.settings, request_timeout=60) as client:
             client.indices.refresh(index=self.settings.leads_alias)
             hits = helpers.scan(
                 client,
@@ -192,7 +193,7 @@ class Slice:
         """Messages of the feeds and the leads topic the group has not committed, or ``None``."""
         topics = [self.topic(t) for t in (*FEED_TOPICS, "leads")]
         try:
-            return consumer_lag(self.settings.kafka_bootstrap, self.settings.consumer_group, topics)
+            return consumer_lag(self.settings, self.settings.consumer_group, topics)
         except Exception:  # Kafka away: unknown for now
             return None
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 from elasticsearch import Elasticsearch
 
+from connectors.clients import elasticsearch_client
 from tests.integration.streaming import run  # noqa: F401  (the per-test stack slice)
 from tracer.settings import TracerSettings, load_settings
 
@@ -61,10 +62,7 @@ def live_stack(settings: TracerSettings) -> TracerSettings:
 @pytest.fixture(scope="session")
 def es(settings: TracerSettings) -> Iterator[Elasticsearch]:
     """A sync Elasticsearch client on the configured node."""
-    auth = None
-    if settings.elasticsearch_user:
-        auth = (settings.elasticsearch_user, settings.elasticsearch_password or "")
-    with Elasticsearch(settings.elasticsearch_url, basic_auth=auth, request_timeout=30) as client:
+    with elasticsearch_client(settings, request_timeout=30) as client:
         yield client
 
 

@@ -31,9 +31,11 @@ with warnings.catch_warnings():  # kafka-python warns once on import
 
 from elasticsearch import Elasticsearch, helpers
 
+from connectors.clients import elasticsearch_client
 from connectors.kafka import consumer_lag
 from connectors.lead_index import drop_lead_index
-from connectors.topics import ALL_TOPICS, FEED_TOPICS, drop_topics, topic_name
+from connectors.topics import drop_topics
+from contract import ALL_TOPICS, FEED_TOPICS, topic_name
 from simulator import SimulationConfig, build_world
 from tracer.settings import TracerSettings
 
@@ -103,11 +105,12 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
 
 
 # The real cluster as configured, whatever proxy a test puts between the worker and it.
-ES_URL = TracerSettings().elasticsearch_url
+REAL = TracerSettings()
+ES_URL = REAL.elasticsearch_url
 
 
 def es() -> Elasticsearch:
-    return Elasticsearch(ES_URL, request_timeout=30)
+    return elasticsearch_client(REAL, request_timeout=30)
 
 
 def indexed_leads(run: Run) -> list[dict[str, Any]]:
@@ -125,7 +128,7 @@ def lead_count(run: Run) -> int:
 
 def lag(run: Run) -> int:
     topics = [run.topic(t) for t in (*FEED_TOPICS, "leads")]
-    return consumer_lag(run.settings.kafka_bootstrap, run.settings.consumer_group, topics)
+    return consumer_lag(run.settings, run.settings.consumer_group, topics)
 
 
 def drained(run: Run, expected: int) -> bool:
@@ -199,7 +202,7 @@ def run(tmp_path: Path) -> Iterator[Run]:
 def _drop(run: Run) -> None:
     drop_lead_index(es(), run.settings.leads_alias)
     drop_topics(
-        run.settings.kafka_bootstrap,
+        run.settings,
         [run.topic(t) for t in ALL_TOPICS],
         group=run.settings.consumer_group,
     )

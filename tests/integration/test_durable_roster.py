@@ -155,9 +155,7 @@ async def test_follower_fetch_reads_one_record_again_by_offset(run: Run) -> None
     async def nothing(_messages: Any) -> None:
         return None
 
-    follower = KafkaRosterFollower(
-        run.settings.kafka_bootstrap, run.topic("supervision.roster"), nothing
-    )
+    follower = KafkaRosterFollower(run.settings, run.topic("supervision.roster"), nothing)
     found = await follower.fetch(partition, 1)
     assert found is not None and (found.key, found.value, found.offset) == (
         b"same-key",
@@ -191,7 +189,7 @@ async def test_follower_starts_over_after_a_failure_and_ends_on_the_workers_stop
             raise RuntimeError("a bug in the handler")  # the first session dies
 
     follower = KafkaRosterFollower(
-        run.settings.kafka_bootstrap, run.topic("supervision.roster"), handler, retrier=retrier
+        run.settings, run.topic("supervision.roster"), handler, retrier=retrier
     )
     task = asyncio.create_task(follower.run())
     await asyncio.wait_for(follower.caught_up.wait(), timeout=60)
@@ -223,7 +221,7 @@ async def test_a_follower_that_fails_every_session_stays_reported_failing(run: R
         raise RuntimeError("a bug in the handler")  # every session dies on the same record
 
     follower = KafkaRosterFollower(
-        run.settings.kafka_bootstrap, run.topic("supervision.roster"), broken, retrier=retrier
+        run.settings, run.topic("supervision.roster"), broken, retrier=retrier
     )
     task = asyncio.create_task(follower.run())
     deadline = time.monotonic() + 60

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.topics import FEED_TOPICS
+from contract import FEED_TOPICS
 from tests.integration.streaming import (
     ES_URL,
     Run,

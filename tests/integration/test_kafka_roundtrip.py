@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 @pytest.fixture
 def admin(settings: TracerSettings) -> Iterator[Any]:
-    client = kafka_admin(settings.kafka_bootstrap)
+    client = kafka_admin(settings)
     yield client
     client.close()
 

@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from connectors.deadletter import original_value
-from connectors.topics import FEED_TOPICS
+from contract import FEED_TOPICS
 from tests.integration.streaming import (
     ES_URL,
     Run,
@@ -54,7 +54,8 @@ def test_stream_equals_reprocess_dead_letters_and_closing(run: Run) -> None:
     }
     for value in extra:
         publish(run, "feeds.bank", value, b"odd")
-    # A lead Elasticsearch refuses (a score that is not a number): dead-lettered at indexing.
+    # A lead not of the matcher's shape (a score that is not a number, fields missing), as
+    # anyone who can publish to the leads topic could write: dead-lettered at indexing.
     unmappable = {"lead_id": "bad-lead", "person_id": "nobody", "event_id": "x", "score": "high!"}
     publish(run, "leads", orjson.dumps(unmappable), b"bad-lead")
     run.start_worker("worker")
@@ -83,7 +84,8 @@ def _assert_dead_letters(
         (letter,) = [x for x in letters if original_value(x) == value]
         assert letter["reason"] == reason and letter["key"] == "odd"
     (refused,) = [x for x in letters if x["stage"] == "index"]
-    assert refused["topic"] == run.topic("leads") and refused["detail"] == "400"
+    assert refused["topic"] == run.topic("leads") and refused["reason"] == "lead_invalid"
+    assert refused["detail"] == "@timestamp: missing"
     assert orjson.loads(original_value(refused) or b"") == unmappable
     letters = [x for x in letters if original_value(x) not in extra and x["stage"] != "index"]
     feeds = {run.topic(t) for t in FEED_TOPICS}

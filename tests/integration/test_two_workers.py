@@ -84,7 +84,7 @@ def test_two_workers_dead_letter_each_bad_roster_record_once(run: Run) -> None:
 
     def settled() -> bool:
         group = run.settings.consumer_group
-        done = consumer_lag(run.settings.kafka_bootstrap, group, [roster_topic]) == 0
+        done = consumer_lag(run.settings, group, [roster_topic]) == 0
         return done and len(_roster_letters(run)) >= len(sent)
 
     wait_until(settled, timeout=90, what="the roster agent to commit past every bad record")

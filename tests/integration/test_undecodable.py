@@ -37,7 +37,7 @@ def _with_header_key_not_utf8(data: bytes) -> bytes:
     return bytes(buf)
 
 
-async def _publish_undecodable(bootstrap: str, topic: str, *, partition: int, count: int) -> int:
+async def publish_undecodable(bootstrap: str, topic: str, *, partition: int, count: int) -> int:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
@@ -65,11 +65,11 @@ def test_an_undecodable_batch_is_dead_lettered_and_everything_around_it_flows(ru
 
     run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"))
     roster_at = asyncio.run(
-        _publish_undecodable(bootstrap, run.topic("supervision.roster"), partition=1, count=2)
+        publish_undecodable(bootstrap, run.topic("supervision.roster"), partition=1, count=2)
     )
     run.tracer("produce", "--events", str(run.tmp / "first.jsonl"))
     feed_at = asyncio.run(
-        _publish_undecodable(bootstrap, run.topic("feeds.bank"), partition=0, count=3)
+        publish_undecodable(bootstrap, run.topic("feeds.bank"), partition=0, count=3)
     )
     run.tracer("produce", "--events", str(run.tmp / "second.jsonl"))
     worker = run.start_worker("worker")

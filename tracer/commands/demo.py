@@ -18,15 +18,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from elasticsearch import Elasticsearch
 from rich.console import Console
 
+from connectors.clients import elasticsearch_client
 from connectors.errors import ServiceUnavailable
 from connectors.kafka import consumer_lag, end_offsets
-from connectors.topics import FEED_TOPICS, topic_name
+from contract import FEED_TOPICS, TopicKey, topic_name
 from review.security import hash_password
 from review.users import users_mappings
 from tracer.commands import stack
@@ -55,7 +56,7 @@ def _start_worker(out: Path, port: int) -> subprocess.Popen[bytes]:
         )
 
 
-def _topics(settings: TracerSettings, keys: tuple[Any, ...]) -> list[str]:
+def _topics(settings: TracerSettings, keys: tuple[TopicKey, ...]) -> list[str]:
     return [topic_name(key, prefix=settings.topic_prefix) for key in keys]
 
 
@@ -79,7 +80,7 @@ def _wait_settled(
         if worker.poll() is not None:
             raise ServiceUnavailable("the worker stopped; see worker.log")
         try:
-            lag = consumer_lag(settings.kafka_bootstrap, settings.consumer_group, topics)
+            lag = consumer_lag(settings, settings.consumer_group, topics)
             count = _lead_count(client, settings.leads_alias)
         except (ServiceUnavailable, OSError):
             lag, count = -1, -1
@@ -224,10 +225,10 @@ def demo(
     stack.up()
     simulate(out, people=people, watchlist=watchlist, events=events, seed=seed)
     feeds, dead_topic = _topics(settings, FEED_TOPICS), _topics(settings, ("deadletter",))
-    before = end_offsets(settings.kafka_bootstrap, [*feeds, *dead_topic])
+    before = end_offsets(settings, [*feeds, *dead_topic])
     port = _free_port()
     worker = _start_worker(out, port)
-    client = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
+    client = elasticsearch_client(settings, request_timeout=30)
     try:
         _out.print(
             f"worker started (pid {worker.pid}, web http://127.0.0.1:{port}/, "
@@ -236,7 +237,7 @@ def demo(
         report = produce_files(settings, roster=out / "roster.jsonl", events=out / "events.jsonl")
         _out.print(f"published {report.total} messages in {report.seconds:.1f}s")
         _wait_settled(settings, client, worker, timeout=timeout)
-        after = end_offsets(settings.kafka_bootstrap, [*feeds, *dead_topic])
+        after = end_offsets(settings, [*feeds, *dead_topic])
         read = sum(after[t] - before.get(t, 0) for t in feeds)
         dead = sum(after[t] - before.get(t, 0) for t in dead_topic)
         _summary(settings, client, read, dead)

@@ -42,7 +42,7 @@ from connectors.kafka import (
     route_event_line,
     route_roster_line,
 )
-from connectors.topics import topic_name
+from contract import topic_name
 from tracer.settings import TracerSettings, load_settings
 
 __all__ = ["Line", "ProduceReport", "RejectLog", "produce", "produce_files", "read_lines"]
@@ -210,7 +210,7 @@ class _Publisher:
             self._send(source, line, route)
 
     def _send(self, source: Path, line: Line, route: Route) -> None:
-        topic = topic_name(route.topic, prefix=self.prefix)  # type: ignore[arg-type]
+        topic = topic_name(route.topic, prefix=self.prefix)
         try:
             future = self.producer.send(topic, key=route.key, value=line.data)
         except Exception as exc:  # refused before it left: too large, no metadata in time
@@ -249,7 +249,7 @@ def produce_files(
     log = RejectLog(rejects)
     max_bytes = settings.produce_max_line_bytes
     producer = kafka_producer(
-        settings.kafka_bootstrap, client_id="tracer-produce", max_request_bytes=max_bytes + 4096
+        settings, client_id="tracer-produce", max_request_bytes=max_bytes + 4096
     )
     publisher = _Publisher(producer, settings.topic_prefix, log, report)
     jobs: list[tuple[Path, Callable[[bytes], Route]]] = []

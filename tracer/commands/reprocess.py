@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from elasticsearch import AsyncElasticsearch, Elasticsearch
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -52,12 +51,13 @@ from batch.sources import (
     load_roster_file,
     load_roster_topic,
 )
+from connectors.clients import async_elasticsearch_client, elasticsearch_client
 from connectors.errors import InputFileError, ServiceUnavailable
 from connectors.feed_history import FeedHistory, PartitionRange
 from connectors.lead_index import ensure_lead_index
 from connectors.lead_store import LeadStore
 from connectors.retry import Retrier, RetryPolicy
-from connectors.topics import FEED_TOPICS, topic_name
+from contract import FEED_TOPICS, topic_name
 from matchers.errors import TracerError
 from matchers.matcher import Matcher
 from matchers.modelfile import default_model, load_model
@@ -255,9 +255,8 @@ def _prepare_elasticsearch(settings: TracerSettings) -> None:
         ServiceUnavailable: Elasticsearch does not answer.
         StackError: it refused the template or the alias.
     """
-    client = Elasticsearch(
-        settings.elasticsearch_url,
-        basic_auth=_basic_auth(settings),
+    client = elasticsearch_client(
+        settings,
         request_timeout=10,
         max_retries=0,  # one clear line now rather than a long wait
     )
@@ -271,9 +270,8 @@ def _elasticsearch_sink(
     settings: TracerSettings, state: JobState, out: Path, version: str
 ) -> ElasticsearchLeadSink:
     """The sink writing through the lead store, resumed from the checkpoint's counts."""
-    client = AsyncElasticsearch(
-        settings.elasticsearch_url,
-        basic_auth=_basic_auth(settings),
+    client = async_elasticsearch_client(
+        settings,
         request_timeout=30,
         max_retries=0,  # the Retrier is the one retry policy
         retry_on_timeout=False,
@@ -289,12 +287,6 @@ def _elasticsearch_sink(
         keep=checkpoint.sizes.get("elasticsearch", 0),
         counts=checkpoint.sinks.get("elasticsearch"),
     )
-
-
-def _basic_auth(settings: TracerSettings) -> tuple[str, str] | None:
-    if settings.elasticsearch_user and settings.elasticsearch_password:
-        return settings.elasticsearch_user, settings.elasticsearch_password
-    return None
 
 
 def _say_interrupted(exc: Interrupted, checkpoint_path: Path) -> None:
@@ -416,7 +408,7 @@ class _Plan:
             return load_roster_file(
                 matcher, self.roster, max_bytes=settings.max_roster_bytes, rejects=rejects
             )
-        history = FeedHistory(settings.kafka_bootstrap)
+        history = FeedHistory(settings)
         try:
             topic = topic_name("supervision.roster", prefix=settings.topic_prefix)
             return load_roster_topic(
@@ -433,7 +425,7 @@ class _Plan:
             return FileSource(
                 self.events, max_bytes=settings.max_event_bytes, chunk_lines=chunk_lines
             ), None
-        history = FeedHistory(settings.kafka_bootstrap)
+        history = FeedHistory(settings)
         inputs = state.checkpoint.inputs
         if "ranges" not in inputs:
             found = history.ranges(

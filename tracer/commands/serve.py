@@ -13,12 +13,13 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from aiokafka import AIOKafkaProducer
 from elasticsearch import AsyncElasticsearch
 from rich.console import Console
 
+from connectors.clients import aiokafka_producer, async_elasticsearch_client
 from connectors.endpoints import kafka_addresses, require_listening, url_address
 from connectors.topics import TopicSpec, ensure_topics, kafka_admin
+from contract import topic_name
 from review.app import build_app
 from review.audit import AuditTrail
 from review.security import SessionCodec
@@ -32,12 +33,7 @@ _out = Console(stderr=True, highlight=False)
 
 def async_client(settings: TracerSettings) -> AsyncElasticsearch:
     """The async Elasticsearch client of the settings (its own retries off: es_call retries)."""
-    auth = None
-    if settings.elasticsearch_user:
-        auth = (settings.elasticsearch_user, settings.elasticsearch_password or "")
-    return AsyncElasticsearch(
-        settings.elasticsearch_url, basic_auth=auth, request_timeout=10, max_retries=0
-    )
+    return async_elasticsearch_client(settings, request_timeout=10, max_retries=0)
 
 
 def review_config(settings: TracerSettings) -> ReviewConfig:
@@ -47,7 +43,7 @@ def review_config(settings: TracerSettings) -> ReviewConfig:
         users_index=settings.review_users_index,
         audit_index=settings.audit_index,
         events_alias=settings.events_alias,
-        audit_topic=f"{settings.topic_prefix}audit",
+        audit_topic=topic_name("audit", prefix=settings.topic_prefix),
         session_seconds=settings.review_session_minutes * 60.0,
         secure_cookie=settings.review_secure_cookie,
     )
@@ -55,7 +51,7 @@ def review_config(settings: TracerSettings) -> ReviewConfig:
 
 def _ensure_audit_topic(settings: TracerSettings, topic: str) -> None:
     # The broker may not create topics on first use (the local stack does not).
-    admin = kafka_admin(settings.kafka_bootstrap)
+    admin = kafka_admin(settings)
     try:
         ensure_topics(admin, [TopicSpec(topic, partitions=settings.feed_partitions)])
     finally:
@@ -67,7 +63,7 @@ async def _serve(settings: TracerSettings, host: str, port: int) -> None:
     secret = (settings.review_secret or secrets.token_urlsafe(48)).encode()
     codec = SessionCodec(secret, lifetime_s=config.session_seconds)
     client = async_client(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = aiokafka_producer(settings, acks="all")
     await producer.start()
     try:
         trail = AuditTrail(client, config.audit_index, topic=config.audit_topic, publisher=producer)

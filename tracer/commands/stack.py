@@ -17,10 +17,11 @@ from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
 import typer
-from elasticsearch import Elasticsearch, TransportError
+from elasticsearch import TransportError
 from kafka.errors import KafkaError
 from rich.console import Console
 
+from connectors.clients import elasticsearch_client
 from connectors.endpoints import require_listening, url_address
 from connectors.errors import RetryGaveUp, ServiceUnavailable, StackError
 from connectors.lead_index import ensure_lead_index
@@ -102,7 +103,7 @@ def _remaining(deadline: float) -> float:
 
 
 def _create_topics(settings: TracerSettings, deadline: float) -> str:
-    admin = kafka_admin(settings.kafka_bootstrap, timeout_s=_remaining(deadline))
+    admin = kafka_admin(settings, timeout_s=_remaining(deadline))
     try:
         specs = contract_topics(
             prefix=settings.topic_prefix, feed_partitions=settings.feed_partitions
@@ -115,12 +116,7 @@ def _create_topics(settings: TracerSettings, deadline: float) -> str:
 
 def _create_index(settings: TracerSettings, deadline: float) -> str:
     require_listening("Elasticsearch", [url_address(settings.elasticsearch_url)])
-    auth = None
-    if settings.elasticsearch_user:
-        auth = (settings.elasticsearch_user, settings.elasticsearch_password or "")
-    with Elasticsearch(
-        settings.elasticsearch_url, basic_auth=auth, request_timeout=_remaining(deadline)
-    ) as client:
+    with elasticsearch_client(settings, request_timeout=_remaining(deadline)) as client:
         index = ensure_lead_index(client, settings.leads_alias)
     return f"index: alias {settings.leads_alias!r} -> {index}"
 

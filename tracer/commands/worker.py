@@ -30,20 +30,26 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from elasticsearch import Elasticsearch
 from faust.worker import Worker
 
+from connectors.clients import elasticsearch_client
 from connectors.elasticsearch import ElasticsearchLeadIndexer
 from connectors.endpoints import require_listening, url_address
 from connectors.lead_index import ensure_lead_index
+from connectors.lead_schema import lead_problem
 from connectors.retry import Retrier, RetryCounter, RetryPolicy
 from connectors.topics import contract_topics, ensure_topics, kafka_admin
+from contract import topic_name
 from matchers.matcher import Matcher
 from matchers.modelfile import default_model, load_model
 from matchers.records import parse_event_bytes
 from streams.agents import request_stop
-from streams.app import Pipeline, build_pipeline
+from streams.alerting import attach_alerts
+from streams.app import build_pipeline
+from streams.parts import Pipeline
 from streams.pipeline import PipelineStats
+from streams.transport import require_tested_versions
+from tracer.commands.subscriptions import alert_factory, prepare_alert_indices
 from tracer.logs import hold_client_repeats
 from tracer.settings import TracerSettings, load_settings
 
@@ -55,12 +61,6 @@ log = logging.getLogger(__name__)
 _EXIT_FORCED = 70  # EX_SOFTWARE
 
 
-def _basic_auth(settings: TracerSettings) -> tuple[str, str] | None:
-    if settings.elasticsearch_user and settings.elasticsearch_password:
-        return settings.elasticsearch_user, settings.elasticsearch_password
-    return None
-
-
 def prepare_services(settings: TracerSettings) -> str:
     """Create the contract topics and the leads index if missing; return the write index.
 
@@ -69,7 +69,7 @@ def prepare_services(settings: TracerSettings) -> str:
         ServiceUnavailable: Kafka or Elasticsearch did not answer.
         StackError: a topic or the index could not be created.
     """
-    admin = kafka_admin(settings.kafka_bootstrap)
+    admin = kafka_admin(settings)
     try:
         ensure_topics(
             admin,
@@ -78,7 +78,7 @@ def prepare_services(settings: TracerSettings) -> str:
     finally:
         admin.close()
     require_listening("Elasticsearch", [url_address(settings.elasticsearch_url)])
-    client = Elasticsearch(settings.elasticsearch_url, basic_auth=_basic_auth(settings))
+    client = elasticsearch_client(settings)
     try:
         return ensure_lead_index(client, settings.leads_alias)
     finally:
@@ -157,6 +157,8 @@ def worker(
     """Run one streaming worker until stopped (SIGTERM / Ctrl-C)."""
     if profile is not None:
         _profile_until_exit(profile)
+    # Before anything else: the overrides of Faust's internals run only on the tested release.
+    require_tested_versions()
     hold_client_repeats()  # an outage is one line per kind of client error, with its count
     settings = load_settings()
     if web_port is not None:
@@ -169,12 +171,7 @@ def worker(
         stop=asyncio.Event(),
         observer=RetryCounter(stats.retries, stats.failing_since),
     )
-    indexer = ElasticsearchLeadIndexer.connect(
-        settings.elasticsearch_url,
-        settings.leads_alias,
-        basic_auth=_basic_auth(settings),
-        retrier=retrier,
-    )
+    indexer = ElasticsearchLeadIndexer.connect(settings, settings.leads_alias, retrier=retrier)
     pipeline = build_pipeline(
         settings,
         matcher=Matcher(model),
@@ -185,7 +182,17 @@ def worker(
         web_enabled=web,
         stats=stats,
         retrier=retrier,
+        # Every lead message is held to the matcher's shape before it is indexed (issue 17.3).
+        check_lead=lead_problem,
     )
+    if settings.alerts_enabled:  # issue 16: new leads evaluated against subscriptions
+        asyncio.run(prepare_alert_indices(settings))
+        attach_alerts(
+            pipeline,
+            alert_factory(settings, retrier),
+            alerts_topic=topic_name("alerts", prefix=settings.topic_prefix),
+            kafka=settings,
+        )
     print(
         f"tracer worker: group {settings.consumer_group!r}, Kafka {settings.kafka_bootstrap}, "
         f"leads -> {settings.elasticsearch_url} alias {settings.leads_alias!r} ({index}), "

@@ -13,14 +13,9 @@ with warnings.catch_warnings():  # kafka-python warns once on import; the suite 
     warnings.simplefilter("ignore", DeprecationWarning)
     from kafka.errors import KafkaTimeoutError, UnknownError
 
-    from connectors.topics import (
-        ALL_TOPICS,
-        FEED_TOPICS,
-        TopicSpec,
-        contract_topics,
-        ensure_topics,
-        topic_name,
-    )
+    from connectors.topics import TopicSpec, contract_topics, ensure_topics
+
+from contract import ALL_TOPICS, FEED_TOPICS, topic_name
 
 
 class FakeAdmin:
@@ -57,7 +52,7 @@ class BrokenAdmin(FakeAdmin):
         raise self.exc
 
 
-def test_contract_has_the_seven_topics_and_ours_with_feed_partitions() -> None:
+def test_contract_has_the_eight_topics_and_ours_with_feed_partitions() -> None:
     specs = contract_topics(feed_partitions=4)
     assert [spec.name for spec in specs] == [
         "supervision.roster",
@@ -67,6 +62,7 @@ def test_contract_has_the_seven_topics_and_ours_with_feed_partitions() -> None:
         "leads",
         "deadletter",
         "alerts",
+        "audit",
         "tracer.roster.valid",
     ]
     assert {spec.partitions for spec in specs} == {4}

@@ -13,6 +13,7 @@ from matchers.estimate import (
     FIELD_LEVELS,
     estimate_u,
     event_name_table,
+    event_part_table,
     expectation_maximisation,
     train_model,
 )
@@ -113,8 +114,41 @@ def test_training_counts_a_name_table_over_the_events(
     tf = model.tf
     assert tf.mode == "events"
     table, counted, unlisted = event_name_table(data[1])
+    table.update(event_part_table(data[1]))
     assert (dict(tf.table), tf.table_total, tf.table_unlisted) == (table, counted, unlisted)
     assert model.training["tf_table"] == {"events_counted": counted, "keys": len(table)}
+    assert tf.fields == ("name", "birth_date")
+
+
+def _born(*dates: str) -> list[EventRecord]:
+    return [
+        event_from_raw(
+            {
+                "event_id": f"e{i}",
+                "source": "hukou",
+                "occurred_at": "2026-01-01T00:00:00Z",
+                "name": name,
+                "birth_date": date,
+            }
+        )
+        for i, (name, date) in enumerate(
+            zip(("王亚妹", "王文", "陈亚妹", "符翀"), dates, strict=False)
+        )
+    ]
+
+
+def test_the_part_table_counts_surnames_given_names_and_heaped_dates() -> None:
+    # 1965-01-01 four times (a heaped date), three other dates once each.
+    events = _born("1965-01-01", "1965-01-01", "1972-03-04", "1988-09-17") + _born(
+        "1965-01-01", "1965-01-01", "2001-11-30"
+    )
+    table = event_part_table(events, min_count=2)
+    assert table["surname:王"] == 4 and table["surname:陈"] == 2
+    assert table["given:亚妹"] == 4 and table["given:文"] == 2
+    assert "given:翀" not in table and "surname:符" not in table  # seen once
+    # Seven dates over four distinct: average 1.75, so only a date seen more than 3.5 times.
+    assert {k for k in table if k.startswith("birth_date:")} == {"birth_date:1965-01-01"}
+    assert table["birth_date:1965-01-01"] == 4
 
 
 def _named(*names: str) -> list[EventRecord]:

@@ -95,3 +95,50 @@ def test_explanation_of_a_real_pair_has_no_unmasked_numbers() -> None:
     assert "张玮" in explanation.reason_zh
     assert explanation.reason_zh.startswith("证件号一致")
     assert "出生日期与身份证一致" in explanation.reason_zh
+
+
+def test_the_name_is_said_even_when_it_weighs_little() -> None:
+    # An exact id anchors the lead; the dropped character is what the officer must check.
+    explanation = explain(
+        [
+            _w("id_number", "exact", 17.5, "证件号一致", "ID number identical"),
+            _w("name", "partial", -0.4, "姓名少写一个字：陈玲春 / 陈玲", "a character dropped"),
+            _w("phone", "disagree", -0.7, "电话不同", "phones differ"),
+        ]
+    )
+    assert explanation.reason_en == "ID number identical; a character dropped"
+    assert "少写一个字" in explanation.reason_zh
+
+
+PERSON = {
+    "person_id": "P1",
+    "name": "王福光",
+    "id_number": None,
+    "birth_date": "1959-07-01",
+    "gender": "M",
+    "addresses": ["海南省海口市琼山区红城湖路92号万绿园小区13栋1603室"],
+    "status": "dropped_out",
+    "status_changed_at": "2026-11-01T00:00:00+08:00",
+}
+HUKOU = {
+    "event_id": "e1",
+    "source": "hukou",
+    "occurred_at": "2026-11-29T10:00:00+08:00",
+    "name": "王福光",
+    "gender": "M",
+    "birth_date": "1959年7月1日",
+    "address": "海南省琼山市红城湖路92号万绿园小区13栋1603室",
+}
+
+
+def test_the_phenomena_are_said_old_place_name_and_a_heaped_birth_date() -> None:
+    _, scored = score_pair(default_model(), person_from_raw(PERSON), event_from_raw(HUKOU))
+    by_field = {c.field: c for c in scored.contributions}
+    address, birth = by_field["address"], by_field["birth_date"]
+    assert address.level == "exact"
+    assert "old place name" in address.detail_en and "旧地名" in address.detail_zh
+    # 1 July: heaped, many registered with it; it weighs less and says so.
+    assert birth.level == "exact"
+    assert birth.weight < default_model().weight("birth_date", "exact") - 1
+    assert "a birth date many are registered with" in birth.detail_en
+    assert "出生日期" in birth.detail_zh

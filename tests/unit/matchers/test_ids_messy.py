@@ -6,8 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from matchers.gate import identifying_agreement
 from matchers.id_damage import check_char
 from matchers.ids import compare_id, id_level, normalise_id
+from matchers.modelfile import default_model
 
 
 def _valid(body17: str) -> str:
@@ -54,17 +56,42 @@ def test_ocr_repair_leaves_what_is_not_an_id_alone() -> None:
     assert normalise_id(x_id.replace("0", "O", 1)).value == x_id
 
 
+_OTHER_TAIL = str((int(MEILAN[16]) + 2) % 10) + MEILAN[17]  # same gender, other digit
 MASKS = [
     ("first 6 + last 4", MEILAN[:6] + "*" * 8 + MEILAN[14:], "partial"),
     ("first 4 + last 4", MEILAN[:4] + "*" * 10 + MEILAN[14:], "partial"),
-    ("last 2 only", "*" * 16 + MEILAN[16:], "missing"),
+    ("first 6 + last 4, dots for stars", MEILAN[:6] + "·" * 8 + MEILAN[14:], "partial"),
+    ("first 6 + last 4, a shorter run of stars", MEILAN[:6] + "****" + MEILAN[14:], "partial"),
+    ("first 3 + last 4 (7 visible)", MEILAN[:3] + "*" * 11 + MEILAN[14:], "weak"),
+    ("last 4 only", "*" * 14 + MEILAN[14:], "weak"),
+    ("last 2 only", "*" * 16 + MEILAN[16:], "weak"),
+    ("last 2 only, a short run of stars", "****" + MEILAN[16:], "weak"),
+    ("last 2 only, another person's", "*" * 16 + _OTHER_TAIL, "disagree"),
+    ("region only", MEILAN[:6] + "*" * 12, "missing"),
+    ("last character only", "*" * 17 + MEILAN[17], "missing"),
     ("first 6 + last 4 of someone else", QIONGHAI[:6] + "*" * 8 + QIONGHAI[14:], "disagree"),
 ]
 
 
 @pytest.mark.parametrize(("description", "masked", "level"), MASKS)
 def test_bank_mask_styles(description: str, masked: str, level: str) -> None:
-    assert compare_id(normalise_id(MEILAN), normalise_id(masked)).level == level, description
+    person, event = normalise_id(MEILAN), normalise_id(masked)
+    comparison = compare_id(person, event)
+    assert comparison.level == level, description
+    assert id_level(person, event)[0] == level, description
+    assert compare_id(event, person).level == level, description  # symmetric
+    assert MEILAN not in comparison.detail_en + comparison.detail_zh
+
+
+def test_a_last_two_mask_is_weak_evidence_never_an_identifier() -> None:
+    model = default_model()
+    assert 0 < model.weight("id_number", "weak") < model.weight("id_number", "partial") / 2
+    assert not identifying_agreement(
+        id_number="weak", phone="disagree", address="partial", birth_date="missing", gender="exact"
+    )
+    weak = compare_id(normalise_id(MEILAN), normalise_id("*" * 16 + MEILAN[16:]))
+    assert "last 2 characters" in weak.detail_en and "末2位" in weak.detail_zh
+    assert "id_masked_tail" in normalise_id("*" * 16 + MEILAN[16:]).flags
 
 
 def _sequence_other(value: str, positions: tuple[int, ...]) -> str:
@@ -123,3 +150,27 @@ def test_every_single_substitution_stays_a_typo(tail: str, where: int, shift: in
     digit = str((int(a[where]) + shift) % 10)
     b = a[:where] + digit + a[where + 1 :]
     assert id_level(normalise_id(a), normalise_id(b))[0] == "typo"
+
+
+# A legacy 15-digit number (no check character of its own) and a valid 18-digit one: 琼海,
+# born 1987-05-21, sequence 461 on the old card.
+LEGACY = "469002870521461"
+LEGACY_CASES = [
+    ("the upgraded number itself", _valid("46900219870521461"), "exact"),
+    ("sequence digits 4 and 6 swapped", _valid("46900219870521641"), "typo"),
+    ("one sequence digit off", _valid("46900219870521481"), "typo"),
+    # 461 vs 941: the 4 moved but the 6 did not; two substitutions, a namesake's number.
+    (
+        "two sequence digits changed, one of them landing where the other was",
+        _valid("46900219870521941"),
+        "disagree",
+    ),
+    ("two sequence digits changed", _valid("46900219870521971"), "disagree"),
+]
+
+
+@pytest.mark.parametrize(("description", "other", "level"), LEGACY_CASES)
+def test_a_legacy_number_against_a_valid_one(description: str, other: str, level: str) -> None:
+    person, event = normalise_id(LEGACY), normalise_id(other)
+    assert compare_id(person, event).level == level, description
+    assert id_level(person, event)[0] == level, description

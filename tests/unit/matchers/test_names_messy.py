@@ -39,6 +39,25 @@ CASES = [
     ),
     ("Teochew 张 Teo", "张国强", "TEO KUO-CHIANG", "sound", "Teochew: TEO = 张"),
     ("Wade-Giles 许 Hsu", "许建华", "HSU CHIEN-HUA", "sound", "Wade-Giles: HSU = 许"),
+    # A dialect spelling one letter off the pinyin is the dialect, not a slip (issue 13).
+    ("Cantonese 刘 Lau, one letter off liu", "刘亚妹", "LAU YA MEI", "sound", "Cantonese"),
+    ("Cantonese 陈 Chan, one letter off chen", "陈媛春", "CHAN YUAN CHUN", "sound", "CHAN = 陈"),
+    # The surname as in pinyin, the given name in Wade-Giles: said as such.
+    (
+        "Wade-Giles given name, pinyin surname",
+        "林亚国",
+        "LIN YA-KUO",
+        "sound",
+        "given name romanised in Wade-Giles, surname LIN = 林",
+    ),
+    (
+        "Wade-Giles bin -> pin",
+        "李斌文",
+        "LI PIN WEN",
+        "sound",
+        "given name romanised in Wade-Giles",
+    ),
+    ("a real slip stays a typo", "张伟", "ZHANG WIE", "typo", "one letter off"),
     # What must stay apart.
     ("two-character names, not shape-alike", "吴明", "吴强", "disagree", "names differ"),
     ("another given name under a dialect surname", "王志豪", "ONG MING KUANG", "disagree", ""),

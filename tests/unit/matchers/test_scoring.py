@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from matchers.frequencies import TermFrequencies, tf_key
+from matchers.frequencies import TermFrequencies, tf_key, trained_count
 from matchers.gate import has_identifying_agreement, has_uncommon_name_support
 from matchers.levels import LEVELS, FieldComparison
 from matchers.model import FIELDS, TermFrequencyParams
@@ -360,3 +360,70 @@ def test_a_lowered_name_says_so_in_its_detail() -> None:
     assert rare.detail_en == "name exact"
     quick = FieldComparison("name", "exact", "", "", "张伟")
     assert score_comparisons(TRAINED, [quick]).contributions[0].detail_en == ""
+
+
+# --- name parts and birth dates in the trained table (issue 13) ------------------------------
+
+PARTS = replace(
+    MODEL,
+    tf=TermFrequencyParams(
+        mode="events",
+        fields=("name", "birth_date"),
+        pseudo_count=1.0,
+        # 50,000 events: 王 on one in ten, 亚妹 on one in fifty; 1 January 1965 heaped.
+        table={
+            "name:张伟": 500,
+            "surname:王": 5_000,
+            "given:亚妹": 1_000,
+            "surname:符": 2_000,
+            "birth_date:1965-01-01": 120,
+        },
+        table_total=50_000,
+        table_unlisted=1,
+        common_name_margin=2.0,
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "count"),
+    [
+        ("王亚妹", 5_000 * 1_000 / 50_000),  # never seen whole: its parts are common
+        ("张伟", 500),  # listed: its own count
+        ("符翀", 1),  # 翀 not listed: the parts say nothing, so unlisted
+        ("欧阳亚妹", 1),  # 欧阳 not listed
+        ("wang ya mei", 1),  # romanised: no parts
+    ],
+)
+def test_an_unseen_hanzi_name_counts_as_its_parts(name: str, count: float) -> None:
+    assert trained_count(PARTS.tf, "name", name) == pytest.approx(count)
+
+
+def test_a_heaped_date_and_a_name_of_common_parts_weigh_less_and_say_so() -> None:
+    base_name = MODEL.weight("name", "exact")
+    common = score_comparisons(PARTS, [_c("name", "exact", "王亚妹")]).contributions[0]
+    assert common.weight < base_name - 3 and "a common name" in common.detail_en
+    heaped = score_comparisons(PARTS, [_c("birth_date", "exact", "1965-01-01")]).contributions[0]
+    ordinary = score_comparisons(PARTS, [_c("birth_date", "exact", "1972-03-04")]).contributions[0]
+    assert ordinary.weight == pytest.approx(MODEL.weight("birth_date", "exact"))
+    assert heaped.weight < ordinary.weight - 3
+    assert "a birth date many are registered with" in heaped.detail_en
+
+
+@pytest.mark.parametrize(
+    ("name", "date", "lead"),
+    [
+        ("符翀", "1972-03-04", True),  # a name the table never saw twice, an ordinary date
+        ("符翀", "1965-01-01", False),  # the same name on a heaped 1 January
+        ("王亚妹", "1972-03-04", False),  # common parts on an ordinary date
+        ("张伟", "1972-03-04", False),  # listed as common
+    ],
+)
+def test_the_common_name_rule_weighs_name_and_date_together(
+    name: str, date: str, lead: bool
+) -> None:
+    dob = [_c("id_number", "missing"), _c("birth_date", "exact", date), _c("gender", "exact")]
+    comparisons = [_c("name", "exact", name), *dob]
+    assert has_uncommon_name_support(PARTS, comparisons) is lead
+    # An identifier beside them always passes.
+    assert has_uncommon_name_support(PARTS, [*comparisons, _c("phone", "exact")])

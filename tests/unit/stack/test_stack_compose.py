@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ def test_the_stack_has_its_services(compose: dict[str, Any]) -> None:
         "elasticsearch",
         "kibana",
         "kibana-password",
+        "kafka-setup",
+        "kibana-setup",
         "setup",
         "worker",
     }
@@ -58,7 +61,7 @@ def test_security_is_on_and_passwords_come_from_env(compose: dict[str, Any]) -> 
 
 def test_setup_runs_stack_init_before_the_workers(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert services["setup"]["command"][:3] == ["tracer", "stack", "init"]
+    assert services["setup"]["command"][-1].startswith("tracer stack init")
     assert services["setup"]["restart"] == "no"
     assert services["worker"]["command"] == ["tracer", "worker"]
     assert (
@@ -111,3 +114,16 @@ def test_docker_compose_accepts_the_file() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    """A package left out of the Dockerfile or its .dockerignore breaks the image's imports."""
+    root = Path(__file__).resolve().parents[3]
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in patterns}
+    dockerfile = (root / "docker" / "Dockerfile").read_text(encoding="utf-8")
+    ignore = (root / "docker" / "Dockerfile.dockerignore").read_text(encoding="utf-8")
+    for package in sorted(packages):
+        assert f"COPY {package} ./{package}\n" in dockerfile, package
+        assert f"!{package}/\n" in ignore, package

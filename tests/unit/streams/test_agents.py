@@ -18,11 +18,13 @@ from connectors.errors import RetryGaveUp, ServiceUnavailable
 from connectors.kafka import RosterMessage
 from matchers.records import parse_event_bytes
 from streams.agents import request_stop
-from streams.app import Pipeline, build_pipeline
+from streams.app import build_pipeline
+from streams.parts import Pipeline
 from tests.unit.streams.fakes import FakeMatcher, event, record, roster
 
 SETTINGS = SimpleNamespace(
     kafka_bootstrap="127.0.0.1:1",
+    kafka_security_protocol="PLAINTEXT",
     topic_prefix="unit.",
     consumer_group="tracer-unit",
     feed_partitions=2,
@@ -144,6 +146,9 @@ async def test_roster_agent_dead_letters_what_the_follower_found_invalid(
     assert letters[1]["reason"] == "status: invalid"
     assert [original_value(x) for x in letters] == values[1:3]
     assert pipeline.stats.roster_dead_letters == 2
+    # The one counter path: roster dead letters are dead letters, by reason, too.
+    assert pipeline.stats.by_reason == {"not_object": 1, "status: invalid": 1}
+    assert pipeline.stats.dead_letters == 2
     assert pipeline.watchlist.status_of("p4") == "dropped_out"
 
 

@@ -16,6 +16,7 @@ from faust.types import TP
 
 from connectors.batch_guard import UndecodableBatch
 from connectors.retry import Retrier, RetryCounter
+from streams.pipeline import PipelineStats
 from streams.transport import (
     BatchMessage,
     FastFetchConsumer,
@@ -73,6 +74,7 @@ async def test_the_dead_letter_comes_first_then_the_commit_passes_the_batch(
     producer = Producer()
     app.producer = producer  # type: ignore[assignment]
     app.transport.deadletter_topic = "it.deadletter"  # type: ignore[attr-defined]
+    stats = app.transport.stats = PipelineStats()  # type: ignore[attr-defined]
     consumer._committed_offset[TP2] = 10
     (before,) = await deliver(consumer, batch([10, 11]))
     await consumer._dead_letter_undecodable(bad(12, 14))
@@ -92,6 +94,8 @@ async def test_the_dead_letter_comes_first_then_the_commit_passes_the_batch(
     assert consumer._read_offset[TP2] == 14
     await consumer._dead_letter_undecodable(bad(12, 14))  # read again after a seek: no repeat
     assert len(producer.sent) == 1
+    # Counted once, like every other dead letter of the worker (/metrics by reason).
+    assert (stats.dead_letters, stats.by_reason) == (1, {"undecodable_record": 1})
 
 
 def install_retrier(
@@ -136,8 +140,10 @@ async def test_a_worker_stopping_while_kafka_refuses_leaves_the_offsets_unhandle
 
     install_retrier(app, sleep, stop)
     consumer._committed_offset[TP2] = 12
+    app.transport.stats = stats = PipelineStats()  # type: ignore[attr-defined]
     await consumer._dead_letter_undecodable(bad(12, 14))
     assert consumer._new_offset(TP2) is None
+    assert stats.dead_letters == 0  # not written: not counted
     assert consumer._read_offset[TP2] is None  # read (and dead-lettered) again after restart
 
 

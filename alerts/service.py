@@ -1,0 +1,192 @@
+"""The alerting side of the worker: the lead writer's hook, reloads, and the sweep.
+
+:meth:`AlertService.on_written` is called by the lead writer with every bulk's leads once
+Elasticsearch acknowledged them, each marked created (201) or already there (409):
+
+- a created lead is evaluated against every active subscription;
+- a lead already there is evaluated only against subscriptions created before the lead was
+  published on the ``leads`` topic (its Kafka timestamp): those the first write's evaluation
+  saw. This is what makes a crash between the lead's write and its notifications harmless
+  (the redelivered batch gives the same notification ids, created now or 409 again), while an
+  old lead redelivered later never alerts a subscription made after it;
+- a batch rerun's refreshes do not come this way at all (they update, never create), and a
+  retro-matched lead is created, so it alerts.
+
+Matching notifications go to the :class:`~alerts.recorder.AlertRecorder` (index, then topic),
+then to the webhook :class:`~alerts.delivery.Dispatcher` without waiting for any receiver.
+
+Subscriptions are reloaded when the store's fingerprint changes, checked every
+``reload_s`` (:meth:`AlertService.run`): a subscription added, paused, resumed or removed
+takes effect within ``reload_s`` plus Elasticsearch's refresh (1 s). Resuming or editing never
+re-notifies a lead: the notification id is the same and the index keeps the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from connectors.errors import RetryGaveUp
+
+from alerts.delivery import Dispatcher
+from alerts.errors import InvalidSubscription
+from alerts.evaluate import SubscriptionIndex, compile_subscription
+from alerts.notifications import build_notification
+from alerts.owners import OwnerDirectory
+from alerts.recorder import AlertRecorder
+from alerts.store import SubscriptionStore
+from alerts.subscriptions import Subscription
+
+__all__ = ["AlertService", "AlertStats", "WrittenLead"]
+
+log = logging.getLogger(__name__)
+
+
+class WrittenLead(NamedTuple):
+    """A lead Elasticsearch acknowledged: created now, or already there."""
+
+    lead: Mapping[str, Any]
+    created: bool
+    #: When the lead was published on the ``leads`` topic (ms since the epoch), if known.
+    published_ms: int | None = None
+
+
+class AlertStats:
+    """Counters of the alerting side."""
+
+    def __init__(self) -> None:
+        self.evaluated = 0
+        self.notified = 0
+        self.reloads = 0
+        self.subscriptions = 0
+
+
+class AlertService:
+    """Evaluates new leads against the subscriptions and records the notifications.
+
+    Args:
+        store: The subscriptions.
+        owners: The review service's users (scope and disabled owners).
+        recorder: Index, then topic.
+        dispatcher: Webhook delivery (``None``: no webhooks on this worker).
+        review_url: The review service's base URL, for the notification's link.
+        reload_s: How often the store's fingerprint is checked.
+        sweep_s: How often the dispatcher's sweep runs.
+        clock: Now, as an aware datetime.
+    """
+
+    def __init__(
+        self,
+        store: SubscriptionStore,
+        owners: OwnerDirectory,
+        recorder: AlertRecorder,
+        *,
+        dispatcher: Dispatcher | None = None,
+        review_url: str = "http://127.0.0.1:8080",
+        reload_s: float = 2.0,
+        sweep_s: float = 30.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._owners = owners
+        self._recorder = recorder
+        self.dispatcher = dispatcher
+        self._review_url = review_url
+        self._reload_s = reload_s
+        self._sweep_s = sweep_s
+        self._clock = clock
+        self._fingerprint: tuple[int, str | None] | None = None
+        self._index = SubscriptionIndex(())
+        self._by_id: dict[str, Subscription] = {}
+        self.loaded = asyncio.Event()
+        self.stats = AlertStats()
+
+    def subscription(self, subscription_id: str) -> Subscription | None:
+        """The loaded subscription with that id."""
+        return self._by_id.get(subscription_id)
+
+    async def reload(self, *, force: bool = False) -> bool:
+        """Reload the subscriptions if the store changed; return whether it did."""
+        fingerprint = await self._store.fingerprint()
+        if not force and fingerprint == self._fingerprint:
+            return False
+        subscriptions = await self._store.all()
+        owners = await self._owners.owners({s.owner for s in subscriptions})
+        compiled = []
+        for subscription in subscriptions:
+            try:
+                item = compile_subscription(subscription, owners.get(subscription.owner))
+            except InvalidSubscription:
+                log.error("alerts: a stored subscription no longer compiles; left out")
+                continue
+            if item is not None:
+                compiled.append(item)
+        self._index = SubscriptionIndex(compiled)
+        self._by_id = {s.subscription_id: s for s in subscriptions}
+        self._fingerprint = fingerprint
+        self.stats.reloads += 1
+        self.stats.subscriptions = self._index.size
+        log.info("alerts: %d active subscriptions loaded", self._index.size)
+        self.loaded.set()
+        return True
+
+    def evaluate(self, written: Sequence[WrittenLead]) -> list[dict[str, Any]]:
+        """The notifications ``written`` gives (pure given the loaded subscriptions)."""
+        now = self._clock().isoformat()
+        notifications = []
+        for lead, created, published_ms in written:
+            self.stats.evaluated += 1
+            for subscription in self._index.matching(lead):
+                if not created and not _created_before(subscription, published_ms):
+                    continue
+                notification = build_notification(
+                    subscription, lead, review_url=self._review_url, created_at=now
+                )
+                notification["delivery_state"] = "pending" if subscription.webhook_url else "none"
+                notifications.append(notification)
+        return notifications
+
+    async def on_written(self, written: Sequence[WrittenLead]) -> None:
+        """The lead writer's hook: evaluate, record, hand to delivery.
+
+        Raises:
+            RetryGaveUp: The worker is stopping (the lead batch stays uncommitted).
+        """
+        if not self.loaded.is_set():
+            await self.reload(force=True)
+        notifications = self.evaluate(written)
+        fresh = await self._recorder.record(notifications)
+        self.stats.notified += len(fresh)
+        if self.dispatcher is not None:
+            self.dispatcher.submit([n for n in fresh if n.get("delivery_state") == "pending"])
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Reload on change every ``reload_s`` and sweep deliveries every ``sweep_s``."""
+        last_sweep = asyncio.get_running_loop().time()
+        while not stop.is_set():
+            try:
+                await self.reload()
+                now = asyncio.get_running_loop().time()
+                if self.dispatcher is not None and now - last_sweep >= self._sweep_s:
+                    last_sweep = now
+                    await self.dispatcher.sweep()
+            except RetryGaveUp:
+                return
+            except Exception:  # the next round tries again; a crashed loop would never reload
+                log.exception("alerts: reload or sweep failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._reload_s)
+
+
+def _created_before(subscription: Subscription, published_ms: int | None) -> bool:
+    if published_ms is None:
+        return False  # unknown: never risk alerting an old lead to a newer subscription
+    try:
+        created = datetime.fromisoformat(subscription.created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return created.timestamp() * 1000 < published_ms

@@ -1,0 +1,380 @@
+"""Benchmark: alert subscriptions (issue 16) on the local stack.
+
+    python -m bench.alerts [--events 20000] [--subscriptions 1000,10000]
+                           [--phases evaluate,msearch,pipeline]
+
+Phases:
+
+1. **evaluate**: in-process evaluation (``alerts.evaluate.SubscriptionIndex``) of a batch of
+   leads against N active subscriptions: microseconds per lead.
+2. **msearch**: the alternative: one ``_msearch`` per batch of 500 leads, each subscription's
+   query restricted to the batch's lead ids (``ids`` filter), on a real index: seconds per
+   batch (and so per lead). Same subscriptions, same leads.
+3. **pipeline**: real ``tracer worker`` runs over a backlog of ``--events`` events (the live
+   pipeline's full rate): alerting off, then on with each N. Events/s = events / (watchlist
+   ready -> zero lag on feeds and leads; with alerting on, a lead batch's offsets wait for its
+   notifications). Latency per notification: from the lead's bulk acknowledgement by
+   Elasticsearch (the notification's ``created_at``, stamped when the lead writer hands the
+   acknowledged bulk to the alert service; the lead is realtime-gettable then and searchable
+   after the next refresh, at most ``refresh_interval`` = 1 s later) to (a) its message on the
+   ``alerts`` topic (the Kafka timestamp the worker's producer stamps) and (b) its arrival at a
+   loopback webhook receiver (one immediate-mode subscription with a webhook).
+
+The subscriptions are a mix over the roster's districts: 80 % watch 1-3 persons, 15 % a
+district with a source, ``min_tier: high`` and a minimum score, 5 % a district with a
+restricted query (a name match and a score range). Results go to ``bench/results/alerts.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+from elasticsearch import Elasticsearch, helpers
+
+from alerts.evaluate import SubscriptionIndex, compile_subscription
+from alerts.owners import Owner
+from alerts.secretbox import SecretBox, new_key, new_webhook_secret
+from alerts.subscriptions import Subscription
+from bench.common import environment, write_json
+from bench.e2e import Slice, _lines, _publish
+from connectors.kafka import ConsumerLagProbe
+from connectors.lead_index import lead_mappings
+from simulator import SimulationConfig, build_world
+from tracer.commands.reprocess import reprocess as offline_reprocess
+from tracer.settings import TracerSettings
+
+__all__ = ["run_alerts"]
+
+OWNER = "bench-officer"
+
+
+def _subscriptions(
+    count: int, districts: list[str], persons: list[str], *, seed: int = 16
+) -> list[Subscription]:
+    rng = random.Random(seed)
+    now = "2026-01-01T00:00:00+00:00"
+    subs = []
+    for i in range(count):
+        kind = rng.random()
+        fields: dict[str, Any] = {}
+        if kind < 0.8:
+            fields["persons"] = tuple(rng.sample(persons, k=rng.randint(1, 3)))
+        elif kind < 0.95:
+            fields["districts"] = (rng.choice(districts),)
+            fields["sources"] = (rng.choice(["hukou", "bank", "telecom"]),)
+            fields["min_tier"] = "high"
+            fields["min_score"] = round(rng.uniform(10, 40), 1)
+        else:
+            fields["districts"] = (rng.choice(districts),)
+            fields["query"] = {
+                "bool": {
+                    "must": [{"match": {"event_name": rng.choice(["wei", "fang", "伟", "芳"])}}],
+                    "filter": [{"range": {"score": {"gte": rng.uniform(5, 25)}}}],
+                }
+            }
+        subs.append(Subscription(f"b{i:06d}", OWNER, now, now, **fields))
+    return subs
+
+
+def _es_query(sub: Subscription, scope: list[str], ids: list[str]) -> dict[str, Any]:
+    """The subscription as an Elasticsearch query restricted to a batch's lead ids."""
+    filters: list[Any] = [
+        {"ids": {"values": ids}},
+        {"terms": {"district": list(sub.districts or scope)}},
+        {"term": {"status": "new"}},
+    ]
+    if sub.persons:
+        filters.append({"terms": {"person_id": list(sub.persons)}})
+    if sub.sources:
+        filters.append({"terms": {"source": list(sub.sources)}})
+    if sub.min_tier == "high":
+        filters.append({"term": {"tier": "high"}})
+    if sub.min_score is not None:
+        filters.append({"range": {"score": {"gte": sub.min_score}}})
+    if sub.query is not None:
+        filters.append(dict(sub.query))
+    return {"bool": {"filter": filters}}
+
+
+def evaluate_phase(
+    leads: list[dict[str, Any]], subs: list[Subscription], scope: list[str]
+) -> dict[str, Any]:
+    owner = Owner(OWNER, districts=frozenset(scope))
+    compiled = [c for s in subs if (c := compile_subscription(s, owner)) is not None]
+    index = SubscriptionIndex(compiled)
+    started = time.perf_counter()
+    rounds, matched = 0, 0
+    while time.perf_counter() - started < 2.0:
+        matched = sum(len(index.matching(lead)) for lead in leads)
+        rounds += 1
+    seconds = time.perf_counter() - started
+    return {
+        "us_per_lead": round(seconds / (rounds * len(leads)) * 1e6, 2),
+        "notifications_per_lead": round(matched / len(leads), 3),
+    }
+
+
+def msearch_phase(
+    es: Elasticsearch, leads: list[dict[str, Any]], subs: list[Subscription], scope: list[str]
+) -> dict[str, Any]:
+    index = f"bench-alerts-{uuid.uuid4().hex[:6]}"
+    es.indices.create(index=index, mappings=lead_mappings())
+    try:
+        batch = leads[:500]
+        helpers.bulk(es, ({"_index": index, "_id": d["lead_id"], **d} for d in batch), refresh=True)
+        ids = [d["lead_id"] for d in batch]
+        started = time.perf_counter()
+        hits = 0
+        for start in range(0, len(subs), 1000):  # bounded request bodies
+            body: list[Any] = []
+            for sub in subs[start : start + 1000]:
+                body += [{}, {"query": _es_query(sub, scope, ids), "size": 500, "_source": False}]
+            response = es.msearch(index=index, searches=body)
+            hits += sum(len(r["hits"]["hits"]) for r in response["responses"])
+        seconds = time.perf_counter() - started
+        owner = Owner(OWNER, districts=frozenset(scope))
+        compiled = [c for s in subs if (c := compile_subscription(s, owner)) is not None]
+        ours = sum(len(SubscriptionIndex(compiled).matching(d)) for d in batch)
+        return {
+            "seconds_per_batch_of_500": round(seconds, 3),
+            "us_per_lead": round(seconds / len(batch) * 1e6, 1),
+            "hits": hits,
+            "in_process_hits": ours,
+        }
+    finally:
+        es.options(ignore_status=404).indices.delete(index=index)
+
+
+class Receiver:
+    """Loopback webhook receiver: arrival time per notification id."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                now = time.time()
+                receiver.arrived.setdefault(orjson.loads(body)["data"]["notification_id"], now)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def _quantiles(samples: list[float]) -> dict[str, float]:
+    if not samples:
+        return {"count": 0}
+    ordered = sorted(samples)
+    return {
+        "count": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 1),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+    }
+
+
+def pipeline_run(  # noqa: PLR0917 - a benchmark's internal step
+    workdir: Path,
+    roster: list[bytes],
+    events: list[bytes],
+    subs: list[Subscription] | None,
+    scope: list[str],
+    say: Any,
+) -> dict[str, Any]:
+    name = f"alerts-{len(subs) if subs is not None else 'off'}"
+    s = Slice(name, workdir)
+    tag = s.settings.consumer_group.removeprefix("tracer-")
+    key, secret = new_key(), new_webhook_secret()
+    extra = {
+        "TRACER_ALERTS_ENABLED": "true" if subs is not None else "false",
+        "TRACER_SUBSCRIPTIONS_INDEX": f"subscriptions-{tag}",
+        "TRACER_ALERTS_INDEX": f"alerts-{tag}",
+        "TRACER_REVIEW_USERS_INDEX": f"review-users-{tag}",
+        "TRACER_ALERT_SECRET_KEY": key,
+        "TRACER_ALERT_ALLOW_HTTP_WEBHOOKS": "true",
+        "TRACER_ALERT_ALLOW_PRIVATE_WEBHOOKS": "true",
+    }
+    s.env |= extra
+    es = Elasticsearch(s.settings.elasticsearch_url, request_timeout=60)
+    receiver = Receiver()
+    try:
+        if subs is not None:
+            hooked = Subscription(
+                "hook",
+                OWNER,
+                "2026-01-01T00:00:00+00:00",
+                "2026-01-01T00:00:00+00:00",
+                webhook_url=f"http://127.0.0.1:{receiver.server.server_port}/hook",
+                webhook_secret=SecretBox(key).seal(secret),
+                min_tier="high",
+            )
+            _store(es, extra, [*subs, hooked], scope)
+        _publish(s, roster, events)
+        s.start_workers(1)
+        probe = ConsumerLagProbe(s.settings.kafka_bootstrap)
+        try:
+            s.wait_ready()
+            started = time.perf_counter()
+            while s.lag(probe) > 0:
+                time.sleep(0.05)
+            seconds = time.perf_counter() - started
+        finally:
+            probe.close()
+        result: dict[str, Any] = {
+            "events_per_s": round(len(events) / seconds),
+            "seconds": round(seconds, 2),
+        }
+        if subs is not None:
+            time.sleep(3.0)  # the webhook queue drains behind the pipeline
+            result |= _latencies(s, receiver)
+        say(f"alerts: {name}: {result}")
+        return result
+    finally:
+        receiver.server.shutdown()
+        s.stop(keep=False)
+        quiet = es.options(ignore_status=404)
+        for index in (v for k, v in extra.items() if k.endswith("_INDEX")):
+            quiet.indices.delete(index=index)
+
+
+def _store(
+    es: Elasticsearch, extra: dict[str, str], subs: list[Subscription], scope: list[str]
+) -> None:
+    from alerts.store import subscription_mappings
+
+    es.index(
+        index=extra["TRACER_REVIEW_USERS_INDEX"],
+        id=OWNER,
+        document={"username": OWNER, "role": "officer", "districts": scope},
+    )
+    index = extra["TRACER_SUBSCRIPTIONS_INDEX"]
+    es.indices.create(index=index, mappings=subscription_mappings())
+    helpers.bulk(
+        es,
+        ({"_index": index, "_id": s.subscription_id, **s.to_document()} for s in subs),
+        refresh=True,
+        chunk_size=2000,
+    )
+
+
+def _latencies(s: Slice, receiver: Receiver) -> dict[str, Any]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        s.topic("alerts"),
+        bootstrap_servers=s.settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=5000,
+    )
+    topic: list[float] = []
+    hook: list[float] = []
+    keys = set()
+    for message in consumer:
+        note = orjson.loads(message.value)
+        keys.add(message.key)
+        acknowledged = _epoch(note["created_at"])
+        topic.append(message.timestamp / 1000 - acknowledged)
+        if note["notification_id"] in receiver.arrived:
+            hook.append(receiver.arrived[note["notification_id"]] - acknowledged)
+    consumer.close()
+    return {
+        "notifications": len(topic),
+        "distinct_keys": len(keys),
+        "to_topic": _quantiles(topic),
+        "to_webhook": _quantiles(hook),
+    }
+
+
+def _epoch(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text).timestamp()
+
+
+def run_alerts(
+    *,
+    people: int = 20_000,
+    watchlist: int = 1_000,
+    events: int = 20_000,
+    counts: tuple[int, ...] = (1_000, 10_000),
+    phases: tuple[str, ...] = ("evaluate", "msearch", "pipeline"),
+    say: Any = print,
+) -> dict[str, Any]:
+    """Run the phases; write ``bench/results/alerts.json``."""
+    workdir = Path("out/bench-alerts")
+    workdir.mkdir(parents=True, exist_ok=True)
+    world = build_world(
+        SimulationConfig(people=people, watchlist=watchlist, events=events, seed=16)
+    )
+    roster, lines = _lines(world)
+    (workdir / "roster.jsonl").write_bytes(b"\n".join(roster) + b"\n")
+    (workdir / "events.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    out = workdir / "leads.jsonl"
+    offline_reprocess(
+        roster=workdir / "roster.jsonl", events=workdir / "events.jsonl", out=out, model=None
+    )
+    leads = [orjson.loads(line) for line in out.read_bytes().splitlines() if line.strip()]
+    scope = sorted({d for lead in leads if (d := lead.get("district"))})
+    persons = sorted({orjson.loads(r)["person_id"] for r in roster})
+    say(f"alerts: {len(leads):,} leads over {len(scope)} districts; {len(persons):,} people")
+    result: dict[str, Any] = {"environment": environment(), "events": events, "leads": len(leads)}
+    es = Elasticsearch(TracerSettings().elasticsearch_url, request_timeout=120)
+    for count in counts:
+        subs = _subscriptions(count, scope, persons)
+        entry: dict[str, Any] = {}
+        if "evaluate" in phases:
+            entry["evaluate"] = evaluate_phase(leads, subs, scope)
+        if "msearch" in phases:
+            entry["msearch"] = msearch_phase(es, leads, subs, scope)
+        say(f"alerts: {count:,} subscriptions: {entry}")
+        result[str(count)] = entry
+    if "pipeline" in phases:
+        result["pipeline_off"] = pipeline_run(workdir, roster, lines, None, scope, say)
+        for count in counts:
+            subs = _subscriptions(count, scope, persons)
+            result[str(count)]["pipeline"] = pipeline_run(workdir, roster, lines, subs, scope, say)
+            ratio = (
+                result[str(count)]["pipeline"]["events_per_s"]
+                / result["pipeline_off"]["events_per_s"]
+            )
+            result[str(count)]["throughput_ratio_on_off"] = round(ratio, 3)
+    path = write_json("alerts.json", result)
+    say(f"alerts: wrote {path}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--people", type=int, default=20_000)
+    parser.add_argument("--watchlist", type=int, default=1_000)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--subscriptions", default="1000,10000", help="comma-separated counts")
+    parser.add_argument("--phases", default="evaluate,msearch,pipeline", help="comma-separated")
+    args = parser.parse_args()
+    run_alerts(
+        people=args.people,
+        watchlist=args.watchlist,
+        events=args.events,
+        counts=tuple(int(c) for c in args.subscriptions.split(",")),
+        phases=tuple(args.phases.split(",")),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""Webhook delivery: signed, retried, dead-lettered, recovered once; no receiver blocks another."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from alerts.delivery import Dispatcher
+from alerts.errors import AlertError
+from alerts.notifications import build_notification
+from alerts.recorder import InMemoryAlertLog
+from alerts.secretbox import SecretBox, new_key, new_webhook_secret
+from alerts.subscriptions import Subscription
+from alerts.webhooks import WebhookRefused, classify_status, signed_headers
+from connectors.errors import ServiceUnavailable
+from connectors.retry import Retrier, RetryPolicy
+from tests.unit.alerts.helpers import lead, subscription
+
+BOX = SecretBox(new_key())
+SECRET = new_webhook_secret()
+
+
+class Receiver:
+    """Verifies every signature; can be down, refuse or hang per URL."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, list[dict[str, Any]]] = {}
+        self.down: set[str] = set()
+        self.hang: set[str] = set()
+        self.refuse: set[str] = set()
+        self.bad_signatures = 0
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
+        if url in self.hang:
+            await asyncio.sleep(3600)
+        if url in self.down:
+            raise ServiceUnavailable("webhook: HTTP 503")
+        if url in self.refuse:
+            raise WebhookRefused(410)
+        try:
+            payload = Webhook(SECRET).verify(body, dict(headers))
+        except Exception:
+            self.bad_signatures += 1
+            raise
+        assert headers["webhook-id"]
+        self.received.setdefault(url, []).append(payload)
+
+    async def close(self) -> None:
+        return None
+
+
+def _sub(sid: str, **fields: Any) -> Subscription:
+    return subscription(sid, **fields).changed(
+        now="t", webhook_url=f"https://{sid}.example.org/hook", webhook_secret=BOX.seal(SECRET)
+    )
+
+
+def _note(sub: Subscription, lead_id: str, created_at: str | None = None) -> dict[str, Any]:
+    at = created_at or datetime.now(UTC).isoformat()
+    return build_notification(sub, lead(lead_id), review_url="http://r", created_at=at) | {
+        "delivery_state": "pending"
+    }
+
+
+def _dispatcher(
+    receiver: Receiver, subs: dict[str, Subscription], log: InMemoryAlertLog, **kw: Any
+) -> tuple[Dispatcher, list[tuple[str, str]], list[tuple[str, str | None]]]:
+    dead: list[tuple[str, str]] = []
+    marks: list[tuple[str, str | None]] = []
+
+    async def dead_letter(n: Mapping[str, Any], reason: str, _detail: str) -> None:
+        dead.append((str(n["lead_id"]), reason))
+
+    async def mark(sub_id: str, reason: str | None) -> None:
+        marks.append((sub_id, reason))
+
+    async def no_sleep(_s: float) -> None:
+        await asyncio.sleep(0)
+
+    dispatcher = Dispatcher(
+        receiver,
+        subscription=subs.get,
+        open_secret=BOX.open,
+        delivery_log=log,
+        mark_failing=mark,
+        dead_letter=dead_letter,
+        retrier=Retrier(RetryPolicy(base_s=0.001, cap_s=0.001), sleep=no_sleep),
+        **kw,
+    )
+    return dispatcher, dead, marks
+
+
+async def _settle(log: InMemoryAlertLog, ids: list[str], timeout: float = 2.0) -> None:
+    async def done() -> None:
+        while any(log.docs[i].get("delivery_state") == "pending" for i in ids):
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(done(), timeout)
+
+
+async def test_deliveries_are_signed_and_marked_delivered() -> None:
+    sub, receiver, log = _sub("a"), Receiver(), InMemoryAlertLog()
+    dispatcher, dead, _ = _dispatcher(receiver, {"a": sub}, log)
+    notes = [_note(sub, "l1"), _note(sub, "l2")]
+    await log.create(notes)
+    dispatcher.submit(notes)
+    await _settle(log, [n["notification_id"] for n in notes])
+    got = receiver.received[str(sub.webhook_url)]
+    assert [p["data"]["lead_id"] for p in got] == ["l1", "l2"]
+    assert receiver.bad_signatures == 0 and not dead
+    await dispatcher.close()
+
+
+async def test_a_hanging_receiver_does_not_hold_up_another_subscription() -> None:
+    slow, fast = _sub("slow"), _sub("fast")
+    receiver, log = Receiver(), InMemoryAlertLog()
+    receiver.hang.add(str(slow.webhook_url))
+    dispatcher, _, _ = _dispatcher(receiver, {"slow": slow, "fast": fast}, log)
+    notes = [_note(slow, "l1"), _note(fast, "l1")]
+    await log.create(notes)
+    dispatcher.submit(notes)
+    await _settle(log, [notes[1]["notification_id"]])
+    assert str(fast.webhook_url) in receiver.received
+    await dispatcher.close()
+
+
+async def test_a_failing_receiver_is_dead_lettered_then_recovers_what_it_missed_once() -> None:
+    sub, receiver, log = _sub("a"), Receiver(), InMemoryAlertLog()
+    url = str(sub.webhook_url)
+    receiver.down.add(url)
+    subs = {"a": sub}
+    dispatcher, dead, marks = _dispatcher(receiver, subs, log, deadline_s=0.05)
+    first = _note(sub, "l1", "2026-01-01T00:00:00+00:00")
+    await log.create([first])
+    dispatcher.submit([first])
+    await _settle(log, [first["notification_id"]])
+    assert log.docs[first["notification_id"]]["delivery_state"] == "failed"
+    assert dead == [("l1", "webhook_failed")]
+    assert marks[0][0] == "a" and "webhook_failed" in str(marks[0][1])
+    # While failing, new notifications wait in the index; a sweep retries once, still down.
+    second = _note(sub, "l2", "2026-01-01T00:00:01+00:00")
+    await log.create([second])
+    dispatcher.submit([second])
+    assert await dispatcher.sweep() == 0
+    assert dead == [("l1", "webhook_failed")]  # not dead-lettered again per sweep
+    receiver.down.clear()
+    assert await dispatcher.sweep() == 2
+    assert await dispatcher.sweep() == 0
+    assert [p["data"]["lead_id"] for p in receiver.received[url]] == ["l1", "l2"]
+    assert marks[-1] == ("a", None)
+    await dispatcher.close()
+
+
+async def test_a_refusing_receiver_is_not_retried() -> None:
+    sub, receiver, log = _sub("a"), Receiver(), InMemoryAlertLog()
+    receiver.refuse.add(str(sub.webhook_url))
+    dispatcher, dead, _ = _dispatcher(receiver, {"a": sub}, log)
+    note = _note(sub, "l1")
+    await log.create([note])
+    dispatcher.submit([note])
+    await _settle(log, [note["notification_id"]])
+    assert dead == [("l1", "webhook_refused")]
+    await dispatcher.close()
+
+
+async def test_a_digest_sends_what_arrived_together_in_one_signed_delivery() -> None:
+    sub = _sub("d", delivery="digest", digest_minutes=1, webhook_url="https://x.example.org/")
+    receiver, log = Receiver(), InMemoryAlertLog()
+    dispatcher, _, _ = _dispatcher(receiver, {"d": sub}, log, minute_s=0.2)
+    notes = [_note(sub, f"l{i}") for i in range(3)]
+    await log.create(notes)
+    dispatcher.submit(notes[:1])
+    await asyncio.sleep(0.05)
+    assert not receiver.received  # the digest waits its period
+    dispatcher.submit(notes[1:])
+    await _settle(log, [n["notification_id"] for n in notes])
+    (delivery,) = receiver.received[str(sub.webhook_url)]
+    assert delivery["type"] == "lead.alert.digest"
+    assert [n["lead_id"] for n in delivery["data"]["notifications"]] == ["l0", "l1", "l2"]
+    await dispatcher.close()
+
+
+async def test_a_rate_limit_spaces_deliveries() -> None:
+    sub = _sub("r", rate_limit_per_minute=10)
+    receiver, log = Receiver(), InMemoryAlertLog()
+    dispatcher, _, _ = _dispatcher(receiver, {"r": sub}, log, minute_s=1.0)
+    notes = [_note(sub, f"l{i}") for i in range(3)]
+    await log.create(notes)
+    started = asyncio.get_running_loop().time()
+    dispatcher.submit(notes)
+    await _settle(log, [n["notification_id"] for n in notes])
+    # 10 a "minute" of 1 s: the third goes out no sooner than 0.2 s after the first.
+    assert asyncio.get_running_loop().time() - started >= 0.19
+    await dispatcher.close()
+
+
+def test_the_signature_is_standard_webhooks() -> None:
+    body = orjson.dumps({"type": "lead.alert"})
+    at = datetime.now(UTC)
+    headers = signed_headers(SECRET, "msg_1", body, at)
+    assert Webhook(SECRET).verify(body, headers) == {"type": "lead.alert"}
+    with pytest.raises(Exception, match="signature"):
+        Webhook(new_webhook_secret()).verify(body, headers)
+
+
+def test_a_secret_sealed_with_another_key_does_not_open() -> None:
+    sealed = BOX.seal(SECRET)
+    assert SECRET not in sealed
+    assert BOX.open(sealed) == SECRET
+    with pytest.raises(AlertError, match="cannot be opened"):
+        SecretBox(new_key()).open(sealed)
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        (200, "delivered"),
+        (204, "delivered"),
+        (301, "refused"),
+        (404, "refused"),
+        (408, "retry"),
+        (429, "retry"),
+        (500, "retry"),
+        (503, "retry"),
+    ],
+)
+def test_statuses(status: int, outcome: str) -> None:
+    assert classify_status(status) == outcome

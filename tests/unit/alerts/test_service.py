@@ -1,0 +1,126 @@
+"""New leads alert; leads already there alert only subscriptions their first write saw."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from alerts.owners import InMemoryOwnerDirectory
+from alerts.recorder import AlertRecorder, InMemoryAlertLog
+from alerts.service import AlertService, WrittenLead
+from alerts.store import InMemorySubscriptionStore
+from connectors.elasticsearch import InMemoryLeadIndexer
+from streams.lead_writer import LeadWriter
+from tests.unit.alerts.helpers import OWNER, lead, subscription
+from tests.unit.streams.fakes import record
+
+LEAD_PUBLISHED_MS = int(datetime(2026, 12, 7, 11, 0, tzinfo=UTC).timestamp() * 1000)
+
+
+class Topic:
+    def __init__(self) -> None:
+        self.messages: list[tuple[bytes, bytes]] = []
+
+    async def publish(self, messages: Sequence[tuple[bytes, bytes]]) -> None:
+        self.messages += messages
+
+
+async def _service(*subs: Any) -> tuple[AlertService, InMemorySubscriptionStore, Topic]:
+    store = InMemorySubscriptionStore()
+    for sub in subs:
+        await store.add(sub)
+    topic = Topic()
+    service = AlertService(
+        store,
+        InMemoryOwnerDirectory({OWNER.username: OWNER}),
+        AlertRecorder(InMemoryAlertLog(), topic.publish),
+    )
+    await service.reload(force=True)
+    return service, store, topic
+
+
+def _ids(topic: Topic) -> list[tuple[str, str]]:
+    notes = [orjson.loads(value) for _, value in topic.messages]
+    return sorted((n["subscription_id"], n["lead_id"]) for n in notes)
+
+
+async def test_created_leads_alert_every_matching_subscription_once() -> None:
+    high = subscription("high", min_tier="high")
+    bank = subscription("bank", sources=["bank"])
+    other = subscription("other", districts=["龙华区"])
+    service, _, topic = await _service(high, bank, other)
+    await service.on_written([WrittenLead(lead("l1"), True, LEAD_PUBLISHED_MS)])
+    await service.on_written([WrittenLead(lead("l2", tier="low"), True, LEAD_PUBLISHED_MS)])
+    await service.on_written([WrittenLead(lead("l1"), True, LEAD_PUBLISHED_MS)])  # again
+    assert _ids(topic) == [("bank", "l1"), ("bank", "l2"), ("high", "l1")]
+
+
+async def test_a_lead_already_there_alerts_only_older_subscriptions() -> None:
+    # Made before the lead was published: its first write's evaluation saw it.
+    old = subscription("old").changed(now="x", created_at="2026-12-07T10:59:00+00:00")
+    # Made after: an old lead redelivered must not alert it.
+    new = subscription("new").changed(now="x", created_at="2026-12-07T11:01:00+00:00")
+    service, _, topic = await _service(old, new)
+    await service.on_written([WrittenLead(lead("l1"), False, LEAD_PUBLISHED_MS)])
+    await service.on_written([WrittenLead(lead("l2"), False, None)])
+    assert _ids(topic) == [("old", "l1")]
+
+
+async def test_paused_subscriptions_are_silent_and_resuming_never_renotifies() -> None:
+    sub = subscription("s")
+    service, store, topic = await _service(sub)
+    await service.on_written([WrittenLead(lead("l1"), True, LEAD_PUBLISHED_MS)])
+    await store.put(sub.changed(now="2026-12-07T12:00:00+00:00", state="paused"))
+    assert await service.reload()
+    await service.on_written([WrittenLead(lead("l2"), True, LEAD_PUBLISHED_MS)])
+    await store.put(sub.changed(now="2026-12-07T12:01:00+00:00", state="active"))
+    assert await service.reload()
+    assert not await service.reload()  # nothing changed: no reload
+    await service.on_written([WrittenLead(lead("l1"), True, LEAD_PUBLISHED_MS)])
+    await service.on_written([WrittenLead(lead("l3"), True, LEAD_PUBLISHED_MS)])
+    assert _ids(topic) == [("s", "l1"), ("s", "l3")]
+
+
+async def test_the_lead_writer_hands_created_and_present_leads_to_the_hook() -> None:
+    heard: list[WrittenLead] = []
+
+    async def hook(written: Sequence[WrittenLead]) -> None:
+        heard.extend(written)
+
+    indexer = InMemoryLeadIndexer()
+    writer = LeadWriter(indexer, lambda _p: None, on_written=hook)
+    one = record(orjson.dumps(lead("l1")), topic="leads", timestamp=LEAD_PUBLISHED_MS)
+    two = record(orjson.dumps(lead("l2")), topic="leads", offset=100)
+    await writer.write([one])
+    await writer.write([one, two])
+    assert [(w.lead["lead_id"], w.created, w.published_ms) for w in heard] == [
+        ("l1", True, LEAD_PUBLISHED_MS),
+        ("l2", True, 1_700_000_000_000),
+        ("l1", False, LEAD_PUBLISHED_MS),
+    ]
+
+
+async def test_a_hook_that_fails_retries_the_bulk_and_loses_nothing() -> None:
+    calls: list[list[bool]] = []
+
+    async def flaky(written: Sequence[WrittenLead]) -> None:
+        calls.append([w.created for w in written])
+        if len(calls) == 1:
+            from connectors.errors import ServiceUnavailable
+
+            raise ServiceUnavailable("alerts index away")
+
+    async def no_sleep(_s: float) -> None:
+        return None
+
+    from connectors.retry import Retrier
+
+    writer = LeadWriter(
+        InMemoryLeadIndexer(), lambda _p: None, on_written=flaky, retrier=Retrier(sleep=no_sleep)
+    )
+    await writer.write([record(orjson.dumps(lead("l1")), topic="leads")])
+    # First try: created; the retry finds the lead there and hands it over again.
+    assert calls == [[True], [False]]
