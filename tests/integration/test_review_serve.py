@@ -40,7 +40,7 @@ def prefix(es: Elasticsearch, settings: TracerSettings) -> Iterator[str]:
     finally:
         drop_lead_index(es, f"{name}-leads")
         drop_world(es, name)
-        drop_topics(settings.kafka_bootstrap, [f"{name}.audit"], group=f"{name}-none")
+        drop_topics(settings, [f"{name}.audit"], group=f"{name}-none")
 
 
 def _free_port() -> int:
