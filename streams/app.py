@@ -17,12 +17,13 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import faust
 from connectors.deadletter import DEFAULT_MAX_DEAD_LETTER_BYTES
 from connectors.elasticsearch import LeadIndexer
 from connectors.endpoints import kafka_addresses, probe
+from connectors.event_archive import EventArchive
 from connectors.kafka import KafkaRosterFollower
 from connectors.retry import Retrier, RetryCounter
 from connectors.topics import FEED_TOPICS, topic_name
@@ -34,6 +35,7 @@ from streams.lead_writer import LeadWriter
 from streams.metrics import WorkerCollector, WorkerFigures, exposition, worker_registry
 from streams.pipeline import EventHandler, EventParser, MatcherPort, PipelineStats
 from streams.publisher import Publisher
+from streams.retro import ArchivingMatcher, EventArchiver, RetroMatcher, RetroPort
 from streams.roster import LeadCloser, Watchlist
 from streams.transport import RawBytes, install_fast_fetch
 
@@ -142,6 +144,10 @@ class Pipeline:
     bulk_flush_seconds: float = 0.5
     stats: PipelineStats = field(default_factory=PipelineStats)
     max_dead_letter_bytes: int = DEFAULT_MAX_DEAD_LETTER_BYTES
+    #: The event archive's writer on the live path and retro-matching (None: archive off).
+    archiver: EventArchiver | None = None
+    retro: RetroMatcher | None = None
+    archive_retention_days: int = 90
 
 
 def _faust_app(settings: StreamSettings, *, web_enabled: bool, datadir: Path | None) -> faust.App:
@@ -194,12 +200,14 @@ def build_pipeline(
     datadir: Path | None = None,
     stats: PipelineStats | None = None,
     retrier: Retrier | None = None,
+    archive: EventArchive | None = None,
 ) -> Pipeline:
     """Compose one worker's Faust app and register its agents and background tasks.
 
     ``stats`` and ``retrier`` are shared with the adapters built before (the indexer): pass
     the same ones. Without them, the pipeline makes its own (a fresh stop event, retries
-    counted into ``stats``).
+    counted into ``stats``). With an ``archive``, every matched event is archived and new
+    drop-outs are retro-matched (``streams/retro.py``; the matcher must be a ``Matcher``).
     """
     from streams.agents import register_agents  # noqa: PLC0415 - agents import this module
 
@@ -241,6 +249,7 @@ def build_pipeline(
         return await queued
 
     health = _health_monitor(settings, app, stats, follower)
+    archiver = None if archive is None else EventArchiver(archive)
     pipeline = Pipeline(
         app=app,
         feeds=app.topic(*(topic_name(t, prefix=prefix) for t in FEED_TOPICS), **raw),
@@ -253,7 +262,7 @@ def build_pipeline(
         closer=closer,
         keeper=LastValidKeeper(watchlist.verdicts, follower.fetch, keep, retrier=retrier),
         handle_events=EventHandler(
-            matcher,
+            matcher if archiver is None else ArchivingMatcher(cast(RetroPort, matcher), archiver),
             parse_event,
             max_bytes=settings.max_event_bytes,
             stats=stats,
@@ -283,9 +292,28 @@ def build_pipeline(
         stats=stats,
         max_dead_letter_bytes=dead_max,
     )
+    if archiver is not None:
+        _attach_retro(pipeline, settings, matcher, archiver)
     register_agents(pipeline)
     _register_health(pipeline, web_enabled=web_enabled)
     return pipeline
+
+
+def _attach_retro(
+    p: Pipeline, settings: StreamSettings, matcher: Any, archiver: EventArchiver
+) -> None:
+    """Give the pipeline its archive writer and retro matcher (docs/design.md, Retro-matching)."""
+    p.archiver = archiver
+    p.archive_retention_days = int(getattr(settings, "event_archive_retention_days", 90))
+    p.retro = RetroMatcher(
+        matcher,
+        archiver.archive,
+        partial(p.publisher.publish, p.leads, role="leads"),
+        archiver=archiver,
+        status_of=p.watchlist.status_of,
+        concurrency=int(getattr(settings, "retro_concurrency", 2)),
+        max_lead_bytes=settings.max_lead_bytes,
+    )
 
 
 def _health_monitor(

@@ -61,6 +61,18 @@ class TracerSettings(BaseSettings):
     #: How far after the time of matching an event's ``occurred_at`` may be (source clocks
     #: drift); later events are dead-lettered ``occurred_at_out_of_window``.
     event_future_margin_s: int = Field(default=86_400, ge=0, le=366 * 86_400)
+    # Retro-matching and the event archive (issue 14.2; docs/design.md, "Retro-matching").
+    #: Archive every valid event the worker matched (Elasticsearch, one index per day).
+    event_archive: bool = True
+    #: The alias over the archive's day indices (``events-YYYY.MM.DD``).
+    event_archive_alias: str = "events"
+    #: Day indices older than this many days are deleted whole (``delete_older_than``).
+    event_archive_retention_days: int = Field(default=90, ge=1, le=3660)
+    #: A person's trace window begins this many days before their ``status_changed_at``: the
+    #: stream, ``tracer reprocess`` and retro-matching all apply it (matchers.leads.before_trace).
+    retro_days: int = Field(default=90, ge=0, le=3660)
+    #: People retro-matched at once by one worker (each a bounded archive search).
+    retro_concurrency: int = Field(default=2, ge=1, le=16)
 
 
 def load_settings() -> TracerSettings:

@@ -69,7 +69,8 @@ def reprocess(
     chosen = model or settings.model_path
     match_model = load_model(chosen) if chosen else default_model()
     started = time.perf_counter()
-    matcher = Matcher(match_model)
+    # The trace window the stream and retro-matching use too (matchers.leads.before_trace).
+    matcher = Matcher(match_model, trace_lookback=timedelta(days=settings.retro_days))
     tally = _Tally()
     leads: dict[str, dict[str, Any]] = {}
     parse = partial(parse_event_bytes, max_bytes=settings.max_event_bytes, check_envelope=False)
