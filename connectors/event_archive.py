@@ -33,7 +33,7 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
+from functools import lru_cache, partial
 from hashlib import blake2b
 from typing import Any, Final
 
@@ -87,8 +87,11 @@ _DAY_FORMAT: Final = "%Y.%m.%d"
 _KEYWORD: Final = {"type": "keyword"}
 
 
+@lru_cache(maxsize=65_536)
 def key_digest(key: str) -> str:
     """Return the archived form of a block key: 16 hex digits of its blake2b-64.
+
+    Memoised (bounded): name, address and birthday keys repeat across events.
 
     Example:
         >>> len(key_digest("idbody:46010519900101123"))
@@ -108,13 +111,20 @@ def day_index_name(alias: str, occurred_at: str) -> str:
     return f"{alias}-{instant.strftime(_DAY_FORMAT)}"
 
 
-def archive_document(event: EventRecord, raw: Mapping[str, Any], *, digest: str) -> dict[str, Any]:
+def archive_document(
+    event: EventRecord,
+    raw: Mapping[str, Any],
+    *,
+    digest: str,
+    keys: frozenset[str] | None = None,
+) -> dict[str, Any]:
     """Return the archive document of a validated event (pure).
 
     Args:
         event: the event as the matcher built it.
         raw: the event as received (only :data:`MATCH_FIELDS` of text type are read).
         digest: its ``event_digest``.
+        keys: its ``event_block_keys`` if computed already (the live matcher's).
     """
     fields: dict[str, str] = {}
     for name in MATCH_FIELDS:
@@ -129,7 +139,7 @@ def archive_document(event: EventRecord, raw: Mapping[str, Any], *, digest: str)
         "fields": fields,
         "flags": list(event.flags),
         "event_digest": digest,
-        "block_keys": sorted({key_digest(k) for k in event_block_keys(event)}),
+        "block_keys": [key_digest(k) for k in (event_block_keys(event) if keys is None else keys)],
     }
 
 

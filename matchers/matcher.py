@@ -254,7 +254,11 @@ class Matcher:
         return self.match_record(event_from_raw(raw_event, not_after=not_after), raw=raw_event)
 
     def match_record(
-        self, event: EventRecord, *, raw: Mapping[str, Any] | None = None
+        self,
+        event: EventRecord,
+        *,
+        raw: Mapping[str, Any] | None = None,
+        keys: frozenset[str] | None = None,
     ) -> MatchOutcome:
         """Match an already normalised event (see :meth:`match`).
 
@@ -262,11 +266,13 @@ class Matcher:
             event: the event.
             raw: the event as received, for the leads' ``event_digest`` (without it the
                 digest is that of an empty event: benchmarks only).
+            keys: the event's ``matchers.blocking.event_block_keys``, when the caller needs
+                them too (the event archive): computed once.
         """
         if self._tf is not None and not self._tf_fixed and self.model.tf.mode == "events":
             self._tf.add(name_tf_keys(event.names))
         self._note_event_time(event.occurred_at)
-        return self._score(event, self._index.candidate_people(event), raw)
+        return self._score(event, self._index.candidate_people(event, keys), raw)
 
     def rematch(self, event: EventRecord, *, digest: str) -> MatchOutcome:
         """Match an archived event again (retro-matching) without counting it as a new one.

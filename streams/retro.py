@@ -40,7 +40,7 @@ from connectors.event_archive import (
     rebuild_event,
 )
 from connectors.retry import until_stopped
-from matchers.blocking import person_block_keys
+from matchers.blocking import event_block_keys, person_block_keys
 from matchers.errors import InvalidRecord
 from matchers.leads import event_digest, lead_bytes
 from matchers.records import EventRecord, OccurredAtLimit, Person, event_from_raw
@@ -77,8 +77,14 @@ class RetroPort(Protocol):
         """The watchlist person, or ``None``."""
         ...
 
-    def match_record(self, event: EventRecord, *, raw: Mapping[str, Any] | None = None) -> Any:
-        """Match a normalised event."""
+    def match_record(
+        self,
+        event: EventRecord,
+        *,
+        raw: Mapping[str, Any] | None = None,
+        keys: frozenset[str] | None = None,
+    ) -> Any:
+        """Match a normalised event (``keys``: its block keys, computed once)."""
         ...
 
     def rematch(self, event: EventRecord, *, digest: str) -> Any:
@@ -151,10 +157,12 @@ class ArchivingMatcher:
     ) -> Any:
         """Match like ``Matcher.match``; keep the event's archive document."""
         event = event_from_raw(raw_event, not_after=not_after)
-        outcome = self.matcher.match_record(event, raw=raw_event)
+        keys = event_block_keys(event)  # computed once: for the candidates and the archive
+        outcome = self.matcher.match_record(event, raw=raw_event, keys=keys)
         leads = outcome.leads
         digest = str(leads[0]["event_digest"]) if leads else event_digest(raw_event)
-        self._archiver.pending.append(archive_document(event, raw_event, digest=digest))
+        doc = archive_document(event, raw_event, digest=digest, keys=keys)
+        self._archiver.pending.append(doc)
         return outcome
 
 
