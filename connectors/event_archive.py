@@ -415,9 +415,6 @@ class ElasticsearchEventArchive(EventArchive):
         wanted = sorted(set(keys))
         if not wanted:
             return
-        pit = await self._open_pit()
-        if pit is None:
-            return
         query = {
             "bool": {
                 "filter": [
@@ -426,6 +423,44 @@ class ElasticsearchEventArchive(EventArchive):
                 ]
             }
         }
+        # Most people's history is one page: one plain search, no point in time to open.
+        first = await self._first_page(query, min(page_size, max_events))
+        if first is not None:
+            if first:
+                yield first
+            return
+        async for page in self._pages(query, page_size, max_events):
+            yield page
+
+    async def _first_page(self, query: dict[str, Any], size: int) -> list[dict[str, Any]] | None:
+        """The whole result when it fits in one page of ``size``; ``None`` when it does not."""
+        quiet = self._client.options(ignore_status=404)
+        response = await self._retrier.call(
+            lambda: self._call(
+                partial(
+                    quiet.search,
+                    index=self._alias,
+                    query=query,
+                    size=size,
+                    sort=[{"occurred_at": "asc"}],
+                    track_total_hits=False,
+                    ignore_unavailable=True,
+                )
+            ),
+            kind="index",
+        )
+        hits = list(response.get("hits", {}).get("hits", [])) if hasattr(response, "get") else []
+        if len(hits) >= size:
+            return None
+        return [hit["_source"] for hit in hits]
+
+    async def _pages(
+        self, query: dict[str, Any], page_size: int, max_events: int
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every page under one point in time, ``search_after``, at most ``max_events``."""
+        pit = await self._open_pit()
+        if pit is None:
+            return
         after: list[Any] | None = None
         seen = 0
         try:

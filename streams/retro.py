@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -191,7 +192,6 @@ class RetroMatcher:
         page_size: archive documents per page.
         max_events: archive documents per person at most.
         max_lead_bytes: larger leads are left out (logged), as the feed handler does.
-        clock: the wall clock (tests fix it).
     """
 
     def __init__(
@@ -207,7 +207,6 @@ class RetroMatcher:
         page_size: int = 500,
         max_events: int = 200_000,
         max_lead_bytes: int = DEFAULT_MAX_LEAD_BYTES,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self._matcher = matcher
         self._archive = archive
@@ -220,7 +219,8 @@ class RetroMatcher:
         self._page_size = page_size
         self._max_events = max_events
         self._max_lead_bytes = max_lead_bytes
-        self._clock = clock
+        self._refresh_lock = asyncio.Lock()
+        self._refreshed_from = -1.0
         self.stats = RetroStats()
 
     async def request(self, person_id: str) -> asyncio.Future[int]:
@@ -261,7 +261,7 @@ class RetroMatcher:
             return 0  # no longer traced by the time their turn came
         if self._archiver is not None:
             await self._archiver.settled()  # events matched before the drop-out, archived
-        await self._archive.refresh()
+        await self._fresh()
         since = dt.datetime.fromisoformat(person.status_changed_at) - self._matcher.trace_lookback
         keys = [key_digest(k) for k in person_block_keys(person)]
         published = 0
@@ -276,6 +276,16 @@ class RetroMatcher:
         self.stats.people += 1
         self.stats.leads += published
         return published
+
+    async def _fresh(self) -> None:
+        """Refresh the archive, once for every person who asked while a refresh ran."""
+        asked = time.monotonic()
+        async with self._refresh_lock:
+            if self._refreshed_from >= asked:
+                return  # a refresh begun after this request has completed meanwhile
+            started = time.monotonic()
+            await self._archive.refresh()
+            self._refreshed_from = started
 
     def _leads_of(self, person_id: str, docs: Iterable[Mapping[str, Any]]) -> list[Outgoing]:
         out = []

@@ -27,7 +27,7 @@ from connectors.event_archive import (
     ensure_event_archive,
 )
 from simulator.population import IdentityFactory
-from tests.integration.streaming import Run, drained, es, indexed_leads, lag, wait_until
+from tests.integration.streaming import ES_URL, Run, drained, es, indexed_leads, lag, wait_until
 from tests.unit.matchers.test_matcher import event_record, roster_record
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -133,4 +133,42 @@ def test_retention_deletes_whole_old_day_indices_only(es: Elasticsearch, unique_
         assert sorted(h["_source"]["event_id"] for h in left) == ["e0", "e30", "e90"]
         assert delete_older_than(es, alias, 90, now=now) == []  # safe to run twice
     finally:
+        drop_event_archive(es, alias)
+
+
+async def test_the_archive_adapter_pages_and_writes_once(
+    es: Elasticsearch, unique_name: str
+) -> None:
+    from connectors.event_archive import ElasticsearchEventArchive, archive_document
+    from matchers.leads import event_digest
+    from matchers.records import event_from_raw
+
+    alias = f"events-{unique_name}"
+    now = dt.datetime(2026, 12, 7, 12, tzinfo=dt.UTC)
+    (person,) = IdentityFactory(random.Random(43)).people(1)
+    docs = []
+    for n, days in enumerate((1, 2, 3, 40, 41, 100)):
+        raw = event_record(f"e{n}", person, "bank", occurred_at=_ago(now, days))
+        docs.append(archive_document(event_from_raw(raw), raw, digest=event_digest(raw)))
+    ensure_event_archive(es, alias)
+    archive = ElasticsearchEventArchive.connect(ES_URL, alias)
+    try:
+        empty = [p async for p in archive.search(["x"], since=_ago(now, 90), page_size=2)]
+        assert empty == []  # no day index yet: nothing, no error
+        first = await archive.write(docs)
+        again = await archive.write(docs)
+        assert (first.created, again.created, again.present) == (6, 0, 6)
+        await archive.refresh()
+        keys = docs[0]["block_keys"]
+
+        async def ids(**kw: Any) -> list[list[str]]:
+            pages = archive.search(keys, since=_ago(now, 90), **kw)
+            return [[d["event_id"] for d in page] async for page in pages]
+
+        # Oldest first; within the window only; one page, or pages under a point in time.
+        assert await ids(page_size=10) == [["e4", "e3", "e2", "e1", "e0"]]
+        assert await ids(page_size=2) == [["e4", "e3"], ["e2", "e1"], ["e0"]]
+        assert await ids(page_size=2, max_events=3) == [["e4", "e3"], ["e2"]]
+    finally:
+        await archive.close()
         drop_event_archive(es, alias)
