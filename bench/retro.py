@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 from elasticsearch import Elasticsearch, helpers
+from elasticsearch.serializer import OrjsonSerializer
 from rich.progress import Progress
 
 from bench.common import environment, write_json
@@ -173,7 +174,7 @@ def _load_history(client: Elasticsearch, actions: Iterator[dict[str, Any]], tota
     with Progress() as progress:
         task = progress.add_task("archive history", total=total)
         for _ok, _item in helpers.streaming_bulk(
-            client, actions, chunk_size=4000, raise_on_error=False, request_timeout=120
+            client, actions, chunk_size=4000, raise_on_error=False
         ):
             progress.advance(task)
     return time.perf_counter() - started
@@ -259,10 +260,17 @@ def retro_phase(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     measured = {r["person_id"] for r in candidates}
     s = ArchiveSlice("retro", workdir, archive=True)
     alias = s.archive_alias
-    client = Elasticsearch(s.settings.elasticsearch_url, request_timeout=120)
+    client = Elasticsearch(
+        s.settings.elasticsearch_url,
+        request_timeout=120,
+        serializers={OrjsonSerializer.mimetype: OrjsonSerializer()},
+    )
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     try:
         ensure_event_archive(client, alias)
+        for days in range(LOOKBACK.days + 1):  # the day indices first: creating one is slow
+            name = day_index_name(alias, (now - dt.timedelta(days=days)).isoformat())
+            client.options(ignore_status=400).indices.create(index=name)
         actions = _history(world, total=args.history, measured=measured, alias=alias, now=now)
         load_s = _load_history(client, actions, args.history)
         client.indices.refresh(index=alias)
