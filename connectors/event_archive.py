@@ -84,7 +84,6 @@ MATCH_FIELDS: Final = (
 
 _TEMPLATE_PRIORITY: Final = 200
 _DAY_FORMAT: Final = "%Y.%m.%d"
-_KEYWORD: Final = {"type": "keyword"}
 
 
 @lru_cache(maxsize=65_536)
@@ -159,14 +158,16 @@ def rebuild_event(doc: Mapping[str, Any]) -> EventRecord:
 
 def archive_mappings() -> dict[str, Any]:
     """Return the mapping of an archive document (see the module docstring)."""
+    # Searched, never sorted or aggregated: no doc values to build for each of millions.
+    lookup = {"type": "keyword", "doc_values": False}
     return {
         "dynamic": False,
         "properties": {
-            "event_id": dict(_KEYWORD),
-            "source": dict(_KEYWORD),
-            "occurred_at": {"type": "date"},
-            "block_keys": dict(_KEYWORD),
-            "flags": dict(_KEYWORD),
+            "event_id": dict(lookup),
+            "source": dict(lookup),
+            "occurred_at": {"type": "date"},  # the sort of a retro search: doc values kept
+            "block_keys": dict(lookup),
+            "flags": dict(lookup),
             "event_digest": {"type": "keyword", "index": False},
             "fields": {"type": "object", "enabled": False},
         },
