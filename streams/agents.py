@@ -118,9 +118,9 @@ def register_agents(p: Pipeline) -> None:
 async def _match(p: Pipeline, records: Iterable[Any]) -> None:
     result = p.handle_events.batch(records)
     # The batch's archive documents are written while its leads are published (retro.py).
-    await asyncio.gather(
-        p.publisher.publish(p.leads, result.leads, role="leads"), archive_matched(p.archiver)
-    )
+    archiving = archive_matched(p.archiver)
+    leads = p.publisher.publish(p.leads, result.leads, role="leads")
+    await (leads if archiving is None else asyncio.gather(leads, archiving))
     await p.publisher.publish(p.deadletter, result.dead_letters, role="deadletter")
 
 

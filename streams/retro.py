@@ -308,14 +308,14 @@ class RetroMatcher:
         return out
 
 
-def archive_matched(archiver: EventArchiver | None) -> Awaitable[None]:
-    """Take the documents of the batch just matched and return their write (a no-op without).
+def archive_matched(archiver: EventArchiver | None) -> Awaitable[None] | None:
+    """Take the documents of the batch just matched and return their write (``None``: off).
 
     Called right after the batch was matched, before any await: the documents are exactly
     that batch's.
     """
     if archiver is None:
-        return asyncio.sleep(0)
+        return None
     ticket, docs = archiver.take()
     return archiver.write(ticket, docs)
 

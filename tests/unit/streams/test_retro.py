@@ -58,7 +58,9 @@ async def _archived(events: list[dict[str, Any]], matcher: Matcher) -> InMemoryE
     live = ArchivingMatcher(matcher, archiver)
     for raw in events:
         live.match(raw)
-    await archive_matched(archiver)
+    writing = archive_matched(archiver)
+    assert writing is not None
+    await writing
     return archive
 
 
@@ -148,7 +150,9 @@ async def test_retro_waits_for_archive_writes_in_flight() -> None:
 
     archiver = EventArchiver(Slow())
     archiver.pending.append({"event_id": "e", "source": "bank"})
-    write = asyncio.ensure_future(archive_matched(archiver))
+    writing = archive_matched(archiver)
+    assert writing is not None
+    write = asyncio.ensure_future(writing)
     settled = asyncio.ensure_future(archiver.settled())
     await asyncio.sleep(0.01)
     assert not settled.done()
