@@ -377,7 +377,7 @@ def main() -> None:
     previous = Path("bench/results/retro.json")
     if previous.exists():  # phases not run this time keep their last figures
         result = orjson.loads(previous.read_bytes()) | result
-    path = write_json("retro", result)
+    path = write_json("retro.json", result)
     say(f"retro bench: results in {path}")
 
 

@@ -330,6 +330,8 @@ class ElasticsearchEventArchive(EventArchive):
         self._client = client
         self._alias = alias
         self._retrier = retrier or Retrier()
+        #: Day indices this process wrote to since its last refresh (None: refresh the alias).
+        self._dirty: set[str] | None = None
 
     @classmethod
     def connect(
@@ -373,6 +375,8 @@ class ElasticsearchEventArchive(EventArchive):
             for doc in pending:
                 index = day_index_name(self._alias, str(doc["occurred_at"]))
                 operations += [{"create": {"_index": index, "_id": _doc_id(doc)}}, doc]
+                if self._dirty is not None:
+                    self._dirty.add(index)
             items = await self._call(partial(self._client.bulk, operations=operations))
             retry = []
             for doc, entry in zip(pending, items["items"], strict=True):
@@ -399,11 +403,23 @@ class ElasticsearchEventArchive(EventArchive):
             raise request_error(exc) from exc
 
     async def refresh(self) -> None:
-        """Refresh the alias (nothing to do while it has no index yet)."""
+        """Make this process's writes searchable: the day indices it wrote to since last time.
+
+        The first call refreshes the whole alias. Other processes' writes become searchable
+        by the indices' own refresh interval (5 s).
+        """
+        dirty, self._dirty = self._dirty, set()
+        if dirty is not None and not dirty:
+            return
+        target = self._alias if dirty is None else ",".join(sorted(dirty))
         quiet = self._client.options(ignore_status=404)
-        await self._retrier.call(
-            lambda: self._call(partial(quiet.indices.refresh, index=self._alias)), kind="index"
-        )
+        try:
+            await self._retrier.call(
+                lambda: self._call(partial(quiet.indices.refresh, index=target)), kind="index"
+            )
+        except BaseException:
+            self._dirty = None if dirty is None else (self._dirty or set()) | dirty
+            raise
 
     async def search(
         self, keys: Iterable[str], *, since: str, page_size: int = 1000, max_events: int = 100_000
