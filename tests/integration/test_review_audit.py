@@ -30,7 +30,7 @@ def prefix(es: Elasticsearch, settings: TracerSettings) -> Iterator[str]:
         yield name
     finally:
         drop_world(es, name)
-        drop_topics(settings.kafka_bootstrap, [f"{name}.audit"], group=f"{name}-none")
+        drop_topics(settings, [f"{name}.audit"], group=f"{name}-none")
 
 
 def _entry(actor: str, action: str = "view", audit_id: str | None = None) -> dict[str, Any]:

@@ -33,7 +33,7 @@ def prefix(es: Elasticsearch, settings: TracerSettings) -> Iterator[str]:
         yield name
     finally:
         drop_world(es, name)
-        drop_topics(settings.kafka_bootstrap, [f"{name}.audit"], group=f"{name}-none")
+        drop_topics(settings, [f"{name}.audit"], group=f"{name}-none")
 
 
 def _free_port() -> int:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from connectors.lead_index import district_alias
-from connectors.topics import ALL_TOPICS, FEED_TOPICS, topic_name
+from contract import ALL_TOPICS, FEED_TOPICS, topic_name
 from kibana.acls import AUDIT_TOPIC, KAFKA_PRINCIPALS, acl_rules, writers
 from kibana.roles import SERVICE_USERS, officer_role, service_roles
 from tracer.commands.roles import role_files
