@@ -152,9 +152,9 @@ def test_only_the_right_principals_write_each_topic() -> None:
         "supervision.roster": {"roster"},
         "leads": {"worker"},
         "deadletter": {"worker"},
+        "alerts": {"worker"},
         "tracer.roster.valid": {"worker"},
         "audit": {"worker", "review"},
-        "tracer.roster.valid": {"worker"},
     }
     for key in ALL_TOPICS:
         assert found[topic_name(key)] == expected[key], key
