@@ -226,7 +226,7 @@ def pipeline_run(  # noqa: PLR0917 - a benchmark's internal step
             _store(es, extra, [*subs, hooked], scope)
         _publish(s, roster, events)
         s.start_workers(1)
-        probe = ConsumerLagProbe(s.settings.kafka_bootstrap)
+        probe = ConsumerLagProbe(s.settings)
         try:
             s.wait_ready()
             started = time.perf_counter()

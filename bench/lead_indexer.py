@@ -21,6 +21,7 @@ from elasticsearch import Elasticsearch
 
 from connectors.elasticsearch import ElasticsearchLeadIndexer
 from connectors.lead_index import drop_lead_index, ensure_lead_index
+from tracer.settings import TracerSettings
 
 URL = "http://127.0.0.1:9200"
 
@@ -57,7 +58,7 @@ def _lead(n: int, districts: int) -> dict[str, Any]:
 
 
 async def _run(leads: list[dict[str, Any]], alias: str, bulk: int, warm: int) -> float:
-    indexer = ElasticsearchLeadIndexer.connect(URL, alias)
+    indexer = ElasticsearchLeadIndexer.connect(TracerSettings(elasticsearch_url=URL), alias)
     try:
         # --warm: one lead of each district first, untimed (its index made before the clock).
         await indexer.index(leads[:warm])

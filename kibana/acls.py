@@ -34,8 +34,8 @@ __all__ = [
 
 Principal = Literal["feeds", "roster", "worker", "review"]
 KAFKA_PRINCIPALS: Final[tuple[Principal, ...]] = ("feeds", "roster", "worker", "review")
-#: The audit topic (decided name; the review service and the CLI write it).
-AUDIT_TOPIC: Final = "audit"
+#: The audit topic (the review service and the CLI write it), named by the contract.
+AUDIT_TOPIC: Final = topic_name("audit")
 
 Operation = Literal["Read", "Write", "Describe"]
 

@@ -222,14 +222,16 @@ class WatchlistIndex(Generic[P, E]):
         """The person ids sharing a usable key with the event, at most ``max_candidates``."""
         return {p.person_id for p in self.candidate_people(event)}
 
-    def candidate_people(self, event: E) -> list[P]:
+    def candidate_people(self, event: E, keys: frozenset[str] | None = None) -> list[P]:
         """The people sharing a usable key with the event, at most ``max_candidates``.
 
         Those hit by the most keys come first when there are more (ties by person id).
+        ``keys``: the event's keys when the caller computed them already (the event archive
+        stores them too), else they are computed here.
         """
         hits: dict[int, int] = {}
         get, caps, max_block = self._postings.get, self._family_caps, self._max_block
-        for key in self._event_keys(event):
+        for key in self._event_keys(event) if keys is None else keys:
             posting = get(hash(key))
             if posting is None:
                 continue

@@ -80,17 +80,20 @@ def event_digest(raw: Mapping[str, Any]) -> str:
     return sha256(canonical).hexdigest()
 
 
-def before_trace(person: Person, event: EventRecord) -> bool:
-    """Whether the event occurred before the person's current trace began.
+def before_trace(
+    person: Person, event: EventRecord, lookback: dt.timedelta = dt.timedelta(0)
+) -> bool:
+    """Whether the event occurred before the person's trace window began.
 
-    The trace begins at the ``status_changed_at`` of the person's ``dropped_out`` record. An
-    event from before is history: both the stream and ``tracer reprocess`` leave it out (it
-    is retro-matching's, a later job), so which of the two saw the roster record first does
-    not change the leads (docs/design.md, "Late drop-outs").
+    The window begins ``lookback`` before the ``status_changed_at`` of the person's
+    ``dropped_out`` record (the bank account opened the month before the drop-out is the best
+    lead there is). The stream, ``tracer reprocess`` and retro-matching apply this one rule
+    with the same ``lookback`` (``TRACER_RETRO_DAYS``), so which of them saw the roster record
+    first does not change the leads (docs/design.md, "Late drop-outs").
     """
     # Both are normalised ISO-8601 with an offset; only a pair that would make a lead gets here.
     occurred = dt.datetime.fromisoformat(event.occurred_at)
-    return occurred < dt.datetime.fromisoformat(person.status_changed_at)
+    return occurred < dt.datetime.fromisoformat(person.status_changed_at) - lookback
 
 
 def build_lead(

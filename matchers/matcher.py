@@ -113,10 +113,19 @@ class Matcher:
         model: the match model.
         tf_table: a fixed term-frequency table; by default the table follows the model's
             ``tf.mode`` (counts over the watchlist, or over events seen).
+        trace_lookback: how long before a person's ``status_changed_at`` their trace window
+            begins (:func:`matchers.leads.before_trace`; ``TRACER_RETRO_DAYS`` in the apps).
     """
 
-    def __init__(self, model: MatchModel, *, tf_table: TermFrequencies | None = None) -> None:
+    def __init__(
+        self,
+        model: MatchModel,
+        *,
+        tf_table: TermFrequencies | None = None,
+        trace_lookback: dt.timedelta = dt.timedelta(0),
+    ) -> None:
         self.model = model
+        self.trace_lookback = trace_lookback
         self._index = watchlist_index(
             max_block_size=model.blocking.max_block_size,
             max_candidates=model.blocking.max_candidates,
@@ -245,7 +254,11 @@ class Matcher:
         return self.match_record(event_from_raw(raw_event, not_after=not_after), raw=raw_event)
 
     def match_record(
-        self, event: EventRecord, *, raw: Mapping[str, Any] | None = None
+        self,
+        event: EventRecord,
+        *,
+        raw: Mapping[str, Any] | None = None,
+        keys: frozenset[str] | None = None,
     ) -> MatchOutcome:
         """Match an already normalised event (see :meth:`match`).
 
@@ -253,13 +266,34 @@ class Matcher:
             event: the event.
             raw: the event as received, for the leads' ``event_digest`` (without it the
                 digest is that of an empty event: benchmarks only).
+            keys: the event's ``matchers.blocking.event_block_keys``, when the caller needs
+                them too (the event archive): computed once.
         """
         if self._tf is not None and not self._tf_fixed and self.model.tf.mode == "events":
             self._tf.add(name_tf_keys(event.names))
         self._note_event_time(event.occurred_at)
-        candidates = self._index.candidate_people(event)
+        return self._score(event, self._index.candidate_people(event, keys), raw)
+
+    def rematch(self, event: EventRecord, *, digest: str) -> MatchOutcome:
+        """Match an archived event again (retro-matching) without counting it as a new one.
+
+        The same candidates and rules as :meth:`match_record`, but no term-frequency count and
+        no ``RosterChange.late`` bookkeeping: the event was counted when it was first matched.
+
+        Args:
+            event: the event, rebuilt from the archive.
+            digest: its ``event_digest`` as first computed (the raw event is not archived).
+        """
+        return self._score(event, self._index.candidate_people(event), None, digest)
+
+    def _score(
+        self,
+        event: EventRecord,
+        candidates: list[Person],
+        raw: Mapping[str, Any] | None,
+        digest: str = "",
+    ) -> MatchOutcome:
         leads = []
-        digest = ""
         skipped = 0
         for person in candidates:
             # Levels first: most pairs are gated or score below ``low``, and their details
@@ -274,7 +308,7 @@ class Matcher:
             )
             if scored.tier is None:
                 continue
-            if before_trace(person, event):
+            if before_trace(person, event, self.trace_lookback):
                 skipped += 1
                 continue
             explanation = explain(scored.contributions)

@@ -235,9 +235,11 @@ class LeadReader:
         ]
 
     async def event_numbers(self, lead: dict[str, Any]) -> dict[str, str]:
-        """The full id, phone and card of a lead's event, read from the event archive.
+        """The full id and phone of a lead's event, read from the event archive.
 
-        Returns an empty dict when the archive does not hold the event.
+        The archive (``connectors.event_archive``) keeps the text of the fields matching reads
+        under ``fields``; a card number is not among them, so it is never shown. Returns an
+        empty dict when the archive does not hold the event (past its retention).
         """
         event_id, source = str(lead.get("event_id", "")), str(lead.get("source", ""))
         either = [{"term": {"event_id": event_id}}, {"term": {"event_id.keyword": event_id}}]
@@ -245,8 +247,8 @@ class LeadReader:
         for hit in (await self._search([self._events], body))["hits"]["hits"]:
             event = hit["_source"]
             if event.get("event_id") == event_id and event.get("source") == source:
-                wanted = ("id_number", "phone", "card_number")
-                return {k: str(event[k]) for k in wanted if event.get(k)}
+                fields = event.get("fields") or {}
+                return {k: str(fields[k]) for k in ("id_number", "phone") if fields.get(k)}
         return {}
 
     async def _search(self, indices: list[str], body: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from matchers.native import is_active as matchers_compiled
 
 from streams.parts import Pipeline
 from streams.pipeline import dead_letter_message, origin_of
+from streams.retro import archive_matched, retro_after_roster
 
 __all__ = ["register_agents", "request_stop"]
 
@@ -57,6 +58,7 @@ def register_agents(p: Pipeline) -> None:
     p.app.task(follow_roster)
     p.app.task(close_leads)
     p.app.task(stop_with_the_app)
+    _register_retro(p)
 
     @p.app.agent(p.feeds, name="tracer.match_feeds")
     async def match_feeds(stream: Any) -> None:
@@ -106,6 +108,8 @@ def register_agents(p: Pipeline) -> None:
     async def close_indexer(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
         await report_stats()  # the last figures (bench.e2e reads them)
         await p.indexer.close()
+        if p.archiver is not None:
+            await p.archiver.archive.close()
 
     p.app.timer(interval=30.0)(report_stats)
     p.app.on_before_shutdown.connect(close_indexer)
@@ -113,16 +117,22 @@ def register_agents(p: Pipeline) -> None:
 
 async def _match(p: Pipeline, records: Iterable[Any]) -> None:
     result = p.handle_events.batch(records)
-    await p.publisher.publish(p.leads, result.leads, role="leads")
+    # The batch's archive documents are written while its leads are published (retro.py).
+    archiving = archive_matched(p.archiver)
+    leads = p.publisher.publish(p.leads, result.leads, role="leads")
+    await (leads if archiving is None else asyncio.gather(leads, archiving))
     await p.publisher.publish(p.deadletter, result.dead_letters, role="deadletter")
 
 
 async def _roster_verdicts(p: Pipeline, records: Iterable[Any]) -> None:
     letters = []
+    valid = []
     for record in records:
         # The person's last valid record is kept first (streams/last_valid.py).
         reason = await p.keeper.verdict(record.partition, record.offset)
-        if reason is not None:
+        if reason is None:
+            valid.append(record.value)
+        else:
             p.stats.count_dead_letter(reason, stage="roster")
             log.info(
                 "roster: dead letter for partition %d offset %d", record.partition, record.offset
@@ -137,6 +147,31 @@ async def _roster_verdicts(p: Pipeline, records: Iterable[Any]) -> None:
                 )
             )
     await p.publisher.publish(p.deadletter, letters, role="deadletter")
+    if p.retro is not None:  # new drop-outs: their history, before the offsets move
+        await retro_after_roster(p.retro, valid, p.stopping)
+
+
+def _register_retro(p: Pipeline) -> None:
+    """Register retro-matching's loops and the archive's retention timer (streams/retro.py)."""
+    retro, archiver = p.retro, p.archiver
+    if retro is None or archiver is None:
+        return
+
+    async def retro_match() -> None:
+        await p.watchlist.ready.wait()
+        await retro.run()
+
+    async def archive_retention() -> None:
+        try:
+            gone = await archiver.archive.delete_older_than(p.archive_retention_days)
+        except Exception:  # the next round tries again
+            log.exception("event archive: retention failed")
+            return
+        if gone:
+            log.info("event archive: %d day indices past retention deleted", len(gone))
+
+    p.app.task(retro_match)
+    p.app.timer(interval=3600.0)(archive_retention)
 
 
 async def _index(p: Pipeline, records: list[Any]) -> None:

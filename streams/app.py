@@ -18,12 +18,13 @@ from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import faust
 from connectors.clients import KafkaClientSettings, faust_broker_credentials
 from connectors.elasticsearch import LeadIndexer
 from connectors.endpoints import kafka_addresses, probe
+from connectors.event_archive import EventArchive
 from connectors.kafka import KafkaRosterFollower
 from connectors.retry import Retrier, RetryCounter
 from contract import FEED_TOPICS, topic_name
@@ -36,6 +37,7 @@ from streams.metrics import WorkerCollector, WorkerFigures, exposition, worker_r
 from streams.parts import Pipeline
 from streams.pipeline import EventHandler, EventParser, MatcherPort, PipelineStats
 from streams.publisher import Publisher
+from streams.retro import ArchivingMatcher, EventArchiver, RetroMatcher, RetroPort
 from streams.roster import LeadCloser, Watchlist
 from streams.transport import RawBytes, install_fast_fetch
 
@@ -168,6 +170,7 @@ def build_pipeline(
     stats: PipelineStats | None = None,
     retrier: Retrier | None = None,
     check_lead: Callable[[dict[str, Any]], str | None] | None = None,
+    archive: EventArchive | None = None,
 ) -> Pipeline:
     """Compose one worker's Faust app and register its agents and background tasks.
 
@@ -175,6 +178,8 @@ def build_pipeline(
     the same ones. Without them, the pipeline makes its own (a fresh stop event, retries
     counted into ``stats``). ``check_lead`` finds fault with a lead message before it is
     indexed (``tracer worker`` passes ``connectors.lead_schema.lead_problem``).
+    counted into ``stats``). With an ``archive``, every matched event is archived and new
+    drop-outs are retro-matched (``streams/retro.py``; the matcher must be a ``Matcher``).
     """
     app = _faust_app(settings, web_enabled=web_enabled, datadir=datadir)
     prefix = settings.topic_prefix
@@ -214,6 +219,7 @@ def build_pipeline(
         return await queued
 
     health = _health_monitor(settings, app, stats, follower)
+    archiver = None if archive is None else EventArchiver(archive)
     pipeline = Pipeline(
         app=app,
         feeds=app.topic(*(topic_name(t, prefix=prefix) for t in FEED_TOPICS), **raw),
@@ -226,7 +232,7 @@ def build_pipeline(
         closer=closer,
         keeper=LastValidKeeper(watchlist.verdicts, follower.fetch, keep, retrier=retrier),
         handle_events=EventHandler(
-            matcher,
+            matcher if archiver is None else ArchivingMatcher(cast(RetroPort, matcher), archiver),
             parse_event,
             max_bytes=settings.max_event_bytes,
             stats=stats,
@@ -257,9 +263,28 @@ def build_pipeline(
         stats=stats,
         max_dead_letter_bytes=dead_max,
     )
+    if archiver is not None:
+        _attach_retro(pipeline, settings, matcher, archiver)
     register_agents(pipeline)
     _register_health(pipeline, web_enabled=web_enabled)
     return pipeline
+
+
+def _attach_retro(
+    p: Pipeline, settings: StreamSettings, matcher: Any, archiver: EventArchiver
+) -> None:
+    """Give the pipeline its archive writer and retro matcher (docs/design.md, Retro-matching)."""
+    p.archiver = archiver
+    p.archive_retention_days = int(getattr(settings, "retention_events_days", 90))
+    p.retro = RetroMatcher(
+        matcher,
+        archiver.archive,
+        partial(p.publisher.publish, p.leads, role="leads"),
+        archiver=archiver,
+        status_of=p.watchlist.status_of,
+        concurrency=int(getattr(settings, "retro_concurrency", 2)),
+        max_lead_bytes=settings.max_lead_bytes,
+    )
 
 
 def _health_monitor(

@@ -22,6 +22,7 @@ from streams.last_valid import LastValidKeeper
 from streams.lead_writer import LeadWriter
 from streams.pipeline import EventHandler, PipelineStats
 from streams.publisher import Publisher
+from streams.retro import EventArchiver, RetroMatcher
 from streams.roster import LeadCloser, Watchlist
 
 __all__ = ["Pipeline"]
@@ -53,3 +54,7 @@ class Pipeline:
     bulk_flush_seconds: float = 0.5
     stats: PipelineStats = field(default_factory=PipelineStats)
     max_dead_letter_bytes: int = DEFAULT_MAX_DEAD_LETTER_BYTES
+    #: The event archive's writer on the live path and retro-matching (None: archive off).
+    archiver: EventArchiver | None = None
+    retro: RetroMatcher | None = None
+    archive_retention_days: int = 90

@@ -97,8 +97,6 @@ class TracerSettings(BaseSettings):
     review_users_index: str = "review-users"
     #: The append-only audit index (its topic is `audit`, with the topic prefix).
     audit_index: str = "audit"
-    #: The event archive's alias (`events-YYYY.MM.DD` indices), where "reveal" reads numbers.
-    events_alias: str = "events"
     # Kibana and the secure Docker stack (issue 17).
     #: Base URL of the review service; Kibana links each lead id to ``<base>/leads/<lead_id>``.
     review_base_url: str = "http://127.0.0.1:8080"
@@ -116,7 +114,8 @@ class TracerSettings(BaseSettings):
     retention_leads_days: int = Field(default=365, ge=1, le=3650)
     retention_alerts_days: int = Field(default=90, ge=1, le=3650)
     retention_audit_days: int = Field(default=730, ge=1, le=3650)
-    retention_events_days: int = Field(default=30, ge=1, le=3650)
+    #: The event archive's day indices; at least ``retro_days`` (history a drop-out is searched in).
+    retention_events_days: int = Field(default=90, ge=1, le=3650)
     #: Passwords of the Elasticsearch service users that ``tracer roles apply`` creates.
     es_worker_password: SecretStr | None = None
     es_review_password: SecretStr | None = None
@@ -161,6 +160,18 @@ class TracerSettings(BaseSettings):
     #: The CA bundle that signed Elasticsearch's certificate (https; default: the system's).
     #: Certificates are always verified.
     elasticsearch_ca_file: Path | None = None
+
+    # Retro-matching and the event archive (issue 14.2; docs/design.md, "Retro-matching").
+    #: Archive every valid event the worker matched (Elasticsearch, one index per day).
+    event_archive: bool = True
+    #: The alias over the archive's day indices (``events-YYYY.MM.DD``); the review service's
+    #: "reveal" reads an event's numbers there. Its retention: ``retention_events_days``.
+    event_archive_alias: str = "events"
+    #: A person's trace window begins this many days before their ``status_changed_at``: the
+    #: stream, ``tracer reprocess`` and retro-matching all apply it (matchers.leads.before_trace).
+    retro_days: int = Field(default=90, ge=0, le=3660)
+    #: People retro-matched at once by one worker (each a bounded archive search).
+    retro_concurrency: int = Field(default=2, ge=1, le=16)
 
     @model_validator(mode="after")
     def _secrets_are_real(self) -> TracerSettings:

@@ -32,6 +32,7 @@ with warnings.catch_warnings():  # kafka-python warns once on import
 from elasticsearch import Elasticsearch, helpers
 
 from connectors.clients import elasticsearch_client
+from connectors.event_archive import drop_event_archive
 from connectors.kafka import consumer_lag
 from connectors.lead_index import drop_lead_index
 from connectors.topics import drop_topics
@@ -61,6 +62,7 @@ class Run:
             "TRACER_FEED_PARTITIONS": str(s.feed_partitions),
             "TRACER_BULK_FLUSH_SECONDS": "0.3",
             "TRACER_ELASTICSEARCH_URL": s.elasticsearch_url,
+            "TRACER_EVENT_ARCHIVE_ALIAS": s.event_archive_alias,
         }
 
     def topic(self, key: Any) -> str:
@@ -184,6 +186,7 @@ def run(tmp_path: Path) -> Iterator[Run]:
         leads_alias=f"leads-it{tag}",
         consumer_group=f"tracer-it{tag}",
         feed_partitions=4,
+        event_archive_alias=f"events-it{tag}",
     )
     the_run = Run(settings, tmp_path)
     the_run.tracer("stack", "init")
@@ -201,6 +204,7 @@ def run(tmp_path: Path) -> Iterator[Run]:
 
 def _drop(run: Run) -> None:
     drop_lead_index(es(), run.settings.leads_alias)
+    drop_event_archive(es(), run.settings.event_archive_alias)
     drop_topics(
         run.settings,
         [run.topic(t) for t in ALL_TOPICS],

@@ -23,7 +23,7 @@ from standardwebhooks.webhooks import Webhook
 
 from alerts.secretbox import new_key
 from connectors.kafka import consumer_lag
-from connectors.topics import FEED_TOPICS
+from contract import FEED_TOPICS
 from tests.integration.streaming import (
     TRACER,
     Run,
@@ -278,7 +278,7 @@ def _second_worker_rereads(run: Run) -> None:
 
     def caught_up() -> bool:
         with contextlib.suppress(Exception):
-            return consumer_lag(run.settings.kafka_bootstrap, group, topics) == 0
+            return consumer_lag(run.settings, group, topics) == 0
         return False
 
     wait_until(caught_up, timeout=150, what="the second worker re-read everything")

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import pytest
 
-from connectors.topics import FEED_TOPICS
+from contract import FEED_TOPICS
 from tests.integration.streaming import TRACER, Run, write_world
 
 with warnings.catch_warnings():  # kafka-python warns once on import

@@ -37,7 +37,7 @@ def cleanup(es: Elasticsearch, unique_name: str) -> Iterator[str]:
 def test_topic_retention_is_set_and_setting_it_again_is_harmless(
     settings: TracerSettings, unique_name: str
 ) -> None:
-    admin = kafka_admin(settings.kafka_bootstrap)
+    admin = kafka_admin(settings)
     topic = f"{unique_name}.feeds.bank"
     try:
         admin.create_topics([NewTopic(topic, 1, 1)])

@@ -157,12 +157,11 @@ def put_lead(es: Elasticsearch, world: World, lead: dict[str, Any]) -> dict[str,
     """Index a lead into its district's index (refreshed), and its event into the archive."""
     index = f"{district_alias(world.alias, lead['district'])}-v1"
     es.index(index=index, id=lead["lead_id"], document=lead, refresh="wait_for")
+    # Shaped as the event archive keeps it (connectors.event_archive.archive_document).
     event = {
         "event_id": lead["event_id"],
         "source": lead["source"],
-        "id_number": FULL_ID,
-        "phone": "13812345678",
-        "name": lead["event_name"],
+        "fields": {"id_number": FULL_ID, "phone": "13812345678", "name": lead["event_name"]},
     }
     es.index(index=f"{world.events}-2026.12.01", document=event, refresh="wait_for")
     return lead

@@ -68,8 +68,9 @@ def test_an_event_before_the_trace_began_makes_no_lead_and_is_counted(
     (person,) = IdentityFactory(random.Random(10)).people(1)
     roster = [roster_record(1, person) | {"status_changed_at": "2026-02-01T10:00:00+08:00"}]
     events = [
-        event_record("e1", person, "hukou", occurred_at="2026-02-01T09:00:00+08:00"),
-        event_record("e2", person, "hukou", occurred_at="2026-02-01T11:00:00+08:00"),
+        # The window begins TRACER_RETRO_DAYS (90) before the drop-out: 2025-11-03T10:00+08:00.
+        event_record("e1", person, "hukou", occurred_at="2025-11-03T09:59:59+08:00"),
+        event_record("e2", person, "hukou", occurred_at="2025-11-03T10:00:00+08:00"),
     ]
     leads, dead = _reprocess(tmp_path, roster, events)
     assert [lead["event_id"] for lead in leads] == ["e2"] and dead == []

@@ -144,7 +144,8 @@ def reprocess(  # noqa: PLR0917 -- typer passes options by name
     sizes = state.checkpoint.sizes
     reject_file = RejectsFile(rejects_path, keep=sizes.get("rejects", 0))
     try:
-        matcher = Matcher(match_model)
+        # The trace window the stream and retro-matching use too (matchers.leads.before_trace).
+        matcher = Matcher(match_model, trace_lookback=timedelta(days=settings.retro_days))
         # A resumed job's roster rejects are in the file already (kept up to the checkpoint).
         roster_rejects = DiscardedRejects() if resume else reject_file
         roster_counts = plan.load_roster(matcher, settings, roster_rejects)

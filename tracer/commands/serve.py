@@ -42,7 +42,7 @@ def review_config(settings: TracerSettings) -> ReviewConfig:
         leads_alias=settings.leads_alias,
         users_index=settings.review_users_index,
         audit_index=settings.audit_index,
-        events_alias=settings.events_alias,
+        events_alias=settings.event_archive_alias,
         audit_topic=topic_name("audit", prefix=settings.topic_prefix),
         session_seconds=settings.review_session_minutes * 60.0,
         secure_cookie=settings.review_secure_cookie,

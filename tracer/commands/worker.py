@@ -25,6 +25,7 @@ import os
 import sys
 import threading
 import time
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,6 +36,7 @@ from faust.worker import Worker
 from connectors.clients import elasticsearch_client
 from connectors.elasticsearch import ElasticsearchLeadIndexer
 from connectors.endpoints import require_listening, url_address
+from connectors.event_archive import ElasticsearchEventArchive, ensure_event_archive
 from connectors.lead_index import ensure_lead_index
 from connectors.lead_schema import lead_problem
 from connectors.retry import Retrier, RetryCounter, RetryPolicy
@@ -80,6 +82,8 @@ def prepare_services(settings: TracerSettings) -> str:
     require_listening("Elasticsearch", [url_address(settings.elasticsearch_url)])
     client = elasticsearch_client(settings)
     try:
+        if settings.event_archive:
+            ensure_event_archive(client, settings.event_archive_alias)
         return ensure_lead_index(client, settings.leads_alias)
     finally:
         client.close()
@@ -120,6 +124,15 @@ class StoppingWorker(Worker):
             request_stop(self._pipeline)
         except Exception:  # Faust's own shutdown must go on whatever happened here
             log.exception("worker: stopping the pipeline failed; shutting down anyway")
+
+
+def _event_archive(settings: TracerSettings, retrier: Retrier) -> ElasticsearchEventArchive | None:
+    """The event archive (``TRACER_EVENT_ARCHIVE``, default on): archiving and retro-matching."""
+    if not settings.event_archive:
+        return None
+    return ElasticsearchEventArchive.connect(
+        settings, settings.event_archive_alias, retrier=retrier
+    )
 
 
 def _exit_now(after_s: float) -> None:
@@ -174,7 +187,7 @@ def worker(
     indexer = ElasticsearchLeadIndexer.connect(settings, settings.leads_alias, retrier=retrier)
     pipeline = build_pipeline(
         settings,
-        matcher=Matcher(model),
+        matcher=Matcher(model, trace_lookback=timedelta(days=settings.retro_days)),
         # Matcher.match checks the envelope with the same reasons: checking it twice cost ~4 %
         # of the worker's CPU.
         parse_event=partial(parse_event_bytes, check_envelope=False),
@@ -184,6 +197,7 @@ def worker(
         retrier=retrier,
         # Every lead message is held to the matcher's shape before it is indexed (issue 17.3).
         check_lead=lead_problem,
+        archive=_event_archive(settings, retrier),
     )
     if settings.alerts_enabled:  # issue 16: new leads evaluated against subscriptions
         asyncio.run(prepare_alert_indices(settings))

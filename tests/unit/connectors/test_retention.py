@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from connectors.retention import day_indices_older_than, topic_retention
-from connectors.topics import ALL_TOPICS, COMPACTED_TOPICS
+from contract import ALL_TOPICS, COMPACTED_TOPICS
 from kibana.acls import AUDIT_TOPIC
 from tracer.commands.retention import topic_days
 from tracer.settings import TracerSettings

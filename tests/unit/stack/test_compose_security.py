@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from connectors.lead_index import district_alias
-from connectors.topics import ALL_TOPICS, FEED_TOPICS, topic_name
+from contract import ALL_TOPICS, FEED_TOPICS, topic_name
 from kibana.acls import AUDIT_TOPIC, KAFKA_PRINCIPALS, acl_rules, writers
 from kibana.roles import SERVICE_USERS, officer_role, service_roles
 from tracer.commands.roles import role_files
@@ -154,6 +154,7 @@ def test_only_the_right_principals_write_each_topic() -> None:
         "deadletter": {"worker"},
         "alerts": {"worker"},
         "tracer.roster.valid": {"worker"},
+        "audit": {"worker", "review"},
     }
     for key in ALL_TOPICS:
         assert found[topic_name(key)] == expected[key], key

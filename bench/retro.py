@@ -1,0 +1,386 @@
+"""Benchmark: retro-matching on the local stack, and what archiving costs the live pipeline.
+
+    python -m bench.retro [--history 1000000] [--base-events 200000] [--dropouts 100]
+                          [--throughput-events 60000] [--phases archive,retro] [--keep]
+
+Two phases, each on its own topic prefix / consumer group / leads alias / archive alias:
+
+1. **archive**: the live pipeline's sustained events/s (backlog published first, one ``tracer
+   worker``, from "watchlist ready" to zero lag on the feeds and the leads topic, as bench.e2e
+   measures it) with ``TRACER_EVENT_ARCHIVE=false`` then ``true``, on the same Hainan-mix
+   events, in one run; the ratio is the archive's cost.
+2. **retro**: a Hainan-mix world (2,000 watched) of ``--base-events`` events is dated uniformly
+   over the last 89 days and bulk-loaded straight into the archive's day indices, repeated with
+   fresh event ids until ``--history`` documents are archived (the repeats leave out the
+   measured people's own events, so each of them has their true history once, amid more
+   namesakes and neighbours). The roster is published with ``--dropouts`` watched people
+   ``active``; a worker starts (its initial roster search of every dropped-out person is timed
+   apart and awaited). Then the drop-outs are published to the roster topic, 10 a second, each
+   with ``status_changed_at`` now; a poller searches the leads alias every 100 ms. Latency of
+   a drop-out = the time its last historical lead (the leads retro-matching must find, computed
+   beforehand by the same archive search and ``Matcher.rematch`` in this process) is
+   searchable - the time its record was published. It includes the leads index's 1 s refresh.
+
+Results go to ``bench/results/retro.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import random
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+from elasticsearch import Elasticsearch, helpers
+from elasticsearch.serializer import OrjsonSerializer
+from rich.progress import Progress
+
+from bench.common import environment, write_json
+from bench.e2e import Slice, _count, _lines, _publish, _quantiles
+from connectors.event_archive import (
+    ElasticsearchEventArchive,
+    archive_document,
+    day_index_name,
+    drop_event_archive,
+    ensure_event_archive,
+    key_digest,
+    rebuild_event,
+)
+from connectors.kafka import ConsumerLagProbe
+from contract import FEED_TOPICS
+from matchers.blocking import person_block_keys
+from matchers.errors import InvalidRecord
+from matchers.leads import event_digest
+from matchers.matcher import Matcher
+from matchers.modelfile import default_model
+from matchers.records import event_from_raw
+from simulator import SimulationConfig, build_world
+from tracer.settings import TracerSettings
+
+__all__ = ["main"]
+
+LOOKBACK = dt.timedelta(days=90)
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+class ArchiveSlice(Slice):
+    """bench.e2e's slice with its own archive alias, the archive on or off."""
+
+    def __init__(self, name: str, workdir: Path, *, archive: bool) -> None:
+        super().__init__(name, workdir)
+        self.archive_alias = f"events-{self.settings.consumer_group}"
+        self.env |= {
+            "TRACER_EVENT_ARCHIVE": "true" if archive else "false",
+            "TRACER_EVENT_ARCHIVE_ALIAS": self.archive_alias,
+        }
+
+    def stop(self, *, keep: bool) -> None:
+        super().stop(keep=keep)
+        if not keep:
+            drop_event_archive(Elasticsearch(self.settings.elasticsearch_url), self.archive_alias)
+
+
+def _wait_drained(s: Slice, topics: list[str], timeout: float = 1800) -> float:
+    probe = ConsumerLagProbe(s.settings)
+    started = time.perf_counter()
+    try:
+        while probe.lag(s.settings.consumer_group, topics) > 0:
+            if time.perf_counter() - started > timeout:
+                raise RuntimeError("lag did not reach zero")
+            time.sleep(0.05)
+    finally:
+        probe.close()
+    return time.perf_counter() - started
+
+
+def archive_phase(workdir: Path, count: int, *, keep: bool) -> dict[str, Any]:
+    """Events/s of the live pipeline with the archive off, then on (see the module docstring)."""
+    world = build_world(
+        SimulationConfig(people=100_000, watchlist=2_000, events=count, seed=3, mix="hainan")
+    )
+    roster, events = _lines(world)
+    out: dict[str, Any] = {"events": len(events)}
+    for archive in (False, True):
+        s = ArchiveSlice(f"archive-{'on' if archive else 'off'}", workdir, archive=archive)
+        try:
+            _publish(s, roster, events)
+            s.start_workers(1)
+            s.wait_ready(timeout=300)
+            seconds = _wait_drained(s, [s.topic(t) for t in (*FEED_TOPICS, "leads")])
+            leads = _count(Elasticsearch(s.settings.elasticsearch_url), s.settings.leads_alias)
+            key = "on" if archive else "off"
+            out[key] = {"seconds": round(seconds, 2), "events_per_s": round(len(events) / seconds)}
+            out[key]["leads"] = leads
+            say(
+                f"retro bench: archive {key}: {out[key]['events_per_s']:,} events/s ({leads} leads)"
+            )
+        finally:
+            s.stop(keep=keep)
+    out["on_over_off"] = round(out["on"]["events_per_s"] / out["off"]["events_per_s"], 3)
+    return out
+
+
+def _history(
+    world: Any, *, total: int, measured: set[str], alias: str, now: dt.datetime
+) -> Iterator[dict[str, Any]]:
+    """Bulk actions of archive documents: the world's events re-dated, repeated up to ``total``."""
+    rng = random.Random(11)
+    span = int((LOOKBACK - dt.timedelta(days=1)).total_seconds())
+    raws = []
+    for event in world.events:
+        try:
+            raw = orjson.loads(event.payload) if isinstance(event.payload, str) else event.payload
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(raw, dict):
+            raws.append((raw, event.person_id))
+    made, copy = 0, 0
+    while made < total:
+        for raw, person_id in raws:
+            if copy and person_id in measured:
+                continue  # the measured people's own history once
+            when = now - dt.timedelta(seconds=rng.randrange(600, span))
+            dated = raw | {"occurred_at": when.isoformat(timespec="seconds")}
+            if copy:
+                dated["event_id"] = f"{raw.get('event_id')}-r{copy}"
+            try:
+                record = event_from_raw(dated)
+            except InvalidRecord:
+                continue
+            doc = archive_document(record, dated, digest=event_digest(dated))
+            yield {
+                "_op_type": "create",
+                "_index": day_index_name(alias, record.occurred_at),
+                "_id": f"{record.source}:{record.event_id}",
+                "_source": doc,
+            }
+            made += 1
+            if made >= total:
+                return
+        copy += 1
+
+
+def _load_history(client: Elasticsearch, actions: Iterator[dict[str, Any]], total: int) -> float:
+    started = time.perf_counter()
+    with Progress() as progress:
+        task = progress.add_task("archive history", total=total)
+        for _ok, _item in helpers.streaming_bulk(
+            client, actions, chunk_size=4000, raise_on_error=False
+        ):
+            progress.advance(task)
+    return time.perf_counter() - started
+
+
+async def _expected(
+    matcher: Matcher, url: str, alias: str, people: list[str]
+) -> dict[str, set[str]]:
+    """The leads retro-matching must publish per person: the same search and rematch."""
+    archive = ElasticsearchEventArchive.connect(TracerSettings(elasticsearch_url=url), alias)
+    out: dict[str, set[str]] = {}
+    try:
+        for person_id in people:
+            person = matcher.person(person_id)
+            assert person is not None
+            since = dt.datetime.fromisoformat(person.status_changed_at) - LOOKBACK
+            keys = [key_digest(k) for k in person_block_keys(person)]
+            found: set[str] = set()
+            async for page in archive.search(keys, since=since.isoformat(), max_events=200_000):
+                for doc in page:
+                    outcome = matcher.rematch(rebuild_event(doc), digest=doc["event_digest"])
+                    found |= {x["lead_id"] for x in outcome.leads if x["person_id"] == person_id}
+            out[person_id] = found
+    finally:
+        await archive.close()
+    return out
+
+
+def _expected_for(
+    roster: list[dict[str, Any]], dropping: list[str], at: str, url: str, alias: str
+) -> dict[str, set[str]]:
+    """Expected leads of ``dropping`` with them dropped out at ``at``, everyone else as is."""
+    matcher = Matcher(default_model(), trace_lookback=LOOKBACK)
+    wanted = set(dropping)
+    for record in roster:
+        change = {"status": "dropped_out", "status_changed_at": at}
+        matcher.apply_roster(record | change if record["person_id"] in wanted else record)
+    return asyncio.run(_expected(matcher, url, alias, dropping))
+
+
+class DropOutPoller(threading.Thread):
+    """Search the leads alias every 100 ms; note when each person's expected leads are all in."""
+
+    def __init__(self, client: Elasticsearch, alias: str, expected: dict[str, set[str]]) -> None:
+        super().__init__(daemon=True)
+        self.client, self.alias, self.expected = client, alias, expected
+        self.done: dict[str, float] = {}
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set() and len(self.done) < len(self.expected):
+            pending = [p for p in self.expected if p not in self.done]
+            try:
+                hits = self.client.search(
+                    index=self.alias,
+                    query={"terms": {"person_id": pending}},
+                    size=10_000,
+                    source=["person_id"],
+                )["hits"]["hits"]
+            except Exception:
+                hits = []
+            now = time.time()
+            seen: dict[str, set[str]] = {}
+            for hit in hits:
+                seen.setdefault(hit["_source"]["person_id"], set()).add(hit["_id"])
+            for person_id in pending:
+                if self.expected[person_id] <= seen.get(person_id, set()):
+                    self.done[person_id] = now
+            self.halt.wait(0.1)
+
+
+def retro_phase(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """p50/p99 from a drop-out published to its last historical lead searchable."""
+    world = build_world(
+        SimulationConfig(
+            people=200_000, watchlist=2_000, events=args.base_events, seed=5, mix="hainan"
+        )
+    )
+    with_events = {e.person_id for e in world.events if e.person_id}
+    candidates = [
+        r for r in world.roster if r["status"] == "dropped_out" and r["person_id"] in with_events
+    ][: args.dropouts * 2]
+    measured = {r["person_id"] for r in candidates}
+    s = ArchiveSlice("retro", workdir, archive=True)
+    alias = s.archive_alias
+    client = Elasticsearch(
+        s.settings.elasticsearch_url,
+        request_timeout=120,
+        serializers={OrjsonSerializer.mimetype: OrjsonSerializer()},
+    )
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    try:
+        ensure_event_archive(client, alias)
+        for days in range(LOOKBACK.days + 1):  # the day indices first: creating one is slow
+            name = day_index_name(alias, (now - dt.timedelta(days=days)).isoformat())
+            client.options(ignore_status=400).indices.create(index=name)
+        actions = _history(world, total=args.history, measured=measured, alias=alias, now=now)
+        load_s = _load_history(client, actions, args.history)
+        client.indices.refresh(index=alias)
+        archived = int(client.count(index=alias)["count"])
+        say(f"retro bench: {archived:,} events archived in {load_s:.0f}s")
+        # Who drops out: the candidates with at least one lead to find (decided beforehand),
+        # then their leads again against exactly the roster the worker will hold.
+        dropped_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        ids = [r["person_id"] for r in candidates]
+        found = _expected_for(world.roster, ids, dropped_at, s.settings.elasticsearch_url, alias)
+        chosen = [p for p in ids if found[p]][: args.dropouts]
+        expected = _expected_for(
+            world.roster, chosen, dropped_at, s.settings.elasticsearch_url, alias
+        )
+        final = {r["person_id"]: r | {"status_changed_at": dropped_at} for r in candidates}
+        first = [
+            orjson.dumps(r | {"status": "active"} if r["person_id"] in measured else r)
+            for r in world.roster
+        ]
+        _publish(s, first, [])
+        # A running deployment's group is past the roster already: without this, the fresh
+        # group's first read of the roster searches every dropped-out person's history once.
+        _commit_roster_end(s)
+        s.start_workers(1)
+        s.wait_ready(timeout=600)
+        say(f"retro bench: worker ready; {len(chosen)} drop-outs to publish")
+        poller = DropOutPoller(client, s.settings.leads_alias, expected)
+        poller.start()
+        sent = _send_dropouts(s, [final[p] for p in chosen])
+        poller.join(timeout=300)
+        poller.halt.set()
+        latencies = sorted(poller.done[p] - sent[p] for p in chosen if p in poller.done)
+        result = {
+            "history_events": archived,
+            "history_load_s": round(load_s, 1),
+            "base_events": args.base_events,
+            "dropouts": len(chosen),
+            "completed": len(latencies),
+            "leads_expected": sum(len(v) for v in expected.values()),
+            **_quantiles(latencies),
+        }
+        say(f"retro bench: drop-out to last lead searchable {result}")
+        return result
+    finally:
+        s.stop(keep=args.keep)
+
+
+def _commit_roster_end(s: Slice) -> None:
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    topic = s.topic("supervision.roster")
+    consumer = KafkaConsumer(
+        bootstrap_servers=s.settings.kafka_bootstrap,
+        group_id=s.settings.consumer_group,
+        enable_auto_commit=False,
+    )
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(parts)
+        consumer.commit({tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items()})
+    finally:
+        consumer.close()
+
+
+def _send_dropouts(s: Slice, records: list[dict[str, Any]]) -> dict[str, float]:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=s.settings.kafka_bootstrap, acks="all")
+    sent: dict[str, float] = {}
+    try:
+        for record in records:
+            future = producer.send(
+                s.topic("supervision.roster"),
+                key=record["person_id"].encode(),
+                value=orjson.dumps(record),
+            )
+            future.get(timeout=30)
+            sent[record["person_id"]] = time.time()  # acknowledged: the worker may read it
+            time.sleep(0.1)
+    finally:
+        producer.close()
+    return sent
+
+
+def main() -> None:
+    """Run the phases asked for and write ``bench/results/retro.json``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--history", type=int, default=1_000_000)
+    parser.add_argument("--base-events", type=int, default=200_000)
+    parser.add_argument("--dropouts", type=int, default=100)
+    parser.add_argument("--throughput-events", type=int, default=60_000)
+    parser.add_argument("--phases", default="archive,retro")
+    parser.add_argument("--keep", action="store_true", help="keep topics and indices")
+    args = parser.parse_args()
+    workdir = Path("out/bench-retro")
+    workdir.mkdir(parents=True, exist_ok=True)
+    phases = set(args.phases.split(","))
+    result: dict[str, Any] = {"environment": environment(), "command": " ".join(sys.argv)}
+    if "archive" in phases:
+        result["archive"] = archive_phase(workdir, args.throughput_events, keep=args.keep)
+    if "retro" in phases:
+        result["retro"] = retro_phase(workdir, args)
+    previous = Path("bench/results/retro.json")
+    if previous.exists():  # phases not run this time keep their last figures
+        result = orjson.loads(previous.read_bytes()) | result
+    path = write_json("retro.json", result)
+    say(f"retro bench: results in {path}")
+
+
+if __name__ == "__main__":
+    main()

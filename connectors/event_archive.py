@@ -1,0 +1,598 @@
+"""The event archive: what retro-matching searches, as code (template, day indices, retention).
+
+Why Elasticsearch, one index per day: retro-matching asks "which events of the last N days share
+a block key with this one person", a ``terms`` query on one keyword field that Elasticsearch
+answers from its inverted index in milliseconds over millions of events; the service is already
+run, backed up and watched for the leads; and a day index (``events-YYYY.MM.DD``, by the event's
+``occurred_at`` in UTC) lets retention delete whole indices (no delete-by-query, which the
+local zip lacks, and no segment merging after deletes). Every day index joins the ``events``
+alias through the template, so readers name only the alias.
+
+A document holds only what matching needs, never the raw payload::
+
+    _id          "<source>:<event_id>"  (create-only: a redelivered event changes nothing)
+    event_id, source, occurred_at       (occurred_at normalised, as the Matcher read it)
+    fields       the matching fields' cleaned text, as the Matcher read them (stored in
+                 ``_source`` only, not indexed: nobody searches the archive by a phone number)
+    flags        the event's validation flags (the card's and wrong types' included)
+    event_digest sha256 of the event's canonical JSON (a retro lead meets its live twin as
+                 "already there", not as a conflicting duplicate)
+    block_keys   blake2b-64 digests of ``matchers.blocking.event_block_keys``: the one indexed
+                 identity field, and it names no id, phone or name in clear
+
+:func:`rebuild_event` turns a document back into the ``EventRecord`` the live matcher built
+(same forms from the same cleaned text, the stored flags), so it scores the same.
+Building documents, names and the template is pure; :class:`ElasticsearchEventArchive` (async,
+the worker) and :func:`ensure_event_archive` / :func:`delete_older_than` (sync, commands) do
+the I/O; :class:`InMemoryEventArchive` is the twin for unit tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache, partial
+from hashlib import blake2b
+from typing import Any, Final
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch.serializer import OrjsonSerializer
+from matchers.blocking import event_block_keys
+from matchers.records import EventRecord, event_from_raw
+from matchers.text import clean_text
+
+from connectors.clients import ElasticsearchClientSettings, async_elasticsearch_client
+from connectors.elasticsearch import OrjsonNdjsonSerializer, classify_item, request_error
+from connectors.errors import ServiceUnavailable, StackError
+from connectors.retry import Retrier
+
+__all__ = [
+    "MATCH_FIELDS",
+    "ArchiveReport",
+    "ElasticsearchEventArchive",
+    "EventArchive",
+    "InMemoryEventArchive",
+    "archive_document",
+    "archive_mappings",
+    "day_index_name",
+    "delete_older_than",
+    "drop_event_archive",
+    "ensure_event_archive",
+    "event_archive_template",
+    "expired_indices",
+    "key_digest",
+    "rebuild_event",
+]
+
+log = logging.getLogger(__name__)
+
+#: The raw fields ``matchers.records.event_from_raw`` reads besides the envelope: what the
+#: archive keeps (a card number is not kept: only its flags matter, and they are stored).
+MATCH_FIELDS: Final = (
+    "id_number",
+    "id_type",
+    "name",
+    "birth_date",
+    "gender",
+    "phone",
+    "address",
+    "registered_address",
+    "change_type",
+    "event_type",
+)
+
+_TEMPLATE_PRIORITY: Final = 200
+_DAY_FORMAT: Final = "%Y.%m.%d"
+
+
+@lru_cache(maxsize=65_536)
+def key_digest(key: str) -> str:
+    """Return the archived form of a block key: 16 hex digits of its blake2b-64.
+
+    Memoised (bounded): name, address and birthday keys repeat across events.
+
+    Example:
+        >>> len(key_digest("idbody:46010519900101123"))
+        16
+    """
+    return blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def day_index_name(alias: str, occurred_at: str) -> str:
+    """Return the day index of an event: ``{alias}-YYYY.MM.DD`` of ``occurred_at`` in UTC.
+
+    Example:
+        >>> day_index_name("events", "2026-12-07T07:30:00+08:00")
+        'events-2026.12.06'
+    """
+    instant = dt.datetime.fromisoformat(occurred_at).astimezone(dt.UTC)
+    return f"{alias}-{instant.strftime(_DAY_FORMAT)}"
+
+
+def archive_document(
+    event: EventRecord,
+    raw: Mapping[str, Any],
+    *,
+    digest: str,
+    keys: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """Return the archive document of a validated event (pure).
+
+    Args:
+        event: the event as the matcher built it.
+        raw: the event as received (only :data:`MATCH_FIELDS` of text type are read).
+        digest: its ``event_digest``.
+        keys: its ``event_block_keys`` if computed already (the live matcher's).
+    """
+    fields: dict[str, str] = {}
+    for name in MATCH_FIELDS:
+        value = raw.get(name)
+        if isinstance(value, str) and value:
+            # The text the normalisers saw: a wrong-typed value was left out (its flag is kept).
+            fields[name] = clean_text(value)[0]
+    return {
+        "event_id": event.event_id,
+        "source": event.source,
+        "occurred_at": event.occurred_at,
+        "fields": fields,
+        "flags": list(event.flags),
+        "event_digest": digest,
+        "block_keys": [key_digest(k) for k in (event_block_keys(event) if keys is None else keys)],
+    }
+
+
+def rebuild_event(doc: Mapping[str, Any]) -> EventRecord:
+    """Return the ``EventRecord`` an archive document was made from.
+
+    Raises:
+        InvalidRecord: the document's envelope is unusable (a document not written by us).
+    """
+    fields = doc.get("fields")
+    raw = dict(fields) if isinstance(fields, Mapping) else {}
+    raw |= {k: doc.get(k) for k in ("event_id", "source", "occurred_at")}
+    event = event_from_raw(raw)
+    flags = doc.get("flags")
+    return replace(event, flags=tuple(str(f) for f in flags) if isinstance(flags, list) else ())
+
+
+def archive_mappings() -> dict[str, Any]:
+    """Return the mapping of an archive document (see the module docstring)."""
+    # Searched, never sorted or aggregated: no doc values to build for each of millions.
+    lookup = {"type": "keyword", "doc_values": False}
+    return {
+        "dynamic": False,
+        "properties": {
+            "event_id": dict(lookup),
+            "source": dict(lookup),
+            "occurred_at": {"type": "date"},  # the sort of a retro search: doc values kept
+            "block_keys": dict(lookup),
+            "flags": dict(lookup),
+            "event_digest": {"type": "keyword", "index": False},
+            "fields": {"type": "object", "enabled": False},
+        },
+    }
+
+
+def event_archive_template(alias: str) -> dict[str, Any]:
+    """Return the composable template of the day indices behind ``alias``.
+
+    The patterns match day names only (``events-2026.12.07``), and every index made from it
+    joins ``alias``. Refreshed every 5 s (cheaper writes): a retro search refreshes first.
+    """
+    return {
+        "index_patterns": [f"{alias}-19*", f"{alias}-2*"],
+        "priority": _TEMPLATE_PRIORITY,
+        "template": {
+            "settings": {
+                "number_of_shards": 1,
+                "auto_expand_replicas": "0-1",
+                "refresh_interval": "5s",
+            },
+            "mappings": archive_mappings(),
+            "aliases": {alias: {}},
+        },
+        "_meta": {"managed_by": "tracer"},
+    }
+
+
+def _template_name(alias: str) -> str:
+    return f"{alias}-archive-template"
+
+
+def ensure_event_archive(client: Elasticsearch, alias: str) -> None:
+    """Put the archive's template (idempotent); day indices are made by the first write.
+
+    Raises:
+        StackError: Elasticsearch refused the template.
+        ServiceUnavailable: Elasticsearch did not answer.
+    """
+    try:
+        client.indices.put_index_template(
+            name=_template_name(alias), **event_archive_template(alias)
+        )
+    except ApiError as exc:
+        raise StackError(f"could not set up the {alias!r} event archive: {exc}") from exc
+    except TransportError as exc:
+        raise ServiceUnavailable(f"Elasticsearch did not answer: {exc}") from exc
+
+
+def expired_indices(names: Iterable[str], alias: str, days: int, *, now: dt.datetime) -> list[str]:
+    """Return the day indices among ``names`` older than ``days`` days before ``now`` (pure).
+
+    A day index is kept while its day is on or after the UTC date ``days`` days ago, so an
+    event is kept at least ``days`` days. Names that are not day indices of ``alias`` are
+    never chosen.
+
+    Example:
+        >>> expired_indices(["events-2026.09.07", "events-2026.09.08", "events-x"], "events", 90,
+        ...                 now=dt.datetime(2026, 12, 7, tzinfo=dt.UTC))
+        ['events-2026.09.07']
+    """
+    oldest_kept = (now.astimezone(dt.UTC) - dt.timedelta(days=days)).date()
+    prefix = f"{alias}-"
+    expired = []
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        try:
+            day = dt.datetime.strptime(name[len(prefix) :], _DAY_FORMAT).date()
+        except ValueError:
+            continue
+        if day < oldest_kept:
+            expired.append(name)
+    return sorted(expired)
+
+
+def delete_older_than(
+    client: Elasticsearch, alias: str, days: int, *, now: dt.datetime | None = None
+) -> list[str]:
+    """Delete the archive's day indices older than ``days`` days; return their names.
+
+    Whole indices only; running it twice deletes nothing more (a name already gone is fine).
+    This is the plain function ``tracer retention`` calls.
+
+    Raises:
+        ServiceUnavailable: Elasticsearch did not answer.
+        StackError: Elasticsearch refused the listing or a delete.
+    """
+    quiet = client.options(ignore_status=404)
+    try:
+        found = quiet.indices.get_alias(index=f"{alias}-*").body
+        names = list(found) if isinstance(found, dict) and "error" not in found else []
+        expired = expired_indices(names, alias, days, now=now or dt.datetime.now(dt.UTC))
+        for name in expired:
+            quiet.indices.delete(index=name)
+    except ApiError as exc:
+        raise StackError(f"could not apply the {alias!r} archive retention: {exc}") from exc
+    except TransportError as exc:
+        raise ServiceUnavailable(f"Elasticsearch did not answer: {exc}") from exc
+    return expired
+
+
+def drop_event_archive(client: Elasticsearch, alias: str) -> None:
+    """Delete every day index of ``alias`` and its template (after a test or benchmark)."""
+    quiet = client.options(ignore_status=404)
+    found = quiet.indices.get_alias(index=f"{alias}-*").body
+    for index in found if isinstance(found, dict) and "error" not in found else ():
+        quiet.indices.delete(index=index)
+    quiet.indices.delete_index_template(name=_template_name(alias))
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveReport:
+    """What one :meth:`EventArchive.write` did; every document is in one bucket."""
+
+    created: int = 0
+    present: int = 0
+    rejected: int = 0
+
+
+class EventArchive:
+    """The port: what the worker and retro-matching need of the archive."""
+
+    async def write(self, docs: Sequence[Mapping[str, Any]]) -> ArchiveReport:
+        """Create ``docs``; return once every one is created, present or rejected."""
+        raise NotImplementedError
+
+    def search(
+        self, keys: Iterable[str], *, since: str, page_size: int, max_events: int
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Yield pages of documents sharing a key (digests) that occurred at or after ``since``."""
+        raise NotImplementedError
+
+    async def refresh(self) -> None:
+        """Make every acknowledged write searchable."""
+        raise NotImplementedError
+
+    async def delete_older_than(self, days: int, *, now: dt.datetime | None = None) -> list[str]:
+        """Delete day indices older than ``days`` days; return their names."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release the client."""
+
+
+def _doc_id(doc: Mapping[str, Any]) -> str:
+    return f"{doc['source']}:{doc['event_id']}"
+
+
+class ElasticsearchEventArchive(EventArchive):
+    """The archive on Elasticsearch (async client), every call retried by the worker's retrier.
+
+    Args:
+        client: the async client.
+        alias: the archive alias (``events``).
+        retrier: the worker's retrier (backoff, counters, stop event).
+    """
+
+    def __init__(self, client: Any, alias: str, *, retrier: Retrier | None = None) -> None:
+        self._client = client
+        self._alias = alias
+        self._retrier = retrier or Retrier()
+        #: Day indices this process wrote to since its last refresh (None: refresh the alias).
+        self._dirty: set[str] | None = None
+
+    @classmethod
+    def connect(
+        cls,
+        settings: ElasticsearchClientSettings,
+        alias: str,
+        *,
+        retrier: Retrier | None = None,
+    ) -> ElasticsearchEventArchive:
+        """Build an archive with its own :class:`AsyncElasticsearch` client (orjson bodies)."""
+        client = async_elasticsearch_client(
+            settings,
+            request_timeout=30,
+            max_retries=0,  # the Retrier is the one retry policy
+            retry_on_timeout=False,
+            serializers={
+                OrjsonSerializer.mimetype: OrjsonSerializer(),
+                OrjsonNdjsonSerializer.mimetype: OrjsonNdjsonSerializer(),
+            },
+        )
+        return cls(client, alias, retrier=retrier)
+
+    async def close(self) -> None:
+        """Close the underlying client."""
+        await self._client.close()
+
+    async def write(self, docs: Sequence[Mapping[str, Any]]) -> ArchiveReport:
+        """Create ``docs`` in their day indices; retry 429 / 5xx items until acknowledged.
+
+        Raises:
+            RetryGaveUp: the worker is stopping (the caller's offsets stay uncommitted).
+        """
+        tally = {"created": 0, "present": 0, "rejected": 0}
+        pending = list(docs)
+
+        async def attempt() -> None:
+            nonlocal pending
+            operations: list[Any] = []
+            for doc in pending:
+                index = day_index_name(self._alias, str(doc["occurred_at"]))
+                operations += [{"create": {"_index": index, "_id": _doc_id(doc)}}, doc]
+                if self._dirty is not None:
+                    self._dirty.add(index)
+            items = await self._call(partial(self._client.bulk, operations=operations))
+            retry = []
+            for doc, entry in zip(pending, items["items"], strict=True):
+                outcome = classify_item(int(next(iter(entry.values())).get("status", 500)))
+                if outcome == "retry":
+                    retry.append(doc)
+                else:
+                    key = {"created": "created", "conflict": "present"}.get(outcome, "rejected")
+                    tally[key] += 1
+            pending = retry
+            if retry:
+                raise ServiceUnavailable(f"{len(retry)} archive documents throttled or failed")
+
+        if pending:
+            await self._retrier.call(attempt, kind="index")
+        if tally["rejected"]:
+            log.error("event archive: %d documents refused for good", tally["rejected"])
+        return ArchiveReport(**tally)
+
+    async def _call(self, request: Any) -> Any:
+        try:
+            return await request()
+        except (ApiError, TransportError) as exc:
+            raise request_error(exc) from exc
+
+    async def refresh(self) -> None:
+        """Make this process's writes searchable: the day indices it wrote to since last time.
+
+        The first call refreshes the whole alias. Other processes' writes become searchable
+        by the indices' own refresh interval (5 s).
+        """
+        dirty, self._dirty = self._dirty, set()
+        if dirty is not None and not dirty:
+            return
+        target = self._alias if dirty is None else ",".join(sorted(dirty))
+        quiet = self._client.options(ignore_status=404)
+        try:
+            await self._retrier.call(
+                lambda: self._call(partial(quiet.indices.refresh, index=target)), kind="index"
+            )
+        except BaseException:
+            self._dirty = None if dirty is None else (self._dirty or set()) | dirty
+            raise
+
+    async def search(
+        self, keys: Iterable[str], *, since: str, page_size: int = 1000, max_events: int = 100_000
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Yield pages of the documents sharing a key digest, from ``since`` on (oldest first).
+
+        One point-in-time over the alias, ``search_after`` pages of ``page_size``, at most
+        ``max_events`` documents (more is logged: the person's search was cut short).
+        """
+        wanted = sorted(set(keys))
+        if not wanted:
+            return
+        query = {
+            "bool": {
+                "filter": [
+                    {"terms": {"block_keys": wanted}},
+                    {"range": {"occurred_at": {"gte": since}}},
+                ]
+            }
+        }
+        # Most people's history is one page: one plain search, no point in time to open.
+        first = await self._first_page(query, min(page_size, max_events))
+        if first is not None:
+            if first:
+                yield first
+            return
+        async for page in self._pages(query, page_size, max_events):
+            yield page
+
+    async def _first_page(self, query: dict[str, Any], size: int) -> list[dict[str, Any]] | None:
+        """The whole result when it fits in one page of ``size``; ``None`` when it does not."""
+        quiet = self._client.options(ignore_status=404)
+        response = await self._retrier.call(
+            lambda: self._call(
+                partial(
+                    quiet.search,
+                    index=self._alias,
+                    query=query,
+                    size=size,
+                    sort=[{"occurred_at": "asc"}],
+                    track_total_hits=False,
+                    ignore_unavailable=True,
+                )
+            ),
+            kind="index",
+        )
+        hits = list(response.get("hits", {}).get("hits", [])) if hasattr(response, "get") else []
+        if len(hits) >= size:
+            return None
+        return [hit["_source"] for hit in hits]
+
+    async def _pages(
+        self, query: dict[str, Any], page_size: int, max_events: int
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every page under one point in time, ``search_after``, at most ``max_events``."""
+        pit = await self._open_pit()
+        if pit is None:
+            return
+        after: list[Any] | None = None
+        seen = 0
+        try:
+            while seen < max_events:
+                size = min(page_size, max_events - seen)
+                hits, pit = await self._page(query, pit, after, size)
+                if not hits:
+                    return
+                seen += len(hits)
+                after = hits[-1]["sort"]
+                yield [hit["_source"] for hit in hits]
+                if len(hits) < size:
+                    return
+            log.warning("event archive: a retro search stopped at %d events", max_events)
+        finally:
+            await self._close_pit(pit)
+
+    async def _open_pit(self) -> str | None:
+        quiet = self._client.options(ignore_status=404)
+        response = await self._retrier.call(
+            lambda: self._call(
+                partial(quiet.open_point_in_time, index=self._alias, keep_alive="1m")
+            ),
+            kind="index",
+        )
+        pit = response.get("id") if hasattr(response, "get") else None
+        return str(pit) if pit else None  # no archive index yet: nothing to search
+
+    async def _page(
+        self, query: dict[str, Any], pit: str, after: list[Any] | None, size: int
+    ) -> tuple[list[dict[str, Any]], str]:
+        body: dict[str, Any] = {
+            "query": query,
+            "size": size,
+            "pit": {"id": pit, "keep_alive": "1m"},
+            "sort": [{"occurred_at": "asc"}, {"_shard_doc": "asc"}],
+            "track_total_hits": False,
+        }
+        if after is not None:
+            body["search_after"] = after
+        response = await self._retrier.call(
+            lambda: self._call(partial(self._client.search, **body)), kind="index"
+        )
+        return list(response["hits"]["hits"]), str(response.get("pit_id") or pit)
+
+    async def _close_pit(self, pit: str) -> None:
+        try:
+            await self._client.close_point_in_time(id=pit)
+        except (ApiError, TransportError) as exc:  # it expires on its own within a minute
+            log.debug("event archive: closing a point in time failed: %s", type(exc).__name__)
+
+    async def delete_older_than(self, days: int, *, now: dt.datetime | None = None) -> list[str]:
+        """Delete the day indices older than ``days`` days (see :func:`delete_older_than`)."""
+        quiet = self._client.options(ignore_status=404)
+        found = await self._retrier.call(
+            lambda: self._call(partial(quiet.indices.get_alias, index=f"{self._alias}-*")),
+            kind="index",
+        )
+        body = found.body if hasattr(found, "body") else found
+        names = list(body) if isinstance(body, dict) and "error" not in body else []
+        expired = expired_indices(names, self._alias, days, now=now or dt.datetime.now(dt.UTC))
+        for name in expired:
+            await self._retrier.call(
+                partial(self._call, partial(quiet.indices.delete, index=name)), kind="index"
+            )
+        return expired
+
+
+@dataclass
+class InMemoryEventArchive(EventArchive):
+    """The twin of :class:`ElasticsearchEventArchive`: day indices as dicts, same semantics."""
+
+    alias: str = "events"
+    indices: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    writes: int = 0
+
+    async def write(self, docs: Sequence[Mapping[str, Any]]) -> ArchiveReport:
+        """Create each document unless its id is in its day index already."""
+        self.writes += 1
+        created = present = 0
+        for doc in docs:
+            index = self.indices.setdefault(day_index_name(self.alias, doc["occurred_at"]), {})
+            if _doc_id(doc) in index:
+                present += 1
+            else:
+                index[_doc_id(doc)] = dict(doc)
+                created += 1
+        return ArchiveReport(created, present)
+
+    async def search(
+        self, keys: Iterable[str], *, since: str, page_size: int = 1000, max_events: int = 100_000
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Yield the matching documents, oldest first, in pages."""
+        wanted = set(keys)
+        start = dt.datetime.fromisoformat(since)
+        hits = sorted(
+            (
+                doc
+                for index in self.indices.values()
+                for doc in index.values()
+                if wanted.intersection(doc["block_keys"])
+                and dt.datetime.fromisoformat(doc["occurred_at"]) >= start
+            ),
+            key=lambda doc: dt.datetime.fromisoformat(doc["occurred_at"]),
+        )[:max_events]
+        for begin in range(0, len(hits), page_size):
+            yield hits[begin : begin + page_size]
+
+    async def refresh(self) -> None:
+        """Nothing to refresh."""
+
+    async def delete_older_than(self, days: int, *, now: dt.datetime | None = None) -> list[str]:
+        """Drop the expired day indices."""
+        expired = expired_indices(
+            self.indices, self.alias, days, now=now or dt.datetime.now(dt.UTC)
+        )
+        for name in expired:
+            del self.indices[name]
+        return expired

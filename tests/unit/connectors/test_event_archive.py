@@ -1,0 +1,123 @@
+"""The event archive's pure parts: names, documents, the rebuilt event, retention; and its twin."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from connectors.event_archive import (
+    InMemoryEventArchive,
+    archive_document,
+    archive_mappings,
+    day_index_name,
+    event_archive_template,
+    expired_indices,
+    key_digest,
+    rebuild_event,
+)
+from matchers.blocking import event_block_keys
+from matchers.leads import event_digest
+from matchers.matcher import Matcher
+from matchers.modelfile import default_model
+from matchers.records import event_from_raw
+from simulator.population import IdentityFactory
+from tests.unit.matchers.test_matcher import event_record, roster_record
+
+
+def _people(n: int, seed: int = 11):  # type: ignore[no-untyped-def]
+    return IdentityFactory(random.Random(seed)).people(n)
+
+
+def test_day_index_is_the_utc_day_of_occurred_at() -> None:
+    assert day_index_name("events", "2026-12-07T07:59:59+08:00") == "events-2026.12.06"
+    assert day_index_name("events", "2026-12-07T08:00:00+08:00") == "events-2026.12.07"
+    assert day_index_name("ev", "2026-01-01T00:00:00+00:00") == "ev-2026.01.01"
+
+
+def test_a_document_keeps_matching_fields_only_and_hashed_keys() -> None:
+    (person,) = _people(1)
+    raw = event_record("e1", person, "bank", card_number="6222021234567890123")
+    event = event_from_raw(raw)
+    doc = archive_document(event, raw, digest=event_digest(raw))
+    assert "card_number" not in doc["fields"] and "bank_code" not in doc["fields"]
+    assert doc["fields"]["id_number"] == person.id_number  # what matching reads
+    assert sorted(doc["block_keys"]) == sorted({key_digest(k) for k in event_block_keys(event)})
+    text = str(doc["block_keys"])
+    assert person.id_number[:17] not in text and person.phone[-8:] not in text
+    # Only the envelope, the keys and the flags are indexed; the fields are _source only.
+    mapping = archive_mappings()["properties"]
+    assert mapping["fields"] == {"type": "object", "enabled": False}
+    assert mapping["block_keys"]["type"] == "keyword"
+
+
+def test_a_rebuilt_event_scores_as_the_live_one_flags_and_cleaned_text_included() -> None:
+    person, other = _people(2)
+    matcher = Matcher(default_model())
+    matcher.apply_roster(roster_record(1, person))
+    # A control character in the name and a card that fails its checksum: flags not rebuilt
+    # from the fields must come back from the document.
+    raw = event_record("e1", person, "bank", name=person.name + "\u202e", card_number="1234")
+    live = matcher.match(raw)
+    assert live.leads and "text_control_chars_removed" in live.flags
+    doc = archive_document(event_from_raw(raw), raw, digest=event_digest(raw))
+    again = matcher.rematch(rebuild_event(doc), digest=doc["event_digest"])
+    assert again.leads == live.leads
+    assert again.flags == live.flags
+    assert rebuild_event(doc).flags == event_from_raw(raw).flags
+    # An event about someone else rebuilds to no lead either.
+    raw2 = event_record("e2", other, "telecom")
+    doc2 = archive_document(event_from_raw(raw2), raw2, digest=event_digest(raw2))
+    assert matcher.rematch(rebuild_event(doc2), digest="x").leads == matcher.match(raw2).leads
+
+
+def test_expired_indices_are_whole_days_older_than_the_retention() -> None:
+    now = dt.datetime(2026, 12, 7, 3, 0, tzinfo=dt.UTC)
+    names = [
+        "events-2026.09.07",  # 91 days ago: out
+        "events-2026.09.08",  # exactly 90 days ago: kept
+        "events-2026.12.07",
+        "events-2025.01.01",
+        "events-archive-template",  # not a day index: never chosen
+        "eventsx-2020.01.01",  # another alias
+        "events-2026.13.01",  # not a date
+    ]
+    assert expired_indices(names, "events", 90, now=now) == [
+        "events-2025.01.01",
+        "events-2026.09.07",
+    ]
+    assert expired_indices(names, "events", 1000, now=now) == []
+
+
+def test_the_template_matches_day_indices_and_joins_the_alias() -> None:
+    body = event_archive_template("events")
+    assert body["template"]["aliases"] == {"events": {}}
+    assert all(p.startswith("events-") for p in body["index_patterns"])
+
+
+async def test_the_twin_writes_once_and_searches_by_key_and_window() -> None:
+    person, other = _people(2)
+    docs = []
+    for i, (who, when) in enumerate(
+        [
+            (person, "2026-11-01T10:00:00+08:00"),
+            (person, "2026-06-01T10:00:00+08:00"),
+            (other, "2026-11-02T10:00:00+08:00"),
+        ]
+    ):
+        raw = event_record(f"e{i}", who, "bank", occurred_at=when)
+        docs.append(archive_document(event_from_raw(raw), raw, digest=event_digest(raw)))
+    archive = InMemoryEventArchive()
+    first = await archive.write(docs)
+    again = await archive.write(docs)
+    assert (first.created, first.present) == (3, 0)
+    assert (again.created, again.present) == (0, 3)
+    pages = [
+        page
+        async for page in archive.search(
+            docs[0]["block_keys"], since="2026-10-01T00:00:00+00:00", page_size=10, max_events=99
+        )
+    ]
+    assert [d["event_id"] for page in pages for d in page] == ["e0"]
+    gone = await archive.delete_older_than(90, now=dt.datetime(2026, 12, 7, tzinfo=dt.UTC))
+    assert gone == ["events-2026.06.01"]
+    assert await archive.delete_older_than(90, now=dt.datetime(2026, 12, 7, tzinfo=dt.UTC)) == []

@@ -1,0 +1,188 @@
+"""Retro-matching without services: the archive twin, the live Matcher, a recording publisher.
+
+The central property: the leads retro-matching publishes for people who dropped out after their
+events were matched (and archived) are exactly the leads ``tracer reprocess`` gives for the same
+events against the roster after the drop-out -- same ids, same bytes -- with one trace window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+from typing import Any
+
+import orjson
+import pytest
+
+from connectors.event_archive import InMemoryEventArchive
+from matchers.matcher import Matcher
+from matchers.modelfile import default_model
+from simulator.population import IdentityFactory
+from streams.pipeline import Outgoing
+from streams.retro import (
+    ArchivingMatcher,
+    EventArchiver,
+    RetroMatcher,
+    archive_matched,
+    dropped_out_person,
+    retro_after_roster,
+)
+from tests.unit.matchers.test_matcher import event_record, roster_record, synthetic_world
+
+LOOKBACK = dt.timedelta(days=90)
+DROPPED_AT = "2026-03-01T00:00:00+08:00"
+
+
+def _dated(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Spread the events over 2025-09-01 .. 2026-02-28: some before the window, most in it."""
+    start = dt.datetime(2025, 9, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    rng = random.Random(3)
+    return [
+        e | {"occurred_at": (start + dt.timedelta(minutes=rng.randrange(180 * 1440))).isoformat()}
+        for e in events
+    ]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.leads: list[dict[str, Any]] = []
+
+    async def __call__(self, messages: list[Outgoing]) -> None:
+        self.leads += [orjson.loads(m.value) for m in messages]
+
+
+async def _archived(events: list[dict[str, Any]], matcher: Matcher) -> InMemoryEventArchive:
+    archive = InMemoryEventArchive()
+    archiver = EventArchiver(archive)
+    live = ArchivingMatcher(matcher, archiver)
+    for raw in events:
+        live.match(raw)
+    writing = archive_matched(archiver)
+    assert writing is not None
+    await writing
+    return archive
+
+
+async def test_retro_leads_equal_reprocess_after_the_drop_out() -> None:
+    roster, events = synthetic_world(120, 600, seed=5)
+    roster = [r | {"status_changed_at": DROPPED_AT} for r in roster]
+    events = _dated(events)
+    # The stream: events first (nobody traced yet), archived; then the roster arrives.
+    stream = Matcher(default_model(), trace_lookback=LOOKBACK)
+    archive = await _archived(events, stream)
+    for record in roster:
+        stream.apply_roster(record)
+    published = Recorder()
+    retro = RetroMatcher(stream, archive, published)
+    dropped = [r["person_id"] for r in roster if r["status"] == "dropped_out"]
+    for person_id in dropped:
+        await retro.match_person(person_id)
+    # tracer reprocess: the roster after the drop-out, then every event.
+    offline = Matcher(default_model(), trace_lookback=LOOKBACK)
+    for record in roster:
+        offline.apply_roster(record)
+    expected = {lead["lead_id"]: lead for raw in events for lead in offline.match(raw).leads}
+    got = {lead["lead_id"]: lead for lead in published.leads}
+    assert len(expected) > 20  # the world gives leads, in and out of the window
+    assert got == expected
+    assert len(published.leads) == len(got)  # one search per person: no lead twice
+    window = dt.datetime.fromisoformat(DROPPED_AT) - LOOKBACK
+    assert all(dt.datetime.fromisoformat(x["occurred_at"]) >= window for x in got.values())
+    # Events before the window were found by blocking and scored, then left out.
+    before = sum(offline.match(raw).before_trace for raw in events)
+    assert before > 0
+
+
+def test_the_trace_window_begins_lookback_before_the_drop_out() -> None:
+    (person,) = IdentityFactory(random.Random(5)).people(1)
+    matcher = Matcher(default_model(), trace_lookback=LOOKBACK)
+    matcher.apply_roster(roster_record(1, person) | {"status_changed_at": DROPPED_AT})
+    inside = event_record("e1", person, "bank", occurred_at="2025-12-01T00:00:00+08:00")
+    outside = event_record("e2", person, "bank", occurred_at="2025-11-30T23:59:59+08:00")
+    assert len(matcher.match(inside).leads) == 1
+    missed = matcher.match(outside)
+    assert missed.leads == () and missed.before_trace == 1
+    # Without a lookback the trace begins at the drop-out, as before.
+    strict = Matcher(default_model())
+    strict.apply_roster(roster_record(1, person) | {"status_changed_at": DROPPED_AT})
+    assert strict.match(inside).before_trace == 1
+
+
+async def test_a_person_no_longer_traced_gets_nothing_and_a_rerun_the_same_leads() -> None:
+    (person,) = IdentityFactory(random.Random(8)).people(1)
+    matcher = Matcher(default_model(), trace_lookback=LOOKBACK)
+    archive = await _archived([event_record("e1", person, "telecom")], matcher)
+    matcher.apply_roster(roster_record(1, person))
+    published = Recorder()
+    retro = RetroMatcher(matcher, archive, published)
+    assert await retro.match_person("p00001") == 1
+    assert await retro.match_person("p00001") == 1  # the same lead id: the indexer keeps one
+    assert len({lead["lead_id"] for lead in published.leads}) == 1
+    matcher.apply_roster(roster_record(1, person, status="located"))
+    assert await retro.match_person("p00001") == 0
+
+
+async def test_requests_are_deduplicated_while_waiting_and_the_queue_is_bounded() -> None:
+    matcher = Matcher(default_model())
+    retro = RetroMatcher(matcher, InMemoryEventArchive(), Recorder(), max_queue=2)
+    first = await retro.request("a")
+    assert await retro.request("a") is first  # still waiting: one search
+    await retro.request("b")
+    third = asyncio.ensure_future(retro.request("c"))
+    await asyncio.sleep(0.01)
+    assert not third.done()  # two waiting: the third request waits for room
+    runner = asyncio.ensure_future(retro.run())
+    try:
+        futures = [first, await asyncio.wait_for(third, 1)]
+        assert await asyncio.wait_for(asyncio.gather(*futures), 1) == [0, 0]  # unknown people
+    finally:
+        runner.cancel()
+
+
+async def test_retro_waits_for_archive_writes_in_flight() -> None:
+    release = asyncio.Event()
+
+    class Slow(InMemoryEventArchive):
+        async def write(self, docs: Any) -> Any:
+            await release.wait()
+            return await super().write(docs)
+
+    archiver = EventArchiver(Slow())
+    archiver.pending.append({"event_id": "e", "source": "bank"})
+    writing = archive_matched(archiver)
+    assert writing is not None
+    write = asyncio.ensure_future(writing)
+    settled = asyncio.ensure_future(archiver.settled())
+    await asyncio.sleep(0.01)
+    assert not settled.done()
+    release.set()
+    await asyncio.sleep(0)
+    with pytest.raises(KeyError):  # the fake document has no occurred_at: the write fails...
+        await write
+    await asyncio.wait_for(settled, 1)  # ...and still counts as settled (read again later)
+
+
+async def test_only_valid_drop_out_records_start_a_search() -> None:
+    assert dropped_out_person(b'{"person_id": "p1", "status": "located"}') is None
+    assert dropped_out_person(b"not json") is None
+    assert dropped_out_person(None) is None
+    seen: list[str] = []
+
+    class Spy(RetroMatcher):
+        async def match_person(self, person_id: str) -> int:
+            seen.append(person_id)
+            return 0
+
+    spy = Spy(Matcher(default_model()), InMemoryEventArchive(), Recorder())
+    runner = asyncio.ensure_future(spy.run())
+    values = [
+        b'{"person_id": "p1", "status": "dropped_out"}',
+        b'{"person_id": "p1", "status": "dropped_out", "phones": ["1"]}',
+        b'{"person_id": "p2", "status": "active"}',
+    ]
+    try:
+        await asyncio.wait_for(retro_after_roster(spy, values, asyncio.Event()), 2)
+    finally:
+        runner.cancel()
+    assert seen == ["p1"]
