@@ -31,6 +31,7 @@ class Checkpoint:
         position: the source's position after the last durable chunk.
         sizes: each output's size in bytes at that moment (``leads``, ``rejects``).
         counts: the job's counters so far.
+        sinks: each output's own counts so far (Elasticsearch's created, refreshed, ...).
         done: the job ran to its end.
     """
 
@@ -39,6 +40,7 @@ class Checkpoint:
     position: dict[str, Any] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
+    sinks: dict[str, dict[str, int]] = field(default_factory=dict)
     done: bool = False
 
 

@@ -228,9 +228,10 @@ class Job:
         tally.before_trace += result.before_trace
         self._reject_lines(chunk, result)
         fresh = self._new_leads(chunk, result)
-        if fresh:
-            for sink in self._sinks.values():
+        for sink in self._sinks.values():
+            if fresh:
                 sink.write(fresh)
+            sink.note_events(result.keys)
         self.state.checkpoint.position = chunk.position
         self._since_checkpoint += chunk.read
         if self._since_checkpoint >= self._every:
@@ -282,6 +283,7 @@ class Job:
         checkpoint = self.state.checkpoint
         checkpoint.sizes = {name: sink.flush() for name, sink in self._sinks.items()}
         checkpoint.sizes["rejects"] = self._rejects.flush()
+        checkpoint.sinks = {name: sink.counts() for name, sink in self._sinks.items()}
         checkpoint.counts = self.tally.as_dict()
         checkpoint.done = done
         save_checkpoint(self._checkpoint_path, checkpoint)

@@ -58,12 +58,17 @@ Chunk = Sequence[tuple[int, bytes]]
 
 @dataclass(slots=True)
 class ChunkResult:
-    """What one chunk gave: matched events, invalid lines, leads (each with its line's ref)."""
+    """What one chunk gave: matched events, invalid lines, leads (each with its line's ref).
+
+    ``keys`` are the ``(source, event_id)`` of the events matched (the run's scope: a lead of
+    one of them the run no longer makes no longer qualifies).
+    """
 
     events: int = 0
     before_trace: int = 0
     invalid: list[tuple[int, str]] = field(default_factory=list)
     leads: list[tuple[int, BatchLead]] = field(default_factory=list)
+    keys: list[tuple[str, str]] = field(default_factory=list)
 
 
 class ChunkMatcher:
@@ -92,11 +97,14 @@ class ChunkMatcher:
         for ref, data in chunk:
             try:
                 # The envelope is checked by the matcher, with the stream's reasons.
-                outcome = match(parse(data), not_after=not_after)
+                raw = parse(data)
+                outcome = match(raw, not_after=not_after)
             except InvalidRecord as exc:
                 result.invalid.append((ref, exc.reason))
                 continue
             result.events += 1
+            # The envelope passed: ``source`` is one of the known names, as the lead has it.
+            result.keys.append((raw["source"], outcome.event_id))
             result.before_trace += outcome.before_trace
             for lead in outcome.leads:
                 result.leads.append((ref, self._encode(lead)))

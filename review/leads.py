@@ -6,10 +6,12 @@ same separation a Kibana role's index pattern gives, so a bug in a filter cannot
 district's lead. A lead outside one's districts and a lead that does not exist look the same:
 not found.
 
-The review write (:func:`set_review`) touches ``status`` and ``review.*`` only, under the
-sequence number and primary term read with the lead: a second officer deciding the same lead
-meets :class:`~review.elastic.Conflict`. It has the semantics of the ``store`` helper's
-``connectors.lead_store.set_review`` and is meant to be replaced by it.
+One lead is read, and its review state written, through ``connectors.lead_store.LeadStore``
+(the one home of lead reads and writes): :meth:`LeadReader.get` is the store's realtime ``get``
+in each of the user's districts' aliases, and the review write is the store's ``set_review``
+(``status`` and ``review.*`` only, under the sequence number and primary term read with the
+lead: a second officer deciding the same lead meets
+:class:`~connectors.errors.ReviewConflict`).
 
 User text reaches Elasticsearch only as values (``match``, ``term``, ``range``), never as
 query syntax.
@@ -23,20 +25,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from connectors.errors import LeadNotFound
 from connectors.lead_index import district_alias
+from connectors.lead_store import LeadStore
+from connectors.retry import Retrier
 from elasticsearch import AsyncElasticsearch
 
-from review.elastic import Conflict, es_call
+from review.elastic import REQUEST_POLICY, es_call
 
 __all__ = [
     "PAGE_SIZE",
     "LeadFilters",
     "LeadHit",
     "LeadReader",
-    "ReviewConflict",
     "review_mappings",
     "search_body",
-    "set_review",
 ]
 
 PAGE_SIZE: Final = 20
@@ -47,10 +50,6 @@ _SORTS: Final = {
     "time": [{"occurred_at": "desc"}, {"lead_id": "asc"}],
 }
 Sort = Literal["score", "time"]
-
-
-class ReviewConflict(Conflict):
-    """Someone else changed the lead since it was read: nothing was written."""
 
 
 def review_mappings() -> dict[str, Any]:
@@ -100,7 +99,7 @@ class LeadFilters:
 
 @dataclass(frozen=True, slots=True)
 class LeadHit:
-    """A lead read for a decision: its concrete index and version, and its document."""
+    """A lead read for a decision: its district's alias and version, and its document."""
 
     index: str
     seq_no: int
@@ -164,6 +163,8 @@ class LeadReader:
         self._client = client
         self._alias = alias
         self._events = events_alias
+        # A person waits at the page: the store retries as briefly as every request here.
+        self.store = LeadStore(client, alias, retrier=Retrier(REQUEST_POLICY))
 
     def aliases(self, districts: Sequence[str]) -> list[str]:
         """The aliases a user with these districts may read (sorted, no duplicates)."""
@@ -181,15 +182,29 @@ class LeadReader:
         return int(found["hits"]["total"]["value"]), [h["_source"] for h in found["hits"]["hits"]]
 
     async def get(self, districts: Sequence[str], lead_id: str) -> LeadHit | None:
-        """Return a lead of ``districts`` with its version, or ``None`` (absent or not theirs)."""
+        """Return a lead of ``districts`` with its version, or ``None`` (absent or not theirs).
+
+        A realtime get by id in each district's alias (the version is the one a write must
+        be based on, even before a refresh). The lead's own ``district`` is checked too: a get
+        by id through a filtered alias would not apply its filter.
+        """
         if not _LEAD_ID.fullmatch(lead_id):
             return None
-        body = {"query": {"ids": {"values": [lead_id]}}, "size": 1, "seq_no_primary_term": True}
-        hits = (await self._search(self.aliases(districts), body))["hits"]["hits"]
-        if not hits:
-            return None
-        hit = hits[0]
-        return LeadHit(hit["_index"], hit["_seq_no"], hit["_primary_term"], hit["_source"])
+        for district in sorted(set(districts)):
+            try:
+                found = await self.store.get(lead_id, district)
+            except LeadNotFound:
+                continue
+            if str(found.source.get("district") or "").strip() != district.strip():
+                continue
+            version = found.version
+            return LeadHit(
+                district_alias(self._alias, district),
+                version.seq_no,
+                version.primary_term,
+                dict(found.source),
+            )
+        return None
 
     async def person_leads(
         self, districts: Sequence[str], person_id: str, *, limit: int = 50
@@ -245,33 +260,3 @@ class LeadReader:
             )
         )
         return dict(found.body)
-
-
-async def set_review(
-    client: AsyncElasticsearch,
-    hit: LeadHit,
-    *,
-    status: str,
-    review: dict[str, Any],
-) -> None:
-    """Write a lead's review state under the version it was read with.
-
-    Only ``status`` and the given ``review.*`` fields change (a partial update merges into the
-    ``review`` object). Replaceable by ``connectors.lead_store.set_review``.
-
-    Raises:
-        ReviewConflict: the lead changed since ``hit`` was read (someone decided first).
-    """
-    try:
-        await es_call(
-            lambda: client.update(
-                index=hit.index,
-                id=str(hit.lead["lead_id"]),
-                doc={"status": status, "review": review},
-                if_seq_no=hit.seq_no,
-                if_primary_term=hit.primary_term,
-                refresh="wait_for",
-            )
-        )
-    except Conflict as exc:
-        raise ReviewConflict("someone else changed this lead first") from exc

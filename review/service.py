@@ -20,12 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from connectors.errors import ReviewConflict
 from elasticsearch import AsyncElasticsearch
 from matchers.errors import TracerError
 
 from review.audit import AuditTrail, Outcome, audit_entry, audit_query
 from review.elastic import es_call
-from review.leads import LeadFilters, LeadHit, LeadReader, ReviewConflict, set_review
+from review.leads import LeadFilters, LeadHit, LeadReader
 from review.roles import Action, allowed
 from review.security import LoginLimiter, SessionCodec, verify_password
 from review.users import User, UserStore
@@ -280,7 +281,7 @@ class ReviewService:
             new_status, review = await self._next(
                 user, action, hit, verdict=verdict, note=note, assignee=assignee, seen=seen
             )
-            await set_review(self.client, hit, status=new_status, review=review)
+            await self._write_review(hit, {"status": new_status, "review": review})
         except TransitionRefused as exc:
             outcome: Outcome = "conflict" if exc.status == 409 else "invalid"
             await self.audit(
@@ -301,6 +302,21 @@ class ReviewService:
         await self.audit(user, action, "allowed", address, lead_id=lead_id, details=details)
         return {"status": new_status, "review": review}
 
+    async def _write_review(self, hit: LeadHit, changes: dict[str, Any]) -> None:
+        """The store's conditional review write, then a refresh of the lead's district.
+
+        Refreshed at once so the officer's queue and search show the decision on the next
+        page (one small district index; a decision is a rare write).
+        """
+        await self.reader.store.set_review(
+            str(hit.lead["lead_id"]),
+            hit.lead.get("district"),
+            changes,
+            if_seq_no=hit.seq_no,
+            if_primary_term=hit.primary_term,
+        )
+        await es_call(lambda: self.client.indices.refresh(index=hit.index))
+
     async def _next(
         self,
         user: User,
@@ -313,7 +329,7 @@ class ReviewService:
         seen: tuple[int, int] | None,
     ) -> tuple[str, dict[str, Any]]:
         if seen is not None and seen != (hit.seq_no, hit.primary_term):
-            raise ReviewConflict("changed since the page was shown")
+            raise ReviewConflict(str(hit.lead["lead_id"]))  # changed since the page was shown
         current = str(hit.lead.get("status", "new"))
         new_status = transition(action, current, verdict)  # type: ignore[arg-type]
         now = self.clock().isoformat()

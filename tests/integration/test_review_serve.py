@@ -1,5 +1,6 @@
-"""``tracer serve`` as ``make run`` starts it: a subprocess on the real stack, found by the demo
-officer through district aliases (the demo's stopgap over a single lead index)."""
+"""``tracer serve`` as ``make run`` starts it: a subprocess on the real stack, the demo officer
+finding their district's leads in its own index behind its district alias (as the worker's
+writer makes them)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,15 @@ import httpx
 import pytest
 from elasticsearch import Elasticsearch
 
-from connectors.lead_index import district_alias
+from connectors.lead_index import (
+    district_alias,
+    drop_lead_index,
+    ensure_district_index,
+    ensure_lead_index,
+)
 from connectors.topics import drop_topics
-from tests.integration.test_review_support import drop_world, lead_index_mappings, make_lead
-from tracer.commands.demo import _demo_officer, _district_aliases
+from tests.integration.test_review_support import drop_world, make_lead
+from tracer.commands.demo import _busiest_district, _demo_officer
 from tracer.settings import TracerSettings
 
 pytestmark = pytest.mark.integration
@@ -32,6 +38,7 @@ def prefix(es: Elasticsearch, settings: TracerSettings) -> Iterator[str]:
     try:
         yield name
     finally:
+        drop_lead_index(es, f"{name}-leads")
         drop_world(es, name)
         drop_topics(settings, [f"{name}.audit"], group=f"{name}-none")
 
@@ -46,13 +53,14 @@ def test_serve_runs_and_the_demo_officer_sees_their_district(
     es: Elasticsearch, settings: TracerSettings, prefix: str, tmp_path: Path
 ) -> None:
     alias = f"{prefix}-leads"
-    es.indices.create(index=f"{alias}-v1", mappings=lead_index_mappings(), aliases={alias: {}})
+    ensure_lead_index(es, alias)
     for district in ("美兰区", "美兰区", "龙华区"):
         lead = make_lead(district=district)
-        es.index(index=alias, id=lead["lead_id"], document=lead, refresh="wait_for")
+        ensure_district_index(es, alias, district)
+        scoped = district_alias(alias, district)
+        es.index(index=scoped, id=lead["lead_id"], document=lead, refresh="wait_for")
     env_settings = settings.model_copy(update={"review_users_index": f"{prefix}-users"})
-    assert _district_aliases(es, alias) == "美兰区"
-    assert _district_aliases(es, alias) == "美兰区"  # idempotent
+    assert _busiest_district(es, alias) == "美兰区"
     assert es.count(index=district_alias(alias, "龙华区"))["count"] == 1
     password = _demo_officer(es, env_settings, "美兰区")
     port = _free_port()

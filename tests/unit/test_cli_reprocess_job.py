@@ -23,6 +23,7 @@ import pytest
 
 from batch.lines import read_lines
 from batch.sinks import BatchLead, ElasticsearchLeadSink
+from connectors.lead_store import EventScope, RefreshCounts
 from tests.unit.matchers.test_matcher import synthetic_world
 
 with warnings.catch_warnings():
@@ -113,7 +114,6 @@ def test_a_huge_line_is_never_held_whole(tmp_path: Path) -> None:
     [
         (["--events", "{tmp}"], "is a directory"),
         (["--events", "{tmp}/absent.jsonl"], "no such file"),
-        (["--events", "{tmp}/e.jsonl", "--elasticsearch"], "--elasticsearch is not wired yet"),
         (["--since", "2026-01-01T00:00:00"], "with its offset"),
         ([], "--events FILE... or --since/--until"),
     ],
@@ -195,45 +195,84 @@ def test_resume_refuses_a_checkpoint_of_other_inputs(tmp_path: Path) -> None:
 
 
 class _Store:
-    """An in-memory lead store: what the store helper's LeadStore answers, by lead id."""
+    """An in-memory lead store answering as ``LeadStore`` does, by lead id (no I/O here: the
+    real store is tested on the real stack in tests/integration/test_reprocess_es.py)."""
 
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
         self.calls: list[int] = []
+        self.scopes: list[int] = []
+        self.closed = False
 
-    def refresh(self, leads: Any, *, run_id: str, model_version: str) -> dict[str, int]:
+    async def refresh(self, leads: Any, *, run_id: str, model_version: str) -> RefreshCounts:
         self.calls.append(len(leads))
-        outcome = {"created": 0, "unchanged": 0}
+        known = sum(1 for lead in leads if lead["lead_id"] in self.docs)
         for lead in leads:
-            key = "unchanged" if lead["lead_id"] in self.docs else "created"
-            outcome[key] += 1
-            self.docs[lead["lead_id"]] = lead | {"run_id": run_id, "model_version": model_version}
-        return outcome
+            self.docs[lead["lead_id"]] = lead | {"run_id": run_id, "event": tuple(lead["event"])}
+        return RefreshCounts(created=len(leads) - known, unchanged=known)
 
-    def mark_not_qualifying(self, *, run_id: str, model_version: str) -> int:
-        stale = [d for d in self.docs.values() if d["run_id"] != run_id]
-        return len(stale)
+    async def mark_not_qualifying(
+        self, scope: EventScope, produced_ids: Any, *, run_id: str
+    ) -> RefreshCounts:
+        self.scopes.append(len(scope.events))
+        produced = set(produced_ids)
+        stale = [d for d in self.docs.values() if d["event"] in scope.events]
+        return RefreshCounts(superseded=sum(1 for d in stale if d["lead_id"] not in produced))
+
+    async def close(self) -> None:
+        self.closed = True
 
 
-def test_the_elasticsearch_sink_sends_bounded_bulks_and_sums_the_outcomes() -> None:
+def _lead(n: int) -> BatchLead:
+    line = orjson.dumps({"lead_id": f"l{n}", "event": ["bank", f"e{n}"]}) + b"\n"
+    return BatchLead(f"l{n}", "d", "high", line)
+
+
+def _sink(
+    store: _Store, tmp_path: Path, seen: dict[str, str], **extra: Any
+) -> ElasticsearchLeadSink:
+    return ElasticsearchLeadSink(
+        store, run_id="r2", model_version="m", produced=seen,
+        scope_path=tmp_path / "o.scope.jsonl", **extra,
+    )  # fmt: skip
+
+
+def test_the_elasticsearch_sink_sends_bounded_bulks_and_marks_in_bounded_slices(
+    tmp_path: Path,
+) -> None:
     store = _Store()
-    store.docs["old"] = {"lead_id": "old", "run_id": "before"}
-    sink = ElasticsearchLeadSink(store, run_id="r2", model_version="m", batch_size=3)
-    leads = [BatchLead(f"l{n}", "d", "high", orjson.dumps({"lead_id": f"l{n}"})) for n in range(7)]
-    sink.write(leads[:4])
-    sink.write(leads[4:])
+    store.docs["old"] = {"lead_id": "old", "event": ("bank", "e99")}
+    seen = {f"l{n}": "d" for n in range(7)}
+    sink = _sink(store, tmp_path, seen, batch_size=3, scope_slice=4)
+    sink.write([_lead(n) for n in range(4)])
+    sink.write([_lead(n) for n in range(4, 7)])
     assert store.calls == [3, 3]
-    assert sink.flush() == 7 and store.calls == [3, 3, 1]
-    sink.write(leads[:2])
-    assert sink.close() == {"created": 7, "unchanged": 2, "superseded": 1}
+    sink.note_events([("bank", f"e{n}") for n in (*range(7), 99)])
+    assert sink.flush() > 0 and store.calls == [3, 3, 1]
+    sink.write([_lead(0), _lead(1)])
+    counts = sink.close()
+    assert store.scopes == [4, 4]  # eight pairs read, four at a time
+    assert {k: v for k, v in counts.items() if v} == {"created": 7, "unchanged": 2, "superseded": 1}
+    assert store.closed and not (tmp_path / "o.scope.jsonl").exists()
 
 
-def test_an_interrupted_run_marks_nothing_superseded() -> None:
+def test_an_interrupted_run_marks_nothing_and_a_resume_adds_to_its_counts(tmp_path: Path) -> None:
     store = _Store()
-    store.docs["old"] = {"lead_id": "old", "run_id": "before"}
-    sink = ElasticsearchLeadSink(store, run_id="r2", model_version="m", batch_size=3)
-    sink.write([BatchLead("l1", "d", "high", orjson.dumps({"lead_id": "l1"}))])
-    assert sink.close(complete=False) == {"created": 1, "unchanged": 0}
+    store.docs["old"] = {"lead_id": "old", "event": ("bank", "e99")}
+    sink = _sink(store, tmp_path, {"l1": "d"}, batch_size=3)
+    sink.write([_lead(1)])
+    sink.note_events([("bank", "e1"), ("bank", "e99")])
+    size = sink.flush()
+    saved = sink.counts()
+    sink.note_events([("bank", "e5")])  # after the checkpoint: dropped on resume
+    assert sink.close(complete=False)["created"] == 1 and store.scopes == []
+    resumed = _sink(store, tmp_path, {"l1": "d", "l2": "d"},
+                    keep=size, counts=saved)  # fmt: skip
+    resumed.write([_lead(2)])
+    resumed.note_events([("bank", "e2")])
+    counts = resumed.close()
+    assert (counts["created"], counts["superseded"]) == (2, 1)
+    assert store.scopes == [3]  # e1, e99 kept from before the checkpoint, e2; e5 dropped
 
 
 def test_the_rejects_file_keeps_its_mode_when_reused(tmp_path: Path) -> None:
@@ -257,3 +296,17 @@ def test_an_unreachable_kafka_is_one_line_and_non_zero(tmp_path: Path) -> None:
     assert done.returncode == 1
     err = done.stderr.decode().strip()
     assert err.startswith("tracer: error:") and "Kafka" in err and "\n" not in err
+
+
+def test_an_unreachable_elasticsearch_is_one_line_and_non_zero(tmp_path: Path) -> None:
+    (tmp_path / "r.jsonl").write_bytes(b"")
+    (tmp_path / "e.jsonl").write_bytes(b"")
+    env = os.environ | {"TRACER_ELASTICSEARCH_URL": "http://127.0.0.1:9"}  # nothing listens
+    command = [TRACER, "reprocess", "--roster", str(tmp_path / "r.jsonl"), "--events",
+               str(tmp_path / "e.jsonl"), "--out", str(tmp_path / "o.jsonl"),
+               "--elasticsearch"]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, timeout=60, check=False)
+    assert done.returncode == 1
+    err = done.stderr.decode().strip()
+    assert err.startswith("tracer: error:") and "Elasticsearch" in err and "\n" not in err
+    assert not (tmp_path / "o.jsonl").exists()  # refused before any work

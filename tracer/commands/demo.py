@@ -27,7 +27,6 @@ from rich.console import Console
 from connectors.clients import elasticsearch_client
 from connectors.errors import ServiceUnavailable
 from connectors.kafka import consumer_lag, end_offsets
-from connectors.lead_index import district_alias
 from contract import FEED_TOPICS, TopicKey, topic_name
 from review.security import hash_password
 from review.users import users_mappings
@@ -141,23 +140,15 @@ def _summary(settings: TracerSettings, client: Elasticsearch, read: int, dead: i
 _DEMO_OFFICER = "demo.officer"
 
 
-def _district_aliases(client: Elasticsearch, alias: str) -> str:
-    """Make sure each district's alias exists; return the district with the most leads.
+def _busiest_district(client: Elasticsearch, alias: str) -> str:
+    """Return the district with the most leads (``""`` when there are none).
 
-    Stopgap until the ``store`` helper writes per-district indices: a district whose alias is
-    missing gets a filtered alias over the current lead index, so the review service's
-    district-scoped reads find the demo's leads. Once per-district indices exist, their aliases
-    are there and this adds nothing.
+    Each district's leads are in their own index behind its district alias (the worker's
+    writer makes them), which is all the review service reads: nothing to add here.
     """
     buckets = client.search(
-        index=alias, size=0, aggs={"d": {"terms": {"field": "district", "size": 200}}}
+        index=alias, size=0, aggs={"d": {"terms": {"field": "district", "size": 1}}}
     )["aggregations"]["d"]["buckets"]
-    indices = ",".join(sorted(client.indices.get_alias(name=alias).body))
-    for bucket in buckets:
-        name = district_alias(alias, bucket["key"])
-        if not client.indices.exists_alias(name=name):
-            term = {"term": {"district": bucket["key"]}}
-            client.indices.put_alias(index=indices, name=name, filter=term)
     return str(buckets[0]["key"]) if buckets else ""
 
 
@@ -181,7 +172,7 @@ def _demo_officer(client: Elasticsearch, settings: TracerSettings, district: str
 
 def _serve_review(settings: TracerSettings, client: Elasticsearch, out: Path) -> None:
     """Start ``tracer serve``, print its address and the demo officer's login, wait for Ctrl-C."""
-    district = _district_aliases(client, settings.leads_alias)
+    district = _busiest_district(client, settings.leads_alias)
     password = _demo_officer(client, settings, district)
     port = settings.review_port if _port_free(settings.review_port) else _free_port()
     tracer = Path(sys.executable).parent / "tracer"

@@ -42,7 +42,7 @@ from batch.checkpoint import load_checkpoint
 from batch.job import Interrupted, Job, JobState, Tally
 from batch.matching import ChunkMatcher, MatchPool, order_dependent
 from batch.rejects import DiscardedRejects, Rejects, RejectsFile
-from batch.sinks import JsonlLeadSink, LeadSink
+from batch.sinks import ElasticsearchLeadSink, JsonlLeadSink, LeadSink
 from batch.sources import (
     FileSource,
     KafkaSource,
@@ -51,8 +51,12 @@ from batch.sources import (
     load_roster_file,
     load_roster_topic,
 )
+from connectors.clients import async_elasticsearch_client, elasticsearch_client
 from connectors.errors import InputFileError, ServiceUnavailable
 from connectors.feed_history import FeedHistory, PartitionRange
+from connectors.lead_index import ensure_lead_index
+from connectors.lead_store import LeadStore
+from connectors.retry import Retrier, RetryPolicy
 from contract import FEED_TOPICS, topic_name
 from matchers.errors import TracerError
 from matchers.matcher import Matcher
@@ -62,11 +66,9 @@ from tracer.settings import TracerSettings, load_settings
 
 __all__ = ["reprocess"]
 
-#: Until the store helper's ``connectors.lead_store`` is merged (see batch/sinks.py).
-_NO_ELASTICSEARCH = (
-    "--elasticsearch is not wired yet (the lead store it writes through is not merged); "
-    "write --out LEADS.jsonl for now"
-)
+#: A lead store's requests give up after this long without an answer (then the job stops with
+#: one line; its checkpoint is kept and ``--resume`` continues).
+_STORE_DEADLINE_S = 120.0
 
 
 class _Usage(TracerError):
@@ -133,6 +135,8 @@ def reprocess(  # noqa: PLR0917 -- typer passes options by name
     chosen = model or settings.model_path
     match_model = load_model(chosen) if chosen else default_model()
     assert out is not None  # _Plan.check: Elasticsearch alone is refused
+    if elasticsearch:  # before any matching: an unreachable service is one line at once
+        _prepare_elasticsearch(settings)
     checkpoint_path = checkpoint or out.with_name(out.name + ".checkpoint.json")
     rejects_path = rejects or out.with_name(out.name + ".deadletter.jsonl")
     inputs = plan.inputs(settings, match_model.version, out)
@@ -158,6 +162,8 @@ def reprocess(  # noqa: PLR0917 -- typer passes options by name
                 checkpoint_path=checkpoint_path,
                 checkpoint_every=checkpoint_every,
                 workers=workers,
+                elasticsearch=elasticsearch,
+                version=match_model.version,
             )
         finally:
             if history is not None:
@@ -186,6 +192,8 @@ def _run(
     checkpoint_path: Path,
     checkpoint_every: int,
     workers: int | None,
+    elasticsearch: bool,
+    version: str,
 ) -> tuple[Tally, dict[str, dict[str, int]]]:
     """Match the source into the sinks; return the counts and each sink's own counts."""
     clock = datetime.fromisoformat(state.checkpoint.inputs["clock"])
@@ -204,6 +212,8 @@ def _run(
     sinks: dict[str, LeadSink] = {
         "leads": JsonlLeadSink(out, keep=state.checkpoint.sizes.get("leads", 0))
     }
+    if elasticsearch:
+        sinks["elasticsearch"] = _elasticsearch_sink(settings, state, out, version)
     job = Job(
         source,
         pool,
@@ -237,6 +247,47 @@ def _run(
         # Only a complete run may mark what it did not find (Elasticsearch's superseded).
         written = {name: sink.close(complete=job.done) for name, sink in sinks.items()}
     return tally, written
+
+
+def _prepare_elasticsearch(settings: TracerSettings) -> None:
+    """Put the leads template and alias in place (idempotent); one line if it cannot.
+
+    Raises:
+        ServiceUnavailable: Elasticsearch does not answer.
+        StackError: it refused the template or the alias.
+    """
+    client = elasticsearch_client(
+        settings,
+        request_timeout=10,
+        max_retries=0,  # one clear line now rather than a long wait
+    )
+    try:
+        ensure_lead_index(client, settings.leads_alias)
+    finally:
+        client.close()
+
+
+def _elasticsearch_sink(
+    settings: TracerSettings, state: JobState, out: Path, version: str
+) -> ElasticsearchLeadSink:
+    """The sink writing through the lead store, resumed from the checkpoint's counts."""
+    client = async_elasticsearch_client(
+        settings,
+        request_timeout=30,
+        max_retries=0,  # the Retrier is the one retry policy
+        retry_on_timeout=False,
+    )
+    retrier = Retrier(RetryPolicy(deadline_s=_STORE_DEADLINE_S))
+    checkpoint = state.checkpoint
+    return ElasticsearchLeadSink(
+        LeadStore(client, settings.leads_alias, retrier=retrier),
+        run_id=checkpoint.run_id,
+        model_version=version,
+        produced=state.seen,
+        scope_path=out.with_name(out.name + ".scope.jsonl"),
+        keep=checkpoint.sizes.get("elasticsearch", 0),
+        counts=checkpoint.sinks.get("elasticsearch"),
+    )
 
 
 def _say_interrupted(exc: Interrupted, checkpoint_path: Path) -> None:
@@ -275,8 +326,11 @@ class _Plan:
         events: list[Path],
         since_ms: int | None,
         until_ms: int | None,
+        *,
         from_kafka: bool,
+        elasticsearch: bool,
     ) -> None:
+        self.elasticsearch = elasticsearch
         self.roster = roster
         self.events = events
         self.since_ms = since_ms
@@ -296,9 +350,7 @@ class _Plan:
         elasticsearch: bool,
     ) -> _Plan:
         """Refuse, in one line, options that cannot run together or files that are not there."""
-        if elasticsearch:
-            raise _Usage(_NO_ELASTICSEARCH)
-        if out is None:
+        if out is None:  # with --elasticsearch too: the resume reads the lead ids back from it
             raise _Usage("give --out LEADS.jsonl")
         if (roster is None) == (not roster_topic):
             raise _Usage("give --roster FILE or --roster-topic (one of them)")
@@ -311,7 +363,12 @@ class _Plan:
             if not path.is_file():
                 raise InputFileError(f"{path}: no such file")
         return cls(
-            roster, events, _epoch_ms(since, "--since"), _epoch_ms(until, "--until"), from_kafka
+            roster,
+            events,
+            _epoch_ms(since, "--since"),
+            _epoch_ms(until, "--until"),
+            from_kafka=from_kafka,
+            elasticsearch=elasticsearch,
         )
 
     def inputs(self, settings: TracerSettings, model_version: str, out: Path) -> dict[str, Any]:
@@ -326,6 +383,11 @@ class _Plan:
             "model": model_version,
             "out": str(out.resolve()),
         }
+        if self.elasticsearch:  # a resume must write where the run began
+            described["elasticsearch"] = {
+                "url": settings.elasticsearch_url,
+                "alias": settings.leads_alias,
+            }
         if self.from_kafka:
             return described | {
                 "topics": self._topics(settings),
@@ -425,4 +487,4 @@ def _summary(
     )
     for name, counts in written.items():
         if name != "leads":  # Elasticsearch: created, refreshed, unchanged, superseded
-            typer.echo(f"  {name}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+            typer.echo(f"  {name}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
