@@ -287,12 +287,16 @@ def review_service(names: Names, port: int) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:  # bounded: 60 s for the service to answer
             if child.poll() is not None:
-                raise SystemExit(f"review_load: tracer serve exited {child.returncode}; see {log.name}")
+                raise SystemExit(
+                    f"review_load: tracer serve exited {child.returncode}; see {log.name}"
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{base}/login", timeout=2).status_code == 200:
                     break
             if time.monotonic() > deadline:
-                raise SystemExit(f"review_load: tracer serve did not answer in 60 s; see {log.name}")
+                raise SystemExit(
+                    f"review_load: tracer serve did not answer in 60 s; see {log.name}"
+                )
             time.sleep(0.5)
         yield base
     finally:
@@ -340,7 +344,7 @@ def search_params(rng: random.Random, districts: list[str]) -> dict[str, str]:
 
 
 async def officer(
-    base: str, username: str, districts: list[str], until: float, tally: Tally, seed: int
+    base: str, username: str, districts: list[str], *, until: float, tally: Tally, seed: int
 ) -> None:
     """One officer's session: sign in, then search and open leads until ``until``."""
     rng = random.Random(seed)
@@ -396,7 +400,7 @@ async def run_officers(
         ticker = asyncio.create_task(tick())
         await asyncio.gather(
             *(
-                officer(base, name, mine, until, tally, seed)
+                officer(base, name, mine, until=until, tally=tally, seed=seed)
                 for seed, (name, mine) in enumerate(officers.items())
             )
         )
