@@ -453,11 +453,11 @@ def print_table(result: dict[str, Any]) -> None:
 
 
 def write_result(result: dict[str, Any]) -> None:
-    """Merge this run into ``bench/results/review_load.json`` under its lead count."""
+    """Merge this run into ``bench/results/review_load.json`` (key: lead count, fresh or reused)."""
     runs: dict[str, Any] = {}
     if OUT.exists():
         runs = orjson.loads(OUT.read_bytes()).get("runs", {})
-    runs[str(result["leads"])] = result
+    runs[f"{result['leads']} {result['index']}"] = result
     body = {"benchmark": "review_load", "environment": environment(), "runs": runs}
     OUT.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 
@@ -510,6 +510,8 @@ def main() -> None:
             "officers": args.officers,
             "seconds": round(seconds, 1),
             "load_seconds": round(load_s, 1),
+            # Right after a bulk load Elasticsearch is still merging segments: say which.
+            "index": "reused" if load_s == 0 else "just loaded",
             "latency": summary(tally, seconds),
             "errors": tally.errors,
             "load_avg": {
