@@ -1,6 +1,7 @@
 """Benchmark: the review service under 20 concurrent officers with 1M leads (issue 15).
 
-    python -m bench.review_load [--leads 1000000] [--officers 20] [--duration 60] [--keep]
+    python -m bench.review_load [--leads 1000000] [--officers 20] [--duration 60]
+                                [--think 0] [--keep]
 
 1. Loads ``--leads`` leads into per-district indices behind a PRIVATE alias
    (``bench-review-leads-<N>``; never the shared ``leads``), across ``--districts`` districts.
@@ -13,7 +14,9 @@
    each) and signs each in.
 3. Each officer (one ``httpx.AsyncClient``) loops for ``--duration`` seconds: a search through
    the JSON API (tier, status, district, name text, date range, sort, page 1-5), or opens the
-   HTML page of a lead from their last search. Latency is per request; the table gives
+   HTML page of a lead from their last search, back to back (``--think 0``: the service
+   saturated) or after an exponential pause of mean ``--think`` s (an officer reading).
+   Latency is per request; the table gives
    p50/p95/p99 and requests/s of each kind and the errors (anything but a 200).
 
 Results go to ``bench/results/review_load.json`` under the run's lead count. The private
@@ -343,42 +346,72 @@ def search_params(rng: random.Random, districts: list[str]) -> dict[str, str]:
     return params
 
 
+async def sign_in(client: httpx.AsyncClient, username: str, tally: Tally) -> bool:
+    """Sign ``client`` in (the session cookie stays in it); count a failure as an error."""
+    login = await client.post("/api/login", json={"username": username, "password": PASSWORD})
+    if login.status_code != 200:
+        tally.error(f"login {login.status_code}")
+    return login.status_code == 200
+
+
 async def officer(
-    base: str, username: str, districts: list[str], *, until: float, tally: Tally, seed: int
+    client: httpx.AsyncClient,
+    districts: list[str],
+    *,
+    until: float,
+    tally: Tally,
+    seed: int,
+    think: float = 0.0,
 ) -> None:
-    """One officer's session: sign in, then search and open leads until ``until``."""
+    """One signed-in officer searching and opening leads until ``until``."""
     rng = random.Random(seed)
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        login = await client.post("/api/login", json={"username": username, "password": PASSWORD})
-        if login.status_code != 200:
-            tally.error(f"login {login.status_code}")
-            return
-        seen: list[str] = []
-        while time.monotonic() < until:  # bounded by the run's duration
-            kind: Kind = "page" if seen and rng.random() < 0.4 else "search"
-            if kind == "search":
-                url, params = "/api/leads", search_params(rng, districts)
-            else:
-                url, params = f"/leads/{rng.choice(seen)}", {}
-            started = time.perf_counter()
-            try:
-                response = await client.get(url, params=params)
-            except httpx.HTTPError as exc:
-                tally.error(f"{kind} {type(exc).__name__}")
-                continue
-            tally.latencies[kind].append(time.perf_counter() - started)
-            if response.status_code != 200:
-                tally.error(f"{kind} {response.status_code}")
-            elif kind == "search":
-                found = [lead["lead_id"] for lead in response.json()["leads"]]
-                seen = found or seen
+    seen: list[str] = []
+    while time.monotonic() < until:  # bounded by the run's duration
+        if think > 0:  # an officer reads before the next click (exponential, mean think)
+            await asyncio.sleep(min(rng.expovariate(1 / think), max(0.0, until - time.monotonic())))
+        kind: Kind = "page" if seen and rng.random() < 0.4 else "search"
+        if kind == "search":
+            url, params = "/api/leads", search_params(rng, districts)
+        else:
+            url, params = f"/leads/{rng.choice(seen)}", {}
+        started = time.perf_counter()
+        try:
+            response = await client.get(url, params=params)
+        except httpx.HTTPError as exc:
+            tally.error(f"{kind} {type(exc).__name__}")
+            continue
+        tally.latencies[kind].append(time.perf_counter() - started)
+        if response.status_code != 200:
+            tally.error(f"{kind} {response.status_code}")
+        elif kind == "search":
+            found = [lead["lead_id"] for lead in response.json()["leads"]]
+            seen = found or seen
 
 
 async def run_officers(
-    base: str, officers: dict[str, list[str]], duration: float
+    base: str, officers: dict[str, list[str]], duration: float, think: float = 0.0
 ) -> tuple[Tally, float, list[float]]:
     """All officers at once for ``duration`` s; returns the tally, wall time, load samples."""
     tally = Tally()
+    clients = {name: httpx.AsyncClient(base_url=base, timeout=30) for name in officers}
+    try:
+        # Everyone signs in before the clock starts: argon2 checks are not what is measured.
+        signed = await asyncio.gather(*(sign_in(c, name, tally) for name, c in clients.items()))
+        if not all(signed):
+            raise SystemExit(f"review_load: sign-in failed: {tally.errors}")
+        return await _work(clients, officers, duration, think, tally)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+
+
+async def _work(
+    clients: dict[str, httpx.AsyncClient],
+    officers: dict[str, list[str]],
+    duration: float,
+    think: float,
+    tally: Tally,
+) -> tuple[Tally, float, list[float]]:
     loads: list[float] = []
 
     async def sample() -> None:
@@ -400,7 +433,7 @@ async def run_officers(
         ticker = asyncio.create_task(tick())
         await asyncio.gather(
             *(
-                officer(base, name, mine, until=until, tally=tally, seed=seed)
+                officer(clients[name], mine, until=until, tally=tally, seed=seed, think=think)
                 for seed, (name, mine) in enumerate(officers.items())
             )
         )
@@ -436,7 +469,8 @@ def print_table(result: dict[str, Any]) -> None:
     """The result as a rich table on stdout."""
     table = Table(
         title=f"review service: {result['officers']} officers, {result['leads']:,} leads, "
-        f"{result['seconds']:.0f} s, load avg {result['load_avg']['mean']:.1f}"
+        f"{result['seconds']:.0f} s, think {result['think_s']:g} s, "
+        f"load avg {result['load_avg']['mean']:.1f}"
     )
     for column in ("request", "count", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"):
         table.add_column(column, justify="right" if column != "request" else "left")
@@ -457,7 +491,8 @@ def write_result(result: dict[str, Any]) -> None:
     runs: dict[str, Any] = {}
     if OUT.exists():
         runs = orjson.loads(OUT.read_bytes()).get("runs", {})
-    runs[f"{result['leads']} {result['index']}"] = result
+    think = f" think {result['think_s']:g}s" if result["think_s"] else ""
+    runs[f"{result['leads']} {result['index']}{think}"] = result
     body = {"benchmark": "review_load", "environment": environment(), "runs": runs}
     OUT.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 
@@ -482,10 +517,18 @@ def main() -> None:
     parser.add_argument("--districts", type=int, default=20)
     parser.add_argument("--officers", type=int, default=20)
     parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean pause (s) between an officer's requests; 0: back to back (saturation)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the private lead indices")
     args = parser.parse_args()
     if not 1 <= args.leads <= 10_000_000 or not 1 <= args.officers <= 200:
         parser.error("--leads must be 1..10,000,000 and --officers 1..200")
+    if not 0 <= args.think <= 600:
+        parser.error("--think must be 0..600 s")
     if not 1 <= args.duration <= 3600 or not 1 <= args.districts <= 200:
         parser.error("--duration must be 1..3600 s and --districts 1..200")
     run = uuid.uuid4().hex[:6]
@@ -503,11 +546,14 @@ def main() -> None:
         es.indices.create(index=f"{names.events}-bench", aliases={names.events: {}})
         officers = make_officers(es, names.users, args.officers, districts)
         with review_service(names, _free_port()) as base:
-            tally, seconds, loads = asyncio.run(run_officers(base, officers, args.duration))
+            tally, seconds, loads = asyncio.run(
+                run_officers(base, officers, args.duration, args.think)
+            )
         result = {
             "leads": args.leads,
             "districts": args.districts,
             "officers": args.officers,
+            "think_s": args.think,
             "seconds": round(seconds, 1),
             "load_seconds": round(load_s, 1),
             # Right after a bulk load Elasticsearch is still merging segments: say which.
