@@ -320,7 +320,10 @@ class Tally:
     """Latencies (seconds) per kind of request, and what went wrong."""
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: {"search": [], "page": []})
+    #: (latency, seconds into the run) of each request: where the slowest ones fell.
+    timeline: list[tuple[float, float]] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
+    started: float = 0.0  # perf_counter() when the clock started
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
@@ -381,6 +384,7 @@ async def officer(
             tally.error(f"{kind} {type(exc).__name__}")
             continue
         tally.latencies[kind].append(time.perf_counter() - started)
+        tally.timeline.append((time.perf_counter() - started, started - tally.started))
         if response.status_code != 200:
             tally.error(f"{kind} {response.status_code}")
         elif kind == "search":
@@ -421,6 +425,7 @@ async def _work(
 
     sampler = asyncio.create_task(sample())
     started = time.monotonic()
+    tally.started = time.perf_counter()
     until = started + duration
     with _progress() as progress:
         task = progress.add_task(f"{len(officers)} officers", total=int(duration))
@@ -560,6 +565,10 @@ def main() -> None:
             "index": "reused" if load_s == 0 else "just loaded",
             "latency": summary(tally, seconds),
             "errors": tally.errors,
+            "slowest": [  # (ms, seconds into the run): a cold start shows as small seconds
+                [round(1000 * latency, 1), round(at, 1)]
+                for latency, at in sorted(tally.timeline, reverse=True)[:10]
+            ],
             "load_avg": {
                 "mean": round(sum(loads) / max(1, len(loads)), 2),
                 "max": round(max(loads, default=0.0), 2),
