@@ -372,6 +372,8 @@ async def officer(
     while time.monotonic() < until:  # bounded by the run's duration
         if think > 0:  # an officer reads before the next click (exponential, mean think)
             await asyncio.sleep(min(rng.expovariate(1 / think), max(0.0, until - time.monotonic())))
+            if time.monotonic() >= until:  # a pause cut by the deadline: no burst at the end
+                break
         kind: Kind = "page" if seen and rng.random() < 0.4 else "search"
         if kind == "search":
             url, params = "/api/leads", search_params(rng, districts)
