@@ -75,12 +75,12 @@ class Run:
         assert done.returncode == 0, done.stderr.decode()[-2000:]
         return done.stdout.decode()
 
-    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+    def start_worker(self, name: str, **env: str) -> subprocess.Popen[bytes]:
         port = free_port()  # concurrent runs of this suite must not collide
         with (self.tmp / f"{name}.log").open("ab") as log:
             proc = subprocess.Popen(
                 [TRACER, "worker", "--web-port", str(port), "--loglevel", "info"],
-                env=self.env,
+                env=self.env | env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -211,10 +211,7 @@ def _set_up(broker: dict[str, Any]) -> None:
     admin = KafkaAdminClient(**_login(broker, "admin", "admin-7f3c"))
     try:
         specs = contract_topics(feed_partitions=1)
-        admin.create_topics(
-            [NewTopic(s.name, 1, 1, topic_configs=dict(s.configs)) for s in specs]
-            + [NewTopic(AUDIT_TOPIC, 1, 1)]
-        )
+        admin.create_topics([NewTopic(s.name, 1, 1, topic_configs=dict(s.configs)) for s in specs])
         acls = []
         for line in (ROOT / "docker" / "kafka" / "acls.tsv").read_text().splitlines():
             principal, operation, resource, pattern, name = line.split("\t")

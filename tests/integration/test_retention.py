@@ -7,6 +7,7 @@ running on the same Kafka and Elasticsearch are untouched.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -41,6 +42,10 @@ def test_topic_retention_is_set_and_setting_it_again_is_harmless(
     topic = f"{unique_name}.feeds.bank"
     try:
         admin.create_topics([NewTopic(topic, 1, 1)])
+        # A new topic reaches the admin's metadata a moment later: wait for it (bounded).
+        deadline = time.monotonic() + 20
+        while topic not in admin.list_topics() and time.monotonic() < deadline:
+            time.sleep(0.2)
         plan = topic_retention({"feeds.bank": 3, "deadletter": 30}, prefix=f"{unique_name}.")
         for _ in range(2):
             report = apply_topic_retention(admin, plan)
