@@ -65,6 +65,6 @@ clean:
 BROWSER_PACKAGES := chromium fonts-wqy-microhei
 browser: install
 	@if [ -x /usr/lib/chromium/chromium ] && fc-list 2>/dev/null | grep -qi wqy; then :; \
-	elif [ "$$(id -u)" = 0 ]; then apt-get install -y $(BROWSER_PACKAGES); \
-	else sudo apt-get install -y $(BROWSER_PACKAGES); fi
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y $(BROWSER_PACKAGES); \
+	else sudo apt-get update -qq && sudo apt-get install -y $(BROWSER_PACKAGES); fi
 	$(BIN)/pytest tests/browser
