@@ -224,6 +224,7 @@ def _faulty_worker(run: Run, mode: str, **env: str) -> subprocess.Popen[bytes]:
     return worker
 
 
+@pytest.mark.chaos
 @pytest.mark.parametrize("mode", ["raise", "hang"])
 def test_sigterm_ends_a_worker_whose_dead_letters_never_get_out(run: Run, mode: str) -> None:
     write_world(run, people=500, watchlist=50, events=10, seed=25)
@@ -250,6 +251,7 @@ def test_sigterm_ends_a_worker_whose_dead_letters_never_get_out(run: Run, mode: 
     assert kept_value(decode_dead_letter(message.value)) == b"not json at all"
 
 
+@pytest.mark.chaos
 def test_sigterm_ends_a_worker_whose_elasticsearch_is_away_and_loses_nothing(run: Run) -> None:
     write_world(run, people=2000, watchlist=200, events=1000, seed=24)
     expected = reprocess(run)
@@ -282,6 +284,7 @@ def test_sigterm_ends_a_worker_whose_elasticsearch_is_away_and_loses_nothing(run
     assert {d["lead_id"] for d in docs} == set(expected)
 
 
+@pytest.mark.chaos
 def test_a_shutdown_that_hangs_is_cut_at_the_stop_deadline(run: Run) -> None:
     write_world(run, people=200, watchlist=20, events=10, seed=26)
     run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"))

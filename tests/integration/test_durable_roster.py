@@ -92,6 +92,7 @@ def _consumer_count(run: Run, key: Any) -> int:
         consumer.close()
 
 
+@pytest.mark.chaos
 def test_invalid_update_after_compaction_and_restart_keeps_the_last_valid_state(run: Run) -> None:
     _compact_fast(run)
     person, other = IdentityFactory(random.Random(31)).people(2)

@@ -40,6 +40,7 @@ from tracer.settings import TracerSettings
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
+    pytest.mark.chaos,  # a second broker of its own for two minutes: `make chaos`
     # kafka-python leaves a socket to the GC when a client cannot log in (the refusals below).
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),

@@ -163,6 +163,7 @@ def _maybe_json(line: bytes) -> Any:
         return None
 
 
+@pytest.mark.chaos
 def test_two_workers_one_killed_mid_stream_lose_and_duplicate_nothing(run: Run) -> None:
     write_world(run, people=6000, watchlist=600, events=24000, seed=12)
     expected = reprocess(run)
