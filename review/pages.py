@@ -18,10 +18,18 @@ from starlette.routing import Route
 
 from review.leads import PAGE_SIZE
 from review.roles import allowed
-from review.service import Invalid, ReviewError
+from review.service import ReviewError
 from review.users import User
 from review.views import FIELD_LABELS, LEVEL_LABELS, STATUS_LABELS, waterfall
-from review.web import COOKIE, address, csrf_matches, filters_from, service, session_of
+from review.web import (
+    COOKIE,
+    address,
+    apply_change,
+    csrf_matches,
+    filters_from,
+    service,
+    session_of,
+)
 
 __all__ = ["page_routes", "render"]
 
@@ -169,42 +177,15 @@ async def lead_action(request: Request) -> Response:
     form = await request.form()
     if not csrf_matches(csrf, form.get("csrf")):
         return await _csrf_refused(request, user, csrf)
-    svc, lead_id, action = (
-        service(request),
-        request.path_params["lead_id"],
-        request.path_params["action"],
-    )
+    lead_id = request.path_params["lead_id"]
     try:
-        if action == "reveal":
-            numbers = await svc.reveal(user, lead_id, address(request))
+        if request.path_params["action"] == "reveal":
+            numbers = await service(request).reveal(user, lead_id, address(request))
             return await lead_page(request, revealed=numbers)
-        seen = _seen(form.get("seq_no"), form.get("primary_term"))
-        await svc.change(
-            user,
-            action,
-            lead_id,
-            address(request),
-            verdict=_text(form.get("verdict")),
-            note=_text(form.get("note")),
-            assignee=_text(form.get("assignee")),
-            seen=seen,
-        )
+        await apply_change(request, user, form)
     except ReviewError as exc:
         return _error(exc, user, csrf)
     return RedirectResponse(f"/leads/{lead_id}", status_code=303)
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _seen(seq_no: object, term: object) -> tuple[int, int] | None:
-    if not seq_no and not term:
-        return None
-    try:
-        return int(str(seq_no)), int(str(term))
-    except ValueError as exc:
-        raise Invalid("bad version fields", 400) from exc
 
 
 async def queue_page(request: Request) -> Response:
