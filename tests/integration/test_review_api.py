@@ -13,25 +13,22 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from elasticsearch import AsyncElasticsearch, Elasticsearch
+from elasticsearch import Elasticsearch
 from starlette.testclient import TestClient
 
 from review.app import build_app
-from review.audit import AuditTrail
 from review.roles import ACTIONS, MATRIX, ROLES
-from review.security import LoginLimiter, SessionCodec
-from review.service import NOT_YOURS, ReviewConfig, ReviewService
+from review.service import NOT_YOURS
 from tests.integration.test_review_support import (
     FULL_ID,
     PASSWORD,
-    SECRET,
     USERS,
     World,
     audit_records,
-    build_world,
-    drop_world,
     make_lead,
+    private_world,
     put_lead,
+    review_service,
     stored,
 )
 from tracer.settings import TracerSettings
@@ -41,27 +38,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def world(es: Elasticsearch) -> Iterator[World]:
-    prefix = f"it-review-{uuid.uuid4().hex[:8]}"
-    try:
-        yield build_world(es, prefix)
-    finally:
-        drop_world(es, prefix)
+    with private_world(es, "it-review") as made:
+        yield made
 
 
 def make_app(settings: TracerSettings, world: World, **limits: Any) -> Any:
-    client = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=30)
-    config = ReviewConfig(
-        leads_alias=world.alias,
-        users_index=world.users,
-        audit_index=world.audit,
-        events_alias=world.events,
-        audit_topic=None,
-    )
-    codec = SessionCodec(SECRET, lifetime_s=600)
-    service = ReviewService(
-        client, config, codec, AuditTrail(client, world.audit), limiter=LoginLimiter(**limits)
-    )
-    return build_app(service)
+    return build_app(review_service(settings, world, **limits))
 
 
 @pytest.fixture(scope="module")
@@ -333,15 +315,9 @@ async def test_simultaneous_verdicts_one_wins_without_a_version_from_the_page(
     from review.service import Invalid
     from review.users import UserStore
 
-    client = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=30)
+    service = review_service(settings, world)
     try:
-        service = ReviewService(
-            client,
-            ReviewConfig(leads_alias=world.alias, users_index=world.users, audit_index=world.audit),
-            SessionCodec(SECRET, lifetime_s=600),
-            AuditTrail(client, world.audit),
-        )
-        users = UserStore(client, world.users)
+        users = UserStore(service.client, world.users)
         one, two = [(await users.get(name))[0] for name in ("officer1", "officer2")]  # type: ignore[index]
         for _ in range(5):
             lead_id = put_lead(es, world, make_lead(status="reviewing"))["lead_id"]
@@ -357,4 +333,4 @@ async def test_simultaneous_verdicts_one_wins_without_a_version_from_the_page(
             assert len(won) == 1 and len(lost) == 1 and lost[0].status == 409, results
             assert stored(es, world, lead_id)["status"] == won[0]["status"]
     finally:
-        await client.close()
+        await service.client.close()
