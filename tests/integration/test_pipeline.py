@@ -12,7 +12,6 @@ import signal
 import time
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -20,10 +19,9 @@ import pytest
 from connectors.deadletter import original_value
 from contract import FEED_TOPICS
 from tests.integration.streaming import (
-    ES_URL,
     Run,
-    TcpProxy,
     drained,
+    es_proxy,
     indexed_leads,
     lag,
     lead_count,
@@ -41,13 +39,7 @@ def test_stream_equals_reprocess_dead_letters_and_closing(run: Run) -> None:
     write_world(run, people=3000, watchlist=300, events=3000, seed=11)
     expected = reprocess(run)
     bad_lines = (run.tmp / "reprocess.jsonl.deadletter.jsonl").read_bytes().splitlines()
-    run.tracer(
-        "produce",
-        "--roster",
-        str(run.tmp / "roster.jsonl"),
-        "--events",
-        str(run.tmp / "events.jsonl"),
-    )
+    run.produce_world()
     extra = {
         b"\xff\xfe not utf-8": "not_utf8",
         b'{"event_id": "big", "source": "bank", "pad": "' + b"x" * 70_000 + b'"}': "oversized",
@@ -171,13 +163,7 @@ def test_two_workers_one_killed_mid_stream_lose_and_duplicate_nothing(run: Run) 
         orjson.loads(line)["person_id"]
         for line in (run.tmp / "roster.jsonl").read_bytes().splitlines()
     }
-    run.tracer(
-        "produce",
-        "--roster",
-        str(run.tmp / "roster.jsonl"),
-        "--events",
-        str(run.tmp / "events.jsonl"),
-    )
+    run.produce_world()
     first = run.start_worker("worker-a")
     run.start_worker("worker-b")
     wait_until(lambda: lead_count(run) > len(expected) // 10, timeout=120, what="first leads")
@@ -199,18 +185,15 @@ def test_two_workers_one_killed_mid_stream_lose_and_duplicate_nothing(run: Run) 
 def test_elasticsearch_away_slows_the_pipeline_and_loses_nothing(run: Run) -> None:
     write_world(run, people=2000, watchlist=200, events=2000, seed=13)
     expected = reprocess(run)
-    proxy = TcpProxy(urlsplit(ES_URL).port or 9200)
+    proxy = es_proxy()
     proxy.start()
-    run.settings = run.settings.model_copy(
-        update={"elasticsearch_url": f"http://127.0.0.1:{proxy.port}"}
-    )
-    run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"))
+    run.through(proxy)
+    run.produce_world(events=False)
     try:
-        run.start_worker("worker")
-        wait_until(lambda: "watchlist ready" in run.log("worker"), timeout=60, what="the worker")
+        run.start_ready_worker("worker")
         proxy.stop()
         # The events come once Elasticsearch is away: no lead can slip through before.
-        run.tracer("produce", "--events", str(run.tmp / "events.jsonl"))
+        run.produce_world(roster=False)
         time.sleep(8.0)
         assert lead_count(run) == 0  # nothing reached Elasticsearch...
         assert lag(run) > 0  # ...so the lead offsets did not move
