@@ -26,6 +26,7 @@ from review.web import (
     filters_from,
     service,
     session_of,
+    set_session_cookie,
 )
 
 __all__ = ["api_routes"]
@@ -79,14 +80,7 @@ async def login(request: Request) -> Response:
             "csrf_token": svc.codec.csrf_token(session.sid),
         }
     )
-    response.set_cookie(
-        COOKIE,
-        cookie,
-        httponly=True,
-        samesite="strict",
-        secure=svc.config.secure_cookie,
-        max_age=int(svc.config.session_seconds),
-    )
+    set_session_cookie(response, svc, cookie)
     return response
 
 

@@ -29,6 +29,7 @@ from review.web import (
     filters_from,
     service,
     session_of,
+    set_session_cookie,
 )
 
 __all__ = ["page_routes", "render"]
@@ -77,14 +78,7 @@ async def login_submit(request: Request) -> Response:
         token = str(form.get("csrf"))
         return render("login.html", exc.status, user=None, csrf=token, error=exc.reason)
     response = RedirectResponse(_HOME[user.role], status_code=303)
-    response.set_cookie(
-        COOKIE,
-        cookie,
-        httponly=True,
-        samesite="strict",
-        secure=svc.config.secure_cookie,
-        max_age=int(svc.config.session_seconds),
-    )
+    set_session_cookie(response, svc, cookie)
     response.delete_cookie(_LOGIN_COOKIE)
     return response
 

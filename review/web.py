@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from contract import LEAD_STATUSES, SOURCES
 from starlette.requests import Request
+from starlette.responses import Response
 
 from review.leads import LeadFilters
 from review.service import Invalid, ReviewService
@@ -33,6 +34,7 @@ __all__ = [
     "filters_from",
     "service",
     "session_of",
+    "set_session_cookie",
 ]
 
 COOKIE: Final = "tracer_session"
@@ -56,6 +58,18 @@ def address(request: Request) -> str:
 async def session_of(request: Request) -> tuple[User, str] | None:
     """The signed-in user and their CSRF token, or ``None``."""
     return await service(request).authenticate(request.cookies.get(COOKIE))
+
+
+def set_session_cookie(response: Response, svc: ReviewService, cookie: str) -> None:
+    """Give the browser its session: script-proof, same-site only, as long as the session."""
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        httponly=True,
+        samesite="strict",
+        secure=svc.config.secure_cookie,
+        max_age=int(svc.config.session_seconds),
+    )
 
 
 def csrf_matches(expected: str, given: object) -> bool:
