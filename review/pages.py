@@ -8,6 +8,7 @@ call, which checks the role and districts and writes the audit record.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -18,7 +19,7 @@ from starlette.routing import Route
 
 from review.leads import PAGE_SIZE
 from review.roles import allowed
-from review.service import ReviewError
+from review.service import ReviewError, ReviewService
 from review.users import User
 from review.views import FIELD_LABELS, LEVEL_LABELS, STATUS_LABELS, waterfall
 from review.web import (
@@ -93,6 +94,23 @@ async def _signed_in(request: Request) -> tuple[User, str] | Response:
     return found if found is not None else RedirectResponse("/login", status_code=303)
 
 
+async def _user_page(
+    request: Request,
+    template: str,
+    fetch: Callable[[ReviewService, User], Awaitable[dict[str, Any]]],
+) -> Response:
+    """A signed-in user's page: its data from one service call, or the error page."""
+    found = await _signed_in(request)
+    if isinstance(found, Response):
+        return found
+    user, csrf = found
+    try:
+        context = await fetch(service(request), user)
+    except ReviewError as exc:
+        return _error(exc, user, csrf)
+    return render(template, user=user, csrf=csrf, **context)
+
+
 async def logout(request: Request) -> Response:
     """End the session (a POST with the CSRF token)."""
     found = await _signed_in(request)
@@ -116,25 +134,20 @@ async def home(request: Request) -> Response:
 
 async def leads_page(request: Request) -> Response:
     """The search page."""
-    found = await _signed_in(request)
-    if isinstance(found, Response):
-        return found
-    user, csrf = found
-    try:
+
+    async def fetch(svc: ReviewService, user: User) -> dict[str, Any]:
         filters = filters_from(request.query_params)
-        total, leads = await service(request).search(user, filters, address(request))
-    except ReviewError as exc:
-        return _error(exc, user, csrf)
-    return render(
-        "search.html",
-        user=user,
-        csrf=csrf,
-        f=filters,
-        total=total,
-        leads=leads,
-        page_size=PAGE_SIZE,
-        params=dict(request.query_params),
-    )
+        total, leads = await svc.search(user, filters, address(request))
+        params = dict(request.query_params)
+        return {
+            "f": filters,
+            "total": total,
+            "leads": leads,
+            "page_size": PAGE_SIZE,
+            "params": params,
+        }
+
+    return await _user_page(request, "search.html", fetch)
 
 
 async def lead_page(request: Request, revealed: dict[str, str] | None = None) -> Response:
@@ -184,42 +197,30 @@ async def lead_action(request: Request) -> Response:
 
 async def queue_page(request: Request) -> Response:
     """The user's own queue."""
-    found = await _signed_in(request)
-    if isinstance(found, Response):
-        return found
-    user, csrf = found
-    try:
-        leads = await service(request).queue(user, address(request))
-    except ReviewError as exc:
-        return _error(exc, user, csrf)
-    return render("queue.html", user=user, csrf=csrf, leads=leads)
+
+    async def fetch(svc: ReviewService, user: User) -> dict[str, Any]:
+        return {"leads": await svc.queue(user, address(request))}
+
+    return await _user_page(request, "queue.html", fetch)
 
 
 async def audit_page(request: Request) -> Response:
     """The audit trail, for auditors."""
-    found = await _signed_in(request)
-    if isinstance(found, Response):
-        return found
-    user, csrf = found
-    params = request.query_params
-    try:
-        entries = await service(request).audit_search(user, dict(params), address(request))
-    except ReviewError as exc:
-        return _error(exc, user, csrf)
-    return render("audit.html", user=user, csrf=csrf, entries=entries, params=dict(params))
+    params = dict(request.query_params)
+
+    async def fetch(svc: ReviewService, user: User) -> dict[str, Any]:
+        return {"entries": await svc.audit_search(user, params, address(request)), "params": params}
+
+    return await _user_page(request, "audit.html", fetch)
 
 
 async def users_page(request: Request) -> Response:
     """The users, for administrators (changes go through ``tracer users``)."""
-    found = await _signed_in(request)
-    if isinstance(found, Response):
-        return found
-    user, csrf = found
-    try:
-        users = await service(request).list_users(user, address(request))
-    except ReviewError as exc:
-        return _error(exc, user, csrf)
-    return render("users.html", user=user, csrf=csrf, users=users)
+
+    async def fetch(svc: ReviewService, user: User) -> dict[str, Any]:
+        return {"users": await svc.list_users(user, address(request))}
+
+    return await _user_page(request, "users.html", fetch)
 
 
 def page_routes() -> list[Route]:

@@ -281,6 +281,31 @@ def test_auditors_query_the_trail_by_user_and_action(
     assert entries and {(e["actor"], e["action"]) for e in entries} == {("officer1", "login")}
 
 
+def test_each_page_renders_for_its_role_and_refuses_the_others(
+    tc: TestClient, es: Elasticsearch, world: World
+) -> None:
+    lead = put_lead(es, world, make_lead(person_id="page-person"))
+    officer = {"cookie": login(tc, "officer1")["cookie"]}
+    search = tc.get("/leads", params={"person_id": "page-person", "sort": "time"}, headers=officer)
+    assert search.status_code == 200 and f'href="/leads/{lead["lead_id"]}"' in search.text
+    bad = tc.get("/leads", params={"status": "deleted"}, headers=officer)
+    assert bad.status_code == 400 and "status must be one of" in bad.text
+    assert tc.get("/queue", headers=officer).status_code == 200
+    assert tc.get("/audit", headers=officer).status_code == 403
+    assert tc.get("/users", headers=officer).status_code == 403
+    # Not signed in: to the login page.
+    assert tc.get("/queue", follow_redirects=False).headers["location"] == "/login"
+
+    es.indices.refresh(index=world.audit)
+    auditor = {"cookie": login(tc, "auditor")["cookie"]}
+    audit = tc.get("/audit", params={"actor": "officer1", "action": "login"}, headers=auditor)
+    assert audit.status_code == 200 and "<td>login</td>" in audit.text
+    admin = {"cookie": login(tc, "admin")["cookie"]}
+    users = tc.get("/users", headers=admin)
+    assert users.status_code == 200
+    assert all(f"<td>{name}</td>" in users.text for name in USERS)
+
+
 def test_a_disabled_user_loses_their_session(
     tc: TestClient, es: Elasticsearch, world: World
 ) -> None:
