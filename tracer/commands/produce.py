@@ -8,7 +8,9 @@ dead-letters it with its reason: nothing is dropped on the way in.
 A line that cannot be published is a *reject*, never a traceback: a roster line without a
 ``person_id`` (the compacted topic refuses records without a key), a line over
 ``produce_max_line_bytes`` (the broker's limit; such a line is never read whole: only a prefix
-is kept, while its size and sha256 are counted in bounded chunks), or anything else Kafka
+is kept, while its size and sha256 are counted in bounded chunks by
+:func:`connectors.files.read_lines`, the reader ``tracer reprocess`` uses too; a UTF-8
+byte-order mark at a file's start is dropped), or anything else Kafka
 refuses for good. Each reject is one JSON line in the rejects file (``--rejects``; by default
 ``<input>.rejects.jsonl`` beside each input, mode 0600, rewritten by each run): file, line
 number, reason, size, sha256 and a bounded prefix. The rest of the file is published.
