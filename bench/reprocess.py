@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -216,14 +216,19 @@ def _one_watchlist(
     *,
     progress: Progress,
     task: Any,
-) -> dict[str, Any]:
+    row: dict[str, Any],
+    save: Callable[[], object],
+) -> None:
+    """Run the watchlist's jobs into ``row``, saving the results after each (a long run cut
+    short keeps what it measured)."""
     events = folder / "events.jsonl"
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         roster = _roster(folder, size, scratch)
-        row: dict[str, Any] = {"roster_people": size}
+        row["roster_people"] = size
 
         def step(name: str) -> None:
+            save()
             progress.update(task, description=f"watchlist {size:,}: {name}")
 
         step("ours, one core")
@@ -264,7 +269,7 @@ def _one_watchlist(
             row["ours_all_cores_vs_splink_predict"] = round(
                 every["events_per_s_wall"] / max(predict, 1), 2
             )
-    return row
+    save()
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -278,6 +283,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--original", default=ORIGINAL, help="the git ref of the original job")
     parser.add_argument("--splink-events", type=int, help="Splink on the first N lines only")
     parser.add_argument("--stage-events", type=int, default=100_000, help="lines for stages")
+    parser.add_argument("--skip-stages", action="store_true", help="jobs only")
     parser.add_argument("--skip-original", action="store_true")
     parser.add_argument("--skip-splink", action="store_true")
     parser.add_argument("--output", default="reprocess.json", help="file in bench/results/")
@@ -288,25 +294,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with events.open("rb") as handle:
         lines = sum(1 for _ in handle)
     result: dict[str, Any] = {"events": lines, "world": folder.name, "environment": environment()}
-    with tempfile.TemporaryDirectory() as tmp:
-        smallest = _roster(folder, sizes[0], Path(tmp))
-        # Held in memory stage by stage: the first lines only (the feed's mix is uniform).
-        share = _head(events, args.stage_events, Path(tmp)) if lines > args.stage_events else events
-        result["stage_us_per_event_cpu"] = _stages(smallest, share)
-        result["stage_events"] = min(lines, args.stage_events)
-    print(f"reprocess bench: stages (CPU us an event) {result['stage_us_per_event_cpu']}")
-    result["value_repeat_share"] = _repeats(events)
-    print(f"reprocess bench: values seen in an earlier event {result['value_repeat_share']}")
+    if not args.skip_stages:
+        with tempfile.TemporaryDirectory() as tmp:
+            smallest = _roster(folder, sizes[0], Path(tmp))
+            # Held in memory stage by stage: the first lines only (the feed's mix is uniform).
+            head = _head(events, args.stage_events, Path(tmp))
+            result["stage_us_per_event_cpu"] = _stages(smallest, head)
+            result["stage_events"] = min(lines, args.stage_events)
+        print(f"reprocess bench: stages (CPU us an event) {result['stage_us_per_event_cpu']}")
+        result["value_repeat_share"] = _repeats(events)
+        print(f"reprocess bench: values seen in an earlier event {result['value_repeat_share']}")
     steps = 2 + (not args.skip_original) + (not args.skip_splink)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
     ) as progress:  # fmt: skip
         task = progress.add_task("runs", total=steps * len(sizes))
-        result["watchlists"] = [
-            _one_watchlist(args, folder, size, lines, progress=progress, task=task)
-            for size in sizes
-        ]
+        rows: list[dict[str, Any]] = []
+        result["watchlists"] = rows
+        for size in sizes:
+            rows.append({})
+            _one_watchlist(
+                args, folder, size, lines, progress=progress, task=task, row=rows[-1],
+                save=lambda: write_json(args.output, result),
+            )  # fmt: skip
     path = write_json(args.output, result)
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     print(f"reprocess bench: written to {path}")
