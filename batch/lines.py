@@ -1,8 +1,9 @@
-"""Input lines of the job: JSONL files (plain or gzip) read with a bounded ``readline``.
+"""Input lines of the job: JSONL files (plain or gzip) read with the bounded line reader.
 
 A file is gzip when it starts with gzip's magic bytes, whatever its name; a UTF-8 byte-order
-mark at the start of a file (or of its decompressed text) is dropped. A line longer than
-``max_bytes`` is never held whole: it comes back as a :class:`Line` without ``data``, with its
+mark at the start of a file (or of its decompressed text) is dropped. The lines are read by
+:func:`connectors.files.read_lines` (``tracer produce`` reads with it too): a line longer than
+``max_bytes`` is never held whole; it comes back as a :class:`Line` without ``data``, with its
 first :data:`PREFIX_BYTES`, its size and its sha256, counted in 1 MiB pieces.
 
 Positions are byte offsets in the (decompressed) text, so a checkpoint can say where to start
@@ -12,42 +13,17 @@ again: :func:`open_lines` seeks a plain file there and reads a gzip one up to it
 from __future__ import annotations
 
 import gzip
-import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
 
 from connectors.errors import InputFileError
+from connectors.files import PREFIX_BYTES, Line, read_lines
 
 __all__ = ["PREFIX_BYTES", "InputFile", "Line", "open_lines", "read_lines"]
 
-#: Bytes of a too-long line kept to recognise it by (never the whole line).
-PREFIX_BYTES: Final = 256
 _CHUNK_BYTES: Final = 1 << 20
 _GZIP_MAGIC: Final = b"\x1f\x8b"
-_BOM: Final = b"\xef\xbb\xbf"
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One non-blank input line.
-
-    Attributes:
-        number: 1-based line number in the (decompressed) file.
-        data: the line without its line break, or ``None`` when longer than the limit.
-        size: the line's length in bytes (without the line break).
-        end: offset just past the line in the (decompressed) text.
-        prefix: the first :data:`PREFIX_BYTES` of the line.
-        sha256: hex digest of a too-long line (``None`` for the others).
-    """
-
-    number: int
-    data: bytes | None
-    size: int
-    end: int
-    prefix: bytes
-    sha256: str | None = None
 
 
 class InputFile:
@@ -117,55 +93,3 @@ def _guarded(handle: InputFile, max_bytes: int, line: int, offset: int) -> Itera
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         # A truncated or corrupt gzip stream: the rest of the file cannot be read.
         raise InputFileError(f"{handle.path}: unreadable after line {line} ({exc})") from exc
-
-
-def read_lines(
-    handle: IO[bytes], *, max_bytes: int, start_line: int = 0, start: int = 0
-) -> Iterator[Line]:
-    r"""Yield the non-blank lines of a binary stream, from line ``start_line`` + 1 on.
-
-    Example:
-        >>> import io
-        >>> [(x.number, x.data) for x in read_lines(io.BytesIO(b"\xef\xbb\xbf{}\n\nab"),
-        ...                                           max_bytes=8)]
-        [(1, b'{}'), (3, b'ab')]
-    """
-    number, end = start_line, start
-    while head := handle.readline(max_bytes + 2):  # + 2: room for the line's own "\r\n"
-        number += 1
-        if end == 0 and head.startswith(_BOM):
-            head, end = head[len(_BOM) :], len(_BOM)
-        if len(head) > max_bytes + 1 and not head.endswith(b"\n"):
-            size, digest, taken = _rest_of_long_line(handle, head)
-            end += taken
-            yield Line(number, None, size, end, head[:PREFIX_BYTES], digest)
-            continue
-        end += len(head)
-        raw = head.rstrip(b"\r\n")
-        if len(raw) > max_bytes:
-            digest = hashlib.sha256(raw).hexdigest()
-            yield Line(number, None, len(raw), end, raw[:PREFIX_BYTES], digest)
-        elif raw.strip():
-            yield Line(number, raw, len(raw), end, raw[:PREFIX_BYTES])
-
-
-def _rest_of_long_line(handle: IO[bytes], head: bytes) -> tuple[int, str, int]:
-    """Read a long line to its end in bounded pieces; return size, sha256 and bytes taken."""
-    digest = hashlib.sha256()
-    taken = size = 0
-    held = b""  # a trailing "\r" waits: it belongs to the content unless "\n" follows
-    chunk = head
-    while chunk:
-        taken += len(chunk)
-        body = held + chunk
-        if body.endswith(b"\n"):
-            body = body.rstrip(b"\r\n")
-            digest.update(body)
-            return size + len(body), digest.hexdigest(), taken
-        held = b"\r" if body.endswith(b"\r") else b""
-        body = body[: len(body) - len(held)]
-        digest.update(body)
-        size += len(body)
-        chunk = handle.readline(_CHUNK_BYTES)
-    digest.update(held)
-    return size + len(held), digest.hexdigest(), taken

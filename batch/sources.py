@@ -116,19 +116,23 @@ class FileSource:
             path, max_bytes=self._max_bytes, start_line=line, start_offset=offset
         )
         try:
-            chunk = self._new(index, line, offset)
+            chunk, held = self._new(index, line, offset), 0
+            # The hot loop (every input line): the position is set once a chunk, not per line.
+            take = chunk.lines.append
             for item in lines:
                 if item.data is None:
                     chunk.oversized.append(
                         Oversized(item.number, item.size, item.sha256 or "", item.prefix)
                     )
                 else:
-                    chunk.lines.append((item.number, item.data))
-                chunk.position = {"file": index, "line": item.number, "offset": item.end}
-                if chunk.read >= self._chunk_lines:
+                    take((item.number, item.data))
+                held += 1
+                if held >= self._chunk_lines:
+                    chunk.position = {"file": index, "line": item.number, "offset": item.end}
                     chunk.progress = done_before + handle.raw_position()
                     yield chunk
-                    chunk = self._new(index, item.number, item.end)
+                    chunk, held = self._new(index, item.number, item.end), 0
+                    take = chunk.lines.append
             # The file's end, even with nothing left in it: the next file starts from 0.
             chunk.position = {"file": index + 1, "line": 0, "offset": 0}
             chunk.progress = done_before + self._sizes[index]

@@ -1,38 +1,48 @@
-"""File reprocess speed on a feed of mostly new values: one core, all cores, and where time goes.
+"""File reprocess speed on a feed of mostly new values, beside the original job and Splink 5.
 
-    .venv/bin/python -m bench.reprocess [--events 100000] [--people 500000] [--watchlist 2000]
-                                        [--baseline main] [--workers N]
+    .venv/bin/python -m bench.reprocess [--events 1000000] [--people 2000000]
+        [--watchlists 2000,100000] [--workers N] [--original 453d82f^] [--splink-events N]
+        [--world DIR] [--skip-original] [--skip-splink]
 
-The world comes from ``tracer simulate`` (cached under ``bench/results/reprocess-cache.tmp/``):
-a population many times the day's events, so most names, ids and phones in the feed are new
-to every cache, as on a real day (issue 14's "mostly new values" feed; ``bench.speed`` reuses
-its generator's smaller population). Then:
+The world comes from ``tracer simulate`` (cached under ``bench/results/reprocess-cache.tmp/``,
+or ``--world`` names one): a population many times the day's events, so most names, ids and
+phones in the feed are new to every cache (issue 14's "mostly new values" feed). It is simulated
+once with the largest watchlist; a smaller watchlist is the roster file's first lines, so every
+run reads the *same events file*. For each watchlist, in one run:
 
-* stages, in this process, over every line: reading lines (``batch.lines``), JSON (orjson),
-  the event's normalisation (``event_from_raw``: names with OpenCC, ids, phones, addresses) and
-  ``Matcher.match_record``; what the job adds on top of them is ours to cut;
-* the whole ``tracer reprocess`` job as a user runs it (a fresh process, wall clock, import and
-  roster load included) on ``--workers 1`` and on every core;
-* with ``--baseline REF``: the ``tracer reprocess`` of a git ref (its command module run against
-  this checkout's matchers) on one core, and the ratios to it.
+* ``tracer reprocess`` as a user runs it (a fresh process, import and roster load included) on
+  ``--workers 1`` and on every core: wall seconds, and CPU seconds of the process and its
+  workers (``getrusage``: the figure other processes' load disturbs least);
+* the original ``tracer reprocess`` (``--original``: the command before issue 14, its module run
+  against this checkout's matchers) on one core: the per-core target is 4x its rate;
+* Splink 5's whole job (read the files, prepare, train, predict) on every core, and its predict
+  alone (``bench.splink_compare``), on the first ``--splink-events`` lines of the same file when
+  the whole file does not fit the time: rates (events/s) are then compared, sizes recorded.
 
-Figures are ratios from one run: absolute rates differ by more than 2x between machines and
-with the load of other processes. Results go to ``bench/results/reprocess.json``.
+Before them: where one core's time goes, in this process (CPU time per event of reading lines,
+JSON, the event's normalisation and ``Matcher.match_record``), and how often the feed's values
+repeat (what any cache of normalised values could save). Figures are ratios from one run:
+absolute rates differ by more than 2x between machines and with other processes' load.
+Results go to ``bench/results/reprocess.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench.common import RESULTS, environment, write_json
 
@@ -41,6 +51,9 @@ __all__ = ["main"]
 CACHE = RESULTS / "reprocess-cache.tmp"
 ROOT = Path(__file__).resolve().parent.parent
 TRACER = str(Path(sys.executable).parent / "tracer")
+#: The ``tracer reprocess`` of before issue 14 (files in, leads out, one core).
+ORIGINAL = "453d82f^"
+_MAX_BYTES = 65536
 
 
 def _world(people: int, watchlist: int, events: int, seed: int) -> Path:
@@ -53,103 +66,259 @@ def _world(people: int, watchlist: int, events: int, seed: int) -> Path:
     return folder
 
 
-def _stages(folder: Path) -> dict[str, float]:
-    """Seconds per stage over every line, in this process (no job around them)."""
-    from batch.lines import open_lines
+def _roster(folder: Path, size: int, scratch: Path) -> Path:
+    """The world's roster cut to its first ``size`` people (the same events file for all)."""
+    whole = folder / "roster.jsonl"
+    with whole.open("rb") as handle:
+        total = sum(1 for _ in handle)
+    if size >= total:
+        return whole
+    path = scratch / f"roster{size}.jsonl"
+    with whole.open("rb") as source, path.open("wb") as target:
+        for _, line in zip(range(size), source, strict=False):
+            target.write(line)
+    return path
+
+
+def _head(path: Path, lines: int, scratch: Path) -> Path:
+    """The first ``lines`` lines of an events file (Splink's share when the whole is too big)."""
+    target = scratch / f"events{lines}.jsonl"
+    with path.open("rb") as source, target.open("wb") as out:
+        for _, line in zip(range(lines), source, strict=False):
+            out.write(line)
+    return target
+
+
+def _stages(roster: Path, events: Path) -> dict[str, float]:
+    """CPU microseconds an event per stage, in this process (no job around them)."""
+    from batch.sources import FileSource
     from matchers.errors import InvalidRecord
     from matchers.matcher import Matcher
     from matchers.modelfile import default_model
+    from matchers.native import is_active
     from matchers.records import event_from_raw, parse_event_bytes
 
     matcher = Matcher(default_model())
-    for line in (folder / "roster.jsonl").read_bytes().splitlines():
+    for line in roster.read_bytes().splitlines():
         matcher.apply_roster(orjson.loads(line))
     matcher.freeze()
-    started = time.perf_counter()
-    handle, lines = open_lines(folder / "events.jsonl", max_bytes=65536)
-    data = [x.data for x in lines if x.data is not None]
-    handle.close()
-    read = time.perf_counter() - started
-    started = time.perf_counter()
+    clock = time.process_time
+    started = clock()
+    source = FileSource([events], max_bytes=_MAX_BYTES, chunk_lines=2000)
+    data = [line for chunk in source.chunks({}) for _, line in chunk.lines]
+    read = clock() - started
+    started = clock()
     raws = []
     for line in data:
         with contextlib.suppress(InvalidRecord):  # the feed's malformed lines, as in the job
-            raws.append(parse_event_bytes(line, max_bytes=65536, check_envelope=False))
-    parse = time.perf_counter() - started
+            raws.append(parse_event_bytes(line, max_bytes=_MAX_BYTES, check_envelope=False))
+    parse = clock() - started
     records = []
-    started = time.perf_counter()
+    started = clock()
     for raw in raws:
         with contextlib.suppress(InvalidRecord):
             records.append((event_from_raw(raw), raw))
-    normalise = time.perf_counter() - started
-    started = time.perf_counter()
+    normalise = clock() - started
+    started = clock()
     for record, raw in records:
         matcher.match_record(record, raw=raw)
-    match = time.perf_counter() - started
-    return {"read_lines": read, "json": parse, "normalise": normalise, "match": match}
+    match = clock() - started
+    seconds = {"read_lines": read, "json": parse, "normalise": normalise, "match": match}
+    per_event = {k: round(v / len(data) * 1e6, 1) for k, v in seconds.items()}
+    return per_event | {"compiled_matchers": is_active()}
 
 
-def _job(folder: Path, out: Path, workers: int) -> float:
-    command = [TRACER, "reprocess", "--roster", str(folder / "roster.jsonl"),
-               "--events", str(folder / "events.jsonl"), "--out", str(out),
-               "--workers", str(workers)]  # fmt: skip
+def _repeats(events: Path) -> dict[str, float]:
+    """Share of the feed's events whose name, address, phone, id was seen in an earlier event."""
+    fields = {"name": ("name",), "address": ("address", "registered_address"),
+              "phone": ("phone",), "id_number": ("id_number",)}  # fmt: skip
+    seen: dict[str, set[bytes]] = {k: set() for k in fields}
+    repeated = dict.fromkeys(fields, 0)
+    present = dict.fromkeys(fields, 0)
+    with events.open("rb") as handle:
+        for line in handle:
+            try:
+                event = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(event, dict):
+                continue
+            for key, names in fields.items():
+                value = next((event[n] for n in names if isinstance(event.get(n), str)), None)
+                if not value:
+                    continue
+                digest = hashlib.blake2b(value.encode(), digest_size=8).digest()
+                present[key] += 1
+                repeated[key] += digest in seen[key]
+                seen[key].add(digest)
+    return {k: round(repeated[k] / present[k], 3) if present[k] else 0.0 for k in fields}
+
+
+@contextlib.contextmanager
+def _measured(into: dict[str, float]) -> Iterator[None]:
+    """Wall and CPU seconds (the child processes', workers included) of the block."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - started
+    yield
+    into["wall_s"] = round(time.perf_counter() - started, 2)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    into["cpu_s"] = round(cpu, 2)
 
 
-def _baseline(folder: Path, out: Path, ref: str) -> float:
-    """Wall time of ``ref``'s ``tracer reprocess`` (its command module, today's matchers)."""
+def _ours(roster: Path, events: Path, out: Path, workers: int) -> dict[str, Any]:
+    command = [TRACER, "reprocess", "--roster", str(roster), "--events", str(events),
+               "--out", str(out), "--workers", str(workers), "--run-id", "bench"]  # fmt: skip
+    figures: dict[str, Any] = {"workers": workers}
+    with _measured(figures):
+        subprocess.run(command, check=True, capture_output=True)
+    figures["leads_sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
+    return figures
+
+
+def _original(roster: Path, events: Path, out: Path, ref: str) -> dict[str, Any]:
+    """The ``ref``'s ``tracer reprocess`` (its command module, today's matchers), one core."""
     source = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:tracer/commands/reprocess.py"],
                             check=True, capture_output=True).stdout  # fmt: skip
+    figures: dict[str, Any] = {"ref": ref}
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "reprocess_baseline.py").write_bytes(source)
+        (Path(tmp) / "reprocess_original.py").write_bytes(source)
         code = (
             "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
-            "import reprocess_baseline as m;"
+            "import reprocess_original as m;"
             "m.reprocess(roster=Path(sys.argv[2]), events=Path(sys.argv[3]), out=Path(sys.argv[4]),"
             " model=None)"
         )
-        command = [sys.executable, "-c", code, tmp, str(folder / "roster.jsonl"),
-                   str(folder / "events.jsonl"), str(out)]  # fmt: skip
-        started = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
-        return time.perf_counter() - started
+        command = [sys.executable, "-c", code, tmp, str(roster), str(events), str(out)]
+        with _measured(figures):
+            subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+    return figures
+
+
+def _splink(roster: Path, events: Path, threads: int) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.splink_compare", "--roster", str(roster),
+               "--events", str(events), "--threads", str(threads)]  # fmt: skip
+    figures: dict[str, Any] = {}
+    with _measured(figures):
+        done = subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+    return figures | orjson.loads(done.stdout.splitlines()[-1])
+
+
+def _rate(events: int, seconds: float) -> int:
+    return round(events / seconds) if seconds else 0
+
+
+def _one_watchlist(
+    args: argparse.Namespace,
+    folder: Path,
+    size: int,
+    lines: int,
+    *,
+    progress: Progress,
+    task: Any,
+    row: dict[str, Any],
+    save: Callable[[], object],
+) -> None:
+    """Run the watchlist's jobs into ``row``, saving the results after each (a long run cut
+    short keeps what it measured)."""
+    events = folder / "events.jsonl"
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        roster = _roster(folder, size, scratch)
+        row["roster_people"] = size
+
+        def step(name: str) -> None:
+            save()
+            progress.update(task, description=f"watchlist {size:,}: {name}")
+
+        step("ours, one core")
+        one = row["ours_one_core"] = _ours(roster, events, scratch / "one.jsonl", 1)
+        progress.advance(task)
+        step(f"ours, {args.workers} workers")
+        every = row["ours_all_cores"] = _ours(roster, events, scratch / "all.jsonl", args.workers)
+        progress.advance(task)
+        row["same_leads_one_and_all_cores"] = one["leads_sha256"] == every["leads_sha256"]
+        for figures in (one, every):
+            figures["events_per_s_wall"] = _rate(lines, figures["wall_s"])
+            figures["events_per_s_cpu"] = _rate(lines, figures["cpu_s"])
+        row["all_cores_vs_one_wall"] = round(one["wall_s"] / every["wall_s"], 2)
+        if not args.skip_original:
+            step("original, one core")
+            base = row["original_one_core"] = _original(
+                roster, events, scratch / "base.jsonl", args.original
+            )
+            progress.advance(task)
+            base["events_per_s_wall"] = _rate(lines, base["wall_s"])
+            base["events_per_s_cpu"] = _rate(lines, base["cpu_s"])
+            row["one_core_vs_original_wall"] = round(base["wall_s"] / one["wall_s"], 2)
+            row["one_core_vs_original_cpu"] = round(base["cpu_s"] / one["cpu_s"], 2)
+        if not args.skip_splink:
+            step(f"Splink, {args.workers} threads")
+            share = min(lines, args.splink_events or lines)
+            splink_events = events if share >= lines else _head(events, share, scratch)
+            splink = row["splink_all_cores"] = _splink(roster, splink_events, args.workers)
+            progress.advance(task)
+            splink["file_lines"] = share
+            whole = _rate(share, splink["wall_s"])
+            predict = _rate(share, splink["predict_seconds"])
+            splink["events_per_s_whole_job"] = whole
+            splink["events_per_s_predict"] = predict
+            row["ours_all_cores_vs_splink_whole_job"] = round(
+                every["events_per_s_wall"] / max(whole, 1), 2
+            )
+            row["ours_all_cores_vs_splink_predict"] = round(
+                every["events_per_s_wall"] / max(predict, 1), 2
+            )
+    save()
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--people", type=int, default=500_000)
-    parser.add_argument("--watchlist", type=int, default=2000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--people", type=int, default=2_000_000)
+    parser.add_argument("--watchlists", default="2000,100000")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--baseline", help="a git ref whose tracer reprocess to compare with")
+    parser.add_argument("--world", type=Path, help="a simulated world's folder to use instead")
+    parser.add_argument("--original", default=ORIGINAL, help="the git ref of the original job")
+    parser.add_argument("--splink-events", type=int, help="Splink on the first N lines only")
+    parser.add_argument("--stage-events", type=int, default=100_000, help="lines for stages")
+    parser.add_argument("--skip-stages", action="store_true", help="jobs only")
+    parser.add_argument("--skip-original", action="store_true")
+    parser.add_argument("--skip-splink", action="store_true")
+    parser.add_argument("--output", default="reprocess.json", help="file in bench/results/")
     args = parser.parse_args(argv)
-    folder = _world(args.people, args.watchlist, args.events, args.seed)
-    lines = sum(1 for _ in (folder / "events.jsonl").open("rb"))
-    result: dict[str, Any] = {"events": lines, "people": args.people, "watchlist": args.watchlist,
-                              "environment": environment()}  # fmt: skip
-    stages = _stages(folder)
-    result["stage_us_per_event"] = {k: round(v / lines * 1e6, 1) for k, v in stages.items()}
-    print(f"reprocess bench: stages (us an event) {result['stage_us_per_event']}", flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        one = _job(folder, Path(tmp) / "one.jsonl", 1)
-        every = _job(folder, Path(tmp) / "all.jsonl", args.workers)
-        result["job_events_per_s"] = {
-            "one_core": round(lines / one),
-            f"{args.workers}_workers": round(lines / every),
-        }
-        result["all_cores_vs_one"] = round(one / every, 2)
-        if args.baseline:
-            base = _baseline(folder, Path(tmp) / "base.jsonl", args.baseline)
-            result["baseline"] = {
-                "ref": args.baseline,
-                "one_core_events_per_s": round(lines / base),
-            }
-            result["one_core_vs_baseline"] = round(base / one, 2)
-            result["all_cores_vs_baseline"] = round(base / every, 2)
-    path = write_json("reprocess.json", result)
+    sizes = sorted(int(x) for x in args.watchlists.split(","))
+    folder = args.world or _world(args.people, max(sizes), args.events, args.seed)
+    events = folder / "events.jsonl"
+    with events.open("rb") as handle:
+        lines = sum(1 for _ in handle)
+    result: dict[str, Any] = {"events": lines, "world": folder.name, "environment": environment()}
+    if not args.skip_stages:
+        with tempfile.TemporaryDirectory() as tmp:
+            smallest = _roster(folder, sizes[0], Path(tmp))
+            # Held in memory stage by stage: the first lines only (the feed's mix is uniform).
+            head = _head(events, args.stage_events, Path(tmp))
+            result["stage_us_per_event_cpu"] = _stages(smallest, head)
+            result["stage_events"] = min(lines, args.stage_events)
+        print(f"reprocess bench: stages (CPU us an event) {result['stage_us_per_event_cpu']}")
+        result["value_repeat_share"] = _repeats(events)
+        print(f"reprocess bench: values seen in an earlier event {result['value_repeat_share']}")
+    steps = 2 + (not args.skip_original) + (not args.skip_splink)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    ) as progress:  # fmt: skip
+        task = progress.add_task("runs", total=steps * len(sizes))
+        rows: list[dict[str, Any]] = []
+        result["watchlists"] = rows
+        for size in sizes:
+            rows.append({})
+            _one_watchlist(
+                args, folder, size, lines, progress=progress, task=task, row=rows[-1],
+                save=lambda: write_json(args.output, result),
+            )  # fmt: skip
+    path = write_json(args.output, result)
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     print(f"reprocess bench: written to {path}")
     return result

@@ -11,18 +11,30 @@ posterior our ``low`` tier starts at).
 Batch: ``linker.inference.predict`` over roster x events. Event at a time:
 ``linker.inference.predict_between(roster, one_event)`` per event on a sample, as a streaming
 deployment of Splink would have to do.
+
+Whole job (``bench.reprocess`` runs it beside ``tracer reprocess`` on the same files)::
+
+    python -m bench.splink_compare --roster R.jsonl --events E.jsonl [--threads N]
+
+reads the JSONL files, prepares the columns, trains and predicts on ``N`` DuckDB threads, and
+prints one JSON line: seconds to load and prepare, to train, to predict, and the links found.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
+import sys
 import time
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from bench.common import latency, pair_metrics
 
-__all__ = ["run_splink"]
+__all__ = ["main", "run_splink", "whole_job"]
 
 _DIGITS = re.compile(r"\D")
 _LETTERS = re.compile(r"[^a-z ]")
@@ -222,3 +234,66 @@ def _stream(
         ).as_pandas_dataframe()
         samples.append(time.perf_counter_ns() - start)
     return latency(samples).as_dict()
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every JSON object of a file (the feed's malformed lines skipped, as Splink needs rows)."""
+    found = []
+    with path.open("rb") as handle:
+        for line in handle:
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(value, dict) and isinstance(value.get("event_id", ""), str):
+                found.append(value)
+    return found
+
+
+def whole_job(roster_path: Path, events_path: Path, *, threads: int) -> dict[str, Any]:
+    """Splink's whole job on the files: load and prepare, train, predict; seconds of each."""
+    import duckdb
+    import pandas as pd
+    from splink import DuckDBAPI, Linker
+
+    for noisy in ("splink", "splink.internals"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    started = time.perf_counter()
+    roster = _read_jsonl(roster_path)
+    events = [e for e in _read_jsonl(events_path) if e.get("event_id")]
+    left, right = _rows(roster, events)
+    db_api = DuckDBAPI(connection=duckdb.connect(config={"threads": threads}))
+    roster_sdf = db_api.register(pd.DataFrame(left), dataset_display_name="roster")
+    events_sdf = db_api.register(pd.DataFrame(right), dataset_display_name="events")
+    loaded = time.perf_counter()
+    linker = Linker([roster_sdf, events_sdf], _settings(), log_level=None)
+    _train(linker)
+    trained = time.perf_counter()
+    predictions = linker.inference.predict(threshold_match_probability=_THRESHOLD)
+    links = len(predictions.as_pandas_dataframe())  # type: ignore[no-untyped-call]
+    predicted = time.perf_counter()
+    return {
+        "threads": threads,
+        "roster_traced": len(left),
+        "events": len(right),
+        "load_seconds": round(loaded - started, 2),
+        "train_seconds": round(trained - loaded, 2),
+        "predict_seconds": round(predicted - trained, 2),
+        "whole_seconds": round(predicted - started, 2),
+        "links": links,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run :func:`whole_job` on files; print its figures as one JSON line."""
+    parser = argparse.ArgumentParser(description="Splink 5's whole job on JSONL files.")
+    parser.add_argument("--roster", type=Path, required=True)
+    parser.add_argument("--events", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    result = whole_job(args.roster, args.events, threads=args.threads)
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()

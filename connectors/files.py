@@ -5,25 +5,172 @@
         else: use(line.record)
 
 A missing or unreadable file raises :class:`connectors.errors.InputFileError`.
+
+:func:`read_lines` is the one *bounded* line reader (``tracer produce`` and the reprocess job
+read their inputs with it): a line longer than ``max_bytes`` is never held whole; it comes back
+as a :class:`Line` without ``data``, with its first :data:`PREFIX_BYTES`, its size and its
+sha256, counted in 1 MiB pieces. A UTF-8 byte-order mark at the start of the text is dropped.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import orjson
 from matchers.errors import InvalidRecord
 
 from connectors.errors import InputFileError
 
-__all__ = ["JsonlLine", "JsonlWriter", "parse_json_object", "read_jsonl", "write_jsonl"]
+__all__ = [
+    "PREFIX_BYTES",
+    "JsonlLine",
+    "JsonlWriter",
+    "Line",
+    "parse_json_object",
+    "read_jsonl",
+    "read_lines",
+    "write_jsonl",
+]
 
 Parser = Callable[[bytes], dict[str, Any]]
+
+#: Bytes of a too-long line kept to recognise it by (never the whole line).
+PREFIX_BYTES: Final = 256
+#: Bytes read at a time from a line over the limit (bounds memory whatever the line's size).
+_PIECE_BYTES: Final = 1 << 20
+_BOM: Final = b"\xef\xbb\xbf"
+
+
+class Line:
+    """One non-blank input line of :func:`read_lines`.
+
+    A plain slotted class, not a frozen dataclass: one is built per input line, and a frozen
+    ``__init__`` (``object.__setattr__`` per field) cost more than reading the line.
+
+    Attributes:
+        number: 1-based line number in the text.
+        data: the line without its line break, or ``None`` when longer than the limit.
+        size: the line's length in bytes (without the line break).
+        end: offset just past the line (its line break included) in the text.
+        sha256: hex digest of a too-long line (``None`` for the others).
+    """
+
+    __slots__ = ("_head", "data", "end", "number", "sha256", "size")
+
+    def __init__(  # noqa: PLR0917 -- the reader's positional record
+        self,
+        number: int,
+        data: bytes | None,
+        size: int,
+        end: int,
+        head: bytes = b"",
+        sha256: str | None = None,
+    ) -> None:
+        self.number = number
+        self.data = data
+        self.size = size
+        self.end = end
+        self._head = head
+        self.sha256 = sha256
+
+    @property
+    def prefix(self) -> bytes:
+        """The first :data:`PREFIX_BYTES` of the line (sliced on demand: rejects only)."""
+        return self._head if self.data is None else self.data[:PREFIX_BYTES]
+
+    def digest(self) -> str:
+        """The line's sha256, hex (counted by the reader for a too-long line)."""
+        return self.sha256 or hashlib.sha256(self.data or b"").hexdigest()
+
+    def __repr__(self) -> str:
+        return f"Line({self.number}, size={self.size}, end={self.end}, long={self.data is None})"
+
+
+def read_lines(
+    handle: IO[bytes], *, max_bytes: int, start_line: int = 0, start: int = 0
+) -> Iterator[Line]:
+    r"""Yield the non-blank lines of a binary stream, from line ``start_line`` + 1 on.
+
+    Args:
+        handle: the text, positioned at ``start``.
+        max_bytes: the longest line returned with its data.
+        start_line: lines before the position (numbers continue from it).
+        start: the position's offset (``0``: the start, where a byte-order mark is dropped).
+
+    Example:
+        >>> import io
+        >>> [(x.number, x.data) for x in read_lines(io.BytesIO(b"\xef\xbb\xbf{}\n\nab"),
+        ...                                           max_bytes=8)]
+        [(1, b'{}'), (3, b'ab')]
+    """
+    number, end = start_line, start
+    readline, limit = handle.readline, max_bytes + 2  # + 2: room for the line's own "\r\n"
+    if end == 0:
+        head = readline(limit)
+        if head.startswith(_BOM):
+            head, end = head[len(_BOM) :], len(_BOM)
+        if head:
+            number += 1
+            end, line = _one(handle, head, number, end, max_bytes)
+            if line is not None:
+                yield line
+    # The hot loop: one readline, one slice and one object a line.
+    while head := readline(limit):
+        number += 1
+        if len(head) <= max_bytes and head[-1] == 10:  # 10: b"\n"
+            end += len(head)
+            raw = head.rstrip(b"\r\n")
+            if raw and not raw.isspace():
+                yield Line(number, raw, len(raw), end)
+            continue
+        end, line = _one(handle, head, number, end, max_bytes)
+        if line is not None:
+            yield line
+
+
+def _one(
+    handle: IO[bytes], head: bytes, number: int, end: int, max_bytes: int
+) -> tuple[int, Line | None]:
+    """The line that starts with ``head`` (any length); the offset after it."""
+    if len(head) > max_bytes + 1 and not head.endswith(b"\n"):
+        size, digest, taken = _rest_of_long_line(handle, head)
+        return end + taken, Line(number, None, size, end + taken, head[:PREFIX_BYTES], digest)
+    end += len(head)
+    raw = head.rstrip(b"\r\n")
+    if len(raw) > max_bytes:  # max_bytes + 1 with the last line's "\r", or without a break
+        digest = hashlib.sha256(raw).hexdigest()
+        return end, Line(number, None, len(raw), end, raw[:PREFIX_BYTES], digest)
+    if raw and not raw.isspace():
+        return end, Line(number, raw, len(raw), end)
+    return end, None
+
+
+def _rest_of_long_line(handle: IO[bytes], head: bytes) -> tuple[int, str, int]:
+    """Read a long line to its end in bounded pieces; return size, sha256 and bytes taken."""
+    digest = hashlib.sha256()
+    taken = size = 0
+    held = b""  # a trailing "\r" waits: it belongs to the content unless "\n" follows
+    chunk = head
+    while chunk:
+        taken += len(chunk)
+        body = held + chunk
+        if body.endswith(b"\n"):
+            body = body.rstrip(b"\r\n")
+            digest.update(body)
+            return size + len(body), digest.hexdigest(), taken
+        held = b"\r" if body.endswith(b"\r") else b""
+        body = body[: len(body) - len(held)]
+        digest.update(body)
+        size += len(body)
+        chunk = handle.readline(_PIECE_BYTES)
+    digest.update(held)
+    return size + len(held), digest.hexdigest(), taken
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,9 @@ dead-letters it with its reason: nothing is dropped on the way in.
 A line that cannot be published is a *reject*, never a traceback: a roster line without a
 ``person_id`` (the compacted topic refuses records without a key), a line over
 ``produce_max_line_bytes`` (the broker's limit; such a line is never read whole: only a prefix
-is kept, while its size and sha256 are counted in bounded chunks), or anything else Kafka
+is kept, while its size and sha256 are counted in bounded chunks by
+:func:`connectors.files.read_lines`, the reader ``tracer reprocess`` uses too; a UTF-8
+byte-order mark at a file's start is dropped), or anything else Kafka
 refuses for good. Each reject is one JSON line in the rejects file (``--rejects``; by default
 ``<input>.rejects.jsonl`` beside each input, mode 0600, rewritten by each run): file, line
 number, reason, size, sha256 and a bounded prefix. The rest of the file is published.
@@ -19,7 +21,6 @@ the run stops at once and says from which line to start again).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -34,6 +35,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from connectors.errors import ConnectorError, InputFileError, ServiceUnavailable
+from connectors.files import PREFIX_BYTES, Line, read_lines
 from connectors.kafka import (
     PublishRefusal,
     Route,
@@ -45,74 +47,18 @@ from connectors.kafka import (
 from contract import topic_name
 from tracer.settings import TracerSettings, load_settings
 
-__all__ = ["Line", "ProduceReport", "RejectLog", "produce", "produce_files", "read_lines"]
+__all__ = [
+    "PREFIX_BYTES",
+    "Line",
+    "ProduceReport",
+    "RejectLog",
+    "produce",
+    "produce_files",
+    "read_lines",
+]
 
-#: Bytes of a rejected line kept in its reject (enough to recognise it, never a whole line).
-PREFIX_BYTES: Final = 256
-#: Bytes read at a time from a line over the limit (bounds memory whatever the line's size).
-_CHUNK_BYTES: Final = 1 << 20
 #: How long the last flush may wait for Kafka before the run is called failed.
 _FLUSH_TIMEOUT_S: Final = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One non-blank input line: its bytes (``None`` when over the limit), or their digest."""
-
-    number: int
-    data: bytes | None
-    size: int
-    end: int
-    prefix: bytes
-    sha256: str | None = None
-
-    def digest(self) -> str:
-        """The line's sha256, hex (computed here unless the reader counted it)."""
-        return self.sha256 or hashlib.sha256(self.data or b"").hexdigest()
-
-
-def read_lines(handle: IO[bytes], *, max_bytes: int) -> Iterator[Line]:
-    """Yield the non-blank lines of a binary file, without their line breaks.
-
-    A line over ``max_bytes`` comes with ``data=None``, its first :data:`PREFIX_BYTES`, its
-    size and its sha256, read in chunks of 1 MiB: memory stays bounded whatever its length.
-    """
-    number = end = 0
-    while head := handle.readline(max_bytes + 2):  # + 2: room for the line's own "\r\n"
-        number += 1
-        if len(head) > max_bytes + 1 and not head.endswith(b"\n"):
-            size, digest, taken = _rest_of_long_line(handle, head)
-            end += taken
-            yield Line(number, None, size, end, head[:PREFIX_BYTES], digest)
-            continue
-        end += len(head)
-        raw = head.rstrip(b"\r\n")
-        if len(raw) > max_bytes:  # exactly max_bytes + 1 with the last line's "\r" or none
-            yield Line(number, None, len(raw), end, raw[:PREFIX_BYTES])
-        elif raw.strip():
-            yield Line(number, raw, len(raw), end, raw[:PREFIX_BYTES])
-
-
-def _rest_of_long_line(handle: IO[bytes], head: bytes) -> tuple[int, str, int]:
-    """Read a long line to its end in bounded chunks; return size, sha256 and bytes taken."""
-    digest = hashlib.sha256()
-    taken = size = 0
-    held = b""  # a trailing "\r" waits: it belongs to the content unless "\n" follows
-    chunk = head
-    while chunk:
-        taken += len(chunk)
-        body = held + chunk
-        if body.endswith(b"\n"):
-            body = body.rstrip(b"\r\n")
-            digest.update(body)
-            return size + len(body), digest.hexdigest(), taken
-        held = b"\r" if body.endswith(b"\r") else b""
-        body = body[: len(body) - len(held)]
-        digest.update(body)
-        size += len(body)
-        chunk = handle.readline(_CHUNK_BYTES)
-    digest.update(held)
-    return size + len(held), digest.hexdigest(), taken
 
 
 class RejectLog:

@@ -1,0 +1,40 @@
+"""``bench.reprocess`` end to end on a tiny world: every job runs, the results are written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+import bench.common
+from bench import reprocess
+
+
+def test_the_bench_runs_every_job_on_one_events_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = tmp_path / "world"
+    tracer = str(Path(sys.executable).parent / "tracer")
+    sizes = ["--people", "600", "--watchlist", "60", "--events", "300", "--seed", "3"]
+    subprocess.run([tracer, "simulate", "--out", str(world), *sizes, "--quiet"], check=True)
+    monkeypatch.setattr(bench.common, "RESULTS", tmp_path / "results")
+    result = reprocess.main(
+        ["--world", str(world), "--watchlists", "20,60", "--workers", "2", "--skip-splink",
+         "--stage-events", "100", "--output", "out.json"]
+    )  # fmt: skip
+    assert result["events"] == 300
+    assert result["stage_events"] == 100
+    assert set(result["stage_us_per_event_cpu"]) >= {"read_lines", "json", "normalise", "match"}
+    assert 0 < result["value_repeat_share"]["name"] < 1
+    rows = result["watchlists"]
+    assert [row["roster_people"] for row in rows] == [20, 60]
+    for row in rows:
+        assert row["same_leads_one_and_all_cores"] is True
+        assert row["original_one_core"]["cpu_s"] > 0
+        assert row["one_core_vs_original_cpu"] > 0
+    # Fewer people watched, fewer leads: the two rosters really differ.
+    assert rows[0]["ours_one_core"]["leads_sha256"] != rows[1]["ours_one_core"]["leads_sha256"]
+    assert orjson.loads((tmp_path / "results" / "out.json").read_bytes()) == result
