@@ -131,7 +131,7 @@ async def _roster_verdicts(p: Pipeline, records: Iterable[Any]) -> None:
         # The person's last valid record is kept first (streams/last_valid.py).
         reason = await p.keeper.verdict(record.partition, record.offset)
         if reason is None:
-            valid.append(record.value)
+            valid.append((record.partition, record.offset, record.value))
         else:
             p.stats.count_dead_letter(reason, stage="roster")
             log.info(

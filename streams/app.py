@@ -219,7 +219,7 @@ def build_pipeline(
         return await queued
 
     health = _health_monitor(settings, app, stats, follower)
-    archiver = None if archive is None else EventArchiver(archive)
+    archiver = None if archive is None else EventArchiver(archive, positions=watchlist.positions)
     pipeline = Pipeline(
         app=app,
         feeds=app.topic(*(topic_name(t, prefix=prefix) for t in FEED_TOPICS), **raw),

@@ -39,6 +39,8 @@ from connectors.event_archive import (
     archive_document,
     key_digest,
     rebuild_event,
+    roster_marks,
+    searched_key,
 )
 from connectors.retry import until_stopped
 from matchers.blocking import event_block_keys, person_block_keys
@@ -99,11 +101,21 @@ class EventArchiver:
     Args:
         archive: where the documents go.
         max_docs: documents per bulk.
+        positions: where this worker's roster stands (``Watchlist.positions``): stamped on
+            each batch's documents (``roster_seen``), so retro-matching can leave out the
+            events the live path matched with a drop-out already applied.
     """
 
-    def __init__(self, archive: EventArchive, *, max_docs: int = 2000) -> None:
+    def __init__(
+        self,
+        archive: EventArchive,
+        *,
+        max_docs: int = 2000,
+        positions: Mapping[int, int] | None = None,
+    ) -> None:
         self.archive = archive
         self._max_docs = max_docs
+        self._positions = positions
         self.pending: list[dict[str, Any]] = []
         self._taken = 0  # batches taken for writing
         self._written = 0  # of those, how many are acknowledged (in order)
@@ -112,8 +124,16 @@ class EventArchiver:
         self.archived = 0
 
     def take(self) -> tuple[int, list[dict[str, Any]]]:
-        """Take the documents matched since the last call, with their ticket."""
+        """Take the documents matched since the last call, with their ticket.
+
+        Called right after a batch was matched, before any await: no roster record was
+        applied in between, so the roster's position now is the one the batch was matched with.
+        """
         docs, self.pending = self.pending, []
+        if self._positions:
+            marks = roster_marks(self._positions)
+            for doc in docs:
+                doc["roster_seen"] = marks
         self._taken += 1
         return self._taken, docs
 
@@ -216,6 +236,8 @@ class RetroMatcher:
         self._concurrency = concurrency
         self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=max_queue)
         self._waiting: dict[str, asyncio.Future[int]] = {}
+        #: person -> (partition, offset) of the drop-out record their search answers.
+        self._marks: dict[str, tuple[int, int]] = {}
         self._page_size = page_size
         self._max_events = max_events
         self._max_lead_bytes = max_lead_bytes
@@ -223,8 +245,20 @@ class RetroMatcher:
         self._refreshed_from = -1.0
         self.stats = RetroStats()
 
-    async def request(self, person_id: str) -> asyncio.Future[int]:
-        """Queue the person (once while waiting); the future gives their leads published."""
+    async def request(
+        self, person_id: str, mark: tuple[int, int] | None = None
+    ) -> asyncio.Future[int]:
+        """Queue the person (once while waiting); the future gives their leads published.
+
+        Args:
+            person_id: the person who dropped out.
+            mark: (partition, offset) of their drop-out record: only events matched before
+                it was applied are searched. Two records while waiting: the later one (its
+                search includes the earlier one's).
+        """
+        if mark is not None:
+            known = self._marks.get(person_id)
+            self._marks[person_id] = mark if known is None or known[1] < mark[1] else known
         future = self._waiting.get(person_id)
         if future is None:
             future = asyncio.get_running_loop().create_future()
@@ -240,8 +274,9 @@ class RetroMatcher:
         while True:
             person_id = await self._queue.get()
             future = self._waiting.pop(person_id)
+            mark = self._marks.pop(person_id, None)
             try:
-                found = await self.match_person(person_id)
+                found = await self.match_person(person_id, unseen=mark)
             except Exception as exc:  # one person's failure must not end retro-matching
                 if not future.done():  # the requester may have given up (stopping)
                     future.set_exception(exc)
@@ -250,8 +285,13 @@ class RetroMatcher:
             if not future.done():
                 future.set_result(found)
 
-    async def match_person(self, person_id: str) -> int:
+    async def match_person(self, person_id: str, *, unseen: tuple[int, int] | None = None) -> int:
         """Search the person's history, publish their leads; return how many.
+
+        Args:
+            person_id: the person.
+            unseen: (partition, offset) of their drop-out record: events matched with it
+                applied are left out (the live path published their leads).
 
         Raises:
             RetryGaveUp: the worker is stopping.
@@ -263,10 +303,14 @@ class RetroMatcher:
             await self._archiver.settled()  # events matched before the drop-out, archived
         await self._fresh()
         since = dt.datetime.fromisoformat(person.status_changed_at) - self._matcher.trace_lookback
-        keys = [key_digest(k) for k in person_block_keys(person)]
+        keys = [key_digest(k) for k in person_block_keys(person) if searched_key(k)]
         published = 0
         pages = self._archive.search(
-            keys, since=since.isoformat(), page_size=self._page_size, max_events=self._max_events
+            keys,
+            since=since.isoformat(),
+            page_size=self._page_size,
+            max_events=self._max_events,
+            unseen=unseen,
         )
         async for page in pages:
             leads = self._leads_of(person_id, page)
@@ -338,9 +382,11 @@ def dropped_out_person(value: bytes | None) -> str | None:
 
 
 async def retro_after_roster(
-    retro: RetroMatcher, values: Iterable[bytes | None], stop: asyncio.Event
+    retro: RetroMatcher, records: Iterable[tuple[int, int, bytes | None]], stop: asyncio.Event
 ) -> None:
-    """Retro-match every person the valid roster ``values`` made ``dropped_out``; wait for it.
+    """Retro-match every person the valid roster ``records`` made ``dropped_out``; wait for it.
+
+    ``records``: (partition, offset, value) of each valid roster record, in offset order.
 
     The roster agent calls it with the records its follower found valid, so its offsets are
     committed only after their history was searched and the leads published (at least once).
@@ -350,10 +396,15 @@ async def retro_after_roster(
     Raises:
         RetryGaveUp: the worker is stopping.
     """
-    people = list(dict.fromkeys(p for p in map(dropped_out_person, values) if p is not None))
+    marks: dict[str, tuple[int, int]] = {}
+    for partition, offset, value in records:
+        person_id = dropped_out_person(value)
+        if person_id is not None:
+            marks[person_id] = (partition, offset)  # the later record of a person wins
+    people = list(marks)
     if not people:
         return
-    futures = [await until_stopped(retro.request(p), stop) for p in people]
+    futures = [await until_stopped(retro.request(p, marks[p]), stop) for p in people]
     results = await until_stopped(asyncio.gather(*futures, return_exceptions=True), stop)
     for result in results:
         if isinstance(result, BaseException):

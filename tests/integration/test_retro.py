@@ -140,7 +140,11 @@ def test_retention_deletes_whole_old_day_indices_only(es: Elasticsearch, unique_
 async def test_the_archive_adapter_pages_and_writes_once(
     es: Elasticsearch, unique_name: str
 ) -> None:
-    from connectors.event_archive import ElasticsearchEventArchive, archive_document
+    from connectors.event_archive import (
+        ElasticsearchEventArchive,
+        archive_document,
+        roster_marks,
+    )
     from matchers.leads import event_digest
     from matchers.records import event_from_raw
 
@@ -170,6 +174,20 @@ async def test_the_archive_adapter_pages_and_writes_once(
         assert await ids(page_size=10) == [["e4", "e3", "e2", "e1", "e0"]]
         assert await ids(page_size=2) == [["e4", "e3"], ["e2", "e1"], ["e0"]]
         assert await ids(page_size=2, max_events=3) == [["e4", "e3"], ["e2"]]
+        # The keys are searched, not stored; the roster marks filter on the real service.
+        stored = es.search(index=alias, size=1)["hits"]["hits"][0]["_source"]
+        assert "block_keys" not in stored and stored["fields"]
+        marked = [
+            d | {"event_id": f"m{d['event_id']}", "roster_seen": roster_marks({0: 9, 3: n})}
+            for n, d in enumerate(docs)
+        ]
+        await archive.write(marked)
+        await archive.refresh()
+        # Record 2 of partition 3: events matched with it applied (next offset 3+) are out.
+        (page,) = await ids(page_size=10, unseen=(3, 2))
+        assert sorted(page) == sorted(["e0", "e1", "e2", "e3", "e4", "me0", "me1", "me2"])
+        (page,) = await ids(page_size=10, unseen=(5, 0))  # nothing read of partition 5
+        assert len(page) == 10
     finally:
         await archive.close()
         drop_event_archive(es, alias)
