@@ -1,26 +1,26 @@
 """Retro-matching: the archive written on the live path, and history searched for new drop-outs.
 
-**Archiving** (:class:`ArchivingMatcher`, :class:`EventArchiver`): the feed handler's matcher is
-wrapped so that every event it validated and matched leaves its archive document
-(``connectors.event_archive.archive_document``) in a buffer; the feed agent takes the batch's
-documents right after matching and writes them (one bulk, create-only, retried) while it
-publishes the batch's leads. Its offsets move only once both are acknowledged, so no event is
-lost from the archive; while Elasticsearch is down the feed waits, as the indexer does, and the
-worker's stop event ends the wait (the batch is read again after the restart; ids make the
-second write a no-op).
+**Archiving** (:class:`ArchivingMatcher`): the feed handler's matcher is wrapped so that every
+event it validated and matched leaves its archive document
+(``connectors.event_archive.archive_document``) in the buffer of the worker's
+:class:`~streams.archiver.EventArchiver`, which writes it off the matching path (batched,
+bounded, the batch's offsets held until it is archived: see ``streams/archiver.py``).
 
 **Retro-matching** (:class:`RetroMatcher`): the roster agent -- inside the consumer group, one
 owner per roster partition, offsets committed only after -- hands every valid ``dropped_out``
 record to :func:`retro_after_roster` once this worker's watchlist applied it. The person is
 queued (bounded, deduplicated while waiting); ``concurrency`` background loops take people one
-at a time: wait for this worker's archive writes in flight, refresh, search the archive for the
-person's block keys from the start of their trace window (``status_changed_at`` minus
-``lookback``; point-in-time pages), rebuild each event, match it again with the live matcher
-(:meth:`matchers.matcher.Matcher.rematch`: the same candidates, model and rules as the stream
-and ``tracer reprocess``) and publish the person's leads to the ``leads`` topic like the feed
-agent does. A page is matched, then the loop yields: live matching never waits for more than a
-page. Lead ids are deterministic, so a lead the stream already made is "already there", and a
-second drop-out record duplicates nothing.
+at a time: wait for this worker's archive writes queued or in flight, refresh, search the
+archive for the person's identifying keys (``connectors.event_archive.archived_keys``) among
+the events matched before their drop-out record was applied (``roster_seen``: the live path
+published the leads of the others), from the start of their trace window
+(``status_changed_at`` minus ``lookback``; point-in-time pages), rebuild each event, match it
+again with the live matcher (:meth:`matchers.matcher.Matcher.rematch`: the same candidates,
+model and rules as the stream and ``tracer reprocess``) and publish the person's leads to the
+``leads`` topic like the feed agent does. A page is matched, then the loop yields: live
+matching never waits for more than a page. Lead ids are deterministic, so a second drop-out
+record (an update: its search includes events the first one's trace already matched)
+duplicates nothing in Elasticsearch.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,7 +39,6 @@ from connectors.event_archive import (
     archive_document,
     key_digest,
     rebuild_event,
-    roster_marks,
     searched_key,
 )
 from connectors.retry import until_stopped
@@ -48,15 +47,14 @@ from matchers.errors import InvalidRecord
 from matchers.leads import event_digest, lead_bytes
 from matchers.records import EventRecord, OccurredAtLimit, Person, event_from_raw
 
+from streams.archiver import EventArchiver
 from streams.pipeline import DEFAULT_MAX_LEAD_BYTES, Outgoing
 
 __all__ = [
     "ArchivingMatcher",
-    "EventArchiver",
     "RetroMatcher",
     "RetroPort",
     "RetroStats",
-    "archive_matched",
     "dropped_out_person",
     "retro_after_roster",
 ]
@@ -93,69 +91,6 @@ class RetroPort(Protocol):
     def rematch(self, event: EventRecord, *, digest: str) -> Any:
         """Match an archived event again."""
         ...
-
-
-class EventArchiver:
-    """The archive documents of the batch being matched, and the writes still in flight.
-
-    Args:
-        archive: where the documents go.
-        max_docs: documents per bulk.
-        positions: where this worker's roster stands (``Watchlist.positions``): stamped on
-            each batch's documents (``roster_seen``), so retro-matching can leave out the
-            events the live path matched with a drop-out already applied.
-    """
-
-    def __init__(
-        self,
-        archive: EventArchive,
-        *,
-        max_docs: int = 2000,
-        positions: Mapping[int, int] | None = None,
-    ) -> None:
-        self.archive = archive
-        self._max_docs = max_docs
-        self._positions = positions
-        self.pending: list[dict[str, Any]] = []
-        self._taken = 0  # batches taken for writing
-        self._written = 0  # of those, how many are acknowledged (in order)
-        self._done: dict[int, bool] = {}
-        self._moved = asyncio.Event()
-        self.archived = 0
-
-    def take(self) -> tuple[int, list[dict[str, Any]]]:
-        """Take the documents matched since the last call, with their ticket.
-
-        Called right after a batch was matched, before any await: no roster record was
-        applied in between, so the roster's position now is the one the batch was matched with.
-        """
-        docs, self.pending = self.pending, []
-        if self._positions:
-            marks = roster_marks(self._positions)
-            for doc in docs:
-                doc["roster_seen"] = marks
-        self._taken += 1
-        return self._taken, docs
-
-    async def write(self, ticket: int, docs: Sequence[dict[str, Any]]) -> None:
-        """Write one batch's documents (retried until acknowledged or the worker stops)."""
-        try:
-            for start in range(0, len(docs), self._max_docs):
-                report = await self.archive.write(docs[start : start + self._max_docs])
-                self.archived += report.created
-        finally:
-            # Given up (stopping) counts as settled too: the batch is read again after restart.
-            self._done[ticket] = True
-            while self._done.pop(self._written + 1, False):
-                self._written += 1
-            self._moved.set()
-            self._moved = asyncio.Event()
-
-    async def settled(self) -> None:
-        """Wait until every batch taken so far is written (retro-matching's starting line)."""
-        target = self._taken
-        while self._written < target:
-            await self._moved.wait()
 
 
 class ArchivingMatcher:
@@ -350,18 +285,6 @@ class RetroMatcher:
                     continue
                 out.append(Outgoing(str(lead["lead_id"]).encode(), value))
         return out
-
-
-def archive_matched(archiver: EventArchiver | None) -> Awaitable[None] | None:
-    """Take the documents of the batch just matched and return their write (``None``: off).
-
-    Called right after the batch was matched, before any await: the documents are exactly
-    that batch's.
-    """
-    if archiver is None:
-        return None
-    ticket, docs = archiver.take()
-    return archiver.write(ticket, docs)
 
 
 def dropped_out_person(value: bytes | None) -> str | None:

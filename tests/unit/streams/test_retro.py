@@ -13,7 +13,6 @@ import random
 from typing import Any
 
 import orjson
-import pytest
 
 from connectors.event_archive import InMemoryEventArchive, archived_keys
 from matchers.blocking import event_block_keys, person_block_keys
@@ -21,12 +20,11 @@ from matchers.matcher import Matcher
 from matchers.modelfile import default_model
 from matchers.records import event_from_raw
 from simulator.population import IdentityFactory
+from streams.archiver import EventArchiver
 from streams.pipeline import Outgoing
 from streams.retro import (
     ArchivingMatcher,
-    EventArchiver,
     RetroMatcher,
-    archive_matched,
     dropped_out_person,
     retro_after_roster,
 )
@@ -60,9 +58,7 @@ async def _archived(events: list[dict[str, Any]], matcher: Matcher) -> InMemoryE
     live = ArchivingMatcher(matcher, archiver)
     for raw in events:
         live.match(raw)
-    writing = archive_matched(archiver)
-    assert writing is not None
-    await writing
+    await _write(archiver)
     return archive
 
 
@@ -152,9 +148,8 @@ async def test_retro_takes_only_events_matched_before_the_drop_out_was_applied()
 
 
 async def _write(archiver: EventArchiver) -> None:
-    writing = archive_matched(archiver)
-    assert writing is not None
-    await writing
+    archiver.submit()
+    await archiver.flush()
 
 
 def test_the_trace_window_begins_lookback_before_the_drop_out() -> None:
@@ -201,29 +196,6 @@ async def test_requests_are_deduplicated_while_waiting_and_the_queue_is_bounded(
         assert await asyncio.wait_for(asyncio.gather(*futures), 1) == [0, 0]  # unknown people
     finally:
         runner.cancel()
-
-
-async def test_retro_waits_for_archive_writes_in_flight() -> None:
-    release = asyncio.Event()
-
-    class Slow(InMemoryEventArchive):
-        async def write(self, docs: Any) -> Any:
-            await release.wait()
-            return await super().write(docs)
-
-    archiver = EventArchiver(Slow())
-    archiver.pending.append({"event_id": "e", "source": "bank"})
-    writing = archive_matched(archiver)
-    assert writing is not None
-    write = asyncio.ensure_future(writing)
-    settled = asyncio.ensure_future(archiver.settled())
-    await asyncio.sleep(0.01)
-    assert not settled.done()
-    release.set()
-    await asyncio.sleep(0)
-    with pytest.raises(KeyError):  # the fake document has no occurred_at: the write fails...
-        await write
-    await asyncio.wait_for(settled, 1)  # ...and still counts as settled (read again later)
 
 
 async def test_only_valid_drop_out_records_start_a_search() -> None:
