@@ -227,3 +227,38 @@ async def test_only_valid_drop_out_records_start_a_search() -> None:
         runner.cancel()
     assert seen == ["p1"]
     assert marks == [(0, 2)]  # the later record: its search covers the earlier one's
+
+
+async def test_an_event_still_queued_for_the_archive_is_found_by_a_drop_out_after_it() -> None:
+    """The ordering: a batch matched before the drop-out is written before the search runs."""
+    (person,) = IdentityFactory(random.Random(21)).people(1)
+    matcher = Matcher(default_model(), trace_lookback=LOOKBACK)
+    matcher.apply_roster(roster_record(1, person, status="active"))
+    opened = asyncio.Event()
+
+    class Slow(InMemoryEventArchive):
+        async def write(self, docs: Any) -> Any:
+            await opened.wait()  # Elasticsearch slow: the batch is still queued
+            return await super().write(docs)
+
+    archive = Slow()
+    positions = {0: 1}
+    archiver = EventArchiver(archive, positions=positions)
+    live = ArchivingMatcher(matcher, archiver)
+    assert live.match(event_record("e1", person, "telecom")).leads == ()  # not traced yet
+    archiver.submit()
+    writer = asyncio.ensure_future(archiver.run())
+    # The drop-out arrives (offset 1) while the batch waits for Elasticsearch.
+    matcher.apply_roster(roster_record(1, person))
+    positions[0] = 2
+    published = Recorder()
+    retro = RetroMatcher(matcher, archive, published, archiver=archiver)
+    search = asyncio.ensure_future(retro.match_person("p00001", unseen=(0, 1)))
+    await asyncio.sleep(0.01)
+    assert not search.done()  # waiting for the write, not searching an archive without it
+    opened.set()
+    try:
+        assert await asyncio.wait_for(search, 2) == 1
+    finally:
+        writer.cancel()
+    assert [lead["event_id"] for lead in published.leads] == ["e1"]
