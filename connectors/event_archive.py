@@ -236,19 +236,19 @@ def rebuild_event(doc: Mapping[str, Any]) -> EventRecord:
 
 def archive_mappings() -> dict[str, Any]:
     """Return the mapping of an archive document (see the module docstring)."""
-    # Searched, never sorted or aggregated: no doc values to build for each of millions.
+    # Searched, never sorted or aggregated: no doc values to build for each of millions. Only
+    # what is searched is indexed (source and flags are read back from _source, never asked
+    # for): the archive's indexing is the live path's largest cost on a shared machine.
     lookup = {"type": "keyword", "doc_values": False}
     return {
         "dynamic": False,
         # The keys are searched, never read back: not stored twice.
         "_source": {"excludes": ["block_keys"]},
         "properties": {
-            "event_id": dict(lookup),
-            "source": dict(lookup),
+            "event_id": dict(lookup),  # the review service's lookup of an event's numbers
             "occurred_at": {"type": "date"},  # the sort of a retro search: doc values kept
             "block_keys": dict(lookup),
             "roster_seen": {"type": "long", "doc_values": False},  # range-filtered only
-            "flags": dict(lookup),
             "event_digest": {"type": "keyword", "index": False},
             "fields": {"type": "object", "enabled": False},
         },

@@ -51,9 +51,18 @@ def test_a_document_keeps_matching_fields_only_and_hashed_keys() -> None:
     assert kept < keys  # a name alone (and a birthday without gender) is not archived
     text = str(doc["block_keys"])
     assert person.id_number[:17] not in text and person.phone[-8:] not in text
-    # Only the envelope, the keys and the flags are indexed; the fields are _source only.
+    # Only what is searched is indexed: the event id, time, keys and roster marks.
     assert archive_mappings()["_source"] == {"excludes": ["block_keys"]}  # searched, not read
     mapping = archive_mappings()["properties"]
+    assert set(mapping) == {
+        "event_id",
+        "occurred_at",
+        "block_keys",
+        "roster_seen",
+        "event_digest",
+        "fields",
+    }
+    assert mapping["event_digest"]["index"] is False
     assert mapping["fields"] == {"type": "object", "enabled": False}
     assert mapping["block_keys"]["type"] == "keyword"
 
