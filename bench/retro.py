@@ -29,16 +29,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import multiprocessing
 import random
+import re
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 from rich.progress import Progress
 
@@ -52,8 +54,10 @@ from connectors.event_archive import (
     ensure_event_archive,
     key_digest,
     rebuild_event,
+    searched_key,
 )
 from connectors.kafka import ConsumerLagProbe
+from connectors.lead_index import ensure_district_index
 from contract import FEED_TOPICS
 from matchers.blocking import person_block_keys
 from matchers.errors import InvalidRecord
@@ -62,6 +66,7 @@ from matchers.matcher import Matcher
 from matchers.modelfile import default_model
 from matchers.records import event_from_raw
 from simulator import SimulationConfig, build_world
+from simulator.population import is_valid_resident_id, resident_id_check_char
 from tracer.settings import TracerSettings
 
 __all__ = ["main"]
@@ -76,9 +81,12 @@ def say(text: str) -> None:
 class ArchiveSlice(Slice):
     """bench.e2e's slice with its own archive alias, the archive on or off."""
 
-    def __init__(self, name: str, workdir: Path, *, archive: bool) -> None:
+    def __init__(
+        self, name: str, workdir: Path, *, archive: bool, alias: str | None = None
+    ) -> None:
         super().__init__(name, workdir)
-        self.archive_alias = f"events-{self.settings.consumer_group}"
+        self.own_archive = alias is None  # a shared one is dropped by its owner
+        self.archive_alias = alias or f"events-{self.settings.consumer_group}"
         self.env |= {
             "TRACER_EVENT_ARCHIVE": "true" if archive else "false",
             "TRACER_EVENT_ARCHIVE_ALIAS": self.archive_alias,
@@ -86,7 +94,7 @@ class ArchiveSlice(Slice):
 
     def stop(self, *, keep: bool) -> None:
         super().stop(keep=keep)
-        if not keep:
+        if not keep and self.own_archive:
             drop_event_archive(Elasticsearch(self.settings.elasticsearch_url), self.archive_alias)
 
 
@@ -130,55 +138,108 @@ def archive_phase(workdir: Path, count: int, *, keep: bool) -> dict[str, Any]:
     return out
 
 
-def _history(
-    world: Any, *, total: int, measured: set[str], alias: str, now: dt.datetime
-) -> Iterator[dict[str, Any]]:
-    """Bulk actions of archive documents: the world's events re-dated, repeated up to ``total``."""
-    rng = random.Random(11)
+_DIGITS = re.compile(r"\d+")
+
+
+def _other_person(raw: dict[str, Any], copy: int) -> dict[str, Any]:
+    """The event as another person's: same name and birth date, other id, phone and house.
+
+    A history of ``copy`` re-dated repeats of one day would repeat each id and phone ``copy``
+    times, which no real history does: ids and phones identify. The copy keeps the name and
+    birth date (namesakes and birthday-mates do grow with the history) and gets its own id
+    (sequence digits moved, check character made again when the original was valid), phone
+    (last four digits) and house number.
+    """
+    out = dict(raw)
+    id_number = raw.get("id_number")
+    if isinstance(id_number, str) and len(id_number) == 18 and id_number[14:17].isdigit():
+        body = id_number[:14] + f"{(int(id_number[14:17]) + 37 * copy) % 1000:03d}"
+        check = is_valid_resident_id(id_number)
+        out["id_number"] = body + (resident_id_check_char(body) if check else id_number[17])
+    phone = raw.get("phone")
+    if isinstance(phone, str):
+        digits = [i for i, c in enumerate(phone) if c.isdigit()][-4:]
+        if len(digits) == 4:
+            tail = f"{(int(''.join(phone[i] for i in digits)) + 7919 * copy) % 10000:04d}"
+            chars = list(phone)
+            for i, c in zip(digits, tail, strict=True):
+                chars[i] = c
+            out["phone"] = "".join(chars)
+    for name in ("address", "registered_address"):
+        value = raw.get(name)
+        if isinstance(value, str):
+            out[name] = _DIGITS.sub(lambda m: str(int(m.group()) + 1000 * copy), value, count=1)
+    return out
+
+
+_BASE: list[tuple[dict[str, Any], str | None]] = []  # the world's events, for the pool's forks
+
+
+def _chunk(job: tuple[int, int, int, str, float, frozenset[str]]) -> tuple[bytes, int]:
+    """One bulk body (NDJSON) of archive documents: ``_BASE[start:stop]`` as copy ``copy``."""
+    copy, start, stop, alias, now_ts, measured = job
+    rng = random.Random(copy * 1_000_003 + start)
     span = int((LOOKBACK - dt.timedelta(days=1)).total_seconds())
-    raws = []
-    for event in world.events:
+    now = dt.datetime.fromtimestamp(now_ts, dt.UTC)
+    lines: list[bytes] = []
+    made = 0
+    for raw, person_id in _BASE[start:stop]:
+        if copy and person_id in measured:
+            continue  # the measured people's own history once
+        when = now - dt.timedelta(seconds=rng.randrange(600, span))
+        dated = (raw if not copy else _other_person(raw, copy)) | {
+            "occurred_at": when.isoformat(timespec="seconds")
+        }
+        if copy:
+            dated["event_id"] = f"{raw.get('event_id')}-r{copy}"
         try:
-            raw = orjson.loads(event.payload) if isinstance(event.payload, str) else event.payload
-        except orjson.JSONDecodeError:
+            record = event_from_raw(dated)
+        except InvalidRecord:
             continue
-        if isinstance(raw, dict):
-            raws.append((raw, event.person_id))
-    made, copy = 0, 0
-    while made < total:
-        for raw, person_id in raws:
-            if copy and person_id in measured:
-                continue  # the measured people's own history once
-            when = now - dt.timedelta(seconds=rng.randrange(600, span))
-            dated = raw | {"occurred_at": when.isoformat(timespec="seconds")}
-            if copy:
-                dated["event_id"] = f"{raw.get('event_id')}-r{copy}"
-            try:
-                record = event_from_raw(dated)
-            except InvalidRecord:
-                continue
-            doc = archive_document(record, dated, digest=event_digest(dated))
-            yield {
-                "_op_type": "create",
-                "_index": day_index_name(alias, record.occurred_at),
-                "_id": f"{record.source}:{record.event_id}",
-                "_source": doc,
-            }
-            made += 1
-            if made >= total:
-                return
+        doc = archive_document(record, dated, digest=event_digest(dated))
+        action = {"create": {"_index": day_index_name(alias, record.occurred_at)}}
+        action["create"]["_id"] = f"{record.source}:{record.event_id}"
+        lines += [orjson.dumps(action), orjson.dumps(doc)]
+        made += 1
+    return b"\n".join(lines) + b"\n", made
+
+
+def _jobs(
+    alias: str, now: dt.datetime, measured: frozenset[str]
+) -> Iterator[tuple[int, int, int, str, float, frozenset[str]]]:
+    """Chunks of the world's events, copy after copy, without end (ids unique throughout)."""
+    step = 2000
+    copy = 0
+    while True:
+        for start in range(0, len(_BASE), step):
+            yield copy, start, start + step, alias, now.timestamp(), measured
         copy += 1
 
 
-def _load_history(client: Elasticsearch, actions: Iterator[dict[str, Any]], total: int) -> float:
+def _load_history(
+    client: Elasticsearch,
+    jobs: Iterator[tuple[int, int, int, str, float, frozenset[str]]],
+    *,
+    goal: int,
+    loaded: int,
+) -> tuple[int, float]:
+    """Archive documents from ``jobs`` until ``goal`` (bulks built by a pool of two)."""
     started = time.perf_counter()
-    with Progress() as progress:
-        task = progress.add_task("archive history", total=total)
-        for _ok, _item in helpers.streaming_bulk(
-            client, actions, chunk_size=4000, raise_on_error=False
-        ):
-            progress.advance(task)
-    return time.perf_counter() - started
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(2) as pool, Progress() as progress:
+        task = progress.add_task(f"archive history to {goal:,}", total=goal, completed=loaded)
+        for body, made in pool.imap(_chunk, jobs):
+            # NDJSON built in the pool: sent as it is.
+            response = client.bulk(operations=cast(Any, body), filter_path="errors,items.*.error")
+            if response.get("errors"):
+                items = response.get("items", [])
+                say(f"retro bench: documents refused, e.g. {items[:1]}")
+            loaded += made
+            progress.update(task, completed=loaded)
+            if loaded >= goal:
+                break  # chunks built ahead are dropped: their ids are never used again
+        pool.terminate()
+    return loaded, time.perf_counter() - started
 
 
 async def _expected(
@@ -192,7 +253,7 @@ async def _expected(
             person = matcher.person(person_id)
             assert person is not None
             since = dt.datetime.fromisoformat(person.status_changed_at) - LOOKBACK
-            keys = [key_digest(k) for k in person_block_keys(person)]
+            keys = [key_digest(k) for k in person_block_keys(person) if searched_key(k)]
             found: set[str] = set()
             async for page in archive.search(keys, since=since.isoformat(), max_events=200_000):
                 for doc in page:
@@ -233,7 +294,7 @@ class DropOutPoller(threading.Thread):
                     index=self.alias,
                     query={"terms": {"person_id": pending}},
                     size=10_000,
-                    source=["person_id"],
+                    source_includes=["person_id"],
                 )["hits"]["hits"]
             except Exception:
                 hits = []
@@ -247,48 +308,102 @@ class DropOutPoller(threading.Thread):
             self.halt.wait(0.1)
 
 
-def retro_phase(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """p50/p99 from a drop-out published to its last historical lead searchable."""
+def retro_phase(workdir: Path, args: argparse.Namespace, save: Any) -> dict[str, Any]:
+    """p50/p99 from a drop-out published to its last historical lead searchable, per size.
+
+    The history grows through ``--history`` (sizes, ascending) in one archive alias; at each
+    size a fresh slice (topics, group, leads alias) measures 100 new drop-outs, so the curve
+    is one history at several sizes. ``save`` is called with the figures after each size.
+    """
     world = build_world(
         SimulationConfig(
             people=200_000, watchlist=2_000, events=args.base_events, seed=5, mix="hainan"
         )
     )
+    sizes = sorted(int(x) for x in str(args.history).split(","))
     with_events = {e.person_id for e in world.events if e.person_id}
     candidates = [
-        r for r in world.roster if r["status"] == "dropped_out" and r["person_id"] in with_events
-    ][: args.dropouts * 2]
-    measured = {r["person_id"] for r in candidates}
-    s = ArchiveSlice("retro", workdir, archive=True)
-    alias = s.archive_alias
+        r["person_id"]
+        for r in world.roster
+        if r["status"] == "dropped_out" and r["person_id"] in with_events
+    ][: args.dropouts * 2 * len(sizes)]
+    measured = frozenset(candidates)
+    _BASE[:] = _parsed(world)
+    alias = f"events-bench-retro-{int(time.time())}"
     client = Elasticsearch(
-        s.settings.elasticsearch_url,
-        request_timeout=120,
+        TracerSettings().elasticsearch_url,
+        request_timeout=300,
         serializers={OrjsonSerializer.mimetype: OrjsonSerializer()},
     )
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    out: dict[str, Any] = {"base_events": args.base_events, "sizes": {}}
+    started = time.monotonic()
     try:
         ensure_event_archive(client, alias)
         for days in range(LOOKBACK.days + 1):  # the day indices first: creating one is slow
             name = day_index_name(alias, (now - dt.timedelta(days=days)).isoformat())
             client.options(ignore_status=400).indices.create(index=name)
-        actions = _history(world, total=args.history, measured=measured, alias=alias, now=now)
-        load_s = _load_history(client, actions, args.history)
-        client.indices.refresh(index=alias)
-        archived = int(client.count(index=alias)["count"])
-        say(f"retro bench: {archived:,} events archived in {load_s:.0f}s")
-        # Who drops out: the candidates with at least one lead to find (decided beforehand),
-        # then their leads again against exactly the roster the worker will hold.
+        jobs = _jobs(alias, now, measured)
+        loaded = 0
+        for n, size in enumerate(sizes):
+            # Bulk loading without refreshes, then the template's interval back for the run.
+            client.indices.put_settings(index=alias, settings={"refresh_interval": "-1"})
+            loaded, load_s = _load_history(client, jobs, goal=size, loaded=loaded)
+            client.indices.put_settings(index=alias, settings={"refresh_interval": "5s"})
+            client.indices.refresh(index=alias)
+            archived = int(client.count(index=alias)["count"])
+            say(f"retro bench: {archived:,} events archived ({load_s:.0f}s more)")
+            people = candidates[n * 2 * args.dropouts : (n + 1) * 2 * args.dropouts]
+            figures = _measure(workdir, world, people=people, alias=alias, client=client, args=args)
+            out["sizes"][str(archived)] = {"load_s": round(load_s, 1), **figures}
+            save(out)
+            if time.monotonic() - started > args.minutes * 60:
+                say("retro bench: out of time; larger sizes left out")
+                break
+        return out
+    finally:
+        if not args.keep:
+            drop_event_archive(client, alias)
+
+
+def _parsed(world: Any) -> list[tuple[dict[str, Any], str | None]]:
+    raws = []
+    for event in world.events:
+        try:
+            raw = orjson.loads(event.payload) if isinstance(event.payload, str) else event.payload
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(raw, dict) and isinstance(raw.get("event_id"), str):
+            raws.append((raw, event.person_id))  # (copies of an id-less event would be valid)
+    return raws
+
+
+def _measure(
+    workdir: Path,
+    world: Any,
+    *,
+    people: list[str],
+    alias: str,
+    client: Elasticsearch,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """One worker, ``--dropouts`` of ``people`` dropping out 10 a second; latency quantiles."""
+    s = ArchiveSlice("retro", workdir, archive=True, alias=alias)
+    try:
+        # Who drops out: the people with at least one lead to find (decided beforehand), then
+        # their leads again against exactly the roster the worker will hold.
         dropped_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        ids = [r["person_id"] for r in candidates]
-        found = _expected_for(world.roster, ids, dropped_at, s.settings.elasticsearch_url, alias)
-        chosen = [p for p in ids if found[p]][: args.dropouts]
-        expected = _expected_for(
-            world.roster, chosen, dropped_at, s.settings.elasticsearch_url, alias
-        )
-        final = {r["person_id"]: r | {"status_changed_at": dropped_at} for r in candidates}
+        url = s.settings.elasticsearch_url
+        found = _expected_for(world.roster, people, dropped_at, url, alias)
+        chosen = [p for p in people if found[p]][: args.dropouts]
+        expected = _expected_for(world.roster, chosen, dropped_at, url, alias)
+        final = {
+            r["person_id"]: r | {"status_changed_at": dropped_at}
+            for r in world.roster
+            if r["person_id"] in set(chosen)
+        }
         first = [
-            orjson.dumps(r | {"status": "active"} if r["person_id"] in measured else r)
+            orjson.dumps(r | {"status": "active"} if r["person_id"] in set(people) else r)
             for r in world.roster
         ]
         _publish(s, first, [])
@@ -297,6 +412,10 @@ def retro_phase(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
         _commit_roster_end(s)
         s.start_workers(1)
         s.wait_ready(timeout=600)
+        # A running deployment's districts have their lead indices: made before the clock
+        # (a district's first lead makes its index, seconds on this shared machine).
+        for district in {r.get("district") for r in world.roster if r["person_id"] in final}:
+            ensure_district_index(client, s.settings.leads_alias, district)
         say(f"retro bench: worker ready; {len(chosen)} drop-outs to publish")
         poller = DropOutPoller(client, s.settings.leads_alias, expected)
         poller.start()
@@ -305,9 +424,6 @@ def retro_phase(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
         poller.halt.set()
         latencies = sorted(poller.done[p] - sent[p] for p in chosen if p in poller.done)
         result = {
-            "history_events": archived,
-            "history_load_s": round(load_s, 1),
-            "base_events": args.base_events,
             "dropouts": len(chosen),
             "completed": len(latencies),
             "leads_expected": sum(len(v) for v in expected.values()),
@@ -360,10 +476,11 @@ def _send_dropouts(s: Slice, records: list[dict[str, Any]]) -> dict[str, float]:
 def main() -> None:
     """Run the phases asked for and write ``bench/results/retro.json``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--history", type=int, default=1_000_000)
-    parser.add_argument("--base-events", type=int, default=200_000)
+    parser.add_argument("--history", default="100000,1000000,5000000", help="sizes, ascending")
+    parser.add_argument("--base-events", type=int, default=40_000)
     parser.add_argument("--dropouts", type=int, default=100)
-    parser.add_argument("--throughput-events", type=int, default=60_000)
+    parser.add_argument("--throughput-events", type=int, default=20_000)
+    parser.add_argument("--minutes", type=float, default=60, help="no larger size after this")
     parser.add_argument("--phases", default="archive,retro")
     parser.add_argument("--keep", action="store_true", help="keep topics and indices")
     args = parser.parse_args()
@@ -371,15 +488,18 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     phases = set(args.phases.split(","))
     result: dict[str, Any] = {"environment": environment(), "command": " ".join(sys.argv)}
-    if "archive" in phases:
-        result["archive"] = archive_phase(workdir, args.throughput_events, keep=args.keep)
-    if "retro" in phases:
-        result["retro"] = retro_phase(workdir, args)
     previous = Path("bench/results/retro.json")
     if previous.exists():  # phases not run this time keep their last figures
         result = orjson.loads(previous.read_bytes()) | result
-    path = write_json("retro.json", result)
-    say(f"retro bench: results in {path}")
+
+    def save(key: str, figures: dict[str, Any]) -> None:
+        result[key] = figures
+        say(f"retro bench: results in {write_json('retro.json', result)}")
+
+    if "archive" in phases:
+        save("archive", archive_phase(workdir, args.throughput_events, keep=args.keep))
+    if "retro" in phases:
+        retro_phase(workdir, args, lambda figures: save("retro", figures))
 
 
 if __name__ == "__main__":

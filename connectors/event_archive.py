@@ -17,14 +17,23 @@ A document holds only what matching needs, never the raw payload::
     flags        the event's validation flags (the card's and wrong types' included)
     event_digest sha256 of the event's canonical JSON (a retro lead meets its live twin as
                  "already there", not as a conflicting duplicate)
-    block_keys   blake2b-64 digests of ``matchers.blocking.event_block_keys``: the one indexed
-                 identity field, and it names no id, phone or name in clear
+    block_keys   blake2b-64 digests of the event's *identifying* block keys
+                 (:func:`searched_key`): the one indexed identity field, naming no id, phone or
+                 name in clear; indexed only, not kept in ``_source``
+    roster_seen  where the worker's roster stood when it matched the event, per partition
+                 (:func:`roster_marks`): retro-matching takes only events matched before the
+                 drop-out record was applied (:func:`unseen_by`), the live path had the others
 
-:func:`rebuild_event` turns a document back into the ``EventRecord`` the live matcher built
-(same forms from the same cleaned text, the stored flags), so it scores the same.
-Building documents, names and the template is pure; :class:`ElasticsearchEventArchive` (async,
-the worker) and :func:`ensure_event_archive` / :func:`delete_older_than` (sync, commands) do
-the I/O; :class:`InMemoryEventArchive` is the twin for unit tests.
+Which keys are kept: a retro search asks for ONE person's identifying keys -- ids and their mask
+patterns, phones, the house-level address, birth date + gender (+ the surname's initial) and
+name + birth year -- never for a name alone (``nm:``/``nms:`` without a year) or a birthday
+without gender (``bd:``). Those namesake keys file a common name's thousands of events, a
+number that grows with the history (500k events: p99 10.7 s), while the live index only uses
+them when a handful of watched people share them. A resident id with a slipped digit shares
+no key with the person's, so a damaged number is also archived under its first and last four
+digits (:func:`archived_keys`). Measured on a Hainan-mix day (40,000 events, 2,000 watched,
+every lead the live matcher makes): all 1,718 leads share an archived key with their person
+(without the damaged-id key 4 did not, leaving the address out too would lose 15 more).
 """
 
 from __future__ import annotations
@@ -56,6 +65,7 @@ __all__ = [
     "InMemoryEventArchive",
     "archive_document",
     "archive_mappings",
+    "archived_keys",
     "day_index_name",
     "delete_older_than",
     "drop_event_archive",
@@ -64,6 +74,9 @@ __all__ = [
     "expired_indices",
     "key_digest",
     "rebuild_event",
+    "roster_marks",
+    "searched_key",
+    "unseen_by",
 ]
 
 log = logging.getLogger(__name__)
@@ -85,6 +98,64 @@ MATCH_FIELDS: Final = (
 
 _TEMPLATE_PRIORITY: Final = 200
 _DAY_FORMAT: Final = "%Y.%m.%d"
+#: Namesake families: a name without a birth year, a birthday without gender (module docstring).
+_NAMESAKE_FAMILIES: Final = frozenset({"nm", "nms", "bd"})
+#: A roster position is stored as ``partition << 40 | next offset`` (offsets stay below 2**40).
+_PARTITION_SHIFT: Final = 40
+
+
+def searched_key(key: str) -> bool:
+    """Whether a block key is archived and searched: identifying, not a namesake key (pure).
+
+    Example:
+        >>> [searched_key(k) for k in ("nm:zhang wei", "nm:zhang wei|1990", "ph:13812345678")]
+        [False, True, True]
+    """
+    family = key[: key.find(":")]
+    return family not in _NAMESAKE_FAMILIES or "|" in key
+
+
+def archived_keys(event: EventRecord, keys: Iterable[str]) -> list[str]:
+    """The block keys an event is archived under (pure): its searched keys, a damaged id's 4+4.
+
+    A resident id that fails its check, with a digit slipped inside its body, shares no key
+    with the person's (``idbody:`` differs); live, the name key finds them, but the archive
+    keeps no name-only key. The person is filed under ``idm4-4:`` (every mask pattern), so
+    the damaged number files under it too: a slip between the fourth and the fifteenth digit
+    is found. Only damaged numbers: a valid one under it would pull in every neighbour.
+    """
+    out = [k for k in keys if searched_key(k)]
+    forms = event.id
+    value = forms.value
+    damaged = forms.comparable and not forms.valid and not forms.masked and len(value) == 18
+    if damaged and forms.id_type == "cn_resident":
+        out.append(f"idm4-4:{value[:4]}|{value[14:]}")
+    return out
+
+
+def roster_marks(positions: Mapping[int, int]) -> list[int]:
+    """The ``roster_seen`` values of an event matched with the roster read up to ``positions``.
+
+    Args:
+        positions: roster partition -> the next offset the watchlist will apply.
+
+    Example:
+        >>> roster_marks({0: 5, 2: 7}) == [5, (2 << 40) | 7]
+        True
+    """
+    return [(partition << _PARTITION_SHIFT) | offset for partition, offset in positions.items()]
+
+
+def unseen_by(partition: int, offset: int) -> dict[str, Any]:
+    """The query clause of events matched before the roster record at ``offset`` was applied.
+
+    An event whose ``roster_seen`` holds a position past ``offset`` in ``partition`` was matched
+    with that record applied: the live path made its leads. Events without a position for the
+    partition (the bench's bulk-loaded history, a roster partition not read yet) are kept.
+    """
+    base = partition << _PARTITION_SHIFT
+    seen = {"range": {"roster_seen": {"gt": base | offset, "lt": base + (1 << _PARTITION_SHIFT)}}}
+    return {"bool": {"must_not": [seen]}}
 
 
 @lru_cache(maxsize=65_536)
@@ -117,6 +188,7 @@ def archive_document(
     *,
     digest: str,
     keys: frozenset[str] | None = None,
+    roster_seen: Sequence[int] = (),
 ) -> dict[str, Any]:
     """Return the archive document of a validated event (pure).
 
@@ -125,6 +197,7 @@ def archive_document(
         raw: the event as received (only :data:`MATCH_FIELDS` of text type are read).
         digest: its ``event_digest``.
         keys: its ``event_block_keys`` if computed already (the live matcher's).
+        roster_seen: :func:`roster_marks` of the roster the event was matched with.
     """
     fields: dict[str, str] = {}
     for name in MATCH_FIELDS:
@@ -139,7 +212,11 @@ def archive_document(
         "fields": fields,
         "flags": list(event.flags),
         "event_digest": digest,
-        "block_keys": [key_digest(k) for k in (event_block_keys(event) if keys is None else keys)],
+        "block_keys": [
+            key_digest(k)
+            for k in archived_keys(event, event_block_keys(event) if keys is None else keys)
+        ],
+        "roster_seen": list(roster_seen),
     }
 
 
@@ -159,16 +236,19 @@ def rebuild_event(doc: Mapping[str, Any]) -> EventRecord:
 
 def archive_mappings() -> dict[str, Any]:
     """Return the mapping of an archive document (see the module docstring)."""
-    # Searched, never sorted or aggregated: no doc values to build for each of millions.
+    # Searched, never sorted or aggregated: no doc values to build for each of millions. Only
+    # what is searched is indexed (source and flags are read back from _source, never asked
+    # for): the archive's indexing is the live path's largest cost on a shared machine.
     lookup = {"type": "keyword", "doc_values": False}
     return {
         "dynamic": False,
+        # The keys are searched, never read back: not stored twice.
+        "_source": {"excludes": ["block_keys"]},
         "properties": {
-            "event_id": dict(lookup),
-            "source": dict(lookup),
+            "event_id": dict(lookup),  # the review service's lookup of an event's numbers
             "occurred_at": {"type": "date"},  # the sort of a retro search: doc values kept
             "block_keys": dict(lookup),
-            "flags": dict(lookup),
+            "roster_seen": {"type": "long", "doc_values": False},  # range-filtered only
             "event_digest": {"type": "keyword", "index": False},
             "fields": {"type": "object", "enabled": False},
         },
@@ -297,9 +377,19 @@ class EventArchive:
         raise NotImplementedError
 
     def search(
-        self, keys: Iterable[str], *, since: str, page_size: int, max_events: int
+        self,
+        keys: Iterable[str],
+        *,
+        since: str,
+        page_size: int,
+        max_events: int,
+        unseen: tuple[int, int] | None = None,
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Yield pages of documents sharing a key (digests) that occurred at or after ``since``."""
+        """Yield pages of documents sharing a key (digests) that occurred at or after ``since``.
+
+        ``unseen``: (partition, offset) of a roster record: only events matched before it was
+        applied (:func:`unseen_by`).
+        """
         raise NotImplementedError
 
     async def refresh(self) -> None:
@@ -312,6 +402,12 @@ class EventArchive:
 
     async def close(self) -> None:
         """Release the client."""
+
+
+def _seen(marks: Iterable[int], partition: int, offset: int) -> bool:
+    """The twin's :func:`unseen_by`, negated: a mark past ``offset`` in ``partition``."""
+    base = partition << _PARTITION_SHIFT
+    return any(base | offset < mark < base + (1 << _PARTITION_SHIFT) for mark in marks)
 
 
 def _doc_id(doc: Mapping[str, Any]) -> str:
@@ -421,24 +517,32 @@ class ElasticsearchEventArchive(EventArchive):
             raise
 
     async def search(
-        self, keys: Iterable[str], *, since: str, page_size: int = 1000, max_events: int = 100_000
+        self,
+        keys: Iterable[str],
+        *,
+        since: str,
+        page_size: int = 1000,
+        max_events: int = 100_000,
+        unseen: tuple[int, int] | None = None,
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Yield pages of the documents sharing a key digest, from ``since`` on (oldest first).
 
-        One point-in-time over the alias, ``search_after`` pages of ``page_size``, at most
-        ``max_events`` documents (more is logged: the person's search was cut short).
+        One plain search when the result fits a page, else one point in time over the alias,
+        ``search_after`` pages of ``page_size``, at most ``max_events`` documents (more is
+        logged: the person's search was cut short). Filters only (no scoring), so each day
+        index answers from its inverted index: the cost follows the person's hits, not the
+        history's size.
         """
         wanted = sorted(set(keys))
         if not wanted:
             return
-        query = {
-            "bool": {
-                "filter": [
-                    {"terms": {"block_keys": wanted}},
-                    {"range": {"occurred_at": {"gte": since}}},
-                ]
-            }
-        }
+        clauses: list[dict[str, Any]] = [
+            {"terms": {"block_keys": wanted}},
+            {"range": {"occurred_at": {"gte": since}}},
+        ]
+        if unseen is not None:
+            clauses.append(unseen_by(*unseen))
+        query = {"bool": {"filter": clauses}}
         # Most people's history is one page: one plain search, no point in time to open.
         first = await self._first_page(query, min(page_size, max_events))
         if first is not None:
@@ -567,7 +671,13 @@ class InMemoryEventArchive(EventArchive):
         return ArchiveReport(created, present)
 
     async def search(
-        self, keys: Iterable[str], *, since: str, page_size: int = 1000, max_events: int = 100_000
+        self,
+        keys: Iterable[str],
+        *,
+        since: str,
+        page_size: int = 1000,
+        max_events: int = 100_000,
+        unseen: tuple[int, int] | None = None,
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Yield the matching documents, oldest first, in pages."""
         wanted = set(keys)
@@ -579,6 +689,7 @@ class InMemoryEventArchive(EventArchive):
                 for doc in index.values()
                 if wanted.intersection(doc["block_keys"])
                 and dt.datetime.fromisoformat(doc["occurred_at"]) >= start
+                and (unseen is None or not _seen(doc.get("roster_seen", ()), *unseen))
             ),
             key=lambda doc: dt.datetime.fromisoformat(doc["occurred_at"]),
         )[:max_events]

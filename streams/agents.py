@@ -31,9 +31,10 @@ from connectors.errors import RetryGaveUp
 from connectors.retry import until_stopped
 from matchers.native import is_active as matchers_compiled
 
+from streams.archiver import EventArchiver
 from streams.parts import Pipeline
 from streams.pipeline import dead_letter_message, origin_of
-from streams.retro import archive_matched, retro_after_roster
+from streams.retro import retro_after_roster
 
 __all__ = ["register_agents", "request_stop"]
 
@@ -70,7 +71,8 @@ def register_agents(p: Pipeline) -> None:
             "compiled (mypyc)" if matchers_compiled() else "as Python (make compile: faster)",
         )
         async for records in stream:
-            await _settle(p, [stream.current_event], partial(_match, p, records))
+            event = stream.current_event
+            await _settle(p, [event], partial(_match, p, records, event))
             await asyncio.sleep(0)  # matching is CPU work: let the indexer and fetcher run
 
     @p.app.agent(p.roster, name="tracer.dead_letter_roster")
@@ -115,13 +117,40 @@ def register_agents(p: Pipeline) -> None:
     p.app.on_before_shutdown.connect(close_indexer)
 
 
-async def _match(p: Pipeline, records: Iterable[Any]) -> None:
+async def _match(p: Pipeline, records: Iterable[Any], event: Any) -> None:
     result = p.handle_events.batch(records)
-    # The batch's archive documents are written while its leads are published (retro.py).
-    archiving = archive_matched(p.archiver)
-    leads = p.publisher.publish(p.leads, result.leads, role="leads")
-    await (leads if archiving is None else asyncio.gather(leads, archiving))
+    # The batch's archive documents are queued before any await (streams/archiver.py).
+    ticket = None if p.archiver is None else p.archiver.submit()
+    await p.publisher.publish(p.leads, result.leads, role="leads")
     await p.publisher.publish(p.deadletter, result.dead_letters, role="deadletter")
+    if p.archiver is not None and ticket is not None:
+        _hold_ack(p, p.archiver, ticket, event)
+        room = p.archiver.room()
+        if room is not None:  # backpressure: the archive is that far behind
+            await room
+
+
+def _hold_ack(p: Pipeline, archiver: EventArchiver, ticket: int, event: Any) -> None:
+    """Keep the batch's acknowledgement back until its archive documents are written.
+
+    The stream acknowledges the batch when the agent asks for the next one; marked ``acked``
+    now, that does nothing (as :func:`_keep_uncommitted`), and the writer acknowledges it
+    through the consumer once the bulk is in -- unless a rebalance or a stop came in between:
+    then the batch stays uncommitted and is read again (create-only documents).
+    """
+    message = getattr(event, "message", None)
+    if message is None:
+        return
+    generation = getattr(message, "generation_id", None)
+
+    def acknowledge() -> None:
+        if p.stopping.is_set() or generation != getattr(p.app, "consumer_generation_id", None):
+            return
+        message.acked = False
+        p.app.consumer.ack(message)
+
+    if archiver.when_written(ticket, acknowledge) != "written":
+        message.acked = True  # pending: the writer acknowledges; failed: read again later
 
 
 async def _roster_verdicts(p: Pipeline, records: Iterable[Any]) -> None:
@@ -131,7 +160,7 @@ async def _roster_verdicts(p: Pipeline, records: Iterable[Any]) -> None:
         # The person's last valid record is kept first (streams/last_valid.py).
         reason = await p.keeper.verdict(record.partition, record.offset)
         if reason is None:
-            valid.append(record.value)
+            valid.append((record.partition, record.offset, record.value))
         else:
             p.stats.count_dead_letter(reason, stage="roster")
             log.info(
@@ -161,6 +190,9 @@ def _register_retro(p: Pipeline) -> None:
         await p.watchlist.ready.wait()
         await retro.run()
 
+    async def write_archive() -> None:
+        await archiver.run()
+
     async def archive_retention() -> None:
         try:
             gone = await archiver.archive.delete_older_than(p.archive_retention_days)
@@ -171,6 +203,7 @@ def _register_retro(p: Pipeline) -> None:
             log.info("event archive: %d day indices past retention deleted", len(gone))
 
     p.app.task(retro_match)
+    p.app.task(write_archive)
     p.app.timer(interval=3600.0)(archive_retention)
 
 

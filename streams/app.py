@@ -30,6 +30,7 @@ from connectors.retry import Retrier, RetryCounter
 from contract import FEED_TOPICS, topic_name
 
 from streams.agents import register_agents
+from streams.archiver import EventArchiver
 from streams.health import HealthMonitor, HealthPolicy, consumer_offsets, health_document
 from streams.last_valid import LastValidKeeper
 from streams.lead_writer import LeadWriter
@@ -37,7 +38,7 @@ from streams.metrics import WorkerCollector, WorkerFigures, exposition, worker_r
 from streams.parts import Pipeline
 from streams.pipeline import EventHandler, EventParser, MatcherPort, PipelineStats
 from streams.publisher import Publisher
-from streams.retro import ArchivingMatcher, EventArchiver, RetroMatcher, RetroPort
+from streams.retro import ArchivingMatcher, RetroMatcher, RetroPort
 from streams.roster import LeadCloser, Watchlist
 from streams.transport import RawBytes, install_fast_fetch
 
@@ -219,7 +220,7 @@ def build_pipeline(
         return await queued
 
     health = _health_monitor(settings, app, stats, follower)
-    archiver = None if archive is None else EventArchiver(archive)
+    archiver = None if archive is None else EventArchiver(archive, positions=watchlist.positions)
     pipeline = Pipeline(
         app=app,
         feeds=app.topic(*(topic_name(t, prefix=prefix) for t in FEED_TOPICS), **raw),

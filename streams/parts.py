@@ -17,12 +17,13 @@ from connectors.elasticsearch import LeadIndexer
 from connectors.kafka import KafkaRosterFollower
 from prometheus_client import CollectorRegistry
 
+from streams.archiver import EventArchiver
 from streams.health import HealthMonitor
 from streams.last_valid import LastValidKeeper
 from streams.lead_writer import LeadWriter
 from streams.pipeline import EventHandler, PipelineStats
 from streams.publisher import Publisher
-from streams.retro import EventArchiver, RetroMatcher
+from streams.retro import RetroMatcher
 from streams.roster import LeadCloser, Watchlist
 
 __all__ = ["Pipeline"]

@@ -1,26 +1,26 @@
 """Retro-matching: the archive written on the live path, and history searched for new drop-outs.
 
-**Archiving** (:class:`ArchivingMatcher`, :class:`EventArchiver`): the feed handler's matcher is
-wrapped so that every event it validated and matched leaves its archive document
-(``connectors.event_archive.archive_document``) in a buffer; the feed agent takes the batch's
-documents right after matching and writes them (one bulk, create-only, retried) while it
-publishes the batch's leads. Its offsets move only once both are acknowledged, so no event is
-lost from the archive; while Elasticsearch is down the feed waits, as the indexer does, and the
-worker's stop event ends the wait (the batch is read again after the restart; ids make the
-second write a no-op).
+**Archiving** (:class:`ArchivingMatcher`): the feed handler's matcher is wrapped so that every
+event it validated and matched leaves its archive document
+(``connectors.event_archive.archive_document``) in the buffer of the worker's
+:class:`~streams.archiver.EventArchiver`, which writes it off the matching path (batched,
+bounded, the batch's offsets held until it is archived: see ``streams/archiver.py``).
 
 **Retro-matching** (:class:`RetroMatcher`): the roster agent -- inside the consumer group, one
 owner per roster partition, offsets committed only after -- hands every valid ``dropped_out``
 record to :func:`retro_after_roster` once this worker's watchlist applied it. The person is
 queued (bounded, deduplicated while waiting); ``concurrency`` background loops take people one
-at a time: wait for this worker's archive writes in flight, refresh, search the archive for the
-person's block keys from the start of their trace window (``status_changed_at`` minus
-``lookback``; point-in-time pages), rebuild each event, match it again with the live matcher
-(:meth:`matchers.matcher.Matcher.rematch`: the same candidates, model and rules as the stream
-and ``tracer reprocess``) and publish the person's leads to the ``leads`` topic like the feed
-agent does. A page is matched, then the loop yields: live matching never waits for more than a
-page. Lead ids are deterministic, so a lead the stream already made is "already there", and a
-second drop-out record duplicates nothing.
+at a time: wait for this worker's archive writes queued or in flight, refresh, search the
+archive for the person's identifying keys (``connectors.event_archive.archived_keys``) among
+the events matched before their drop-out record was applied (``roster_seen``: the live path
+published the leads of the others), from the start of their trace window
+(``status_changed_at`` minus ``lookback``; point-in-time pages), rebuild each event, match it
+again with the live matcher (:meth:`matchers.matcher.Matcher.rematch`: the same candidates,
+model and rules as the stream and ``tracer reprocess``) and publish the person's leads to the
+``leads`` topic like the feed agent does. A page is matched, then the loop yields: live
+matching never waits for more than a page. Lead ids are deterministic, so a second drop-out
+record (an update: its search includes events the first one's trace already matched)
+duplicates nothing in Elasticsearch.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,6 +39,7 @@ from connectors.event_archive import (
     archive_document,
     key_digest,
     rebuild_event,
+    searched_key,
 )
 from connectors.retry import until_stopped
 from matchers.blocking import event_block_keys, person_block_keys
@@ -46,15 +47,14 @@ from matchers.errors import InvalidRecord
 from matchers.leads import event_digest, lead_bytes
 from matchers.records import EventRecord, OccurredAtLimit, Person, event_from_raw
 
+from streams.archiver import EventArchiver
 from streams.pipeline import DEFAULT_MAX_LEAD_BYTES, Outgoing
 
 __all__ = [
     "ArchivingMatcher",
-    "EventArchiver",
     "RetroMatcher",
     "RetroPort",
     "RetroStats",
-    "archive_matched",
     "dropped_out_person",
     "retro_after_roster",
 ]
@@ -91,51 +91,6 @@ class RetroPort(Protocol):
     def rematch(self, event: EventRecord, *, digest: str) -> Any:
         """Match an archived event again."""
         ...
-
-
-class EventArchiver:
-    """The archive documents of the batch being matched, and the writes still in flight.
-
-    Args:
-        archive: where the documents go.
-        max_docs: documents per bulk.
-    """
-
-    def __init__(self, archive: EventArchive, *, max_docs: int = 2000) -> None:
-        self.archive = archive
-        self._max_docs = max_docs
-        self.pending: list[dict[str, Any]] = []
-        self._taken = 0  # batches taken for writing
-        self._written = 0  # of those, how many are acknowledged (in order)
-        self._done: dict[int, bool] = {}
-        self._moved = asyncio.Event()
-        self.archived = 0
-
-    def take(self) -> tuple[int, list[dict[str, Any]]]:
-        """Take the documents matched since the last call, with their ticket."""
-        docs, self.pending = self.pending, []
-        self._taken += 1
-        return self._taken, docs
-
-    async def write(self, ticket: int, docs: Sequence[dict[str, Any]]) -> None:
-        """Write one batch's documents (retried until acknowledged or the worker stops)."""
-        try:
-            for start in range(0, len(docs), self._max_docs):
-                report = await self.archive.write(docs[start : start + self._max_docs])
-                self.archived += report.created
-        finally:
-            # Given up (stopping) counts as settled too: the batch is read again after restart.
-            self._done[ticket] = True
-            while self._done.pop(self._written + 1, False):
-                self._written += 1
-            self._moved.set()
-            self._moved = asyncio.Event()
-
-    async def settled(self) -> None:
-        """Wait until every batch taken so far is written (retro-matching's starting line)."""
-        target = self._taken
-        while self._written < target:
-            await self._moved.wait()
 
 
 class ArchivingMatcher:
@@ -216,6 +171,8 @@ class RetroMatcher:
         self._concurrency = concurrency
         self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=max_queue)
         self._waiting: dict[str, asyncio.Future[int]] = {}
+        #: person -> (partition, offset) of the drop-out record their search answers.
+        self._marks: dict[str, tuple[int, int]] = {}
         self._page_size = page_size
         self._max_events = max_events
         self._max_lead_bytes = max_lead_bytes
@@ -223,8 +180,20 @@ class RetroMatcher:
         self._refreshed_from = -1.0
         self.stats = RetroStats()
 
-    async def request(self, person_id: str) -> asyncio.Future[int]:
-        """Queue the person (once while waiting); the future gives their leads published."""
+    async def request(
+        self, person_id: str, mark: tuple[int, int] | None = None
+    ) -> asyncio.Future[int]:
+        """Queue the person (once while waiting); the future gives their leads published.
+
+        Args:
+            person_id: the person who dropped out.
+            mark: (partition, offset) of their drop-out record: only events matched before
+                it was applied are searched. Two records while waiting: the later one (its
+                search includes the earlier one's).
+        """
+        if mark is not None:
+            known = self._marks.get(person_id)
+            self._marks[person_id] = mark if known is None or known[1] < mark[1] else known
         future = self._waiting.get(person_id)
         if future is None:
             future = asyncio.get_running_loop().create_future()
@@ -240,8 +209,9 @@ class RetroMatcher:
         while True:
             person_id = await self._queue.get()
             future = self._waiting.pop(person_id)
+            mark = self._marks.pop(person_id, None)
             try:
-                found = await self.match_person(person_id)
+                found = await self.match_person(person_id, unseen=mark)
             except Exception as exc:  # one person's failure must not end retro-matching
                 if not future.done():  # the requester may have given up (stopping)
                     future.set_exception(exc)
@@ -250,8 +220,13 @@ class RetroMatcher:
             if not future.done():
                 future.set_result(found)
 
-    async def match_person(self, person_id: str) -> int:
+    async def match_person(self, person_id: str, *, unseen: tuple[int, int] | None = None) -> int:
         """Search the person's history, publish their leads; return how many.
+
+        Args:
+            person_id: the person.
+            unseen: (partition, offset) of their drop-out record: events matched with it
+                applied are left out (the live path published their leads).
 
         Raises:
             RetryGaveUp: the worker is stopping.
@@ -263,10 +238,14 @@ class RetroMatcher:
             await self._archiver.settled()  # events matched before the drop-out, archived
         await self._fresh()
         since = dt.datetime.fromisoformat(person.status_changed_at) - self._matcher.trace_lookback
-        keys = [key_digest(k) for k in person_block_keys(person)]
+        keys = [key_digest(k) for k in person_block_keys(person) if searched_key(k)]
         published = 0
         pages = self._archive.search(
-            keys, since=since.isoformat(), page_size=self._page_size, max_events=self._max_events
+            keys,
+            since=since.isoformat(),
+            page_size=self._page_size,
+            max_events=self._max_events,
+            unseen=unseen,
         )
         async for page in pages:
             leads = self._leads_of(person_id, page)
@@ -308,18 +287,6 @@ class RetroMatcher:
         return out
 
 
-def archive_matched(archiver: EventArchiver | None) -> Awaitable[None] | None:
-    """Take the documents of the batch just matched and return their write (``None``: off).
-
-    Called right after the batch was matched, before any await: the documents are exactly
-    that batch's.
-    """
-    if archiver is None:
-        return None
-    ticket, docs = archiver.take()
-    return archiver.write(ticket, docs)
-
-
 def dropped_out_person(value: bytes | None) -> str | None:
     """The person a roster record makes ``dropped_out``, or ``None`` (pure).
 
@@ -338,9 +305,11 @@ def dropped_out_person(value: bytes | None) -> str | None:
 
 
 async def retro_after_roster(
-    retro: RetroMatcher, values: Iterable[bytes | None], stop: asyncio.Event
+    retro: RetroMatcher, records: Iterable[tuple[int, int, bytes | None]], stop: asyncio.Event
 ) -> None:
-    """Retro-match every person the valid roster ``values`` made ``dropped_out``; wait for it.
+    """Retro-match every person the valid roster ``records`` made ``dropped_out``; wait for it.
+
+    ``records``: (partition, offset, value) of each valid roster record, in offset order.
 
     The roster agent calls it with the records its follower found valid, so its offsets are
     committed only after their history was searched and the leads published (at least once).
@@ -350,10 +319,15 @@ async def retro_after_roster(
     Raises:
         RetryGaveUp: the worker is stopping.
     """
-    people = list(dict.fromkeys(p for p in map(dropped_out_person, values) if p is not None))
+    marks: dict[str, tuple[int, int]] = {}
+    for partition, offset, value in records:
+        person_id = dropped_out_person(value)
+        if person_id is not None:
+            marks[person_id] = (partition, offset)  # the later record of a person wins
+    people = list(marks)
     if not people:
         return
-    futures = [await until_stopped(retro.request(p), stop) for p in people]
+    futures = [await until_stopped(retro.request(p, marks[p]), stop) for p in people]
     results = await until_stopped(asyncio.gather(*futures, return_exceptions=True), stop)
     for result in results:
         if isinstance(result, BaseException):

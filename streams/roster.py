@@ -173,6 +173,9 @@ class Watchlist:
         self.ready = asyncio.Event()
         self.stats = RosterStats()
         self.verdicts = RosterVerdicts()
+        #: roster partition -> the next offset to apply: what the matcher has seen (the event
+        #: archive stamps matched events with it; streams/retro.py).
+        self.positions: dict[int, int] = {}
 
     def status_of(self, person_id: str) -> str | None:
         """Return the person's current roster status, or ``None`` if unknown."""
@@ -213,6 +216,8 @@ class Watchlist:
             Why the record is invalid (the person keeps their previous state), or ``None``.
         """
         reason = self._apply(message)
+        if message.offset >= 0:
+            self.positions[message.partition] = message.offset + 1
         if reason is None:
             self.verdicts.note(message.partition, message.offset, None)
         else:

@@ -38,11 +38,10 @@ from tests.integration.streaming import (
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
 
-# These tests count exact publications. A worker of a new consumer group retro-matches every
-# dropped-out person of its first roster load while it matches the same events live, so leads
-# are published twice (idempotent in Elasticsearch, but two chances for the alerts' race between
-# workers): a known gap (docs/design.md, "Retro-matching"), kept out of these counts.
-NO_RETRO = {"TRACER_EVENT_ARCHIVE": "false"}
+# These tests count exact publications with the event archive on: a worker of a new consumer
+# group retro-matches every dropped-out person of its first roster load, and takes only events
+# matched before each drop-out record was applied (streams/retro.py), so nothing is published
+# twice by retro-matching.
 
 
 class Receiver:
@@ -208,7 +207,7 @@ def test_each_subscription_gets_exactly_its_new_leads_once(
         "--events",
         str(run.tmp / "events.jsonl"),
     )
-    run.start_worker("w1", **NO_RETRO)
+    run.start_worker("w1")
     wait_until(lambda: drained(run, len(expected_leads)), timeout=200, what="leads indexed")
 
     scope = {"terms": {"district": mine}}
@@ -279,7 +278,7 @@ def _assert_topic_once(run: Run, total: int) -> None:
 def _second_worker_rereads(run: Run) -> None:
     group = f"{run.settings.consumer_group}-second"
     second = Run(run.settings.model_copy(update={"consumer_group": group}), run.tmp)
-    proc = second.start_worker("w2", **NO_RETRO)
+    proc = second.start_worker("w2")
     run.workers.append(proc)
     topics = [run.topic(t) for t in (*FEED_TOPICS, "leads")]
 
@@ -313,11 +312,11 @@ def test_a_killed_worker_leaves_no_notification_missing_or_twice(
         "--events",
         str(run.tmp / "events.jsonl"),
     )
-    first = run.start_worker("w1", **NO_RETRO)
+    first = run.start_worker("w1")
     wait_until(lambda: lead_count(run) > 0, timeout=150, what="the first leads")
     first.send_signal(signal.SIGKILL)  # mid-stream: leads written, notifications in flight
     first.wait(timeout=10)
-    run.start_worker("w2", **NO_RETRO)
+    run.start_worker("w2")
     wait_until(lambda: drained(run, len(expected_leads)), timeout=200, what="leads indexed")
 
     scope = {"terms": {"district": mine}}

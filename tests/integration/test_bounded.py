@@ -184,9 +184,9 @@ def test_leads_kafka_refuses_become_bounded_stubs_and_the_stream_goes_on(run: Ru
     # The leads topic refuses every lead for good (MESSAGE_TOO_LARGE, a permanent error).
     _set_topic_config(run, "leads", {"max.message.bytes": "256"})
     run.produce_world()
-    # One stub per lead: no retro re-publication at the first roster load (a known gap,
-    # docs/design.md "Retro-matching").
-    run.start_worker("worker", TRACER_EVENT_ARCHIVE="false")
+    # One stub per lead, the event archive on: retro-matching at the first roster load takes
+    # only events matched before each drop-out was applied (docs/design.md "Retro-matching").
+    run.start_worker("worker")
     wait_until(
         lambda: lag(run) == 0 and "watchlist ready" in run.log("worker"),
         timeout=120,

@@ -26,8 +26,20 @@ from connectors.event_archive import (
     drop_event_archive,
     ensure_event_archive,
 )
+from connectors.kafka import consumer_lag
 from simulator.population import IdentityFactory
-from tests.integration.streaming import ES_URL, Run, drained, es, indexed_leads, lag, wait_until
+from tests.integration.streaming import (
+    ES_URL,
+    Run,
+    drained,
+    es,
+    indexed_leads,
+    lag,
+    read_topic,
+    reprocess,
+    wait_until,
+    write_world,
+)
 from tests.unit.matchers.test_matcher import event_record, roster_record
 from tracer.settings import TracerSettings
 
@@ -85,6 +97,10 @@ def test_a_new_drop_out_gets_the_leads_from_history_within_the_window(run: Run) 
         )
     wait_until(lambda: _retro_runs(run) > runs, timeout=30, what="the retro log line")
 
+    # Published once each: the retro leads were matched before the drop-out was applied.
+    published = [m.key for m in read_topic(run, "leads")]
+    assert sorted(published) == sorted(k.encode() for k in got)
+
     # A second drop-out record for the same person: searched again, nothing duplicated.
     runs = _retro_runs(run)
     again = dropped | {"case_officer": "officer-2"}
@@ -103,6 +119,33 @@ def test_a_new_drop_out_gets_the_leads_from_history_within_the_window(run: Run) 
     assert {h["_index"] for h in archived} == {
         day_index_name(run.settings.event_archive_alias, e["occurred_at"]) for e in events
     }
+
+
+def test_a_fresh_group_publishes_each_lead_once_with_the_archive_on(run: Run) -> None:
+    """The first roster load's retro-matching and the live path never both publish a lead."""
+    write_world(run, people=2000, watchlist=300, events=3000, seed=29)
+    expected = reprocess(run)
+    run.tracer(
+        "produce",
+        "--roster",
+        str(run.tmp / "roster.jsonl"),
+        "--events",
+        str(run.tmp / "events.jsonl"),
+    )
+    run.start_worker("worker")
+    wait_until(lambda: drained(run, len(expected)), timeout=200, what="the leads")
+
+    # The roster's offsets move only once its drop-outs were searched: all of them, here.
+    roster = [run.topic("supervision.roster")]
+    group = run.settings.consumer_group
+    wait_until(
+        lambda: consumer_lag(run.settings, group, roster) == 0, timeout=120, what="the searches"
+    )
+    assert "retro: " in run.log("worker")
+    wait_until(lambda: lag(run) == 0, timeout=60, what="the leads indexed")
+    published = [m.key for m in read_topic(run, "leads")]
+    assert len(expected) > 20
+    assert sorted(published) == sorted(k.encode() for k in expected)  # each once, none missing
 
 
 def _reprocess(run: Run, roster: Path) -> dict[str, dict[str, Any]]:
@@ -140,7 +183,11 @@ def test_retention_deletes_whole_old_day_indices_only(es: Elasticsearch, unique_
 async def test_the_archive_adapter_pages_and_writes_once(
     es: Elasticsearch, unique_name: str
 ) -> None:
-    from connectors.event_archive import ElasticsearchEventArchive, archive_document
+    from connectors.event_archive import (
+        ElasticsearchEventArchive,
+        archive_document,
+        roster_marks,
+    )
     from matchers.leads import event_digest
     from matchers.records import event_from_raw
 
@@ -170,6 +217,20 @@ async def test_the_archive_adapter_pages_and_writes_once(
         assert await ids(page_size=10) == [["e4", "e3", "e2", "e1", "e0"]]
         assert await ids(page_size=2) == [["e4", "e3"], ["e2", "e1"], ["e0"]]
         assert await ids(page_size=2, max_events=3) == [["e4", "e3"], ["e2"]]
+        # The keys are searched, not stored; the roster marks filter on the real service.
+        stored = es.search(index=alias, size=1)["hits"]["hits"][0]["_source"]
+        assert "block_keys" not in stored and stored["fields"]
+        marked = [
+            d | {"event_id": f"m{d['event_id']}", "roster_seen": roster_marks({0: 9, 3: n})}
+            for n, d in enumerate(docs)
+        ]
+        await archive.write(marked)
+        await archive.refresh()
+        # Record 2 of partition 3: events matched with it applied (next offset 3+) are out.
+        (page,) = await ids(page_size=10, unseen=(3, 2))
+        assert sorted(page) == sorted(["e0", "e1", "e2", "e3", "e4", "me0", "me1", "me2"])
+        (page,) = await ids(page_size=10, unseen=(5, 0))  # nothing read of partition 5
+        assert len(page) == 10
     finally:
         await archive.close()
         drop_event_archive(es, alias)

@@ -7,13 +7,17 @@ import random
 
 from connectors.event_archive import (
     InMemoryEventArchive,
+    _seen,
     archive_document,
     archive_mappings,
+    archived_keys,
     day_index_name,
     event_archive_template,
     expired_indices,
     key_digest,
     rebuild_event,
+    roster_marks,
+    unseen_by,
 )
 from matchers.blocking import event_block_keys
 from matchers.leads import event_digest
@@ -41,11 +45,24 @@ def test_a_document_keeps_matching_fields_only_and_hashed_keys() -> None:
     doc = archive_document(event, raw, digest=event_digest(raw))
     assert "card_number" not in doc["fields"] and "bank_code" not in doc["fields"]
     assert doc["fields"]["id_number"] == person.id_number  # what matching reads
-    assert sorted(doc["block_keys"]) == sorted({key_digest(k) for k in event_block_keys(event)})
+    keys = event_block_keys(event)
+    kept = {k for k in keys if not (k.startswith(("nm:", "nms:", "bd:")) and "|" not in k)}
+    assert sorted(doc["block_keys"]) == sorted(key_digest(k) for k in kept)
+    assert kept < keys  # a name alone (and a birthday without gender) is not archived
     text = str(doc["block_keys"])
     assert person.id_number[:17] not in text and person.phone[-8:] not in text
-    # Only the envelope, the keys and the flags are indexed; the fields are _source only.
+    # Only what is searched is indexed: the event id, time, keys and roster marks.
+    assert archive_mappings()["_source"] == {"excludes": ["block_keys"]}  # searched, not read
     mapping = archive_mappings()["properties"]
+    assert set(mapping) == {
+        "event_id",
+        "occurred_at",
+        "block_keys",
+        "roster_seen",
+        "event_digest",
+        "fields",
+    }
+    assert mapping["event_digest"]["index"] is False
     assert mapping["fields"] == {"type": "object", "enabled": False}
     assert mapping["block_keys"]["type"] == "keyword"
 
@@ -121,3 +138,25 @@ async def test_the_twin_writes_once_and_searches_by_key_and_window() -> None:
     gone = await archive.delete_older_than(90, now=dt.datetime(2026, 12, 7, tzinfo=dt.UTC))
     assert gone == ["events-2026.06.01"]
     assert await archive.delete_older_than(90, now=dt.datetime(2026, 12, 7, tzinfo=dt.UTC)) == []
+
+
+def test_a_damaged_id_is_archived_under_its_first_and_last_four_digits() -> None:
+    (person,) = _people(1, seed=12)
+    good = person.id_number
+    slipped = good[:8] + str((int(good[8]) + 1) % 10) + good[9:]  # one digit of the body
+    event = event_from_raw(event_record("e1", person, "bank", id_number=slipped))
+    keys = archived_keys(event, event_block_keys(event))
+    assert f"idm4-4:{good[:4]}|{good[14:]}" in keys
+    intact = event_from_raw(event_record("e2", person, "bank"))
+    assert not any(k.startswith("idm") for k in archived_keys(intact, event_block_keys(intact)))
+
+
+def test_roster_marks_tell_events_matched_before_a_record_from_those_after() -> None:
+    # Matched with partition 1 read up to offset 7 (next: 7): record 7 not applied yet.
+    before = roster_marks({0: 100, 1: 7})
+    after = roster_marks({0: 100, 1: 8})
+    assert not _seen(before, 1, 7) and _seen(after, 1, 7)
+    assert not _seen(after, 2, 0)  # nothing read of partition 2: matched before, kept
+    assert not _seen([], 1, 7)  # no stamp (bulk-loaded history): kept
+    clause = unseen_by(1, 7)["bool"]["must_not"][0]["range"]["roster_seen"]
+    assert clause["gt"] == (1 << 40) | 7 and clause["lt"] == 2 << 40
