@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import math
 
-from matchers.addresses import address_level, compare_address
-from matchers.demographics import birth_level, compare_birth, compare_gender, gender_level
+from matchers.addresses import address_level, address_words
+from matchers.demographics import birth_level, birth_words, gender_level, gender_words
 from matchers.frequencies import TermFrequencies
 from matchers.gate import anchored_by_id, identifying_agreement
-from matchers.ids import compare_id, id_level
+from matchers.ids import id_level, id_words
 from matchers.levels import FieldComparison, Level, PairLevels
 from matchers.model import MatchModel
 from matchers.names import compare_name_sets
-from matchers.phones import compare_phone, phone_level
+from matchers.phones import phone_level, phone_words
 from matchers.records import EventRecord, Person
 from matchers.scoring import (
     LevelScore,
@@ -202,12 +202,14 @@ def describe(person: Person, event: EventRecord, levels: PairLevels) -> tuple[Fi
         One :class:`~matchers.levels.FieldComparison` per field, at the level given.
     """
     words = (
+        # A name's words and level come from one comparison (matchers.names): the level
+        # given is what that comparison said when the levels were built.
         compare_name_sets(person.names, event.names),
-        compare_id(person.id, event.id),
-        compare_birth(person, event),
-        compare_gender(person, event),
-        compare_phone(person.phones, event.phone),
-        compare_address(person.addresses, event.address),
+        id_words(person.id, event.id, levels.id_number, levels.id_key),
+        birth_words(person, event, levels.birth_date, levels.birth_key),
+        gender_words(person, event, levels.gender, levels.gender_key),
+        phone_words(person.phones, event.phone, levels.phone),
+        address_words(person.addresses, event.address, levels.address),
     )
     return tuple(
         FieldComparison(c.field, level, c.detail_zh, c.detail_en, key)

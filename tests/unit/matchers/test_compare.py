@@ -6,11 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from matchers.addresses import address_level, compare_address
+from matchers.addresses import compare_address
 from matchers.blocking import watchlist_index
 from matchers.compare import PairScorer, describe, pair_levels
-from matchers.dates import compare_date, date_level
-from matchers.demographics import birth_level, compare_birth, compare_gender, gender_level
+from matchers.demographics import compare_birth, compare_gender
 from matchers.errors import InvalidRecord
 from matchers.frequencies import TermFrequencies
 from matchers.ids import compare_id
@@ -114,28 +113,3 @@ def test_the_words_are_at_the_levels_scored(pairs: list[tuple[Person, EventRecor
         assert [(c.detail_zh, c.detail_en) for c in described] == [
             (c.detail_zh, c.detail_en) for c in words
         ]
-
-
-def test_the_level_only_field_rules_are_the_full_ones_without_details(
-    pairs: list[tuple[Person, EventRecord]],
-) -> None:
-    for person, event in pairs:
-        for compare in (compare_birth, compare_gender):
-            quick, full = compare(person, event, detail=False), compare(person, event)
-            assert (quick.field, quick.level, quick.value_key) == (
-                full.field,
-                full.level,
-                full.value_key,
-            ), (person.person_id, event.event_id)
-            assert quick.detail_zh == quick.detail_en == ""
-        birth = compare_birth(person, event)
-        assert birth_level(person, event) == (birth.level, birth.value_key)
-        gender = compare_gender(person, event)
-        assert gender_level(person, event) == (gender.level, gender.value_key)
-        address = compare_address(person.addresses, event.address)
-        assert address_level(person.addresses, event.address) == (
-            address.level,
-            address.value_key,
-        )
-        date = compare_date(person.birth_date, event.birth_date)
-        assert date_level(person.birth_date, event.birth_date) == date.level
