@@ -201,19 +201,15 @@ def describe(person: Person, event: EventRecord, levels: PairLevels) -> tuple[Fi
     Returns:
         One :class:`~matchers.levels.FieldComparison` per field, at the level given.
     """
-    words = (
-        # A name's words and level come from one comparison (matchers.names): the level
-        # given is what that comparison said when the levels were built.
+    return (
+        # A name's words and level come from one comparison (matchers.names): the level of
+        # ``levels`` is what that comparison said when they were built.
         compare_name_sets(person.names, event.names),
         id_words(person.id, event.id, levels.id_number, levels.id_key),
         birth_words(person, event, levels.birth_date, levels.birth_key),
         gender_words(person, event, levels.gender, levels.gender_key),
         phone_words(person.phones, event.phone, levels.phone),
         address_words(person.addresses, event.address, levels.address),
-    )
-    return tuple(
-        FieldComparison(c.field, level, c.detail_zh, c.detail_en, key)
-        for c, level, key in zip(words, levels.levels(), levels.keys(), strict=True)
     )
 
 

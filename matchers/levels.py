@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, get_args
 
 __all__ = ["LEVELS", "PAIR_FIELDS", "FieldComparison", "FieldName", "Level", "PairLevels"]
 
@@ -22,15 +22,8 @@ Level = Literal["exact", "typo", "sound", "partial", "weak", "disagree", "missin
 LEVELS: tuple[Level, ...] = ("exact", "typo", "sound", "partial", "weak", "disagree", "missing")
 
 FieldName = Literal["name", "id_number", "birth_date", "gender", "phone", "address"]
-# The fields of a pair in scoring order (matchers.model.FIELDS is this tuple).
-PAIR_FIELDS: tuple[FieldName, ...] = (
-    "name",
-    "id_number",
-    "birth_date",
-    "gender",
-    "phone",
-    "address",
-)
+# The fields of a pair in scoring order, as FieldName lists them (matchers.model.FIELDS too).
+PAIR_FIELDS: tuple[FieldName, ...] = get_args(FieldName)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,17 +143,6 @@ class PairLevels:
             self.address,
         )
 
-    def keys(self) -> tuple[str, ...]:
-        """The value keys in :data:`PAIR_FIELDS` order."""
-        return (
-            self.name_key,
-            self.id_key,
-            self.birth_key,
-            self.gender_key,
-            self.phone_key,
-            self.address_key,
-        )
-
     def implied(self) -> frozenset[str]:
         """The fields whose agreement the exact id already counts."""
         both = (("birth_date", self.implied_birth), ("gender", self.implied_gender))
@@ -181,25 +163,8 @@ class PairLevels:
             implied: fields whose agreement an exact id match already counts.
         """
         found: dict[str, tuple[Level, str]] = {c.field: (c.level, c.value_key) for c in comparisons}
-        (name, name_key), (id_, id_key), (birth, birth_key), (gender, gender_key) = (
-            found.get(f, ("missing", "")) for f in PAIR_FIELDS[:4]
-        )
-        (phone, phone_key), (address, address_key) = (
-            found.get(f, ("missing", "")) for f in PAIR_FIELDS[4:]
-        )
-        return cls(
-            name,
-            name_key,
-            id_,
-            id_key,
-            birth,
-            birth_key,
-            gender,
-            gender_key,
-            phone,
-            phone_key,
-            address,
-            address_key,
-            "birth_date" in implied and birth != "missing",
-            "gender" in implied and gender != "missing",
-        )
+        flat: Any = [part for f in PAIR_FIELDS for part in found.get(f, ("missing", ""))]
+        birth, gender = flat[4], flat[6]
+        flat.append("birth_date" in implied and birth != "missing")
+        flat.append("gender" in implied and gender != "missing")
+        return cls(*flat)
