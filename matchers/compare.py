@@ -99,11 +99,12 @@ def _levels(person: Person, event: EventRecord, scorer: PairScorer | None) -> Pa
     anchorable = anchored_by_id(id_number=id_, id_key=id_key, name="exact")
     w_known = 0.0
     if scorer is not None and not anchorable:
-        weigh = scorer.weights.weight
+        # Called as methods, not through a bound-method alias: compiled, a direct native call.
+        weights = scorer.weights
         w_known = (
-            weigh("id_number", id_, id_key)
-            + (0.0 if implied_birth else weigh("birth_date", birth, birth_key))
-            + (0.0 if implied_gender else weigh("gender", gender, gender_key))
+            weights.weight("id_number", id_, id_key)
+            + (0.0 if implied_birth else weights.weight("birth_date", birth, birth_key))
+            + (0.0 if implied_gender else weights.weight("gender", gender, gender_key))
         )
         # Most candidates are strangers: a disagreeing id, birth date or gender leaves no lead
         # within reach even with the best name, phone and address (not compared, then).
