@@ -165,6 +165,11 @@ def run_quality(world: Any, *, generated: float = 0.0) -> dict[str, Any]:
     if result["config"]["mix"] != "classic":
         result["ceiling"] = _ceiling(world)
         result["by_phenomenon"] = _phenomena(predicted, truth, by_id, events)
+    result["false_leads"] = _cases(matcher, sorted(predicted - truth), by_id, tiers)
+    lost = {t["event_id"] for t in world.truth if t.get("evidence_beyond_name")}
+    result["lost_with_evidence"] = _cases(
+        matcher, sorted(p for p in truth - predicted if p[0] in lost), by_id, tiers
+    )
     result["latency_samples_ns"] = samples
     return result
 
@@ -178,6 +183,34 @@ def _ceiling(world: Any) -> float | None:
     if not flagged:
         return None
     return round(sum(t["evidence_beyond_name"] for t in flagged) / len(flagged), 4)
+
+
+def _cases(
+    matcher: Any, pairs: list[tuple[str, str]], by_id: dict[str, Any], tiers: dict[Any, str]
+) -> list[dict[str, Any]]:
+    """Each pair with what its event really was and every field's level: what to look at."""
+    from matchers.records import event_from_raw
+    from matchers.scoring import compare_records
+
+    out = []
+    for event_id, person_id in pairs:
+        event, person = by_id[event_id], matcher.person(person_id)
+        levels = {}
+        if person is not None and isinstance(event.payload, dict):
+            comparison = compare_records(person, event_from_raw(event.payload))
+            levels = {c.field: c.level for c in comparison.fields}
+        out.append(
+            {
+                "event_id": event_id,
+                "person_id": person_id,
+                "kind": event.kind,
+                "source": event.source,
+                "tier": tiers.get((event_id, person_id)),
+                "levels": levels,
+                "corruptions": list(event.corruptions),
+            }
+        )
+    return out
 
 
 def _heaped(event: Any) -> bool:

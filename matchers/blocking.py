@@ -288,7 +288,9 @@ def event_block_keys(event: EventRecord) -> frozenset[str]:
 
     A full id looks up ``idbody:`` only: its mask-pattern keys (region + last digits) exist so
     that *masked* events find a person, and would otherwise pull in every neighbour who
-    happens to share four trailing digits (and two equal ids share their body). With a gender,
+    happens to share four trailing digits (and two equal ids share their body). A full id
+    that fails its check (damaged: ``valid`` false) also looks up ``idm6-4:`` (region + last
+    four): a slipped or swapped birth-date digit loses the body and ``bdg:`` keys. With a gender,
     only ``bdg:`` (the sharper key; ``bd:`` is for the people whose gender is unknown); with a
     name too, ``bdgs:`` (+ the surname's initial) instead: a million people share a birthday in
     blocks of ten, and the initial keeps a typo'd given name.
@@ -335,7 +337,14 @@ def _event_id_keys(forms: IdForms) -> set[str]:
         return set()
     if forms.id_type == "cn_resident" and not forms.masked:
         # A full number: its body only. Any other shape files nothing else but ``bdg:``.
-        return {"idbody:" + forms.value[:17]} if len(forms.value) == 18 else set()
+        if len(forms.value) != 18:
+            return set()
+        keys = {"idbody:" + forms.value[:17]}
+        if not forms.valid:
+            # A number that fails its check is damaged: a slipped digit in the birth date
+            # loses its body and its ``bdg:`` keys, so look it up by its region and tail too.
+            keys.add(f"idm6-4:{forms.value[:6]}|{forms.value[14:]}")
+        return keys
     return {k for k in id_block_keys(forms) if not k.startswith("bdg:")}
 
 

@@ -19,6 +19,7 @@ from matchers.model import MatchModel
 __all__ = [
     "AGREEING_LEVELS",
     "ANCHOR_NAME_LEVELS",
+    "TYPO_ANCHOR_NAME_LEVELS",
     "anchored_by_id",
     "identifying_agreement",
     "uncommon_name_support",
@@ -27,6 +28,8 @@ __all__ = [
 AGREEING_LEVELS: frozenset[Level] = frozenset({"exact", "typo", "partial"})
 # Name levels that, beside an exact checksum-valid id, make a lead whatever the score.
 ANCHOR_NAME_LEVELS: frozenset[str] = frozenset({"exact", "typo", "sound", "partial"})
+# Name levels that, beside a damaged copy of the person's id (a ``typo``), do the same.
+TYPO_ANCHOR_NAME_LEVELS: frozenset[str] = frozenset({"exact", "sound"})
 
 
 def anchored_by_id(*, id_number: str, id_key: str, name: str | None) -> bool:
@@ -40,6 +43,11 @@ def anchored_by_id(*, id_number: str, id_key: str, name: str | None) -> bool:
     address and a name below ``exact``, would lose them: the pair is a lead at least at the
     lowest tier. A name that disagrees, or is missing, gets no anchor.
 
+    A damaged copy of the person's id (``typo``: one digit slipped, two swapped, one dropped;
+    a valid number that differs is another person and ``disagree``) beside the same name, or
+    its sound (王文 / 王雯, WANG WEN), is anchored too: a stranger would need both a number one
+    slip from the person's and the name.
+
     Args:
         id_number: the id's level.
         id_key: the id comparison's value key (:data:`matchers.ids.CHECKED_ID_KEY` prefix
@@ -49,6 +57,8 @@ def anchored_by_id(*, id_number: str, id_key: str, name: str | None) -> bool:
     Returns:
         Whether the pair is a lead even below the ``low`` threshold.
     """
+    if id_number == "typo":
+        return name in TYPO_ANCHOR_NAME_LEVELS
     return id_number == "exact" and id_key.startswith(CHECKED_ID_KEY) and name in ANCHOR_NAME_LEVELS
 
 

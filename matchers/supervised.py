@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from matchers.errors import TracerError
-from matchers.gate import ANCHOR_NAME_LEVELS
+from matchers.gate import ANCHOR_NAME_LEVELS, TYPO_ANCHOR_NAME_LEVELS
 from matchers.levels import LEVELS, FieldName, Level
 from matchers.model import FIELDS, LevelParams, MatchModel, logit2
 from matchers.scoring import Tier, clamp_score, probability_of, tier_of
@@ -238,7 +238,10 @@ def label_score(model: MatchModel, label: Label, *, reference: MatchModel) -> fl
 def label_tier(model: MatchModel, label: Label, *, reference: MatchModel) -> Tier | None:
     """The tier ``model`` gives a labelled pair (the id anchor read from its levels)."""
     levels = {e.field: e.level for e in label.fields}
-    anchored = levels.get("id_number") == "exact" and levels.get("name") in ANCHOR_NAME_LEVELS
+    id_number, name = levels.get("id_number"), levels.get("name")
+    anchored = (id_number == "exact" and name in ANCHOR_NAME_LEVELS) or (
+        id_number == "typo" and name in TYPO_ANCHOR_NAME_LEVELS
+    )
     score = label_score(model, label, reference=reference)
     return tier_of(model, score, eligible=True, anchored=anchored)
 

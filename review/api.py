@@ -17,7 +17,17 @@ from starlette.routing import Route
 
 from review.service import Invalid, ReviewError
 from review.users import User
-from review.web import COOKIE, MAX_BODY, address, csrf_matches, filters_from, service, session_of
+from review.web import (
+    COOKIE,
+    MAX_BODY,
+    address,
+    apply_change,
+    csrf_matches,
+    filters_from,
+    service,
+    session_of,
+    set_session_cookie,
+)
 
 __all__ = ["api_routes"]
 
@@ -70,14 +80,7 @@ async def login(request: Request) -> Response:
             "csrf_token": svc.codec.csrf_token(session.sid),
         }
     )
-    response.set_cookie(
-        COOKIE,
-        cookie,
-        httponly=True,
-        samesite="strict",
-        secure=svc.config.secure_cookie,
-        max_age=int(svc.config.session_seconds),
-    )
+    set_session_cookie(response, svc, cookie)
     return response
 
 
@@ -115,34 +118,14 @@ async def lead_action(request: Request) -> Response:
     if isinstance(user, JSONResponse):
         return user
     svc, lead_id = service(request), request.path_params["lead_id"]
-    action = request.path_params["action"]
     try:
         body = await _body(request)
-        if action == "reveal":
+        if request.path_params["action"] == "reveal":
             return JSONResponse({"numbers": await svc.reveal(user, lead_id, address(request))})
-        seen = None
-        if "seq_no" in body or "primary_term" in body:
-            try:
-                seen = (int(body["seq_no"]), int(body["primary_term"]))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise Invalid("seq_no and primary_term must be numbers", 400) from exc
-        changed = await svc.change(
-            user,
-            action,
-            lead_id,
-            address(request),
-            verdict=_text(body.get("verdict")),
-            note=_text(body.get("note")),
-            assignee=_text(body.get("assignee")),
-            seen=seen,
-        )
+        changed = await apply_change(request, user, body)
     except ReviewError as exc:
         return _fail(exc.status, exc.reason)
     return JSONResponse(changed)
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 async def queue(request: Request) -> Response:

@@ -8,6 +8,7 @@ call, which checks the role and districts and writes the audit record.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -18,10 +19,19 @@ from starlette.routing import Route
 
 from review.leads import PAGE_SIZE
 from review.roles import allowed
-from review.service import Invalid, ReviewError
+from review.service import ReviewError, ReviewService
 from review.users import User
 from review.views import FIELD_LABELS, LEVEL_LABELS, STATUS_LABELS, waterfall
-from review.web import COOKIE, address, csrf_matches, filters_from, service, session_of
+from review.web import (
+    COOKIE,
+    address,
+    apply_change,
+    csrf_matches,
+    filters_from,
+    service,
+    session_of,
+    set_session_cookie,
+)
 
 __all__ = ["page_routes", "render"]
 
@@ -69,14 +79,7 @@ async def login_submit(request: Request) -> Response:
         token = str(form.get("csrf"))
         return render("login.html", exc.status, user=None, csrf=token, error=exc.reason)
     response = RedirectResponse(_HOME[user.role], status_code=303)
-    response.set_cookie(
-        COOKIE,
-        cookie,
-        httponly=True,
-        samesite="strict",
-        secure=svc.config.secure_cookie,
-        max_age=int(svc.config.session_seconds),
-    )
+    set_session_cookie(response, svc, cookie)
     response.delete_cookie(_LOGIN_COOKIE)
     return response
 
@@ -89,6 +92,23 @@ async def _csrf_refused(request: Request, user: User, csrf: str) -> Response:
 async def _signed_in(request: Request) -> tuple[User, str] | Response:
     found = await session_of(request)
     return found if found is not None else RedirectResponse("/login", status_code=303)
+
+
+async def _user_page(
+    request: Request,
+    template: str,
+    fetch: Callable[[ReviewService, User], Awaitable[dict[str, Any]]],
+) -> Response:
+    """A signed-in user's page: its data from one service call, or the error page."""
+    found = await _signed_in(request)
+    if isinstance(found, Response):
+        return found
+    user, csrf = found
+    try:
+        context = await fetch(service(request), user)
+    except ReviewError as exc:
+        return _error(exc, user, csrf)
+    return render(template, user=user, csrf=csrf, **context)
 
 
 async def logout(request: Request) -> Response:
@@ -114,25 +134,20 @@ async def home(request: Request) -> Response:
 
 async def leads_page(request: Request) -> Response:
     """The search page."""
-    found = await _signed_in(request)
-    if isinstance(found, Response):
-        return found
-    user, csrf = found
-    try:
+
+    async def fetch(svc: ReviewService, user: User) -> dict[str, Any]:
         filters = filters_from(request.query_params)
-        total, leads = await service(request).search(user, filters, address(request))
-    except ReviewError as exc:
-        return _error(exc, user, csrf)
-    return render(
-        "search.html",
-        user=user,
-        csrf=csrf,
-        f=filters,
-        total=total,
-        leads=leads,
-        page_size=PAGE_SIZE,
-        params=dict(request.query_params),
-    )
+        total, leads = await svc.search(user, filters, address(request))
+        params = dict(request.query_params)
+        return {
+            "f": filters,
+            "total": total,
+            "leads": leads,
+            "page_size": PAGE_SIZE,
+            "params": params,
+        }
+
+    return await _user_page(request, "search.html", fetch)
 
 
 async def lead_page(request: Request, revealed: dict[str, str] | None = None) -> Response:
@@ -169,82 +184,43 @@ async def lead_action(request: Request) -> Response:
     form = await request.form()
     if not csrf_matches(csrf, form.get("csrf")):
         return await _csrf_refused(request, user, csrf)
-    svc, lead_id, action = (
-        service(request),
-        request.path_params["lead_id"],
-        request.path_params["action"],
-    )
+    lead_id = request.path_params["lead_id"]
     try:
-        if action == "reveal":
-            numbers = await svc.reveal(user, lead_id, address(request))
+        if request.path_params["action"] == "reveal":
+            numbers = await service(request).reveal(user, lead_id, address(request))
             return await lead_page(request, revealed=numbers)
-        seen = _seen(form.get("seq_no"), form.get("primary_term"))
-        await svc.change(
-            user,
-            action,
-            lead_id,
-            address(request),
-            verdict=_text(form.get("verdict")),
-            note=_text(form.get("note")),
-            assignee=_text(form.get("assignee")),
-            seen=seen,
-        )
+        await apply_change(request, user, form)
     except ReviewError as exc:
         return _error(exc, user, csrf)
     return RedirectResponse(f"/leads/{lead_id}", status_code=303)
 
 
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _seen(seq_no: object, term: object) -> tuple[int, int] | None:
-    if not seq_no and not term:
-        return None
-    try:
-        return int(str(seq_no)), int(str(term))
-    except ValueError as exc:
-        raise Invalid("bad version fields", 400) from exc
-
-
 async def queue_page(request: Request) -> Response:
     """The user's own queue."""
-    found = await _signed_in(request)
-    if isinstance(found, Response):
-        return found
-    user, csrf = found
-    try:
-        leads = await service(request).queue(user, address(request))
-    except ReviewError as exc:
-        return _error(exc, user, csrf)
-    return render("queue.html", user=user, csrf=csrf, leads=leads)
+
+    async def fetch(svc: ReviewService, user: User) -> dict[str, Any]:
+        return {"leads": await svc.queue(user, address(request))}
+
+    return await _user_page(request, "queue.html", fetch)
 
 
 async def audit_page(request: Request) -> Response:
     """The audit trail, for auditors."""
-    found = await _signed_in(request)
-    if isinstance(found, Response):
-        return found
-    user, csrf = found
-    params = request.query_params
-    try:
-        entries = await service(request).audit_search(user, dict(params), address(request))
-    except ReviewError as exc:
-        return _error(exc, user, csrf)
-    return render("audit.html", user=user, csrf=csrf, entries=entries, params=dict(params))
+    params = dict(request.query_params)
+
+    async def fetch(svc: ReviewService, user: User) -> dict[str, Any]:
+        return {"entries": await svc.audit_search(user, params, address(request)), "params": params}
+
+    return await _user_page(request, "audit.html", fetch)
 
 
 async def users_page(request: Request) -> Response:
     """The users, for administrators (changes go through ``tracer users``)."""
-    found = await _signed_in(request)
-    if isinstance(found, Response):
-        return found
-    user, csrf = found
-    try:
-        users = await service(request).list_users(user, address(request))
-    except ReviewError as exc:
-        return _error(exc, user, csrf)
-    return render("users.html", user=user, csrf=csrf, users=users)
+
+    async def fetch(svc: ReviewService, user: User) -> dict[str, Any]:
+        return {"users": await svc.list_users(user, address(request))}
+
+    return await _user_page(request, "users.html", fetch)
 
 
 def page_routes() -> list[Route]:

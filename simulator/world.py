@@ -353,7 +353,8 @@ class _FeedMix:
             plan = replace(plan, name=name_form.get(word, "homophone"))
             flags = (*flags, word, "contact_new")
         flags, plan = self._restyled(style, payload, now, flags, plan)
-        evidence = _has_evidence(person, subject, source, plan) and (
+        shown = _has_evidence(person, subject, source, plan) or _id_shows_birth(person, plan)
+        evidence = shown and (
             "id_masked_last2" not in flags
             or _has_evidence(person, subject, source, replace(plan, id_number="missing"))
         )
@@ -419,6 +420,21 @@ def _has_evidence(
     if source == "telecom" and subject.address in record["addresses"]:
         return True
     return plan.phone != "missing" and subject.phone in record["phones"]
+
+
+def _id_shows_birth(person: WatchedPerson, plan: DamagePlan) -> bool:
+    """Whether a full id on the event shows the birth date and gender of a roster without one.
+
+    The number embeds both, and they agree with the roster's own fields: evidence beyond the
+    name (the hainan mix's truth only; the classic truth stays as it was).
+    """
+    record = person.record
+    return (
+        record["id_number"] is None
+        and plan.id_group == "present"
+        and record["birth_date"] == person.now.birth_date
+        and record["gender"] == person.now.gender
+    )
 
 
 def _accumulate(values: list[float]) -> list[float]:

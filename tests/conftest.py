@@ -1,15 +1,46 @@
-"""Settings shared by every test, and ``--pure-python``."""
+"""Settings shared by every test, ``--pure-python``, and the fixtures of the live-stack tests.
+
+``settings`` and ``es`` serve the integration and the browser tests alike; a unit test never
+asks for them (it needs no service).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 import pytest
-from hypothesis import settings
+from hypothesis import settings as hypothesis_settings
+
+# The fixtures import the application when they run, never when this file is imported: the
+# matcher modules must not be imported before pytest_configure has chosen Python or compiled.
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+    from tracer.settings import TracerSettings
 
 # Hypothesis's per-example deadline is a timing assertion, and timings on a shared 2-core CI
 # machine (or under coverage) vary by an order of magnitude: a slow example says nothing about
 # behaviour. Speed is measured by the benchmarks (`make bench`), not by tests.
-settings.register_profile("tracer", deadline=None)
-settings.load_profile("tracer")
+hypothesis_settings.register_profile("tracer", deadline=None)
+hypothesis_settings.load_profile("tracer")
+
+
+@pytest.fixture(scope="session")
+def settings() -> TracerSettings:
+    """The settings the tests run with: the same ``TRACER_*`` environment as the CLI."""
+    from tracer.settings import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def es(settings: TracerSettings) -> Iterator[Elasticsearch]:
+    """A sync Elasticsearch client on the configured node (integration and browser tests)."""
+    from connectors.clients import elasticsearch_client
+
+    with elasticsearch_client(settings, request_timeout=30) as client:
+        yield client
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -24,6 +24,7 @@ import orjson
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
+from connectors.event_archive import drop_event_archive
 from connectors.lead_index import drop_lead_index
 from connectors.topics import drop_topics
 from contract import ALL_TOPICS
@@ -279,6 +280,7 @@ def _drop(slice_: Slice) -> None:
     with contextlib.suppress(Exception):  # best effort: a stopped service keeps its slice
         with slice_.es() as client:
             drop_lead_index(client, slice_.settings.leads_alias)
+            drop_event_archive(client, slice_.settings.event_archive_alias)
         drop_topics(
             slice_.settings,
             [slice_.topic(t) for t in ALL_TOPICS],

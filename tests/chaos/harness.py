@@ -86,6 +86,9 @@ class Slice:
             update={
                 "topic_prefix": f"{stem}.",
                 "leads_alias": f"leads-{stem}",
+                # Its own event archive too: a later fault's first roster load would otherwise
+                # retro-match an earlier fault's archived events (other worlds, other leads).
+                "event_archive_alias": f"events-{stem}",
                 "consumer_group": f"tracer-{stem}",
                 "feed_partitions": 4,
                 "bulk_flush_seconds": 0.3,
@@ -114,6 +117,7 @@ class Slice:
             "TRACER_STACK_DIR": str(s.stack_dir),
             "TRACER_TOPIC_PREFIX": s.topic_prefix,
             "TRACER_LEADS_ALIAS": s.leads_alias,
+            "TRACER_EVENT_ARCHIVE_ALIAS": s.event_archive_alias,
             "TRACER_CONSUMER_GROUP": s.consumer_group,
             "TRACER_FEED_PARTITIONS": str(s.feed_partitions),
             "TRACER_BULK_FLUSH_SECONDS": str(s.bulk_flush_seconds),

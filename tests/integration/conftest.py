@@ -10,14 +10,11 @@ import socket
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
 
 import pytest
-from elasticsearch import Elasticsearch
 
-from connectors.clients import elasticsearch_client
 from tests.integration.streaming import run  # noqa: F401  (the per-test stack slice)
-from tracer.settings import TracerSettings, load_settings
+from tracer.settings import TracerSettings
 
 START_HINT = "run `.venv/bin/tracer stack up` (or `make stack-up`) first"
 
@@ -40,12 +37,6 @@ def _elasticsearch_answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def settings() -> TracerSettings:
-    """The settings the tests run with: the same ``TRACER_*`` environment as the CLI."""
-    return load_settings()
-
-
 @pytest.fixture(scope="session", autouse=True)
 def live_stack(settings: TracerSettings) -> TracerSettings:
     """Fail (never skip) every integration test when Kafka or Elasticsearch does not answer."""
@@ -57,13 +48,6 @@ def live_stack(settings: TracerSettings) -> TracerSettings:
     if missing:
         pytest.fail(f"{' and '.join(missing)} not reachable: {START_HINT}", pytrace=False)
     return settings
-
-
-@pytest.fixture(scope="session")
-def es(settings: TracerSettings) -> Iterator[Elasticsearch]:
-    """A sync Elasticsearch client on the configured node."""
-    with elasticsearch_client(settings, request_timeout=30) as client:
-        yield client
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -38,6 +39,7 @@ from connectors.lead_index import drop_lead_index
 from connectors.topics import drop_topics
 from contract import ALL_TOPICS, FEED_TOPICS, topic_name
 from simulator import SimulationConfig, build_world
+from tracer.commands.stack import provision
 from tracer.settings import TracerSettings
 
 BIN = Path(sys.executable).parent
@@ -86,6 +88,33 @@ class Run:
             )
         self.workers.append(proc)
         return proc
+
+    def start_ready_worker(
+        self, name: str, *, timeout: float = 60, **env: str
+    ) -> subprocess.Popen[bytes]:
+        """Start a worker and wait until it holds the watchlist (it says so in its log)."""
+        proc = self.start_worker(name, **env)
+        self.wait_ready(name, timeout=timeout)
+        return proc
+
+    def wait_ready(self, *names: str, timeout: float = 60) -> None:
+        """Wait until every named worker holds the watchlist."""
+        wait_until(
+            lambda: all("watchlist ready" in self.log(name) for name in names),
+            timeout=timeout,
+            what=f"{', '.join(names)} ready",
+        )
+
+    def produce_world(self, *, roster: bool = True, events: bool = True) -> None:
+        """Publish the files of :func:`write_world` with ``tracer produce``."""
+        args = ["--roster", str(self.tmp / "roster.jsonl")] if roster else []
+        args += ["--events", str(self.tmp / "events.jsonl")] if events else []
+        self.tracer("produce", *args)
+
+    def through(self, proxy: TcpProxy) -> None:
+        """Send the run's Elasticsearch traffic (workers, ``tracer``) through ``proxy``."""
+        url = f"http://127.0.0.1:{proxy.port}"
+        self.settings = self.settings.model_copy(update={"elasticsearch_url": url})
 
     def log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text(errors="replace")
@@ -189,7 +218,9 @@ def run(tmp_path: Path) -> Iterator[Run]:
         event_archive_alias=f"events-it{tag}",
     )
     the_run = Run(settings, tmp_path)
-    the_run.tracer("stack", "init")
+    # What `tracer stack init` does, in this process: a CLI start-up per test cost seconds on a
+    # busy 2-core machine (test_stack_cli runs the command itself).
+    provision(settings, timeout_s=120, say=lambda _line: None)
     yield the_run
     for proc in the_run.workers:
         if proc.poll() is None:
@@ -199,10 +230,10 @@ def run(tmp_path: Path) -> Iterator[Run]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-    _drop(the_run)
+    drop_run(the_run)
 
 
-def _drop(run: Run) -> None:
+def drop_run(run: Run) -> None:
     drop_lead_index(es(), run.settings.leads_alias)
     drop_event_archive(es(), run.settings.event_archive_alias)
     drop_topics(
@@ -219,22 +250,28 @@ def publish(run: Run, key: Any, value: bytes, msg_key: bytes | None) -> None:
     producer.close()
 
 
+def es_proxy(*, slow_bulk_s: float = 0.0) -> TcpProxy:
+    """A :class:`TcpProxy` to the real Elasticsearch (not yet started)."""
+    return TcpProxy(urlsplit(ES_URL).port or 9200, slow_bulk_s=slow_bulk_s)
+
+
 class TcpProxy:
     """A loopback TCP forwarder that can be cut and restored: Elasticsearch going away.
 
     With ``slow_bulk_s``, every bulk of ``create`` actions waits that long before it goes on
     (searches and updates do not): a slow write that a concurrent search would overtake.
+    The cut also drops a connection accepted while it was being made: without the lock, a
+    connection accepted just before ``stop`` and registered just after it outlives the cut, and
+    Elasticsearch stays reachable through it.
     """
 
     def __init__(self, target_port: int, *, slow_bulk_s: float = 0.0) -> None:
         self.target_port = target_port
         self.slow_bulk_s = slow_bulk_s
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port = probe.getsockname()[1]
-        probe.close()
+        self.port = free_port()
         self._sockets: list[socket.socket] = []
         self._listener: socket.socket | None = None
+        self._cut = threading.Lock()
 
     def start(self) -> None:
         listener = socket.socket()
@@ -245,13 +282,14 @@ class TcpProxy:
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
     def stop(self) -> None:
-        for sock in [self._listener, *self._sockets]:
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
-        self._sockets.clear()
-        self._listener = None
+        with self._cut:
+            for sock in [self._listener, *self._sockets]:
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+                    sock.close()
+            self._sockets.clear()
+            self._listener = None
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -259,8 +297,12 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            self._sockets += [client, upstream]
+            with self._cut:
+                if self._listener is not listener:
+                    client.close()
+                    return
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+                self._sockets += [client, upstream]
             for a, b, slow in ((client, upstream, self.slow_bulk_s), (upstream, client, 0.0)):
                 threading.Thread(target=self._pump, args=(a, b, slow), daemon=True).start()
 

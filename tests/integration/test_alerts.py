@@ -291,6 +291,7 @@ def _second_worker_rereads(run: Run) -> None:
     wait_until(caught_up, timeout=150, what="the second worker re-read everything")
 
 
+@pytest.mark.chaos
 def test_a_killed_worker_leaves_no_notification_missing_or_twice(
     run: Run, es: Elasticsearch, alert_env: dict[str, str]
 ) -> None:

@@ -25,7 +25,6 @@ import sys
 import time
 import warnings
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -39,10 +38,9 @@ with warnings.catch_warnings():  # kafka-python warns once on import
 from connectors.deadletter import DEFAULT_MAX_DEAD_LETTER_BYTES, decode_dead_letter, kept_value
 from connectors.kafka import route_event_line
 from tests.integration.streaming import (
-    ES_URL,
     Run,
-    TcpProxy,
     drained,
+    es_proxy,
     free_port,
     indexed_leads,
     lag,
@@ -113,7 +111,7 @@ def _sigterm(proc: subprocess.Popen[bytes], what: str) -> tuple[float, int]:
 def test_a_900_kb_event_is_dead_lettered_bounded_and_the_events_behind_it_match(run: Run) -> None:
     write_world(run, people=2000, watchlist=300, events=1000, seed=21)
     expected = reprocess(run)
-    run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"))
+    run.produce_world(events=False)
     big = b'{"event_id": "big-1", "source": "hukou", "pad": "' + b"x" * 900_000 + b'"}'
     valid = _event_lines(run)
     assert len(valid) == 1000
@@ -152,12 +150,11 @@ def test_a_roster_record_with_a_1_mb_name_is_refused_and_leads_keep_flowing(run:
     huge = base | {"person_id": "huge-name-1", "name": base["name"] + " " + "a" * 1_000_000}
     huge_value = orjson.dumps(huge)
     assert 1_000_000 < len(huge_value) < 1_048_576  # publishable, over the broker's default
-    run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"))
+    run.produce_world(events=False)
     _publish_to_partition(run, "supervision.roster", 0, [(b"huge-name-1", huge_value)])
-    run.start_worker("worker")
-    wait_until(lambda: "watchlist ready" in run.log("worker"), timeout=60, what="the worker")
+    run.start_ready_worker("worker")
     # The events come after the roster: one of them would match the huge-named person.
-    run.tracer("produce", "--events", str(run.tmp / "events.jsonl"))
+    run.produce_world(roster=False)
     wait_until(lambda: drained(run, len(expected)), timeout=180, what="every lead, lag 0")
 
     docs = indexed_leads(run)
@@ -186,13 +183,7 @@ def test_leads_kafka_refuses_become_bounded_stubs_and_the_stream_goes_on(run: Ru
     expected = reprocess(run)
     # The leads topic refuses every lead for good (MESSAGE_TOO_LARGE, a permanent error).
     _set_topic_config(run, "leads", {"max.message.bytes": "256"})
-    run.tracer(
-        "produce",
-        "--roster",
-        str(run.tmp / "roster.jsonl"),
-        "--events",
-        str(run.tmp / "events.jsonl"),
-    )
+    run.produce_world()
     # One stub per lead: no retro re-publication at the first roster load (a known gap,
     # docs/design.md "Retro-matching").
     run.start_worker("worker", TRACER_EVENT_ARCHIVE="false")
@@ -224,10 +215,11 @@ def _faulty_worker(run: Run, mode: str, **env: str) -> subprocess.Popen[bytes]:
     return worker
 
 
+@pytest.mark.chaos
 @pytest.mark.parametrize("mode", ["raise", "hang"])
 def test_sigterm_ends_a_worker_whose_dead_letters_never_get_out(run: Run, mode: str) -> None:
     write_world(run, people=500, watchlist=50, events=10, seed=25)
-    run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"))
+    run.produce_world(events=False)
     worker = _faulty_worker(run, mode)
     wait_until(lambda: "watchlist ready" in run.log("worker"), timeout=60, what="the worker")
     _publish_to_partition(run, "feeds.bank", 0, [(b"bad-1", b"not json at all")])
@@ -250,19 +242,19 @@ def test_sigterm_ends_a_worker_whose_dead_letters_never_get_out(run: Run, mode: 
     assert kept_value(decode_dead_letter(message.value)) == b"not json at all"
 
 
+@pytest.mark.chaos
 def test_sigterm_ends_a_worker_whose_elasticsearch_is_away_and_loses_nothing(run: Run) -> None:
     write_world(run, people=2000, watchlist=200, events=1000, seed=24)
     expected = reprocess(run)
-    proxy = TcpProxy(urlsplit(ES_URL).port or 9200)
+    proxy = es_proxy()
     proxy.start()
     real = run.settings
-    run.settings = real.model_copy(update={"elasticsearch_url": f"http://127.0.0.1:{proxy.port}"})
-    run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"))
+    run.through(proxy)
+    run.produce_world(events=False)
     try:
-        worker = run.start_worker("worker")
-        wait_until(lambda: "watchlist ready" in run.log("worker"), timeout=60, what="the worker")
+        worker = run.start_ready_worker("worker")
         proxy.stop()
-        run.tracer("produce", "--events", str(run.tmp / "events.jsonl"))
+        run.produce_world(roster=False)
         wait_until(
             lambda: "index failed (Elasticsearch" in run.log("worker"),
             timeout=60,
@@ -282,9 +274,10 @@ def test_sigterm_ends_a_worker_whose_elasticsearch_is_away_and_loses_nothing(run
     assert {d["lead_id"] for d in docs} == set(expected)
 
 
+@pytest.mark.chaos
 def test_a_shutdown_that_hangs_is_cut_at_the_stop_deadline(run: Run) -> None:
     write_world(run, people=200, watchlist=20, events=10, seed=26)
-    run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"))
+    run.produce_world(events=False)
     worker = _faulty_worker(run, "stuck-shutdown", TRACER_WORKER_STOP_TIMEOUT_SECONDS="4")
     wait_until(lambda: "watchlist ready" in run.log("worker"), timeout=60, what="the worker")
     elapsed, code = _sigterm(worker, "Faust's shutdown hanging (stop deadline 4 s)")

@@ -1,4 +1,4 @@
-"""The short chaos run of ``make test``: the worker SIGKILLed once mid-stream and restarted.
+"""The short chaos run: the worker SIGKILLed once mid-stream and restarted (``make chaos``).
 
 It runs on the shared stack (it stops no service) with the ``make chaos`` harness, on its own
 topic prefix, group and alias: a few thousand events, the leads in Elasticsearch compared with
@@ -18,7 +18,7 @@ from rich.progress import Progress
 from tests.chaos.faults import Context, Sizes, run_fault
 from tracer.settings import TracerSettings
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(300)]
 
 
 def test_a_worker_killed_mid_stream_loses_and_duplicates_no_lead(

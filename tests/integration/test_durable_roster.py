@@ -92,6 +92,7 @@ def _consumer_count(run: Run, key: Any) -> int:
         consumer.close()
 
 
+@pytest.mark.chaos
 def test_invalid_update_after_compaction_and_restart_keeps_the_last_valid_state(run: Run) -> None:
     _compact_fast(run)
     person, other = IdentityFactory(random.Random(31)).people(2)
@@ -100,8 +101,7 @@ def test_invalid_update_after_compaction_and_restart_keeps_the_last_valid_state(
     roster = run.tmp / "roster.jsonl"
     roster.write_bytes(orjson.dumps(valid) + b"\n" + orjson.dumps(roster_record(2, other)) + b"\n")
     run.tracer("produce", "--roster", str(roster))
-    first = run.start_worker("worker-a")
-    wait_until(lambda: "watchlist ready" in run.log("worker-a"), timeout=90, what="worker a")
+    first = run.start_ready_worker("worker-a", timeout=90)
 
     time.sleep(0.5)  # the update lands in a later segment than the valid record
     invalid = orjson.dumps(valid | {"status": "escaped"})
@@ -124,8 +124,7 @@ def test_invalid_update_after_compaction_and_restart_keeps_the_last_valid_state(
 
     wait_until(compacted, timeout=120, what="the log cleaner to drop the valid record")
 
-    run.start_worker("worker-b")
-    wait_until(lambda: "watchlist ready" in run.log("worker-b"), timeout=90, what="worker b")
+    run.start_ready_worker("worker-b", timeout=90)
     event = event_record("after-restart", person, "bank")
     publish(run, "feeds.bank", orjson.dumps(event), b"after-restart")
 

@@ -93,9 +93,9 @@ def test_hostile_messages_are_dead_lettered_and_valid_events_make_their_leads(ru
     assert {data: reason for data, reason in offline if data in table} == {
         data: reason for data, reason in table.items() if data not in _LINELESS
     }
-    run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"))
+    run.produce_world(events=False)
     worker = run.start_worker("worker")
-    run.tracer("produce", "--events", str(run.tmp / "events.jsonl"))
+    run.produce_world(roster=False)
     for data in _LINELESS:
         publish(run, "feeds.bank", data, b"lineless")
     # one more valid event after everything: the worker still matches

@@ -9,6 +9,7 @@ and checks who may write what. Skipped where the jars, a JDK or openssl are miss
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
@@ -31,6 +32,7 @@ from kafka.admin import (
     ResourceType,
 )
 from kafka.errors import KafkaError, TopicAuthorizationFailedError
+from kafka.net.compat import KafkaNetClient
 
 from connectors.topics import contract_topics
 from kibana.acls import AUDIT_TOPIC, KAFKA_PRINCIPALS
@@ -40,12 +42,22 @@ from tracer.settings import TracerSettings
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
-    # kafka-python leaves a socket to the GC when a client cannot log in (the refusals below).
+    pytest.mark.chaos,  # a second broker of its own for two minutes: `make chaos`
+    # A refused connection attempt can still leave a TCP socket to the GC inside kafka-python
+    # (the client's socketpair is closed in _send); `collected_here` makes the GC run while
+    # these filters apply, never at a later test's teardown.
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 ROOT = Path(__file__).resolve().parents[2]
 KEYSTORE = "ks-7f3c-test"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def collected_here() -> Iterator[None]:
+    """Collect what kafka-python left behind at this module's end, under its filters."""
+    yield
+    gc.collect()
 
 
 def _free_port() -> int:
@@ -234,9 +246,23 @@ def _set_up(broker: dict[str, Any]) -> None:
 
 
 def _send(options: dict[str, Any], topic: str) -> str:
-    try:  # a client that cannot log in fails already while bootstrapping
-        producer = KafkaProducer(**options, max_block_ms=8000, request_timeout_ms=8000, retries=0)
+    # A client that cannot log in fails already while bootstrapping, inside KafkaProducer's
+    # constructor, which then leaves its network client (a wake-up socketpair and the broker
+    # sockets) to the garbage collector: collected at some later test's teardown, it failed
+    # that test. The factory keeps hold of the client so that it is closed here.
+    made: list[KafkaNetClient] = []
+
+    def client(**config: Any) -> KafkaNetClient:
+        made.append(KafkaNetClient(**config))
+        return made[-1]
+
+    try:
+        producer = KafkaProducer(
+            **options, kafka_client=client, max_block_ms=8000, request_timeout_ms=8000, retries=0
+        )
     except KafkaError:
+        for built in made:
+            built.close()
         return "refused"
     try:
         producer.send(topic, b"{}", key=b"k").get(timeout=10)

@@ -175,6 +175,7 @@ def test_a_rerun_under_a_new_model_refreshes_untouched_leads_and_keeps_decided_o
     assert sum(1 for d in after.values() if d["model_version"] == "it-model-2") == len(new) - 1
 
 
+@pytest.mark.chaos
 def test_a_sigkilled_job_resumed_leaves_the_index_as_an_uninterrupted_one(
     run: Run, es: Elasticsearch
 ) -> None:

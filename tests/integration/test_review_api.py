@@ -13,25 +13,22 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from elasticsearch import AsyncElasticsearch, Elasticsearch
+from elasticsearch import Elasticsearch
 from starlette.testclient import TestClient
 
 from review.app import build_app
-from review.audit import AuditTrail
 from review.roles import ACTIONS, MATRIX, ROLES
-from review.security import LoginLimiter, SessionCodec
-from review.service import NOT_YOURS, ReviewConfig, ReviewService
+from review.service import NOT_YOURS
 from tests.integration.test_review_support import (
     FULL_ID,
     PASSWORD,
-    SECRET,
     USERS,
     World,
     audit_records,
-    build_world,
-    drop_world,
     make_lead,
+    private_world,
     put_lead,
+    review_service,
     stored,
 )
 from tracer.settings import TracerSettings
@@ -41,27 +38,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def world(es: Elasticsearch) -> Iterator[World]:
-    prefix = f"it-review-{uuid.uuid4().hex[:8]}"
-    try:
-        yield build_world(es, prefix)
-    finally:
-        drop_world(es, prefix)
+    with private_world(es, "it-review") as made:
+        yield made
 
 
 def make_app(settings: TracerSettings, world: World, **limits: Any) -> Any:
-    client = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=30)
-    config = ReviewConfig(
-        leads_alias=world.alias,
-        users_index=world.users,
-        audit_index=world.audit,
-        events_alias=world.events,
-        audit_topic=None,
-    )
-    codec = SessionCodec(SECRET, lifetime_s=600)
-    service = ReviewService(
-        client, config, codec, AuditTrail(client, world.audit), limiter=LoginLimiter(**limits)
-    )
-    return build_app(service)
+    return build_app(review_service(settings, world, **limits))
 
 
 @pytest.fixture(scope="module")
@@ -299,6 +281,31 @@ def test_auditors_query_the_trail_by_user_and_action(
     assert entries and {(e["actor"], e["action"]) for e in entries} == {("officer1", "login")}
 
 
+def test_each_page_renders_for_its_role_and_refuses_the_others(
+    tc: TestClient, es: Elasticsearch, world: World
+) -> None:
+    lead = put_lead(es, world, make_lead(person_id="page-person"))
+    officer = {"cookie": login(tc, "officer1")["cookie"]}
+    search = tc.get("/leads", params={"person_id": "page-person", "sort": "time"}, headers=officer)
+    assert search.status_code == 200 and f'href="/leads/{lead["lead_id"]}"' in search.text
+    bad = tc.get("/leads", params={"status": "deleted"}, headers=officer)
+    assert bad.status_code == 400 and "status must be one of" in bad.text
+    assert tc.get("/queue", headers=officer).status_code == 200
+    assert tc.get("/audit", headers=officer).status_code == 403
+    assert tc.get("/users", headers=officer).status_code == 403
+    # Not signed in: to the login page.
+    assert tc.get("/queue", follow_redirects=False).headers["location"] == "/login"
+
+    es.indices.refresh(index=world.audit)
+    auditor = {"cookie": login(tc, "auditor")["cookie"]}
+    audit = tc.get("/audit", params={"actor": "officer1", "action": "login"}, headers=auditor)
+    assert audit.status_code == 200 and "<td>login</td>" in audit.text
+    admin = {"cookie": login(tc, "admin")["cookie"]}
+    users = tc.get("/users", headers=admin)
+    assert users.status_code == 200
+    assert all(f"<td>{name}</td>" in users.text for name in USERS)
+
+
 def test_a_disabled_user_loses_their_session(
     tc: TestClient, es: Elasticsearch, world: World
 ) -> None:
@@ -333,15 +340,9 @@ async def test_simultaneous_verdicts_one_wins_without_a_version_from_the_page(
     from review.service import Invalid
     from review.users import UserStore
 
-    client = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=30)
+    service = review_service(settings, world)
     try:
-        service = ReviewService(
-            client,
-            ReviewConfig(leads_alias=world.alias, users_index=world.users, audit_index=world.audit),
-            SessionCodec(SECRET, lifetime_s=600),
-            AuditTrail(client, world.audit),
-        )
-        users = UserStore(client, world.users)
+        users = UserStore(service.client, world.users)
         one, two = [(await users.get(name))[0] for name in ("officer1", "officer2")]  # type: ignore[index]
         for _ in range(5):
             lead_id = put_lead(es, world, make_lead(status="reviewing"))["lead_id"]
@@ -357,4 +358,4 @@ async def test_simultaneous_verdicts_one_wins_without_a_version_from_the_page(
             assert len(won) == 1 and len(lost) == 1 and lost[0].status == 409, results
             assert stored(es, world, lead_id)["status"] == won[0]["status"]
     finally:
-        await client.close()
+        await service.client.close()

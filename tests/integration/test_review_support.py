@@ -8,18 +8,23 @@ district alias ``{alias}-{slug}`` (what the ``store`` helper will create for rea
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from elasticsearch import Elasticsearch
+from elasticsearch import AsyncElasticsearch, Elasticsearch
 
 from connectors.lead_index import district_alias, lead_mappings
 from matchers.leads import lead_id as make_lead_id
+from review.audit import AuditTrail
 from review.leads import review_mappings
-from review.security import hash_password
+from review.security import LoginLimiter, SessionCodec, hash_password
+from review.service import ReviewConfig, ReviewService
 from review.users import users_mappings
+from tracer.settings import TracerSettings
 
 DISTRICTS = ("美兰区", "龙华区")
 PASSWORD = "correct horse battery"
@@ -87,6 +92,34 @@ def drop_world(es: Elasticsearch, prefix: str) -> None:
     for index in found.body if isinstance(found.body, dict) else ():
         if index.startswith(f"{prefix}-"):
             es.options(ignore_status=404).indices.delete(index=index)
+
+
+@contextlib.contextmanager
+def private_world(es: Elasticsearch, stem: str) -> Iterator[World]:
+    """A world under a fresh prefix ``{stem}-{8 hex}``, dropped afterwards whatever happens."""
+    prefix = f"{stem}-{uuid.uuid4().hex[:8]}"
+    try:
+        yield build_world(es, prefix)
+    finally:
+        drop_world(es, prefix)
+
+
+def review_service(settings: TracerSettings, world: World, **limits: Any) -> ReviewService:
+    """The review service over a world's indices (no audit topic), as ``tracer serve`` builds it.
+
+    ``limits`` go to its :class:`~review.security.LoginLimiter`.
+    """
+    client = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=30)
+    config = ReviewConfig(
+        leads_alias=world.alias,
+        users_index=world.users,
+        audit_index=world.audit,
+        events_alias=world.events,
+        audit_topic=None,
+    )
+    codec = SessionCodec(SECRET, lifetime_s=600)
+    trail = AuditTrail(client, world.audit)
+    return ReviewService(client, config, codec, trail, limiter=LoginLimiter(**limits))
 
 
 def make_lead(

@@ -38,8 +38,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 def test_every_override_runs_on_the_broker_and_the_stream_equals_reprocess(run: Run) -> None:
     write_world(run, people=800, watchlist=80, events=600, seed=43)
     expected = reprocess(run)
-    run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"))
-    run.tracer("produce", "--events", str(run.tmp / "events.jsonl"))
+    run.produce_world(events=False)
+    run.produce_world(roster=False)
     feed_at = asyncio.run(
         publish_undecodable(
             run.settings.kafka_bootstrap, run.topic("feeds.bank"), partition=0, count=2

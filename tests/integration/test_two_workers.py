@@ -12,7 +12,6 @@ import threading
 import time
 from collections import Counter
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -21,10 +20,9 @@ from kafka import KafkaProducer
 from connectors.deadletter import original_value
 from connectors.kafka import consumer_lag
 from tests.integration.streaming import (
-    ES_URL,
     Run,
-    TcpProxy,
     drained,
+    es_proxy,
     indexed_leads,
     publish,
     read_topic,
@@ -69,14 +67,13 @@ def _roster_letters(run: Run) -> list[dict[str, Any]]:
 
 def test_two_workers_dead_letter_each_bad_roster_record_once(run: Run) -> None:
     write_world(run, people=1000, watchlist=100, events=200, seed=21)
-    run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"))
+    run.produce_world(events=False)
     partitions = run.settings.feed_partitions
     early = _bad_roster("early", partitions)  # waiting when the workers start
     _publish_partitioned(run, "supervision.roster", early)
     run.start_worker("worker-a")
     run.start_worker("worker-b")
-    both_ready = lambda: all("watchlist ready" in run.log(n) for n in ("worker-a", "worker-b"))  # noqa: E731
-    wait_until(both_ready, timeout=90, what="both workers ready")
+    run.wait_ready("worker-a", "worker-b", timeout=90)
     late = _bad_roster("late", partitions)  # arriving while both follow the roster
     _publish_partitioned(run, "supervision.roster", late)
     sent = early + late
@@ -135,14 +132,12 @@ def test_two_workers_close_a_person_whose_leads_are_being_created(run: Run) -> N
         for e in map(_maybe_json, (run.tmp / "events.jsonl").read_bytes().splitlines())
         if isinstance(e, dict) and e.get("event_id") == lead["event_id"]
     )
-    run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"))
+    run.produce_world(events=False)
     # Slow lead writes (searches and closing updates are not slowed): a close that did not
     # wait for the writes in flight on its worker would search before they land.
-    proxy = TcpProxy(urlsplit(ES_URL).port or 9200, slow_bulk_s=0.4)
+    proxy = es_proxy(slow_bulk_s=0.4)
     proxy.start()
-    run.settings = run.settings.model_copy(
-        update={"elasticsearch_url": f"http://127.0.0.1:{proxy.port}"}
-    )
+    run.through(proxy)
     try:
         _race(run, roster[person_id], event)
     finally:
@@ -158,8 +153,7 @@ def test_two_workers_close_a_person_whose_leads_are_being_created(run: Run) -> N
 def _race(run: Run, person: dict[str, Any], event: dict[str, Any]) -> None:
     run.start_worker("worker-a")
     run.start_worker("worker-b")
-    both_ready = lambda: all("watchlist ready" in run.log(n) for n in ("worker-a", "worker-b"))  # noqa: E731
-    wait_until(both_ready, timeout=90, what="both workers ready")
+    run.wait_ready("worker-a", "worker-b", timeout=90)
     # Copies of a matching event stream in on every feed partition while the person is
     # located, traced again, and located again: leads are being matched, sent and written
     # on both workers at each change.

@@ -63,7 +63,7 @@ def test_an_undecodable_batch_is_dead_lettered_and_everything_around_it_flows(ru
     (run.tmp / "second.jsonl").write_bytes(b"".join(events[600:]))
     bootstrap = run.settings.kafka_bootstrap
 
-    run.tracer("produce", "--roster", str(run.tmp / "roster.jsonl"))
+    run.produce_world(events=False)
     roster_at = asyncio.run(
         publish_undecodable(bootstrap, run.topic("supervision.roster"), partition=1, count=2)
     )

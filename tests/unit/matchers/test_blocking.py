@@ -59,6 +59,17 @@ def test_event_finds_its_person_by_each_single_field() -> None:
             "phone": None,
             "name": other.name,
         },
+        # 1971 read as 1973: the body and the id's birthday keys are lost, region + tail stay.
+        "id with a slipped birth-year digit": {
+            "id_number": _slipped(who.id_number, 9),
+            "phone": None,
+            "name": other.name,
+        },
+        "id with two birth-date digits swapped": {
+            "id_number": _swapped(who.id_number, 10),
+            "phone": None,
+            "name": other.name,
+        },
         "masked id": {
             "id_number": who.id_number[:6] + "*" * 8 + who.id_number[14:],
             "phone": None,
@@ -75,6 +86,15 @@ def test_event_finds_its_person_by_each_single_field() -> None:
         assert index.candidates(event_from_raw(raw)) == {"p00001"}, description
     stranger = event_from_raw(event_record("e2", other, "bank"))
     assert index.candidates(stranger) == set()
+
+
+def _slipped(id18: str, i: int) -> str:
+    return id18[:i] + str((int(id18[i]) + 2) % 10) + id18[i + 1 :]
+
+
+def _swapped(id18: str, i: int) -> str:
+    digits = id18[i + 1] + id18[i] if id18[i] != id18[i + 1] else _slipped(id18, i)[i : i + 2]
+    return id18[:i] + digits + id18[i + 2 :]
 
 
 def _pinyin(name: str) -> str:
@@ -245,6 +265,9 @@ def _reference_event_keys(event: EventRecord) -> frozenset[str]:
         keys = {k for k in keys if not k.startswith("id:")}  # equal ids share their body
     if not event.id.masked:
         keys = {k for k in keys if not k.startswith("idm")}  # mask patterns: masked events
+        if not event.id.valid and len(event.id.value) == 18:
+            v = event.id.value  # a damaged full number: also by region and tail
+            keys.add(f"idm6-4:{v[:6]}|{v[14:]}")
     gender = event.gender or event.id.gender
     keys.update(date_block_keys(event.birth_date, gender))
     keys.update(date_block_keys(event.id_birth_date, gender))

@@ -95,7 +95,51 @@ def test_the_anchor_needs_an_exact_checked_id_and_a_name_in_part() -> None:
     assert not anchored_by_id(id_number="exact", id_key=key, name="disagree")
     assert not anchored_by_id(id_number="exact", id_key=key, name=None)
     assert not anchored_by_id(id_number="exact", id_key="id#0123", name="typo")
-    assert not anchored_by_id(id_number="typo", id_key=key, name="exact")
+    # A damaged copy of the id (it fails its check) anchors only beside the name or its sound.
+    assert anchored_by_id(id_number="typo", id_key="", name="exact")
+    assert anchored_by_id(id_number="typo", id_key="", name="sound")
+    assert not anchored_by_id(id_number="typo", id_key="", name="typo")
+    assert not anchored_by_id(id_number="typo", id_key="", name="partial")
+    assert not anchored_by_id(id_number="partial", id_key="", name="exact")
+    assert not anchored_by_id(id_number="disagree", id_key="", name="exact")
+
+
+# 王文, born 1950-05-20 (a name shared by thousands in Hainan): a bank writes 王雯 (a homophone)
+# or WANG WEN with 0520 read as 0250, a new phone. The common name alone scores below ``low``.
+WANG_WEN = "469006195005206556"
+WANG_WEN_SWAPPED = "469006195002506556"
+
+
+def _valid(body17: str) -> str:
+    return body17 + check_char(body17)
+
+
+@pytest.mark.parametrize(
+    ("name", "id_number", "said"),
+    [
+        ("王雯", WANG_WEN_SWAPPED, "digits 12 and 13 swapped"),  # homophone + 0520 as 0250
+        ("WANG WEN", WANG_WEN_SWAPPED, "digits 12 and 13 swapped"),
+        ("王文", WANG_WEN[:12] + "3" + WANG_WEN[13:], "digit 13 differs"),  # a day slipped
+        ("王雯", WANG_WEN[:14] + "0" + WANG_WEN[15:], "digit 15 differs"),  # a sequence digit
+        ("李建国", WANG_WEN_SWAPPED, None),  # another name: a damaged number is not enough
+        # Another valid number (the sequence digits differ, both pass): a namesake, no typo.
+        ("王文", _valid(WANG_WEN[:14] + "495"), None),
+    ],
+)
+def test_a_damaged_copy_of_the_id_beside_the_name_or_its_sound_makes_a_lead(
+    name: str, id_number: str, said: str | None
+) -> None:
+    matcher = Matcher(default_model())
+    matcher.apply_roster(
+        _person(name="王文", id_number=WANG_WEN, gender="M", birth_date="1950-05-20")
+    )
+    leads = [x for x in matcher.match(_event(name, id_number)).leads if x["person_id"] == "P1"]
+    if said is None:
+        assert not leads, (name, id_number)
+        return
+    assert len(leads) == 1, (name, id_number)
+    fields = leads[0]["explanation"]["fields"]
+    assert any(said in f["detail_en"] and "checksum-detected" in f["detail_en"] for f in fields)
 
 
 def test_an_anchored_lead_scores_as_before_only_its_tier_is_floored() -> None:

@@ -236,3 +236,23 @@ def test_the_new_model_is_a_valid_file_with_a_new_version() -> None:
     assert again.training["labels"]["from_version"] == model.version
     assert math.isclose(again.prior, fitted.prior)
     assert again.thresholds == model.thresholds
+
+
+def test_a_labelled_lead_is_anchored_as_the_matcher_anchors_it() -> None:
+    # 王文 / 王雯 beside a damaged copy of the id, a new phone: below ``low``, yet a lead.
+    from matchers.supervised import label_tier
+
+    model = default_model()
+
+    def tier(id_level: str, name_level: str) -> str | None:
+        fields = (
+            Evidence("name", name_level, model.weight("name", name_level) - 4.4, False),  # type: ignore[arg-type]
+            Evidence("id_number", id_level, model.weight("id_number", id_level), False),  # type: ignore[arg-type]
+            Evidence("phone", "disagree", model.weight("phone", "disagree"), False),
+        )
+        return label_tier(model, Label("x", True, fields), reference=model)
+
+    assert tier("typo", "sound") == "low"
+    assert tier("typo", "exact") == "low"
+    assert tier("typo", "partial") is None  # a damaged number beside half a name: no anchor
+    assert tier("exact", "partial") == "low"  # the exact anchor as before

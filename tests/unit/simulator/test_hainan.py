@@ -185,3 +185,21 @@ def test_truth_says_which_true_events_carry_evidence_beyond_the_name(
     assert 0.85 < share < 0.99
     classic = build_world(SimulationConfig(people=2_000, watchlist=100, events=1_000, seed=1))
     assert all("evidence_beyond_name" not in t for t in classic.truth)
+
+
+def test_a_full_id_beside_a_roster_without_one_is_evidence(hainan: SimulatedWorld) -> None:
+    # The number embeds the birth date and gender; the roster's own fields agree with them.
+    from dataclasses import replace
+
+    from simulator.feeds import DamagePlan
+    from simulator.world import _id_shows_birth
+
+    person = next(p for p in hainan.watchlist if p.record["birth_date"] == p.now.birth_date)
+    without = person._replace(record={**person.record, "id_number": None})
+    shown = DamagePlan(name="hanzi", id_number="intact", phone="plain", birth_date="intact")
+    assert _id_shows_birth(without, shown)
+    assert not _id_shows_birth(person, shown)  # the id itself is the evidence there
+    assert not _id_shows_birth(without, replace(shown, id_number="missing"))
+    assert not _id_shows_birth(without, replace(shown, id_number="masked"))
+    born_elsewhere = without._replace(record={**without.record, "birth_date": "1901-01-01"})
+    assert not _id_shows_birth(born_elsewhere, shown)
