@@ -80,12 +80,13 @@ def reference_score(
         gate = shared < margin if name_bits is None else name_bits + shared < -margin
 
     # An exact resident id that passed its check, beside a name agreeing at least in part, is a
-    # lead whatever the score (at the lowest tier).
+    # lead whatever the score (at the lowest tier); so is a damaged copy of the person's id (a
+    # typo) beside the same name or its sound.
     anchored = (
         lv["id_number"] == "exact"
         and c["id_number"].value_key.startswith(CHECKED_ID_KEY)
         and lv["name"] in ("exact", "typo", "sound", "partial")
-    )
+    ) or (lv["id_number"] == "typo" and lv["name"] in ("exact", "sound"))
 
     t = model.thresholds
     if not gate:
