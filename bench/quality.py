@@ -189,8 +189,8 @@ def _cases(
     matcher: Any, pairs: list[tuple[str, str]], by_id: dict[str, Any], tiers: dict[Any, str]
 ) -> list[dict[str, Any]]:
     """Each pair with what its event really was and every field's level: what to look at."""
+    from matchers.compare import compare_records
     from matchers.records import event_from_raw
-    from matchers.scoring import compare_records
 
     out = []
     for event_id, person_id in pairs:

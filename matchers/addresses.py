@@ -41,6 +41,7 @@ __all__ = [
     "AddressForms",
     "address_block_keys",
     "address_level",
+    "address_words",
     "compare_address",
     "normalise_address",
 ]
@@ -289,13 +290,23 @@ def compare_address(
 
     Returns:
         ``exact`` (same road and number), ``typo`` (same road, other number), ``partial`` (same
-        district or same city), ``disagree`` or ``missing``.
+        district or same city), ``disagree`` or ``missing``: :func:`address_level` in words.
+    """
+    return address_words(person, event, address_level(person, event)[0])
+
+
+def address_words(
+    person: Sequence[AddressForms] | AddressForms, event: AddressForms, level: Level
+) -> FieldComparison:
+    """The words for a person's addresses and an event's compared at ``level``.
+
+    The address quoted is the first of the person's at that level (:func:`address_level`).
     """
     known = [person] if isinstance(person, AddressForms) else list(person)
-    results = [_compare_one(p, event) for p in known if p.valid]
-    if not results or not event.valid:
+    valid = [p for p in known if p.valid]
+    if not valid or not event.valid:
         return _cmp("missing", "地址缺失", "address missing")
-    best = min(results, key=lambda c: _RANK[c.level])
+    best = next(c for c in (_compare_one(p, event) for p in valid) if c.level == level)
     if "address_old_name" in event.flags:
         return _cmp(
             best.level,
@@ -309,10 +320,10 @@ def compare_address(
 def address_level(
     person: Sequence[AddressForms] | AddressForms, event: AddressForms
 ) -> tuple[Level, str]:
-    """:func:`compare_address`'s level and value key without its words (the matcher's fast path).
+    """The addresses' level and value key: the best agreement of any of the person's addresses.
 
     Most compared pairs never become leads; redacting and quoting both addresses for them
-    would be wasted. Same rules (``_chinese_level``, ``_compare_words``) and the same winner.
+    would be wasted (:func:`address_words` does it for leads).
     """
     if not event.valid:
         return "missing", ""

@@ -40,6 +40,7 @@ __all__ = [
     "compare_date",
     "date_block_keys",
     "date_level",
+    "date_words",
     "date_year",
     "normalise_date",
 ]
@@ -276,7 +277,11 @@ def compare_date(left: DateForms, right: DateForms) -> FieldComparison:
     Returns:
         The comparison; ``value_key`` is the date when ``exact``.
     """
-    level = date_level(left, right)
+    return date_words(left, right, date_level(left, right))
+
+
+def date_words(left: DateForms, right: DateForms, level: Level) -> FieldComparison:
+    """The words for two dates compared at ``level`` (:func:`date_level`); ``exact`` keyed."""
     a, b = left.value, right.value
     if level == "exact":
         return _cmp("exact", f"出生日期一致（{a}）", f"birth date identical ({a})", a)

@@ -6,17 +6,19 @@ so when it disagrees it says nothing (``missing``); when it agrees it still coun
 
 from __future__ import annotations
 
-from matchers.dates import DateForms, compare_date, date_level
+from matchers.dates import DateForms, date_level, date_words
 from matchers.ids import IdForms
 from matchers.levels import FieldComparison, Level
 from matchers.records import EventRecord, Person
 
 __all__ = [
     "birth_level",
+    "birth_words",
     "compare_birth",
     "compare_gender",
     "gender_from_damaged_id",
     "gender_level",
+    "gender_words",
     "own_or_id_date",
 ]
 
@@ -27,8 +29,9 @@ _GENDER_EN = {"M": "male", "F": "female"}
 def birth_level(person: Person, event: EventRecord) -> tuple[Level, str]:
     """The birth dates' level and value key (each side's own date, else the one in its id).
 
-    The rules of :func:`compare_birth` without its words (the matcher's fast path): a date read
-    out of an id that fails its check character and disagrees is ``missing``.
+    A date read out of an id that fails its check character may hold the wrong digit: when it
+    disagrees the level is ``missing``, not ``disagree`` (an agreement still counts: the wrong
+    digit was elsewhere).
     """
     left, left_from_id = own_or_id_date(person.birth_date, person.id_birth_date)
     right, right_from_id = own_or_id_date(event.birth_date, event.id_birth_date)
@@ -38,45 +41,40 @@ def birth_level(person: Person, event: EventRecord) -> tuple[Level, str]:
     return level, left.value if level == "exact" else ""
 
 
-def compare_birth(person: Person, event: EventRecord, *, detail: bool = True) -> FieldComparison:
+def compare_birth(person: Person, event: EventRecord) -> FieldComparison:
     """Compare birth dates: each side's own date, else the one embedded in its id.
 
     A person born 1990-03-07 and an event with no date but id ``110101199003071225`` give
-    ``exact``, "birth date agrees with the ID (1990-03-07)". A date read out of an id that fails
-    its check character (``id_checksum_failed``) may hold the wrong digit: when it disagrees the
-    level is ``missing``, not ``disagree`` (an agreement still counts: the wrong digit was
-    elsewhere). ``detail=False`` gives :func:`birth_level` with empty details.
+    ``exact``, "birth date agrees with the ID (1990-03-07)": :func:`birth_level` in words.
     """
-    if not detail:
-        return FieldComparison("birth_date", *_level_only(birth_level(person, event)))
+    return birth_words(person, event, *birth_level(person, event))
+
+
+def birth_words(person: Person, event: EventRecord, level: Level, key: str) -> FieldComparison:
+    """The words for a pair's birth dates compared at ``level`` (:func:`birth_level`)."""
     left, left_from_id = own_or_id_date(person.birth_date, person.id_birth_date)
     right, right_from_id = own_or_id_date(event.birth_date, event.id_birth_date)
-    c = compare_date(left, right)
-    if c.level == "disagree" and _from_damaged_id(person, event, left_from_id, right_from_id):
+    c = date_words(left, right, date_level(left, right))
+    if c.level != level:  # only a damaged id's disagreeing date is read as missing
         return FieldComparison(
             "birth_date",
-            "missing",
+            level,
             "身份证校验位不符，出生日期未比较",
             "the ID fails its check digit; birth date not compared",
         )
-    if c.level == "missing" or not (left_from_id or right_from_id):
+    if level == "missing" or not (left_from_id or right_from_id):
         return c
-    if c.level == "exact":
+    if level == "exact":
         return FieldComparison(
             "birth_date",
             "exact",
             f"出生日期与身份证一致（{left.value}）",
             f"birth date agrees with the ID ({left.value})",
-            c.value_key,
+            key,
         )
     return FieldComparison(
-        "birth_date", c.level, c.detail_zh + "（据身份证）", c.detail_en + " (from the ID)"
+        "birth_date", level, c.detail_zh + "（据身份证）", c.detail_en + " (from the ID)"
     )
-
-
-def _level_only(level_and_key: tuple[Level, str]) -> tuple[Level, str, str, str]:
-    level, key = level_and_key
-    return level, "", "", key
 
 
 def _from_damaged_id(
@@ -107,7 +105,8 @@ def gender_from_damaged_id(person: Person, event: EventRecord) -> bool:
 def gender_level(person: Person, event: EventRecord) -> tuple[Level, str]:
     """The genders' level and value key (each side's own, else the one in its id).
 
-    The rules of :func:`compare_gender` without its words (the matcher's fast path).
+    A gender read out of an id that fails its check character and disagrees gives
+    ``missing``, as a birth date does (:func:`birth_level`).
     """
     left, right = person.gender or person.id.gender, event.gender or event.id.gender
     if left is None or right is None:
@@ -117,20 +116,20 @@ def gender_level(person: Person, event: EventRecord) -> tuple[Level, str]:
     return ("missing", "") if gender_from_damaged_id(person, event) else ("disagree", "")
 
 
-def compare_gender(person: Person, event: EventRecord, *, detail: bool = True) -> FieldComparison:
+def compare_gender(person: Person, event: EventRecord) -> FieldComparison:
     """Compare genders: each side's own, else the one embedded in its id.
 
     A woman on the watchlist and an event with no gender but a female id give ``exact`` (value
-    key ``F``), "gender agrees with the ID (female)". A gender read out of an id that fails its
-    check character and disagrees gives ``missing``, as in :func:`compare_birth`.
-    ``detail=False`` gives :func:`gender_level` with empty details.
+    key ``F``), "gender agrees with the ID (female)": :func:`gender_level` in words.
     """
-    level, key = gender_level(person, event)
-    if not detail:
-        return FieldComparison("gender", level, "", "", key)
+    return gender_words(person, event, *gender_level(person, event))
+
+
+def gender_words(person: Person, event: EventRecord, level: Level, key: str) -> FieldComparison:
+    """The words for a pair's genders compared at ``level`` (:func:`gender_level`)."""
     left, right = person.gender or person.id.gender, event.gender or event.id.gender
     if left is None or right is None:
-        return FieldComparison("gender", "missing", "性别缺失", "gender missing")
+        return FieldComparison("gender", level, "性别缺失", "gender missing")
     if level == "missing":
         return FieldComparison(
             "gender",
@@ -147,7 +146,7 @@ def compare_gender(person: Person, event: EventRecord, *, detail: bool = True) -
         )
     return FieldComparison(
         "gender",
-        "disagree",
+        level,
         f"性别不同（{_GENDER_ZH[left]}/{_GENDER_ZH[right]}）",
         f"gender differs ({_GENDER_EN[left]}/{_GENDER_EN[right]})",
     )

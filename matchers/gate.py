@@ -1,19 +1,19 @@
 """The lead gate: what besides a score a pair needs to become a lead.
 
-:func:`has_identifying_agreement` is the hard gate that a name, however rare, never makes a
-lead on its own, and :func:`has_uncommon_name_support` that a common name with a birth date
-(and gender) and nothing else does not either. :func:`anchored_by_id` is the one rule that
-makes a lead below the score: an exact, checksum-valid resident id beside a name that agrees
-at least in part.
+:func:`identifying_agreement` is the hard gate that a name, however rare, never makes a
+lead on its own, and :func:`uncommon_name_support` that a common name with a birth date
+(and gender) and nothing else does not either. Each rule is stated once, on levels:
+:func:`matchers.scoring.score_levels` applies them, and the matcher's early exits
+(:mod:`matchers.compare`) ask the same functions with the best levels still possible.
+:func:`anchored_by_id` is the one rule that makes a lead below the score: an exact,
+checksum-valid resident id beside a name that agrees at least in part.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from matchers.frequencies import TF_LEVELS, commonness
 from matchers.ids import CHECKED_ID_KEY
-from matchers.levels import FieldComparison, Level
+from matchers.levels import Level
 from matchers.model import MatchModel
 
 __all__ = [
@@ -21,8 +21,6 @@ __all__ = [
     "ANCHOR_NAME_LEVELS",
     "TYPO_ANCHOR_NAME_LEVELS",
     "anchored_by_id",
-    "has_identifying_agreement",
-    "has_uncommon_name_support",
     "identifying_agreement",
     "uncommon_name_support",
 ]
@@ -64,7 +62,9 @@ def anchored_by_id(*, id_number: str, id_key: str, name: str | None) -> bool:
     return id_number == "exact" and id_key.startswith(CHECKED_ID_KEY) and name in ANCHOR_NAME_LEVELS
 
 
-def has_identifying_agreement(levels: Sequence[tuple[str, str]]) -> bool:
+def identifying_agreement(
+    *, id_number: str, phone: str, address: str, birth_date: str, gender: str
+) -> bool:
     """The hard lead gate: some identifying field other than the name must agree.
 
     A pair qualifies when ``id_number`` or ``phone`` agrees at ``exact``, ``typo`` or
@@ -74,25 +74,15 @@ def has_identifying_agreement(levels: Sequence[tuple[str, str]]) -> bool:
     gender). A name alone, however rare, never does.
 
     Args:
-        levels: ``(field, level)`` pairs of a comparison.
+        id_number: the id's level.
+        phone: the phone's level.
+        address: the address's level.
+        birth_date: the birth date's level.
+        gender: the gender's level.
 
     Returns:
         Whether the pair may become a lead.
     """
-    by_field = dict(levels)
-    return identifying_agreement(
-        id_number=by_field.get("id_number", "missing"),
-        phone=by_field.get("phone", "missing"),
-        address=by_field.get("address", "missing"),
-        birth_date=by_field.get("birth_date", "missing"),
-        gender=by_field.get("gender", "missing"),
-    )
-
-
-def identifying_agreement(
-    *, id_number: str, phone: str, address: str, birth_date: str, gender: str
-) -> bool:
-    """:func:`has_identifying_agreement` on the five identifying fields' levels."""
     if id_number in AGREEING_LEVELS or phone in AGREEING_LEVELS:
         return True
     # Below ``exact`` an address is the same road or district (addresses.py): thousands of
@@ -106,47 +96,6 @@ def identifying_agreement(
     return birth_date == "exact" and gender == "missing"
 
 
-def has_uncommon_name_support(model: MatchModel, comparisons: Sequence[FieldComparison]) -> bool:
-    """The common-name rule: a birth date (and gender) identifies only beside an uncommon name.
-
-    When no id, phone or address agrees (the gate passed on the birth date and gender alone)
-    and the model carries a trained name table, the pair is a lead only if the table does not
-    list the name as common: at a frequency of at least ``2 ** -tf.common_name_margin`` times the
-    ``u`` of an exact name agreement (the average agreeing name); a name not listed counts
-    as seen ``tf.table_unlisted`` times. 张伟 with a birthday is one of the dozens of 张伟
-    born that day across a province; a name seen once in the training events is not. Without
-    a trained table no name is known to be common and the rule passes. Registers that record
-    no gender (FEBRL-like) already need an exact birth date and are left to the score: the
-    rule is for the resident-register namesake, name + birth date + gender.
-
-    The birth date is weighed by the same table (``birth_date:`` keys): a date heaped on 1
-    January or 1 July (where estimated dates were registered, thousands share each) makes the
-    pair as common as a common name does, so it supports only an exceptionally rare name.
-
-    Args:
-        model: the model (its name table, ``u`` and ``tf.common_name_margin``).
-        comparisons: the field comparisons of a pair (the name's and the birth date's
-            ``value_key`` are looked up).
-
-    Returns:
-        Whether the pair may become a lead as far as this rule goes.
-    """
-    by_field = {c.field: c for c in comparisons}
-    name = by_field.get("name")
-    levels = {f: c.level for f, c in by_field.items()}
-    birth = by_field.get("birth_date")
-    return uncommon_name_support(
-        model,
-        id_number=levels.get("id_number", "missing"),
-        phone=levels.get("phone", "missing"),
-        address=levels.get("address", "missing"),
-        gender=levels.get("gender", "missing"),
-        name=None if name is None else name.level,
-        name_key="" if name is None else name.value_key,
-        birth_key="" if birth is None else birth.value_key,
-    )
-
-
 def uncommon_name_support(
     model: MatchModel,
     *,
@@ -158,15 +107,38 @@ def uncommon_name_support(
     name_key: str,
     birth_key: str = "",
 ) -> bool:
-    """:func:`has_uncommon_name_support` on the fields' levels and the name's value key.
+    """The common-name rule: a birth date (and gender) identifies only beside an uncommon name.
 
-    ``birth_key`` is the agreeing birth date (``YYYY-MM-DD``, ``""`` when the dates do not
-    agree exactly). The name and the date are weighed together: how many times more common
-    than average each is (:func:`matchers.frequencies.commonness`, bits), the date's only when
-    above average. The pair is a lead when the sum stays below ``-tf.common_name_margin``
-    (a name at least four times rarer than the average agreeing one, on an ordinary date),
-    or, for a name not compared at the ``exact`` or ``sound`` level, when the date alone is
-    less than ``2 ** margin`` times as common as average.
+    When no id, phone or address agrees (the gate passed on the birth date and gender alone)
+    and the model carries a trained name table, the pair is a lead only if the table does not
+    list the name as common. 张伟 with a birthday is one of the dozens of 张伟 born that day
+    across a province; a name seen once in the training events is not. Without a trained table
+    no name is known to be common and the rule passes. Registers that record no gender
+    (FEBRL-like) already need an exact birth date and are left to the score: the rule is for
+    the resident-register namesake, name + birth date + gender.
+
+    The name and the date are weighed together: how many times more common than average each
+    is (:func:`matchers.frequencies.commonness`, bits; a name not listed counts as seen
+    ``tf.table_unlisted`` times), the date's only when above average (a date heaped on 1
+    January or 1 July, where estimated dates were registered, makes the pair as common as a
+    common name does). The pair is a lead when the sum stays below ``-tf.common_name_margin``
+    (a name at least four times rarer than the average agreeing one, on an ordinary date), or,
+    for a name not compared at the ``exact`` or ``sound`` level, when the date alone is less
+    than ``2 ** margin`` times as common as average.
+
+    Args:
+        model: the model (its name table, ``u`` and ``tf.common_name_margin``).
+        id_number: the id's level.
+        phone: the phone's level.
+        address: the address's level.
+        gender: the gender's level.
+        name: the name's level (``None`` when not compared).
+        name_key: the agreeing name's value key.
+        birth_key: the agreeing birth date (``YYYY-MM-DD``; ``""`` when the dates do not agree
+            exactly).
+
+    Returns:
+        Whether the pair may become a lead as far as this rule goes.
     """
     if id_number in AGREEING_LEVELS or phone in AGREEING_LEVELS:
         return True

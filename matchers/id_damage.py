@@ -16,7 +16,7 @@ day in the same county differ only in the sequence digits). Only a damaged numbe
 fails its check, or a legacy 15-digit number whose check character is ours) is read as a typo.
 
 The functions take the normalised values (``IdForms.value``), so :mod:`matchers.ids` can call
-them without a cycle; the levels and details are those of :func:`matchers.ids.compare_id`.
+them without a cycle; the levels and words are those of :func:`matchers.ids.compare_id`.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ __all__ = [
     "MIN_VISIBLE",
     "Damage",
     "check_char",
-    "compare_masked",
-    "compare_resident",
     "id_comparison",
     "masked_level",
+    "masked_words",
     "resident_damage",
     "resident_level",
+    "resident_words",
 ]
 
 # Fewer visible characters than this (a region code and little else) identify nobody.
@@ -134,12 +134,17 @@ _DAMAGE_LEVEL: dict[Damage, Level] = {
 
 
 def resident_level(a: str, b: str, *, legacy: bool) -> Level:
-    """:func:`compare_resident`'s level without its details (the matcher's fast path)."""
+    """The level of two different, unmasked resident ids (:func:`resident_damage`'s kind)."""
     return _DAMAGE_LEVEL[resident_damage(a, b, legacy=legacy)[0]]
 
 
 def masked_level(a: str, b: str) -> Level:
-    """:func:`compare_masked`'s level without its details (the matcher's fast path)."""
+    """The level of two resident ids of which one or both are masked, by their visible characters.
+
+    ``partial`` (at least :data:`MIN_VISIBLE` visible characters, all agreeing), ``weak``
+    (fewer, but at least :data:`MIN_TAIL` of the last characters, the check character among
+    them, all agreeing), ``disagree`` or ``missing``.
+    """
     if len(a) != len(b):
         return "missing"
     both = [(x, y) for x, y in zip(a, b, strict=True) if x != "*" and y != "*"]
@@ -151,20 +156,15 @@ def masked_level(a: str, b: str) -> Level:
     return "weak" if len(both) >= MIN_TAIL and a[17] != "*" and b[17] != "*" else "missing"
 
 
-def compare_masked(a: str, b: str, *, shown: str) -> FieldComparison:
-    """Compare two resident ids of which one or both are masked, by their visible characters.
+def masked_words(a: str, b: str, level: Level, *, shown: str) -> FieldComparison:
+    """The words for two masked ids compared at ``level`` (:func:`masked_level`).
 
     Args:
         a: one side's value.
         b: the other side's value.
+        level: their level.
         shown: the masked value to show in the details.
-
-    Returns:
-        ``partial`` (at least :data:`MIN_VISIBLE` visible characters, all agreeing),
-        ``weak`` (fewer, but at least :data:`MIN_TAIL` of the last characters, the check
-        character among them, all agreeing), ``disagree`` or ``missing``.
     """
-    level = masked_level(a, b)  # the rules live there; this only says them in words
     if len(a) != len(b):
         return id_comparison(
             "missing", "身份证号被遮盖，长度不符", "masked ID number has another length"
@@ -196,8 +196,10 @@ def compare_masked(a: str, b: str, *, shown: str) -> FieldComparison:
     )
 
 
-def compare_resident(a: str, b: str, *, legacy: bool, invalid: str | None) -> FieldComparison:
-    """Compare two different, unmasked resident ids and say how one is a damaged other.
+def resident_words(a: str, b: str, *, legacy: bool, invalid: str | None) -> FieldComparison:
+    """Say how one of two different, unmasked resident ids is a damaged other.
+
+    The level is :func:`resident_level`'s (the same :func:`resident_damage` read).
 
     Args:
         a: one side's value.

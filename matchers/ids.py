@@ -38,11 +38,11 @@ from matchers.id_damage import (
     MIN_TAIL,
     MIN_VISIBLE,
     check_char,
-    compare_masked,
-    compare_resident,
     id_comparison,
     masked_level,
+    masked_words,
     resident_level,
+    resident_words,
 )
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, mask_id
@@ -55,6 +55,7 @@ __all__ = [
     "compare_id",
     "id_block_keys",
     "id_level",
+    "id_words",
     "normalise_id",
 ]
 
@@ -348,28 +349,44 @@ def compare_id(left: IdForms, right: IdForms) -> FieldComparison:
     Returns:
         ``exact``, ``typo`` (one digit substituted, two adjacent digits swapped, or one digit
         dropped / doubled), ``partial`` (same body with another check character, or masked with
-        the visible digits agreeing), ``disagree`` or ``missing``.
+        the visible digits agreeing), ``disagree`` or ``missing``: :func:`id_level` in words.
     """
-    if not (left.comparable and right.comparable):
-        return id_comparison("missing", "证件号缺失或无法比较", "ID number missing or unusable")
+    return id_words(left, right, *id_level(left, right))
+
+
+def id_words(left: IdForms, right: IdForms, level: Level, key: str) -> FieldComparison:
+    """The words for two ids compared at ``level`` (:func:`id_level`): it decides nothing.
+
+    Args:
+        left: one side (usually the watchlist person).
+        right: the other side (usually the event).
+        level: their level.
+        key: their value key.
+    """
+    if level == "missing" and not (left.comparable and right.comparable):
+        return id_comparison(level, "证件号缺失或无法比较", "ID number missing or unusable")
     if left.id_type != right.id_type:
-        return _compare_types(left, right)
+        return _types_words(left, level, key)
     if left.masked or right.masked:  # even two equal masked numbers may hide different digits
-        return compare_masked(left.value, right.value, shown=(left if left.masked else right).value)
-    if left.value == right.value:
-        return _exact(left, right)
+        return masked_words(left.value, right.value, level, shown=_shown(left, right))
+    if level == "exact":
+        return _exact(left, right, key)
     if left.id_type != "cn_resident":
-        return _compare_plain(left, right)
-    legacy = "id_legacy_15" in left.flags or "id_legacy_15" in right.flags
+        return _plain_words(left, right, level)
     invalid = next((f.value for f in (left, right) if not f.valid), None)
-    return compare_resident(left.value, right.value, legacy=legacy, invalid=invalid)
+    legacy = "id_legacy_15" in left.flags or "id_legacy_15" in right.flags
+    return resident_words(left.value, right.value, legacy=legacy, invalid=invalid)
+
+
+def _shown(left: IdForms, right: IdForms) -> str:
+    return (left if left.masked else right).value
 
 
 def id_level(left: IdForms, right: IdForms) -> tuple[Level, str]:
-    """:func:`compare_id`'s level and value key without its details (the matcher's fast path).
+    """The level and value key of two identity numbers: the id rules, without words.
 
-    Most compared pairs never become leads; their masked, readable details are built only for
-    the pairs that do. Same rules as :func:`compare_id`, in the same order.
+    Most compared pairs never become leads; their masked, readable words are built only for
+    the pairs that do (:func:`id_words`).
 
     Args:
         left: one side (usually the watchlist person).
@@ -395,10 +412,8 @@ def id_level(left: IdForms, right: IdForms) -> tuple[Level, str]:
     return resident_level(a, b, legacy=legacy), ""
 
 
-def _exact(left: IdForms, right: IdForms) -> FieldComparison:
+def _exact(left: IdForms, right: IdForms, key: str) -> FieldComparison:
     m = mask_id(left.value)
-    checked = left.valid and right.valid and left.id_type == "cn_resident"
-    key = _key(left.value, checked=checked)
     read = next((f.flags for f in (left, right) if "id_ocr_letters" in f.flags), ())
     if read:  # say it: an officer should know the number was read back from letters
         zh = f"证件号一致（{m}；字母按数字读取，如O为0、I/l为1、B为8）"
@@ -407,23 +422,23 @@ def _exact(left: IdForms, right: IdForms) -> FieldComparison:
     return id_comparison("exact", f"证件号一致（{m}）", f"ID number identical ({m})", key)
 
 
-def _compare_types(left: IdForms, right: IdForms) -> FieldComparison:
-    if left.value == right.value:
+def _types_words(left: IdForms, level: Level, key: str) -> FieldComparison:
+    if level == "exact":
         m = mask_id(left.value)
         zh, en = f"证件号一致（{m}，证件类型不同）", f"ID numbers identical ({m}; types differ)"
-        return id_comparison("exact", zh, en, _key(left.value))
-    return id_comparison("missing", "证件类型不同，无法比较", "ID types differ; not compared")
+        return id_comparison("exact", zh, en, key)
+    return id_comparison(level, "证件类型不同，无法比较", "ID types differ; not compared")
 
 
-def _compare_plain(left: IdForms, right: IdForms) -> FieldComparison:
-    if OSA.distance(left.value, right.value) == 1:
+def _plain_words(left: IdForms, right: IdForms, level: Level) -> FieldComparison:
+    if level == "typo":
         ml, mr = mask_id(left.value), mask_id(right.value)
         return id_comparison(
             "typo",
             f"证件号相差一个字符（{ml} / {mr}）",
             f"ID numbers differ by one character ({ml} / {mr})",
         )
-    return id_comparison("disagree", "证件号不同", "ID numbers differ")
+    return id_comparison(level, "证件号不同", "ID numbers differ")
 
 
 def id_block_keys(forms: IdForms) -> frozenset[str]:

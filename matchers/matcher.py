@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from matchers.blocking import watchlist_index
-from matchers.compare import QuickScorer
+from matchers.compare import PairScorer, describe
 from matchers.errors import InvalidRecord
 from matchers.explain import explain
 from matchers.frequencies import TermFrequencies, tf_key
@@ -34,7 +34,7 @@ from matchers.records import (
     event_from_raw,
     person_from_raw,
 )
-from matchers.scoring import compare_if_identifying, score_comparisons
+from matchers.scoring import worded_score
 
 __all__ = ["MatchOutcome", "Matcher", "RosterAction", "RosterChange", "name_tf_keys"]
 
@@ -135,7 +135,7 @@ class Matcher:
         self._tf: TermFrequencies | None = tf_table
         if tf_table is None and model.tf.mode != "off":
             self._tf = TermFrequencies()
-        self._quick = QuickScorer(model, self._tf)
+        self._scorer = PairScorer(model, self._tf)
         # The latest occurred_at of the events matched so far: a person whose trace begins
         # before it arrived late for some of them (RosterChange.late).
         self._newest_event: str | None = None
@@ -296,28 +296,25 @@ class Matcher:
         leads = []
         skipped = 0
         for person in candidates:
-            # Levels first: most pairs are gated or score below ``low``, and their details
+            # Levels first: most pairs are gated or score below ``low``, and their words
             # (masked, readable text) would be built for nothing.
-            if self._quick.tier(person, event) is None:
+            levels = self._scorer.levels(person, event)
+            if levels is None:
                 continue
-            comparison = compare_if_identifying(person, event)
-            if comparison is None:
-                continue  # cannot happen: the quick score applies the same gate
-            scored = score_comparisons(
-                self.model, comparison.fields, tf=self._tf, implied=comparison.implied
-            )
+            scored = self._scorer.score(levels)
             if scored.tier is None:
                 continue
             if before_trace(person, event, self.trace_lookback):
                 skipped += 1
                 continue
-            explanation = explain(scored.contributions)
+            worded = worded_score(self.model, levels, scored, describe(person, event, levels))
+            explanation = explain(worded.contributions)
             digest = digest or event_digest(raw or {})
             leads.append(
                 build_lead(
                     person,
                     event,
-                    scored,
+                    worded,
                     explanation,
                     model_version=self.model.version,
                     digest=digest,

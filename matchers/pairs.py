@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from matchers.blocking import event_block_keys, person_block_keys, watchlist_index
+from matchers.compare import pair_levels
 from matchers.levels import Level
 from matchers.model import FIELDS, BlockingParams
 from matchers.records import EventRecord, Person
-from matchers.scoring import compare_records
 
 __all__ = [
     "SESSIONS",
@@ -57,7 +57,7 @@ def random_pair_levels(
     for _ in range(pairs):
         person = persons[rng.randrange(len(persons))]
         event = events[rng.randrange(len(events))]
-        counts[compare_records(person, event).levels()] += 1
+        counts[pair_levels(person, event).vector()] += 1
     return counts
 
 
@@ -95,7 +95,7 @@ def blocked_pair_levels(
             candidate = index.get(person_id)
             if candidate is None:
                 continue
-            vector = compare_records(candidate, event).levels()
+            vector = pair_levels(candidate, event).vector()
             every[vector] += 1
             shared = person_block_keys(candidate) & event_keys
             for name, (prefixes, excluded) in SESSIONS.items():

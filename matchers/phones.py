@@ -39,6 +39,7 @@ __all__ = [
     "normalise_phone",
     "phone_block_keys",
     "phone_level",
+    "phone_words",
 ]
 
 PhoneKind = Literal["mobile", "landline", "service", "other"]
@@ -245,25 +246,35 @@ def compare_phone(person: Sequence[PhoneForms] | PhoneForms, event: PhoneForms) 
     Returns:
         ``exact`` (one of them), ``typo`` (one digit substituted, dropped or doubled, or two
         adjacent digits swapped), ``partial`` (same landline local number with another or no
-        area code), ``disagree`` or ``missing``.
+        area code), ``disagree`` or ``missing``: :func:`phone_level` in words.
+    """
+    return phone_words(person, event, phone_level(person, event)[0])
+
+
+def phone_words(
+    person: Sequence[PhoneForms] | PhoneForms, event: PhoneForms, level: Level
+) -> FieldComparison:
+    """The words for a person's phones and an event's compared at ``level`` (:func:`phone_level`).
+
+    The phone quoted is the first of the person's that agrees at that level.
     """
     known = [person] if isinstance(person, PhoneForms) else list(person)
     usable = [p for p in known if p.comparable]
-    if not usable or not event.comparable:
+    if level == "missing":
         return _cmp("missing", "电话号码缺失或无法识别", "phone missing or unreadable")
-    best = min((_compare_one(p, event) for p in usable), key=lambda c: _RANK[c.level])
-    if best.level == "disagree" and len(usable) > 1:
+    if level == "disagree" and len(usable) > 1:
         e = mask_phone(event.value)
         return _cmp(
             "disagree",
             f"电话号码（{e}）与已知的{len(usable)}个号码都不同",
             f"phone {e} matches none of the {len(usable)} known numbers",
         )
-    return best
+    best = next(p for p in usable if _level_one(p, event) == level)
+    return _words_one(best, event, level)
 
 
 def phone_level(person: Sequence[PhoneForms] | PhoneForms, event: PhoneForms) -> tuple[Level, str]:
-    """:func:`compare_phone`'s level and value key without its details (the fast path).
+    """The phones' level and value key: the best agreement of any of the person's phones.
 
     Args:
         person: the person's phones (or a single one).
@@ -302,8 +313,7 @@ def _level_one(p: PhoneForms, e: PhoneForms) -> Level:
     return "disagree"
 
 
-def _compare_one(p: PhoneForms, e: PhoneForms) -> FieldComparison:
-    level = _level_one(p, e)  # the rules live there; this only says them in words
+def _words_one(p: PhoneForms, e: PhoneForms, level: Level) -> FieldComparison:
     mp, me = mask_phone(p.value), mask_phone(e.value)
     if level == "exact":
         return _cmp("exact", f"电话号码一致（{me}）", f"phone identical ({me})", _key(e.value))

@@ -1,9 +1,11 @@
-"""Fellegi-Sunter scoring: comparison levels to match weights, with term-frequency adjustment.
+"""Fellegi-Sunter scoring: a pair's levels to a score and a tier, with term frequencies.
 
 The score of a pair is the prior log2-odds plus, per field, ``log2(m / u)`` of its level
 (``missing`` weighs 0); an ``exact`` or ``sound`` name agreement is adjusted by how common the
 agreeing value is (:mod:`matchers.frequencies`). A lead needs more than a score: the gate of
-:mod:`matchers.gate` that a name alone never makes one.
+:mod:`matchers.gate` that a name alone never makes one. :func:`score_levels` is the one
+statement of all of it; :func:`worded_score` adds the words a lead shows, and
+:func:`score_comparisons` scores worded comparisons through the same function.
 """
 
 from __future__ import annotations
@@ -13,44 +15,35 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from matchers.addresses import compare_address
-from matchers.demographics import (
-    compare_birth,
-    compare_gender,
-    gender_from_damaged_id,
-    own_or_id_date,
-)
-from matchers.frequencies import TermFrequencies, tf_weight
+from matchers.frequencies import TF_LEVELS, TermFrequencies, tf_weight
 from matchers.gate import (
     AGREEING_LEVELS,
     anchored_by_id,
-    has_identifying_agreement,
-    has_uncommon_name_support,
+    identifying_agreement,
+    uncommon_name_support,
 )
-from matchers.ids import IdForms, compare_id
-from matchers.levels import FieldComparison, FieldName, Level
+from matchers.levels import LEVELS, PAIR_FIELDS, FieldComparison, FieldName, Level, PairLevels
 from matchers.model import MatchModel
-from matchers.names import compare_name_sets
-from matchers.phones import PhoneForms, compare_phone
-from matchers.records import EventRecord, Person
 
 __all__ = [
     "FieldContribution",
+    "LevelScore",
     "PairComparison",
     "PairScore",
     "Tier",
+    "Weights",
     "clamp_score",
-    "compare_if_identifying",
-    "compare_records",
     "household_weaker",
-    "implied_fields",
-    "may_identify",
     "probability_of",
     "score_comparisons",
-    "score_pair",
+    "score_levels",
     "tier_of",
+    "worded_score",
 ]
 
+# TF-adjusted weights memoised per (field, level, value key) when they cannot change (a trained
+# table); bounded so that a stream of new names cannot grow it without end.
+_MAX_MEMO = 200_000
 Tier = Literal["high", "medium", "low"]
 # A TF adjustment at least this large is said in the field's detail.
 _SAID_TF_BITS = 0.5
@@ -166,6 +159,201 @@ def tier_of(
     return "medium" if score >= t.medium else "low"
 
 
+class Weights:
+    """A model and a term-frequency table compiled into weight tables: a level's weight, fast.
+
+    Args:
+        model: the match model.
+        tf: the term-frequency table in use (the matcher's); ``None`` for none.
+    """
+
+    __slots__ = ("_memo", "_tables", "_tf", "_tf_fields", "model")
+
+    def __init__(self, model: MatchModel, tf: TermFrequencies | None) -> None:
+        self.model = model
+        self._tf = tf
+        self._tables: dict[str, dict[str, float]] = {
+            f: {lv: model.weight(f, lv) for lv in LEVELS} for f in PAIR_FIELDS
+        }
+        settings = model.tf
+        self._tf_fields = frozenset(settings.fields) if settings.mode != "off" else frozenset()
+        # A trained table's weights cannot change: memoised per (field, level, value key).
+        self._memo: dict[tuple[str, str, str], float] | None = (
+            {} if settings.mode == "events" and bool(settings.table) else None
+        )
+
+    def table(self, field: FieldName) -> dict[str, float]:
+        """The untouched ``log2(m / u)`` of each level of a field."""
+        return self._tables[field]
+
+    def adjusts(self, field: FieldName) -> bool:
+        """Whether term frequencies may move the field's weights."""
+        return field in self._tf_fields
+
+    def only_lower(self, field: FieldName) -> bool:
+        """Whether term frequencies can lower the field's weights but never raise them."""
+        settings = self.model.tf
+        trained = self._memo is not None
+        return (trained and settings.weight >= 0) or field not in self._tf_fields
+
+    def weight(self, field: FieldName, level: Level, key: str) -> float:
+        """The weight of a level, TF-adjusted (:func:`matchers.frequencies.tf_weight`)."""
+        if field not in self._tf_fields or level not in TF_LEVELS or not key:
+            return self._tables[field][level]
+        memo = self._memo
+        if memo is None:
+            return tf_weight(self.model, FieldComparison(field, level, "", "", key), self._tf)
+        weight = memo.get((field, level, key))
+        if weight is None:
+            if len(memo) >= _MAX_MEMO:
+                memo.clear()
+            weight = tf_weight(self.model, FieldComparison(field, level, "", "", key), self._tf)
+            memo[(field, level, key)] = weight
+        return weight
+
+
+@dataclass(frozen=True, slots=True)
+class LevelScore:
+    """What the levels of a pair score, before any words.
+
+    Attributes:
+        score: total log2 match weight (prior included), clamped.
+        tier: the lead tier, or ``None`` (too low, or gated).
+        eligible: the lead gate passed (:mod:`matchers.gate`).
+        weights: each field's weight in :data:`matchers.levels.PAIR_FIELDS` order, TF-adjusted,
+            0 when implied by the id; the household's weaker field still at its own weight.
+        household: the field of a shared phone and address that is not counted, or ``None``.
+    """
+
+    score: float
+    tier: Tier | None
+    eligible: bool
+    weights: tuple[float, ...]
+    household: Literal["phone", "address"] | None
+
+    # Written out, not generated by dataclass, so that the compiled build constructs natively
+    # (matchers.frozen); tests/unit/matchers/test_frozen.py holds it to the fields above.
+    def __init__(
+        self,
+        score: float,
+        tier: Tier | None,
+        eligible: bool,
+        weights: tuple[float, ...],
+        household: Literal["phone", "address"] | None,
+    ) -> None:
+        object.__setattr__(self, "score", score)
+        object.__setattr__(self, "tier", tier)
+        object.__setattr__(self, "eligible", eligible)
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "household", household)
+
+
+def score_levels(weights: Weights, levels: PairLevels) -> LevelScore:
+    """Score one pair from its levels: THE scoring rule, every other path derives from it.
+
+    The prior plus each field's weight (0 for an agreement the exact id already carries), a
+    shared phone and address counted once (:func:`household_weaker`), the lead gate
+    (:func:`matchers.gate.identifying_agreement`, :func:`matchers.gate.uncommon_name_support`)
+    and the id anchor (:func:`matchers.gate.anchored_by_id`).
+
+    Args:
+        weights: the model's weights (and term frequencies).
+        levels: the pair's levels.
+
+    Returns:
+        The score, tier and per-field weights; always finite.
+    """
+    model = weights.model
+    w_name = weights.weight("name", levels.name, levels.name_key)
+    w_id = weights.weight("id_number", levels.id_number, levels.id_key)
+    w_birth = (
+        0.0
+        if levels.implied_birth
+        else weights.weight("birth_date", levels.birth_date, levels.birth_key)
+    )
+    w_gender = (
+        0.0 if levels.implied_gender else weights.weight("gender", levels.gender, levels.gender_key)
+    )
+    w_phone = weights.weight("phone", levels.phone, levels.phone_key)
+    w_address = weights.weight("address", levels.address, levels.address_key)
+    household = household_weaker(levels.phone, w_phone, levels.address, w_address)
+    counted_phone = 0.0 if household == "phone" else w_phone
+    counted_address = 0.0 if household == "address" else w_address
+    # Summed in field order: the bounds of matchers.compare add the same floats.
+    total = clamp_score(
+        model.prior_weight + (w_name + w_id + w_birth + w_gender + counted_phone + counted_address)
+    )
+    eligible = identifying_agreement(
+        id_number=levels.id_number,
+        phone=levels.phone,
+        address=levels.address,
+        birth_date=levels.birth_date,
+        gender=levels.gender,
+    ) and uncommon_name_support(
+        model,
+        id_number=levels.id_number,
+        phone=levels.phone,
+        address=levels.address,
+        gender=levels.gender,
+        name=levels.name,
+        name_key=levels.name_key,
+        birth_key=levels.birth_key,
+    )
+    anchored = anchored_by_id(id_number=levels.id_number, id_key=levels.id_key, name=levels.name)
+    return LevelScore(
+        total,
+        tier_of(model, total, eligible=eligible, anchored=anchored),
+        eligible,
+        (w_name, w_id, w_birth, w_gender, w_phone, w_address),
+        household,
+    )
+
+
+def worded_score(
+    model: MatchModel,
+    levels: PairLevels,
+    scored: LevelScore,
+    comparisons: Sequence[FieldComparison],
+) -> PairScore:
+    """A pair's score with its words: each field's contribution, as officers read it.
+
+    The weights are ``scored``'s; the words are the comparisons' (:func:`matchers.compare.describe`
+    at the levels scored), with why a value counted for less (a common value, a household
+    counted once) added.
+
+    Args:
+        model: the model (a level's weight before TF adjustment, for the words).
+        levels: the pair's levels (which agreements the id implies).
+        scored: the pair's :func:`score_levels`.
+        comparisons: the pair's worded comparisons, at most one a field, in the order kept.
+    """
+    weight_of = dict(zip(PAIR_FIELDS, scored.weights, strict=True))
+    implied = levels.implied()
+    out: list[FieldContribution] = []
+    for c in comparisons:
+        is_implied = c.field in implied
+        w = weight_of[c.field]
+        zh, en = c.detail_zh, c.detail_en
+        lowered = model.weight(c.field, c.level) - w
+        if zh and not is_implied and lowered >= _SAID_TF_BITS:
+            # Officers should see why a value counted for less.
+            what_zh, what_en = _COMMON_VALUE.get(c.field, ("常见值", "a common value"))
+            zh += f"（{what_zh}，权重降低{lowered:.1f}位）"
+            en += f" ({what_en}: {lowered:.1f} bits less)"
+        if c.field == scored.household:
+            w = 0.0
+            zh += "（与同住址/电话合计一次）"
+            en += " (counted once with the shared household phone/address)"
+        out.append(FieldContribution(c.field, c.level, w, zh, en, is_implied))
+    return PairScore(
+        score=scored.score,
+        probability=probability_of(scored.score),
+        tier=scored.tier,
+        eligible=scored.eligible,
+        contributions=tuple(out),
+    )
+
+
 def score_comparisons(
     model: MatchModel,
     comparisons: Sequence[FieldComparison],
@@ -173,84 +361,34 @@ def score_comparisons(
     tf: TermFrequencies | None = None,
     implied: frozenset[str] = frozenset(),
 ) -> PairScore:
-    """Score one pair from its field comparisons.
+    """Score one pair from worded field comparisons (:func:`score_levels` on their levels).
 
     Args:
         model: the m/u parameters, prior and thresholds.
-        comparisons: one comparison per field (order kept in the contributions).
+        comparisons: at most one comparison per field (order kept in the contributions); a
+            field not among them is ``missing``.
         tf: value frequencies for the TF adjustment; ``None`` (or ``tf.mode == "off"``) for none.
         implied: fields whose agreement an exact id match already counts; they weigh 0.
 
     Returns:
         The total score, probability, tier and contributions; always finite.
     """
-    out: list[FieldContribution] = []
-    for c in comparisons:
-        is_implied = c.field in implied and c.level != "missing"
-        w = 0.0 if is_implied else tf_weight(model, c, tf)
-        zh, en = c.detail_zh, c.detail_en
-        lowered = model.weight(c.field, c.level) - w
-        if zh and not is_implied and lowered >= _SAID_TF_BITS:
-            # Officers should see why a value counted for less (the fast path has no details).
-            what_zh, what_en = _COMMON_VALUE.get(c.field, ("常见值", "a common value"))
-            zh += f"（{what_zh}，权重降低{lowered:.1f}位）"
-            en += f" ({what_en}: {lowered:.1f} bits less)"
-        out.append(FieldContribution(c.field, c.level, w, zh, en, is_implied))
-    out = _household_once(out)
-    total = clamp_score(model.prior_weight + sum(c.weight for c in out))
-    eligible = has_identifying_agreement(
-        [(c.field, c.level) for c in out]
-    ) and has_uncommon_name_support(model, comparisons)
-    by_field = {c.field: c for c in comparisons}
-    id_, name = by_field.get("id_number"), by_field.get("name")
-    anchored = id_ is not None and anchored_by_id(
-        id_number=id_.level, id_key=id_.value_key, name=None if name is None else name.level
-    )
-    return PairScore(
-        score=total,
-        probability=probability_of(total),
-        tier=tier_of(model, total, eligible=eligible, anchored=anchored),
-        eligible=eligible,
-        contributions=tuple(out),
-    )
-
-
-def _household_once(out: list[FieldContribution]) -> list[FieldContribution]:
-    """Count a shared phone and a shared address once: they are one household, not two clues.
-
-    Fellegi-Sunter adds the fields' weights as if they were independent, but among
-    *non-matches* they are not: the people who share an address are the household, and
-    they share the landline or family mobile too, so P(both agree | non-match) is about
-    P(address agrees | non-match), far above the product of the two u. Counting both would
-    lift a relative (different name, no id) to a lead. When both agree, only the stronger
-    weight counts; the weaker one weighs 0 and says why.
-    """
-    at = {c.field: i for i, c in enumerate(out)}
-    if "phone" not in at or "address" not in at:
-        return out
-    phone, address = out[at["phone"]], out[at["address"]]
-    which = household_weaker(phone.level, phone.weight, address.level, address.weight)
-    if which is None:
-        return out
-    weaker = phone if which == "phone" else address
-    out[at[weaker.field]] = FieldContribution(
-        weaker.field,
-        weaker.level,
-        0.0,
-        weaker.detail_zh + "（与同住址/电话合计一次）",
-        weaker.detail_en + " (counted once with the shared household phone/address)",
-        weaker.implied,
-    )
-    return out
+    levels = PairLevels.of(comparisons, implied)
+    return worded_score(model, levels, score_levels(Weights(model, tf), levels), comparisons)
 
 
 def household_weaker(
     phone_level: str, phone_weight: float, address_level: str, address_weight: float
 ) -> Literal["phone", "address"] | None:
-    """Which of a shared phone and address weighs 0 (:func:`_household_once`), or ``None``.
+    """Which of a shared phone and address weighs 0, or ``None``: one household, not two clues.
 
-    Both must agree (the phone at an agreeing level, the address ``exact``) with positive
-    weights; the weaker one (the phone on a tie) is the one not counted.
+    Fellegi-Sunter adds the fields' weights as if they were independent, but among
+    *non-matches* they are not: the people who share an address are the household, and
+    they share the landline or family mobile too, so P(both agree | non-match) is about
+    P(address agrees | non-match), far above the product of the two u. Counting both would
+    lift a relative (different name, no id) to a lead. Both must agree (the phone at an
+    agreeing level, the address ``exact``) with positive weights; the weaker one (the phone
+    on a tie) is the one not counted, and its words say why.
     """
     if not (phone_level in AGREEING_LEVELS and address_level == "exact"):
         return None
@@ -259,12 +397,9 @@ def household_weaker(
     return "phone" if phone_weight <= address_weight else "address"
 
 
-# --- Comparing a person with an event -------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class PairComparison:
-    """The comparison vector of one person/event pair.
+    """The worded comparison of one person/event pair (:func:`matchers.compare.compare_records`).
 
     Attributes:
         fields: one comparison per field, in :data:`matchers.model.FIELDS` order.
@@ -283,147 +418,3 @@ class PairComparison:
     def levels(self) -> tuple[Level, ...]:
         """The levels alone, with implied fields as ``missing`` (what EM counts)."""
         return tuple("missing" if c.field in self.implied else c.level for c in self.fields)
-
-
-def compare_records(person: Person, event: EventRecord) -> PairComparison:
-    """Compare every field of a watchlist person with an event.
-
-    The birth date and gender embedded in an id count against the other side's own fields
-    (and vice versa); when the ids agree exactly, an agreeing birth date or gender says
-    nothing new and is marked implied (weight 0) rather than counted twice.
-
-    Args:
-        person: the watchlist person.
-        event: the event.
-
-    Returns:
-        The comparison vector.
-    """
-    others = _identifying_fields(person, event)
-    return _with_name(person, event, others)
-
-
-def compare_if_identifying(person: Person, event: EventRecord) -> PairComparison | None:
-    """Like :func:`compare_records`, but ``None`` when the pair cannot pass the lead gate.
-
-    The identifying fields are compared first; the name (the costliest comparison) only when
-    :func:`has_identifying_agreement` holds, so namesakes found by a name key cost little.
-    """
-    if not may_identify(person, event):
-        return None
-    others = _identifying_fields(person, event)
-    if not has_identifying_agreement([(c.field, c.level) for c in others]):
-        return None
-    return _with_name(person, event, others)
-
-
-def may_identify(person: Person, event: EventRecord) -> bool:
-    """A cheap, conservative pre-check of the lead gate on the normalised forms.
-
-    ``False`` only when no identifying field can agree at a gate level (the field modules'
-    typo rules allow at most two differing characters or one character more or less, a
-    birth year at most one off, an exact address the same road and number); ``True`` means
-    "compare".
-    Building the comparisons' details costs far more than this, and most candidates a shared
-    name, building or birthday brings in fail the gate.
-    """
-    if _near(person.id, event.id) or _near_address(person, event):
-        return True
-    if event.phone.comparable and any(_near_phone(p, event.phone) for p in person.phones):
-        return True
-    gender, other = person.gender or person.id.gender, event.gender or event.id.gender
-    if gender is not None and other is not None and gender != other:
-        if not gender_from_damaged_id(person, event):
-            return False
-        gender = None  # compare_gender calls it missing
-    left, _ = own_or_id_date(person.birth_date, person.id_birth_date)
-    right, _ = own_or_id_date(event.birth_date, event.id_birth_date)
-    if not (left.comparable and right.comparable):
-        return False
-    if gender is None or other is None:  # no gender to lean on: only the same date may pass
-        return left.digits == right.digits
-    return abs(left.year - right.year) <= 1 or _close(left.digits, right.digits)
-
-
-def _close(a: str, b: str) -> bool:
-    if len(a) == len(b):
-        return sum(map(str.__ne__, a, b)) <= 2
-    return abs(len(a) - len(b)) == 1
-
-
-def _near(left: IdForms, right: IdForms) -> bool:
-    if not (left.comparable and right.comparable):
-        return False
-    if left.masked or right.masked:
-        return True
-    a, b = left.value, right.value
-    if len(a) == len(b) == 18:
-        # Only a resident id's 17-digit body is compared: a legacy 15-digit number's check
-        # character is computed from its (maybe damaged) body, so two swapped body digits
-        # can come with another check character (three differing, and still a typo).
-        return _close(a[:17], b[:17])
-    return _close(a, b)
-
-
-def _near_phone(left: PhoneForms, right: PhoneForms) -> bool:
-    if not left.comparable:
-        return False
-    return bool(left.local and left.local == right.local) or _close(left.value, right.value)
-
-
-def _near_address(person: Person, event: EventRecord) -> bool:
-    e = event.address
-    if not e.valid:
-        return False
-    return any(
-        p.latin
-        or e.latin
-        or p.display == e.display
-        or bool(p.road and p.number and p.road == e.road and p.number == e.number)
-        for p in person.addresses
-    )
-
-
-def _identifying_fields(person: Person, event: EventRecord) -> tuple[FieldComparison, ...]:
-    return (
-        compare_id(person.id, event.id),
-        compare_birth(person, event),
-        compare_gender(person, event),
-        compare_phone(person.phones, event.phone),
-        compare_address(person.addresses, event.address),
-    )
-
-
-def _with_name(
-    person: Person, event: EventRecord, others: tuple[FieldComparison, ...]
-) -> PairComparison:
-    name = compare_name_sets(person.names, event.names)
-    return PairComparison((name, *others), implied_fields(person, others))
-
-
-def implied_fields(person: Person, others: Sequence[FieldComparison]) -> frozenset[str]:
-    """The fields an exact id match already counts (weight 0), from the id, birth, gender levels.
-
-    Only what the number itself carries: both sides with resident id ``110101199003071225``
-    and an exact birth date and gender give both fields; an exact passport number gives
-    neither (it says nothing about the birth date, which then counts fully).
-    """
-    id_cmp, birth, gender = others[0], others[1], others[2]
-    if id_cmp.level != "exact":
-        return frozenset()
-    embedded = {"birth_date": bool(person.id.birth_date), "gender": person.id.gender is not None}
-    return frozenset(c.field for c in (birth, gender) if c.level == "exact" and embedded[c.field])
-
-
-def score_pair(
-    model: MatchModel,
-    person: Person,
-    event: EventRecord,
-    *,
-    tf: TermFrequencies | None = None,
-) -> tuple[PairComparison, PairScore]:
-    """Compare and score one pair (see :func:`compare_records`, :func:`score_comparisons`)."""
-    comparison = compare_records(person, event)
-    return comparison, score_comparisons(
-        model, comparison.fields, tf=tf, implied=comparison.implied
-    )

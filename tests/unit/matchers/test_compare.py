@@ -1,4 +1,4 @@
-"""The fast path scores every pair exactly as the full comparison does, details aside."""
+"""The early exits never change a tier, and the words of a lead say the levels it was scored on."""
 
 from __future__ import annotations
 
@@ -6,20 +6,18 @@ from dataclasses import replace
 
 import pytest
 
-from matchers.addresses import address_level, compare_address
+from matchers.addresses import compare_address
 from matchers.blocking import watchlist_index
-from matchers.compare import QuickScorer, identifying_levels
-from matchers.dates import compare_date, date_level
-from matchers.demographics import birth_level, compare_birth, compare_gender, gender_level
+from matchers.compare import PairScorer, describe, pair_levels
+from matchers.demographics import compare_birth, compare_gender
 from matchers.errors import InvalidRecord
 from matchers.frequencies import TermFrequencies
+from matchers.ids import compare_id
 from matchers.modelfile import default_model
+from matchers.names import compare_name_sets
+from matchers.phones import compare_phone
 from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
-from matchers.scoring import (
-    compare_if_identifying,
-    compare_records,
-    score_comparisons,
-)
+from matchers.scoring import Tier, score_levels
 from simulator import SimulationConfig, build_world
 
 
@@ -50,67 +48,67 @@ def test_the_world_has_enough_pairs(pairs: list[tuple[Person, EventRecord]]) -> 
     assert len(pairs) > 500
 
 
+def _tier_without_exits(scorer: PairScorer, person: Person, event: EventRecord) -> Tier | None:
+    return score_levels(scorer.weights, pair_levels(person, event)).tier
+
+
+def _tier_with_exits(scorer: PairScorer, person: Person, event: EventRecord) -> Tier | None:
+    levels = scorer.levels(person, event)
+    return None if levels is None else scorer.score(levels).tier
+
+
 @pytest.mark.parametrize("with_tf", [False, True])
-def test_the_quick_tier_equals_the_full_score_tier(
+def test_the_early_exits_never_change_a_tier(
     pairs: list[tuple[Person, EventRecord]], with_tf: bool
 ) -> None:
     model = default_model()
     tf = TermFrequencies([("name:张伟", 30), ("name:王芳", 12)]) if with_tf else None
-    scorer = QuickScorer(model, tf)
-    leads = 0
+    scorer = PairScorer(model, tf)
+    leads = exited = 0
     for person, event in pairs:
-        quick = scorer.tier(person, event)
-        full = compare_if_identifying(person, event)
-        expected = None
-        if full is not None:
-            expected = score_comparisons(model, full.fields, tf=tf, implied=full.implied).tier
-        assert quick == expected, (person.person_id, event.event_id)
+        levels = scorer.levels(person, event)
+        expected = _tier_without_exits(scorer, person, event)
+        if levels is None:
+            exited += 1
+            assert expected is None, (person.person_id, event.event_id)
+        else:
+            assert levels == pair_levels(person, event)
+            assert scorer.score(levels).tier == expected, (person.person_id, event.event_id)
         leads += expected is not None
     assert leads > 0
+    assert exited > len(pairs) // 2  # the exits are what makes the matcher fast
 
 
-def test_the_quick_tier_is_the_full_one_under_a_tf_mode_that_raises_rare_names(
+def test_the_early_exits_hold_under_a_tf_mode_that_raises_rare_names(
     pairs: list[tuple[Person, EventRecord]],
 ) -> None:
     # Counted over the watchlist, a rare name weighs *more* than the table: no name ceiling.
     model = replace(default_model(), tf=replace(default_model().tf, mode="watchlist", table={}))
     tf = TermFrequencies([("name:张伟", 300)])
-    scorer = QuickScorer(model, tf)
+    scorer = PairScorer(model, tf)
     for person, event in pairs:
-        full = compare_if_identifying(person, event)
-        expected = None
-        if full is not None:
-            expected = score_comparisons(model, full.fields, tf=tf, implied=full.implied).tier
-        assert scorer.tier(person, event) == expected, (person.person_id, event.event_id)
-
-
-def test_levels_are_the_full_comparisons_levels(pairs: list[tuple[Person, EventRecord]]) -> None:
-    for person, event in pairs[:300]:
-        full = {c.field: (c.level, c.value_key) for c in compare_records(person, event).fields}
-        for field, level_and_key in identifying_levels(person, event).items():
-            assert level_and_key == full[field], (field, person.person_id, event.event_id)
-
-
-def test_the_level_only_field_rules_are_the_full_ones_without_details(
-    pairs: list[tuple[Person, EventRecord]],
-) -> None:
-    for person, event in pairs:
-        for compare in (compare_birth, compare_gender):
-            quick, full = compare(person, event, detail=False), compare(person, event)
-            assert (quick.field, quick.level, quick.value_key) == (
-                full.field,
-                full.level,
-                full.value_key,
-            ), (person.person_id, event.event_id)
-            assert quick.detail_zh == quick.detail_en == ""
-        birth = compare_birth(person, event)
-        assert birth_level(person, event) == (birth.level, birth.value_key)
-        gender = compare_gender(person, event)
-        assert gender_level(person, event) == (gender.level, gender.value_key)
-        address = compare_address(person.addresses, event.address)
-        assert address_level(person.addresses, event.address) == (
-            address.level,
-            address.value_key,
+        expected = _tier_without_exits(scorer, person, event)
+        assert _tier_with_exits(scorer, person, event) == expected, (
+            person.person_id,
+            event.event_id,
         )
-        date = compare_date(person.birth_date, event.birth_date)
-        assert date_level(person.birth_date, event.birth_date) == date.level
+
+
+def test_the_words_are_at_the_levels_scored(pairs: list[tuple[Person, EventRecord]]) -> None:
+    # describe() renders levels it is given; the field modules' worded comparisons must say the
+    # same levels and keys, or a lead's words would contradict its score.
+    for person, event in pairs:
+        levels = pair_levels(person, event)
+        words = (
+            compare_name_sets(person.names, event.names),
+            compare_id(person.id, event.id),
+            compare_birth(person, event),
+            compare_gender(person, event),
+            compare_phone(person.phones, event.phone),
+            compare_address(person.addresses, event.address),
+        )
+        assert tuple(c.level for c in words) == levels.levels(), (person.person_id, event.event_id)
+        keys = (levels.name_key, levels.id_key, levels.birth_key, levels.gender_key)
+        keys += (levels.phone_key, levels.address_key)
+        assert tuple(c.value_key for c in words) == keys
+        assert describe(person, event, levels) == words

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matchers.addresses import address_block_keys, compare_address, normalise_address
+from matchers.compare import compare_records
 from matchers.dates import compare_date, normalise_date
 from matchers.estimate import without_matches
 from matchers.levels import FieldComparison
@@ -18,7 +19,7 @@ from matchers.model import TIER_PROBABILITIES, logit2
 from matchers.modelfile import default_model
 from matchers.names import compare_name_sets, normalise_name
 from matchers.records import event_from_raw, person_from_raw
-from matchers.scoring import compare_records, score_comparisons
+from matchers.scoring import score_comparisons
 
 SETTINGS = settings(max_examples=150, deadline=None)
 MODEL = default_model()

@@ -10,13 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from matchers.compare import PairScorer, compare_records, pair_levels
 from matchers.frequencies import TermFrequencies, tf_key, trained_count
-from matchers.gate import has_identifying_agreement, has_uncommon_name_support
-from matchers.levels import LEVELS, FieldComparison
-from matchers.model import FIELDS, TermFrequencyParams
+from matchers.gate import identifying_agreement, uncommon_name_support
+from matchers.levels import LEVELS, FieldComparison, PairLevels
+from matchers.model import FIELDS, MatchModel, TermFrequencyParams
 from matchers.modelfile import default_model
 from matchers.records import event_from_raw, person_from_raw
-from matchers.scoring import compare_records, probability_of, score_comparisons
+from matchers.scoring import probability_of, score_comparisons, score_levels
 
 MODEL = default_model()
 # The shipped model scores names by its trained table; the counted tables (watchlist mode) are
@@ -26,6 +27,31 @@ COUNTED = replace(MODEL, tf=TermFrequencyParams())
 
 def _c(field: str, level: str, key: str = "") -> FieldComparison:
     return FieldComparison(field, level, f"{field} {level}", f"{field} {level}", key)  # type: ignore[arg-type]
+
+
+def _identifying(levels: dict[str, str]) -> bool:
+    pair = PairLevels.of([_c(f, lv) for f, lv in levels.items()], frozenset())
+    return identifying_agreement(
+        id_number=pair.id_number,
+        phone=pair.phone,
+        address=pair.address,
+        birth_date=pair.birth_date,
+        gender=pair.gender,
+    )
+
+
+def _supported(model: MatchModel, comparisons: list[FieldComparison]) -> bool:
+    pair = PairLevels.of(comparisons, frozenset())
+    return uncommon_name_support(
+        model,
+        id_number=pair.id_number,
+        phone=pair.phone,
+        address=pair.address,
+        gender=pair.gender,
+        name=pair.name,
+        name_key=pair.name_key,
+        birth_key=pair.birth_key,
+    )
 
 
 @pytest.mark.parametrize(
@@ -58,7 +84,7 @@ def _c(field: str, level: str, key: str = "") -> FieldComparison:
     ],
 )
 def test_identifying_gate(description: str, levels: dict[str, str], eligible: bool) -> None:
-    assert has_identifying_agreement(list(levels.items())) is eligible, description
+    assert _identifying(levels) is eligible, description
 
 
 @pytest.mark.parametrize("rare", [True, False])
@@ -216,9 +242,7 @@ _DATES = st.sampled_from(["1990-01-01", "1990-01-10", "1991-01-01", "1989-12-31"
 
 
 @given(data=st.data())
-def test_the_cheap_pre_gate_never_rejects_a_pair_the_gate_accepts(data: st.DataObject) -> None:
-    from matchers.scoring import compare_if_identifying, may_identify
-
+def test_the_early_exits_never_drop_a_pair_the_score_keeps(data: st.DataObject) -> None:
     person = person_from_raw(
         PERSON
         | {
@@ -246,10 +270,12 @@ def test_the_cheap_pre_gate_never_rejects_a_pair_the_gate_accepts(data: st.DataO
         "address": address,
     }
     event = event_from_raw(EVENT | {k: v for k, v in raw.items() if v is not None})
-    full = compare_records(person, event)
-    if has_identifying_agreement([(c.field, c.level) for c in full.fields]):
-        assert may_identify(person, event)
-        assert compare_if_identifying(person, event) == full
+    scorer = PairScorer(MODEL, None)
+    full = score_levels(scorer.weights, pair_levels(person, event))
+    levels = scorer.levels(person, event)
+    if full.tier is not None:
+        assert levels == pair_levels(person, event)
+    assert (None if levels is None else scorer.score(levels).tier) == full.tier
 
 
 @given(
@@ -325,7 +351,7 @@ def test_a_common_name_with_a_birthday_alone_is_no_lead(
     name: str, support: dict[str, str], lead: bool
 ) -> None:
     comparisons = [_c("name", "exact", name), *DOB_ONLY, *(_c(f, lv) for f, lv in support.items())]
-    assert has_uncommon_name_support(TRAINED, comparisons) is lead
+    assert _supported(TRAINED, comparisons) is lead
     scored = score_comparisons(TRAINED, comparisons)
     assert scored.eligible is lead
     if not lead:
@@ -334,9 +360,9 @@ def test_a_common_name_with_a_birthday_alone_is_no_lead(
 
 def test_the_common_name_rule_needs_a_trained_table_and_a_gender() -> None:
     comparisons = [_c("name", "exact", "张伟"), *DOB_ONLY]
-    assert has_uncommon_name_support(COUNTED, comparisons)
+    assert _supported(COUNTED, comparisons)
     no_gender = [_c("name", "exact", "张伟"), _c("birth_date", "exact"), _c("gender", "missing")]
-    assert has_uncommon_name_support(TRAINED, no_gender)  # FEBRL-like: left to the score
+    assert _supported(TRAINED, no_gender)  # FEBRL-like: left to the score
 
 
 @given(
@@ -350,7 +376,7 @@ def test_the_common_name_rule_follows_the_margin(count: int, margin: float, leve
     comparisons = [_c("name", level, "n"), *DOB_ONLY]
     u = MODEL.params("name", "exact").u  # type: ignore[union-attr]
     common = count / tf.table_total >= u * 2.0**-margin
-    assert has_uncommon_name_support(model, comparisons) is not common
+    assert _supported(model, comparisons) is not common
 
 
 def test_a_lowered_name_says_so_in_its_detail() -> None:
@@ -424,6 +450,6 @@ def test_the_common_name_rule_weighs_name_and_date_together(
 ) -> None:
     dob = [_c("id_number", "missing"), _c("birth_date", "exact", date), _c("gender", "exact")]
     comparisons = [_c("name", "exact", name), *dob]
-    assert has_uncommon_name_support(PARTS, comparisons) is lead
+    assert _supported(PARTS, comparisons) is lead
     # An identifier beside them always passes.
-    assert has_uncommon_name_support(PARTS, [*comparisons, _c("phone", "exact")])
+    assert _supported(PARTS, [*comparisons, _c("phone", "exact")])
