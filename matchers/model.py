@@ -109,7 +109,7 @@ class TermFrequencyParams:
         common_name_margin: a pair whose only support beside the name is the birth date (and
             gender) is no lead when the TF adjustment took at least this many bits off the
             name: a name ``2**margin`` times as common as the average agreeing one does not
-            identify with a birthday (:func:`matchers.gate.has_uncommon_name_support`).
+            identify with a birthday (:func:`matchers.gate.uncommon_name_support`).
     """
 
     mode: TfMode = "watchlist"
