@@ -4,7 +4,9 @@
 worker has (the ``alerts`` topic; the dead-letter topic through the worker's publisher), sets
 the service as the lead writer's
 ``on_written`` hook, and registers its reload-and-sweep loop as a task, stopped with the
-worker. The lead batch's offsets are committed only after its notifications are recorded.
+worker. The lead batch's offsets are committed only after its notifications are created in the
+``alerts`` index (the outbox); their publication on the topic, the ``published`` mark and the
+relay of orphans run in that task, off the lead writer's path (:mod:`alerts.outbox`).
 
 The ``alerts`` topic gets its own aiokafka producer (idempotent, ``acks=all``): a bulk of
 leads can give thousands of notifications, and Faust's per-message send path cost about 2 ms a
