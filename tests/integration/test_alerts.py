@@ -339,8 +339,13 @@ def test_a_killed_worker_leaves_no_notification_missing_or_twice(
     wait_until(lambda: _alerted(es, index) == want, timeout=60, what="every notification")
     # What the killed worker created and did not publish, the relay publishes after the lease.
     wait_until(lambda: _unpublished(es, index) == 0, timeout=60, what="orphans relayed")
-    messages = read_topic(run, "alerts")
     pairs = {(sub, lead) for sub, leads in want.items() for lead in leads}
+    wait_until(
+        lambda: len({m.key for m in read_topic(run, "alerts")}) >= len(pairs),
+        timeout=60,
+        what="the topic read to its end",
+    )
+    messages = read_topic(run, "alerts")
     # The guarantee (alerts/outbox.py): every notification on the topic at least once, under
     # its notification id; a second copy only if the kill fell between Kafka's acknowledgement
     # and the published mark, and then the same message under the same key.
