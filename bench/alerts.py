@@ -20,7 +20,8 @@ Phases:
    ``alerts`` topic (the Kafka timestamp the worker's producer stamps) and (b) its arrival at a
    loopback webhook receiver (one immediate-mode subscription with a webhook).
 
-Two mixes of subscriptions (``--mixes``), each at every ``--subscriptions`` count:
+Two mixes of subscriptions (``--mixes``): the realistic one at every ``--subscriptions`` count,
+the heavy one at every ``--heavy`` count (10,000):
 
 - **realistic** (what officers subscribe to): district-wide watches are few, because they
   belong to a district's supervisors, not to every officer: at most ``DISTRICT_WATCHES`` per
@@ -384,6 +385,7 @@ def run_alerts(
     events: int = 20_000,
     counts: tuple[int, ...] = (1_000, 10_000),
     mixes: tuple[str, ...] = MIXES,
+    heavy: tuple[int, ...] = (10_000,),
     phases: tuple[str, ...] = ("evaluate", "msearch", "pipeline"),
     say: Any = print,
 ) -> dict[str, Any]:
@@ -398,7 +400,8 @@ def run_alerts(
         "districts": len(scope),
     }
     es = Elasticsearch(TracerSettings().elasticsearch_url, request_timeout=120)
-    cases = [(count, mix) for mix in mixes for count in counts]
+    cases = [(count, mix) for mix in mixes for count in counts if mix != "heavy"]
+    cases += [(count, "heavy") for count in heavy if "heavy" in mixes]
     for count, mix in cases:
         subs = _subscriptions(count, scope, persons, mix=mix)
         entry: dict[str, Any] = {"mix": mix, "subscriptions": count}
@@ -470,6 +473,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--subscriptions", default="1000,10000", help="comma-separated counts")
     parser.add_argument("--mixes", default=",".join(MIXES), help="comma-separated")
+    parser.add_argument("--heavy", default="10000", help="counts of the heavy mix")
     parser.add_argument("--phases", default="evaluate,msearch,pipeline", help="comma-separated")
     args = parser.parse_args()
     run_alerts(
@@ -478,6 +482,7 @@ def main() -> None:
         events=args.events,
         counts=tuple(int(c) for c in args.subscriptions.split(",")),
         mixes=tuple(args.mixes.split(",")),
+        heavy=tuple(int(c) for c in args.heavy.split(",")),
         phases=tuple(args.phases.split(",")),
     )
 
