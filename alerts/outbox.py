@@ -3,7 +3,8 @@
 Three steps, each a bulk, only the first on the lead writer's path:
 
 1. :meth:`AlertOutbox.create` (awaited by the lead writer's hook, before the lead batch's
-   offsets may move): the notifications go create-only into the ``alerts`` index,
+   offsets may move): the notifications go create-only into the ``alerts`` index (bulks of
+   ``max_create``, each handed on as soon as it is stored),
    ``published: false``, claimed by this worker (``claimed_by``, ``claimed_at``). Only the 201s
    go on, into a bounded in-process buffer (:class:`PendingBuffer`; a full buffer makes the
    hook wait: that is the backpressure). A 409 is a notification someone already made.
@@ -119,6 +120,7 @@ class AlertOutbox:
         lease_s: How old a claim must be before another worker may take it over.
         max_pending: The bound of the buffer between creation and publication.
         max_batch: Notifications per publication (and per relay round).
+        max_create: Notifications per bulk ``create``.
         retrier: Retries Elasticsearch and Kafka being away (kind ``alert``).
         clock: Now, as an aware datetime (``claimed_at``).
         monotonic: This process's monotonic clock (a claim's age).
@@ -133,6 +135,7 @@ class AlertOutbox:
         lease_s: float = 30.0,
         max_pending: int = 50_000,
         max_batch: int = 5_000,
+        max_create: int = 1_000,
         retrier: Retrier | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
@@ -142,6 +145,7 @@ class AlertOutbox:
         self.owner = owner
         self._lease_s = lease_s
         self._max_batch = max_batch
+        self._max_create = max_create
         self._retrier = retrier or Retrier()
         self._clock = clock
         self._monotonic = monotonic
@@ -151,11 +155,20 @@ class AlertOutbox:
     async def create(self, notifications: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Store ``notifications`` claimed by this worker; queue and return those created now.
 
+        In bulks of at most ``max_create`` (a bounded request body), each queued as soon as it
+        is stored, so the publisher works on one while the next is written.
+
         Raises:
             RetryGaveUp: The worker is stopping (the caller's batch stays uncommitted).
         """
-        if not notifications:
-            return []
+        fresh: list[dict[str, Any]] = []
+        for start in range(0, len(notifications), self._max_create):
+            fresh += await self._create_bulk(notifications[start : start + self._max_create])
+        return fresh
+
+    async def _create_bulk(
+        self, notifications: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
         # The claim's age counts from before the request, as its ``claimed_at`` does: a slow
         # bulk must not make a claim look younger here than it looks to the other relays.
         since = self._monotonic()

@@ -143,6 +143,22 @@ async def test_an_old_claim_still_held_is_renewed_and_published() -> None:
     assert doc["published"]
 
 
+async def test_a_large_batch_is_created_in_bounded_bulks_each_queued_at_once() -> None:
+    log, topic = InMemoryAlertLog(), Topic()
+    sizes: list[int] = []
+    create = log.create
+
+    async def spy(docs: Sequence[dict[str, object]]) -> list[Stamp | None]:
+        sizes.append(len(docs))
+        return await create(docs)
+
+    log.create = spy  # type: ignore[method-assign]
+    outbox = AlertOutbox(log, topic.publish, owner="w1", max_create=2, retrier=RETRIER)
+    created = await outbox.create(_notes("l1", "l2", "l3", "l4", "l5"))
+    assert sizes == [2, 2, 1]
+    assert len(created) == len(outbox.pending) == 5
+
+
 async def test_kafka_away_is_retried_until_published() -> None:
     log, topic, clocks = InMemoryAlertLog(), Topic(failures=3), Clocks()
     outbox = _outbox(log, topic, "w1", clocks)
