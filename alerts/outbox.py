@@ -23,11 +23,13 @@ one (Kafka away, a long backlog) it claims again conditionally first, and one it
 What is guaranteed on the topic: every notification of the index is published at least once
 (the outbox); its key is the notification id, the same on every publication; and it is
 published a second time only if its claimant stops after Kafka acknowledged it and before the
-``published`` mark landed (a SIGKILL in that window, one bulk update long) or stalls longer
-than ``lease_s / 2`` between its claim and Kafka's acknowledgement (with clocks between
-workers within ``lease_s / 2`` of each other). Consumers deduplicate by key; the index holds
-each (subscription, lead) once, whatever happens. The idempotent producer keeps the client's
-own retries from adding copies.
+``published`` mark landed (a SIGKILL in that window, one bulk update long) or takes longer
+than ``lease_s / 2`` from its claim to the mark (Kafka or Elasticsearch slow or away; logged
+when the acknowledgement itself came that late; clocks between workers within ``lease_s / 2``
+of each other). A failed mark is retried alone, never by publishing again, and a mark is
+checked item by item: one that silently did not land would hand the notification to a relay.
+Consumers deduplicate by key; the index holds each (subscription, lead) once, whatever happens.
+The idempotent producer keeps the client's own retries from adding copies.
 """
 
 from __future__ import annotations
@@ -202,8 +204,16 @@ class AlertOutbox:
         """
         batch = await self.pending.take(self._max_batch, timeout_s=timeout_s)
         if batch:
-            await self._retrier.call(partial(self._publish_held, batch), kind="alert")
+            await self._publish_and_mark(batch)
         return len(batch)
+
+    async def _publish_and_mark(self, batch: list[Claimed]) -> None:
+        # Two retried steps: a failed mark is retried alone, never by publishing again.
+        await self._retrier.call(partial(self._publish_held, batch), kind="alert")
+        if batch:
+            ids = [str(c.doc["notification_id"]) for c in batch]
+            await self._retrier.call(lambda: self._log.mark_published(ids), kind="alert")
+            self.stats.published += len(batch)
 
     async def run_relay(self, stop: asyncio.Event, *, every_s: float) -> None:
         """Every ``every_s`` until ``stop``, :meth:`relay_once` (at once again after a full one)."""
@@ -234,13 +244,13 @@ class AlertOutbox:
             return 0
         held = await self._claim([Claimed(doc, stamp, 0.0) for doc, stamp in found])
         if held:
-            await self._retrier.call(partial(self._publish_held, held), kind="alert")
+            await self._publish_and_mark(held)
             self.stats.relayed += len(held)
             log.info("alerts: relayed %d notifications left unpublished", len(held))
         return len(found)
 
     async def _publish_held(self, batch: list[Claimed]) -> None:
-        """One attempt: renew old claims, publish what is still ours, mark it published."""
+        """One attempt: renew old claims, publish what is still ours (``batch`` keeps it)."""
         now = self._monotonic()
         young = [c for c in batch if now - c.since < self._lease_s / 2]
         old = [c for c in batch if now - c.since >= self._lease_s / 2]
@@ -257,9 +267,6 @@ class AlertOutbox:
             # documented case of a second copy on the topic (same key, same bytes).
             self.stats.late += len(held)
             log.warning("alerts: %d notifications acknowledged past half the lease", len(held))
-        ids = [str(c.doc["notification_id"]) for c in held]
-        await self._log.update(ids, {"published": True})
-        self.stats.published += len(held)
 
     async def _claim(self, items: list[Claimed]) -> list[Claimed]:
         stamped = [(str(c.doc["notification_id"]), c.stamp) for c in items]

@@ -95,6 +95,10 @@ class AlertLog(Protocol):
         """Apply ``changes`` to each of ``ids``."""
         ...
 
+    async def mark_published(self, ids: Sequence[str]) -> None:
+        """Set ``published: true`` on each of ``ids``; raise if any was not written."""
+        ...
+
 
 @dataclass
 class InMemoryAlertLog:
@@ -151,6 +155,10 @@ class InMemoryAlertLog:
         for i in ids:
             self.docs[i].update(changes)
             self._bump(i)
+
+    async def mark_published(self, ids: Sequence[str]) -> None:
+        """Set ``published: true``."""
+        await self.update(ids, {"published": True})
 
     async def undelivered(self, *, created_before: str, limit: int) -> list[dict[str, Any]]:
         """Notifications ``pending`` or ``failed`` created before then, oldest first."""
@@ -276,6 +284,24 @@ class ElasticsearchAlertLog:
             operations += [{"update": {"_index": self.index, "_id": i}}, {"doc": dict(changes)}]
         if operations:
             await self._bulk(operations)
+
+    async def mark_published(self, ids: Sequence[str]) -> None:
+        """One bulk of ``published: true``; a throttled or failed item fails the call.
+
+        Checked, unlike :meth:`update`: a mark that silently did not land leaves the
+        notification to a relay, which would publish it a second time.
+        """
+        operations: list[Any] = []
+        for i in ids:
+            operations += [
+                {"update": {"_index": self.index, "_id": i}},
+                {"doc": {"published": True}},
+            ]
+        if not operations:
+            return
+        statuses = [int(item.get("status", 500)) for item in await self._bulk(operations)]
+        if any(classify_item(status) == "retry" for status in statuses):
+            raise ServiceUnavailable("alerts: some published marks throttled or failed")
 
     async def undelivered(self, *, created_before: str, limit: int) -> list[dict[str, Any]]:
         """Notifications ``pending`` or ``failed`` created before then, oldest first."""

@@ -159,6 +159,24 @@ async def test_a_large_batch_is_created_in_bounded_bulks_each_queued_at_once() -
     assert len(created) == len(outbox.pending) == 5
 
 
+async def test_a_failed_mark_is_retried_without_publishing_again() -> None:
+    log, topic, clocks = InMemoryAlertLog(), Topic(), Clocks()
+    failures = [ServiceUnavailable("bulk item 429")]
+    mark = log.mark_published
+
+    async def flaky(ids: Sequence[str]) -> None:
+        if failures:
+            raise failures.pop()
+        await mark(ids)
+
+    log.mark_published = flaky  # type: ignore[method-assign]
+    outbox = _outbox(log, topic, "w1", clocks)
+    await outbox.create(_notes("l1", "l2"))
+    await _drain(outbox)
+    assert len(topic.messages) == 2
+    assert all(doc["published"] for doc in log.docs.values())
+
+
 async def test_kafka_away_is_retried_until_published() -> None:
     log, topic, clocks = InMemoryAlertLog(), Topic(failures=3), Clocks()
     outbox = _outbox(log, topic, "w1", clocks)
