@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import tracer.commands.worker as command
@@ -30,16 +29,7 @@ def main() -> None:
     if mode == "no-publish":
         AlertsProducer.publish = never  # type: ignore[method-assign]
     elif mode == "no-mark":
-        update = ElasticsearchAlertLog.update
-
-        async def no_mark(
-            self: ElasticsearchAlertLog, ids: Sequence[str], changes: Mapping[str, Any]
-        ) -> None:
-            if changes.get("published"):
-                await never()
-            await update(self, ids, changes)
-
-        ElasticsearchAlertLog.update = no_mark  # type: ignore[method-assign]
+        ElasticsearchAlertLog.mark_published = never  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     command.worker(web_port=port, web=True, loglevel="info", profile=None)
