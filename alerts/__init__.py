@@ -6,9 +6,10 @@ Modules, in the order a lead meets them::
     subscriptions.py  the Subscription record, its validation against its owner (pure)
     owners.py         OwnerDirectory: the review service's users (Elasticsearch + in-memory)
     store.py          SubscriptionStore: the ``subscriptions`` index (Elasticsearch + in-memory)
-    evaluate.py       SubscriptionIndex: candidate subscriptions by district / person / source
+    evaluate.py       SubscriptionIndex: candidates by person, or district/source/event type/tier
     notifications.py  notification id (uuid5 of subscription and lead) and payload (pure)
-    recorder.py       AlertRecorder: create-only into ``alerts``, then the ``alerts`` topic
+    recorder.py       AlertLog: the ``alerts`` index (create-only, conditional claims)
+    outbox.py         AlertOutbox: create on the lead path; publish, mark and relay beside it
     secretbox.py      webhook secrets encrypted at rest (Fernet, key from settings)
     webhooks.py       URL rule, Standard Webhooks body and headers, the aiohttp poster
     delivery.py       Dispatcher: per-subscription queues, digests, rate limits, the sweep

@@ -8,24 +8,29 @@ it can see them. The semantics are the DSL subset's (:mod:`alerts.query`), check
 Elasticsearch on the same documents by ``tests/integration/test_alerts_query.py``.
 
 :class:`SubscriptionIndex` files each active subscription under keys a lead can be looked up
-by, so a lead meets only its candidates: ``("p", person)`` for a subscription naming persons,
-else ``("ds", district, source)`` for each district of its scope and each source it names,
-else ``("d", district)``. A lead looks up its person, its (district, source) and its district:
-three dict lookups, then the full predicate on the few candidates. A subscription whose owner
-is gone or disabled has no scope and is not filed at all.
+by, one key per combination of its selective attributes, so a lead meets only subscriptions
+that already agree with it on all of them: ``("p", person)`` for a subscription naming persons
+(the most selective: a handful of leads a year), else ``(district, source, event_type, tier)``
+for each district of its scope, each source it names (``*``: any), each event type it names
+(``*``) and its minimum tier (``*``: none). A lead looks up its person and the 2 x 2 x 4
+combinations of its district with (its source or ``*``), (its event type or ``*``) and (``*``
+or any tier at or below its own): seventeen dict lookups, then the full predicate (minimum
+score, query, status) on the candidates, which are then nearly all matches. Each subscription
+sits under one value per attribute a given lead can look up, so a lead never meets it twice. A
+subscription whose owner is gone or disabled has no scope and is not filed at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from alerts.owners import Owner
 from alerts.query import LeadPredicate, compile_query
 from alerts.subscriptions import TIER_RANK, Subscription
 
-__all__ = ["CompiledSubscription", "SubscriptionIndex", "compile_subscription"]
+__all__ = ["ANY", "CompiledSubscription", "SubscriptionIndex", "compile_subscription"]
 
 _Key = tuple[str, ...]
 
@@ -76,7 +81,7 @@ def compile_subscription(
 
 
 class SubscriptionIndex:
-    """Candidate subscriptions by person, (district, source) and district.
+    """Candidate subscriptions by person, and by district, source, event type and tier.
 
     Args:
         compiled: The active subscriptions, compiled.
@@ -92,15 +97,14 @@ class SubscriptionIndex:
 
     def candidates(self, lead: Mapping[str, Any]) -> list[CompiledSubscription]:
         """The subscriptions filed under one of ``lead``'s keys (each once)."""
+        by_key = self._by_key
+        found = list(by_key.get(("p", str(lead.get("person_id"))), ()))
         district = str(lead.get("district"))
-        keys = (
-            ("p", str(lead.get("person_id"))),
-            ("ds", district, str(lead.get("source"))),
-            ("d", district),
-        )
-        found: list[CompiledSubscription] = []
-        for key in keys:
-            found += self._by_key.get(key, ())
+        tiers = _TIERS_AT_OR_BELOW.get(str(lead.get("tier")), _ANY_TIER)
+        for source in (str(lead.get("source")), ANY):
+            for event_type in (str(lead.get("event_type")), ANY):
+                for tier in tiers:
+                    found += by_key.get((district, source, event_type, tier), ())
         return found
 
     def matching(self, lead: Mapping[str, Any]) -> list[Subscription]:
@@ -108,11 +112,25 @@ class SubscriptionIndex:
         return [c.subscription for c in self.candidates(lead) if c.matches(lead)]
 
 
+#: The key value of an attribute a subscription leaves open.
+ANY: Final = "*"
+_ANY_TIER: Final = (ANY,)
+#: A lead of a tier meets the subscriptions whose minimum tier is that tier or lower.
+_TIERS_AT_OR_BELOW: Final = {
+    tier: (ANY, *(t for t, r in TIER_RANK.items() if r <= rank)) for tier, rank in TIER_RANK.items()
+}
+
+
 def _keys_of(item: CompiledSubscription) -> list[_Key]:
     s = item.subscription
     # Each subscription under one kind of key only, so a lead never meets it twice.
     if s.persons:
-        return [("p", person) for person in s.persons]
-    if s.sources:
-        return [("ds", d, source) for d in item.scope for source in s.sources]
-    return [("d", d) for d in item.scope]
+        return [("p", person) for person in dict.fromkeys(s.persons)]
+    tier = s.min_tier or ANY
+    keys = (
+        (district, source, event_type, tier)
+        for district in item.scope
+        for source in s.sources or (ANY,)
+        for event_type in s.event_types or (ANY,)
+    )
+    return list(dict.fromkeys(keys))  # a stored list may repeat a value

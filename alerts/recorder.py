@@ -1,38 +1,33 @@
-"""Exactly one notification per (subscription, lead): the ``alerts`` index, then the topic.
+"""The ``alerts`` index: the record of notifications, and the outbox of the ``alerts`` topic.
 
-:meth:`AlertRecorder.record` writes a batch of notifications create-only to the ``alerts``
-index under their notification id (``published: false``), publishes the ones it created on the
-``alerts`` topic (key = notification id) and waits for Kafka's acknowledgement, then marks them
-``published: true``. The index is the arbiter: a redelivered batch, a second worker or a
-restarted one meets a 409 and publishes nothing, unless the stored notification still says
-``published: false`` (a worker died between the create and the mark): then it is published now.
-So the index holds each pair once; the topic holds it once except when a worker dies after
-Kafka's acknowledgement and before the mark (a window of one bulk request), when it appears
-twice under the same key (consumers keep the last per key). Every call is retried until
-Elasticsearch and Kafka acknowledged it; the caller's offsets wait for it.
+A notification is created there create-only under its id (``published: false``, claimed by the
+worker that created it, ``claimed_by`` / ``claimed_at``) before it goes anywhere; what
+publishes it on the topic and marks it ``published: true`` is :mod:`alerts.outbox`. Claims
+change hands only by optimistic concurrency: :meth:`AlertLog.claim` is an update conditional
+on the ``_seq_no`` / ``_primary_term`` the claimant last saw (:class:`Stamp`), so of two
+workers claiming one notification from the same state exactly one wins; the other gets a 409.
 
-:class:`InMemoryAlertLog` is the twin of the index for unit tests.
+:class:`ElasticsearchAlertLog` is the index; :class:`InMemoryAlertLog` its twin for unit tests
+(same stamps, same conflicts).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
-import orjson
 from connectors.elasticsearch import classify_item, request_error
 from connectors.errors import ServiceUnavailable
-from connectors.retry import Retrier
 from elasticsearch import ApiError, TransportError
 
 __all__ = [
     "ALERTS_INDEX",
     "AlertLog",
-    "AlertRecorder",
     "ElasticsearchAlertLog",
     "InMemoryAlertLog",
     "Publish",
+    "Stamp",
     "alert_mappings",
 ]
 
@@ -54,6 +49,7 @@ def alert_mappings() -> dict[str, Any]:
         "source",
         "event_type",
         "delivery_state",
+        "claimed_by",
     )
     properties: dict[str, Any] = {name: {"type": "keyword"} for name in keywords}
     properties |= {
@@ -61,6 +57,7 @@ def alert_mappings() -> dict[str, Any]:
         "reason": {"type": "text"},
         "link": {"type": "keyword", "index": False},
         "created_at": {"type": "date"},
+        "claimed_at": {"type": "date"},
         "delivered_at": {"type": "date"},
         "published": {"type": "boolean"},
         "delivery_error": {"type": "keyword"},
@@ -68,45 +65,100 @@ def alert_mappings() -> dict[str, Any]:
     return {"dynamic": False, "properties": properties}
 
 
-class AlertLog(Protocol):
-    """The ``alerts`` index as the recorder needs it."""
+class Stamp(NamedTuple):
+    """A stored notification's version: what a conditional claim must still find."""
 
-    async def create(self, docs: Sequence[Mapping[str, Any]]) -> list[bool]:
-        """Create each doc under its ``notification_id``; True where created, False if there."""
+    seq_no: int
+    primary_term: int
+
+
+class AlertLog(Protocol):
+    """The ``alerts`` index as the outbox needs it."""
+
+    async def create(self, docs: Sequence[Mapping[str, Any]]) -> list[Stamp | None]:
+        """Create each doc under its ``notification_id``; its stamp, or None if it was there."""
         ...
 
-    async def unpublished(self, ids: Sequence[str]) -> set[str]:
-        """Which of ``ids`` are stored with ``published: false``."""
+    async def claim(
+        self, stamped: Sequence[tuple[str, Stamp]], changes: Mapping[str, Any]
+    ) -> list[Stamp | None]:
+        """Apply ``changes`` to each id still at its stamp; the new stamp, or None (taken)."""
+        ...
+
+    async def unclaimed(
+        self, *, claimed_before: str, limit: int
+    ) -> list[tuple[dict[str, Any], Stamp]]:
+        """Unpublished notifications whose claim is older than ``claimed_before``, oldest first."""
         ...
 
     async def update(self, ids: Sequence[str], changes: Mapping[str, Any]) -> None:
         """Apply ``changes`` to each of ``ids``."""
         ...
 
+    async def mark_published(self, ids: Sequence[str]) -> None:
+        """Set ``published: true`` on each of ``ids``; raise if any was not written."""
+        ...
+
 
 @dataclass
 class InMemoryAlertLog:
-    """The twin of the ``alerts`` index."""
+    """The twin of the ``alerts`` index (every write bumps the document's sequence number)."""
 
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seq: dict[str, int] = field(default_factory=dict)
+    writes: int = 0
 
-    async def create(self, docs: Sequence[Mapping[str, Any]]) -> list[bool]:
+    def _bump(self, key: str) -> Stamp:
+        self.writes += 1
+        self.seq[key] = self.writes
+        return Stamp(self.writes, 1)
+
+    async def create(self, docs: Sequence[Mapping[str, Any]]) -> list[Stamp | None]:
         """Create each doc unless its id is there."""
-        created = []
+        stamps: list[Stamp | None] = []
         for doc in docs:
             key = str(doc["notification_id"])
-            created.append(key not in self.docs)
-            self.docs.setdefault(key, dict(doc))
-        return created
+            if key in self.docs:
+                stamps.append(None)
+                continue
+            self.docs[key] = dict(doc)
+            stamps.append(self._bump(key))
+        return stamps
 
-    async def unpublished(self, ids: Sequence[str]) -> set[str]:
-        """Ids stored with ``published: false``."""
-        return {i for i in ids if i in self.docs and not self.docs[i].get("published")}
+    async def claim(
+        self, stamped: Sequence[tuple[str, Stamp]], changes: Mapping[str, Any]
+    ) -> list[Stamp | None]:
+        """Apply ``changes`` where the sequence number is still the stamp's."""
+        out: list[Stamp | None] = []
+        for key, stamp in stamped:
+            if self.seq.get(key) != stamp.seq_no:
+                out.append(None)
+                continue
+            self.docs[key].update(changes)
+            out.append(self._bump(key))
+        return out
+
+    async def unclaimed(
+        self, *, claimed_before: str, limit: int
+    ) -> list[tuple[dict[str, Any], Stamp]]:
+        """Unpublished notifications claimed before then, oldest claim first."""
+        stale = [
+            d
+            for d in self.docs.values()
+            if not d.get("published") and _claimed_at(d) < claimed_before
+        ]
+        stale.sort(key=lambda d: (_claimed_at(d), d["notification_id"]))
+        return [(dict(d), Stamp(self.seq[d["notification_id"]], 1)) for d in stale[:limit]]
 
     async def update(self, ids: Sequence[str], changes: Mapping[str, Any]) -> None:
         """Apply ``changes``."""
         for i in ids:
             self.docs[i].update(changes)
+            self._bump(i)
+
+    async def mark_published(self, ids: Sequence[str]) -> None:
+        """Set ``published: true``."""
+        await self.update(ids, {"published": True})
 
     async def undelivered(self, *, created_before: str, limit: int) -> list[dict[str, Any]]:
         """Notifications ``pending`` or ``failed`` created before then, oldest first."""
@@ -116,6 +168,11 @@ class InMemoryAlertLog:
             if d.get("delivery_state") in ("pending", "failed") and d["created_at"] < created_before
         ]
         return sorted(waiting, key=lambda d: (d["created_at"], d["notification_id"]))[:limit]
+
+
+def _claimed_at(doc: Mapping[str, Any]) -> str:
+    # A notification stored before claims existed counts as claimed when it was created.
+    return str(doc.get("claimed_at") or doc.get("created_at") or "")
 
 
 class ElasticsearchAlertLog:
@@ -130,7 +187,7 @@ class ElasticsearchAlertLog:
         self.index = index
 
     async def ensure(self) -> None:
-        """Create the index with its mapping if missing."""
+        """Create the index with its mapping if missing; add new fields to an older one."""
         try:
             if not await self._client.indices.exists(index=self.index):
                 await self._client.options(ignore_status=400).indices.create(
@@ -138,10 +195,14 @@ class ElasticsearchAlertLog:
                     mappings=alert_mappings(),
                     settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"},
                 )
+            else:  # additive only: an index made before the claim fields gets them
+                await self._client.indices.put_mapping(
+                    index=self.index, properties=alert_mappings()["properties"]
+                )
         except (ApiError, TransportError) as exc:
             raise request_error(exc) from exc
 
-    async def create(self, docs: Sequence[Mapping[str, Any]]) -> list[bool]:
+    async def create(self, docs: Sequence[Mapping[str, Any]]) -> list[Stamp | None]:
         """One bulk of ``create``; a retriable item fails the call (retried whole: 409s then)."""
         operations: list[Any] = []
         for doc in docs:
@@ -152,21 +213,69 @@ class ElasticsearchAlertLog:
             raise ServiceUnavailable("alerts: some notifications throttled or failed")
         # A refused notification (mapping) counts as there: retrying would never end, and its
         # fields are ours, so this is a bug to see in the log rather than a stalled pipeline.
-        return [outcome == "created" for outcome in outcomes]
+        return [
+            _stamp(item) if outcome == "created" else None
+            for item, outcome in zip(items, outcomes, strict=True)
+        ]
 
-    async def unpublished(self, ids: Sequence[str]) -> set[str]:
-        """One realtime ``_mget`` of the ``published`` flags."""
+    async def claim(
+        self, stamped: Sequence[tuple[str, Stamp]], changes: Mapping[str, Any]
+    ) -> list[Stamp | None]:
+        """One bulk of updates, each conditional on its stamp (409: someone else's now)."""
+        operations: list[Any] = []
+        for key, stamp in stamped:
+            action = {
+                "_index": self.index,
+                "_id": key,
+                "if_seq_no": stamp.seq_no,
+                "if_primary_term": stamp.primary_term,
+            }
+            operations += [{"update": action}, {"doc": dict(changes)}]
+        if not operations:
+            return []
+        stamps: list[Stamp | None] = []
+        for item in await self._bulk(operations):
+            status = int(item.get("status", 500))
+            if status in {404, 409}:  # taken (or gone): not ours to publish
+                stamps.append(None)
+            elif classify_item(status) == "retry":
+                raise ServiceUnavailable("alerts: a claim throttled or failed")
+            else:
+                stamps.append(_stamp(item))
+        return stamps
+
+    async def unclaimed(
+        self, *, claimed_before: str, limit: int
+    ) -> list[tuple[dict[str, Any], Stamp]]:
+        """Unpublished notifications whose claim is older than ``claimed_before``.
+
+        The search may lag a second behind the writes (refresh); a stale hit is harmless: its
+        stamp is old, so the conditional claim fails.
+        """
+        legacy = {  # stored before claims existed: its creation is its claim
+            "bool": {
+                "must_not": [{"exists": {"field": "claimed_at"}}],
+                "filter": [{"range": {"created_at": {"lt": claimed_before}}}],
+            }
+        }
+        query = {
+            "bool": {
+                "filter": [{"term": {"published": False}}],
+                "should": [{"range": {"claimed_at": {"lt": claimed_before}}}, legacy],
+                "minimum_should_match": 1,
+            }
+        }
         try:
-            response = await self._client.mget(
-                index=self.index, ids=list(ids), source_includes=["published"]
+            response = await self._client.search(
+                index=self.index,
+                query=query,
+                size=limit,
+                sort=[{"claimed_at": {"order": "asc", "missing": "_first"}}, {"created_at": "asc"}],
+                seq_no_primary_term=True,
             )
         except (ApiError, TransportError) as exc:
             raise request_error(exc) from exc
-        return {
-            str(doc["_id"])
-            for doc in response["docs"]
-            if doc.get("found") and not (doc.get("_source") or {}).get("published")
-        }
+        return [(dict(hit["_source"]), _stamp(hit)) for hit in response["hits"]["hits"]]
 
     async def update(self, ids: Sequence[str], changes: Mapping[str, Any]) -> None:
         """One bulk of partial updates."""
@@ -175,6 +284,24 @@ class ElasticsearchAlertLog:
             operations += [{"update": {"_index": self.index, "_id": i}}, {"doc": dict(changes)}]
         if operations:
             await self._bulk(operations)
+
+    async def mark_published(self, ids: Sequence[str]) -> None:
+        """One bulk of ``published: true``; a throttled or failed item fails the call.
+
+        Checked, unlike :meth:`update`: a mark that silently did not land leaves the
+        notification to a relay, which would publish it a second time.
+        """
+        operations: list[Any] = []
+        for i in ids:
+            operations += [
+                {"update": {"_index": self.index, "_id": i}},
+                {"doc": {"published": True}},
+            ]
+        if not operations:
+            return
+        statuses = [int(item.get("status", 500)) for item in await self._bulk(operations)]
+        if any(classify_item(status) == "retry" for status in statuses):
+            raise ServiceUnavailable("alerts: some published marks throttled or failed")
 
     async def undelivered(self, *, created_before: str, limit: int) -> list[dict[str, Any]]:
         """Notifications ``pending`` or ``failed`` created before then, oldest first."""
@@ -206,45 +333,5 @@ class ElasticsearchAlertLog:
         return [next(iter(entry.values())) for entry in response["items"]]
 
 
-class AlertRecorder:
-    """Records notifications once: the index decides, the topic follows (module docstring).
-
-    Args:
-        log: The ``alerts`` index (or its twin).
-        publish: Publishes on the ``alerts`` topic, waiting for acknowledgement.
-        retrier: Retries Elasticsearch and Kafka being away (kind ``alert``).
-    """
-
-    def __init__(self, log: AlertLog, publish: Publish, *, retrier: Retrier | None = None) -> None:
-        self._log = log
-        self._publish = publish
-        self._retrier = retrier or Retrier()
-
-    async def record(self, notifications: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Store and publish ``notifications``; return those published by this call.
-
-        Raises:
-            RetryGaveUp: The worker is stopping (the caller's batch stays uncommitted).
-        """
-        if not notifications:
-            return []
-        docs = [dict(n) | {"published": False} for n in notifications]
-        created = await self._retrier.call(lambda: self._log.create(docs), kind="alert")
-        fresh = [doc for doc, new in zip(docs, created, strict=True) if new]
-        seen = [
-            str(doc["notification_id"]) for doc, new in zip(docs, created, strict=True) if not new
-        ]
-        if seen:
-            stale = await self._retrier.call(lambda: self._log.unpublished(seen), kind="alert")
-            fresh += [doc for doc in docs if doc["notification_id"] in stale]
-        if not fresh:
-            return []
-        messages = [(str(d["notification_id"]).encode(), _encode(d)) for d in fresh]
-        await self._retrier.call(lambda: self._publish(messages), kind="alert")
-        ids = [str(d["notification_id"]) for d in fresh]
-        await self._retrier.call(lambda: self._log.update(ids, {"published": True}), kind="alert")
-        return fresh
-
-
-def _encode(doc: Mapping[str, Any]) -> bytes:
-    return orjson.dumps({k: v for k, v in doc.items() if k != "published"})
+def _stamp(item: Mapping[str, Any]) -> Stamp:
+    return Stamp(int(item["_seq_no"]), int(item["_primary_term"]))

@@ -12,8 +12,13 @@ Elasticsearch acknowledged them, each marked created (201) or already there (409
 - a batch rerun's refreshes do not come this way at all (they update, never create), and a
   retro-matched lead is created, so it alerts.
 
-Matching notifications go to the :class:`~alerts.recorder.AlertRecorder` (index, then topic),
-then to the webhook :class:`~alerts.delivery.Dispatcher` without waiting for any receiver.
+Matching notifications are created in the ``alerts`` index, the outbox
+(:meth:`~alerts.outbox.AlertOutbox.create`, one bulk: the only alerting step on the lead
+writer's path, so that the lead batch's offsets move only once its notifications are stored);
+those created now go to the webhook :class:`~alerts.delivery.Dispatcher` and to the outbox's
+bounded buffer, and the hook returns. Publication on the ``alerts`` topic, the ``published``
+mark and the relay of notifications another worker left unpublished run beside the pipeline
+(:meth:`AlertService.run`; guarantees in :mod:`alerts.outbox`).
 
 Subscriptions are reloaded when the store's fingerprint changes, checked every
 ``reload_s`` (:meth:`AlertService.run`): a subscription added, paused, resumed or removed
@@ -36,8 +41,8 @@ from alerts.delivery import Dispatcher
 from alerts.errors import InvalidSubscription
 from alerts.evaluate import SubscriptionIndex, compile_subscription
 from alerts.notifications import build_notification
+from alerts.outbox import AlertOutbox
 from alerts.owners import OwnerDirectory
-from alerts.recorder import AlertRecorder
 from alerts.store import SubscriptionStore
 from alerts.subscriptions import Subscription
 
@@ -71,11 +76,12 @@ class AlertService:
     Args:
         store: The subscriptions.
         owners: The review service's users (scope and disabled owners).
-        recorder: Index, then topic.
+        outbox: The ``alerts`` index and topic (create, publish, relay).
         dispatcher: Webhook delivery (``None``: no webhooks on this worker).
         review_url: The review service's base URL, for the notification's link.
         reload_s: How often the store's fingerprint is checked.
         sweep_s: How often the dispatcher's sweep runs.
+        relay_s: How often the outbox's relay looks for notifications left unpublished.
         clock: Now, as an aware datetime.
     """
 
@@ -83,21 +89,23 @@ class AlertService:
         self,
         store: SubscriptionStore,
         owners: OwnerDirectory,
-        recorder: AlertRecorder,
+        outbox: AlertOutbox,
         *,
         dispatcher: Dispatcher | None = None,
         review_url: str = "http://127.0.0.1:8080",
         reload_s: float = 2.0,
         sweep_s: float = 30.0,
+        relay_s: float = 5.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._owners = owners
-        self._recorder = recorder
+        self.outbox = outbox
         self.dispatcher = dispatcher
         self._review_url = review_url
         self._reload_s = reload_s
         self._sweep_s = sweep_s
+        self._relay_s = relay_s
         self._clock = clock
         self._fingerprint: tuple[int, str | None] | None = None
         self._index = SubscriptionIndex(())
@@ -151,7 +159,7 @@ class AlertService:
         return notifications
 
     async def on_written(self, written: Sequence[WrittenLead]) -> None:
-        """The lead writer's hook: evaluate, record, hand to delivery.
+        """The lead writer's hook: evaluate, create in the outbox, hand to delivery.
 
         Raises:
             RetryGaveUp: The worker is stopping (the lead batch stays uncommitted).
@@ -159,12 +167,20 @@ class AlertService:
         if not self.loaded.is_set():
             await self.reload(force=True)
         notifications = self.evaluate(written)
-        fresh = await self._recorder.record(notifications)
+        fresh = await self.outbox.create(notifications)
         self.stats.notified += len(fresh)
         if self.dispatcher is not None:
             self.dispatcher.submit([n for n in fresh if n.get("delivery_state") == "pending"])
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop``: the outbox's publisher and relay, and :meth:`maintain`."""
+        await asyncio.gather(
+            self.outbox.run_publisher(stop),
+            self.outbox.run_relay(stop, every_s=self._relay_s),
+            self.maintain(stop),
+        )
+
+    async def maintain(self, stop: asyncio.Event) -> None:
         """Reload on change every ``reload_s`` and sweep deliveries every ``sweep_s``."""
         last_sweep = asyncio.get_running_loop().time()
         while not stop.is_set():

@@ -137,6 +137,13 @@ class TracerSettings(BaseSettings):
     alert_delivery_deadline_seconds: float = Field(default=60.0, gt=0, le=3600)
     #: How often undelivered notifications are swept (failing receivers, dead workers).
     alert_sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
+    #: How old a worker's claim on an unpublished notification must be before another worker's
+    #: relay publishes it (a dead worker's notifications wait this long; alerts/outbox.py).
+    alert_relay_lease_seconds: float = Field(default=30.0, gt=0, le=3600)
+    #: How often each worker's relay looks for notifications left unpublished.
+    alert_relay_seconds: float = Field(default=5.0, gt=0, le=3600)
+    #: Notifications created and waiting for the topic; beyond it the lead writer waits.
+    alert_pending_max: int = Field(default=50_000, ge=100, le=1_000_000)
     #: Tests only: accept http:// and loopback / private webhook addresses.
     alert_allow_http_webhooks: bool = False
     alert_allow_private_webhooks: bool = False

@@ -20,6 +20,8 @@ settings (``tracer worker`` hands it to :func:`streams.alerting.attach_alerts`).
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,8 +35,9 @@ from elasticsearch import AsyncElasticsearch
 
 from alerts.delivery import DeadLetter, Dispatcher
 from alerts.errors import AlertError, InvalidSubscription
+from alerts.outbox import AlertOutbox
 from alerts.owners import ElasticsearchOwnerDirectory
-from alerts.recorder import AlertRecorder, ElasticsearchAlertLog, Publish
+from alerts.recorder import ElasticsearchAlertLog, Publish
 from alerts.secretbox import SecretBox, new_key, new_webhook_secret
 from alerts.service import AlertService
 from alerts.store import ElasticsearchSubscriptionStore
@@ -289,11 +292,19 @@ def alert_factory(
         service = AlertService(
             store,
             ElasticsearchOwnerDirectory(client, index=settings.review_users_index, retrier=retrier),
-            AlertRecorder(alert_log, publish, retrier=retrier),
+            AlertOutbox(
+                alert_log,
+                publish,
+                owner=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+                lease_s=settings.alert_relay_lease_seconds,
+                max_pending=settings.alert_pending_max,
+                retrier=retrier,
+            ),
             dispatcher=dispatcher,
             review_url=settings.review_base_url,
             reload_s=settings.alert_reload_seconds,
             sweep_s=settings.alert_sweep_seconds,
+            relay_s=settings.alert_relay_seconds,
         )
         return service
 

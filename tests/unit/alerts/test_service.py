@@ -8,8 +8,9 @@ from typing import Any
 
 import orjson
 
+from alerts.outbox import AlertOutbox
 from alerts.owners import InMemoryOwnerDirectory
-from alerts.recorder import AlertRecorder, InMemoryAlertLog
+from alerts.recorder import InMemoryAlertLog
 from alerts.service import AlertService, WrittenLead
 from alerts.store import InMemorySubscriptionStore
 from connectors.elasticsearch import InMemoryLeadIndexer
@@ -36,13 +37,15 @@ async def _service(*subs: Any) -> tuple[AlertService, InMemorySubscriptionStore,
     service = AlertService(
         store,
         InMemoryOwnerDirectory({OWNER.username: OWNER}),
-        AlertRecorder(InMemoryAlertLog(), topic.publish),
+        AlertOutbox(InMemoryAlertLog(), topic.publish, owner="w1"),
     )
     await service.reload(force=True)
     return service, store, topic
 
 
-def _ids(topic: Topic) -> list[tuple[str, str]]:
+async def _ids(service: AlertService, topic: Topic) -> list[tuple[str, str]]:
+    while await service.outbox.publish_pending():  # what the publisher task does
+        pass
     notes = [orjson.loads(value) for _, value in topic.messages]
     return sorted((n["subscription_id"], n["lead_id"]) for n in notes)
 
@@ -55,7 +58,7 @@ async def test_created_leads_alert_every_matching_subscription_once() -> None:
     await service.on_written([WrittenLead(lead("l1"), True, LEAD_PUBLISHED_MS)])
     await service.on_written([WrittenLead(lead("l2", tier="low"), True, LEAD_PUBLISHED_MS)])
     await service.on_written([WrittenLead(lead("l1"), True, LEAD_PUBLISHED_MS)])  # again
-    assert _ids(topic) == [("bank", "l1"), ("bank", "l2"), ("high", "l1")]
+    assert await _ids(service, topic) == [("bank", "l1"), ("bank", "l2"), ("high", "l1")]
 
 
 async def test_a_lead_already_there_alerts_only_older_subscriptions() -> None:
@@ -66,7 +69,7 @@ async def test_a_lead_already_there_alerts_only_older_subscriptions() -> None:
     service, _, topic = await _service(old, new)
     await service.on_written([WrittenLead(lead("l1"), False, LEAD_PUBLISHED_MS)])
     await service.on_written([WrittenLead(lead("l2"), False, None)])
-    assert _ids(topic) == [("old", "l1")]
+    assert await _ids(service, topic) == [("old", "l1")]
 
 
 async def test_paused_subscriptions_are_silent_and_resuming_never_renotifies() -> None:
@@ -81,7 +84,7 @@ async def test_paused_subscriptions_are_silent_and_resuming_never_renotifies() -
     assert not await service.reload()  # nothing changed: no reload
     await service.on_written([WrittenLead(lead("l1"), True, LEAD_PUBLISHED_MS)])
     await service.on_written([WrittenLead(lead("l3"), True, LEAD_PUBLISHED_MS)])
-    assert _ids(topic) == [("s", "l1"), ("s", "l3")]
+    assert await _ids(service, topic) == [("s", "l1"), ("s", "l3")]
 
 
 async def test_the_lead_writer_hands_created_and_present_leads_to_the_hook() -> None:

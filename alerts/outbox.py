@@ -1,0 +1,302 @@
+"""The ``alerts`` index as the outbox of the topic: created on the lead path, published off it.
+
+Three steps, each a bulk, only the first on the lead writer's path:
+
+1. :meth:`AlertOutbox.create` (awaited by the lead writer's hook, before the lead batch's
+   offsets may move): the notifications go create-only into the ``alerts`` index (bulks of
+   ``max_create``, each handed on as soon as it is stored),
+   ``published: false``, claimed by this worker (``claimed_by``, ``claimed_at``). Only the 201s
+   go on, into a bounded in-process buffer (:class:`PendingBuffer`; a full buffer makes the
+   hook wait: that is the backpressure). A 409 is a notification someone already made.
+2. :meth:`AlertOutbox.run_publisher` takes what the buffer holds (up to ``max_batch``), sends it
+   all with the async producer and waits for the acknowledgements together, then
+3. marks the batch ``published: true`` in one bulk update.
+
+A crash loses nothing: what was created and not marked stays ``published: false`` in the
+index, and :meth:`AlertOutbox.relay_once` (every ``relay_s`` on every worker) publishes those
+whose claim is older than ``lease_s``. A claim changes hands only by a conditional update
+(``if_seq_no`` / ``if_primary_term``, :meth:`~alerts.recorder.AlertLog.claim`): of two relays
+meeting one notification, one wins the claim and publishes; the other's update is a 409. The
+creator publishes without re-claiming while its claim is younger than ``lease_s / 2``; an older
+one (Kafka away, a long backlog) it claims again conditionally first, and one it lost it leaves.
+
+What is guaranteed on the topic: every notification of the index is published at least once
+(the outbox); its key is the notification id, the same on every publication; and it is
+published a second time only if its claimant stops after Kafka acknowledged it and before the
+``published`` mark landed (a SIGKILL in that window, one bulk update long) or takes longer
+than ``lease_s / 2`` from its claim to the mark (Kafka or Elasticsearch slow or away; logged
+when the acknowledgement itself came that late; clocks between workers within ``lease_s / 2``
+of each other). A failed mark is retried alone, never by publishing again, and a mark is
+checked item by item: one that silently did not land would hand the notification to a relay.
+Consumers deduplicate by key; the index holds each (subscription, lead) once, whatever happens.
+The idempotent producer keeps the client's own retries from adding copies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, NamedTuple
+
+import orjson
+from connectors.errors import RetryGaveUp
+from connectors.retry import Retrier
+
+from alerts.recorder import AlertLog, Publish, Stamp
+
+__all__ = ["AlertOutbox", "Claimed", "OutboxStats", "PendingBuffer"]
+
+log = logging.getLogger(__name__)
+
+
+class Claimed(NamedTuple):
+    """A notification this worker holds the claim of, and since when (its monotonic clock)."""
+
+    doc: dict[str, Any]
+    stamp: Stamp
+    since: float
+
+
+class PendingBuffer:
+    """A bounded FIFO of claimed notifications between the lead writer and the publisher.
+
+    Args:
+        max_items: The bound; :meth:`put` waits while the buffer would grow past it (a batch
+            larger than the bound is let in alone, or it would wait forever).
+    """
+
+    def __init__(self, max_items: int) -> None:
+        self._items: deque[Claimed] = deque()
+        self._max = max_items
+        self._changed = asyncio.Condition()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def put(self, items: Sequence[Claimed]) -> None:
+        """Append ``items``, waiting for room."""
+        if not items:
+            return
+        async with self._changed:
+            await self._changed.wait_for(
+                lambda: not self._items or len(self._items) + len(items) <= self._max
+            )
+            self._items.extend(items)
+            self._changed.notify_all()
+
+    async def take(self, max_items: int, *, timeout_s: float) -> list[Claimed]:
+        """Up to ``max_items`` from the front; ``[]`` if nothing came within ``timeout_s``."""
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait_for(lambda: bool(self._items)), timeout_s)
+            taken = [self._items.popleft() for _ in range(min(max_items, len(self._items)))]
+            self._changed.notify_all()
+            return taken
+
+
+class OutboxStats:
+    """Counters of the outbox."""
+
+    def __init__(self) -> None:
+        self.created = 0
+        self.published = 0
+        self.relayed = 0
+        self.lost_claims = 0
+        self.late = 0
+
+
+class AlertOutbox:
+    """Creates notifications (claimed), publishes them, and relays the orphans of others.
+
+    Args:
+        log: The ``alerts`` index (or its twin).
+        publish: Publishes (key, value) messages on the ``alerts`` topic, all sent before any
+            acknowledgement is awaited; returns once Kafka acknowledged every one.
+        owner: This worker's name in ``claimed_by`` (unique per process).
+        lease_s: How old a claim must be before another worker may take it over.
+        max_pending: The bound of the buffer between creation and publication.
+        max_batch: Notifications per publication (and per relay round).
+        max_create: Notifications per bulk ``create``.
+        retrier: Retries Elasticsearch and Kafka being away (kind ``alert``).
+        clock: Now, as an aware datetime (``claimed_at``).
+        monotonic: This process's monotonic clock (a claim's age).
+    """
+
+    def __init__(
+        self,
+        log: AlertLog,
+        publish: Publish,
+        *,
+        owner: str,
+        lease_s: float = 30.0,
+        max_pending: int = 50_000,
+        max_batch: int = 5_000,
+        max_create: int = 1_000,
+        retrier: Retrier | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._log = log
+        self._publish = publish
+        self.owner = owner
+        self._lease_s = lease_s
+        self._max_batch = max_batch
+        self._max_create = max_create
+        self._retrier = retrier or Retrier()
+        self._clock = clock
+        self._monotonic = monotonic
+        self.pending = PendingBuffer(max_pending)
+        self.stats = OutboxStats()
+
+    async def create(self, notifications: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Store ``notifications`` claimed by this worker; queue and return those created now.
+
+        In bulks of at most ``max_create`` (a bounded request body), each queued as soon as it
+        is stored, so the publisher works on one while the next is written.
+
+        Raises:
+            RetryGaveUp: The worker is stopping (the caller's batch stays uncommitted).
+        """
+        fresh: list[dict[str, Any]] = []
+        for start in range(0, len(notifications), self._max_create):
+            fresh += await self._create_bulk(notifications[start : start + self._max_create])
+        return fresh
+
+    async def _create_bulk(
+        self, notifications: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        # The claim's age counts from before the request, as its ``claimed_at`` does: a slow
+        # bulk must not make a claim look younger here than it looks to the other relays.
+        since = self._monotonic()
+        claim = self._claim_fields()
+        docs = [dict(n) | {"published": False} | claim for n in notifications]
+        stamps = await self._retrier.call(lambda: self._log.create(docs), kind="alert")
+        fresh = [
+            Claimed(doc, stamp, since)
+            for doc, stamp in zip(docs, stamps, strict=True)
+            if stamp is not None
+        ]
+        self.stats.created += len(fresh)
+        await self.pending.put(fresh)
+        return [c.doc for c in fresh]
+
+    async def run_publisher(self, stop: asyncio.Event) -> None:
+        """Publish what :meth:`create` queued until ``stop``; what is left waits for a relay."""
+        while not stop.is_set():
+            try:
+                await self.publish_pending(timeout_s=0.5)
+            except RetryGaveUp:
+                return
+            except Exception:  # not retriable: that batch stays unpublished for a relay
+                log.exception("alerts: a batch of notifications is left to the relay")
+
+    async def publish_pending(self, *, timeout_s: float = 0.0) -> int:
+        """Publish and mark up to ``max_batch`` queued notifications; return how many were taken.
+
+        Raises:
+            RetryGaveUp: The worker is stopping (the batch waits for a relay).
+        """
+        batch = await self.pending.take(self._max_batch, timeout_s=timeout_s)
+        if batch:
+            await self._publish_and_mark(batch)
+        return len(batch)
+
+    async def _publish_and_mark(self, batch: list[Claimed]) -> None:
+        # Two retried steps: a failed mark is retried alone, never by publishing again.
+        await self._retrier.call(partial(self._publish_held, batch), kind="alert")
+        if batch:
+            ids = [str(c.doc["notification_id"]) for c in batch]
+            await self._retrier.call(lambda: self._log.mark_published(ids), kind="alert")
+            self.stats.published += len(batch)
+
+    async def run_relay(self, stop: asyncio.Event, *, every_s: float) -> None:
+        """Every ``every_s`` until ``stop``, :meth:`relay_once` (at once again after a full one)."""
+        while not stop.is_set():
+            try:
+                full = await self.relay_once() >= self._max_batch
+            except RetryGaveUp:
+                return
+            except Exception:  # the next round tries again; a dead relay would strand orphans
+                log.exception("alerts: relay round failed")
+                full = False
+            if not full:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=every_s)
+
+    async def relay_once(self) -> int:
+        """Claim, publish and mark unpublished notifications whose claim expired; return count.
+
+        Raises:
+            RetryGaveUp: The worker is stopping.
+        """
+        cutoff = (self._clock() - timedelta(seconds=self._lease_s)).isoformat()
+        found = await self._retrier.call(
+            lambda: self._log.unclaimed(claimed_before=cutoff, limit=self._max_batch),
+            kind="alert",
+        )
+        if not found:
+            return 0
+        held = await self._claim([Claimed(doc, stamp, 0.0) for doc, stamp in found])
+        if held:
+            await self._publish_and_mark(held)
+            self.stats.relayed += len(held)
+            log.info("alerts: relayed %d notifications left unpublished", len(held))
+        return len(found)
+
+    async def _publish_held(self, batch: list[Claimed]) -> None:
+        """One attempt: renew old claims, publish what is still ours (``batch`` keeps it)."""
+        now = self._monotonic()
+        young = [c for c in batch if now - c.since < self._lease_s / 2]
+        old = [c for c in batch if now - c.since >= self._lease_s / 2]
+        held = young + (await self._claim(old) if old else [])
+        # Renewed claims count from now in the next attempt (a retry after Kafka was away).
+        batch[:] = held
+        if not held:
+            return
+        messages = [(str(c.doc["notification_id"]).encode(), encode(c.doc)) for c in held]
+        await self._publish(messages)
+        oldest = min(c.since for c in held)
+        if self._monotonic() - oldest >= self._lease_s / 2:
+            # Past half the lease, another worker's relay may have taken some over: the
+            # documented case of a second copy on the topic (same key, same bytes).
+            self.stats.late += len(held)
+            log.warning("alerts: %d notifications acknowledged past half the lease", len(held))
+
+    async def _claim(self, items: list[Claimed]) -> list[Claimed]:
+        stamped = [(str(c.doc["notification_id"]), c.stamp) for c in items]
+        since = self._monotonic()
+        stamps = await self._log.claim(stamped, self._claim_fields())
+        won = [
+            Claimed(c.doc, stamp, since)
+            for c, stamp in zip(items, stamps, strict=True)
+            if stamp is not None
+        ]
+        self.stats.lost_claims += len(items) - len(won)
+        return won
+
+    def _claim_fields(self) -> dict[str, Any]:
+        return {"claimed_by": self.owner, "claimed_at": self._clock().isoformat()}
+
+
+def encode(doc: Mapping[str, Any]) -> bytes:
+    """The topic message of a notification: without the fields that change after creation.
+
+    The outbox's and the webhook delivery's fields are left out, so a relayed copy is the same
+    bytes as the first publication.
+
+    Example:
+        >>> encode({"notification_id": "n", "published": False, "claimed_by": "w"})
+        b'{"notification_id":"n"}'
+    """
+    return orjson.dumps({k: v for k, v in doc.items() if k not in _OUTBOX_FIELDS})
+
+
+_OUTBOX_FIELDS = frozenset(
+    {"published", "claimed_by", "claimed_at", "delivery_state", "delivered_at", "delivery_error"}
+)

@@ -1,0 +1,100 @@
+"""The outbox on the real Elasticsearch and Kafka: two relays, each orphan published once.
+
+A worker that created notifications and died before publishing them leaves them
+``published: false`` in the ``alerts`` index. Every worker's relay looks for them; two relays
+meeting the same notifications must not both publish one: the claim is an update conditional on
+``if_seq_no`` / ``if_primary_term``, which Elasticsearch grants to exactly one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from alerts.notifications import build_notification
+from alerts.outbox import AlertOutbox
+from alerts.recorder import ElasticsearchAlertLog
+from connectors.clients import async_elasticsearch_client
+from streams.alerting import AlertsProducer
+from tests.integration.streaming import Run, read_topic
+from tests.unit.alerts.helpers import lead, subscription
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+ORPHANS = 300
+
+
+async def _nowhere(_messages: Sequence[tuple[bytes, bytes]]) -> None:
+    raise AssertionError("the dead worker publishes nothing")
+
+
+def _notes(count: int) -> list[dict[str, Any]]:
+    sub = subscription()
+    created = "2026-12-07T10:00:00+00:00"
+    return [
+        build_notification(sub, lead(f"l{i}"), review_url="http://r", created_at=created)
+        for i in range(count)
+    ]
+
+
+async def _orphans(log: ElasticsearchAlertLog) -> None:
+    """Notifications a worker created two minutes ago and never published (then SIGKILL)."""
+    past = datetime.now(UTC) - timedelta(minutes=2)
+    dead = AlertOutbox(log, _nowhere, owner="dead", clock=lambda: past)
+    assert len(await dead.create(_notes(ORPHANS))) == ORPHANS
+
+
+async def _relay_until_done(outbox: AlertOutbox, es: Elasticsearch, index: str) -> None:
+    for _ in range(100):  # bounded: a relay round is one search and a few bulks
+        await outbox.relay_once()
+        es.indices.refresh(index=index)
+        if es.count(index=index, query={"term": {"published": False}})["count"] == 0:
+            return
+    raise AssertionError("orphans left unpublished")
+
+
+async def _race(run: Run, es: Elasticsearch, index: str) -> tuple[AlertOutbox, AlertOutbox]:
+    client = async_elasticsearch_client(run.settings)
+    producers = [AlertsProducer(run.settings, run.topic("alerts")) for _ in range(2)]
+    try:
+        log = ElasticsearchAlertLog(client, index=index)
+        await log.ensure()
+        await _orphans(log)
+        es.indices.refresh(index=index)
+        # Both read the same state before either claims: a real conflict on every one.
+        found = await log.unclaimed(claimed_before=datetime.now(UTC).isoformat(), limit=1000)
+        assert len(found) == ORPHANS
+        stamped = [(str(doc["notification_id"]), stamp) for doc, stamp in found]
+        first, second = await asyncio.gather(
+            log.claim(stamped, {"claimed_by": "a"}), log.claim(stamped, {"claimed_by": "b"})
+        )
+        assert all((x is None) != (y is None) for x, y in zip(first, second, strict=True))
+        # Two relays running at once, small rounds so they meet on the same notifications.
+        one, two = (
+            AlertOutbox(log, p.publish, owner=name, lease_s=1.0, max_batch=40)
+            for p, name in zip(producers, ("w1", "w2"), strict=True)
+        )
+        await asyncio.sleep(1.1)  # the test's own claims above expire
+        await asyncio.gather(_relay_until_done(one, es, index), _relay_until_done(two, es, index))
+        return one, two
+    finally:
+        for producer in producers:
+            await producer.close()
+        await client.close()
+
+
+def test_two_relays_publish_each_orphan_exactly_once(run: Run, es: Elasticsearch) -> None:
+    index = f"alerts-{run.settings.consumer_group.removeprefix('tracer-')}"
+    try:
+        one, two = asyncio.run(_race(run, es, index))
+    finally:
+        es.options(ignore_status=404).indices.delete(index=index)
+    keys = [message.key for message in read_topic(run, "alerts")]
+    assert len(keys) == len(set(keys)) == ORPHANS
+    assert one.stats.relayed + two.stats.relayed == ORPHANS
+    assert one.stats.relayed and two.stats.relayed  # both really took part
