@@ -208,8 +208,10 @@ class AlertOutbox:
         return len(batch)
 
     async def _publish_and_mark(self, batch: list[Claimed]) -> None:
-        # Two retried steps: a failed mark is retried alone, never by publishing again.
-        await self._retrier.call(partial(self._publish_held, batch), kind="alert")
+        # Two retried steps: a failed mark is retried alone, never by publishing again. The
+        # publish is Kafka's work ("notify"), the mark Elasticsearch's ("alert"): the health
+        # endpoint tells them apart.
+        await self._retrier.call(partial(self._publish_held, batch), kind="notify")
         if batch:
             ids = [str(c.doc["notification_id"]) for c in batch]
             await self._retrier.call(lambda: self._log.mark_published(ids), kind="alert")

@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: The kinds of work that retry (the health endpoint's counters are keyed by them).
-RetryKind = Literal["publish", "index", "close", "roster", "stack", "alert", "deliver"]
+RetryKind = Literal["publish", "index", "close", "roster", "stack", "alert", "notify", "deliver"]
 
 
 @dataclass(frozen=True, slots=True)

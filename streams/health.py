@@ -88,6 +88,11 @@ KIND_REASONS: Mapping[str, HealthReason] = {
     "close": "elasticsearch_unavailable",
     "publish": "publish_failing",
     "roster": "roster_follower_failing",
+    # The alerts' Elasticsearch work (subscriptions, owners, the notification log) and their
+    # publishing to the alerts topic; webhook delivery ("deliver") is the receivers' health,
+    # shown on each subscription, and stays ``work_failing`` here.
+    "alert": "elasticsearch_unavailable",
+    "notify": "publish_failing",
 }
 
 #: What an operator does about each reason (the WARNING line and ``/health`` carry it).

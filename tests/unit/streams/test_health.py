@@ -104,6 +104,13 @@ CASES = [
         ("kafka_unavailable",),
     ),
     ("an unknown kind of work", obs(failing={"commit": 40}), "degraded", ("work_failing",)),
+    (
+        "the alerts' reads and notification log: Elasticsearch",
+        obs(failing={"alert": 12}),
+        "degraded",
+        ("elasticsearch_unavailable",),
+    ),
+    ("the alerts topic refusing", obs(failing={"notify": 12}), "degraded", ("publish_failing",)),
     ("stalled 29 s: not yet", obs(lag=5, stalled=29.9), "ready", ()),
     ("stalled 30 s with lag", obs(lag=5, stalled=30.0), "degraded", ("no_progress",)),
     (
