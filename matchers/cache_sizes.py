@@ -30,21 +30,21 @@ CachedValue = Literal[
     "dialect_initials",
 ]
 
-# Measured on a feed of 1M events of mostly new values (bench/reprocess.py): names repeat in
-# 65 % of events, ids in 17 %, addresses in 13 %, but caches of 2^15 names and ids and 2^14
-# phones and addresses caught only 38 %, 1.5 % and 0.7 % of them (the repeats are further
-# apart than the caches were long). 2^19 names and ids, 2^18 phones and addresses cut the
-# normalisation of an event from 61.2 to 52.9 µs (-14 %). The price is memory, bounded: a
-# cached name is about 1 KB, an id, phone or address a few hundred bytes.
-# The rest were not part of that measurement and keep the sizes they had: dates (about 40,000
-# real birth dates, most events' in the commonest few thousand), and parts of a name
-# (characters, syllables, surnames, given names), few and repeated even when whole names are
-# new.
+# The four whole-value caches keep the sizes the values had at their outermost cache before
+# the stacked caches were removed (2^15 names and ids, 2^14 phones and addresses). Measured on a
+# feed of 1M events of mostly new values (bench/reprocess.py): names repeat in 65 % of events,
+# ids in 17 %, addresses in 13 %, and these sizes catch 38 %, 1.5 % and 0.7 % of them; 2^19 and
+# 2^18 cut normalisation by 14 % on that feed but did not speed a 200k-event reprocess
+# measurably and cost 160 MB more peak memory (bench/results/architecture.md), and roster
+# values fill the same caches on a large watchlist: not worth it yet.
+# The rest keep the sizes they had: dates (about 40,000 real birth dates, most events' in the
+# commonest few thousand), and parts of a name (characters, syllables, surnames, given names),
+# few and repeated even when whole names are new.
 CACHE_SIZES: Final[dict[CachedValue, int]] = {
-    "name": 1 << 19,
-    "id": 1 << 19,
-    "phone": 1 << 18,
-    "address": 1 << 18,
+    "name": 1 << 15,
+    "id": 1 << 15,
+    "phone": 1 << 14,
+    "address": 1 << 14,
     "date": 1 << 14,
     "id_embedded_date": 1 << 16,
     "hanzi_simplified": 1 << 15,
