@@ -33,6 +33,7 @@ from functools import lru_cache
 import opencc
 from rapidfuzz.distance import Indel
 
+from matchers.cache_sizes import CACHE_SIZES
 from matchers.frozen import builder
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, redact_numbers
@@ -196,8 +197,8 @@ def _renamed(text: str) -> str:
     return text
 
 
-# Addresses rarely repeat across events: a small cache catches re-deliveries and bursts.
-@lru_cache(maxsize=8192)
+# The address normaliser's one cache (its size and why: matchers.cache_sizes).
+@lru_cache(maxsize=CACHE_SIZES["address"])
 def _normalise(text: str, compact: bool) -> AddressForms:
     text = unicodedata.normalize("NFKC", text).strip()
     if not text:

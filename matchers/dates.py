@@ -31,6 +31,7 @@ from typing import ClassVar
 
 from rapidfuzz.distance import Hamming
 
+from matchers.cache_sizes import CACHE_SIZES
 from matchers.frozen import builder
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text
@@ -164,7 +165,7 @@ def _today() -> dt.date:
 
 # Birth dates repeat: about 40,000 real ones in a watchlist of a million. Values are interned:
 # one string per date for every holder (and for the ids' embedded dates, matchers.ids).
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=CACHE_SIZES["date"])
 def _normalise(text: str, today: dt.date) -> DateForms:
     if len(text) == 10 and text[4] == "-" == text[7] and text.isascii():
         # YYYY-MM-DD, the common shape, is already the value: no parsing to do.

@@ -33,6 +33,7 @@ from typing import Literal
 
 from rapidfuzz.distance import OSA
 
+from matchers.cache_sizes import CACHE_SIZES
 from matchers.frozen import builder
 from matchers.id_damage import (
     MIN_TAIL,
@@ -190,7 +191,7 @@ def _ocr_repaired(chars: str) -> str:
 # Birth dates repeat (about 40,000 real ones). The string is interned, as dates.py interns a
 # date's value, so that an id and its birth date share one (matchers.compact). A per-value
 # cache: named "_normalise..." so that the speed benchmark empties it between runs.
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHE_SIZES["id_embedded_date"])
 def _normalise_embedded_date(yyyymmdd: str) -> str:
     if not yyyymmdd.isdigit() or not yyyymmdd.isascii():
         return ""
@@ -219,14 +220,21 @@ def normalise_id(raw: object, id_type: str | None = "cn_resident") -> IdForms:
         if id_type == "passport"
         else "other"
     )
-    if kind == "cn_resident" and type(raw) is str and len(raw) == 18 and _PLAIN_18.match(raw):
+    if type(raw) is str:
+        return _normalise(raw, kind)
+    return _read(_clean(raw), kind)  # not a string: rare, and not a key a cache could hold
+
+
+# The id normaliser's one cache, keyed by the number as sent, so that the common plain number
+# is cached too (its size and why: matchers.cache_sizes).
+@lru_cache(maxsize=CACHE_SIZES["id"])
+def _normalise(raw: str, kind: IdType) -> IdForms:
+    if kind == "cn_resident" and len(raw) == 18 and _PLAIN_18.match(raw):
         return _full(raw if raw[17] != "x" else raw.upper(), ())
-    return _normalise(_clean(raw), kind)
+    return _read(_clean(raw), kind)
 
 
-# Numbers rarely repeat across events: a small cache catches re-deliveries and bursts.
-@lru_cache(maxsize=8192)
-def _normalise(text: str, kind: IdType) -> IdForms:
+def _read(text: str, kind: IdType) -> IdForms:
     if not text:
         return IdForms(kind, "", valid=False, comparable=False, flags=("id_empty",))
     if kind != "cn_resident":

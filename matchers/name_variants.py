@@ -28,6 +28,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
+from matchers.cache_sizes import CACHE_SIZES
 from matchers.pinyin import surname_readings
 from matchers.readings import NameParse
 
@@ -135,7 +136,7 @@ _FINALS: tuple[tuple[str, str], ...] = (
 )
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=CACHE_SIZES["wade_giles"])
 def wade_giles(syllable: str) -> str:
     """The Wade-Giles spelling of a toneless pinyin syllable, apostrophes and umlauts dropped.
 
@@ -278,7 +279,7 @@ def dialect_reading(
     return None
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=CACHE_SIZES["dialect_initials"])
 def dialect_initials(spelling: str) -> frozenset[str]:
     """Pinyin initials of the surnames a dialect ``spelling`` may stand for (``tay`` -> z).
 

@@ -40,6 +40,7 @@ from typing import Literal
 from pypinyin import Style, lazy_pinyin
 from rapidfuzz.distance import OSA, JaroWinkler
 
+from matchers.cache_sizes import CACHE_SIZES
 from matchers.frozen import builder
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, redact_numbers
@@ -210,8 +211,9 @@ def normalise_name(raw: object) -> NameForms:
     return _normalise(as_text(raw, _MAX_LEN * 2))
 
 
-# Names repeat across events (张伟, 王芳); about 1 KB an entry keeps this near 30 MB at most.
-@lru_cache(maxsize=32768)
+# The name normaliser's one cache: names repeat across events (张伟, 王芳); its size and
+# why: matchers.cache_sizes.
+@lru_cache(maxsize=CACHE_SIZES["name"])
 def _normalise(text: str) -> NameForms:
     text = unicodedata.normalize("NFKC", text).strip()
     if not text:

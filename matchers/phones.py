@@ -28,6 +28,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 from rapidfuzz.distance import OSA
 
+from matchers.cache_sizes import CACHE_SIZES
 from matchers.frozen import builder
 from matchers.levels import FieldComparison, Level
 from matchers.masking import as_text, mask_phone
@@ -127,8 +128,8 @@ def normalise_phone(raw: object, region: str = "CN") -> PhoneForms:
 _make = builder(PhoneForms)  # every field, in order: PhoneForms without its frozen __init__
 
 
-# Numbers rarely repeat across events: a small cache catches re-deliveries and bursts.
-@lru_cache(maxsize=8192)
+# The phone normaliser's one cache (its size and why: matchers.cache_sizes).
+@lru_cache(maxsize=CACHE_SIZES["phone"])
 def _normalise(text: str, region: str) -> PhoneForms:
     mobile = _plain_mobile(text) if region == "CN" else None
     if mobile is not None:

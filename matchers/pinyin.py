@@ -21,6 +21,8 @@ import opencc
 from pypinyin import Style, lazy_pinyin, pinyin
 from pypinyin.constants import PHRASES_DICT, PINYIN_DICT, RE_HANS
 
+from matchers.cache_sizes import CACHE_SIZES
+
 __all__ = [
     "COMPOUND_READINGS",
     "given_readings",
@@ -59,7 +61,7 @@ def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
-@lru_cache(maxsize=32768)
+@lru_cache(maxsize=CACHE_SIZES["hanzi_simplified"])
 def simplified(text: str) -> str:
     """Fold traditional characters to simplified (OpenCC ``t2s``): ``張偉`` -> ``张伟``."""
     try:
@@ -69,7 +71,7 @@ def simplified(text: str) -> str:
         return str(_t2s().convert(kept))
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=CACHE_SIZES["pinyin_segments"])
 def segment_pinyin(word: str) -> tuple[str, ...] | None:
     """Cut a joined, lower-case pinyin word into syllables (longest first, backtracking).
 
@@ -99,13 +101,13 @@ def segment_pinyin(word: str) -> tuple[str, ...] | None:
     return tuple([_ROMAN_ALIASES.get(p, p) for p in pieces])
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=CACHE_SIZES["char_readings"])
 def _char_readings(char: str) -> tuple[str, ...]:
     readings = pinyin(char, style=Style.NORMAL, heteronym=True)[0]
     return tuple(readings[:_MAX_CHAR_READINGS])
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=CACHE_SIZES["surname_readings"])
 def surname_readings(surname: str) -> tuple[str, ...]:
     """Every reading of a surname: the table's (单 shan/dan/chan), then pypinyin's own."""
     table = _COMPOUND.get(surname) or _SINGLE.get(surname, ())
@@ -113,7 +115,7 @@ def surname_readings(surname: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*table, common)))
 
 
-@lru_cache(maxsize=32768)
+@lru_cache(maxsize=CACHE_SIZES["given_readings"])
 def given_readings(given: str) -> tuple[tuple[str, ...], ...]:
     """Readings of a given name, one tuple of syllables each, fewest departures first.
 
@@ -162,7 +164,7 @@ def _phrase_reading(given: str) -> list[str]:
     return defaults  # type: ignore[return-value]
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=CACHE_SIZES["char_default"])
 def _char_default(char: str) -> str | None:
     """The reading pypinyin gives a character outside any phrase; ``None`` unless a plain one."""
     if char in PHRASES_DICT or not RE_HANS.match(char) or ord(char) not in PINYIN_DICT:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Final, Literal
 
 from contract import ROSTER_STATUSES, RosterStatus, Source
@@ -472,7 +471,7 @@ def _event_id(value: object, id_type: object, flags: list[str]) -> tuple[IdForms
             id_type = _clean(id_type, flags)
         if not value:
             return _NO_ID, _NO_DATE
-        forms, birth = _cached_id(value, id_type)
+        forms, birth = compact_id(value, id_type)
         if forms.flags:
             flags.extend(forms.flags)
         return forms, birth
@@ -480,7 +479,7 @@ def _event_id(value: object, id_type: object, flags: list[str]) -> tuple[IdForms
 
 
 def _event_names(name: str, flags: list[str]) -> tuple[NameForms, ...]:
-    forms = _cached_name(name)
+    forms = normalise_name(name)
     if forms.flags:
         flags.extend(forms.flags)
     return (forms,) if forms.valid else ()
@@ -489,7 +488,7 @@ def _event_names(name: str, flags: list[str]) -> tuple[NameForms, ...]:
 def _event_phone(value: object, flags: list[str]) -> PhoneForms:
     if type(value) is not str or not value:
         return _phone(value, flags)
-    forms = _cached_phone(_clean(value, flags))
+    forms = normalise_phone(_clean(value, flags))
     if forms.flags:
         flags.extend(forms.flags)
     return forms
@@ -497,7 +496,7 @@ def _event_phone(value: object, flags: list[str]) -> PhoneForms:
 
 def _event_address(value: object, field: str, flags: list[str]) -> AddressForms:
     if type(value) is str and value:
-        forms = _cached_address(_clean(value, flags))
+        forms = compact_address(_clean(value, flags))
         if forms.flags:
             flags.extend(forms.flags)
         return forms
@@ -505,30 +504,6 @@ def _event_address(value: object, field: str, flags: list[str]) -> AddressForms:
         return _NO_ADDRESS
     text = _optional_text(value, field, flags)  # a str subclass, or the wrong type (flagged)
     return _NO_ADDRESS if text is None else _address(text, flags)
-
-
-# Per-value caches of the event path, keyed by the raw string: feeds repeat values (the same
-# people's bank and telecom events, common names, the same streets) and the forms are frozen,
-# so one object serves every repeat. Bounded (least recently used out); the roster path does
-# not use them (its values are shared through matchers.compact instead).
-@lru_cache(maxsize=32768)
-def _cached_name(value: str) -> NameForms:
-    return normalise_name(value)
-
-
-@lru_cache(maxsize=32768)
-def _cached_id(value: str, id_type: str | None) -> tuple[IdForms, DateForms]:
-    return compact_id(value, id_type)
-
-
-@lru_cache(maxsize=16384)
-def _cached_phone(value: str) -> PhoneForms:
-    return normalise_phone(value)
-
-
-@lru_cache(maxsize=16384)
-def _cached_address(value: str) -> AddressForms:
-    return compact_address(value)
 
 
 def _plain_card(value: object) -> bool:
