@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 ALERTS_INDEX: Final = "alerts"
+# Unconditional partial updates (publication and delivery marks) of one document can meet;
+# Elasticsearch re-applies one that lost this many times before answering 409.
+_ON_CONFLICT: Final = 5
 
 Publish = Callable[[Sequence[tuple[bytes, bytes]]], Awaitable[None]]
 """Publishes (key, value) messages on the ``alerts`` topic; returns once Kafka acknowledged."""
@@ -296,7 +299,8 @@ class ElasticsearchAlertLog:
         """One bulk of partial updates."""
         operations: list[Any] = []
         for i in ids:
-            operations += [{"update": {"_index": self.index, "_id": i}}, {"doc": dict(changes)}]
+            action = {"_index": self.index, "_id": i, "retry_on_conflict": _ON_CONFLICT}
+            operations += [{"update": action}, {"doc": dict(changes)}]
         if operations:
             await self._bulk(operations)
 
@@ -308,14 +312,14 @@ class ElasticsearchAlertLog:
         """
         operations: list[Any] = []
         for i in ids:
-            operations += [
-                {"update": {"_index": self.index, "_id": i}},
-                {"doc": {"published": True}},
-            ]
+            action = {"_index": self.index, "_id": i, "retry_on_conflict": _ON_CONFLICT}
+            operations += [{"update": action}, {"doc": {"published": True}}]
         if not operations:
             return
         statuses = [int(item.get("status", 500)) for item in await self._bulk(operations)]
-        if any(classify_item(status) == "retry" for status in statuses):
+        # A 409 is another writer's update meeting this one (delivery marks the same
+        # document): the mark did not land, so it is retried, never taken as done.
+        if any(classify_item(status) in ("retry", "conflict") for status in statuses):
             raise ServiceUnavailable("alerts: some published marks throttled or failed")
 
     async def current(self, ids: Sequence[str]) -> list[tuple[dict[str, Any], Stamp] | None]:
