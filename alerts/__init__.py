@@ -9,6 +9,7 @@ Modules, in the order a lead meets them::
     evaluate.py       SubscriptionIndex: candidates by person, or district/source/event type/tier
     notifications.py  notification id (uuid5 of subscription and lead) and payload (pure)
     recorder.py       AlertLog: the ``alerts`` index (create-only, conditional claims)
+    claims.py         Claimant: conditional claims with a lease (the outbox's and delivery's)
     outbox.py         AlertOutbox: create on the lead path; publish, mark and relay beside it
     secretbox.py      webhook secrets encrypted at rest (Fernet, key from settings)
     webhooks.py       URL rule, Standard Webhooks body and headers, the aiohttp poster

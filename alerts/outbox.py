@@ -15,7 +15,7 @@ Three steps, each a bulk, only the first on the lead writer's path:
 A crash loses nothing: what was created and not marked stays ``published: false`` in the
 index, and :meth:`AlertOutbox.relay_once` (every ``relay_s`` on every worker) publishes those
 whose claim is older than ``lease_s``. A claim changes hands only by a conditional update
-(``if_seq_no`` / ``if_primary_term``, :meth:`~alerts.recorder.AlertLog.claim`): of two relays
+(``if_seq_no`` / ``if_primary_term``, :class:`~alerts.claims.Claimant`): of two relays
 meeting one notification, one wins the claim and publishes; the other's update is a 409. The
 creator publishes without re-claiming while its claim is younger than ``lease_s / 2``; an older
 one (Kafka away, a long backlog) it claims again conditionally first, and one it lost it leaves.
@@ -40,27 +40,20 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 from connectors.errors import RetryGaveUp
 from connectors.retry import Retrier
 
-from alerts.recorder import AlertLog, Publish, Stamp
+from alerts.claims import Claimant, Claimed
+from alerts.recorder import AlertLog, Publish
 
 __all__ = ["AlertOutbox", "Claimed", "OutboxStats", "PendingBuffer"]
 
 log = logging.getLogger(__name__)
-
-
-class Claimed(NamedTuple):
-    """A notification this worker holds the claim of, and since when (its monotonic clock)."""
-
-    doc: dict[str, Any]
-    stamp: Stamp
-    since: float
 
 
 class PendingBuffer:
@@ -145,11 +138,10 @@ class AlertOutbox:
         self._log = log
         self._publish = publish
         self.owner = owner
-        self._lease_s = lease_s
+        self._claims = Claimant(log, owner, lease_s, clock=clock, monotonic=monotonic)
         self._max_batch = max_batch
         self._max_create = max_create
         self._retrier = retrier or Retrier()
-        self._clock = clock
         self._monotonic = monotonic
         self.pending = PendingBuffer(max_pending)
         self.stats = OutboxStats()
@@ -174,7 +166,7 @@ class AlertOutbox:
         # The claim's age counts from before the request, as its ``claimed_at`` does: a slow
         # bulk must not make a claim look younger here than it looks to the other relays.
         since = self._monotonic()
-        claim = self._claim_fields()
+        claim = self._claims.fields()
         docs = [dict(n) | {"published": False} | claim for n in notifications]
         stamps = await self._retrier.call(lambda: self._log.create(docs), kind="alert")
         fresh = [
@@ -237,7 +229,7 @@ class AlertOutbox:
         Raises:
             RetryGaveUp: The worker is stopping.
         """
-        cutoff = (self._clock() - timedelta(seconds=self._lease_s)).isoformat()
+        cutoff = self._claims.cutoff()
         found = await self._retrier.call(
             lambda: self._log.unclaimed(claimed_before=cutoff, limit=self._max_batch),
             kind="alert",
@@ -253,9 +245,8 @@ class AlertOutbox:
 
     async def _publish_held(self, batch: list[Claimed]) -> None:
         """One attempt: renew old claims, publish what is still ours (``batch`` keeps it)."""
-        now = self._monotonic()
-        young = [c for c in batch if now - c.since < self._lease_s / 2]
-        old = [c for c in batch if now - c.since >= self._lease_s / 2]
+        young = [c for c in batch if self._claims.young(c.since)]
+        old = [c for c in batch if not self._claims.young(c.since)]
         held = young + (await self._claim(old) if old else [])
         # Renewed claims count from now in the next attempt (a retry after Kafka was away).
         batch[:] = held
@@ -263,27 +254,16 @@ class AlertOutbox:
             return
         messages = [(str(c.doc["notification_id"]).encode(), encode(c.doc)) for c in held]
         await self._publish(messages)
-        oldest = min(c.since for c in held)
-        if self._monotonic() - oldest >= self._lease_s / 2:
+        if not self._claims.young(min(c.since for c in held)):
             # Past half the lease, another worker's relay may have taken some over: the
             # documented case of a second copy on the topic (same key, same bytes).
             self.stats.late += len(held)
             log.warning("alerts: %d notifications acknowledged past half the lease", len(held))
 
     async def _claim(self, items: list[Claimed]) -> list[Claimed]:
-        stamped = [(str(c.doc["notification_id"]), c.stamp) for c in items]
-        since = self._monotonic()
-        stamps = await self._log.claim(stamped, self._claim_fields())
-        won = [
-            Claimed(c.doc, stamp, since)
-            for c, stamp in zip(items, stamps, strict=True)
-            if stamp is not None
-        ]
+        won = await self._claims.claim(items)
         self.stats.lost_claims += len(items) - len(won)
         return won
-
-    def _claim_fields(self) -> dict[str, Any]:
-        return {"claimed_by": self.owner, "claimed_at": self._clock().isoformat()}
 
 
 def encode(doc: Mapping[str, Any]) -> bytes:
@@ -300,5 +280,14 @@ def encode(doc: Mapping[str, Any]) -> bytes:
 
 
 _OUTBOX_FIELDS = frozenset(
-    {"published", "claimed_by", "claimed_at", "delivery_state", "delivered_at", "delivery_error"}
+    {
+        "published",
+        "claimed_by",
+        "claimed_at",
+        "delivery_state",
+        "delivered_at",
+        "delivery_error",
+        "delivery_claimed_by",
+        "delivery_claimed_at",
+    }
 )

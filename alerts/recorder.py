@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 ALERTS_INDEX: Final = "alerts"
+# Unconditional partial updates (publication and delivery marks) of one document can meet;
+# Elasticsearch re-applies one that lost this many times before answering 409.
+_ON_CONFLICT: Final = 5
 
 Publish = Callable[[Sequence[tuple[bytes, bytes]]], Awaitable[None]]
 """Publishes (key, value) messages on the ``alerts`` topic; returns once Kafka acknowledged."""
@@ -50,6 +53,7 @@ def alert_mappings() -> dict[str, Any]:
         "event_type",
         "delivery_state",
         "claimed_by",
+        "delivery_claimed_by",
     )
     properties: dict[str, Any] = {name: {"type": "keyword"} for name in keywords}
     properties |= {
@@ -58,6 +62,7 @@ def alert_mappings() -> dict[str, Any]:
         "link": {"type": "keyword", "index": False},
         "created_at": {"type": "date"},
         "claimed_at": {"type": "date"},
+        "delivery_claimed_at": {"type": "date"},
         "delivered_at": {"type": "date"},
         "published": {"type": "boolean"},
         "delivery_error": {"type": "keyword"},
@@ -160,14 +165,27 @@ class InMemoryAlertLog:
         """Set ``published: true``."""
         await self.update(ids, {"published": True})
 
-    async def undelivered(self, *, created_before: str, limit: int) -> list[dict[str, Any]]:
-        """Notifications ``pending`` or ``failed`` created before then, oldest first."""
-        waiting = [
-            dict(d)
-            for d in self.docs.values()
-            if d.get("delivery_state") in ("pending", "failed") and d["created_at"] < created_before
+    async def current(self, ids: Sequence[str]) -> list[tuple[dict[str, Any], Stamp] | None]:
+        """Each of ``ids`` as stored now, with its stamp."""
+        return [
+            (dict(self.docs[i]), Stamp(self.seq[i], 1)) if i in self.docs else None for i in ids
         ]
-        return sorted(waiting, key=lambda d: (d["created_at"], d["notification_id"]))[:limit]
+
+    async def undelivered(
+        self, *, claimed_before: str, owner: str, limit: int
+    ) -> list[tuple[dict[str, Any], Stamp]]:
+        """Undelivered notifications whose delivery claim expired or is ``owner``'s."""
+        waiting = [
+            d
+            for d in self.docs.values()
+            if d.get("delivery_state") in ("pending", "failed")
+            and (
+                d.get("delivery_claimed_by") == owner
+                or str(d.get("delivery_claimed_at") or "") < claimed_before
+            )
+        ]
+        waiting.sort(key=lambda d: (d["created_at"], d["notification_id"]))
+        return [(dict(d), Stamp(self.seq[d["notification_id"]], 1)) for d in waiting[:limit]]
 
 
 def _claimed_at(doc: Mapping[str, Any]) -> str:
@@ -281,7 +299,8 @@ class ElasticsearchAlertLog:
         """One bulk of partial updates."""
         operations: list[Any] = []
         for i in ids:
-            operations += [{"update": {"_index": self.index, "_id": i}}, {"doc": dict(changes)}]
+            action = {"_index": self.index, "_id": i, "retry_on_conflict": _ON_CONFLICT}
+            operations += [{"update": action}, {"doc": dict(changes)}]
         if operations:
             await self._bulk(operations)
 
@@ -293,24 +312,47 @@ class ElasticsearchAlertLog:
         """
         operations: list[Any] = []
         for i in ids:
-            operations += [
-                {"update": {"_index": self.index, "_id": i}},
-                {"doc": {"published": True}},
-            ]
+            action = {"_index": self.index, "_id": i, "retry_on_conflict": _ON_CONFLICT}
+            operations += [{"update": action}, {"doc": {"published": True}}]
         if not operations:
             return
         statuses = [int(item.get("status", 500)) for item in await self._bulk(operations)]
-        if any(classify_item(status) == "retry" for status in statuses):
+        # A 409 is another writer's update meeting this one (delivery marks the same
+        # document): the mark did not land, so it is retried, never taken as done.
+        if any(classify_item(status) in ("retry", "conflict") for status in statuses):
             raise ServiceUnavailable("alerts: some published marks throttled or failed")
 
-    async def undelivered(self, *, created_before: str, limit: int) -> list[dict[str, Any]]:
-        """Notifications ``pending`` or ``failed`` created before then, oldest first."""
+    async def current(self, ids: Sequence[str]) -> list[tuple[dict[str, Any], Stamp] | None]:
+        """One ``mget``: each of ``ids`` as stored now (real time, no refresh needed)."""
+        if not ids:
+            return []
+        try:
+            response = await self._client.mget(index=self.index, ids=list(ids))
+        except (ApiError, TransportError) as exc:
+            raise request_error(exc) from exc
+        return [
+            (dict(doc["_source"]), _stamp(doc)) if doc.get("found") else None
+            for doc in response["docs"]
+        ]
+
+    async def undelivered(
+        self, *, claimed_before: str, owner: str, limit: int
+    ) -> list[tuple[dict[str, Any], Stamp]]:
+        """``pending`` or ``failed`` whose delivery claim expired, is ``owner``'s, or is none.
+
+        After a refresh; a stale hit is harmless all the same: its stamp is old, so the
+        conditional claim fails.
+        """
         query = {
             "bool": {
-                "filter": [
-                    {"terms": {"delivery_state": ["pending", "failed"]}},
-                    {"range": {"created_at": {"lt": created_before}}},
-                ]
+                "filter": [{"terms": {"delivery_state": ["pending", "failed"]}}],
+                "should": [
+                    {"range": {"delivery_claimed_at": {"lt": claimed_before}}},
+                    {"term": {"delivery_claimed_by": owner}},
+                    # Released after a failure, or stored before delivery claims existed.
+                    {"bool": {"must_not": [{"exists": {"field": "delivery_claimed_at"}}]}},
+                ],
+                "minimum_should_match": 1,
             }
         }
         try:
@@ -320,10 +362,11 @@ class ElasticsearchAlertLog:
                 query=query,
                 size=limit,
                 sort=[{"created_at": "asc"}, {"notification_id": "asc"}],
+                seq_no_primary_term=True,
             )
         except (ApiError, TransportError) as exc:
             raise request_error(exc) from exc
-        return [dict(hit["_source"]) for hit in response["hits"]["hits"]]
+        return [(dict(hit["_source"]), _stamp(hit)) for hit in response["hits"]["hits"]]
 
     async def _bulk(self, operations: list[Any]) -> list[Mapping[str, Any]]:
         try:

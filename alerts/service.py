@@ -167,6 +167,13 @@ class AlertService:
         if not self.loaded.is_set():
             await self.reload(force=True)
         notifications = self.evaluate(written)
+        if self.dispatcher is not None:
+            # Created claimed for delivery by this worker: no other worker's sweep sends what
+            # this one's queues hold (alerts/delivery.py).
+            claim = self.dispatcher.claim_fields()
+            for notification in notifications:
+                if notification.get("delivery_state") == "pending":
+                    notification.update(claim)
         fresh = await self.outbox.create(notifications)
         self.stats.notified += len(fresh)
         if self.dispatcher is not None:

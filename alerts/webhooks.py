@@ -136,9 +136,15 @@ def delivery_id(notifications: Sequence[Mapping[str, Any]]) -> str:
     return str(uuid.uuid5(NOTIFICATION_NAMESPACE, ids))
 
 
+# Bookkeeping of the outbox and of delivery: nothing a receiver needs (a claim names a host).
+_INTERNAL: Final = frozenset(
+    {"published", "claimed_by", "claimed_at", "delivery_claimed_by", "delivery_claimed_at"}
+)
+
+
 def webhook_body(notifications: Sequence[Mapping[str, Any]], *, digest: bool, now: str) -> bytes:
     """The JSON body of one delivery (a digest holds at most :data:`MAX_DIGEST_ITEMS`)."""
-    items = [{k: v for k, v in n.items() if k != "published"} for n in notifications]
+    items = [{k: v for k, v in n.items() if k not in _INTERNAL} for n in notifications]
     if digest:
         data: Any = {"notifications": items[:MAX_DIGEST_ITEMS]}
         return orjson.dumps({"type": "lead.alert.digest", "timestamp": now, "data": data})

@@ -275,6 +275,8 @@ def alert_factory(
                 found.changed(now=now, failing=reason is not None, failing_reason=reason)
             )
 
+        # One name per process for its claims, the outbox's and delivery's.
+        owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         dispatcher = Dispatcher(
             AiohttpPoster(
                 timeout_s=settings.alert_webhook_timeout_seconds,
@@ -288,6 +290,8 @@ def alert_factory(
             dead_letter=dead_letter,
             deadline_s=settings.alert_delivery_deadline_seconds,
             retrier=retrier,
+            owner=owner,
+            attempt_timeout_s=settings.alert_webhook_timeout_seconds,
         )
         service = AlertService(
             store,
@@ -295,7 +299,7 @@ def alert_factory(
             AlertOutbox(
                 alert_log,
                 publish,
-                owner=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+                owner=owner,
                 lease_s=settings.alert_relay_lease_seconds,
                 max_pending=settings.alert_pending_max,
                 retrier=retrier,

@@ -232,3 +232,133 @@ def test_a_secret_sealed_with_another_key_does_not_open() -> None:
 )
 def test_statuses(status: int, outcome: str) -> None:
     assert classify_status(status) == outcome
+
+
+class Clock:
+    """One fake time for every worker: wall clock and monotonic move together."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.t, UTC)
+
+    def mono(self) -> float:
+        return self.t
+
+
+class Gate(Receiver):
+    """A receiver that holds each delivery until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
+        self.entered.set()
+        await self.release.wait()
+        await super().post(url, body, headers)
+
+
+class SlowReads(InMemoryAlertLog):
+    """The twin, yielding after each read: two sweeps both read before either claims."""
+
+    async def undelivered(self, **kw: Any) -> Any:  # type: ignore[override]
+        found = await super().undelivered(**kw)
+        await asyncio.sleep(0.01)
+        return found
+
+
+def _worker(
+    name: str, receiver: Receiver, subs: dict[str, Subscription], log: Any, clock: Clock, **kw: Any
+) -> Dispatcher:
+    dispatcher, _, _ = _dispatcher(
+        receiver, subs, log, owner=name, lease_s=60.0, clock=clock.now, monotonic=clock.mono, **kw
+    )
+    return dispatcher
+
+
+async def _created_by(dispatcher: Dispatcher, log: InMemoryAlertLog, note: dict[str, Any]) -> None:
+    # As AlertService.on_written does: created claimed by the creator, then queued there.
+    note.update(dispatcher.claim_fields())
+    await log.create([note])
+    dispatcher.submit([note])
+
+
+async def test_another_sweep_leaves_what_the_creator_is_still_sending() -> None:
+    sub, receiver, log, clock = _sub("bank"), Gate(), InMemoryAlertLog(), Clock()
+    w1 = _worker("w1", receiver, {"bank": sub}, log, clock)
+    w2 = _worker("w2", receiver, {"bank": sub}, log, clock)
+    # Created long ago by the clock the old sweep went by: only the claim protects it now.
+    note = _note(sub, "l1", "2026-01-01T00:00:00+00:00")
+    await _created_by(w1, log, note)
+    await asyncio.wait_for(receiver.entered.wait(), 2.0)  # w1 is sending it
+    clock.t += 20.0  # a third of the lease: younger than it
+    # (A sweep that took it would hang at the gate: bounded, it fails instead.)
+    assert await asyncio.wait_for(w2.sweep(), 1.0) == 0
+    assert await asyncio.wait_for(w1.sweep(), 1.0) == 0  # its own leaves what its queue holds
+    receiver.release.set()
+    await _settle(log, [note["notification_id"]])
+    assert [p["data"]["lead_id"] for p in receiver.received[str(sub.webhook_url)]] == ["l1"]
+    assert log.docs[note["notification_id"]]["delivery_state"] == "delivered"
+    await w1.close()
+    await w2.close()
+
+
+async def test_a_queued_notification_taken_over_past_the_lease_is_not_sent_again() -> None:
+    sub = _sub("d", delivery="digest", digest_minutes=1, webhook_url="https://d.example.org/")
+    receiver, log, clock = Receiver(), InMemoryAlertLog(), Clock()
+    w1 = _worker("w1", receiver, {"d": sub}, log, clock, minute_s=0.3)
+    w2 = _worker("w2", receiver, {"d": sub}, log, clock)
+    note = _note(sub, "l1")
+    await _created_by(w1, log, note)  # w1's digest waits its period with it
+    await asyncio.sleep(0.05)
+    clock.t += 61.0  # past the lease: w1 counts as gone
+    assert await w2.sweep() == 1
+    assert log.docs[note["notification_id"]]["delivery_claimed_by"] == "w2"
+    await asyncio.sleep(0.4)  # w1's digest period ends: its renewal finds the claim lost
+    assert len(receiver.received[str(sub.webhook_url)]) == 1
+    assert w1.lost_claims == 1 and w1.delivered == 0
+    await w1.close()
+    await w2.close()
+
+
+async def test_the_creator_renews_a_claim_past_half_the_lease_and_sends_once() -> None:
+    sub = _sub("d", delivery="digest", digest_minutes=1, webhook_url="https://d.example.org/")
+    receiver, log, clock = Receiver(), InMemoryAlertLog(), Clock()
+    w1 = _worker("w1", receiver, {"d": sub}, log, clock, minute_s=0.3)
+    w2 = _worker("w2", receiver, {"d": sub}, log, clock)
+    note = _note(sub, "l1")
+    await _created_by(w1, log, note)
+    log.docs[note["notification_id"]]["published"] = True  # the outbox wrote since (stamp moved)
+    log._bump(note["notification_id"])
+    await asyncio.sleep(0.05)
+    clock.t += 40.0  # past half the lease, within it
+    await _settle(log, [note["notification_id"]])
+    stored = log.docs[note["notification_id"]]
+    assert stored["delivery_claimed_by"] == "w1"
+    assert stored["delivery_claimed_at"] == clock.now().isoformat()  # renewed before sending
+    clock.t += 40.0  # the renewed claim is younger than the lease; delivered anyway
+    assert await w2.sweep() == 0
+    assert len(receiver.received[str(sub.webhook_url)]) == 1
+    await w1.close()
+    await w2.close()
+
+
+async def test_two_sweeps_meeting_one_orphan_deliver_it_once() -> None:
+    sub, receiver, log, clock = _sub("bank"), Receiver(), SlowReads(), Clock()
+    w1 = _worker("w1", receiver, {"bank": sub}, log, clock)
+    w2 = _worker("w2", receiver, {"bank": sub}, log, clock)
+    dead = _worker("w0", receiver, {"bank": sub}, log, clock)
+    orphans = [_note(sub, f"l{i}") | dead.claim_fields() for i in range(5)]
+    await log.create(orphans)  # w0 created them and died before delivering
+    clock.t += 61.0
+    counts = await asyncio.gather(w1.sweep(), w2.sweep())
+    assert sum(counts) == 5
+    got = [p["data"]["lead_id"] for p in receiver.received[str(sub.webhook_url)]]
+    assert sorted(got) == [f"l{i}" for i in range(5)]
+    assert w1.lost_claims + w2.lost_claims == 5  # each lost the other's: read, then claimed
+    assert await w1.sweep() == 0 and await w2.sweep() == 0
+    for w in (w1, w2, dead):
+        await w.close()
