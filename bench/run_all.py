@@ -32,6 +32,8 @@ FULL = {
     "speed_repeats": 3,
     "splink_stream": 100,
     "e2e": {"events": 60_000, "workers": 1, "latency_rate": 1_000, "latency_seconds": 20.0},
+    # bench.reprocess at a size that fits the run (its own command runs the 1M events).
+    "reprocess": ["--events", "200000", "--people", "400000", "--watchlists", "2000"],
 }
 QUICK = {
     "events": 8_000,
@@ -42,8 +44,9 @@ QUICK = {
     "speed_repeats": 1,
     "splink_stream": 10,
     "e2e": {"people": 20_000, "events": 5_000, "latency_rate": 500, "latency_seconds": 10.0},
+    "reprocess": ["--events", "10000", "--people", "20000", "--watchlists", "400"],
 }
-PARTS = ("febrl", "quality", "splink", "speed", "e2e")
+PARTS = ("febrl", "quality", "splink", "speed", "e2e", "reprocess")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,6 +169,12 @@ def _run(
         from bench.e2e import run_e2e
 
         results["e2e"] = run_e2e(**size["e2e"], say=say)
+    if "reprocess" in parts:
+        from bench.reprocess import main as run_reprocess
+
+        say(f"reprocess: tracer reprocess, the original job and Splink ({size['reprocess']})")
+        output = ["--output", f"{prefix}reprocess.json", "--stage-events", "20000"]
+        results["reprocess"] = run_reprocess([*size["reprocess"], *output])
 
 
 def _run_hainan(
