@@ -40,7 +40,7 @@ from connectors.errors import RetryGaveUp
 from alerts.delivery import Dispatcher
 from alerts.errors import InvalidSubscription
 from alerts.evaluate import SubscriptionIndex, compile_subscription
-from alerts.notifications import build_notification
+from alerts.notifications import lead_fields, notify
 from alerts.outbox import AlertOutbox
 from alerts.owners import OwnerDirectory
 from alerts.store import SubscriptionStore
@@ -148,12 +148,13 @@ class AlertService:
         notifications = []
         for lead, created, published_ms in written:
             self.stats.evaluated += 1
+            fields: dict[str, Any] | None = None  # made once a lead, only if one matches
             for subscription in self._index.matching(lead):
                 if not created and not _created_before(subscription, published_ms):
                     continue
-                notification = build_notification(
-                    subscription, lead, review_url=self._review_url, created_at=now
-                )
+                if fields is None:
+                    fields = lead_fields(lead, review_url=self._review_url, created_at=now)
+                notification = notify(subscription, fields)
                 notification["delivery_state"] = "pending" if subscription.webhook_url else "none"
                 notifications.append(notification)
         return notifications

@@ -8,7 +8,8 @@ from typing import Any
 
 import orjson
 
-from alerts.outbox import AlertOutbox
+from alerts.notifications import build_notification
+from alerts.outbox import AlertOutbox, encode
 from alerts.owners import InMemoryOwnerDirectory
 from alerts.recorder import InMemoryAlertLog
 from alerts.service import AlertService, WrittenLead
@@ -127,3 +128,32 @@ async def test_a_hook_that_fails_retries_the_bulk_and_loses_nothing() -> None:
     await writer.write([record(orjson.dumps(lead("l1")), topic="leads")])
     # First try: created; the retry finds the lead there and hands it over again.
     assert calls == [[True], [False]]
+
+
+async def test_a_lead_matching_several_subscriptions_gives_each_the_documented_notification() -> (
+    None
+):
+    """The reason is made once a lead; each notification is still exactly the documented one."""
+    high = subscription("high", min_tier="high")
+    bank = subscription("bank", sources=["bank"])
+    service, _, _ = await _service(high, bank)
+    one = lead("l1")
+    one["explanation"] = {"reason_en": "card 6222021234567890123 matches  twice"}
+    notes = service.evaluate([WrittenLead(one, True, LEAD_PUBLISHED_MS)])
+    assert {n["subscription_id"] for n in notes} == {"high", "bank"}
+    for note in notes:
+        sub = high if note["subscription_id"] == "high" else bank
+        expected = build_notification(
+            sub, one, review_url="http://127.0.0.1:8080", created_at=note["created_at"]
+        )
+        assert encode(note) == encode(expected | {"delivery_state": "none"})
+        assert "6222" not in note["reason"] and "  " not in note["reason"]
+
+
+def test_the_notification_module_examples_hold() -> None:
+    import doctest
+
+    import alerts.notifications
+
+    failed, tried = doctest.testmod(alerts.notifications)
+    assert tried >= 3 and failed == 0
