@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from typing import Any
@@ -117,12 +118,15 @@ def register_agents(p: Pipeline) -> None:
     p.app.on_before_shutdown.connect(close_indexer)
 
 
-#: Events matched between two yields to the event loop. A fetch's batch (up to 512 KiB, about
-#: a thousand events) matched in one go held the loop 0.3-1.6 s on a loaded machine
-#: (``bench.alerts``' loop probe), and every other coroutine of the worker -- the lead writer's
-#: bulks, the alerts' outbox and publisher, the producers' senders -- moved one step per such
-#: stall: a notification took 3-9 s to reach its topic. 64 events are ~10-30 ms of matching.
-MATCH_SLICE_EVENTS = 64
+#: Matching between two yields to the event loop (seconds of wall time), checked every
+#: ``MATCH_STEP_EVENTS`` events. A fetch's batch (up to 512 KiB, about a thousand events)
+#: matched in one go held the loop 0.3-2 s on a loaded machine (``bench.alerts``' loop probe),
+#: and every other coroutine of the worker -- the lead writer's bulks, the alerts' outbox and
+#: publisher, the producers' senders -- moved one step per such stall: a notification took
+#: 3-9 s to reach its topic. By time, not by count: an event's cost varies with the machine's
+#: load and the roster.
+MATCH_SLICE_SECONDS = 0.02
+MATCH_STEP_EVENTS = 16
 
 
 async def _match(p: Pipeline, records: Iterable[Any], event: Any) -> None:
@@ -130,15 +134,21 @@ async def _match(p: Pipeline, records: Iterable[Any], event: Any) -> None:
     leads: list[Outgoing] = []
     dead: list[Outgoing] = []
     tickets: list[int] = []
-    for start in range(0, len(records), MATCH_SLICE_EVENTS):
-        result = p.handle_events.batch(records[start : start + MATCH_SLICE_EVENTS])
+    since = time.perf_counter()
+    for start in range(0, len(records), MATCH_STEP_EVENTS):
+        result = p.handle_events.batch(records[start : start + MATCH_STEP_EVENTS])
         leads += result.leads
         dead += result.dead_letters
+        last = start + MATCH_STEP_EVENTS >= len(records)
+        if not last and time.perf_counter() - since < MATCH_SLICE_SECONDS:
+            continue
         if p.archiver is not None:
-            # Each slice's archive documents are queued before the next await: the roster
-            # position they record is the one they were matched with (streams/archiver.py).
+            # The slice's archive documents are queued before the await: the roster position
+            # they record is the one they were matched with (streams/archiver.py).
             tickets.append(p.archiver.submit())
-        await asyncio.sleep(0)  # matching is CPU work: let the rest of the worker run
+        if not last:
+            await asyncio.sleep(0)  # matching is CPU work: let the rest of the worker run
+            since = time.perf_counter()
     await p.publisher.publish(p.leads, leads, role="leads")
     await p.publisher.publish(p.deadletter, dead, role="deadletter")
     if p.archiver is not None and tickets:
