@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -157,3 +158,30 @@ def test_the_notification_module_examples_hold() -> None:
 
     failed, tried = doctest.testmod(alerts.notifications)
     assert tried >= 3 and failed == 0
+
+
+async def test_the_first_batch_waits_for_the_load_under_way_instead_of_loading_again() -> None:
+    store = InMemorySubscriptionStore()
+    for n in range(1200):  # more than one compile slice: the load yields on the way
+        await store.add(subscription(f"s{n}", persons=[f"P{n}"]))
+    reads = 0
+    read_all = store.all
+
+    async def counted(**kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await read_all(**kwargs)
+
+    store.all = counted  # type: ignore[method-assign]
+    topic = Topic()
+    service = AlertService(
+        store,
+        InMemoryOwnerDirectory({OWNER.username: OWNER}),
+        AlertOutbox(InMemoryAlertLog(), topic.publish, owner="w1"),
+    )
+    task_load = asyncio.ensure_future(service.reload())  # the maintenance task's first load
+    await asyncio.sleep(0)
+    await service.on_written([WrittenLead(lead("l1", person_id="P7"), True, LEAD_PUBLISHED_MS)])
+    await task_load
+    assert reads == 1
+    assert await _ids(service, topic) == [("s7", "l1")]
