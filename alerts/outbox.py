@@ -232,7 +232,7 @@ class AlertOutbox:
             await self._mark(batch)
         except RetryGaveUp:
             return
-        except Exception:  # not retriable: a relay publishes it again, same key and bytes
+        except Exception:  # not retriable: a relay publishes it again, the same bytes
             log.exception("alerts: a published mark failed; the relay will publish those again")
 
     async def publish_pending(self, *, timeout_s: float = 0.0) -> int:
@@ -303,11 +303,13 @@ class AlertOutbox:
         batch[:] = held
         if not held:
             return
-        messages = [(str(c.doc["notification_id"]).encode(), encode(c.doc)) for c in held]
+        # Keyed by subscription (the contract): one subscription's notifications stay in order on
+        # one partition; a consumer deduplicates by the value's notification_id.
+        messages = [(str(c.doc["subscription_id"]).encode(), encode(c.doc)) for c in held]
         await self._publish(messages)
         if not self._claims.young(min(c.since for c in held)):
             # Past half the lease, another worker's relay may have taken some over: the
-            # documented case of a second copy on the topic (same key, same bytes).
+            # documented case of a second copy on the topic (the same bytes).
             self.stats.late += len(held)
             log.warning("alerts: %d notifications acknowledged past half the lease", len(held))
 

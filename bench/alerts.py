@@ -458,12 +458,12 @@ def _latencies(
         consumer_timeout_ms=5000,
     )
     spans: dict[str, list[float]] = {name: [] for name in STAGE_SPANS}
-    keys = set()
+    ids = set()
     unseen = messages = 0
     for message in consumer:
         messages += 1
         note = orjson.loads(message.value)
-        keys.add(message.key)
+        ids.add(note["notification_id"])
         nid = note["notification_id"]
         at = dict(stamps.get(nid, {}))
         at["ack"] = _epoch(note["created_at"])
@@ -480,7 +480,7 @@ def _latencies(
     consumer.close()
     return {
         "notifications": messages,
-        "distinct_keys": len(keys),
+        "distinct_notifications": len(ids),
         "leads_never_seen_searchable": unseen,
         "to_topic": _quantiles(spans["searchable->topic"]),
         "to_webhook": _quantiles(spans["searchable->webhook"]),

@@ -98,7 +98,7 @@ def attach_alerts(
     publish = producer.publish
 
     async def dead_letter(notification: Mapping[str, Any], reason: str, detail: str) -> None:
-        key = str(notification["notification_id"]).encode()
+        key = str(notification["subscription_id"]).encode()  # its key on the topic
         origin = MessageOrigin(alerts_topic, -1, -1, key, int(time.time() * 1000))
         letter = dead_letter_message(
             orjson.dumps(dict(notification)),

@@ -32,6 +32,7 @@ from tests.integration.test_alerts import (  # the fixture registers here too
     _alerted,
     _districts,
     _expected,
+    _id,
     _unpublished,
     alert_env,  # noqa: F401
 )
@@ -96,7 +97,7 @@ def test_a_worker_killed_between_the_outbox_steps_loses_nothing(
     assert _unpublished(es, index) == len(want[everything])  # none marked
     if mode == "no-mark":
         wait_until(lambda: bool(read_topic(run, "alerts")), timeout=30, what="a first batch")
-    before = {m.key for m in read_topic(run, "alerts")}
+    before = {_id(m) for m in read_topic(run, "alerts")}
     assert bool(before) == (mode == "no-mark")
     stalled.send_signal(signal.SIGKILL)
     stalled.wait(timeout=10)
@@ -108,14 +109,14 @@ def test_a_worker_killed_between_the_outbox_steps_loses_nothing(
     wait_until(lambda: len(read_topic(run, "alerts")) >= total, timeout=60, what="the topic")
     messages = read_topic(run, "alerts")
     assert len(messages) == total
-    values: dict[bytes, set[bytes]] = {}
+    values: dict[str, set[bytes]] = {}
     for message in messages:
-        assert message.key == orjson.loads(message.value)["notification_id"].encode()
-        values.setdefault(message.key, set()).add(message.value)
+        assert message.key == orjson.loads(message.value)["subscription_id"].encode()
+        values.setdefault(_id(message), set()).add(message.value)
     assert all(len(v) == 1 for v in values.values())  # a copy is the same bytes
     leads = {orjson.loads(next(iter(v)))["lead_id"] for v in values.values()}
     assert leads == want[everything]
-    copies = Counter(m.key for m in messages)
+    copies = Counter(_id(m) for m in messages)
     assert {key for key, n in copies.items() if n == 2} == before
     assert max(copies.values()) <= 2
     assert "relayed" in run.log("w2")
