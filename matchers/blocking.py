@@ -31,6 +31,7 @@ from matchers.names import NameForms, name_block_keys
 from matchers.phones import phone_block_keys
 from matchers.postings import Postings
 from matchers.records import EventRecord, Person
+from matchers.store import WatchlistStore
 
 __all__ = [
     "FAMILY_CAPS",
@@ -388,12 +389,17 @@ def _with_years(name_keys: frozenset[str], years: frozenset[int]) -> set[str]:
 
 
 def watchlist_index(
-    *, max_block_size: int = 100, max_candidates: int = 20, whole_limit: int = WHOLE_LIMIT
+    *,
+    max_block_size: int = 100,
+    max_candidates: int = 20,
+    whole_limit: int = WHOLE_LIMIT,
+    store: WatchlistStore | None = None,
 ) -> WatchlistIndex[Person, EventRecord]:
     """A :class:`WatchlistIndex` of :class:`Person` keyed by the field modules' block keys.
 
     Up to ``whole_limit`` people are kept whole; a larger watchlist is kept as slim records
     (:mod:`matchers.stored`), the candidates of recent events unpacked in a small cache.
+    Their templates are shared in ``store`` (the owning matcher's; a new one by default).
     """
     return WatchlistIndex(
         person_keys=person_block_keys,
@@ -401,7 +407,7 @@ def watchlist_index(
         max_block_size=max_block_size,
         max_candidates=max_candidates,
         family_caps=FAMILY_CAPS,
-        pack=stored.pack,
+        pack=(store or WatchlistStore()).pack,
         unpack=stored.unpack,
         packed_id=stored.record_id,
         cache_size=CACHE_SIZE,

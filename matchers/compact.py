@@ -1,60 +1,65 @@
-"""Compact, shared forms for what the watchlist keeps in memory (a million people at a time).
+"""Compact forms for what the watchlist keeps in memory (a million people at a time).
 
-A roster repeats names (80,000 people share 45,000 names; 张伟 has thousands of holders),
-birth dates (about 40,000 real ones) and place names; each distinct value is held once:
+Stateless: the sharing itself (one object per distinct name or date) is the watchlist's
+:class:`matchers.store.WatchlistStore`, which the functions here take as a :class:`Sharing`;
+events and people parsed outside a watchlist use :data:`UNSHARED`.
 
-    shared_name("张伟") is shared_name("张伟")       # one NameForms for every holder
-    compact_id("460105199001017124", None)          # (IdForms, embedded birth DateForms)
+    compact_id("460105199001017124", None, store)      # (IdForms, embedded birth DateForms)
     compact_address("海口市美兰区海甸五西路28号3栋")   # interned place names, no building
-
-The shared tables are bounded; values beyond the bound are simply not shared.
 """
 
 from __future__ import annotations
+
+from typing import Final, Protocol
 
 from matchers.addresses import AddressForms, normalise_address
 from matchers.dates import DateForms, normalise_date
 from matchers.ids import IdForms, normalise_id
 from matchers.names import NameForms, normalise_name
 
-__all__ = ["NO_DATE", "compact_address", "compact_id", "shared_date", "shared_name"]
+__all__ = [
+    "NO_DATE",
+    "UNSHARED",
+    "Sharing",
+    "Unshared",
+    "compact_address",
+    "compact_id",
+    "compact_name",
+]
 
 NO_DATE = normalise_date(None)
-# Keyed by (value, flags), which determine the rest of a parsed date: cheaper to hash than the
-# whole dataclass.
-_SHARED_DATES: dict[tuple[str, tuple[str, ...]], DateForms] = {}
-_MAX_SHARED_DATES = 100_000
-# The names module's own cache keeps only the recent names; this one keeps every roster name.
-_SHARED_NAMES: dict[str, NameForms] = {}
-_MAX_SHARED_NAMES = 2_000_000
 
 
-def shared_date(forms: DateForms) -> DateForms:
-    """The one shared object equal to ``forms`` (``forms`` itself beyond the bound).
+class Sharing(Protocol):
+    """What parsing a person asks of a watchlist's store: one object per name and date."""
 
-    Args:
-        forms: a date as :func:`matchers.dates.normalise_date` parsed it.
-    """
-    key = (forms.value, forms.flags)
-    shared = _SHARED_DATES.get(key)
-    if shared is not None:
-        return shared
-    if len(_SHARED_DATES) < _MAX_SHARED_DATES:
-        _SHARED_DATES[key] = forms
-    return forms
+    def name(self, value: str) -> NameForms:
+        """The normalised forms of a roster name (shared between its holders)."""
+        ...
+
+    def date(self, forms: DateForms) -> DateForms:
+        """The shared object equal to ``forms``."""
+        ...
 
 
-def shared_name(value: str) -> NameForms:
-    """The normalised forms of a roster name, one object per distinct name."""
-    forms = _SHARED_NAMES.get(value)
-    if forms is None:
-        forms = _compact_name(normalise_name(value))
-        if len(_SHARED_NAMES) < _MAX_SHARED_NAMES:
-            _SHARED_NAMES[value] = forms
-    return forms
+class Unshared:
+    """Shares nothing: for events, and for people parsed outside a watchlist."""
+
+    def name(self, value: str) -> NameForms:
+        """The name's compact forms, a new object each time."""
+        return compact_name(normalise_name(value))
+
+    def date(self, forms: DateForms) -> DateForms:
+        """``forms`` itself."""
+        return forms
 
 
-def _compact_name(forms: NameForms) -> NameForms:
+#: Stateless: one instance serves every caller.
+UNSHARED: Final = Unshared()
+
+
+def compact_name(forms: NameForms) -> NameForms:
+    """``forms`` with one tuple for its keys and roman keys when they are equal."""
     if forms.roman_keys is forms.keys or forms.roman_keys != forms.keys:
         return forms
     # Most readings have no u-umlaut, so the romaniser's spellings are the keys themselves.
@@ -73,12 +78,20 @@ def _compact_name(forms: NameForms) -> NameForms:
     )
 
 
-def compact_id(value: object, id_type: str | None) -> tuple[IdForms, DateForms]:
-    """Normalise an id with shared strings; also the birth date embedded in it (shared)."""
+def compact_id(
+    value: object, id_type: str | None, sharing: Sharing = UNSHARED
+) -> tuple[IdForms, DateForms]:
+    """Normalise an id with shared strings; also the birth date embedded in it.
+
+    Args:
+        value: the id number as given.
+        id_type: its declared type, if any.
+        sharing: shares the birth date (a watchlist's store), or :data:`UNSHARED`.
+    """
     forms = normalise_id(value, id_type)  # region and province come interned
     if not forms.birth_date:
         return forms, NO_DATE
-    birth = shared_date(normalise_date(forms.birth_date))
+    birth = sharing.date(normalise_date(forms.birth_date))
     if birth.value is forms.birth_date or not forms.region:
         return forms, birth
     # One birth-date string for the date and the id. A constructor call: ``dataclasses.replace``

@@ -35,6 +35,7 @@ from matchers.records import (
     person_from_raw,
 )
 from matchers.scoring import worded_score
+from matchers.store import WatchlistStore
 
 __all__ = ["MatchOutcome", "Matcher", "RosterAction", "RosterChange", "name_tf_keys"]
 
@@ -126,9 +127,12 @@ class Matcher:
     ) -> None:
         self.model = model
         self.trace_lookback = trace_lookback
+        # This watchlist's shared names, dates and templates: its own, gone with it.
+        self.store = WatchlistStore()
         self._index = watchlist_index(
             max_block_size=model.blocking.max_block_size,
             max_candidates=model.blocking.max_candidates,
+            store=self.store,
         )
         # A model with a trained name table (tracer train) scores by it: nothing to count here.
         self._tf_fixed = tf_table is not None or bool(model.tf.table)
@@ -172,7 +176,7 @@ class Matcher:
             What happened (``invalid`` with the reason for an unusable record).
         """
         try:
-            person = person_from_raw(raw)
+            person = person_from_raw(raw, sharing=self.store)
         except InvalidRecord as exc:
             pid = raw.get("person_id") if isinstance(raw, Mapping) else None
             return RosterChange(

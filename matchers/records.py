@@ -26,7 +26,7 @@ from contract import ROSTER_STATUSES, RosterStatus, Source
 
 from matchers.addresses import AddressForms, normalise_address
 from matchers.cards import luhn_ok, normalise_card
-from matchers.compact import NO_DATE, compact_address, compact_id, shared_date, shared_name
+from matchers.compact import NO_DATE, UNSHARED, Sharing, compact_address, compact_id
 from matchers.dates import DateForms, normalise_date
 from matchers.envelope import (
     EVENT_ID_MAX_CHARS,
@@ -84,7 +84,7 @@ _UNREAD_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "telecom": ("carrier",),
 }
 # A watchlist of a million people is held in memory: names, dates and place names are
-# shared (matchers.compact), short strings (statuses, districts) interned.
+# shared (the watchlist's store, matchers.store), short strings (statuses, districts) interned.
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,27 +257,29 @@ def _names(values: list[str], flags: list[str]) -> tuple[NameForms, ...]:
     return tuple(out)
 
 
-def _person_names(values: list[str], flags: list[str]) -> tuple[NameForms, ...]:
+def _person_names(values: list[str], flags: list[str], sharing: Sharing) -> tuple[NameForms, ...]:
     out = []
     for value in values:
-        forms = shared_name(value)  # one object per distinct name, not per person
+        forms = sharing.name(value)  # one object per distinct name, not per person
         flags.extend(forms.flags)
         if forms.valid:
             out.append(forms)
     return tuple(out)
 
 
-def _id(raw: Mapping[str, Any], flags: list[str]) -> tuple[IdForms, DateForms]:
+def _id(
+    raw: Mapping[str, Any], flags: list[str], sharing: Sharing = UNSHARED
+) -> tuple[IdForms, DateForms]:
     value = _optional_text(raw.get("id_number"), "id_number", flags)
     id_type = _optional_text(raw.get("id_type"), "id_type", flags)
     if not value:
         return _NO_ID, _NO_DATE
-    forms, birth = compact_id(value, id_type)
+    forms, birth = compact_id(value, id_type, sharing)
     flags.extend(forms.flags)
     return forms, birth
 
 
-def _date(value: object, flags: list[str]) -> DateForms:
+def _date(value: object, flags: list[str], sharing: Sharing = UNSHARED) -> DateForms:
     if value is None or value == "":
         return _NO_DATE
     text = _optional_text(value, "birth_date", flags)
@@ -286,7 +288,7 @@ def _date(value: object, flags: list[str]) -> DateForms:
     forms = normalise_date(text)
     if forms.flags:
         flags.extend(f"birth_{f}" for f in forms.flags)
-    return shared_date(forms)
+    return sharing.date(forms)
 
 
 def _phone(value: object, flags: list[str]) -> PhoneForms:
@@ -315,8 +317,12 @@ def _dedupe(flags: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(flags)) if flags else ()
 
 
-def person_from_raw(raw: Mapping[str, Any]) -> Person:
+def person_from_raw(raw: Mapping[str, Any], *, sharing: Sharing = UNSHARED) -> Person:
     """Build a normalised person from a roster record.
+
+    Args:
+        raw: the roster record.
+        sharing: a watchlist's store (names and dates shared between its people), or none.
 
     Raises:
         InvalidRecord: not an object, or ``person_id`` (1 to 128 printable characters),
@@ -332,7 +338,7 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
         raw.get("status"), ROSTER_STATUSES, missing="missing_status", unknown="unknown_status"
     )
     changed = _status_changed_at_of(raw.get("status_changed_at"))
-    id_forms, id_birth = _id(raw, flags)
+    id_forms, id_birth = _id(raw, flags, sharing)
     phones = []
     for value in _strings(raw.get("phones"), "phones", flags):
         phone = _phone(value, flags)
@@ -343,7 +349,8 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
         address = _address(value, flags)
         if address.valid:
             addresses.append(address)
-    names = _person_names([name, *_strings(raw.get("aliases"), "aliases", flags)], flags)
+    aliases = _strings(raw.get("aliases"), "aliases", flags)
+    names = _person_names([name, *aliases], flags, sharing)
     if names and names[0].display == name:
         name = names[0].display  # one string for every holder of the name
     return Person(
@@ -355,7 +362,7 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
         case_officer=sys.intern(_text(raw.get("case_officer"), "case_officer", flags)),
         names=names,
         id=id_forms,
-        birth_date=_date(raw.get("birth_date"), flags),
+        birth_date=_date(raw.get("birth_date"), flags, sharing),
         gender=_gender(raw.get("gender"), flags),
         phones=tuple(phones),
         addresses=tuple(addresses),

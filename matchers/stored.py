@@ -6,24 +6,27 @@ A stored record keeps those strings in one text and everything else as shared *t
 forms with the person's own string blanked: an id's region, type and flags; a mobile's kind;
 an address's place names), so a person costs about 300 bytes:
 
-    record = pack(person)     # (text, names, profile, birth, id_birth, addresses)
+    record = pack(person, store)  # (text, names, profile, birth, id_birth, addresses)
     unpack(record) == person  # checked by pack: a person that does not round-trip is kept whole
 
 Only the few candidates of an event are rebuilt (see ``WatchlistIndex``'s cache). The shared
-tables are bounded; beyond the bound a template is simply not shared.
+templates are held by the watchlist's :class:`matchers.store.WatchlistStore`, whose
+:meth:`~matchers.store.WatchlistStore.pack` calls :func:`pack` here.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from matchers.addresses import AddressForms
 from matchers.dates import DateForms
 from matchers.frozen import builder
 from matchers.ids import IdForms
-from matchers.names import NameForms
 from matchers.phones import PhoneForms
 from matchers.records import Person
+
+if TYPE_CHECKING:  # the store packs with this module: no import at run time
+    from matchers.store import WatchlistStore
 
 __all__ = ["Record", "pack", "record_id", "unpack"]
 
@@ -33,25 +36,6 @@ __all__ = ["Record", "pack", "record_id", "unpack"]
 Record = tuple[Any, ...] | Person
 _SEP = "\x1f"
 _BYTE_SEP = b"\x1f"  # never inside a UTF-8 sequence
-_MAX_SHARED = 200_000
-_MAX_SHARED_NAMES = 1_000_000
-_SHARED: dict[object, object] = {}
-# Names are shared by identity (matchers.compact keeps one NameForms per name): hashing their
-# forms would cost more than the whole record.
-_SHARED_NAMES: dict[tuple[int, ...], tuple[NameForms, ...]] = {}
-T = TypeVar("T")
-
-
-def _shared(value: T) -> T:
-    """The one stored object equal to ``value`` (``value`` itself beyond the bound)."""
-    found = _SHARED.get(value)
-    if found is not None:
-        return found  # type: ignore[return-value]
-    if len(_SHARED) < _MAX_SHARED:
-        _SHARED[value] = value
-    return value
-
-
 # Rebuilding a person builds a few frozen dataclasses without their ``__init__`` (see
 # ``matchers.frozen``): three to four times faster. ``pack`` checks every person round-trips.
 _make_id = builder(IdForms)
@@ -60,21 +44,11 @@ _make_address = builder(AddressForms)
 _make_person = builder(Person)
 
 
-def _shared_names(names: tuple[NameForms, ...]) -> tuple[NameForms, ...]:
-    key = tuple(map(id, names))
-    found = _SHARED_NAMES.get(key)
-    if found is not None and all(a is b for a, b in zip(found, names, strict=True)):
-        return found
-    if found is None and len(_SHARED_NAMES) < _MAX_SHARED_NAMES:
-        _SHARED_NAMES[key] = names  # holds the forms: their ids stay theirs
-    return names
-
-
-def _id_template(forms: IdForms, birth: DateForms) -> tuple[IdForms, str]:
+def _id_template(forms: IdForms, birth: DateForms, store: WatchlistStore) -> tuple[IdForms, str]:
     # The embedded birth date comes back from the person's ``id_birth_date``.
     if not forms.value or forms.birth_date != birth.value:
         return forms, ""
-    return _shared(
+    return store.template(
         IdForms(
             forms.id_type,
             "",
@@ -100,11 +74,11 @@ def _id_forms(template: IdForms, value: str, birth: DateForms) -> IdForms:
     )  # fmt: skip
 
 
-def _phone_template(forms: PhoneForms) -> tuple[PhoneForms, str]:
+def _phone_template(forms: PhoneForms, store: WatchlistStore) -> tuple[PhoneForms, str]:
     if not forms.value or forms.local:
         return forms, ""  # a landline's local number is its own: kept whole
     f = forms
-    return _shared(
+    return store.template(
         PhoneForms("", f.valid, f.comparable, f.flags, f.kind, f.country_code, f.area_code, "")
     ), forms.value
 
@@ -118,7 +92,7 @@ def _phone_forms(template: PhoneForms, value: str) -> PhoneForms:
     )
 
 
-def _address_template(forms: AddressForms) -> tuple[AddressForms, str, str]:
+def _address_template(forms: AddressForms, store: WatchlistStore) -> tuple[AddressForms, str, str]:
     if not forms.display or forms.building or forms.words:
         return forms, "", ""
     f = forms
@@ -126,7 +100,7 @@ def _address_template(forms: AddressForms) -> tuple[AddressForms, str, str]:
         "", f.valid, f.flags, f.latin, f.province, f.city, f.district, f.street, f.road, "", "",
         f.words,
     )  # fmt: skip
-    return _shared(template), forms.display, forms.number
+    return store.template(template), forms.display, forms.number
 
 
 def _address_forms(template: AddressForms, display: str, number: str) -> AddressForms:
@@ -139,11 +113,16 @@ def _address_forms(template: AddressForms, display: str, number: str) -> Address
     )  # fmt: skip
 
 
-def pack(person: Person) -> Record:
-    """The slim record of a person (the person itself when it would not round-trip)."""
-    id_template, id_value = _id_template(person.id, person.id_birth_date)
-    phones = [_phone_template(p) for p in person.phones]
-    addresses = [_address_template(a) for a in person.addresses]
+def pack(person: Person, store: WatchlistStore) -> Record:
+    """The slim record of a person (the person itself when it would not round-trip).
+
+    Args:
+        person: the person.
+        store: the watchlist's store, which holds the templates the record shares.
+    """
+    id_template, id_value = _id_template(person.id, person.id_birth_date, store)
+    phones = [_phone_template(p, store) for p in person.phones]
+    addresses = [_address_template(a, store) for a in person.addresses]
     name = "" if person.names and person.names[0].display == person.name else person.name
     parts = [person.person_id, person.status_changed_at, name, id_value]
     parts += [v for _, v in phones]
@@ -168,11 +147,11 @@ def pack(person: Person) -> Record:
     )
     record = (
         text,
-        _shared_names(person.names),
-        _shared(profile),
+        store.names(person.names),
+        store.template(profile),
         person.birth_date,
         person.id_birth_date,
-        _shared(tuple(t for t, _, _ in addresses)),
+        store.template(tuple(t for t, _, _ in addresses)),
     )
     return record if unpack(record) == person else person
 
