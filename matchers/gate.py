@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from matchers.frequencies import TF_LEVELS, commonness
 from matchers.ids import CHECKED_ID_KEY
-from matchers.levels import Level
+from matchers.levels import Level, PairLevels
 from matchers.model import MatchModel
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "TYPO_ANCHOR_NAME_LEVELS",
     "anchored_by_id",
     "identifying_agreement",
+    "lead_gate",
     "uncommon_name_support",
 ]
 
@@ -96,17 +97,22 @@ def identifying_agreement(
     return birth_date == "exact" and gender == "missing"
 
 
-def uncommon_name_support(
-    model: MatchModel,
-    *,
-    id_number: str,
-    phone: str,
-    address: str,
-    gender: str,
-    name: str | None,
-    name_key: str,
-    birth_key: str = "",
-) -> bool:
+def lead_gate(model: MatchModel, levels: PairLevels) -> bool:
+    """Both gate rules on a pair's levels (what :func:`matchers.scoring.score_levels` applies).
+
+    :func:`identifying_agreement`, then :func:`uncommon_name_support`; the matcher's early
+    exits ask the first alone, by keyword, before the name is compared.
+    """
+    return identifying_agreement(
+        id_number=levels.id_number,
+        phone=levels.phone,
+        address=levels.address,
+        birth_date=levels.birth_date,
+        gender=levels.gender,
+    ) and uncommon_name_support(model, levels)
+
+
+def uncommon_name_support(model: MatchModel, levels: PairLevels) -> bool:
     """The common-name rule: a birth date (and gender) identifies only beside an uncommon name.
 
     When no id, phone or address agrees (the gate passed on the birth date and gender alone)
@@ -128,26 +134,21 @@ def uncommon_name_support(
 
     Args:
         model: the model (its name table, ``u`` and ``tf.common_name_margin``).
-        id_number: the id's level.
-        phone: the phone's level.
-        address: the address's level.
-        gender: the gender's level.
-        name: the name's level (``None`` when not compared).
-        name_key: the agreeing name's value key.
-        birth_key: the agreeing birth date (``YYYY-MM-DD``; ``""`` when the dates do not agree
-            exactly).
+        levels: the pair's levels (the id, phone, address and gender levels, the name's level
+            and value key, the agreeing birth date ``birth_key``).
 
     Returns:
         Whether the pair may become a lead as far as this rule goes.
     """
-    if id_number in AGREEING_LEVELS or phone in AGREEING_LEVELS:
+    if levels.id_number in AGREEING_LEVELS or levels.phone in AGREEING_LEVELS:
         return True
-    if address == "exact" or gender != "exact":
+    if levels.address == "exact" or levels.gender != "exact":
         return True
     margin = model.tf.common_name_margin
+    birth_key = levels.birth_key
     date_bits = commonness(model, "birth_date", birth_key) if birth_key else None
     shared_date = max(0.0, date_bits or 0.0)
-    name_bits = commonness(model, "name", name_key) if name in TF_LEVELS else None
+    name_bits = commonness(model, "name", levels.name_key) if levels.name in TF_LEVELS else None
     if name_bits is None:
         return shared_date < margin
     return name_bits + shared_date < -margin

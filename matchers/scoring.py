@@ -19,8 +19,7 @@ from matchers.frequencies import TF_LEVELS, TermFrequencies, tf_weight
 from matchers.gate import (
     AGREEING_LEVELS,
     anchored_by_id,
-    identifying_agreement,
-    uncommon_name_support,
+    lead_gate,
 )
 from matchers.levels import LEVELS, PAIR_FIELDS, FieldComparison, FieldName, Level, PairLevels
 from matchers.model import MatchModel
@@ -253,8 +252,7 @@ def score_levels(weights: Weights, levels: PairLevels) -> LevelScore:
 
     The prior plus each field's weight (0 for an agreement the exact id already carries), a
     shared phone and address counted once (:func:`household_weaker`), the lead gate
-    (:func:`matchers.gate.identifying_agreement`, :func:`matchers.gate.uncommon_name_support`)
-    and the id anchor (:func:`matchers.gate.anchored_by_id`).
+    (:func:`matchers.gate.lead_gate`) and the id anchor (:func:`matchers.gate.anchored_by_id`).
 
     Args:
         weights: the model's weights (and term frequencies).
@@ -283,22 +281,7 @@ def score_levels(weights: Weights, levels: PairLevels) -> LevelScore:
     total = clamp_score(
         model.prior_weight + (w_name + w_id + w_birth + w_gender + counted_phone + counted_address)
     )
-    eligible = identifying_agreement(
-        id_number=levels.id_number,
-        phone=levels.phone,
-        address=levels.address,
-        birth_date=levels.birth_date,
-        gender=levels.gender,
-    ) and uncommon_name_support(
-        model,
-        id_number=levels.id_number,
-        phone=levels.phone,
-        address=levels.address,
-        gender=levels.gender,
-        name=levels.name,
-        name_key=levels.name_key,
-        birth_key=levels.birth_key,
-    )
+    eligible = lead_gate(model, levels)
     anchored = anchored_by_id(id_number=levels.id_number, id_key=levels.id_key, name=levels.name)
     return LevelScore(
         total,

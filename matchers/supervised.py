@@ -42,7 +42,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from matchers.errors import TracerError
-from matchers.gate import ANCHOR_NAME_LEVELS, TYPO_ANCHOR_NAME_LEVELS
+from matchers.gate import anchored_by_id
+from matchers.ids import CHECKED_ID_KEY
 from matchers.levels import LEVELS, FieldName, Level
 from matchers.model import FIELDS, LevelParams, MatchModel, logit2
 from matchers.scoring import Tier, clamp_score, probability_of, tier_of
@@ -236,11 +237,15 @@ def label_score(model: MatchModel, label: Label, *, reference: MatchModel) -> fl
 
 
 def label_tier(model: MatchModel, label: Label, *, reference: MatchModel) -> Tier | None:
-    """The tier ``model`` gives a labelled pair (the id anchor read from its levels)."""
+    """The tier ``model`` gives a labelled pair (the gate's id anchor, on its levels)."""
     levels = {e.field: e.level for e in label.fields}
-    id_number, name = levels.get("id_number"), levels.get("name")
-    anchored = (id_number == "exact" and name in ANCHOR_NAME_LEVELS) or (
-        id_number == "typo" and name in TYPO_ANCHOR_NAME_LEVELS
+    # A lead keeps its levels but not the id's value key, which says whether both numbers
+    # passed their check: an exact id on a lead is read as checked (every id anchor a lead
+    # was made by is; an unchecked exact id still counts its weight in the score).
+    anchored = anchored_by_id(
+        id_number=levels.get("id_number", "missing"),
+        id_key=CHECKED_ID_KEY,
+        name=levels.get("name"),
     )
     score = label_score(model, label, reference=reference)
     return tier_of(model, score, eligible=True, anchored=anchored)

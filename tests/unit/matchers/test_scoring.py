@@ -41,17 +41,7 @@ def _identifying(levels: dict[str, str]) -> bool:
 
 
 def _supported(model: MatchModel, comparisons: list[FieldComparison]) -> bool:
-    pair = PairLevels.of(comparisons, frozenset())
-    return uncommon_name_support(
-        model,
-        id_number=pair.id_number,
-        phone=pair.phone,
-        address=pair.address,
-        gender=pair.gender,
-        name=pair.name,
-        name_key=pair.name_key,
-        birth_key=pair.birth_key,
-    )
+    return uncommon_name_support(model, PairLevels.of(comparisons, frozenset()))
 
 
 @pytest.mark.parametrize(
