@@ -13,6 +13,7 @@ from matchers.native import (
     COMPILED_MODULES,
     SOURCE_FOLDER,
     STAMP_NAME,
+    module_source,
     prefer_compiled,
     source_digest,
 )
@@ -49,9 +50,11 @@ def test_a_stale_build_is_ignored(tmp_path: Path) -> None:
 @pytest.mark.parametrize("module", ["records", "matcher"])
 def test_editing_any_compiled_module_changes_the_digest(tmp_path: Path, module: str) -> None:
     for name in COMPILED_MODULES:
-        shutil.copy(SOURCE_FOLDER / f"{name}.py", tmp_path / f"{name}.py")
+        copy = module_source(name, tmp_path)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(module_source(name), copy)
     assert source_digest(tmp_path) == source_digest()
-    with (tmp_path / f"{module}.py").open("a") as source:
+    with module_source(module, tmp_path).open("a") as source:
         source.write("\n# edited\n")
     assert source_digest(tmp_path) != source_digest()
 
