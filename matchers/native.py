@@ -83,11 +83,12 @@ def prefer_compiled(path: list[str], build: Path = BUILD_FOLDER, *, package: str
         package: a sub-package's folder below the build (``"fields"``); ``""`` for the top.
 
     Returns:
-        ``path`` itself when there is no current build (or :func:`run_as_python` was called),
-        else the build's folder of this package and then ``path``.
+        ``path`` itself when there is no current build (or, for the real build,
+        :func:`run_as_python` was called), else the build's folder of this package and then
+        ``path``.
     """
     folder = str(build.joinpath(*package.split("."))) if package else str(build)
-    if _as_python or not build_is_current(build) or folder in path:
+    if (_as_python and build == BUILD_FOLDER) or not build_is_current(build) or folder in path:
         return path
     return [folder, *path]
 
