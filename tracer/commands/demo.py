@@ -25,8 +25,10 @@ from elasticsearch import Elasticsearch
 from rich.console import Console
 
 from connectors.clients import elasticsearch_client
+from connectors.deadletter import decode_dead_letter
 from connectors.errors import ServiceUnavailable
-from connectors.kafka import consumer_lag, end_offsets
+from connectors.feed_history import FeedHistory
+from connectors.kafka import consumer_lag
 from contract import FEED_TOPICS, TopicKey, topic_name
 from review.security import hash_password
 from review.users import users_mappings
@@ -35,7 +37,10 @@ from tracer.commands.produce import produce_files
 from tracer.commands.simulate import simulate
 from tracer.settings import TracerSettings, load_settings
 
-__all__ = ["demo"]
+__all__ = ["count_own_dead_letters", "demo", "partition_ends"]
+
+#: Where each partition of some topics ended, by (topic, partition).
+PartitionEnds = dict[tuple[str, int], int]
 
 _out = Console(stderr=True, highlight=False)
 
@@ -106,7 +111,45 @@ def _aggregate(client: Elasticsearch, alias: str) -> dict[str, dict[str, int]]:
     }
 
 
-def _summary(settings: TracerSettings, client: Elasticsearch, read: int, dead: int) -> None:
+def partition_ends(history: FeedHistory, topics: list[str]) -> PartitionEnds:
+    """Where each partition of ``topics`` ends now (the next offset to be written)."""
+    ranges = history.ranges(topics, since_ms=None, until_ms=None)
+    return {(part.topic, part.partition): part.end for part in ranges}
+
+
+def count_own_dead_letters(history: FeedHistory, dead_topic: str, before: PartitionEnds) -> int:
+    """Count the dead letters written since ``before`` whose origin is this run's own input.
+
+    A worker starting on a group with a backlog (an interrupted earlier demo) dead-letters that
+    backlog too; those letters name an origin offset before where the input topics stood at the
+    start, so they are not this run's. ``before`` holds the input topics' and the dead-letter
+    topic's partition ends taken before anything was published.
+    """
+    own = 0
+    for part in history.ranges([dead_topic], since_ms=None, until_ms=None):
+        start = before.get((part.topic, part.partition), 0)
+        for batch in history.read(part, start=start):
+            own += sum(_is_own(record.value, before) for record in batch)
+    return own
+
+
+def _is_own(value: bytes | None, before: PartitionEnds) -> bool:
+    if value is None:
+        return False
+    try:
+        letter = decode_dead_letter(value)
+    except ValueError:
+        return False  # not a dead letter: not ours to count
+    topic, partition, offset = letter.get("topic"), letter.get("partition"), letter.get("offset")
+    if not (isinstance(topic, str) and isinstance(partition, int) and isinstance(offset, int)):
+        return False
+    mark = before.get((topic, partition))
+    return mark is not None and offset >= mark
+
+
+def _summary(
+    settings: TracerSettings, client: Elasticsearch, read: int, dead: int, leads_before: int
+) -> None:
     aggs = _aggregate(client, settings.leads_alias)
     total = _lead_count(client, settings.leads_alias)
     url, alias = settings.elasticsearch_url, settings.leads_alias
@@ -115,7 +158,7 @@ def _summary(settings: TracerSettings, client: Elasticsearch, read: int, dead: i
     _out.print(
         f"  dead letters:  {dead}  (topic {topic_name('deadletter', prefix=settings.topic_prefix)})"
     )
-    _out.print(f"  leads indexed: {total}  (alias {alias!r})")
+    _out.print(f"  leads indexed: {total}  (alias {alias!r}; {total - leads_before} by this run)")
     for name in ("tier", "source", "status"):
         parts = ", ".join(f"{k} {v}" for k, v in sorted(aggs[name].items()))
         _out.print(f"    by {name}: {parts}")
@@ -224,11 +267,14 @@ def demo(
     settings = load_settings()
     stack.up()
     simulate(out, people=people, watchlist=watchlist, events=events, seed=seed)
-    feeds, dead_topic = _topics(settings, FEED_TOPICS), _topics(settings, ("deadletter",))
-    before = end_offsets(settings, [*feeds, *dead_topic])
+    feeds, roster = _topics(settings, FEED_TOPICS), _topics(settings, ("supervision.roster",))
+    dead_topic = topic_name("deadletter", prefix=settings.topic_prefix)
+    history = FeedHistory(settings, client_id="tracer-demo")
+    before = partition_ends(history, [*feeds, *roster, dead_topic])
+    client = elasticsearch_client(settings, request_timeout=30)
+    leads_before = _lead_count(client, settings.leads_alias)
     port = _free_port()
     worker = _start_worker(out, port)
-    client = elasticsearch_client(settings, request_timeout=30)
     try:
         _out.print(
             f"worker started (pid {worker.pid}, web http://127.0.0.1:{port}/, "
@@ -237,14 +283,15 @@ def demo(
         report = produce_files(settings, roster=out / "roster.jsonl", events=out / "events.jsonl")
         _out.print(f"published {report.total} messages in {report.seconds:.1f}s")
         _wait_settled(settings, client, worker, timeout=timeout)
-        after = end_offsets(settings, [*feeds, *dead_topic])
-        read = sum(after[t] - before.get(t, 0) for t in feeds)
-        dead = sum(after[t] - before.get(t, 0) for t in dead_topic)
-        _summary(settings, client, read, dead)
+        after = partition_ends(history, feeds)
+        read = sum(end - before.get(part, 0) for part, end in after.items())
+        dead = count_own_dead_letters(history, dead_topic, before)
+        _summary(settings, client, read, dead, leads_before)
     except BaseException:
         client.close()
         raise
     finally:
+        history.close()
         worker.send_signal(signal.SIGTERM)
         try:
             worker.wait(timeout=30)

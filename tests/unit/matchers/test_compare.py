@@ -7,41 +7,24 @@ from dataclasses import replace
 import pytest
 
 from matchers.addresses import compare_address
-from matchers.blocking import watchlist_index
 from matchers.compare import PairScorer, describe, pair_levels
 from matchers.demographics import compare_birth, compare_gender
-from matchers.errors import InvalidRecord
 from matchers.frequencies import TermFrequencies
 from matchers.ids import compare_id
 from matchers.modelfile import default_model
 from matchers.names import compare_name_sets
 from matchers.phones import compare_phone
-from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
+from matchers.records import EventRecord, Person
 from matchers.scoring import Tier, score_levels
-from simulator import SimulationConfig, build_world
+from simulator import SimulationConfig
+from tests.unit.matchers.worlds import blocked_pairs
 
 
 @pytest.fixture(scope="module")
 def pairs() -> list[tuple[Person, EventRecord]]:
     """Every candidate pair blocking finds in a small simulated world (namesakes, relatives,
     recycled phones, damaged ids and dates included)."""
-    world = build_world(SimulationConfig(people=4_000, watchlist=400, events=3_000, seed=11))
-    index = watchlist_index(max_block_size=100, max_candidates=20)
-    for raw in world.roster:
-        person = person_from_raw(raw)
-        if person.status == "dropped_out":
-            index.upsert(person)
-    out = []
-    for sim in world.events:
-        try:
-            event = event_from_raw(sim.payload)  # type: ignore[arg-type]
-        except (InvalidRecord, TypeError):
-            continue
-        for person_id in sorted(index.candidates(event)):
-            watched = index.get(person_id)
-            assert watched is not None
-            out.append((watched, event))
-    return out
+    return blocked_pairs(SimulationConfig(people=4_000, watchlist=400, events=3_000, seed=11))
 
 
 def test_the_world_has_enough_pairs(pairs: list[tuple[Person, EventRecord]]) -> None:
@@ -108,7 +91,12 @@ def test_the_words_are_at_the_levels_scored(pairs: list[tuple[Person, EventRecor
             compare_address(person.addresses, event.address),
         )
         assert tuple(c.level for c in words) == levels.levels(), (person.person_id, event.event_id)
-        keys = (levels.name_key, levels.id_key, levels.birth_key, levels.gender_key)
+        keys: tuple[str, ...] = (
+            levels.name_key,
+            levels.id_key,
+            levels.birth_key,
+            levels.gender_key,
+        )
         keys += (levels.phone_key, levels.address_key)
         assert tuple(c.value_key for c in words) == keys
         assert describe(person, event, levels) == words

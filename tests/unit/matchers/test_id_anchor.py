@@ -6,9 +6,7 @@ from typing import Any
 
 import pytest
 
-from matchers.blocking import watchlist_index
 from matchers.compare import PairScorer, pair_levels, score_pair
-from matchers.errors import InvalidRecord
 from matchers.explain import explain
 from matchers.gate import anchored_by_id
 from matchers.id_damage import check_char
@@ -17,7 +15,8 @@ from matchers.matcher import Matcher
 from matchers.modelfile import default_model
 from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
 from matchers.scoring import score_levels
-from simulator import SimulationConfig, build_world
+from simulator import SimulationConfig
+from tests.unit.matchers.worlds import blocked_pairs
 
 BODY = "46010819780101062"
 ID = BODY + check_char(BODY)
@@ -156,25 +155,9 @@ def test_an_anchored_lead_scores_as_before_only_its_tier_is_floored() -> None:
 
 @pytest.fixture(scope="module")
 def hainan_pairs() -> list[tuple[Person, EventRecord]]:
-    world = build_world(
+    return blocked_pairs(
         SimulationConfig(people=6_000, watchlist=500, events=5_000, seed=13, mix="hainan")
     )
-    index = watchlist_index(max_block_size=100, max_candidates=20)
-    for raw in world.roster:
-        person = person_from_raw(raw)
-        if person.status == "dropped_out":
-            index.upsert(person)
-    out = []
-    for sim in world.events:
-        try:
-            event = event_from_raw(sim.payload)  # type: ignore[arg-type]
-        except (InvalidRecord, TypeError):
-            continue
-        for person_id in sorted(index.candidates(event)):
-            watched = index.get(person_id)
-            assert watched is not None
-            out.append((watched, event))
-    return out
 
 
 def test_the_early_exits_keep_every_tier_on_the_hainan_mix(

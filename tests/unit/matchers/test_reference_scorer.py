@@ -16,15 +16,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.blocking import watchlist_index
 from matchers.compare import PairScorer, pair_levels, score_pair
 from matchers.errors import InvalidRecord
 from matchers.frequencies import TermFrequencies
 from matchers.model import MatchModel
 from matchers.modelfile import default_model
 from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
-from simulator import SimulationConfig, build_world
+from simulator import SimulationConfig
 from tests.unit.matchers.reference import reference_score
+from tests.unit.matchers.worlds import blocked_pairs
 
 TRAINED = default_model()  # the shipped model: a trained name and birth-date table
 WATCHLIST = replace(TRAINED, tf=replace(TRAINED.tf, mode="watchlist", table={}))
@@ -37,31 +37,11 @@ MODELS: dict[str, tuple[MatchModel, TermFrequencies | None]] = {
 }
 
 
-def _pairs(config: SimulationConfig) -> list[tuple[Person, EventRecord]]:
-    world = build_world(config)
-    index = watchlist_index(max_block_size=100, max_candidates=20)
-    for raw in world.roster:
-        person = person_from_raw(raw)
-        if person.status == "dropped_out":
-            index.upsert(person)
-    out = []
-    for sim in world.events:
-        try:
-            event = event_from_raw(sim.payload)  # type: ignore[arg-type]
-        except (InvalidRecord, TypeError):
-            continue
-        for person_id in sorted(index.candidates(event)):
-            watched = index.get(person_id)
-            assert watched is not None
-            out.append((watched, event))
-    return out
-
-
 @pytest.fixture(scope="module")
 def world_pairs() -> list[tuple[Person, EventRecord]]:
     classic = SimulationConfig(people=3_000, watchlist=300, events=2_000, seed=17)
     hainan = SimulationConfig(people=3_000, watchlist=300, events=2_000, seed=19, mix="hainan")
-    return _pairs(classic) + _pairs(hainan)
+    return blocked_pairs(classic) + blocked_pairs(hainan)
 
 
 def _assert_as_the_reference(
