@@ -7,6 +7,12 @@ One task per subscription with a webhook sends its queue in order: immediately, 
 notification a delivery, or as a digest (what arrived within ``digest_minutes`` of the first,
 at most 100 a delivery), never faster than the subscription's rate limit.
 
+Deliveries to different subscriptions run concurrently, at most ``max_in_flight`` requests at
+once (a slot is taken per attempt, so waiting for one is not an attempt's time), and each
+attempt is cut at ``attempt_timeout_s`` here as well as by the poster: a hanging receiver holds
+one slot that long, and only its own subscription's queue waits behind it. The sweep, too,
+serves its subscriptions side by side, each in order.
+
 A delivery is tried until ``deadline_s`` with full-jitter exponential backoff
 (:class:`~connectors.retry.Retrier`, kind ``deliver``), each attempt cut at the poster's
 timeout. Then, or at once on a status no retry cures, each of its notifications is
@@ -49,7 +55,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
-from connectors.errors import ConnectorError, RetryGaveUp
+from connectors.errors import ConnectorError, RetryGaveUp, ServiceUnavailable
 from connectors.retry import Retrier
 
 from alerts.claims import Claimant, Claimed
@@ -121,7 +127,9 @@ class Dispatcher:
         queue_size: Notifications held per subscription.
         minute_s: Seconds in a digest's and a rate limit's minute (tests shorten it).
         owner: This worker's name in ``delivery_claimed_by`` (unique per process).
-        attempt_timeout_s: The poster's timeout of one attempt.
+        attempt_timeout_s: The poster's timeout of one attempt (enforced here too: a poster
+            that ignores its own timeout must not hold a slot for ever).
+        max_in_flight: Requests in flight at once, over every subscription.
         lease_s: How old a delivery claim must be before another worker's sweep may take it
             (default ``4 * (deadline_s + attempt_timeout_s) + 10``: see the module docstring).
         clock: Now, as an aware datetime.
@@ -143,6 +151,7 @@ class Dispatcher:
         minute_s: float = 60.0,
         owner: str = "dispatcher",
         attempt_timeout_s: float = 60.0,
+        max_in_flight: int = 32,
         lease_s: float | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
@@ -158,6 +167,8 @@ class Dispatcher:
         base = retrier or Retrier()
         self._retrier = replace(base, policy=replace(base.policy, deadline_s=deadline_s))
         self._queue_size = queue_size
+        self._attempt_timeout_s = attempt_timeout_s
+        self._slots = asyncio.Semaphore(max_in_flight)
         self._queues: dict[str, asyncio.Queue[Claimed]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._next_slot: dict[str, float] = {}
@@ -354,9 +365,14 @@ class Dispatcher:
         message_id = delivery_id(batch)
 
         async def attempt() -> None:
-            at = datetime.now(UTC)  # a fresh timestamp each attempt: receivers check it
-            body = webhook_body(batch, digest=digest, now=at.isoformat())
-            await self._poster.post(url, body, signed_headers(secret, message_id, body, at))
+            async with self._slots:
+                at = datetime.now(UTC)  # a fresh timestamp each attempt: receivers check it
+                body = webhook_body(batch, digest=digest, now=at.isoformat())
+                post = self._poster.post(url, body, signed_headers(secret, message_id, body, at))
+                try:
+                    await asyncio.wait_for(post, self._attempt_timeout_s)
+                except TimeoutError as exc:
+                    raise ServiceUnavailable("webhook: timeout") from exc
 
         if not retry:
             await attempt()
@@ -413,13 +429,27 @@ class Dispatcher:
                 by_subscription.setdefault(str(doc["subscription_id"]), []).append(
                     Claimed(doc, stamp, 0.0)
                 )
+        # Side by side (the slots bound the requests): one hanging receiver must not hold up
+        # every other subscription's recovery for its timeouts and retries.
+        outcomes = await asyncio.gather(
+            *(self._sweep_subscription(sub_id, items) for sub_id, items in by_subscription.items()),
+            return_exceptions=True,
+        )
         delivered = 0
-        for sub_id, items in by_subscription.items():
-            subscription = self._subscription(sub_id)
-            if subscription is None or not subscription.webhook_url:
-                continue
-            delivered += await self._sweep_one(subscription, items)
+        for outcome in outcomes:
+            if isinstance(outcome, RetryGaveUp):
+                raise outcome
+            if isinstance(outcome, BaseException):
+                log.error("alerts: a subscription's sweep failed", exc_info=outcome)
+            else:
+                delivered += outcome
         return delivered
+
+    async def _sweep_subscription(self, sub_id: str, items: list[Claimed]) -> int:
+        subscription = self._subscription(sub_id)
+        if subscription is None or not subscription.webhook_url:
+            return 0
+        return await self._sweep_one(subscription, items)
 
     async def _sweep_one(self, subscription: Subscription, items: list[Claimed]) -> int:
         size = MAX_DIGEST_ITEMS if subscription.delivery == "digest" else 1

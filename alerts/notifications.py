@@ -25,7 +25,9 @@ __all__ = [
     "MAX_REASON_CHARS",
     "NOTIFICATION_NAMESPACE",
     "build_notification",
+    "lead_fields",
     "notification_id",
+    "notify",
     "one_line_reason",
 ]
 
@@ -54,7 +56,7 @@ def one_line_reason(lead: Mapping[str, Any]) -> str:
 
     Example:
         >>> one_line_reason({"explanation": {"reason_en": "id 460105199001017129   matches"}})
-        'id 460**************** matches'
+        'id ****************** matches'
     """
     explanation = lead.get("explanation")
     text = explanation.get("reason_en") if isinstance(explanation, Mapping) else None
@@ -80,12 +82,18 @@ def build_notification(
         review_url: The review service's base URL; the link is ``{review_url}/leads/{id}``.
         created_at: ISO-8601 time the notification was made.
     """
+    return notify(subscription, lead_fields(lead, review_url=review_url, created_at=created_at))
+
+
+def lead_fields(lead: Mapping[str, Any], *, review_url: str, created_at: str) -> dict[str, Any]:
+    """What every notification of ``lead`` carries, whichever subscription it is for.
+
+    Computed once a lead (the masked reason is most of a notification's cost), then given to
+    :func:`notify` for each matching subscription.
+    """
     lead_id = str(lead["lead_id"])
     score = lead.get("score")
     return {
-        "notification_id": notification_id(subscription.subscription_id, lead_id),
-        "subscription_id": subscription.subscription_id,
-        "owner": subscription.owner,
         "lead_id": lead_id,
         "tier": lead.get("tier"),
         "score": round(float(score), 2) if isinstance(score, int | float) else None,
@@ -95,4 +103,22 @@ def build_notification(
         "reason": one_line_reason(lead),
         "link": f"{review_url.rstrip('/')}/leads/{lead_id}",
         "created_at": created_at,
+    }
+
+
+def notify(subscription: Subscription, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The notification of ``subscription`` about the lead whose :func:`lead_fields` are given.
+
+    Example:
+        >>> from alerts.subscriptions import Subscription
+        >>> sub = Subscription("s1", "ann", "t", "t")
+        >>> fields = lead_fields({"lead_id": "l1"}, review_url="http://r", created_at="t")
+        >>> notify(sub, fields)["notification_id"] == notification_id("s1", "l1")
+        True
+    """
+    return {
+        "notification_id": notification_id(subscription.subscription_id, fields["lead_id"]),
+        "subscription_id": subscription.subscription_id,
+        "owner": subscription.owner,
+        **fields,
     }

@@ -5,12 +5,14 @@ Three steps, each a bulk, only the first on the lead writer's path:
 1. :meth:`AlertOutbox.create` (awaited by the lead writer's hook, before the lead batch's
    offsets may move): the notifications go create-only into the ``alerts`` index (bulks of
    ``max_create``, each handed on as soon as it is stored),
-   ``published: false``, claimed by this worker (``claimed_by``, ``claimed_at``). Only the 201s
+   ``published: false``, claimed by this worker (``claimed_by``, ``claimed_at``; up to
+   ``CREATES_IN_FLIGHT`` bulks side by side). Only the 201s
    go on, into a bounded in-process buffer (:class:`PendingBuffer`; a full buffer makes the
    hook wait: that is the backpressure). A 409 is a notification someone already made.
 2. :meth:`AlertOutbox.run_publisher` takes what the buffer holds (up to ``max_batch``), sends it
    all with the async producer and waits for the acknowledgements together, then
-3. marks the batch ``published: true`` in one bulk update.
+3. marks the batch ``published: true`` in one bulk update, beside the next batch's
+   publication (at most ``MARKS_IN_FLIGHT`` marks at once).
 
 A crash loses nothing: what was created and not marked stays ``published: false`` in the
 index, and :meth:`AlertOutbox.relay_once` (every ``relay_s`` on every worker) publishes those
@@ -39,10 +41,10 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from connectors.errors import RetryGaveUp
@@ -54,6 +56,13 @@ from alerts.recorder import AlertLog, Publish
 __all__ = ["AlertOutbox", "Claimed", "OutboxStats", "PendingBuffer"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Bulk ``create`` requests of one lead batch in flight at once.
+CREATES_IN_FLIGHT = 4
+#: ``published`` marks in flight beside the publisher (each up to ``max_batch`` documents).
+MARKS_IN_FLIGHT = 2
 
 
 class PendingBuffer:
@@ -149,16 +158,26 @@ class AlertOutbox:
     async def create(self, notifications: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Store ``notifications`` claimed by this worker; queue and return those created now.
 
-        In bulks of at most ``max_create`` (a bounded request body), each queued as soon as it
-        is stored, so the publisher works on one while the next is written.
+        In bulks of at most ``max_create`` (a bounded request body), up to
+        ``CREATES_IN_FLIGHT`` at once, each queued as soon as it is stored, so the publisher
+        works on one while the next is written. Returned in ``notifications``' order.
 
         Raises:
             RetryGaveUp: The worker is stopping (the caller's batch stays uncommitted).
         """
-        fresh: list[dict[str, Any]] = []
-        for start in range(0, len(notifications), self._max_create):
-            fresh += await self._create_bulk(notifications[start : start + self._max_create])
-        return fresh
+        chunks = [
+            notifications[start : start + self._max_create]
+            for start in range(0, len(notifications), self._max_create)
+        ]
+        # Side by side, at most ``CREATES_IN_FLIGHT``: Elasticsearch indexes one bulk while the
+        # next is sent, and the notifications of a large lead batch are stored sooner.
+        slots = asyncio.Semaphore(CREATES_IN_FLIGHT)
+
+        async def one(chunk: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+            async with slots:
+                return await self._create_bulk(chunk)
+
+        return [doc for made in await _all_or_none([one(c) for c in chunks]) for doc in made]
 
     async def _create_bulk(
         self, notifications: Sequence[Mapping[str, Any]]
@@ -179,14 +198,42 @@ class AlertOutbox:
         return [c.doc for c in fresh]
 
     async def run_publisher(self, stop: asyncio.Event) -> None:
-        """Publish what :meth:`create` queued until ``stop``; what is left waits for a relay."""
-        while not stop.is_set():
-            try:
-                await self.publish_pending(timeout_s=0.5)
-            except RetryGaveUp:
-                return
-            except Exception:  # not retriable: that batch stays unpublished for a relay
-                log.exception("alerts: a batch of notifications is left to the relay")
+        """Publish what :meth:`create` queued until ``stop``; what is left waits for a relay.
+
+        A batch's ``published`` mark runs beside the next batch's publication (at most
+        ``MARKS_IN_FLIGHT`` of them): waiting for a bulk update of thousands of documents held
+        every notification created meanwhile back from the topic. The mark still follows its
+        own batch's acknowledgement, and is retried alone.
+        """
+        marks: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                try:
+                    batch = await self.pending.take(self._max_batch, timeout_s=0.5)
+                    if batch:
+                        await self._retrier.call(partial(self._publish_held, batch), kind="notify")
+                except RetryGaveUp:
+                    return
+                except Exception:  # not retriable: that batch stays unpublished for a relay
+                    log.exception("alerts: a batch of notifications is left to the relay")
+                    continue
+                if batch:
+                    task = asyncio.ensure_future(self._mark_quietly(batch))
+                    marks.add(task)
+                    task.add_done_callback(marks.discard)
+                if len(marks) >= MARKS_IN_FLIGHT:
+                    await asyncio.wait(marks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if marks:  # a stop: each gives up at once (the relay republishes what is unmarked)
+                await asyncio.gather(*marks, return_exceptions=True)
+
+    async def _mark_quietly(self, batch: list[Claimed]) -> None:
+        try:
+            await self._mark(batch)
+        except RetryGaveUp:
+            return
+        except Exception:  # not retriable: a relay publishes it again, same key and bytes
+            log.exception("alerts: a published mark failed; the relay will publish those again")
 
     async def publish_pending(self, *, timeout_s: float = 0.0) -> int:
         """Publish and mark up to ``max_batch`` queued notifications; return how many were taken.
@@ -204,6 +251,10 @@ class AlertOutbox:
         # publish is Kafka's work ("notify"), the mark Elasticsearch's ("alert"): the health
         # endpoint tells them apart.
         await self._retrier.call(partial(self._publish_held, batch), kind="notify")
+        await self._mark(batch)
+
+    async def _mark(self, batch: list[Claimed]) -> None:
+        """Mark ``batch`` (what :meth:`_publish_held` kept: published, ours) ``published``."""
         if batch:
             ids = [str(c.doc["notification_id"]) for c in batch]
             await self._retrier.call(lambda: self._log.mark_published(ids), kind="alert")
@@ -264,6 +315,17 @@ class AlertOutbox:
         won = await self._claims.claim(items)
         self.stats.lost_claims += len(items) - len(won)
         return won
+
+
+async def _all_or_none(works: Sequence[Awaitable[T]]) -> list[T]:
+    """Await ``works`` side by side; on the first error cancel the rest, then raise it."""
+    tasks = [asyncio.ensure_future(w) for w in works]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def encode(doc: Mapping[str, Any]) -> bytes:

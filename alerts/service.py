@@ -40,7 +40,7 @@ from connectors.errors import RetryGaveUp
 from alerts.delivery import Dispatcher
 from alerts.errors import InvalidSubscription
 from alerts.evaluate import SubscriptionIndex, compile_subscription
-from alerts.notifications import build_notification
+from alerts.notifications import lead_fields, notify
 from alerts.outbox import AlertOutbox
 from alerts.owners import OwnerDirectory
 from alerts.store import SubscriptionStore
@@ -49,6 +49,9 @@ from alerts.subscriptions import Subscription
 __all__ = ["AlertService", "AlertStats", "WrittenLead"]
 
 log = logging.getLogger(__name__)
+
+#: Subscriptions compiled between two yields to the event loop.
+_COMPILE_SLICE = 500
 
 
 class WrittenLead(NamedTuple):
@@ -111,6 +114,7 @@ class AlertService:
         self._index = SubscriptionIndex(())
         self._by_id: dict[str, Subscription] = {}
         self.loaded = asyncio.Event()
+        self._reloading = asyncio.Lock()
         self.stats = AlertStats()
 
     def subscription(self, subscription_id: str) -> Subscription | None:
@@ -118,14 +122,24 @@ class AlertService:
         return self._by_id.get(subscription_id)
 
     async def reload(self, *, force: bool = False) -> bool:
-        """Reload the subscriptions if the store changed; return whether it did."""
-        fingerprint = await self._store.fingerprint()
-        if not force and fingerprint == self._fingerprint:
-            return False
+        """Reload the subscriptions if the store changed; return whether it did.
+
+        One reload at a time: the lead writer's first batch, arriving while the task's first
+        load runs, waits for that load instead of starting a second one (10,000 subscriptions
+        read and compiled twice held a starting worker's loop for seconds).
+        """
+        async with self._reloading:
+            fingerprint = await self._store.fingerprint()
+            if not force and fingerprint == self._fingerprint:
+                return False
+            await self._load(fingerprint)
+            return True
+
+    async def _load(self, fingerprint: tuple[int, str | None]) -> None:
         subscriptions = await self._store.all()
         owners = await self._owners.owners({s.owner for s in subscriptions})
         compiled = []
-        for subscription in subscriptions:
+        for n, subscription in enumerate(subscriptions, 1):
             try:
                 item = compile_subscription(subscription, owners.get(subscription.owner))
             except InvalidSubscription:
@@ -133,6 +147,8 @@ class AlertService:
                 continue
             if item is not None:
                 compiled.append(item)
+            if n % _COMPILE_SLICE == 0:
+                await asyncio.sleep(0)  # compiling is CPU work: let the pipeline run
         self._index = SubscriptionIndex(compiled)
         self._by_id = {s.subscription_id: s for s in subscriptions}
         self._fingerprint = fingerprint
@@ -140,7 +156,6 @@ class AlertService:
         self.stats.subscriptions = self._index.size
         log.info("alerts: %d active subscriptions loaded", self._index.size)
         self.loaded.set()
-        return True
 
     def evaluate(self, written: Sequence[WrittenLead]) -> list[dict[str, Any]]:
         """The notifications ``written`` gives (pure given the loaded subscriptions)."""
@@ -148,12 +163,13 @@ class AlertService:
         notifications = []
         for lead, created, published_ms in written:
             self.stats.evaluated += 1
+            fields: dict[str, Any] | None = None  # made once a lead, only if one matches
             for subscription in self._index.matching(lead):
                 if not created and not _created_before(subscription, published_ms):
                     continue
-                notification = build_notification(
-                    subscription, lead, review_url=self._review_url, created_at=now
-                )
+                if fields is None:
+                    fields = lead_fields(lead, review_url=self._review_url, created_at=now)
+                notification = notify(subscription, fields)
                 notification["delivery_state"] = "pending" if subscription.webhook_url else "none"
                 notifications.append(notification)
         return notifications
@@ -165,7 +181,7 @@ class AlertService:
             RetryGaveUp: The worker is stopping (the lead batch stays uncommitted).
         """
         if not self.loaded.is_set():
-            await self.reload(force=True)
+            await self.reload()  # the first load, or the task's, if it is under way
         notifications = self.evaluate(written)
         if self.dispatcher is not None:
             # Created claimed for delivery by this worker: no other worker's sweep sends what

@@ -10,6 +10,7 @@ at most ``max_subscriptions``) only after a change.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 SUBSCRIPTIONS_INDEX: Final = "subscriptions"
+#: Stored subscriptions turned into values between two yields to the event loop.
+_CONVERT_SLICE: Final = 250
 _PAGE: Final = 2000
 _KEYWORDS: Final = (
     "subscription_id",
@@ -214,7 +217,13 @@ class ElasticsearchSubscriptionStore:
         after: list[Any] | None = None
         while len(found) < self._max:
             hits = await self._page(query, after)
-            found += [Subscription.from_document(hit["_source"]) for hit in hits]
+            for start in range(0, len(hits), _CONVERT_SLICE):
+                found += [
+                    Subscription.from_document(hit["_source"])
+                    for hit in hits[start : start + _CONVERT_SLICE]
+                ]
+                # A page of 2,000 held a busy worker's loop for up to a second: let it run.
+                await asyncio.sleep(0)
             if len(hits) < _PAGE:
                 break
             after = hits[-1]["sort"]

@@ -46,6 +46,8 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -61,7 +63,7 @@ from alerts.owners import Owner
 from alerts.secretbox import SecretBox, new_key, new_webhook_secret
 from alerts.subscriptions import Subscription
 from bench.common import environment, write_json
-from bench.e2e import Slice, _lines, _publish
+from bench.e2e import Slice, _free_port, _lines, _publish
 from connectors.kafka import ConsumerLagProbe
 from connectors.lead_index import lead_mappings
 from simulator import SimulationConfig, build_world
@@ -283,6 +285,8 @@ def pipeline_run(  # noqa: PLR0917 - a benchmark's internal step
     s.env |= extra
     es = Elasticsearch(s.settings.elasticsearch_url, request_timeout=60)
     receiver = Receiver()
+    stages = workdir / f"{name}-stages.json"
+    poller = SearchablePoller(s.settings.elasticsearch_url, s.settings.leads_alias)
     try:
         if subs is not None:
             hooked = Subscription(
@@ -296,10 +300,11 @@ def pipeline_run(  # noqa: PLR0917 - a benchmark's internal step
             )
             _store(es, extra, [*subs, hooked], scope)
         _publish(s, roster, events)
-        s.start_workers(1)
+        _start_probed_worker(s, stages)
         probe = ConsumerLagProbe(s.settings)
         try:
             s.wait_ready()
+            poller.start()
             started = time.perf_counter()
             while s.lag(probe) > 0:
                 time.sleep(0.05)
@@ -312,15 +317,102 @@ def pipeline_run(  # noqa: PLR0917 - a benchmark's internal step
         }
         if subs is not None:
             time.sleep(3.0)  # the webhook queue drains behind the pipeline
-            result |= _latencies(s, receiver)
-        say(f"alerts: {name}: {result}")
+        poller.stop()
+        s.stop_workers()  # the stage file is complete once the worker exited
+        probed = orjson.loads(stages.read_bytes()) if stages.exists() else {}
+        result["loop_lag"] = _lag_summary(probed.get("loop_lag_s", []))
+        # Where the loop's thread was while stalled (bench.alerts_worker's watchdog).
+        result["stall_samples"] = probed.get("stall_samples", {})
+        if subs is not None:
+            result |= _latencies(s, receiver, poller.seen, probed.get("stamps", {}))
+        say(f"alerts: {name}: {_brief(result)}")
         return result
     finally:
+        poller.stop()
         receiver.server.shutdown()
         s.stop(keep=False)
         quiet = es.options(ignore_status=404)
         for index in (v for k, v in extra.items() if k.endswith("_INDEX")):
             quiet.indices.delete(index=index)
+
+
+def _start_probed_worker(s: Slice, stages: Path) -> None:
+    """``tracer worker`` with the stage stopwatch and the loop probe (``bench.alerts_worker``)."""
+    with (s.workdir / f"{s.name}-worker0.log").open("wb") as log:
+        s.workers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "bench.alerts_worker", str(_free_port()), str(stages)],
+                env=s.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+
+
+#: The searchable poller's period: the resolution of "the lead became searchable".
+POLL_S = 0.02
+
+
+class SearchablePoller:
+    """When each lead first answers a search of the leads alias (polled every ``POLL_S``).
+
+    A lead is searchable once the refresh after its write ran (``refresh_interval`` 1 s); a
+    lead first seen by a search sent at ``t`` became searchable after the previous search and
+    before ``t`` plus that search's own time: ``seen`` is that search's send time, accurate to
+    ``POLL_S`` plus one search (a few ms on ~1,000 leads).
+    """
+
+    def __init__(self, url: str, alias: str) -> None:
+        self._es = Elasticsearch(url, request_timeout=10)
+        self._alias = alias
+        self.seen: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        quiet = self._es.options(ignore_status=404)
+        while not self._stop.is_set():
+            sent = time.time()
+            response = quiet.search(
+                index=self._alias,
+                size=10_000,
+                source=False,
+                query={"match_all": {}},
+                track_total_hits=False,
+            )
+            for hit in response.get("hits", {}).get("hits", []):
+                self.seen.setdefault(hit["_id"], sent)
+            self._stop.wait(POLL_S)
+
+
+def _lag_summary(lags: list[float]) -> dict[str, Any]:
+    """The loop probe's lateness: quantiles, and the time it spent more than 100 ms late."""
+    if not lags:
+        return {"ticks": 0}
+    ordered = sorted(lags)
+    return {
+        "ticks": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 1),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+        "stalled_s_over_100ms": round(sum(x for x in ordered if x > 0.1), 2),
+    }
+
+
+def _brief(result: dict[str, Any]) -> str:
+    parts = [f"{result['events_per_s']} events/s", f"loop lag {result['loop_lag']}"]
+    for stage, figures in result.get("stages", {}).items():
+        if figures.get("count"):
+            parts.append(f"{stage} p50 {figures['p50_ms']} p99 {figures['p99_ms']} ms")
+    return "; ".join(parts)
 
 
 def _store(
@@ -343,7 +435,19 @@ def _store(
     )
 
 
-def _latencies(s: Slice, receiver: Receiver) -> dict[str, Any]:
+def _latencies(
+    s: Slice,
+    receiver: Receiver,
+    searchable: dict[str, float],
+    stamps: dict[str, dict[str, float]],
+) -> dict[str, Any]:
+    """Per notification: each stage's time, from the topic, the receiver and the worker's file.
+
+    Stages (seconds since the epoch): ``ack`` the lead's bulk acknowledged (the notification's
+    ``created_at``), ``searchable`` (:class:`SearchablePoller`), ``stored`` / ``handed`` /
+    ``acked`` (``bench.alerts_worker``), ``topic`` (the Kafka timestamp, stamped by the
+    worker's producer when it sends), ``webhook`` (the receiver's arrival).
+    """
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(
@@ -353,23 +457,47 @@ def _latencies(s: Slice, receiver: Receiver) -> dict[str, Any]:
         enable_auto_commit=False,
         consumer_timeout_ms=5000,
     )
-    topic: list[float] = []
-    hook: list[float] = []
+    spans: dict[str, list[float]] = {name: [] for name in STAGE_SPANS}
     keys = set()
+    unseen = messages = 0
     for message in consumer:
+        messages += 1
         note = orjson.loads(message.value)
         keys.add(message.key)
-        acknowledged = _epoch(note["created_at"])
-        topic.append(message.timestamp / 1000 - acknowledged)
-        if note["notification_id"] in receiver.arrived:
-            hook.append(receiver.arrived[note["notification_id"]] - acknowledged)
+        nid = note["notification_id"]
+        at = dict(stamps.get(nid, {}))
+        at["ack"] = _epoch(note["created_at"])
+        at["topic"] = message.timestamp / 1000
+        if nid in receiver.arrived:
+            at["webhook"] = receiver.arrived[nid]
+        if note["lead_id"] in searchable:
+            at["searchable"] = searchable[note["lead_id"]]
+        else:
+            unseen += 1
+        for name, (start, end) in STAGE_SPANS.items():
+            if start in at and end in at:
+                spans[name].append(at[end] - at[start])
     consumer.close()
     return {
-        "notifications": len(topic),
+        "notifications": messages,
         "distinct_keys": len(keys),
-        "to_topic": _quantiles(topic),
-        "to_webhook": _quantiles(hook),
+        "leads_never_seen_searchable": unseen,
+        "to_topic": _quantiles(spans["searchable->topic"]),
+        "to_webhook": _quantiles(spans["searchable->webhook"]),
+        "stages": {name: _quantiles(values) for name, values in spans.items()},
     }
+
+
+#: The spans reported per notification: (from stage, to stage); see :func:`_latencies`.
+STAGE_SPANS = {
+    "ack->searchable": ("ack", "searchable"),
+    "ack->stored": ("ack", "stored"),
+    "stored->handed": ("stored", "handed"),
+    "handed->acked": ("handed", "acked"),
+    "ack->topic": ("ack", "topic"),
+    "searchable->topic": ("searchable", "topic"),
+    "searchable->webhook": ("searchable", "webhook"),
+}
 
 
 def _epoch(text: str) -> float:
@@ -387,9 +515,11 @@ def run_alerts(
     mixes: tuple[str, ...] = MIXES,
     heavy: tuple[int, ...] = (10_000,),
     phases: tuple[str, ...] = ("evaluate", "msearch", "pipeline"),
+    rounds: int = 1,
     say: Any = print,
+    prefix: str = "",
 ) -> dict[str, Any]:
-    """Run the phases; write ``bench/results/alerts.json``."""
+    """Run the phases; write ``bench/results/{prefix}alerts.json``."""
     workdir = Path("out/bench-alerts")
     leads, roster, lines, scope, persons = _world(workdir, people, watchlist, events)
     say(f"alerts: {len(leads):,} leads over {len(scope)} districts; {len(persons):,} people")
@@ -412,8 +542,8 @@ def run_alerts(
         say(f"alerts: {count:,} subscriptions ({mix}): {entry}")
         result[_case(count, mix)] = entry
     if "pipeline" in phases:
-        _pipeline_phase(result, cases, workdir, (roster, lines), scope, persons, say)
-    path = write_json("alerts.json", result)
+        _pipeline_phase(result, cases, workdir, (roster, lines), scope, persons, say, rounds=rounds)
+    path = write_json(f"{prefix}alerts.json", result)
     say(f"alerts: wrote {path}")
     return result
 
@@ -450,20 +580,37 @@ def _pipeline_phase(  # noqa: PLR0917 - a benchmark's internal step
     scope: list[str],
     persons: list[str],
     say: Any,
+    *,
+    rounds: int = 1,
 ) -> None:
-    """Alerting off, every case on, off again: one invocation, one machine's load."""
+    """Off, then every case on with an off after each, ``rounds`` times: one machine's load.
+
+    Each "on" run's ratio is to the mean of the two "off" runs around it (the machine's load
+    drifts; alternating keeps each ratio to its neighbours); a case's ratio is the mean of its
+    rounds', and every run's figure is kept.
+    """
     roster, lines = feeds
-    before = pipeline_run(workdir, roster, lines, None, scope, say)
-    for count, mix in cases:
-        subs = _subscriptions(count, scope, persons, mix=mix)
-        key = _case(count, mix)
-        result[key]["pipeline"] = pipeline_run(workdir, roster, lines, subs, scope, say)
-    after = pipeline_run(workdir, roster, lines, None, scope, say)
-    off = (before["events_per_s"] + after["events_per_s"]) / 2
-    result["pipeline_off"] = {"before": before, "after": after, "events_per_s_mean": round(off)}
-    for count, mix in cases:
-        entry = result[_case(count, mix)]
-        entry["throughput_ratio_on_off"] = round(entry["pipeline"]["events_per_s"] / off, 3)
+    offs = [pipeline_run(workdir, roster, lines, None, scope, say)]
+    runs: dict[str, list[dict[str, Any]]] = {_case(c, m): [] for c, m in cases}
+    ratios: dict[str, list[float]] = {key: [] for key in runs}
+    for _ in range(rounds):
+        for count, mix in cases:
+            subs = _subscriptions(count, scope, persons, mix=mix)
+            on = pipeline_run(workdir, roster, lines, subs, scope, say)
+            offs.append(pipeline_run(workdir, roster, lines, None, scope, say))
+            around = (offs[-2]["events_per_s"] + offs[-1]["events_per_s"]) / 2
+            runs[_case(count, mix)].append(on)
+            ratios[_case(count, mix)].append(round(on["events_per_s"] / around, 3))
+    result["pipeline_off"] = {
+        "runs": [o["events_per_s"] for o in offs],
+        "events_per_s_mean": round(statistics.mean(o["events_per_s"] for o in offs)),
+        "loop_lag": [o["loop_lag"] for o in offs],
+    }
+    for key, entries in runs.items():
+        result[key]["pipeline"] = entries[-1] if len(entries) == 1 else entries
+        result[key]["throughput_ratio_on_off"] = ratios[key]
+        result[key]["throughput_ratio_mean"] = round(statistics.mean(ratios[key]), 3)
+        say(f"alerts: {key}: on/off ratios {ratios[key]}, mean {statistics.mean(ratios[key]):.3f}")
 
 
 def main() -> None:
@@ -475,6 +622,9 @@ def main() -> None:
     parser.add_argument("--mixes", default=",".join(MIXES), help="comma-separated")
     parser.add_argument("--heavy", default="10000", help="counts of the heavy mix")
     parser.add_argument("--phases", default="evaluate,msearch,pipeline", help="comma-separated")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="pipeline: on/off alternations of every case"
+    )
     args = parser.parse_args()
     run_alerts(
         people=args.people,
@@ -484,6 +634,7 @@ def main() -> None:
         mixes=tuple(args.mixes.split(",")),
         heavy=tuple(int(c) for c in args.heavy.split(",")),
         phases=tuple(args.phases.split(",")),
+        rounds=args.rounds,
     )
 
 

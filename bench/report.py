@@ -43,6 +43,33 @@ def rows(results: dict[str, Any]) -> list[Row]:
         out += _splink_rows(results["splink"], quality)
     if results.get("e2e"):
         out += _e2e_rows(results["e2e"])
+    if results.get("alerts"):
+        out += _alerts_rows(results["alerts"])
+    return out
+
+
+def _alerts_rows(alerts: dict[str, Any]) -> list[Row]:
+    """Issue 16's targets: searchable -> topic p99 under 1 s; throughput within 10 % of off."""
+    out: list[Row] = []
+    for key, case in alerts.items():
+        if not isinstance(case, dict) or "throughput_ratio_mean" not in case:
+            continue
+        runs = case["pipeline"] if isinstance(case["pipeline"], list) else [case["pipeline"]]
+        topic = runs[-1].get("to_topic", {})
+        if topic.get("count"):
+            p99 = topic["p99_ms"] / 1000
+            out.append(
+                _row(
+                    f"alerts {key} subs: searchable -> topic p50 / p99",
+                    f"{topic['p50_ms'] / 1000:.2f} / {p99:.2f} s",
+                    "p99 < 1 s",
+                    p99 < 1.0,
+                )
+            )
+        ratio = case["throughput_ratio_mean"]
+        out.append(
+            _row(f"alerts {key} subs: events/s on / off", f"{ratio:.2f}", ">= 0.90", ratio >= 0.9)
+        )
     return out
 
 

@@ -2,8 +2,8 @@
 
 Figures go to the terminal (a rich table), ``bench/results/*.json``, ``bench/results/latest.md``
 and PNG plots. ``--quick`` is a small version for a smoke test (about a minute); the full run
-is sized for 2 cores and aims at under 15 minutes. The ``e2e`` part needs the local stack
-(``make bench`` starts it).
+is sized for 2 cores and aims at under 30 minutes. The ``e2e`` and ``alerts`` parts need the
+local stack (``make bench`` starts it).
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ FULL = {
     "speed_repeats": 3,
     "splink_stream": 100,
     "e2e": {"events": 60_000, "workers": 1, "latency_rate": 1_000, "latency_seconds": 20.0},
+    # bench.reprocess at a size that fits the run (its own command runs the issue's 1M events).
+    "reprocess": ["--events", "200000", "--people", "400000", "--watchlists", "2000"],
+    # Seven worker runs (off, then each case on with an off after it): about 12 minutes.
+    "alerts": {"events": 20_000, "counts": (1_000, 10_000), "heavy": (10_000,), "rounds": 1},
 }
 QUICK = {
     "events": 8_000,
@@ -42,8 +46,18 @@ QUICK = {
     "speed_repeats": 1,
     "splink_stream": 10,
     "e2e": {"people": 20_000, "events": 5_000, "latency_rate": 500, "latency_seconds": 10.0},
+    "reprocess": ["--events", "10000", "--people", "20000", "--watchlists", "400"],
+    "alerts": {
+        "people": 6_000,
+        "watchlist": 400,
+        "events": 4_000,
+        "counts": (10_000,),
+        "mixes": ("realistic",),
+        "heavy": (),
+        "rounds": 1,
+    },
 }
-PARTS = ("febrl", "quality", "splink", "speed", "e2e")
+PARTS = ("febrl", "quality", "splink", "speed", "e2e", "reprocess", "alerts")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,6 +180,18 @@ def _run(
         from bench.e2e import run_e2e
 
         results["e2e"] = run_e2e(**size["e2e"], say=say)
+    if "reprocess" in parts:
+        from bench.reprocess import main as run_reprocess
+
+        say(f"reprocess: tracer reprocess, the original job and Splink ({size['reprocess']})")
+        output = ["--output", f"{prefix}reprocess.json", "--stage-events", "20000"]
+        results["reprocess"] = run_reprocess([*size["reprocess"], *output])
+    if "alerts" in parts:
+        from bench.alerts import run_alerts
+
+        results["alerts"] = run_alerts(
+            **size["alerts"], phases=("evaluate", "pipeline"), say=say, prefix=prefix
+        )
 
 
 def _run_hainan(

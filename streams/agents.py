@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from typing import Any
@@ -33,7 +34,7 @@ from matchers.native import is_active as matchers_compiled
 
 from streams.archiver import EventArchiver
 from streams.parts import Pipeline
-from streams.pipeline import dead_letter_message, origin_of
+from streams.pipeline import Outgoing, dead_letter_message, origin_of
 from streams.retro import retro_after_roster
 
 __all__ = ["register_agents", "request_stop"]
@@ -117,39 +118,76 @@ def register_agents(p: Pipeline) -> None:
     p.app.on_before_shutdown.connect(close_indexer)
 
 
+#: Matching between two yields to the event loop (seconds of wall time), checked every
+#: ``MATCH_STEP_EVENTS`` events. A fetch's batch (up to 512 KiB, about a thousand events)
+#: matched in one go held the loop 0.3-2 s on a loaded machine (``bench.alerts``' loop probe),
+#: and every other coroutine of the worker -- the lead writer's bulks, the alerts' outbox and
+#: publisher, the producers' senders -- moved one step per such stall: a notification took
+#: 3-9 s to reach its topic. By time, not by count: an event's cost varies with the machine's
+#: load and the roster.
+MATCH_SLICE_SECONDS = 0.02
+MATCH_STEP_EVENTS = 16
+
+
 async def _match(p: Pipeline, records: Iterable[Any], event: Any) -> None:
-    result = p.handle_events.batch(records)
-    # The batch's archive documents are queued before any await (streams/archiver.py).
-    ticket = None if p.archiver is None else p.archiver.submit()
-    await p.publisher.publish(p.leads, result.leads, role="leads")
-    await p.publisher.publish(p.deadletter, result.dead_letters, role="deadletter")
-    if p.archiver is not None and ticket is not None:
-        _hold_ack(p, p.archiver, ticket, event)
+    records = list(records)
+    leads: list[Outgoing] = []
+    dead: list[Outgoing] = []
+    tickets: list[int] = []
+    since = time.perf_counter()
+    for start in range(0, len(records), MATCH_STEP_EVENTS):
+        result = p.handle_events.batch(records[start : start + MATCH_STEP_EVENTS])
+        leads += result.leads
+        dead += result.dead_letters
+        last = start + MATCH_STEP_EVENTS >= len(records)
+        if not last and time.perf_counter() - since < MATCH_SLICE_SECONDS:
+            continue
+        if p.archiver is not None:
+            # The slice's archive documents are queued before the await: the roster position
+            # they record is the one they were matched with (streams/archiver.py).
+            tickets.append(p.archiver.submit())
+        if not last:
+            await asyncio.sleep(0)  # matching is CPU work: let the rest of the worker run
+            since = time.perf_counter()
+    await p.publisher.publish(p.leads, leads, role="leads")
+    await p.publisher.publish(p.deadletter, dead, role="deadletter")
+    if p.archiver is not None and tickets:
+        _hold_ack(p, p.archiver, tickets, event)
         room = p.archiver.room()
         if room is not None:  # backpressure: the archive is that far behind
             await room
 
 
-def _hold_ack(p: Pipeline, archiver: EventArchiver, ticket: int, event: Any) -> None:
-    """Keep the batch's acknowledgement back until its archive documents are written.
+def _hold_ack(p: Pipeline, archiver: EventArchiver, tickets: list[int], event: Any) -> None:
+    """Keep the batch's acknowledgement back until the archive documents of every slice are in.
 
     The stream acknowledges the batch when the agent asks for the next one; marked ``acked``
     now, that does nothing (as :func:`_keep_uncommitted`), and the writer acknowledges it
-    through the consumer once the bulk is in -- unless a rebalance or a stop came in between:
-    then the batch stays uncommitted and is read again (create-only documents).
+    through the consumer once the last of its slices' bulks is in -- unless a rebalance or a
+    stop came in between, or a slice's bulk failed: then the batch stays uncommitted and is
+    read again (create-only documents).
     """
     message = getattr(event, "message", None)
     if message is None:
         return
     generation = getattr(message, "generation_id", None)
+    waiting = len(tickets)
 
-    def acknowledge() -> None:
-        if p.stopping.is_set() or generation != getattr(p.app, "consumer_generation_id", None):
+    def one_written() -> None:
+        nonlocal waiting
+        waiting -= 1
+        if waiting or p.stopping.is_set():
+            return
+        if generation != getattr(p.app, "consumer_generation_id", None):
             return
         message.acked = False
         p.app.consumer.ack(message)
 
-    if archiver.when_written(ticket, acknowledge) != "written":
+    # A "written" ticket calls nothing back; a "failed" one never will, so the count never
+    # reaches zero and the batch is never acknowledged.
+    states = [archiver.when_written(ticket, one_written) for ticket in tickets]
+    waiting -= states.count("written")
+    if waiting:
         message.acked = True  # pending: the writer acknowledges; failed: read again later
 
 

@@ -362,3 +362,76 @@ async def test_two_sweeps_meeting_one_orphan_deliver_it_once() -> None:
     assert await w1.sweep() == 0 and await w2.sweep() == 0
     for w in (w1, w2, dead):
         await w.close()
+
+
+async def test_a_sweep_delivers_to_a_fast_receiver_while_another_hangs() -> None:
+    slow, fast = _sub("slow"), _sub("fast")
+    receiver, log = Receiver(), InMemoryAlertLog()
+    receiver.hang.add(str(slow.webhook_url))
+    dispatcher, _, _ = _dispatcher(receiver, {"slow": slow, "fast": fast}, log)
+    # Left pending by a worker that died: the sweep meets the hanging receiver's first.
+    notes = [_note(slow, "l1"), _note(slow, "l2"), _note(fast, "l1"), _note(fast, "l2")]
+    await log.create(notes)
+    sweep = asyncio.ensure_future(dispatcher.sweep())
+    await _settle(log, [n["notification_id"] for n in notes[2:]], timeout=1.0)
+    got = [p["data"]["lead_id"] for p in receiver.received[str(fast.webhook_url)]]
+    assert got == ["l1", "l2"]  # in order, while the other receiver still hangs
+    assert not sweep.done()
+    sweep.cancel()
+    await dispatcher.close()
+
+
+class Hangs:
+    """A poster that ignores every timeout, and counts the requests in flight."""
+
+    def __init__(self, *, hang: bool) -> None:
+        self.hang = hang
+        self.in_flight = 0
+        self.peak = 0
+        self.done = 0
+        self.release = asyncio.Event()
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await (asyncio.sleep(3600) if self.hang else self.release.wait())
+            self.done += 1
+        finally:
+            self.in_flight -= 1
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_an_attempt_is_cut_at_its_timeout_even_if_the_poster_ignores_it() -> None:
+    sub, log = _sub("a"), InMemoryAlertLog()
+    dispatcher, dead, marks = _dispatcher(
+        Hangs(hang=True),  # type: ignore[arg-type]
+        {"a": sub},
+        log,
+        attempt_timeout_s=0.05,
+        deadline_s=0.2,
+    )
+    note = _note(sub, "l1")
+    await log.create([note])
+    dispatcher.submit([note])
+    await _settle(log, [note["notification_id"]])
+    assert log.docs[note["notification_id"]]["delivery_state"] == "failed"
+    assert dead == [("l1", "webhook_failed")] and marks[0][0] == "a"
+    await dispatcher.close()
+
+
+async def test_requests_in_flight_are_bounded_over_all_subscriptions() -> None:
+    poster, log = Hangs(hang=False), InMemoryAlertLog()
+    subs = {f"s{i}": _sub(f"s{i}") for i in range(10)}
+    dispatcher, _, _ = _dispatcher(poster, subs, log, max_in_flight=3)  # type: ignore[arg-type]
+    notes = [_note(sub, "l1") for sub in subs.values()]
+    await log.create(notes)
+    dispatcher.submit(notes)
+    await asyncio.sleep(0.05)
+    assert poster.in_flight == 3  # ten subscriptions, three requests: the rest wait for a slot
+    poster.release.set()
+    await _settle(log, [n["notification_id"] for n in notes])
+    assert poster.done == 10 and poster.peak == 3
+    await dispatcher.close()

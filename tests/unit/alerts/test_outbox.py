@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from alerts.notifications import build_notification, notification_id, one_line_reason
-from alerts.outbox import AlertOutbox, Claimed, PendingBuffer
+from alerts.outbox import MARKS_IN_FLIGHT, AlertOutbox, Claimed, PendingBuffer
 from alerts.recorder import InMemoryAlertLog, Stamp
 from connectors.errors import ServiceUnavailable
 from connectors.retry import Retrier, RetryPolicy
@@ -228,3 +228,90 @@ def test_the_reason_is_one_masked_line(reason: str) -> None:
     assert "\n" not in text
     assert len(text) <= 240
     assert not any(run.isdigit() and len(run) >= 4 for run in text.replace("*", " ").split())
+
+
+class GatedMarks(InMemoryAlertLog):
+    """An alerts log whose ``published`` marks wait for ``open``; creates counted in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = asyncio.Event()
+        self.creating = 0
+        self.peak_creating = 0
+
+    async def create(self, docs: Sequence[object]) -> list[Stamp | None]:  # type: ignore[override]
+        self.creating += 1
+        self.peak_creating = max(self.peak_creating, self.creating)
+        await asyncio.sleep(0.01)  # Elasticsearch indexing
+        self.creating -= 1
+        return await super().create(docs)  # type: ignore[arg-type]
+
+    async def mark_published(self, ids: Sequence[str]) -> None:
+        await self.open.wait()
+        await super().mark_published(ids)
+
+
+async def test_bulks_of_one_lead_batch_are_created_side_by_side_in_order() -> None:
+    log, topic = GatedMarks(), Topic()
+    outbox = AlertOutbox(log, topic.publish, owner="w1", max_create=2, retrier=RETRIER)
+    leads = [f"l{i}" for i in range(20)]
+    created = await outbox.create(_notes(*leads))
+    assert [n["lead_id"] for n in created] == leads
+    assert 1 < log.peak_creating <= 4  # bounded, and more than one at a time
+
+
+async def test_a_slow_mark_does_not_hold_the_next_batch_back_from_the_topic() -> None:
+    log, topic = GatedMarks(), Topic()
+    outbox = AlertOutbox(log, topic.publish, owner="w1", max_batch=2, retrier=RETRIER)
+    stop = asyncio.Event()
+    publisher = asyncio.ensure_future(outbox.run_publisher(stop))
+    await outbox.create(_notes("l1", "l2"))
+    await asyncio.sleep(0.05)
+    await outbox.create(_notes("l3", "l4"))  # while the first batch's mark hangs
+    for _ in range(100):
+        if len(topic.messages) == 4:
+            break
+        await asyncio.sleep(0.01)
+    assert len(topic.messages) == 4
+    assert not any(doc["published"] for doc in log.docs.values())  # marks still waiting
+    log.open.set()
+    for _ in range(100):
+        if all(doc["published"] for doc in log.docs.values()):
+            break
+        await asyncio.sleep(0.01)
+    assert all(doc["published"] for doc in log.docs.values())
+    assert outbox.stats.published == 4
+    stop.set()
+    await asyncio.wait_for(publisher, 2.0)
+
+
+async def test_marks_in_flight_are_bounded_and_none_precedes_its_acknowledgement() -> None:
+    log = GatedMarks()
+    acked: set[str] = set()
+
+    async def publish(messages: Sequence[tuple[bytes, bytes]]) -> None:
+        await asyncio.sleep(0)
+        acked.update(orjson.loads(value)["notification_id"] for _, value in messages)
+
+    mark = log.mark_published
+
+    async def checked(ids: Sequence[str]) -> None:
+        assert set(ids) <= acked  # a mark only after Kafka acknowledged its batch
+        await mark(ids)
+
+    log.mark_published = checked  # type: ignore[method-assign]
+    outbox = AlertOutbox(log, publish, owner="w1", max_batch=1, retrier=RETRIER)
+    stop = asyncio.Event()
+    publisher = asyncio.ensure_future(outbox.run_publisher(stop))
+    await outbox.create(_notes("l1", "l2", "l3", "l4"))
+    await asyncio.sleep(0.1)
+    # Two marks hang, so the publisher waits for one of them before the third batch.
+    assert len(acked) == MARKS_IN_FLIGHT == 2
+    log.open.set()
+    for _ in range(100):
+        if outbox.stats.published == 4:
+            break
+        await asyncio.sleep(0.01)
+    assert outbox.stats.published == 4
+    stop.set()
+    await asyncio.wait_for(publisher, 2.0)

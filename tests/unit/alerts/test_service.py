@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from alerts.outbox import AlertOutbox
+from alerts.notifications import build_notification
+from alerts.outbox import AlertOutbox, encode
 from alerts.owners import InMemoryOwnerDirectory
 from alerts.recorder import InMemoryAlertLog
 from alerts.service import AlertService, WrittenLead
@@ -127,3 +129,59 @@ async def test_a_hook_that_fails_retries_the_bulk_and_loses_nothing() -> None:
     await writer.write([record(orjson.dumps(lead("l1")), topic="leads")])
     # First try: created; the retry finds the lead there and hands it over again.
     assert calls == [[True], [False]]
+
+
+async def test_a_lead_matching_several_subscriptions_gives_each_the_documented_notification() -> (
+    None
+):
+    """The reason is made once a lead; each notification is still exactly the documented one."""
+    high = subscription("high", min_tier="high")
+    bank = subscription("bank", sources=["bank"])
+    service, _, _ = await _service(high, bank)
+    one = lead("l1")
+    one["explanation"] = {"reason_en": "card 6222021234567890123 matches  twice"}
+    notes = service.evaluate([WrittenLead(one, True, LEAD_PUBLISHED_MS)])
+    assert {n["subscription_id"] for n in notes} == {"high", "bank"}
+    for note in notes:
+        sub = high if note["subscription_id"] == "high" else bank
+        expected = build_notification(
+            sub, one, review_url="http://127.0.0.1:8080", created_at=note["created_at"]
+        )
+        assert encode(note) == encode(expected | {"delivery_state": "none"})
+        assert "6222" not in note["reason"] and "  " not in note["reason"]
+
+
+def test_the_notification_module_examples_hold() -> None:
+    import doctest
+
+    import alerts.notifications
+
+    failed, tried = doctest.testmod(alerts.notifications)
+    assert tried >= 3 and failed == 0
+
+
+async def test_the_first_batch_waits_for_the_load_under_way_instead_of_loading_again() -> None:
+    store = InMemorySubscriptionStore()
+    for n in range(1200):  # more than one compile slice: the load yields on the way
+        await store.add(subscription(f"s{n}", persons=[f"P{n}"]))
+    reads = 0
+    read_all = store.all
+
+    async def counted(**kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await read_all(**kwargs)
+
+    store.all = counted  # type: ignore[method-assign]
+    topic = Topic()
+    service = AlertService(
+        store,
+        InMemoryOwnerDirectory({OWNER.username: OWNER}),
+        AlertOutbox(InMemoryAlertLog(), topic.publish, owner="w1"),
+    )
+    task_load = asyncio.ensure_future(service.reload())  # the maintenance task's first load
+    await asyncio.sleep(0)
+    await service.on_written([WrittenLead(lead("l1", person_id="P7"), True, LEAD_PUBLISHED_MS)])
+    await task_load
+    assert reads == 1
+    assert await _ids(service, topic) == [("s7", "l1")]

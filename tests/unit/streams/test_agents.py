@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -15,10 +16,13 @@ from faust.types.tuples import Message
 from connectors.deadletter import decode_dead_letter, original_value
 from connectors.elasticsearch import InMemoryLeadIndexer
 from connectors.errors import RetryGaveUp, ServiceUnavailable
+from connectors.event_archive import InMemoryEventArchive
 from connectors.kafka import RosterMessage
 from matchers.records import parse_event_bytes
+from streams import agents
 from streams.agents import request_stop
 from streams.app import build_pipeline
+from streams.archiver import EventArchiver
 from streams.parts import Pipeline
 from tests.unit.streams.fakes import FakeMatcher, event, record, roster
 
@@ -276,3 +280,92 @@ async def test_a_batch_whose_work_fails_unexpectedly_is_not_committed(
 
 def _explode(_records: Any) -> Any:
     raise RuntimeError("a bug")
+
+
+async def test_a_large_batch_is_matched_in_slices_with_the_loop_running_between(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fetch's batch must not hold the event loop: other coroutines run between its slices."""
+    ticks = 0
+    seen: list[int] = []  # the ticker's count when each event was matched
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    matcher = pipeline.handle_events._matcher
+    match = matcher.match
+
+    def slow(raw: Any, **kwargs: Any) -> Any:
+        seen.append(ticks)
+        time.sleep(0.002)  # 2 ms an event: a slice is about 10 events
+        return match(raw, **kwargs)
+
+    matcher.match = slow
+    monkeypatch.setattr(agents, "MATCH_STEP_EVENTS", 4)
+    size = 61
+    batch = tuple(record(event(f"e{n}"), key=f"e{n}".encode(), offset=n) for n in range(size))
+    agent = pipeline.app.agents["tracer.match_feeds"]
+    running = asyncio.ensure_future(ticker())
+    try:
+        async with agent.test_context() as ctx:
+            await ctx.put(batch)
+            await settle(lambda: pipeline.stats.events == size)
+    finally:
+        running.cancel()
+    slices = [seen.count(t) for t in sorted(set(seen))]
+    # The loop ran between slices of whole steps, each about MATCH_SLICE_SECONDS of matching.
+    assert len(slices) >= 4
+    assert all(n % 4 == 0 for n in slices[:-1]) and max(slices) <= 16
+    # The batch's leads are published once each, in the events' order.
+    assert [key for key, _ in pipeline.leads.sent] == [f"p1:e{n}".encode() for n in range(size)]
+
+
+class _Message:
+    def __init__(self) -> None:
+        self.acked = False
+        self.generation_id = 1
+
+
+async def _held(tickets_fail: list[bool]) -> tuple[_Message, list[Any], EventArchiver]:
+    """One batch whose slices gave one archive ticket each; the writer fails those marked."""
+    archive = InMemoryEventArchive()
+    archiver = EventArchiver(archive, max_docs=1)
+    acks: list[Any] = []
+    p = SimpleNamespace(
+        stopping=asyncio.Event(),
+        app=SimpleNamespace(consumer_generation_id=1, consumer=SimpleNamespace(ack=acks.append)),
+    )
+    tickets = []
+    for n, _ in enumerate(tickets_fail):
+        archiver.pending.append(
+            {"event_id": f"e{n}", "source": "bank", "occurred_at": "2026-12-01T00:00:00+00:00"}
+        )
+        tickets.append(archiver.submit())
+    message = _Message()
+    agents._hold_ack(p, archiver, tickets, SimpleNamespace(message=message))  # type: ignore[arg-type]
+    write = archive.write
+    calls = iter(tickets_fail)
+
+    async def failing(docs: Any) -> Any:
+        if next(calls):
+            raise KeyError("occurred_at")
+        return await write(docs)
+
+    archive.write = failing  # type: ignore[method-assign]
+    return message, acks, archiver
+
+
+async def test_a_sliced_batch_is_acknowledged_once_every_slice_is_archived() -> None:
+    message, acks, archiver = await _held([False, False, False])
+    assert message.acked and acks == []  # held back: nothing archived yet
+    await archiver.flush()
+    assert acks == [message] and not message.acked  # acknowledged through the consumer
+
+
+async def test_a_sliced_batch_with_one_slice_unarchived_is_never_acknowledged() -> None:
+    message, acks, archiver = await _held([False, True, False])
+    await archiver.flush()
+    assert acks == [] and message.acked  # read again after the restart

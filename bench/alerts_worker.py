@@ -1,0 +1,155 @@
+"""``tracer worker`` with a stopwatch on each stage of a notification, and an event-loop probe.
+
+    python -m bench.alerts_worker WEB_PORT STAGES.json
+
+The worker is the real one (``tracer.commands.worker``: real Kafka, Elasticsearch, Faust,
+signals). Before it is built, three methods are wrapped to stamp each notification
+(``time.time()``, seconds since the epoch, the clock ``bench.alerts`` reads too):
+
+- ``stored``: its bulk ``create`` into the outbox returned (``AlertOutbox._create_bulk``);
+- ``handed``: the publisher handed it to the producer (``AlertsProducer.publish`` called);
+- ``acked``: Kafka acknowledged it (``AlertsProducer.publish`` returned).
+
+And a task on the worker's own event loop wakes every :data:`TICK_S` and records how late it
+woke: the loop's lag. A coroutine of the loop (the publisher among them) can run no sooner
+than that; a lag of seconds means a callback held the loop that long. A watchdog thread
+samples the loop thread's stack whenever the loop has not ticked for :data:`STALL_S`: what held
+it (tracer's own frames, innermost first).
+
+Everything goes to ``STAGES.json`` every second and at exit (``bench.alerts`` reads it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+import streams.app
+import tracer.commands.worker as command
+from alerts.outbox import AlertOutbox
+from streams.alerting import AlertsProducer
+
+__all__ = ["TICK_S", "main"]
+
+#: The probe's period: its own lateness is the loop's lag, to this resolution.
+TICK_S = 0.01
+
+#: A loop that has not ticked for this long is stalled: the watchdog samples its stack.
+STALL_S = 0.1
+
+STAMPS: dict[str, dict[str, float]] = {}
+LAGS: list[float] = []
+#: Stack samples of the loop's thread while it was stalled: "file:function" chains, counted.
+STALLS: Counter[str] = Counter()
+_BEAT: dict[str, Any] = {"at": 0.0, "thread": None}
+
+
+def _stamp(ids: Sequence[str], stage: str) -> None:
+    now = time.time()
+    for nid in ids:
+        STAMPS.setdefault(nid, {})[stage] = now
+
+
+def _wrap() -> None:
+    create, publish, register = (
+        AlertOutbox._create_bulk,
+        AlertsProducer.publish,
+        streams.app.register_agents,
+    )
+
+    async def create_stamped(
+        self: AlertOutbox, notifications: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        fresh = await create(self, notifications)
+        _stamp([str(n["notification_id"]) for n in fresh], "stored")
+        return fresh
+
+    async def publish_stamped(
+        self: AlertsProducer, messages: Sequence[tuple[bytes, bytes]]
+    ) -> None:
+        ids = [key.decode() for key, _ in messages]
+        _stamp(ids, "handed")
+        await publish(self, messages)
+        _stamp(ids, "acked")
+
+    def register_probed(p: Any) -> None:
+        register(p)
+
+        async def loop_lag() -> None:
+            loop = asyncio.get_running_loop()
+            _BEAT["thread"] = threading.get_ident()
+            while True:
+                due = loop.time() + TICK_S
+                _BEAT["at"] = time.monotonic()
+                await asyncio.sleep(TICK_S)
+                LAGS.append(loop.time() - due)
+
+        p.app.task(loop_lag)
+
+    AlertOutbox._create_bulk = create_stamped  # type: ignore[method-assign]
+    AlertsProducer.publish = publish_stamped  # type: ignore[method-assign]
+    streams.app.register_agents = register_probed
+
+
+def _watchdog() -> None:
+    """Every 10 ms: if the loop has not ticked for ``STALL_S``, count where its thread is."""
+    while True:
+        time.sleep(TICK_S)
+        thread = _BEAT["thread"]
+        if thread is None or time.monotonic() - _BEAT["at"] < STALL_S + TICK_S:
+            continue
+        frame = sys._current_frames().get(thread)
+        # The innermost frame wherever it is (``select``: the loop waits, the process was not
+        # scheduled), then tracer's own frames: who asked for that work.
+        chain = [_where(frame.f_code)] if frame is not None else []
+        while frame is not None and len(chain) < 5:
+            code = frame.f_code
+            if "/site-packages/" not in code.co_filename and "/lib/python" not in code.co_filename:
+                chain.append(_where(code))
+            frame = frame.f_back
+        STALLS[" < ".join(chain)] += 1
+
+
+def _where(code: Any) -> str:
+    return f"{Path(code.co_filename).stem}:{code.co_name}"
+
+
+def _dump(path: Path) -> None:
+    # Copies: the loop's thread appends while this one writes.
+    document = {
+        "stamps": dict(STAMPS),
+        "loop_lag_s": list(LAGS),
+        "tick_s": TICK_S,
+        "stall_samples": dict(STALLS.most_common(15)),
+    }
+    temporary = path.with_suffix(".tmp")
+    temporary.write_bytes(orjson.dumps(document))
+    temporary.replace(path)
+
+
+def main() -> None:
+    port, path = int(sys.argv[1]), Path(sys.argv[2])
+    _wrap()
+    atexit.register(_dump, path)
+
+    def every_second() -> None:
+        while True:
+            threading.Event().wait(1.0)
+            _dump(path)
+
+    threading.Thread(target=every_second, daemon=True).start()
+    threading.Thread(target=_watchdog, daemon=True).start()
+    command.worker(web_port=port, web=True, loglevel="info", profile=None)
+
+
+if __name__ == "__main__":
+    main()
