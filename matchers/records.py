@@ -9,7 +9,7 @@ An envelope is unusable (the event goes to the dead-letter topic with the reason
 too deep, or lacks an ``event_id`` of the documented set, a known ``source`` or an
 ``occurred_at`` with an offset inside the window (not before 1990, not after ``not_after``,
 which the caller computes from its clock). Any other field may be garbage: its text goes
-through the one sanitiser (``matchers.text``), it is normalised by its field module, left out
+through the one sanitiser (``matchers.fields.text``), it is normalised by its field module, left out
 of matching when invalid or of the wrong type, and its flags travel on the record. Unknown extra
 fields are ignored. The envelope checks live in ``matchers.envelope`` and are re-exported here;
 docs/design.md, "Validation and hostile input", has the whole picture.
@@ -24,10 +24,6 @@ from typing import Any, Final, Literal
 
 from contract import ROSTER_STATUSES, RosterStatus, Source
 
-from matchers.addresses import AddressForms, normalise_address
-from matchers.cards import luhn_ok, normalise_card
-from matchers.compact import NO_DATE, UNSHARED, Sharing, compact_address, compact_id
-from matchers.dates import DateForms, normalise_date
 from matchers.envelope import (
     EVENT_ID_MAX_CHARS,
     FUTURE_MARGIN,
@@ -42,11 +38,15 @@ from matchers.envelope import (
     validate_event_envelope,
 )
 from matchers.errors import InvalidRecord
+from matchers.fields.addresses import AddressForms, normalise_address
+from matchers.fields.cards import luhn_ok, normalise_card
+from matchers.fields.compact import NO_DATE, UNSHARED, Sharing, compact_address, compact_id
+from matchers.fields.dates import DateForms, normalise_date
+from matchers.fields.ids import IdForms, normalise_id
+from matchers.fields.names import NameForms, normalise_name
+from matchers.fields.phones import PhoneForms, normalise_phone
+from matchers.fields.text import CONTROL_CHARS_FLAG, clean_text
 from matchers.frozen import builder
-from matchers.ids import IdForms, normalise_id
-from matchers.names import NameForms, normalise_name
-from matchers.phones import PhoneForms, normalise_phone
-from matchers.text import CONTROL_CHARS_FLAG, clean_text
 
 __all__ = [
     "EVENT_ID_MAX_CHARS",
@@ -84,7 +84,8 @@ _UNREAD_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "telecom": ("carrier",),
 }
 # A watchlist of a million people is held in memory: names, dates and place names are
-# shared (the watchlist's store, matchers.store), short strings (statuses, districts) interned.
+# shared (the watchlist's store, matchers.watchlist.store), short strings (statuses, districts)
+# interned.
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +193,7 @@ class EventRecord:
 
 
 def _clean(value: str, flags: list[str]) -> str:
-    """``value`` through the one sanitiser (``matchers.text``), flagged when it changed."""
+    """``value`` through the one sanitiser (``matchers.fields.text``), flagged when it changed."""
     if value.isprintable():  # clean_text's own first test, here: most fields, every event
         return value
     text, changed = clean_text(value)
@@ -416,8 +417,8 @@ def event_from_raw(
 ) -> EventRecord:
     """Build a normalised event from a feed message.
 
-    Every text field goes through the sanitiser (``matchers.text``); a field of the wrong type
-    (a number for a name, an object for ``id_number``) is left out of matching and flagged
+    Every text field goes through the sanitiser (``matchers.fields.text``); a field of the wrong
+    type (a number for a name, an object for ``id_number``) is left out of matching and flagged
     ``<field>_wrong_type``.
 
     Args:

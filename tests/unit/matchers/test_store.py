@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 
-from matchers.matcher import Matcher
-from matchers.modelfile import default_model
 from matchers.records import Person, person_from_raw
-from matchers.store import WatchlistStore
+from matchers.scoring.modelfile import default_model
+from matchers.watchlist.matcher import Matcher
+from matchers.watchlist.store import WatchlistStore
 from simulator.population import IdentityFactory
 from tests.unit.matchers.test_matcher import roster_record
 

@@ -10,10 +10,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from matchers.fields.text import clean_text
 from matchers.records import Person, person_from_raw
-from matchers.store import WatchlistStore
-from matchers.stored import record_id, unpack
-from matchers.text import clean_text
+from matchers.watchlist.store import WatchlistStore
+from matchers.watchlist.stored import record_id, unpack
 from simulator.population import IdentityFactory
 from tests.unit.matchers.test_matcher import roster_record
 
