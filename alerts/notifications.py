@@ -6,7 +6,7 @@ create-only, so the pair is notified once (:mod:`alerts.recorder`).
 
 What a notification carries is bounded and safe to send anywhere: the lead id, tier, score,
 district, source, event type, a one-line reason with every long number masked
-(:func:`matchers.masking.redact_numbers`, at most 240 characters) and the link to the lead's
+(:func:`matchers.fields.masking.redact_numbers`, at most 240 characters) and the link to the lead's
 review page. Never a name, an id, phone or card number: the officer opens the page for those.
 """
 
@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
-from matchers.masking import redact_numbers
+from matchers.fields.masking import redact_numbers
 
 from alerts.subscriptions import Subscription
 

@@ -30,8 +30,8 @@ from typing import Any, Final
 
 import orjson
 from matchers.errors import InvalidRecord, TracerError
-from matchers.matcher import Matcher
 from matchers.records import OccurredAtLimit, parse_event_bytes
+from matchers.watchlist.matcher import Matcher
 
 from batch.sinks import BatchLead
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import orjson
 from connectors.feed_history import FeedHistory, FeedRecord, PartitionRange
-from matchers.matcher import Matcher
+from matchers.watchlist.matcher import Matcher
 
 from batch.lines import PREFIX_BYTES, open_lines
 from batch.rejects import Rejects

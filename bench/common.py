@@ -96,7 +96,7 @@ def match_events(
     is counted as dead-lettered and not timed.
 
     Args:
-        matcher: a ``matchers.matcher.Matcher`` with the roster applied.
+        matcher: a ``matchers.watchlist.matcher.Matcher`` with the roster applied.
         events: raw events (dicts, or raw lines).
         tiers: when given, filled with each predicted pair's lead tier.
 

@@ -3,11 +3,11 @@
 dfA becomes the roster (all ``dropped_out``), dfB becomes hukou events; any lead is a predicted
 link. FEBRL is Latin-script Australian data, so besides the shipped default model (estimated
 on Chinese synthetic data) we train a model on FEBRL itself *without labels* (u from random
-pairs, m and prior by EM over blocked pairs: ``matchers.estimate.train_model``, what
+pairs, m and prior by EM over blocked pairs: ``matchers.training.estimate.train_model``, what
 ``tracer train`` does). The labels are used only to score the result.
 
 A predicted link is any lead, i.e. a pair at or above the model's ``low`` tier (posterior
-0.99, ``matchers.model.TIER_PROBABILITIES``): the default threshold, never tuned on labels.
+0.99, ``matchers.scoring.model.TIER_PROBABILITIES``): the default threshold, never tuned on labels.
 """
 
 from __future__ import annotations
@@ -93,10 +93,10 @@ def febrl_records() -> tuple[list[dict[str, Any]], list[dict[str, Any]], set[tup
 
 
 def run_febrl(*, say: Any = print) -> dict[str, Any]:
-    from matchers.estimate import train_model
-    from matchers.matcher import Matcher
-    from matchers.modelfile import default_model
     from matchers.records import event_from_raw, person_from_raw
+    from matchers.scoring.modelfile import default_model
+    from matchers.training.estimate import train_model
+    from matchers.watchlist.matcher import Matcher
 
     roster, events, truth = febrl_records()
     result: dict[str, Any] = {

@@ -32,8 +32,8 @@ from typing import Any
 import orjson
 
 from matchers.errors import InvalidRecord
-from matchers.matcher import Matcher
-from matchers.modelfile import default_model
+from matchers.scoring.modelfile import default_model
+from matchers.watchlist.matcher import Matcher
 
 __all__ = ["clear_value_caches", "load_roster", "main", "rss_mb", "time_events"]
 
@@ -78,7 +78,14 @@ def clear_value_caches() -> None:
     Every run then sees the events as new; the caches of pinyin readings and similar stay
     warm, as in a worker that has been running for a while.
     """
-    for name in ("names", "ids", "phones", "dates", "addresses", "records"):
+    for name in (
+        "fields.names",
+        "fields.ids",
+        "fields.phones",
+        "fields.dates",
+        "fields.addresses",
+        "records",
+    ):
         module = importlib.import_module(f"matchers.{name}")
         for attr in vars(module).values():
             if not callable(getattr(attr, "cache_clear", None)):

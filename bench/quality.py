@@ -11,7 +11,7 @@ a masked id that collides; ``decoys`` gives each kind's false leads per 10k even
 Every lead counts, whatever its tier: the worker indexes leads of every tier and ``tracer
 reprocess`` writes them all (the contract's "every lead that would be indexed"), so the tier
 floors are posterior probabilities high enough that a ``low`` lead is still precise
-(``matchers.model.TIER_PROBABILITIES``). ``by_tier`` gives each tier's own precision.
+(``matchers.scoring.model.TIER_PROBABILITIES``). ``by_tier`` gives each tier's own precision.
 
 Two feed mixes are reported (``--mix``): ``classic`` (the generator as it was) and ``hainan``
 (``simulator.hainan``: Hainan's names and heaped birth dates, ids as clerks and OCR
@@ -114,9 +114,9 @@ def truth_pairs(world: Any) -> set[tuple[str, str]]:
 
 
 def run_quality(world: Any, *, generated: float = 0.0) -> dict[str, Any]:
-    from matchers.matcher import Matcher
-    from matchers.model import TIER_PROBABILITIES
-    from matchers.modelfile import default_model
+    from matchers.scoring.model import TIER_PROBABILITIES
+    from matchers.scoring.modelfile import default_model
+    from matchers.watchlist.matcher import Matcher
 
     config = world.config
     events = config.events
@@ -189,8 +189,8 @@ def _cases(
     matcher: Any, pairs: list[tuple[str, str]], by_id: dict[str, Any], tiers: dict[Any, str]
 ) -> list[dict[str, Any]]:
     """Each pair with what its event really was and every field's level: what to look at."""
-    from matchers.compare import compare_records
     from matchers.records import event_from_raw
+    from matchers.scoring.compare import compare_records
 
     out = []
     for event_id, person_id in pairs:
@@ -286,9 +286,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_trained(world: Any) -> dict[str, Any]:
     """The unsupervised path (``tracer train``) on the same roster and events: no labels."""
-    from matchers.estimate import train_model
-    from matchers.matcher import Matcher
     from matchers.records import event_from_raw, person_from_raw
+    from matchers.training.estimate import train_model
+    from matchers.watchlist.matcher import Matcher
 
     events = [e.payload for e in world.events if isinstance(e.payload, dict)]
     started = time.perf_counter()

@@ -93,10 +93,10 @@ def _stages(roster: Path, events: Path) -> dict[str, float]:
     """CPU microseconds an event per stage, in this process (no job around them)."""
     from batch.sources import FileSource
     from matchers.errors import InvalidRecord
-    from matchers.matcher import Matcher
-    from matchers.modelfile import default_model
     from matchers.native import is_active
     from matchers.records import event_from_raw, parse_event_bytes
+    from matchers.scoring.modelfile import default_model
+    from matchers.watchlist.matcher import Matcher
 
     matcher = Matcher(default_model())
     for line in roster.read_bytes().splitlines():
@@ -182,6 +182,13 @@ def _original(roster: Path, events: Path, out: Path, ref: str) -> dict[str, Any]
                             check=True, capture_output=True).stdout  # fmt: skip
     figures: dict[str, Any] = {"ref": ref}
     with tempfile.TemporaryDirectory() as tmp:
+        # Its imports name the matchers as they were then (today's are in sub-packages).
+        # (The old names split in two, or the repository-wide rename would rename them.)
+        for old, new in (
+            (b"matchers." + b"matcher ", b"matchers.watchlist.matcher "),
+            (b"matchers." + b"modelfile ", b"matchers.scoring.modelfile "),
+        ):
+            source = source.replace(b"from " + old, b"from " + new)
         (Path(tmp) / "reprocess_original.py").write_bytes(source)
         code = (
             "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"

@@ -59,12 +59,12 @@ from connectors.event_archive import (
 from connectors.kafka import ConsumerLagProbe
 from connectors.lead_index import ensure_district_index
 from contract import FEED_TOPICS
-from matchers.blocking import person_block_keys
 from matchers.errors import InvalidRecord
 from matchers.leads import event_digest
-from matchers.matcher import Matcher
-from matchers.modelfile import default_model
 from matchers.records import event_from_raw
+from matchers.scoring.modelfile import default_model
+from matchers.watchlist.blocking import person_block_keys
+from matchers.watchlist.matcher import Matcher
 from simulator import SimulationConfig, build_world
 from simulator.population import is_valid_resident_id, resident_id_check_char
 from tracer.settings import TracerSettings

@@ -101,9 +101,9 @@ def _generator_digest() -> str:
 def _child(folder: Path) -> dict[str, Any]:
     import psutil
 
-    from matchers.matcher import Matcher
-    from matchers.modelfile import default_model
     from matchers.native import is_active
+    from matchers.scoring.modelfile import default_model
+    from matchers.watchlist.matcher import Matcher
 
     process = psutil.Process()
     matcher = Matcher(default_model())

@@ -48,9 +48,9 @@ from typing import Any, Final
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from elasticsearch.serializer import OrjsonSerializer
-from matchers.blocking import event_block_keys
+from matchers.fields.text import clean_text
 from matchers.records import EventRecord, event_from_raw
-from matchers.text import clean_text
+from matchers.watchlist.blocking import event_block_keys
 
 from connectors.clients import ElasticsearchClientSettings, async_elasticsearch_client
 from connectors.elasticsearch import OrjsonNdjsonSerializer, classify_item, request_error

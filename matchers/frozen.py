@@ -10,8 +10,8 @@ by assigning ``__class__`` (allowed between classes of one layout), three to fiv
     make_parse("zhang", ("wei",)) == NameParse("zhang", ("wei",))   # and of that class
 
 The constructor takes every field, positionally and in field order (defaults are not applied),
-and runs no ``__post_init__``: use it for classes that have none. ``matchers.stored`` rebuilds
-people with it, ``matchers.records`` builds events.
+and runs no ``__post_init__``: use it for classes that have none. ``matchers.watchlist.stored``
+rebuilds people with it, ``matchers.records`` builds events.
 
 Compiled with mypyc (:mod:`matchers.native`), a dataclass's generated methods stay interpreted
 Python, and its frozen ``__init__`` is then the slowest part of building an event. The classes

@@ -21,9 +21,9 @@ from typing import Any
 
 import orjson
 
-from matchers.explain import Explanation
 from matchers.records import EventRecord, Person
-from matchers.scoring import PairScore
+from matchers.scoring.explain import Explanation
+from matchers.scoring.score import PairScore
 
 __all__ = [
     "LEAD_NAMESPACE",

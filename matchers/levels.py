@@ -1,9 +1,9 @@
 """The shared vocabulary of field comparisons: agreement levels, a pair's levels, their words.
 
 A pair is judged in two phases. :class:`PairLevels` holds its level and value key per field
-(:func:`matchers.compare.pair_levels` builds it, field by field in cost order); the one scoring
-function (:func:`matchers.scoring.score_levels`) turns it into a score and a tier. Only for a
-lead are the levels put into words: :func:`matchers.compare.describe` gives one
+(:func:`matchers.scoring.compare.pair_levels` builds it, field by field in cost order); the one
+scoring function (:func:`matchers.scoring.score.score_levels`) turns it into a score and a tier.
+Only for a lead are the levels put into words: :func:`matchers.scoring.compare.describe` gives one
 :class:`FieldComparison` per field, at the level it was given.
 """
 
@@ -22,7 +22,8 @@ Level = Literal["exact", "typo", "sound", "partial", "weak", "disagree", "missin
 LEVELS: tuple[Level, ...] = ("exact", "typo", "sound", "partial", "weak", "disagree", "missing")
 
 FieldName = Literal["name", "id_number", "birth_date", "gender", "phone", "address"]
-# The fields of a pair in scoring order, as FieldName lists them (matchers.model.FIELDS too).
+# The fields of a pair in scoring order, as FieldName lists them (matchers.scoring.model.FIELDS
+# too).
 PAIR_FIELDS: tuple[FieldName, ...] = get_args(FieldName)
 
 
@@ -69,7 +70,7 @@ class PairLevels:
         name: the best name level of any of the person's names against any of the event's.
         name_key: the agreeing name's value key (term frequencies), or ``""``.
         id_number: the id level.
-        id_key: the id's value key (:data:`matchers.ids.CHECKED_ID_KEY` prefix when both
+        id_key: the id's value key (:data:`matchers.fields.ids.CHECKED_ID_KEY` prefix when both
             numbers passed their checks), or ``""``.
         birth_date: the birth date level (each side's own date, else the one in its id).
         birth_key: the agreeing date (``YYYY-MM-DD``) when ``exact``, else ``""``.
@@ -149,7 +150,7 @@ class PairLevels:
         return frozenset(field for field, implied in both if implied)
 
     def vector(self) -> tuple[Level, ...]:
-        """The levels with implied fields as ``missing``: what EM counts (matchers.pairs)."""
+        """The levels with implied fields as ``missing``: what EM counts (training.pairs)."""
         birth = "missing" if self.implied_birth else self.birth_date
         gender = "missing" if self.implied_gender else self.gender
         return (self.name, self.id_number, birth, gender, self.phone, self.address)

@@ -7,10 +7,11 @@ source; the compiled build runs matching about 1.8 times as fast (bench/README.m
 
 The build goes to ``build/mypyc/matchers/`` beside the checkout, never into the source folder,
 with a stamp holding the digest of the sources it was built from. On import, :mod:`matchers`
-puts that folder first on its ``__path__`` only when the stamp matches the sources as they are
-now: an edited module is never shadowed by an older build, it runs as Python until the next
-``make compile``. Without a build (an installed wheel, a machine without a C compiler) everything
-runs as Python, with the same results.
+(and each of its sub-packages, for its own folder of the build) puts that folder first on its
+``__path__`` only when the stamp matches the sources as they are now: an edited module is
+never shadowed by an older build, it runs as Python until the next ``make compile``. Without a
+build (an installed wheel, a machine without a C compiler) everything runs as Python, with the
+same results.
 
 This module is not compiled itself: it decides where the others come from.
 """
@@ -27,20 +28,36 @@ __all__ = [
     "STAMP_NAME",
     "build_is_current",
     "is_active",
+    "module_source",
     "prefer_compiled",
     "run_as_python",
     "source_digest",
 ]
 
 SOURCE_FOLDER = Path(__file__).resolve().parent
-# Every module of the package but this one and ``__init__`` (which choose between the builds);
-# not the data folder (not on the matching path).
-COMPILED_MODULES: tuple[str, ...] = tuple(
-    sorted(p.stem for p in SOURCE_FOLDER.glob("*.py") if p.stem not in ("__init__", "native"))
-)
+# Not compiled: this module and every package's ``__init__`` (they choose between the builds),
+# and the data folder (not on the matching path).
+_PYTHON_ONLY = frozenset({"native", "data"})
+
+
+def _compiled_modules(folder: Path) -> tuple[str, ...]:
+    names = (".".join(p.relative_to(folder).with_suffix("").parts) for p in folder.rglob("*.py"))
+    return tuple(
+        sorted(
+            n
+            for n in names
+            if not n.endswith("__init__") and n.split(".", 1)[0] not in _PYTHON_ONLY
+        )
+    )
+
+
+#: Every compiled module, dotted below the package (``records``, ``fields.names``, ...).
+COMPILED_MODULES: tuple[str, ...] = _compiled_modules(SOURCE_FOLDER)
 # In a checkout: <root>/build/mypyc/matchers (``build/`` is git-ignored).
 BUILD_FOLDER = SOURCE_FOLDER.parent / "build" / "mypyc" / "matchers"
 STAMP_NAME = "SOURCES.sha256"
+# Set by run_as_python: the build is never put on a package's path again in this process.
+_as_python = False
 
 
 def source_digest(folder: Path = SOURCE_FOLDER) -> str:
@@ -48,23 +65,32 @@ def source_digest(folder: Path = SOURCE_FOLDER) -> str:
     digest = hashlib.sha256(sys.version.encode())
     for name in COMPILED_MODULES:
         digest.update(name.encode() + b"\0")
-        digest.update((folder / f"{name}.py").read_bytes())
+        digest.update(module_source(name, folder).read_bytes())
     return digest.hexdigest()
 
 
-def prefer_compiled(path: list[str], build: Path = BUILD_FOLDER) -> list[str]:
+def module_source(name: str, folder: Path = SOURCE_FOLDER) -> Path:
+    """The source file of a module of :data:`COMPILED_MODULES` (``fields.names``: a path)."""
+    return folder.joinpath(*name.split(".")).with_suffix(".py")
+
+
+def prefer_compiled(path: list[str], build: Path = BUILD_FOLDER, *, package: str = "") -> list[str]:
     """The package's ``__path__``, with the compiled build first when it matches the sources.
 
     Args:
         path: the package's ``__path__`` (its source folder).
         build: where ``make compile`` puts the build.
+        package: a sub-package's folder below the build (``"fields"``); ``""`` for the top.
 
     Returns:
-        ``path`` itself when there is no current build, else the build folder and then ``path``.
+        ``path`` itself when there is no current build (or, for the real build,
+        :func:`run_as_python` was called), else the build's folder of this package and then
+        ``path``.
     """
-    if not build_is_current(build) or str(build) in path:
+    folder = str(build.joinpath(*package.split("."))) if package else str(build)
+    if (_as_python and build == BUILD_FOLDER) or not build_is_current(build) or folder in path:
         return path
-    return [str(build), *path]
+    return [folder, *path]
 
 
 def build_is_current(build: Path = BUILD_FOLDER) -> bool:
@@ -84,17 +110,18 @@ def run_as_python() -> None:
     Raises:
         RuntimeError: a compiled module was imported already.
     """
-    import matchers  # noqa: PLC0415 - the package is importing this module
+    global _as_python  # noqa: PLW0603 - one switch for the process, set before any import
 
     build = str(BUILD_FOLDER)
-    loaded = [
-        name
-        for name, module in list(sys.modules.items())
-        if name.startswith("matchers.") and str(getattr(module, "__file__", "")).startswith(build)
-    ]
+    modules = [(n, m) for n, m in list(sys.modules.items()) if n.split(".", 1)[0] == "matchers"]
+    loaded = [n for n, m in modules if str(getattr(m, "__file__", "")).startswith(build)]
     if loaded:
         raise RuntimeError(f"compiled matcher modules already imported: {', '.join(loaded)}")
-    matchers.__path__[:] = [p for p in matchers.__path__ if p != str(BUILD_FOLDER)]
+    _as_python = True  # sub-packages imported from now on stay on their source
+    for _, module in modules:  # the packages imported already
+        path = getattr(module, "__path__", None)
+        if path is not None:
+            path[:] = [p for p in path if not p.startswith(build)]
 
 
 def is_active() -> bool:

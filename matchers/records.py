@@ -9,7 +9,7 @@ An envelope is unusable (the event goes to the dead-letter topic with the reason
 too deep, or lacks an ``event_id`` of the documented set, a known ``source`` or an
 ``occurred_at`` with an offset inside the window (not before 1990, not after ``not_after``,
 which the caller computes from its clock). Any other field may be garbage: its text goes
-through the one sanitiser (``matchers.text``), it is normalised by its field module, left out
+through the one sanitiser (``matchers.fields.text``), it is normalised by its field module, left out
 of matching when invalid or of the wrong type, and its flags travel on the record. Unknown extra
 fields are ignored. The envelope checks live in ``matchers.envelope`` and are re-exported here;
 docs/design.md, "Validation and hostile input", has the whole picture.
@@ -24,10 +24,6 @@ from typing import Any, Final, Literal
 
 from contract import ROSTER_STATUSES, RosterStatus, Source
 
-from matchers.addresses import AddressForms, normalise_address
-from matchers.cards import luhn_ok, normalise_card
-from matchers.compact import NO_DATE, compact_address, compact_id, shared_date, shared_name
-from matchers.dates import DateForms, normalise_date
 from matchers.envelope import (
     EVENT_ID_MAX_CHARS,
     FUTURE_MARGIN,
@@ -42,11 +38,15 @@ from matchers.envelope import (
     validate_event_envelope,
 )
 from matchers.errors import InvalidRecord
+from matchers.fields.addresses import AddressForms, normalise_address
+from matchers.fields.cards import luhn_ok, normalise_card
+from matchers.fields.compact import NO_DATE, UNSHARED, Sharing, compact_address, compact_id
+from matchers.fields.dates import DateForms, normalise_date
+from matchers.fields.ids import IdForms, normalise_id
+from matchers.fields.names import NameForms, normalise_name
+from matchers.fields.phones import PhoneForms, normalise_phone
+from matchers.fields.text import CONTROL_CHARS_FLAG, clean_text
 from matchers.frozen import builder
-from matchers.ids import IdForms, normalise_id
-from matchers.names import NameForms, normalise_name
-from matchers.phones import PhoneForms, normalise_phone
-from matchers.text import CONTROL_CHARS_FLAG, clean_text
 
 __all__ = [
     "EVENT_ID_MAX_CHARS",
@@ -84,7 +84,8 @@ _UNREAD_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "telecom": ("carrier",),
 }
 # A watchlist of a million people is held in memory: names, dates and place names are
-# shared (matchers.compact), short strings (statuses, districts) interned.
+# shared (the watchlist's store, matchers.watchlist.store), short strings (statuses, districts)
+# interned.
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +193,7 @@ class EventRecord:
 
 
 def _clean(value: str, flags: list[str]) -> str:
-    """``value`` through the one sanitiser (``matchers.text``), flagged when it changed."""
+    """``value`` through the one sanitiser (``matchers.fields.text``), flagged when it changed."""
     if value.isprintable():  # clean_text's own first test, here: most fields, every event
         return value
     text, changed = clean_text(value)
@@ -257,27 +258,29 @@ def _names(values: list[str], flags: list[str]) -> tuple[NameForms, ...]:
     return tuple(out)
 
 
-def _person_names(values: list[str], flags: list[str]) -> tuple[NameForms, ...]:
+def _person_names(values: list[str], flags: list[str], sharing: Sharing) -> tuple[NameForms, ...]:
     out = []
     for value in values:
-        forms = shared_name(value)  # one object per distinct name, not per person
+        forms = sharing.name(value)  # one object per distinct name, not per person
         flags.extend(forms.flags)
         if forms.valid:
             out.append(forms)
     return tuple(out)
 
 
-def _id(raw: Mapping[str, Any], flags: list[str]) -> tuple[IdForms, DateForms]:
+def _id(
+    raw: Mapping[str, Any], flags: list[str], sharing: Sharing = UNSHARED
+) -> tuple[IdForms, DateForms]:
     value = _optional_text(raw.get("id_number"), "id_number", flags)
     id_type = _optional_text(raw.get("id_type"), "id_type", flags)
     if not value:
         return _NO_ID, _NO_DATE
-    forms, birth = compact_id(value, id_type)
+    forms, birth = compact_id(value, id_type, sharing)
     flags.extend(forms.flags)
     return forms, birth
 
 
-def _date(value: object, flags: list[str]) -> DateForms:
+def _date(value: object, flags: list[str], sharing: Sharing = UNSHARED) -> DateForms:
     if value is None or value == "":
         return _NO_DATE
     text = _optional_text(value, "birth_date", flags)
@@ -286,7 +289,7 @@ def _date(value: object, flags: list[str]) -> DateForms:
     forms = normalise_date(text)
     if forms.flags:
         flags.extend(f"birth_{f}" for f in forms.flags)
-    return shared_date(forms)
+    return sharing.date(forms)
 
 
 def _phone(value: object, flags: list[str]) -> PhoneForms:
@@ -315,8 +318,12 @@ def _dedupe(flags: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(flags)) if flags else ()
 
 
-def person_from_raw(raw: Mapping[str, Any]) -> Person:
+def person_from_raw(raw: Mapping[str, Any], *, sharing: Sharing = UNSHARED) -> Person:
     """Build a normalised person from a roster record.
+
+    Args:
+        raw: the roster record.
+        sharing: a watchlist's store (names and dates shared between its people), or none.
 
     Raises:
         InvalidRecord: not an object, or ``person_id`` (1 to 128 printable characters),
@@ -332,7 +339,7 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
         raw.get("status"), ROSTER_STATUSES, missing="missing_status", unknown="unknown_status"
     )
     changed = _status_changed_at_of(raw.get("status_changed_at"))
-    id_forms, id_birth = _id(raw, flags)
+    id_forms, id_birth = _id(raw, flags, sharing)
     phones = []
     for value in _strings(raw.get("phones"), "phones", flags):
         phone = _phone(value, flags)
@@ -343,7 +350,8 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
         address = _address(value, flags)
         if address.valid:
             addresses.append(address)
-    names = _person_names([name, *_strings(raw.get("aliases"), "aliases", flags)], flags)
+    aliases = _strings(raw.get("aliases"), "aliases", flags)
+    names = _person_names([name, *aliases], flags, sharing)
     if names and names[0].display == name:
         name = names[0].display  # one string for every holder of the name
     return Person(
@@ -355,7 +363,7 @@ def person_from_raw(raw: Mapping[str, Any]) -> Person:
         case_officer=sys.intern(_text(raw.get("case_officer"), "case_officer", flags)),
         names=names,
         id=id_forms,
-        birth_date=_date(raw.get("birth_date"), flags),
+        birth_date=_date(raw.get("birth_date"), flags, sharing),
         gender=_gender(raw.get("gender"), flags),
         phones=tuple(phones),
         addresses=tuple(addresses),
@@ -409,8 +417,8 @@ def event_from_raw(
 ) -> EventRecord:
     """Build a normalised event from a feed message.
 
-    Every text field goes through the sanitiser (``matchers.text``); a field of the wrong type
-    (a number for a name, an object for ``id_number``) is left out of matching and flagged
+    Every text field goes through the sanitiser (``matchers.fields.text``); a field of the wrong
+    type (a number for a name, an object for ``id_number``) is left out of matching and flagged
     ``<field>_wrong_type``.
 
     Args:

@@ -31,7 +31,7 @@ import orjson
 from connectors.errors import ServiceUnavailable
 from connectors.retry import RetryPolicy, retry_call
 from elasticsearch import AsyncElasticsearch
-from matchers.masking import redact_numbers
+from matchers.fields.masking import redact_numbers
 
 from review.elastic import es_call
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 from typing import Any, Final, Literal
 
-from matchers.name_variants import shape_alikes, surname_romanisations, wade_giles
+from matchers.fields.name_variants import shape_alikes, surname_romanisations, wade_giles
 
 from simulator.corruption import Corruptor, romanise
 from simulator.population import (

@@ -61,7 +61,7 @@ DEFAULT_MAX_LEAD_BYTES = 256 * 1024
 
 
 class MatcherPort(Protocol):
-    """The slice of ``matchers.matcher.Matcher`` the pipeline uses."""
+    """The slice of ``matchers.watchlist.matcher.Matcher`` the pipeline uses."""
 
     def apply_roster(self, raw: Mapping[str, Any]) -> Any:
         """Upsert or remove one roster person in place; return the ``RosterChange``."""

@@ -15,9 +15,9 @@ archive for the person's identifying keys (``connectors.event_archive.archived_k
 the events matched before their drop-out record was applied (``roster_seen``: the live path
 published the leads of the others), from the start of their trace window
 (``status_changed_at`` minus ``lookback``; point-in-time pages), rebuild each event, match it
-again with the live matcher (:meth:`matchers.matcher.Matcher.rematch`: the same candidates,
-model and rules as the stream and ``tracer reprocess``) and publish the person's leads to the
-``leads`` topic like the feed agent does. A page is matched, then the loop yields: live
+again with the live matcher (:meth:`matchers.watchlist.matcher.Matcher.rematch`: the same
+candidates, model and rules as the stream and ``tracer reprocess``) and publish the person's leads
+to the ``leads`` topic like the feed agent does. A page is matched, then the loop yields: live
 matching never waits for more than a page. Lead ids are deterministic, so a second drop-out
 record (an update: its search includes events the first one's trace already matched)
 duplicates nothing in Elasticsearch.
@@ -42,10 +42,10 @@ from connectors.event_archive import (
     searched_key,
 )
 from connectors.retry import until_stopped
-from matchers.blocking import event_block_keys, person_block_keys
 from matchers.errors import InvalidRecord
 from matchers.leads import event_digest, lead_bytes
 from matchers.records import EventRecord, OccurredAtLimit, Person, event_from_raw
+from matchers.watchlist.blocking import event_block_keys, person_block_keys
 
 from streams.archiver import EventArchiver
 from streams.pipeline import DEFAULT_MAX_LEAD_BYTES, Outgoing
@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 
 
 class RetroPort(Protocol):
-    """The slice of ``matchers.matcher.Matcher`` retro-matching and archiving use."""
+    """The slice of ``matchers.watchlist.matcher.Matcher`` retro-matching and archiving use."""
 
     @property
     def trace_lookback(self) -> dt.timedelta:

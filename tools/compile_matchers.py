@@ -23,6 +23,7 @@ from matchers.native import (
     SOURCE_FOLDER,
     STAMP_NAME,
     build_is_current,
+    module_source,
     source_digest,
 )
 
@@ -42,7 +43,7 @@ def compile_matchers() -> None:
 
     shutil.rmtree(BUILD_FOLDER, ignore_errors=True)
     digest = source_digest()  # taken before compiling: an edit meanwhile makes the stamp stale
-    paths = [f"matchers/{name}.py" for name in COMPILED_MODULES]
+    paths = [str(module_source(name).relative_to(ROOT)) for name in COMPILED_MODULES]
     with tempfile.TemporaryDirectory(prefix="tracer-mypyc-") as temp:
         previous = Path.cwd()
         os.chdir(ROOT)  # mypy names modules from the paths, relative to the checkout

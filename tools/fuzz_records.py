@@ -31,19 +31,19 @@ import atheris
 import orjson
 
 with atheris.instrument_imports():
-    from matchers.addresses import normalise_address
-    from matchers.cards import normalise_card
-    from matchers.dates import normalise_date
     from matchers.errors import REASONS, InvalidRecord
-    from matchers.ids import normalise_id
-    from matchers.masking import mask_card, mask_id, mask_phone, redact_numbers
-    from matchers.matcher import Matcher
-    from matchers.modelfile import default_model
-    from matchers.names import normalise_name
-    from matchers.phones import normalise_phone
-    from matchers.pinyin import given_readings, segment_pinyin, simplified
+    from matchers.fields.addresses import normalise_address
+    from matchers.fields.cards import normalise_card
+    from matchers.fields.dates import normalise_date
+    from matchers.fields.ids import normalise_id
+    from matchers.fields.masking import mask_card, mask_id, mask_phone, redact_numbers
+    from matchers.fields.names import normalise_name
+    from matchers.fields.phones import normalise_phone
+    from matchers.fields.pinyin import given_readings, segment_pinyin, simplified
+    from matchers.fields.text import clean_text
     from matchers.records import event_from_raw, parse_event_bytes, person_from_raw
-    from matchers.text import clean_text
+    from matchers.scoring.modelfile import default_model
+    from matchers.watchlist.matcher import Matcher
 
 __all__ = ["fuzz_event", "fuzz_fields", "main"]
 

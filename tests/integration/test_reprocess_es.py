@@ -25,7 +25,7 @@ from elasticsearch import AsyncElasticsearch, Elasticsearch, helpers
 
 from connectors.lead_index import drop_lead_index
 from connectors.lead_store import LeadStore
-from matchers.modelfile import default_model
+from matchers.scoring.modelfile import default_model
 from tests.integration.streaming import TRACER, Run, write_world
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

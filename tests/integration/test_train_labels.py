@@ -23,8 +23,8 @@ from elasticsearch import Elasticsearch
 from connectors.lead_index import district_alias
 from connectors.retry import RetryPolicy
 from connectors.verdicts import read_verdicts
-from matchers.model import logit2
-from matchers.modelfile import default_model, load_model
+from matchers.scoring.model import logit2
+from matchers.scoring.modelfile import default_model, load_model
 from tests.integration.test_review_support import drop_world, lead_index_mappings
 from tracer.commands.serve import async_client
 from tracer.settings import TracerSettings

@@ -6,9 +6,9 @@ import gc
 from datetime import UTC, datetime, timedelta
 
 from batch.matching import GC_THRESHOLDS, ChunkMatcher, ChunkResult, MatchPool
-from matchers.matcher import Matcher
-from matchers.modelfile import default_model
 from matchers.records import occurred_at_limit
+from matchers.scoring.modelfile import default_model
+from matchers.watchlist.matcher import Matcher
 
 
 def _pool() -> MatchPool:

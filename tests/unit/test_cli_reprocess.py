@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from matchers.matcher import Matcher
-from matchers.modelfile import default_model, load_model
+from matchers.scoring.modelfile import default_model, load_model
+from matchers.watchlist.matcher import Matcher
 from tests.unit.matchers.test_matcher import synthetic_world
 
 with warnings.catch_warnings():

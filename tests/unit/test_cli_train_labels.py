@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from matchers.model import MatchModel, logit2
-from matchers.modelfile import default_model, load_model
+from matchers.scoring.model import MatchModel, logit2
+from matchers.scoring.modelfile import default_model, load_model
 
 with warnings.catch_warnings():
     # kafka-python (imported by other sub-commands) uses a deprecated importlib API at import.

@@ -5,8 +5,8 @@
 
 Events come from JSONL files (plain or gzip, a byte-order mark accepted) or from the feed topics
 over a time range (a consumer without a group: the live worker's group is never touched); the
-roster from a file or the whole roster topic. The same :class:`matchers.matcher.Matcher` as the
-worker matches them, so the scores are the same; every lead carries the run's ``run_id``.
+roster from a file or the whole roster topic. The same :class:`matchers.watchlist.matcher.Matcher`
+as the worker matches them, so the scores are the same; every lead carries the run's ``run_id``.
 Leads are written in input order (the same order whatever ``--workers``); lines that cannot be
 used go to the rejects file (``<out>.deadletter.jsonl``, mode 0600) with their line number (or
 partition offset) and reason. A checkpoint (``<out>.checkpoint.json``) is written every
@@ -59,9 +59,9 @@ from connectors.lead_store import LeadStore
 from connectors.retry import Retrier, RetryPolicy
 from contract import FEED_TOPICS, topic_name
 from matchers.errors import TracerError
-from matchers.matcher import Matcher
-from matchers.modelfile import default_model, load_model
 from matchers.records import occurred_at_limit
+from matchers.scoring.modelfile import default_model, load_model
+from matchers.watchlist.matcher import Matcher
 from tracer.settings import TracerSettings, load_settings
 
 __all__ = ["reprocess"]

@@ -5,13 +5,13 @@
     tracer train --labels LEADS.jsonl --out model.json
 
 Without labels, u comes from seeded random pairs, m and the prior from EM over blocked pairs
-(see :mod:`matchers.estimate`). The same inputs and seed give the same file byte for byte; the
-default version is derived from the file's content.
+(see :mod:`matchers.training.estimate`). The same inputs and seed give the same file byte for byte;
+the default version is derived from the file's content.
 
 With ``--labels``, the officers' verdicts (confirmed and rejected leads, from the leads alias
 with ``es`` or from a JSONL export of lead documents) re-estimate the current model (``--model``,
-else ``TRACER_MODEL_PATH``, else the shipped one) as :mod:`matchers.supervised` says; a seeded
-share is held back and the precision and recall of the tiers on it are printed before and
+else ``TRACER_MODEL_PATH``, else the shipped one) as :mod:`matchers.training.supervised` says; a
+seeded share is held back and the precision and recall of the tiers on it are printed before and
 after. The new model is only written: deploying it is a deliberate ``TRACER_MODEL_PATH``.
 """
 
@@ -29,9 +29,9 @@ import typer
 from connectors.errors import InputFileError
 from connectors.files import read_jsonl
 from matchers.errors import InvalidRecord
-from matchers.estimate import train_model
 from matchers.records import EventRecord, Person, event_from_raw, parse_event_bytes, person_from_raw
-from matchers.supervised import DEFAULT_STRENGTH, MIN_LABELS
+from matchers.training.estimate import train_model
+from matchers.training.supervised import DEFAULT_STRENGTH, MIN_LABELS
 from tracer.commands.train_labels import LabelOptions, train_from_labels
 from tracer.settings import TracerSettings, load_settings
 

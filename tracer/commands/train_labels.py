@@ -1,8 +1,8 @@
 """``tracer train --labels``: the officers' verdicts re-estimate the match model.
 
 Reads the verdicts (:func:`read_labels`), holds a seeded share back, fits the rest
-(:func:`matchers.supervised.fit_labels`), prints the precision and recall of the tiers on the
-held-back verdicts before (the current model) and after (the new one), and writes the new
+(:func:`matchers.training.supervised.fit_labels`), prints the precision and recall of the tiers on
+the held-back verdicts before (the current model) and after (the new one), and writes the new
 model with a new version. Nothing is deployed: the last line says how.
 """
 
@@ -23,9 +23,9 @@ from connectors.errors import InputFileError
 from connectors.files import read_jsonl
 from connectors.retry import RetryPolicy
 from connectors.verdicts import VerdictPage, read_verdicts
-from matchers.model import MatchModel
-from matchers.modelfile import default_model, load_model
-from matchers.supervised import (
+from matchers.scoring.model import MatchModel
+from matchers.scoring.modelfile import default_model, load_model
+from matchers.training.supervised import (
     Label,
     LabelFit,
     Quality,
@@ -71,7 +71,7 @@ def train_from_labels(
     """Fit, report and write (see the module docstring).
 
     Raises:
-        matchers.supervised.TooFewLabels: too few verdicts of a kind in the fitted share.
+        matchers.training.supervised.TooFewLabels: too few verdicts of a kind in the fitted share.
         connectors.errors.InputFileError: the labels file is missing or ``out`` unwritable.
     """
     chosen = model_path or settings.model_path
@@ -115,7 +115,7 @@ def _summary(
     others = sum(1 for lb in labels if lb.model_version not in (None, current.version))
     if others:
         # Their name weights carry another model's term-frequency adjustment (module
-        # matchers.supervised): say so rather than let the figures pass for exact.
+        # matchers.training.supervised): say so rather than let the figures pass for exact.
         typer.echo(
             f"note: {others} verdicts are on leads scored by another model than "
             f"{current.version}; their scores are recomputed from levels against it"

@@ -42,9 +42,9 @@ from connectors.lead_schema import lead_problem
 from connectors.retry import Retrier, RetryCounter, RetryPolicy
 from connectors.topics import contract_topics, ensure_topics, kafka_admin
 from contract import topic_name
-from matchers.matcher import Matcher
-from matchers.modelfile import default_model, load_model
 from matchers.records import parse_event_bytes
+from matchers.scoring.modelfile import default_model, load_model
+from matchers.watchlist.matcher import Matcher
 from streams.agents import request_stop
 from streams.alerting import attach_alerts
 from streams.app import build_pipeline

@@ -19,11 +19,11 @@ from connectors.event_archive import (
     roster_marks,
     unseen_by,
 )
-from matchers.blocking import event_block_keys
 from matchers.leads import event_digest
-from matchers.matcher import Matcher
-from matchers.modelfile import default_model
 from matchers.records import event_from_raw
+from matchers.scoring.modelfile import default_model
+from matchers.watchlist.blocking import event_block_keys
+from matchers.watchlist.matcher import Matcher
 from simulator.population import IdentityFactory
 from tests.unit.matchers.test_matcher import event_record, roster_record
 

@@ -2,21 +2,21 @@
 
 No early exit, no weight table, no memo, no ``PairLevels``: every field is compared with the
 field modules' worded comparisons (``compare_*``, tested on their own), every weight comes
-from :func:`matchers.frequencies.tf_weight`, and the rules are written out below, one
+from :func:`matchers.scoring.frequencies.tf_weight`, and the rules are written out below, one
 paragraph each, as the design states them. The matcher's two phases must give the same score
 and tier on every pair (tests/unit/matchers/test_reference_scorer.py).
 """
 
 from __future__ import annotations
 
-from matchers.addresses import compare_address
-from matchers.demographics import compare_birth, compare_gender
-from matchers.frequencies import TermFrequencies, commonness, tf_weight
-from matchers.ids import CHECKED_ID_KEY, compare_id
-from matchers.model import FIELDS, MatchModel
-from matchers.names import compare_name_sets
-from matchers.phones import compare_phone
+from matchers.fields.addresses import compare_address
+from matchers.fields.demographics import compare_birth, compare_gender
+from matchers.fields.ids import CHECKED_ID_KEY, compare_id
+from matchers.fields.names import compare_name_sets
+from matchers.fields.phones import compare_phone
 from matchers.records import EventRecord, Person
+from matchers.scoring.frequencies import TermFrequencies, commonness, tf_weight
+from matchers.scoring.model import FIELDS, MatchModel
 
 __all__ = ["reference_score"]
 

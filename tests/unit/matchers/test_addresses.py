@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.addresses import address_block_keys, compare_address, normalise_address
+from matchers.fields.addresses import address_block_keys, compare_address, normalise_address
 from matchers.levels import LEVELS
 
 SETTINGS = settings(max_examples=200, deadline=None)

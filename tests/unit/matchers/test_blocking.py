@@ -8,15 +8,20 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.addresses import address_block_keys
-from matchers.blocking import WatchlistIndex, event_block_keys, person_block_keys, watchlist_index
-from matchers.dates import date_block_keys
 from matchers.errors import InvalidRecord
-from matchers.ids import id_block_keys
-from matchers.name_variants import dialect_initials
-from matchers.names import name_block_keys
-from matchers.phones import phone_block_keys
+from matchers.fields.addresses import address_block_keys
+from matchers.fields.dates import date_block_keys
+from matchers.fields.ids import id_block_keys
+from matchers.fields.name_variants import dialect_initials
+from matchers.fields.names import name_block_keys
+from matchers.fields.phones import phone_block_keys
 from matchers.records import EventRecord, event_from_raw, person_from_raw
+from matchers.watchlist.blocking import (
+    WatchlistIndex,
+    event_block_keys,
+    person_block_keys,
+    watchlist_index,
+)
 from simulator import SimulationConfig, build_world
 from simulator.population import IdentityFactory
 from tests.unit.matchers.test_matcher import event_record, roster_record

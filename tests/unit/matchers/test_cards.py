@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.cards import card_block_keys, luhn_ok, normalise_card
+from matchers.fields.cards import card_block_keys, luhn_ok, normalise_card
 
 SETTINGS = settings(max_examples=200, deadline=None)
 CARD = "6222021234567890128"  # synthetic, Luhn-valid

@@ -6,16 +6,16 @@ from dataclasses import replace
 
 import pytest
 
-from matchers.addresses import compare_address
-from matchers.compare import PairScorer, describe, pair_levels
-from matchers.demographics import compare_birth, compare_gender
-from matchers.frequencies import TermFrequencies
-from matchers.ids import compare_id
-from matchers.modelfile import default_model
-from matchers.names import compare_name_sets
-from matchers.phones import compare_phone
+from matchers.fields.addresses import compare_address
+from matchers.fields.demographics import compare_birth, compare_gender
+from matchers.fields.ids import compare_id
+from matchers.fields.names import compare_name_sets
+from matchers.fields.phones import compare_phone
 from matchers.records import EventRecord, Person
-from matchers.scoring import Tier, score_levels
+from matchers.scoring.compare import PairScorer, describe, pair_levels
+from matchers.scoring.frequencies import TermFrequencies
+from matchers.scoring.modelfile import default_model
+from matchers.scoring.score import Tier, score_levels
 from simulator import SimulationConfig
 from tests.unit.matchers.worlds import blocked_pairs
 

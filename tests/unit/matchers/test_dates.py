@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.dates import DateForms, compare_date, date_block_keys, date_year, normalise_date
+from matchers.fields.dates import (
+    DateForms,
+    compare_date,
+    date_block_keys,
+    date_year,
+    normalise_date,
+)
 from matchers.levels import LEVELS
 
 TODAY = dt.date(2026, 1, 1)

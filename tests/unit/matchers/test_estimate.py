@@ -9,7 +9,11 @@ from collections import Counter
 import pytest
 
 from matchers.errors import InvalidRecord
-from matchers.estimate import (
+from matchers.levels import Level
+from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
+from matchers.scoring.model import FIELDS
+from matchers.scoring.modelfile import model_from_json
+from matchers.training.estimate import (
     FIELD_LEVELS,
     estimate_u,
     event_name_table,
@@ -17,11 +21,7 @@ from matchers.estimate import (
     expectation_maximisation,
     train_model,
 )
-from matchers.levels import Level
-from matchers.model import FIELDS
-from matchers.modelfile import model_from_json
-from matchers.pairs import random_pair_levels
-from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
+from matchers.training.pairs import random_pair_levels
 from tests.unit.matchers.test_matcher import synthetic_world
 
 

@@ -24,17 +24,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pypinyin import Style, lazy_pinyin
 
-from matchers import addresses, dates, ids, names, phones, pinyin
-from matchers.addresses import normalise_address
-from matchers.cards import luhn_ok, normalise_card
-from matchers.compact import NO_DATE, compact_address, compact_id
-from matchers.dates import normalise_date
 from matchers.envelope import normal_timestamp as _normal_timestamp
 from matchers.errors import InvalidRecord
-from matchers.masking import as_text, mask_id
-from matchers.names import normalise_name
-from matchers.phones import normalise_phone
-from matchers.pinyin import (
+from matchers.fields import addresses, dates, ids, names, phones, pinyin
+from matchers.fields.addresses import normalise_address
+from matchers.fields.cards import luhn_ok, normalise_card
+from matchers.fields.compact import NO_DATE, compact_address, compact_id
+from matchers.fields.dates import normalise_date
+from matchers.fields.masking import as_text, mask_id
+from matchers.fields.names import normalise_name
+from matchers.fields.phones import normalise_phone
+from matchers.fields.pinyin import (
     _char_readings,
     _phrase_reading,
     given_readings,
@@ -42,7 +42,8 @@ from matchers.pinyin import (
     split_surname,
     surname_readings,
 )
-from matchers.readings import NameParse, name_parse, unumlaut
+from matchers.fields.readings import NameParse, name_parse, unumlaut
+from matchers.fields.text import CONTROL_CHARS_FLAG, clean_text
 from matchers.records import (
     _NO_ID,
     EventRecord,
@@ -52,7 +53,6 @@ from matchers.records import (
     parse_timestamp,
     validate_event_envelope,
 )
-from matchers.text import CONTROL_CHARS_FLAG, clean_text
 from simulator import SimulationConfig, build_world
 from simulator.corruption import Corruptor
 from simulator.population import IdentityFactory, resident_id_check_char

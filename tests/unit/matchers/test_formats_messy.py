@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from matchers.addresses import compare_address, normalise_address
-from matchers.dates import normalise_date
-from matchers.phones import compare_phone, normalise_phone
+from matchers.fields.addresses import compare_address, normalise_address
+from matchers.fields.dates import normalise_date
+from matchers.fields.phones import compare_phone, normalise_phone
 
 HOME = "海南省海口市琼山区滨海大道62号绿城小区20栋305室"
 SANYA = "海南省三亚市吉阳区迎宾路3号椰林小区2栋101室"

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.addresses import AddressForms
-from matchers.dates import DateForms
+from matchers.fields.addresses import AddressForms
+from matchers.fields.dates import DateForms
+from matchers.fields.ids import IdForms
+from matchers.fields.names import NameForms
+from matchers.fields.phones import PhoneForms
+from matchers.fields.readings import NameParse
 from matchers.frozen import builder
-from matchers.ids import IdForms
-from matchers.names import NameForms
 from matchers.native import COMPILED_MODULES
-from matchers.phones import PhoneForms
-from matchers.readings import NameParse
 
 CLASSES = [AddressForms, DateForms, IdForms, NameForms, NameParse, PhoneForms]
 _SCALAR: st.SearchStrategy[Any] = st.none() | st.booleans() | st.integers() | st.text(max_size=8)

@@ -19,8 +19,6 @@ from hypothesis import strategies as st
 
 from matchers.errors import REASONS, InvalidRecord, Reason
 from matchers.leads import lead_bytes
-from matchers.matcher import Matcher
-from matchers.modelfile import default_model
 from matchers.records import (
     EVENT_ID_MAX_CHARS,
     event_from_raw,
@@ -29,6 +27,8 @@ from matchers.records import (
     person_from_raw,
     validate_event_envelope,
 )
+from matchers.scoring.modelfile import default_model
+from matchers.watchlist.matcher import Matcher
 from simulator import SimulationConfig, build_world
 from tests.unit.matchers.hostile import (
     EVENT,

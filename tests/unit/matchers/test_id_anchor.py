@@ -6,15 +6,15 @@ from typing import Any
 
 import pytest
 
-from matchers.compare import PairScorer, pair_levels, score_pair
-from matchers.explain import explain
-from matchers.gate import anchored_by_id
-from matchers.id_damage import check_char
-from matchers.ids import CHECKED_ID_KEY
-from matchers.matcher import Matcher
-from matchers.modelfile import default_model
+from matchers.fields.id_damage import check_char
+from matchers.fields.ids import CHECKED_ID_KEY
 from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
-from matchers.scoring import score_levels
+from matchers.scoring.compare import PairScorer, pair_levels, score_pair
+from matchers.scoring.explain import explain
+from matchers.scoring.gate import anchored_by_id
+from matchers.scoring.modelfile import default_model
+from matchers.scoring.score import score_levels
+from matchers.watchlist.matcher import Matcher
 from simulator import SimulationConfig
 from tests.unit.matchers.worlds import blocked_pairs
 

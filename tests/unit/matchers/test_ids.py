@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.id_damage import MIN_VISIBLE
-from matchers.ids import check_char, compare_id, id_block_keys, id_level, normalise_id
+from matchers.fields.id_damage import MIN_VISIBLE
+from matchers.fields.ids import check_char, compare_id, id_block_keys, id_level, normalise_id
 from matchers.levels import LEVELS
 
 # Synthetic numbers with correct check characters.

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.gate import identifying_agreement
-from matchers.id_damage import check_char
-from matchers.ids import compare_id, id_level, normalise_id
-from matchers.modelfile import default_model
+from matchers.fields.id_damage import check_char
+from matchers.fields.ids import compare_id, id_level, normalise_id
+from matchers.scoring.gate import identifying_agreement
+from matchers.scoring.modelfile import default_model
 
 
 def _valid(body17: str) -> str:

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from matchers.compare import score_pair
-from matchers.explain import explain
 from matchers.leads import LEAD_NAMESPACE, build_lead, lead_bytes, lead_id
-from matchers.modelfile import default_model
 from matchers.records import event_from_raw, person_from_raw
+from matchers.scoring.compare import score_pair
+from matchers.scoring.explain import explain
+from matchers.scoring.modelfile import default_model
 
 PERSON = {
     "person_id": "p1",

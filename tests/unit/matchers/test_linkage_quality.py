@@ -10,16 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.addresses import address_block_keys, compare_address, normalise_address
-from matchers.compare import compare_records
-from matchers.dates import compare_date, normalise_date
-from matchers.estimate import without_matches
+from matchers.fields.addresses import address_block_keys, compare_address, normalise_address
+from matchers.fields.dates import compare_date, normalise_date
+from matchers.fields.names import compare_name_sets, normalise_name
 from matchers.levels import FieldComparison
-from matchers.model import TIER_PROBABILITIES, logit2
-from matchers.modelfile import default_model
-from matchers.names import compare_name_sets, normalise_name
 from matchers.records import event_from_raw, person_from_raw
-from matchers.scoring import score_comparisons
+from matchers.scoring.compare import compare_records
+from matchers.scoring.model import TIER_PROBABILITIES, logit2
+from matchers.scoring.modelfile import default_model
+from matchers.scoring.score import score_comparisons
+from matchers.training.estimate import without_matches
 
 SETTINGS = settings(max_examples=150, deadline=None)
 MODEL = default_model()

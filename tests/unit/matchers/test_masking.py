@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.masking import as_text, mask_card, mask_digits, mask_id, mask_phone, redact_numbers
+from matchers.fields.masking import (
+    as_text,
+    mask_card,
+    mask_digits,
+    mask_id,
+    mask_phone,
+    redact_numbers,
+)
 
 SETTINGS = settings(max_examples=200, deadline=None)
 
@@ -100,7 +107,7 @@ def test_every_field_survives_hostile_input(normalise: str, raw: object) -> None
     import importlib
 
     module, name = normalise.split(".")
-    function = getattr(importlib.import_module(f"matchers.{module}"), name)
+    function = getattr(importlib.import_module(f"matchers.fields.{module}"), name)
     assert isinstance(function(raw).flags, tuple)
 
 

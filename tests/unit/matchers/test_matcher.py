@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from matchers.errors import InvalidRecord
 from matchers.leads import lead_bytes
-from matchers.matcher import Matcher
-from matchers.modelfile import default_model
+from matchers.scoring.modelfile import default_model
+from matchers.watchlist.matcher import Matcher
 from simulator.corruption import Corruptor
 from simulator.population import Identity, IdentityFactory
 

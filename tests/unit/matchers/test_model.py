@@ -11,14 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from matchers.errors import ModelFileError
-from matchers.model import (
+from matchers.scoring.model import (
     LevelParams,
     MatchModel,
     Thresholds,
     logit2,
     thresholds_from_probabilities,
 )
-from matchers.modelfile import default_model, load_model, model_from_dict, model_from_json
+from matchers.scoring.modelfile import default_model, load_model, model_from_dict, model_from_json
 
 
 def _model(**changes: object) -> MatchModel:

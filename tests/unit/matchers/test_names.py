@@ -6,14 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.levels import LEVELS
-from matchers.names import (
+from matchers.fields.names import (
     compare_name,
     compare_name_sets,
     name_block_keys,
     normalise_name,
     segment_pinyin,
 )
+from matchers.levels import LEVELS
 
 SETTINGS = settings(max_examples=200, deadline=None)
 

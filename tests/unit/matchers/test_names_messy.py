@@ -6,14 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from matchers.name_variants import (
+from matchers.fields.name_variants import (
     dialect_surnames,
     dropped_character,
     shape_alike,
     surname_romanisations,
     wade_giles,
 )
-from matchers.names import compare_name, normalise_name
+from matchers.fields.names import compare_name, normalise_name
 
 CASES = [
     ("shape-alike surname 王/玉", "王志豪", "玉志豪", "typo", "shape-alike character 玉 for 王"),

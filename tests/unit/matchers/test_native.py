@@ -13,6 +13,7 @@ from matchers.native import (
     COMPILED_MODULES,
     SOURCE_FOLDER,
     STAMP_NAME,
+    module_source,
     prefer_compiled,
     source_digest,
 )
@@ -21,9 +22,11 @@ SOURCE_PATH = [str(SOURCE_FOLDER)]
 
 
 def test_the_compiled_modules_are_the_matching_ones() -> None:
-    assert {"records", "blocking", "matcher", "names", "ids"} <= set(COMPILED_MODULES)
-    assert "native" not in COMPILED_MODULES  # it chooses the build: always Python
-    assert "__init__" not in COMPILED_MODULES
+    modules = {name.rsplit(".", 1)[-1] for name in COMPILED_MODULES}  # in any sub-package
+    assert {"records", "blocking", "matcher", "names", "ids"} <= modules
+    assert "native" not in modules  # it chooses the build: always Python
+    assert "__init__" not in modules
+    assert all(module_source(name).is_file() for name in COMPILED_MODULES)
 
 
 def test_without_a_build_the_source_is_used(tmp_path: Path) -> None:
@@ -49,9 +52,12 @@ def test_a_stale_build_is_ignored(tmp_path: Path) -> None:
 @pytest.mark.parametrize("module", ["records", "matcher"])
 def test_editing_any_compiled_module_changes_the_digest(tmp_path: Path, module: str) -> None:
     for name in COMPILED_MODULES:
-        shutil.copy(SOURCE_FOLDER / f"{name}.py", tmp_path / f"{name}.py")
+        copy = module_source(name, tmp_path)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(module_source(name), copy)
     assert source_digest(tmp_path) == source_digest()
-    with (tmp_path / f"{module}.py").open("a") as source:
+    dotted = next(name for name in COMPILED_MODULES if name.rsplit(".", 1)[-1] == module)
+    with module_source(dotted, tmp_path).open("a") as source:
         source.write("\n# edited\n")
     assert source_digest(tmp_path) != source_digest()
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from matchers.fields.phones import compare_phone, normalise_phone, phone_block_keys, phone_level
 from matchers.levels import LEVELS
-from matchers.phones import compare_phone, normalise_phone, phone_block_keys, phone_level
 
 SETTINGS = settings(max_examples=200, deadline=None)
 

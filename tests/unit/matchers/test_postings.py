@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.postings import Postings
+from matchers.watchlist.postings import Postings
 
 SETTINGS = settings(max_examples=150, deadline=None)
 # Few distinct keys and slots, so adds, shared keys and deletes collide often; the extremes of

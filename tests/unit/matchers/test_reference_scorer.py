@@ -16,12 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.compare import PairScorer, pair_levels, score_pair
 from matchers.errors import InvalidRecord
-from matchers.frequencies import TermFrequencies
-from matchers.model import MatchModel
-from matchers.modelfile import default_model
 from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
+from matchers.scoring.compare import PairScorer, pair_levels, score_pair
+from matchers.scoring.frequencies import TermFrequencies
+from matchers.scoring.model import MatchModel
+from matchers.scoring.modelfile import default_model
 from simulator import SimulationConfig
 from tests.unit.matchers.reference import reference_score
 from tests.unit.matchers.worlds import blocked_pairs

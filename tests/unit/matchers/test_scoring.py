@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from matchers.compare import PairScorer, compare_records, pair_levels
-from matchers.frequencies import TermFrequencies, tf_key, trained_count
-from matchers.gate import identifying_agreement, uncommon_name_support
 from matchers.levels import LEVELS, FieldComparison, PairLevels
-from matchers.model import FIELDS, MatchModel, TermFrequencyParams
-from matchers.modelfile import default_model
 from matchers.records import event_from_raw, person_from_raw
-from matchers.scoring import probability_of, score_comparisons, score_levels
+from matchers.scoring.compare import PairScorer, compare_records, pair_levels
+from matchers.scoring.frequencies import TermFrequencies, tf_key, trained_count
+from matchers.scoring.gate import identifying_agreement, uncommon_name_support
+from matchers.scoring.model import FIELDS, MatchModel, TermFrequencyParams
+from matchers.scoring.modelfile import default_model
+from matchers.scoring.score import probability_of, score_comparisons, score_levels
 
 MODEL = default_model()
 # The shipped model scores names by its trained table; the counted tables (watchlist mode) are
@@ -41,17 +41,7 @@ def _identifying(levels: dict[str, str]) -> bool:
 
 
 def _supported(model: MatchModel, comparisons: list[FieldComparison]) -> bool:
-    pair = PairLevels.of(comparisons, frozenset())
-    return uncommon_name_support(
-        model,
-        id_number=pair.id_number,
-        phone=pair.phone,
-        address=pair.address,
-        gender=pair.gender,
-        name=pair.name,
-        name_key=pair.name_key,
-        birth_key=pair.birth_key,
-    )
+    return uncommon_name_support(model, PairLevels.of(comparisons, frozenset()))
 
 
 @pytest.mark.parametrize(

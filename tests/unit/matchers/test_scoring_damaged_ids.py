@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from matchers.compare import PairScorer, compare_records, pair_levels
-from matchers.gate import identifying_agreement
-from matchers.modelfile import default_model
 from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
-from matchers.scoring import score_levels
+from matchers.scoring.compare import PairScorer, compare_records, pair_levels
+from matchers.scoring.gate import identifying_agreement
+from matchers.scoring.modelfile import default_model
+from matchers.scoring.score import score_levels
 
 # A valid id: born 1956-08-19, female (17th digit 2).
 _VALID = "460105195608197127"

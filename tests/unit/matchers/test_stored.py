@@ -10,9 +10,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from matchers.fields.text import clean_text
 from matchers.records import Person, person_from_raw
-from matchers.stored import pack, record_id, unpack
-from matchers.text import clean_text
+from matchers.watchlist.store import WatchlistStore
+from matchers.watchlist.stored import record_id, unpack
 from simulator.population import IdentityFactory
 from tests.unit.matchers.test_matcher import roster_record
 
@@ -59,16 +60,19 @@ _FIELDS = st.fixed_dictionaries(
 @settings(max_examples=300, deadline=None)
 @given(fields=_FIELDS)
 def test_any_person_round_trips(fields: dict[str, Any]) -> None:
-    person = person_from_raw(PERSON | fields)
-    record = pack(person)
+    store = WatchlistStore()
+    person = person_from_raw(PERSON | fields, sharing=store)
+    record = store.pack(person)
     assert unpack(record) == person
     assert record_id(record) == person.person_id
 
 
 def test_typical_people_are_slim_records_sharing_their_templates() -> None:
     factory = IdentityFactory(random.Random(5))
-    people = [person_from_raw(roster_record(i, p)) for i, p in enumerate(factory.people(2000))]
-    records = [pack(p) for p in people]
+    store = WatchlistStore()
+    raws = [roster_record(i, p) for i, p in enumerate(factory.people(2000))]
+    people = [person_from_raw(raw, sharing=store) for raw in raws]
+    records = [store.pack(p) for p in people]
     assert not any(isinstance(r, Person) for r in records)
     assert [unpack(r) for r in records] == people
     # An id's template (type, region, gender, flags) and an address's place names are shared,
@@ -89,5 +93,6 @@ def test_a_person_that_would_not_round_trip_is_kept_whole() -> None:
     person = person_from_raw(PERSON | {"status_changed_at": "2026-01-05T09:00:00+08:00"})
     fields = {field.name: getattr(person, field.name) for field in dataclasses.fields(Person)}
     odd = Person(**fields | {"name": "a\x1fb"})
-    assert pack(odd) is odd
-    assert unpack(pack(odd)) is odd
+    store = WatchlistStore()
+    assert store.pack(odd) is odd
+    assert unpack(store.pack(odd)) is odd

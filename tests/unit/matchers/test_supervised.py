@@ -10,9 +10,9 @@ import random
 import pytest
 
 from matchers.levels import FieldName, Level
-from matchers.model import LevelParams, MatchModel, Thresholds
-from matchers.modelfile import default_model, model_from_json
-from matchers.supervised import (
+from matchers.scoring.model import LevelParams, MatchModel, Thresholds
+from matchers.scoring.modelfile import default_model, model_from_json
+from matchers.training.supervised import (
     Evidence,
     Label,
     TooFewLabels,
@@ -240,7 +240,7 @@ def test_the_new_model_is_a_valid_file_with_a_new_version() -> None:
 
 def test_a_labelled_lead_is_anchored_as_the_matcher_anchors_it() -> None:
     # 王文 / 王雯 beside a damaged copy of the id, a new phone: below ``low``, yet a lead.
-    from matchers.supervised import label_tier
+    from matchers.training.supervised import label_tier
 
     model = default_model()
 
@@ -256,3 +256,21 @@ def test_a_labelled_lead_is_anchored_as_the_matcher_anchors_it() -> None:
     assert tier("typo", "exact") == "low"
     assert tier("typo", "partial") is None  # a damaged number beside half a name: no anchor
     assert tier("exact", "partial") == "low"  # the exact anchor as before
+
+
+def test_a_label_is_anchored_by_the_gates_own_rule() -> None:
+    from matchers.fields.ids import CHECKED_ID_KEY
+    from matchers.levels import LEVELS
+    from matchers.scoring.gate import anchored_by_id
+    from matchers.training.supervised import label_tier
+
+    model = default_model()
+    for id_level in LEVELS:
+        for name_level in LEVELS:
+            fields = (
+                Evidence("name", name_level, -40.0, False),
+                Evidence("id_number", id_level, -40.0, False),
+            )
+            anchored = label_tier(model, Label("x", True, fields), reference=model) == "low"
+            rule = anchored_by_id(id_number=id_level, id_key=CHECKED_ID_KEY, name=name_level)
+            assert anchored == rule, (id_level, name_level)

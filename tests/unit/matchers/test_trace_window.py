@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from matchers.leads import event_digest
-from matchers.matcher import Matcher
-from matchers.modelfile import default_model
+from matchers.scoring.modelfile import default_model
+from matchers.watchlist.matcher import Matcher
 from simulator.population import Identity, IdentityFactory
 from tests.unit.matchers.test_matcher import event_record, roster_record
 

@@ -28,24 +28,30 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from matchers.addresses import normalise_address
-from matchers.cards import normalise_card
-from matchers.compact import compact_address, compact_id
-from matchers.dates import normalise_date
 from matchers.errors import REASONS, InvalidRecord
-from matchers.ids import normalise_id
-from matchers.masking import as_text, mask_card, mask_digits, mask_id, mask_phone, redact_numbers
-from matchers.matcher import Matcher
-from matchers.modelfile import default_model
-from matchers.names import normalise_name
-from matchers.phones import normalise_phone
-from matchers.pinyin import (
+from matchers.fields.addresses import normalise_address
+from matchers.fields.cards import normalise_card
+from matchers.fields.compact import compact_address, compact_id
+from matchers.fields.dates import normalise_date
+from matchers.fields.ids import normalise_id
+from matchers.fields.masking import (
+    as_text,
+    mask_card,
+    mask_digits,
+    mask_id,
+    mask_phone,
+    redact_numbers,
+)
+from matchers.fields.names import normalise_name
+from matchers.fields.phones import normalise_phone
+from matchers.fields.pinyin import (
     given_readings,
     segment_pinyin,
     simplified,
     split_surname,
     surname_readings,
 )
+from matchers.fields.text import clean_text
 from matchers.records import (
     event_from_raw,
     occurred_at_limit,
@@ -54,7 +60,8 @@ from matchers.records import (
     person_from_raw,
     validate_event_envelope,
 )
-from matchers.text import clean_text
+from matchers.scoring.modelfile import default_model
+from matchers.watchlist.matcher import Matcher
 
 # --- never raises -------------------------------------------------------------------------------
 
@@ -201,7 +208,7 @@ _MATCHER.apply_roster(
 
 def _segment_by_backtracking(word: str) -> tuple[str, ...] | None:
     """``segment_pinyin`` as it was first written (recursive), the reference for short words."""
-    from matchers.pinyin import _LONGEST_SYLLABLE, _ROMAN_ALIASES, _VOCABULARY
+    from matchers.fields.pinyin import _LONGEST_SYLLABLE, _ROMAN_ALIASES, _VOCABULARY
 
     memo: dict[int, tuple[str, ...] | None] = {len(word): ()}
 

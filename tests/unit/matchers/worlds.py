@@ -7,9 +7,9 @@ reference scorer.
 
 from __future__ import annotations
 
-from matchers.blocking import watchlist_index
 from matchers.errors import InvalidRecord
 from matchers.records import EventRecord, Person, event_from_raw, person_from_raw
+from matchers.watchlist.blocking import watchlist_index
 from simulator import SimulationConfig, build_world
 
 __all__ = ["blocked_pairs"]

@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from matchers.errors import InvalidRecord
-from matchers.masking import mask_digits, mask_id
-from matchers.matcher import Matcher
-from matchers.modelfile import default_model
+from matchers.fields.masking import mask_digits, mask_id
+from matchers.scoring.modelfile import default_model
+from matchers.watchlist.matcher import Matcher
 from simulator import SimulationConfig, build_world
 
 # Fewer candidates than this is a lead that gives its number away.

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from matchers.name_variants import dialect_surnames, shape_alike
+from matchers.fields.name_variants import dialect_surnames, shape_alike
 from simulator import SimulatedWorld, SimulationConfig, build_world, is_valid_resident_id
 from simulator.hainan import HAINAN_DECOY_SHARES
 

@@ -1,4 +1,4 @@
-"""A tiny stand-in for matchers.matcher.Matcher: same shapes, trivial matching by name."""
+"""A tiny stand-in for matchers.watchlist.matcher.Matcher: same shapes, trivial matching by name."""
 
 from __future__ import annotations
 

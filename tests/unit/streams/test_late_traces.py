@@ -9,9 +9,9 @@ import orjson
 import pytest
 
 from connectors.kafka import RosterMessage
-from matchers.matcher import Matcher
-from matchers.modelfile import default_model
 from matchers.records import parse_event_bytes
+from matchers.scoring.modelfile import default_model
+from matchers.watchlist.matcher import Matcher
 from simulator.population import IdentityFactory
 from streams.pipeline import EventHandler
 from streams.roster import Watchlist

@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 
 from connectors.event_archive import InMemoryEventArchive, archived_keys
-from matchers.blocking import event_block_keys, person_block_keys
-from matchers.matcher import Matcher
-from matchers.modelfile import default_model
 from matchers.records import event_from_raw
+from matchers.scoring.modelfile import default_model
+from matchers.watchlist.blocking import event_block_keys, person_block_keys
+from matchers.watchlist.matcher import Matcher
 from simulator.population import IdentityFactory
 from streams.archiver import EventArchiver
 from streams.pipeline import Outgoing
