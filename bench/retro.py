@@ -29,29 +29,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import multiprocessing
-import random
-import re
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from elasticsearch import Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
-from rich.progress import Progress
 
 from bench.common import environment, write_json
 from bench.e2e import Slice, _count, _lines, _publish, _quantiles
+from bench.retro_history import HistorySpec, load_or_reuse
 from connectors.event_archive import (
     ElasticsearchEventArchive,
-    archive_document,
-    day_index_name,
     drop_event_archive,
-    ensure_event_archive,
     key_digest,
     rebuild_event,
     searched_key,
@@ -60,13 +53,9 @@ from connectors.kafka import ConsumerLagProbe
 from connectors.lead_index import ensure_district_index
 from contract import FEED_TOPICS
 from matchers.blocking import person_block_keys
-from matchers.errors import InvalidRecord
-from matchers.leads import event_digest
 from matchers.matcher import Matcher
 from matchers.modelfile import default_model
-from matchers.records import event_from_raw
 from simulator import SimulationConfig, build_world
-from simulator.population import is_valid_resident_id, resident_id_check_char
 from tracer.settings import TracerSettings
 
 __all__ = ["main"]
@@ -138,110 +127,6 @@ def archive_phase(workdir: Path, count: int, *, keep: bool) -> dict[str, Any]:
     return out
 
 
-_DIGITS = re.compile(r"\d+")
-
-
-def _other_person(raw: dict[str, Any], copy: int) -> dict[str, Any]:
-    """The event as another person's: same name and birth date, other id, phone and house.
-
-    A history of ``copy`` re-dated repeats of one day would repeat each id and phone ``copy``
-    times, which no real history does: ids and phones identify. The copy keeps the name and
-    birth date (namesakes and birthday-mates do grow with the history) and gets its own id
-    (sequence digits moved, check character made again when the original was valid), phone
-    (last four digits) and house number.
-    """
-    out = dict(raw)
-    id_number = raw.get("id_number")
-    if isinstance(id_number, str) and len(id_number) == 18 and id_number[14:17].isdigit():
-        body = id_number[:14] + f"{(int(id_number[14:17]) + 37 * copy) % 1000:03d}"
-        check = is_valid_resident_id(id_number)
-        out["id_number"] = body + (resident_id_check_char(body) if check else id_number[17])
-    phone = raw.get("phone")
-    if isinstance(phone, str):
-        digits = [i for i, c in enumerate(phone) if c.isdigit()][-4:]
-        if len(digits) == 4:
-            tail = f"{(int(''.join(phone[i] for i in digits)) + 7919 * copy) % 10000:04d}"
-            chars = list(phone)
-            for i, c in zip(digits, tail, strict=True):
-                chars[i] = c
-            out["phone"] = "".join(chars)
-    for name in ("address", "registered_address"):
-        value = raw.get(name)
-        if isinstance(value, str):
-            out[name] = _DIGITS.sub(lambda m: str(int(m.group()) + 1000 * copy), value, count=1)
-    return out
-
-
-_BASE: list[tuple[dict[str, Any], str | None]] = []  # the world's events, for the pool's forks
-
-
-def _chunk(job: tuple[int, int, int, str, float, frozenset[str]]) -> tuple[bytes, int]:
-    """One bulk body (NDJSON) of archive documents: ``_BASE[start:stop]`` as copy ``copy``."""
-    copy, start, stop, alias, now_ts, measured = job
-    rng = random.Random(copy * 1_000_003 + start)
-    span = int((LOOKBACK - dt.timedelta(days=1)).total_seconds())
-    now = dt.datetime.fromtimestamp(now_ts, dt.UTC)
-    lines: list[bytes] = []
-    made = 0
-    for raw, person_id in _BASE[start:stop]:
-        if copy and person_id in measured:
-            continue  # the measured people's own history once
-        when = now - dt.timedelta(seconds=rng.randrange(600, span))
-        dated = (raw if not copy else _other_person(raw, copy)) | {
-            "occurred_at": when.isoformat(timespec="seconds")
-        }
-        if copy:
-            dated["event_id"] = f"{raw.get('event_id')}-r{copy}"
-        try:
-            record = event_from_raw(dated)
-        except InvalidRecord:
-            continue
-        doc = archive_document(record, dated, digest=event_digest(dated))
-        action = {"create": {"_index": day_index_name(alias, record.occurred_at)}}
-        action["create"]["_id"] = f"{record.source}:{record.event_id}"
-        lines += [orjson.dumps(action), orjson.dumps(doc)]
-        made += 1
-    return b"\n".join(lines) + b"\n", made
-
-
-def _jobs(
-    alias: str, now: dt.datetime, measured: frozenset[str]
-) -> Iterator[tuple[int, int, int, str, float, frozenset[str]]]:
-    """Chunks of the world's events, copy after copy, without end (ids unique throughout)."""
-    step = 2000
-    copy = 0
-    while True:
-        for start in range(0, len(_BASE), step):
-            yield copy, start, start + step, alias, now.timestamp(), measured
-        copy += 1
-
-
-def _load_history(
-    client: Elasticsearch,
-    jobs: Iterator[tuple[int, int, int, str, float, frozenset[str]]],
-    *,
-    goal: int,
-    loaded: int,
-) -> tuple[int, float]:
-    """Archive documents from ``jobs`` until ``goal`` (bulks built by a pool of two)."""
-    started = time.perf_counter()
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(2) as pool, Progress() as progress:
-        task = progress.add_task(f"archive history to {goal:,}", total=goal, completed=loaded)
-        for body, made in pool.imap(_chunk, jobs):
-            # NDJSON built in the pool: sent as it is.
-            response = client.bulk(operations=cast(Any, body), filter_path="errors,items.*.error")
-            if response.get("errors"):
-                items = response.get("items", [])
-                say(f"retro bench: documents refused, e.g. {items[:1]}")
-            loaded += made
-            progress.update(task, completed=loaded)
-            if loaded >= goal:
-                break  # chunks built ahead are dropped: their ids are never used again
-        pool.terminate()
-    return loaded, time.perf_counter() - started
-
-
 async def _expected(
     matcher: Matcher, url: str, alias: str, people: list[str]
 ) -> dict[str, set[str]]:
@@ -308,12 +193,15 @@ class DropOutPoller(threading.Thread):
             self.halt.wait(0.1)
 
 
-def retro_phase(workdir: Path, args: argparse.Namespace, save: Any) -> dict[str, Any]:
+def retro_phase(
+    workdir: Path, args: argparse.Namespace, save: Any, *, measure: bool = True
+) -> dict[str, Any]:
     """p50/p99 from a drop-out published to its last historical lead searchable, per size.
 
-    The history grows through ``--history`` (sizes, ascending) in one archive alias; at each
-    size a fresh slice (topics, group, leads alias) measures 100 new drop-outs, so the curve
-    is one history at several sizes. ``save`` is called with the figures after each size.
+    Each ``--history`` size is its own history (bench/retro_history.py: loaded in minutes,
+    reused by the next run); at each size a fresh slice (topics, group, leads alias) measures
+    ``--dropouts`` new drop-outs among the same candidates. ``save`` is called with the
+    figures after each size.
     """
     world = build_world(
         SimulationConfig(
@@ -326,44 +214,37 @@ def retro_phase(workdir: Path, args: argparse.Namespace, save: Any) -> dict[str,
         r["person_id"]
         for r in world.roster
         if r["status"] == "dropped_out" and r["person_id"] in with_events
-    ][: args.dropouts * 2 * len(sizes)]
-    measured = frozenset(candidates)
-    _BASE[:] = _parsed(world)
-    alias = f"events-bench-retro-{int(time.time())}"
+    ][: args.dropouts * 2]
+    base = _parsed(world)
     client = Elasticsearch(
         TracerSettings().elasticsearch_url,
         request_timeout=300,
         serializers={OrjsonSerializer.mimetype: OrjsonSerializer()},
     )
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     out: dict[str, Any] = {"base_events": args.base_events, "sizes": {}}
     started = time.monotonic()
-    try:
-        ensure_event_archive(client, alias)
-        for days in range(LOOKBACK.days + 1):  # the day indices first: creating one is slow
-            name = day_index_name(alias, (now - dt.timedelta(days=days)).isoformat())
-            client.options(ignore_status=400).indices.create(index=name)
-        jobs = _jobs(alias, now, measured)
-        loaded = 0
-        for n, size in enumerate(sizes):
-            # Bulk loading without refreshes, then the template's interval back for the run.
-            client.indices.put_settings(index=alias, settings={"refresh_interval": "-1"})
-            loaded, load_s = _load_history(client, jobs, goal=size, loaded=loaded)
-            client.indices.put_settings(index=alias, settings={"refresh_interval": "5s"})
-            client.indices.refresh(index=alias)
-            archived = int(client.count(index=alias)["count"])
-            say(f"retro bench: {archived:,} events archived ({load_s:.0f}s more)")
-            people = candidates[n * 2 * args.dropouts : (n + 1) * 2 * args.dropouts]
-            figures = _measure(workdir, world, people=people, alias=alias, client=client, args=args)
-            out["sizes"][str(archived)] = {"load_s": round(load_s, 1), **figures}
-            save(out)
-            if time.monotonic() - started > args.minutes * 60:
-                say("retro bench: out of time; larger sizes left out")
-                break
-        return out
-    finally:
-        if not args.keep:
-            drop_event_archive(client, alias)
+    for size in sizes:
+        spec = HistorySpec(size, args.base_events, seed=5, measured=len(candidates))
+        history = load_or_reuse(client, spec, base, set(candidates), senders=args.senders)
+        say(
+            f"retro bench: {history['documents']:,} events archived in {history['alias']}"
+            f" ({'reused' if history['reused'] else 'loaded'}: {history['docs_per_s']:,} docs/s)"
+        )
+        if not measure:
+            continue  # --phases history: loaded for a later run
+        try:
+            figures = _measure(
+                workdir, world, people=candidates, alias=spec.alias, client=client, args=args
+            )
+        finally:
+            if args.drop_history:
+                drop_event_archive(client, spec.alias)
+        out["sizes"][str(history["documents"])] = {"history": history, **figures}
+        save(out)
+        if time.monotonic() - started > args.minutes * 60:
+            say("retro bench: out of time; larger sizes left out")
+            break
+    return out
 
 
 def _parsed(world: Any) -> list[tuple[dict[str, Any], str | None]]:
@@ -483,6 +364,10 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=60, help="no larger size after this")
     parser.add_argument("--phases", default="archive,retro")
     parser.add_argument("--keep", action="store_true", help="keep topics and indices")
+    parser.add_argument("--senders", type=int, default=3, help="history bulks in flight")
+    parser.add_argument(
+        "--drop-history", action="store_true", help="delete the loaded histories (else reused)"
+    )
     args = parser.parse_args()
     workdir = Path("out/bench-retro")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -498,6 +383,8 @@ def main() -> None:
 
     if "archive" in phases:
         save("archive", archive_phase(workdir, args.throughput_events, keep=args.keep))
+    if "history" in phases and "retro" not in phases:
+        retro_phase(workdir, args, lambda figures: None, measure=False)
     if "retro" in phases:
         retro_phase(workdir, args, lambda figures: save("retro", figures))
 
