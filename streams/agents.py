@@ -34,7 +34,7 @@ from matchers.native import is_active as matchers_compiled
 from streams.archiver import EventArchiver
 from streams.parts import Pipeline
 from streams.pipeline import dead_letter_message, origin_of
-from streams.retro import retro_after_roster
+from streams.retro import request_retro
 
 __all__ = ["register_agents", "request_stop"]
 
@@ -80,7 +80,8 @@ def register_agents(p: Pipeline) -> None:
         # Inside the group: one owner per roster partition, so one dead letter per bad record.
         await p.follower.caught_up.wait()  # never hold an event (and a rebalance) for the load
         async for records in stream:
-            await _settle(p, [stream.current_event], partial(_roster_verdicts, p, records))
+            event = stream.current_event
+            await _settle(p, [event], partial(_roster_verdicts, p, records, event))
 
     @p.app.agent(p.leads, name="tracer.index_leads")
     async def index_leads(stream: Any) -> None:
@@ -138,9 +139,16 @@ def _hold_ack(p: Pipeline, archiver: EventArchiver, ticket: int, event: Any) -> 
     through the consumer once the bulk is in -- unless a rebalance or a stop came in between:
     then the batch stays uncommitted and is read again (create-only documents).
     """
+    acknowledge = _later_ack(p, event)
+    if acknowledge is not None and archiver.when_written(ticket, acknowledge) != "written":
+        event.message.acked = True  # pending: the writer acknowledges; failed: read again later
+
+
+def _later_ack(p: Pipeline, event: Any) -> Callable[[], None] | None:
+    """What acknowledges ``event`` later: nothing once stopping or after a rebalance."""
     message = getattr(event, "message", None)
     if message is None:
-        return
+        return None
     generation = getattr(message, "generation_id", None)
 
     def acknowledge() -> None:
@@ -149,11 +157,27 @@ def _hold_ack(p: Pipeline, archiver: EventArchiver, ticket: int, event: Any) -> 
         message.acked = False
         p.app.consumer.ack(message)
 
-    if archiver.when_written(ticket, acknowledge) != "written":
-        message.acked = True  # pending: the writer acknowledges; failed: read again later
+    return acknowledge
 
 
-async def _roster_verdicts(p: Pipeline, records: Iterable[Any]) -> None:
+def _hold_ack_until(p: Pipeline, event: Any, work: asyncio.Future[None]) -> None:
+    """Keep the roster batch's acknowledgement back until ``work`` (its retro searches) ends.
+
+    Failed or stopped, the batch stays unacknowledged and is read again after the restart.
+    """
+    acknowledge = _later_ack(p, event)
+    if acknowledge is None:
+        return
+    event.message.acked = True  # the stream's own ack now does nothing (_keep_uncommitted)
+
+    def done(finished: asyncio.Future[None]) -> None:
+        if not finished.cancelled() and finished.exception() is None:
+            acknowledge()
+
+    work.add_done_callback(done)
+
+
+async def _roster_verdicts(p: Pipeline, records: Iterable[Any], event: Any) -> None:
     letters = []
     valid = []
     for record in records:
@@ -177,7 +201,9 @@ async def _roster_verdicts(p: Pipeline, records: Iterable[Any]) -> None:
             )
     await p.publisher.publish(p.deadletter, letters, role="deadletter")
     if p.retro is not None:  # new drop-outs: their history, before the offsets move
-        await retro_after_roster(p.retro, valid, p.stopping)
+        searched = await request_retro(p.retro, valid, p.stopping)
+        if searched is not None:  # read on meanwhile: the next drop-outs join the queue
+            _hold_ack_until(p, event, searched)
 
 
 def _register_retro(p: Pipeline) -> None:
