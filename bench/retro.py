@@ -1,25 +1,28 @@
 """Benchmark: retro-matching on the local stack, and what archiving costs the live pipeline.
 
-    python -m bench.retro [--history 1000000] [--base-events 200000] [--dropouts 100]
-                          [--throughput-events 60000] [--phases archive,retro] [--keep]
+    python -m bench.retro [--history 1000000,5000000] [--base-events 40000] [--dropouts 100]
+                          [--throughput-events 20000] [--burst-events 30000]
+                          [--phases archive,retro | history] [--keep] [--drop-history]
 
-Two phases, each on its own topic prefix / consumer group / leads alias / archive alias:
+Phases, each on its own topic prefix / consumer group / leads alias / archive alias:
 
 1. **archive**: the live pipeline's sustained events/s (backlog published first, one ``tracer
    worker``, from "watchlist ready" to zero lag on the feeds and the leads topic, as bench.e2e
    measures it) with ``TRACER_EVENT_ARCHIVE=false`` then ``true``, on the same Hainan-mix
    events, in one run; the ratio is the archive's cost.
-2. **retro**: a Hainan-mix world (2,000 watched) of ``--base-events`` events is dated uniformly
-   over the last 89 days and bulk-loaded straight into the archive's day indices, repeated with
-   fresh event ids until ``--history`` documents are archived (the repeats leave out the
-   measured people's own events, so each of them has their true history once, amid more
-   namesakes and neighbours). The roster is published with ``--dropouts`` watched people
-   ``active``; a worker starts (its initial roster search of every dropped-out person is timed
-   apart and awaited). Then the drop-outs are published to the roster topic, 10 a second, each
-   with ``status_changed_at`` now; a poller searches the leads alias every 100 ms. Latency of
-   a drop-out = the time its last historical lead (the leads retro-matching must find, computed
-   beforehand by the same archive search and ``Matcher.rematch`` in this process) is
-   searchable - the time its record was published. It includes the leads index's 1 s refresh.
+2. **retro**: for each ``--history`` size, a history of that many archive documents
+   (bench/retro_history.py: a Hainan-mix world of ``--base-events`` events, 2,000 watched,
+   dated over the last 89 days and repeated as other people; the measured people's own events
+   once; loaded in minutes and reused by later runs, ``--phases history`` loads only). The
+   roster is published with the measured people ``active``; a worker starts. Then
+   ``--dropouts`` of them drop out, 10 a second, each with ``status_changed_at`` now; a poller
+   searches the leads alias every 100 ms. Latency of a drop-out = the time its last historical
+   lead (the leads retro-matching must find, computed beforehand by the same archive search
+   and ``Matcher.rematch`` in this process) is searchable - the time its record was published.
+   It includes the leads index's 1 s refresh. Where that time goes per drop-out is read from
+   the worker's ``retro batch:`` log lines (bench/retro_measure.py). Then a feed backlog of
+   ``--burst-events`` is published and the live pipeline's events/s is read quiet, during a
+   burst of as many more drop-outs, and quiet again: does retro stall live matching?
 
 Results go to ``bench/results/retro.json``.
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import re
 import sys
 import threading
 import time
@@ -42,8 +46,10 @@ from elasticsearch.serializer import OrjsonSerializer
 from bench.common import environment, write_json
 from bench.e2e import Slice, _count, _lines, _publish, _quantiles
 from bench.retro_history import HistorySpec, load_or_reuse
+from bench.retro_measure import breakdown, live_rate_during_burst
 from connectors.event_archive import (
     ElasticsearchEventArchive,
+    day_index_name,
     drop_event_archive,
     key_digest,
     rebuild_event,
@@ -80,6 +86,9 @@ class ArchiveSlice(Slice):
             "TRACER_EVENT_ARCHIVE": "true" if archive else "false",
             "TRACER_EVENT_ARCHIVE_ALIAS": self.archive_alias,
         }
+
+    def worker_log(self) -> str:
+        return (self.workdir / f"{self.name}-worker0.log").read_text(errors="replace")
 
     def stop(self, *, keep: bool) -> None:
         super().stop(keep=keep)
@@ -225,7 +234,9 @@ def retro_phase(
     started = time.monotonic()
     for size in sizes:
         spec = HistorySpec(size, args.base_events, seed=5, measured=len(candidates))
-        history = load_or_reuse(client, spec, base, set(candidates), senders=args.senders)
+        history = load_or_reuse(
+            client, spec, base, set(candidates), senders=args.senders, partial_ok=args.partial_ok
+        )
         say(
             f"retro bench: {history['documents']:,} events archived in {history['alias']}"
             f" ({'reused' if history['reused'] else 'loaded'}: {history['docs_per_s']:,} docs/s)"
@@ -270,6 +281,7 @@ def _measure(
 ) -> dict[str, Any]:
     """One worker, ``--dropouts`` of ``people`` dropping out 10 a second; latency quantiles."""
     s = ArchiveSlice("retro", workdir, archive=True, alias=alias)
+    live: list[dict[str, Any]] = []
     try:
         # Who drops out: the people with at least one lead to find (decided beforehand), then
         # their leads again against exactly the roster the worker will hold.
@@ -304,16 +316,61 @@ def _measure(
         poller.join(timeout=300)
         poller.halt.set()
         latencies = sorted(poller.done[p] - sent[p] for p in chosen if p in poller.done)
-        result = {
+        result: dict[str, Any] = {
             "dropouts": len(chosen),
             "completed": len(latencies),
             "leads_expected": sum(len(v) for v in expected.values()),
             **_quantiles(latencies),
         }
         say(f"retro bench: drop-out to last lead searchable {result}")
+        mean = sum(latencies) / len(latencies) if latencies else 0.0
+        result["breakdown"] = breakdown(s.worker_log(), mean)
+        say(f"retro bench: per drop-out {result['breakdown']}")
+        if args.burst_events:
+            rest = [p for p in people if p not in set(chosen)][: args.dropouts]
+            drops = [
+                r | {"status_changed_at": dropped_at}
+                for r in world.roster
+                if r["person_id"] in set(rest)
+            ]
+            live = _live_backlog(world, args.burst_events)
+            _publish(s, [], [orjson.dumps(raw) for raw in live])
+            searched = len(chosen) + len(drops)
+
+            def burst() -> None:
+                _send_dropouts(s, drops)
+                deadline = time.monotonic() + 120
+                while _people_searched(s) < searched and time.monotonic() < deadline:
+                    time.sleep(0.1)
+
+            result["live_during_burst"] = live_rate_during_burst(s, burst)
+            result["live_during_burst"]["dropouts"] = len(drops)
+            say(f"retro bench: live matching during a retro burst {result['live_during_burst']}")
         return result
     finally:
         s.stop(keep=args.keep)
+        if live:  # the backlog's archive documents out of the reused history again
+            _forget(client, alias, live)
+
+
+def _live_backlog(world: Any, count: int) -> list[dict[str, Any]]:
+    """``count`` of the world's events as new ones occurring now (matched live, archived)."""
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    raws = [raw for raw, _ in _parsed(world)][:count]
+    return [raw | {"event_id": f"{raw['event_id']}-live", "occurred_at": now} for raw in raws]
+
+
+def _forget(client: Elasticsearch, alias: str, live: list[dict[str, Any]]) -> None:
+    index = day_index_name(alias, live[0]["occurred_at"])
+    ids = [f"{raw.get('source')}:{raw['event_id']}" for raw in live]
+    for start in range(0, len(ids), 5000):
+        ops = [{"delete": {"_index": index, "_id": i}} for i in ids[start : start + 5000]]
+        client.bulk(operations=ops, refresh=False)
+    client.indices.refresh(index=alias)
+
+
+def _people_searched(s: Slice) -> int:
+    return sum(int(n) for n in re.findall(r"retro batch: people=(\d+)", s.worker_log()))
 
 
 def _commit_roster_end(s: Slice) -> None:
@@ -365,6 +422,12 @@ def main() -> None:
     parser.add_argument("--phases", default="archive,retro")
     parser.add_argument("--keep", action="store_true", help="keep topics and indices")
     parser.add_argument("--senders", type=int, default=3, help="history bulks in flight")
+    parser.add_argument(
+        "--burst-events", type=int, default=30_000, help="feed backlog during a retro burst"
+    )
+    parser.add_argument(
+        "--partial-ok", action="store_true", help="reuse a history whose load was stopped short"
+    )
     parser.add_argument(
         "--drop-history", action="store_true", help="delete the loaded histories (else reused)"
     )

@@ -9,12 +9,16 @@ any drop-out).
 Why it is fast (it ran at ~1,500 documents/s, an hour for 5M, when documents were made in the
 sending thread and sent one bulk at a time into indices refreshing every 5 s):
 
-- documents are made and serialised to NDJSON in worker processes (one per core): making one
-  costs ~180 us of pure-Python normalisation, the loader's main cost;
+- documents are made and serialised to NDJSON in worker processes (one more than cores: on a
+  shared machine the share of CPU bounds it): making one costs ~190 us of CPU in pure-Python
+  normalisation (``event_from_raw``, the block keys), the loader's main cost;
+- each bulk's documents are dated on one day (at most two day indices): a bulk spread over
+  90 indices is 90 shard writes;
 - several bulks are in flight at once (``senders`` threads), so Elasticsearch indexes one while
   the next is on the wire and the processes make the one after;
-- the day indices are made first, with ``refresh_interval: -1`` during the load (no segment
-  per second to make and merge), then the template's 5 s restored and one refresh made.
+- the day indices are made first, with ``refresh_interval: -1`` and the translog synced in
+  the background during the load (no segment per 5 s to make and merge, no fsync per bulk),
+  then the template's settings restored and one refresh made.
 
 A loaded history is kept (its alias names its size) and reused by the next run when its
 documents, its recipe (``_meta`` on the day indices) and its age (under 12 hours: its dates are
@@ -59,7 +63,7 @@ from matchers.leads import event_digest
 from matchers.records import event_from_raw
 from simulator.population import is_valid_resident_id, resident_id_check_char
 
-__all__ = ["HistorySpec", "load_or_reuse", "other_person"]
+__all__ = ["HistorySpec", "finish_load", "load_or_reuse", "other_person"]
 
 LOOKBACK = dt.timedelta(days=90)
 #: A reused history's dates must still sit inside the drop-outs' 90-day window.
@@ -233,10 +237,14 @@ def _history_meta(client: Elasticsearch, alias: str) -> dict[str, Any] | None:
     return metas[0] if metas and all(x == metas[0] for x in metas) else None
 
 
-def _reusable(client: Elasticsearch, spec: HistorySpec, now: dt.datetime) -> dict[str, Any] | None:
-    """The loaded history's record when it is ``spec``'s, complete and young enough."""
+def _reusable(
+    client: Elasticsearch, spec: HistorySpec, now: dt.datetime, *, partial_ok: bool
+) -> dict[str, Any] | None:
+    """The loaded history's record when it is ``spec``'s, whole (or ``partial_ok``), young."""
     meta = _history_meta(client, spec.alias)
     if meta is None or meta.get("spec") != asdict(spec):
+        return None
+    if not meta.get("complete", True) and not partial_ok:
         return None
     loaded_at = dt.datetime.fromisoformat(str(meta.get("loaded_at")))
     if now - loaded_at > MAX_AGE:
@@ -310,6 +318,7 @@ def load_or_reuse(
     processes: int | None = None,
     senders: int = 3,
     bulk_docs: int = 4000,
+    partial_ok: bool = False,
 ) -> dict[str, Any]:
     """The history of ``spec`` under ``spec.alias``: reused if loaded already, else loaded.
 
@@ -321,12 +330,13 @@ def load_or_reuse(
         processes: document makers (default: every core).
         senders: bulks in flight at once.
         bulk_docs: documents per bulk.
+        partial_ok: reuse a load that was stopped short (:func:`finish_load`) as it is.
 
     Returns:
         The history's record: alias, documents, loaded_at, load_s, docs_per_s, reused.
     """
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    found = _reusable(client, spec, now)
+    found = _reusable(client, spec, now, partial_ok=partial_ok)
     if found is not None:
         return found | {"alias": spec.alias, "reused": True}
     drop_event_archive(client, spec.alias)  # a partial or stale load of the same name
@@ -343,14 +353,25 @@ def load_or_reuse(
         senders=senders,
         bulk_docs=bulk_docs,
     )
+    return finish_load(client, spec, loaded_at=now, load_s=time.perf_counter() - started)
+
+
+def finish_load(
+    client: Elasticsearch, spec: HistorySpec, *, loaded_at: dt.datetime, load_s: float
+) -> dict[str, Any]:
+    """End a load of ``spec``: settings restored, refreshed, its record put on the indices.
+
+    Also for a load stopped before ``spec.size`` (the record says ``complete: false``; such
+    a history is reused only when asked: ``partial_ok``).
+    """
     client.indices.put_settings(index=spec.alias, settings=_LOADED)
     client.indices.refresh(index=spec.alias)
-    load_s = time.perf_counter() - started
     documents = int(client.count(index=spec.alias)["count"])
     meta = {
         "spec": asdict(spec),
         "documents": documents,
-        "loaded_at": now.isoformat(),
+        "complete": documents >= spec.size,
+        "loaded_at": loaded_at.isoformat(),
         "load_s": round(load_s, 1),
         "docs_per_s": round(documents / load_s),
     }

@@ -280,9 +280,10 @@ class RetroMatcher:
             if not requests:
                 continue
             started = time.perf_counter()
-            self.stats.waited += sum(started - r.asked for r in requests.values())
+            waited = sum(started - r.asked for r in requests.values())
             try:
-                found = await self.match_people({p: r.mark for p, r in requests.items()})
+                marks = {p: r.mark for p, r in requests.items()}
+                found = await self.match_people(marks, waited=waited)
             except Exception as exc:  # one batch's failure must not end retro-matching
                 for request in requests.values():
                     if not request.future.done():  # the requester may have given up
@@ -301,17 +302,21 @@ class RetroMatcher:
         """
         return (await self.match_people({person_id: unseen})).get(person_id, 0)
 
-    async def match_people(self, people: Mapping[str, tuple[int, int] | None]) -> dict[str, int]:
+    async def match_people(
+        self, people: Mapping[str, tuple[int, int] | None], *, waited: float = 0.0
+    ) -> dict[str, int]:
         """Search the history of ``people`` at once, publish their leads; return how many each.
 
         Args:
             people: person id -> (partition, offset) of their drop-out record: events matched
                 with it applied are left out (the live path published their leads).
+            waited: seconds they waited in the queue, summed (counted and logged).
 
         Raises:
             RetryGaveUp: the worker is stopping.
         """
         clock = _Clock()
+        clock.spent["waited"] = waited
         queries = [q for q in (self._query(p, mark) for p, mark in people.items()) if q]
         published = dict.fromkeys(people, 0)
         if queries:
