@@ -452,8 +452,11 @@ class EventArchive:
         """
         raise NotImplementedError
 
-    async def refresh(self) -> None:
-        """Make every acknowledged write searchable."""
+    async def refresh(self, keys: Iterable[str] | None = None) -> bool:
+        """Make every acknowledged write searchable (that a search for ``keys`` could find).
+
+        Returns whether every write is searchable now (``False``: only those of ``keys``).
+        """
         raise NotImplementedError
 
     async def delete_older_than(self, days: int, *, now: dt.datetime | None = None) -> list[str]:
@@ -483,6 +486,9 @@ def _doc_id(doc: Mapping[str, Any]) -> str:
     return f"{doc['source']}:{doc['event_id']}"
 
 
+#: Key digests of unrefreshed writes kept at most (~10 MB): past it, a search refreshes.
+_MAX_DIRTY_KEYS: Final = 100_000
+
 #: Stored fields a retro search filters on but never reads back.
 _UNREAD: Final = ["roster_seen"]
 
@@ -506,6 +512,9 @@ class ElasticsearchEventArchive(EventArchive):
         self._retrier = retrier or Retrier()
         #: Day indices this process wrote to since its last refresh (None: refresh the alias).
         self._dirty: set[str] | None = None
+        #: The key digests of those writes (None: too many to keep, or not known yet).
+        self._dirty_keys: set[str] | None = None
+        self.refreshes = 0
 
     @classmethod
     def connect(
@@ -549,6 +558,7 @@ class ElasticsearchEventArchive(EventArchive):
                 operations += [{"create": {"_index": index, "_id": _doc_id(doc)}}, doc]
                 if self._dirty is not None:
                     self._dirty.add(index)
+                self._note_keys(doc.get("block_keys", ()))
             items = await self._call(partial(self._client.bulk, operations=operations))
             retry = []
             for doc, entry in zip(pending, items["items"], strict=True):
@@ -574,24 +584,47 @@ class ElasticsearchEventArchive(EventArchive):
         except (ApiError, TransportError) as exc:
             raise request_error(exc) from exc
 
-    async def refresh(self) -> None:
+    def _note_keys(self, keys: Iterable[str]) -> None:
+        if self._dirty_keys is not None:
+            self._dirty_keys.update(keys)
+            if len(self._dirty_keys) > _MAX_DIRTY_KEYS:
+                self._dirty_keys = None  # bounded: the next search refreshes whatever it asks
+
+    async def refresh(self, keys: Iterable[str] | None = None) -> bool:
         """Make this process's writes searchable: the day indices it wrote to since last time.
 
         The first call refreshes the whole alias. Other processes' writes become searchable
-        by the indices' own refresh interval (5 s).
+        by the indices' own refresh interval (5 s). With ``keys`` (the digests a search is
+        about to ask for), nothing is refreshed when none of this process's writes since the
+        last refresh holds one of them: they cannot change the search's answer, and a refresh
+        while the live path writes took 5-10 s on a loaded machine.
         """
+        wanted = None if keys is None else set(keys)
+        if (
+            wanted is not None
+            and self._dirty_keys is not None
+            and wanted.isdisjoint(self._dirty_keys)
+        ):
+            return False
         dirty, self._dirty = self._dirty, set()
+        dirty_keys, self._dirty_keys = self._dirty_keys, set()
         if dirty is not None and not dirty:
-            return
+            return True
         target = self._alias if dirty is None else ",".join(sorted(dirty))
         quiet = self._client.options(ignore_status=404)
+        self.refreshes += 1
         try:
             await self._retrier.call(
                 lambda: self._call(partial(quiet.indices.refresh, index=target)), kind="index"
             )
         except BaseException:
             self._dirty = None if dirty is None else (self._dirty or set()) | dirty
+            if dirty_keys is None or self._dirty_keys is None:
+                self._dirty_keys = None
+            else:
+                self._note_keys(dirty_keys)
             raise
+        return True
 
     async def search(
         self,
@@ -782,8 +815,9 @@ class InMemoryEventArchive(EventArchive):
         for begin in range(0, len(hits), page_size):
             yield hits[begin : begin + page_size]
 
-    async def refresh(self) -> None:
+    async def refresh(self, keys: Iterable[str] | None = None) -> bool:
         """Nothing to refresh."""
+        return True
 
     async def delete_older_than(self, days: int, *, now: dt.datetime | None = None) -> list[str]:
         """Drop the expired day indices."""

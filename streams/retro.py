@@ -323,7 +323,7 @@ class RetroMatcher:
             if self._archiver is not None:
                 await self._archiver.settled()  # events matched before the drop-outs, archived
             clock.lap("settled")
-            await self._fresh()
+            await self._fresh({key for query in queries for key in query.keys})
             clock.lap("refreshed")
             await self._search(queries, published, clock)
         self._count(len(people), sum(published.values()), clock)
@@ -366,15 +366,15 @@ class RetroMatcher:
             " ".join(f"{k}={v:.3f}" for k, v in clock.spent.items()),
         )
 
-    async def _fresh(self) -> None:
-        """Refresh the archive, once for every person who asked while a refresh ran."""
+    async def _fresh(self, keys: set[str]) -> None:
+        """Refresh the archive for ``keys``, once for every batch that asked while one ran."""
         asked = time.monotonic()
         async with self._refresh_lock:
             if self._refreshed_from >= asked:
                 return  # a refresh begun after this request has completed meanwhile
             started = time.monotonic()
-            await self._archive.refresh()
-            self._refreshed_from = started
+            if await self._archive.refresh(keys):  # everything: later batches may skip theirs
+                self._refreshed_from = started
 
     def _leads_of(self, hits: Iterable[PeopleHit], published: dict[str, int]) -> list[Outgoing]:
         """Each event matched again once; the leads of the people it answers, counted each."""

@@ -146,6 +146,17 @@ async def test_the_adapter_answers_a_batch_as_one_search_per_person(
                 alone[q.name] = [d["event_id"] async for page in pages for d in page]
             assert together == alone
         assert alone == {"one": ["a3", "a2", "ab", "a1", "a0"], "two": ["ab", "b1", "b0"]}
+        # A write since the last refresh holds none of two's keys: two's search skips the
+        # refresh (it cannot change the answer); one's refreshes, and finds it at once.
+        late = event_record("a-late", one, "bank", occurred_at=_ago(now, 1))
+        await archive.write([archive_document(event_from_raw(late), late, digest="x")])
+        refreshes = archive.refreshes
+        assert await archive.refresh(keys["two"]) is False
+        assert archive.refreshes == refreshes
+        assert await archive.refresh(keys["one"]) is True
+        assert archive.refreshes == refreshes + 1
+        (page,) = [p async for p in archive.search_people(queries[:1], page_size=100)]
+        assert page[-1][0]["event_id"] == "a-late"
     finally:
         await archive.close()
         drop_event_archive(es, alias)
