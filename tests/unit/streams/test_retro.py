@@ -208,7 +208,7 @@ async def test_only_valid_drop_out_records_start_a_search() -> None:
 
     class Spy(RetroMatcher):
         async def match_people(
-            self, people: Mapping[str, tuple[int, int] | None]
+            self, people: Mapping[str, tuple[int, int] | None], *, waited: float = 0.0
         ) -> dict[str, int]:
             seen.extend(people)
             marks.extend(people.values())
