@@ -442,6 +442,7 @@ def main() -> None:
 
     def save(key: str, figures: dict[str, Any]) -> None:
         result[key] = figures
+        result[f"{key}_command"] = result["command"]  # each phase's own (phases run apart)
         say(f"retro bench: results in {write_json('retro.json', result)}")
 
     if "archive" in phases:

@@ -8,19 +8,21 @@ bounded, the batch's offsets held until it is archived: see ``streams/archiver.p
 
 **Retro-matching** (:class:`RetroMatcher`): the roster agent -- inside the consumer group, one
 owner per roster partition, offsets committed only after -- hands every valid ``dropped_out``
-record to :func:`retro_after_roster` once this worker's watchlist applied it. The person is
-queued (bounded, deduplicated while waiting); ``concurrency`` background loops take people one
-at a time: wait for this worker's archive writes queued or in flight, refresh, search the
-archive for the person's identifying keys (``connectors.event_archive.archived_keys``) among
-the events matched before their drop-out record was applied (``roster_seen``: the live path
-published the leads of the others), from the start of their trace window
-(``status_changed_at`` minus ``lookback``; point-in-time pages), rebuild each event, match it
-again with the live matcher (:meth:`matchers.matcher.Matcher.rematch`: the same candidates,
-model and rules as the stream and ``tracer reprocess``) and publish the person's leads to the
-``leads`` topic like the feed agent does. A page is matched, then the loop yields: live
-matching never waits for more than a page. Lead ids are deterministic, so a second drop-out
-record (an update: its search includes events the first one's trace already matched)
-duplicates nothing in Elasticsearch.
+record to :func:`request_retro` once this worker's watchlist applied it, and holds the batch's
+acknowledgement until those people were searched (it reads on meanwhile). The person is
+queued (bounded, deduplicated while waiting); ``concurrency`` background loops each take
+everyone waiting as one batch: wait for this worker's archive writes queued or in flight,
+refresh if those writes hold one of the batch's keys, search the archive once for all of them
+(``connectors.event_archive.people_query``: each person's identifying keys, among the events
+matched before their drop-out record was applied -- ``roster_seen``: the live path published
+the leads of the others -- from the start of their trace window, ``status_changed_at`` minus
+``lookback``; point-in-time pages; each hit names the people it answers), rebuild each event,
+match it again once with the live matcher (:meth:`matchers.matcher.Matcher.rematch`: the same
+candidates, model and rules as the stream and ``tracer reprocess``) and publish the leads of
+the people it answers to the ``leads`` topic like the feed agent does. A page is matched, then
+the loop yields: live matching never waits for more than a page. Lead ids are deterministic,
+so a second drop-out record (an update: its search includes events the first one's trace
+already matched) duplicates nothing in Elasticsearch.
 """
 
 from __future__ import annotations
