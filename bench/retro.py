@@ -356,8 +356,15 @@ def _measure(
 def _live_backlog(world: Any, count: int) -> list[dict[str, Any]]:
     """``count`` of the world's events as new ones occurring now (matched live, archived)."""
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    raws = [raw for raw, _ in _parsed(world)][:count]
-    return [raw | {"event_id": f"{raw['event_id']}-live", "occurred_at": now} for raw in raws]
+    raws = [raw for raw, _ in _parsed(world)]
+    return [
+        raws[n % len(raws)]
+        | {
+            "event_id": f"{raws[n % len(raws)]['event_id']}-live{n // len(raws)}",
+            "occurred_at": now,
+        }
+        for n in range(count)
+    ]
 
 
 def _forget(client: Elasticsearch, alias: str, live: list[dict[str, Any]]) -> None:
@@ -425,6 +432,7 @@ def main() -> None:
     parser.add_argument(
         "--burst-events", type=int, default=30_000, help="feed backlog during a retro burst"
     )
+    parser.add_argument("--tag", default="", help="retro figures saved as retro_<tag>")
     parser.add_argument(
         "--partial-ok", action="store_true", help="reuse a history whose load was stopped short"
     )
@@ -450,7 +458,8 @@ def main() -> None:
     if "history" in phases and "retro" not in phases:
         retro_phase(workdir, args, lambda figures: None, measure=False)
     if "retro" in phases:
-        retro_phase(workdir, args, lambda figures: save("retro", figures))
+        key = f"retro_{args.tag}" if args.tag else "retro"
+        retro_phase(workdir, args, lambda figures: save(key, figures))
 
 
 if __name__ == "__main__":
