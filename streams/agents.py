@@ -34,7 +34,7 @@ from matchers.native import is_active as matchers_compiled
 from streams.archiver import EventArchiver
 from streams.parts import Pipeline
 from streams.pipeline import dead_letter_message, origin_of
-from streams.retro import request_retro
+from streams.retro import retro_after_roster
 
 __all__ = ["register_agents", "request_stop"]
 
@@ -139,16 +139,9 @@ def _hold_ack(p: Pipeline, archiver: EventArchiver, ticket: int, event: Any) -> 
     through the consumer once the bulk is in -- unless a rebalance or a stop came in between:
     then the batch stays uncommitted and is read again (create-only documents).
     """
-    acknowledge = _later_ack(p, event)
-    if acknowledge is not None and archiver.when_written(ticket, acknowledge) != "written":
-        event.message.acked = True  # pending: the writer acknowledges; failed: read again later
-
-
-def _later_ack(p: Pipeline, event: Any) -> Callable[[], None] | None:
-    """What acknowledges ``event`` later: nothing once stopping or after a rebalance."""
     message = getattr(event, "message", None)
     if message is None:
-        return None
+        return
     generation = getattr(message, "generation_id", None)
 
     def acknowledge() -> None:
@@ -157,24 +150,8 @@ def _later_ack(p: Pipeline, event: Any) -> Callable[[], None] | None:
         message.acked = False
         p.app.consumer.ack(message)
 
-    return acknowledge
-
-
-def _hold_ack_until(p: Pipeline, event: Any, work: asyncio.Future[None]) -> None:
-    """Keep the roster batch's acknowledgement back until ``work`` (its retro searches) ends.
-
-    Failed or stopped, the batch stays unacknowledged and is read again after the restart.
-    """
-    acknowledge = _later_ack(p, event)
-    if acknowledge is None:
-        return
-    event.message.acked = True  # the stream's own ack now does nothing (_keep_uncommitted)
-
-    def done(finished: asyncio.Future[None]) -> None:
-        if not finished.cancelled() and finished.exception() is None:
-            acknowledge()
-
-    work.add_done_callback(done)
+    if archiver.when_written(ticket, acknowledge) != "written":
+        message.acked = True  # pending: the writer acknowledges; failed: read again later
 
 
 async def _roster_verdicts(p: Pipeline, records: Iterable[Any], event: Any) -> None:
@@ -201,9 +178,33 @@ async def _roster_verdicts(p: Pipeline, records: Iterable[Any], event: Any) -> N
             )
     await p.publisher.publish(p.deadletter, letters, role="deadletter")
     if p.retro is not None:  # new drop-outs: their history, before the offsets move
-        searched = await request_retro(p.retro, valid, p.stopping)
+        searched = await retro_after_roster(p.retro, valid, p.stopping)
         if searched is not None:  # read on meanwhile: the next drop-outs join the queue
             _hold_ack_until(p, event, searched)
+
+
+def _hold_ack_until(p: Pipeline, event: Any, work: asyncio.Future[None]) -> None:
+    """Keep the roster batch's acknowledgement back until ``work`` (its retro searches) ends.
+
+    As :func:`_hold_ack` does for the archive: marked ``acked`` now, the stream's own ack does
+    nothing, and ``work``'s end acknowledges it through the consumer -- unless it failed or
+    was stopped, or a rebalance came in between: then the batch is read again.
+    """
+    message = getattr(event, "message", None)
+    if message is None:
+        return
+    generation = getattr(message, "generation_id", None)
+    message.acked = True
+
+    def done(finished: asyncio.Future[None]) -> None:
+        if finished.cancelled() or finished.exception() is not None or p.stopping.is_set():
+            return
+        if generation != getattr(p.app, "consumer_generation_id", None):
+            return
+        message.acked = False
+        p.app.consumer.ack(message)
+
+    work.add_done_callback(done)
 
 
 def _register_retro(p: Pipeline) -> None:

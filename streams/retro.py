@@ -8,7 +8,7 @@ bounded, the batch's offsets held until it is archived: see ``streams/archiver.p
 
 **Retro-matching** (:class:`RetroMatcher`): the roster agent -- inside the consumer group, one
 owner per roster partition, offsets committed only after -- hands every valid ``dropped_out``
-record to :func:`request_retro` once this worker's watchlist applied it, and holds the batch's
+record to :func:`retro_after_roster` once this worker's watchlist applied it, and holds the batch's
 acknowledgement until those people were searched (it reads on meanwhile). The person is
 queued (bounded, deduplicated while waiting); ``concurrency`` background loops each take
 everyone waiting as one batch: wait for this worker's archive writes queued or in flight,
@@ -60,7 +60,6 @@ __all__ = [
     "RetroPort",
     "RetroStats",
     "dropped_out_person",
-    "request_retro",
     "retro_after_roster",
 ]
 
@@ -428,7 +427,7 @@ def dropped_out_person(value: bytes | None) -> str | None:
     return person_id if isinstance(person_id, str) and person_id else None
 
 
-async def request_retro(
+async def retro_after_roster(
     retro: RetroMatcher, records: Iterable[tuple[int, int, bytes | None]], stop: asyncio.Event
 ) -> asyncio.Future[None] | None:
     """Queue every person the valid roster ``records`` made ``dropped_out``; don't wait.
@@ -478,16 +477,3 @@ async def _searched(
         len(people),
         sum(r for r in results if isinstance(r, int)),
     )
-
-
-async def retro_after_roster(
-    retro: RetroMatcher, records: Iterable[tuple[int, int, bytes | None]], stop: asyncio.Event
-) -> None:
-    """:func:`request_retro`, then wait until the people were searched.
-
-    Raises:
-        RetryGaveUp: the worker is stopping.
-    """
-    searched = await request_retro(retro, records, stop)
-    if searched is not None:
-        await until_stopped(searched, stop)

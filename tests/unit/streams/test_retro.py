@@ -27,7 +27,6 @@ from streams.retro import (
     ArchivingMatcher,
     RetroMatcher,
     dropped_out_person,
-    request_retro,
     retro_after_roster,
 )
 from tests.unit.matchers.test_matcher import event_record, roster_record, synthetic_world
@@ -224,7 +223,9 @@ async def test_only_valid_drop_out_records_start_a_search() -> None:
         (0, 3, b'{"person_id": "p2", "status": "active"}'),
     ]
     try:
-        await asyncio.wait_for(retro_after_roster(spy, values, asyncio.Event()), 2)
+        searched = await retro_after_roster(spy, values, asyncio.Event())
+        assert searched is not None
+        await asyncio.wait_for(searched, 2)
     finally:
         runner.cancel()
     assert seen == ["p1"]
@@ -292,7 +293,7 @@ async def test_drop_outs_arriving_together_are_one_search_each_with_exactly_its_
     retro = RetroMatcher(matcher, archive, published)
     runner = asyncio.ensure_future(retro.run())
     try:
-        searched = await request_retro(retro, records, asyncio.Event())
+        searched = await retro_after_roster(retro, records, asyncio.Event())
         assert searched is not None
         await asyncio.wait_for(searched, 10)
     finally:
