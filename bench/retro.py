@@ -1,25 +1,28 @@
 """Benchmark: retro-matching on the local stack, and what archiving costs the live pipeline.
 
-    python -m bench.retro [--history 1000000] [--base-events 200000] [--dropouts 100]
-                          [--throughput-events 60000] [--phases archive,retro] [--keep]
+    python -m bench.retro [--history 1000000,5000000] [--base-events 40000] [--dropouts 100]
+                          [--throughput-events 20000] [--burst-events 30000]
+                          [--phases archive,retro | history] [--keep] [--drop-history]
 
-Two phases, each on its own topic prefix / consumer group / leads alias / archive alias:
+Phases, each on its own topic prefix / consumer group / leads alias / archive alias:
 
 1. **archive**: the live pipeline's sustained events/s (backlog published first, one ``tracer
    worker``, from "watchlist ready" to zero lag on the feeds and the leads topic, as bench.e2e
    measures it) with ``TRACER_EVENT_ARCHIVE=false`` then ``true``, on the same Hainan-mix
    events, in one run; the ratio is the archive's cost.
-2. **retro**: a Hainan-mix world (2,000 watched) of ``--base-events`` events is dated uniformly
-   over the last 89 days and bulk-loaded straight into the archive's day indices, repeated with
-   fresh event ids until ``--history`` documents are archived (the repeats leave out the
-   measured people's own events, so each of them has their true history once, amid more
-   namesakes and neighbours). The roster is published with ``--dropouts`` watched people
-   ``active``; a worker starts (its initial roster search of every dropped-out person is timed
-   apart and awaited). Then the drop-outs are published to the roster topic, 10 a second, each
-   with ``status_changed_at`` now; a poller searches the leads alias every 100 ms. Latency of
-   a drop-out = the time its last historical lead (the leads retro-matching must find, computed
-   beforehand by the same archive search and ``Matcher.rematch`` in this process) is
-   searchable - the time its record was published. It includes the leads index's 1 s refresh.
+2. **retro**: for each ``--history`` size, a history of that many archive documents
+   (bench/retro_history.py: a Hainan-mix world of ``--base-events`` events, 2,000 watched,
+   dated over the last 89 days and repeated as other people; the measured people's own events
+   once; loaded in minutes and reused by later runs, ``--phases history`` loads only). The
+   roster is published with the measured people ``active``; a worker starts. Then
+   ``--dropouts`` of them drop out, 10 a second, each with ``status_changed_at`` now; a poller
+   searches the leads alias every 100 ms. Latency of a drop-out = the time its last historical
+   lead (the leads retro-matching must find, computed beforehand by the same archive search
+   and ``Matcher.rematch`` in this process) is searchable - the time its record was published.
+   It includes the leads index's 1 s refresh. Where that time goes per drop-out is read from
+   the worker's ``retro batch:`` log lines (bench/retro_measure.py). Then a feed backlog of
+   ``--burst-events`` is published and the live pipeline's events/s is read quiet, during a
+   burst of as many more drop-outs, and quiet again: does retro stall live matching?
 
 Results go to ``bench/results/retro.json``.
 """
@@ -29,29 +32,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import multiprocessing
-import random
 import re
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from elasticsearch import Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
-from rich.progress import Progress
 
 from bench.common import environment, write_json
 from bench.e2e import Slice, _count, _lines, _publish, _quantiles
+from bench.retro_history import HistorySpec, load_or_reuse
+from bench.retro_measure import breakdown, live_rate_during_burst
 from connectors.event_archive import (
     ElasticsearchEventArchive,
-    archive_document,
     day_index_name,
     drop_event_archive,
-    ensure_event_archive,
     key_digest,
     rebuild_event,
     searched_key,
@@ -59,14 +58,10 @@ from connectors.event_archive import (
 from connectors.kafka import ConsumerLagProbe
 from connectors.lead_index import ensure_district_index
 from contract import FEED_TOPICS
-from matchers.errors import InvalidRecord
-from matchers.leads import event_digest
-from matchers.records import event_from_raw
 from matchers.scoring.modelfile import default_model
 from matchers.watchlist.blocking import person_block_keys
 from matchers.watchlist.matcher import Matcher
 from simulator import SimulationConfig, build_world
-from simulator.population import is_valid_resident_id, resident_id_check_char
 from tracer.settings import TracerSettings
 
 __all__ = ["main"]
@@ -91,6 +86,9 @@ class ArchiveSlice(Slice):
             "TRACER_EVENT_ARCHIVE": "true" if archive else "false",
             "TRACER_EVENT_ARCHIVE_ALIAS": self.archive_alias,
         }
+
+    def worker_log(self) -> str:
+        return (self.workdir / f"{self.name}-worker0.log").read_text(errors="replace")
 
     def stop(self, *, keep: bool) -> None:
         super().stop(keep=keep)
@@ -136,110 +134,6 @@ def archive_phase(workdir: Path, count: int, *, keep: bool) -> dict[str, Any]:
             s.stop(keep=keep)
     out["on_over_off"] = round(out["on"]["events_per_s"] / out["off"]["events_per_s"], 3)
     return out
-
-
-_DIGITS = re.compile(r"\d+")
-
-
-def _other_person(raw: dict[str, Any], copy: int) -> dict[str, Any]:
-    """The event as another person's: same name and birth date, other id, phone and house.
-
-    A history of ``copy`` re-dated repeats of one day would repeat each id and phone ``copy``
-    times, which no real history does: ids and phones identify. The copy keeps the name and
-    birth date (namesakes and birthday-mates do grow with the history) and gets its own id
-    (sequence digits moved, check character made again when the original was valid), phone
-    (last four digits) and house number.
-    """
-    out = dict(raw)
-    id_number = raw.get("id_number")
-    if isinstance(id_number, str) and len(id_number) == 18 and id_number[14:17].isdigit():
-        body = id_number[:14] + f"{(int(id_number[14:17]) + 37 * copy) % 1000:03d}"
-        check = is_valid_resident_id(id_number)
-        out["id_number"] = body + (resident_id_check_char(body) if check else id_number[17])
-    phone = raw.get("phone")
-    if isinstance(phone, str):
-        digits = [i for i, c in enumerate(phone) if c.isdigit()][-4:]
-        if len(digits) == 4:
-            tail = f"{(int(''.join(phone[i] for i in digits)) + 7919 * copy) % 10000:04d}"
-            chars = list(phone)
-            for i, c in zip(digits, tail, strict=True):
-                chars[i] = c
-            out["phone"] = "".join(chars)
-    for name in ("address", "registered_address"):
-        value = raw.get(name)
-        if isinstance(value, str):
-            out[name] = _DIGITS.sub(lambda m: str(int(m.group()) + 1000 * copy), value, count=1)
-    return out
-
-
-_BASE: list[tuple[dict[str, Any], str | None]] = []  # the world's events, for the pool's forks
-
-
-def _chunk(job: tuple[int, int, int, str, float, frozenset[str]]) -> tuple[bytes, int]:
-    """One bulk body (NDJSON) of archive documents: ``_BASE[start:stop]`` as copy ``copy``."""
-    copy, start, stop, alias, now_ts, measured = job
-    rng = random.Random(copy * 1_000_003 + start)
-    span = int((LOOKBACK - dt.timedelta(days=1)).total_seconds())
-    now = dt.datetime.fromtimestamp(now_ts, dt.UTC)
-    lines: list[bytes] = []
-    made = 0
-    for raw, person_id in _BASE[start:stop]:
-        if copy and person_id in measured:
-            continue  # the measured people's own history once
-        when = now - dt.timedelta(seconds=rng.randrange(600, span))
-        dated = (raw if not copy else _other_person(raw, copy)) | {
-            "occurred_at": when.isoformat(timespec="seconds")
-        }
-        if copy:
-            dated["event_id"] = f"{raw.get('event_id')}-r{copy}"
-        try:
-            record = event_from_raw(dated)
-        except InvalidRecord:
-            continue
-        doc = archive_document(record, dated, digest=event_digest(dated))
-        action = {"create": {"_index": day_index_name(alias, record.occurred_at)}}
-        action["create"]["_id"] = f"{record.source}:{record.event_id}"
-        lines += [orjson.dumps(action), orjson.dumps(doc)]
-        made += 1
-    return b"\n".join(lines) + b"\n", made
-
-
-def _jobs(
-    alias: str, now: dt.datetime, measured: frozenset[str]
-) -> Iterator[tuple[int, int, int, str, float, frozenset[str]]]:
-    """Chunks of the world's events, copy after copy, without end (ids unique throughout)."""
-    step = 2000
-    copy = 0
-    while True:
-        for start in range(0, len(_BASE), step):
-            yield copy, start, start + step, alias, now.timestamp(), measured
-        copy += 1
-
-
-def _load_history(
-    client: Elasticsearch,
-    jobs: Iterator[tuple[int, int, int, str, float, frozenset[str]]],
-    *,
-    goal: int,
-    loaded: int,
-) -> tuple[int, float]:
-    """Archive documents from ``jobs`` until ``goal`` (bulks built by a pool of two)."""
-    started = time.perf_counter()
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(2) as pool, Progress() as progress:
-        task = progress.add_task(f"archive history to {goal:,}", total=goal, completed=loaded)
-        for body, made in pool.imap(_chunk, jobs):
-            # NDJSON built in the pool: sent as it is.
-            response = client.bulk(operations=cast(Any, body), filter_path="errors,items.*.error")
-            if response.get("errors"):
-                items = response.get("items", [])
-                say(f"retro bench: documents refused, e.g. {items[:1]}")
-            loaded += made
-            progress.update(task, completed=loaded)
-            if loaded >= goal:
-                break  # chunks built ahead are dropped: their ids are never used again
-        pool.terminate()
-    return loaded, time.perf_counter() - started
 
 
 async def _expected(
@@ -308,12 +202,15 @@ class DropOutPoller(threading.Thread):
             self.halt.wait(0.1)
 
 
-def retro_phase(workdir: Path, args: argparse.Namespace, save: Any) -> dict[str, Any]:
+def retro_phase(
+    workdir: Path, args: argparse.Namespace, save: Any, *, measure: bool = True
+) -> dict[str, Any]:
     """p50/p99 from a drop-out published to its last historical lead searchable, per size.
 
-    The history grows through ``--history`` (sizes, ascending) in one archive alias; at each
-    size a fresh slice (topics, group, leads alias) measures 100 new drop-outs, so the curve
-    is one history at several sizes. ``save`` is called with the figures after each size.
+    Each ``--history`` size is its own history (bench/retro_history.py: loaded in minutes,
+    reused by the next run); at each size a fresh slice (topics, group, leads alias) measures
+    ``--dropouts`` new drop-outs among the same candidates. ``save`` is called with the
+    figures after each size.
     """
     world = build_world(
         SimulationConfig(
@@ -326,44 +223,39 @@ def retro_phase(workdir: Path, args: argparse.Namespace, save: Any) -> dict[str,
         r["person_id"]
         for r in world.roster
         if r["status"] == "dropped_out" and r["person_id"] in with_events
-    ][: args.dropouts * 2 * len(sizes)]
-    measured = frozenset(candidates)
-    _BASE[:] = _parsed(world)
-    alias = f"events-bench-retro-{int(time.time())}"
+    ][: args.dropouts * 2]
+    base = _parsed(world)
     client = Elasticsearch(
         TracerSettings().elasticsearch_url,
         request_timeout=300,
         serializers={OrjsonSerializer.mimetype: OrjsonSerializer()},
     )
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     out: dict[str, Any] = {"base_events": args.base_events, "sizes": {}}
     started = time.monotonic()
-    try:
-        ensure_event_archive(client, alias)
-        for days in range(LOOKBACK.days + 1):  # the day indices first: creating one is slow
-            name = day_index_name(alias, (now - dt.timedelta(days=days)).isoformat())
-            client.options(ignore_status=400).indices.create(index=name)
-        jobs = _jobs(alias, now, measured)
-        loaded = 0
-        for n, size in enumerate(sizes):
-            # Bulk loading without refreshes, then the template's interval back for the run.
-            client.indices.put_settings(index=alias, settings={"refresh_interval": "-1"})
-            loaded, load_s = _load_history(client, jobs, goal=size, loaded=loaded)
-            client.indices.put_settings(index=alias, settings={"refresh_interval": "5s"})
-            client.indices.refresh(index=alias)
-            archived = int(client.count(index=alias)["count"])
-            say(f"retro bench: {archived:,} events archived ({load_s:.0f}s more)")
-            people = candidates[n * 2 * args.dropouts : (n + 1) * 2 * args.dropouts]
-            figures = _measure(workdir, world, people=people, alias=alias, client=client, args=args)
-            out["sizes"][str(archived)] = {"load_s": round(load_s, 1), **figures}
-            save(out)
-            if time.monotonic() - started > args.minutes * 60:
-                say("retro bench: out of time; larger sizes left out")
-                break
-        return out
-    finally:
-        if not args.keep:
-            drop_event_archive(client, alias)
+    for size in sizes:
+        spec = HistorySpec(size, args.base_events, seed=5, measured=len(candidates))
+        history = load_or_reuse(
+            client, spec, base, set(candidates), senders=args.senders, partial_ok=args.partial_ok
+        )
+        say(
+            f"retro bench: {history['documents']:,} events archived in {history['alias']}"
+            f" ({'reused' if history['reused'] else 'loaded'}: {history['docs_per_s']:,} docs/s)"
+        )
+        if not measure:
+            continue  # --phases history: loaded for a later run
+        try:
+            figures = _measure(
+                workdir, world, people=candidates, alias=spec.alias, client=client, args=args
+            )
+        finally:
+            if args.drop_history:
+                drop_event_archive(client, spec.alias)
+        out["sizes"][str(history["documents"])] = {"history": history, **figures}
+        save(out)
+        if time.monotonic() - started > args.minutes * 60:
+            say("retro bench: out of time; larger sizes left out")
+            break
+    return out
 
 
 def _parsed(world: Any) -> list[tuple[dict[str, Any], str | None]]:
@@ -389,6 +281,7 @@ def _measure(
 ) -> dict[str, Any]:
     """One worker, ``--dropouts`` of ``people`` dropping out 10 a second; latency quantiles."""
     s = ArchiveSlice("retro", workdir, archive=True, alias=alias)
+    live: list[dict[str, Any]] = []
     try:
         # Who drops out: the people with at least one lead to find (decided beforehand), then
         # their leads again against exactly the roster the worker will hold.
@@ -423,16 +316,68 @@ def _measure(
         poller.join(timeout=300)
         poller.halt.set()
         latencies = sorted(poller.done[p] - sent[p] for p in chosen if p in poller.done)
-        result = {
+        result: dict[str, Any] = {
             "dropouts": len(chosen),
             "completed": len(latencies),
             "leads_expected": sum(len(v) for v in expected.values()),
             **_quantiles(latencies),
         }
         say(f"retro bench: drop-out to last lead searchable {result}")
+        mean = sum(latencies) / len(latencies) if latencies else 0.0
+        result["breakdown"] = breakdown(s.worker_log(), mean)
+        say(f"retro bench: per drop-out {result['breakdown']}")
+        if args.burst_events:
+            rest = [p for p in people if p not in set(chosen)][: args.dropouts]
+            drops = [
+                r | {"status_changed_at": dropped_at}
+                for r in world.roster
+                if r["person_id"] in set(rest)
+            ]
+            live = _live_backlog(world, args.burst_events)
+            _publish(s, [], [orjson.dumps(raw) for raw in live])
+            searched = len(chosen) + len(drops)
+
+            def burst() -> None:
+                _send_dropouts(s, drops)
+                deadline = time.monotonic() + 120
+                while _people_searched(s) < searched and time.monotonic() < deadline:
+                    time.sleep(0.1)
+
+            result["live_during_burst"] = live_rate_during_burst(s, burst)
+            result["live_during_burst"]["dropouts"] = len(drops)
+            say(f"retro bench: live matching during a retro burst {result['live_during_burst']}")
         return result
     finally:
         s.stop(keep=args.keep)
+        if live:  # the backlog's archive documents out of the reused history again
+            _forget(client, alias, live)
+
+
+def _live_backlog(world: Any, count: int) -> list[dict[str, Any]]:
+    """``count`` of the world's events as new ones occurring now (matched live, archived)."""
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    raws = [raw for raw, _ in _parsed(world)]
+    return [
+        raws[n % len(raws)]
+        | {
+            "event_id": f"{raws[n % len(raws)]['event_id']}-live{n // len(raws)}",
+            "occurred_at": now,
+        }
+        for n in range(count)
+    ]
+
+
+def _forget(client: Elasticsearch, alias: str, live: list[dict[str, Any]]) -> None:
+    index = day_index_name(alias, live[0]["occurred_at"])
+    ids = [f"{raw.get('source')}:{raw['event_id']}" for raw in live]
+    for start in range(0, len(ids), 5000):
+        ops = [{"delete": {"_index": index, "_id": i}} for i in ids[start : start + 5000]]
+        client.bulk(operations=ops, refresh=False)
+    client.indices.refresh(index=alias)
+
+
+def _people_searched(s: Slice) -> int:
+    return sum(int(n) for n in re.findall(r"retro batch: people=(\d+)", s.worker_log()))
 
 
 def _commit_roster_end(s: Slice) -> None:
@@ -483,6 +428,17 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=60, help="no larger size after this")
     parser.add_argument("--phases", default="archive,retro")
     parser.add_argument("--keep", action="store_true", help="keep topics and indices")
+    parser.add_argument("--senders", type=int, default=3, help="history bulks in flight")
+    parser.add_argument(
+        "--burst-events", type=int, default=30_000, help="feed backlog during a retro burst"
+    )
+    parser.add_argument("--tag", default="", help="retro figures saved as retro_<tag>")
+    parser.add_argument(
+        "--partial-ok", action="store_true", help="reuse a history whose load was stopped short"
+    )
+    parser.add_argument(
+        "--drop-history", action="store_true", help="delete the loaded histories (else reused)"
+    )
     args = parser.parse_args()
     workdir = Path("out/bench-retro")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -494,12 +450,16 @@ def main() -> None:
 
     def save(key: str, figures: dict[str, Any]) -> None:
         result[key] = figures
+        result[f"{key}_command"] = result["command"]  # each phase's own (phases run apart)
         say(f"retro bench: results in {write_json('retro.json', result)}")
 
     if "archive" in phases:
         save("archive", archive_phase(workdir, args.throughput_events, keep=args.keep))
+    if "history" in phases and "retro" not in phases:
+        retro_phase(workdir, args, lambda figures: None, measure=False)
     if "retro" in phases:
-        retro_phase(workdir, args, lambda figures: save("retro", figures))
+        key = f"retro_{args.tag}" if args.tag else "retro"
+        retro_phase(workdir, args, lambda figures: save(key, figures))
 
 
 if __name__ == "__main__":

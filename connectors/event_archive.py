@@ -63,6 +63,8 @@ __all__ = [
     "ElasticsearchEventArchive",
     "EventArchive",
     "InMemoryEventArchive",
+    "PeopleHit",
+    "PersonQuery",
     "archive_document",
     "archive_mappings",
     "archived_keys",
@@ -73,6 +75,7 @@ __all__ = [
     "event_archive_template",
     "expired_indices",
     "key_digest",
+    "people_query",
     "rebuild_event",
     "roster_marks",
     "searched_key",
@@ -369,6 +372,54 @@ class ArchiveReport:
     rejected: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class PersonQuery:
+    """One person's archive search: their key digests, from ``since``, unseen by ``unseen``.
+
+    Attributes:
+        name: who asks (the person id): each hit says which queries of a batch it answers.
+        keys: the person's searched key digests (:func:`key_digest` of :func:`searched_key`).
+        since: ISO instant: events that occurred at or after it.
+        unseen: (partition, offset) of their drop-out record: only events matched before it
+            was applied (:func:`unseen_by`); ``None``: every event.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    since: str
+    unseen: tuple[int, int] | None = None
+
+
+def people_query(queries: Sequence[PersonQuery]) -> dict[str, Any]:
+    """The one filter query of a batch of people's searches, each clause named (pure).
+
+    A hit's ``matched_queries`` names the people it answers: one request per batch, however
+    many people, instead of one per person (each fanning out over every day index).
+
+    Example:
+        >>> people_query([PersonQuery("p1", ("k1",), "2026-01-01T00:00:00+00:00")])["bool"][
+        ...     "filter"][0]["bool"]["should"][0]["bool"]["_name"]
+        'p1'
+    """
+    clauses = []
+    for query in queries:
+        wanted = sorted(set(query.keys))
+        if not wanted:
+            continue
+        filters: list[dict[str, Any]] = [
+            {"terms": {"block_keys": wanted}},
+            {"range": {"occurred_at": {"gte": query.since}}},
+        ]
+        if query.unseen is not None:
+            filters.append(unseen_by(*query.unseen))
+        clauses.append({"bool": {"filter": filters, "_name": query.name}})
+    return {"bool": {"filter": [{"bool": {"should": clauses, "minimum_should_match": 1}}]}}
+
+
+#: One hit of a batch search: the document and the people (query names) it answers.
+PeopleHit = tuple[dict[str, Any], frozenset[str]]
+
+
 class EventArchive:
     """The port: what the worker and retro-matching need of the archive."""
 
@@ -392,8 +443,20 @@ class EventArchive:
         """
         raise NotImplementedError
 
-    async def refresh(self) -> None:
-        """Make every acknowledged write searchable."""
+    def search_people(
+        self, queries: Sequence[PersonQuery], *, page_size: int, max_events: int
+    ) -> AsyncIterator[list[PeopleHit]]:
+        """Yield pages of the documents answering any of ``queries``, each with whom it answers.
+
+        Oldest first; at most ``max_events`` documents in all.
+        """
+        raise NotImplementedError
+
+    async def refresh(self, keys: Iterable[str] | None = None) -> bool:
+        """Make every acknowledged write searchable (that a search for ``keys`` could find).
+
+        Returns whether every write is searchable now (``False``: only those of ``keys``).
+        """
         raise NotImplementedError
 
     async def delete_older_than(self, days: int, *, now: dt.datetime | None = None) -> list[str]:
@@ -404,6 +467,15 @@ class EventArchive:
         """Release the client."""
 
 
+def _answers(doc: Mapping[str, Any], query: PersonQuery) -> bool:
+    """The twin's :func:`people_query` clause for one document and one person."""
+    return (
+        not set(query.keys).isdisjoint(doc["block_keys"])
+        and dt.datetime.fromisoformat(doc["occurred_at"]) >= dt.datetime.fromisoformat(query.since)
+        and (query.unseen is None or not _seen(doc.get("roster_seen", ()), *query.unseen))
+    )
+
+
 def _seen(marks: Iterable[int], partition: int, offset: int) -> bool:
     """The twin's :func:`unseen_by`, negated: a mark past ``offset`` in ``partition``."""
     base = partition << _PARTITION_SHIFT
@@ -412,6 +484,17 @@ def _seen(marks: Iterable[int], partition: int, offset: int) -> bool:
 
 def _doc_id(doc: Mapping[str, Any]) -> str:
     return f"{doc['source']}:{doc['event_id']}"
+
+
+#: Key digests of unrefreshed writes kept at most (~10 MB): past it, a search refreshes.
+_MAX_DIRTY_KEYS: Final = 100_000
+
+#: Stored fields a retro search filters on but never reads back.
+_UNREAD: Final = ["roster_seen"]
+
+
+def _people_hits(hits: Iterable[Mapping[str, Any]]) -> list[PeopleHit]:
+    return [(hit["_source"], frozenset(hit.get("matched_queries", ()))) for hit in hits]
 
 
 class ElasticsearchEventArchive(EventArchive):
@@ -429,6 +512,9 @@ class ElasticsearchEventArchive(EventArchive):
         self._retrier = retrier or Retrier()
         #: Day indices this process wrote to since its last refresh (None: refresh the alias).
         self._dirty: set[str] | None = None
+        #: The key digests of those writes (None: too many to keep, or not known yet).
+        self._dirty_keys: set[str] | None = None
+        self.refreshes = 0
 
     @classmethod
     def connect(
@@ -472,6 +558,7 @@ class ElasticsearchEventArchive(EventArchive):
                 operations += [{"create": {"_index": index, "_id": _doc_id(doc)}}, doc]
                 if self._dirty is not None:
                     self._dirty.add(index)
+                self._note_keys(doc.get("block_keys", ()))
             items = await self._call(partial(self._client.bulk, operations=operations))
             retry = []
             for doc, entry in zip(pending, items["items"], strict=True):
@@ -497,24 +584,47 @@ class ElasticsearchEventArchive(EventArchive):
         except (ApiError, TransportError) as exc:
             raise request_error(exc) from exc
 
-    async def refresh(self) -> None:
+    def _note_keys(self, keys: Iterable[str]) -> None:
+        if self._dirty_keys is not None:
+            self._dirty_keys.update(keys)
+            if len(self._dirty_keys) > _MAX_DIRTY_KEYS:
+                self._dirty_keys = None  # bounded: the next search refreshes whatever it asks
+
+    async def refresh(self, keys: Iterable[str] | None = None) -> bool:
         """Make this process's writes searchable: the day indices it wrote to since last time.
 
         The first call refreshes the whole alias. Other processes' writes become searchable
-        by the indices' own refresh interval (5 s).
+        by the indices' own refresh interval (5 s). With ``keys`` (the digests a search is
+        about to ask for), nothing is refreshed when none of this process's writes since the
+        last refresh holds one of them: they cannot change the search's answer, and a refresh
+        while the live path writes took 5-10 s on a loaded machine.
         """
+        wanted = None if keys is None else set(keys)
+        if (
+            wanted is not None
+            and self._dirty_keys is not None
+            and wanted.isdisjoint(self._dirty_keys)
+        ):
+            return False
         dirty, self._dirty = self._dirty, set()
+        dirty_keys, self._dirty_keys = self._dirty_keys, set()
         if dirty is not None and not dirty:
-            return
+            return True
         target = self._alias if dirty is None else ",".join(sorted(dirty))
         quiet = self._client.options(ignore_status=404)
+        self.refreshes += 1
         try:
             await self._retrier.call(
                 lambda: self._call(partial(quiet.indices.refresh, index=target)), kind="index"
             )
         except BaseException:
             self._dirty = None if dirty is None else (self._dirty or set()) | dirty
+            if dirty_keys is None or self._dirty_keys is None:
+                self._dirty_keys = None
+            else:
+                self._note_keys(dirty_keys)
             raise
+        return True
 
     async def search(
         self,
@@ -527,30 +637,34 @@ class ElasticsearchEventArchive(EventArchive):
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Yield pages of the documents sharing a key digest, from ``since`` on (oldest first).
 
+        One person's :meth:`search_people`.
+        """
+        query = PersonQuery("one", tuple(keys), since, unseen)
+        async for page in self.search_people([query], page_size=page_size, max_events=max_events):
+            yield [doc for doc, _ in page]
+
+    async def search_people(
+        self, queries: Sequence[PersonQuery], *, page_size: int = 1000, max_events: int = 100_000
+    ) -> AsyncIterator[list[PeopleHit]]:
+        """Yield pages of the documents answering any of ``queries`` (:func:`people_query`).
+
         One plain search when the result fits a page, else one point in time over the alias,
         ``search_after`` pages of ``page_size``, at most ``max_events`` documents (more is
-        logged: the person's search was cut short). Filters only (no scoring), so each day
-        index answers from its inverted index: the cost follows the person's hits, not the
-        history's size.
+        logged: the search was cut short). Filters only (no scoring), so each day index
+        answers from its inverted index: the cost follows the people's hits, not the
+        history's size; ``_source`` leaves out ``roster_seen`` (filtered on, never read).
         """
-        wanted = sorted(set(keys))
-        if not wanted:
+        if not any(query.keys for query in queries):
             return
-        clauses: list[dict[str, Any]] = [
-            {"terms": {"block_keys": wanted}},
-            {"range": {"occurred_at": {"gte": since}}},
-        ]
-        if unseen is not None:
-            clauses.append(unseen_by(*unseen))
-        query = {"bool": {"filter": clauses}}
-        # Most people's history is one page: one plain search, no point in time to open.
+        query = people_query(queries)
+        # Most batches' history is one page: one plain search, no point in time to open.
         first = await self._first_page(query, min(page_size, max_events))
         if first is not None:
             if first:
-                yield first
+                yield _people_hits(first)
             return
         async for page in self._pages(query, page_size, max_events):
-            yield page
+            yield _people_hits(page)
 
     async def _first_page(self, query: dict[str, Any], size: int) -> list[dict[str, Any]] | None:
         """The whole result when it fits in one page of ``size``; ``None`` when it does not."""
@@ -565,19 +679,18 @@ class ElasticsearchEventArchive(EventArchive):
                     sort=[{"occurred_at": "asc"}],
                     track_total_hits=False,
                     ignore_unavailable=True,
+                    source_excludes=_UNREAD,
                 )
             ),
             kind="index",
         )
         hits = list(response.get("hits", {}).get("hits", [])) if hasattr(response, "get") else []
-        if len(hits) >= size:
-            return None
-        return [hit["_source"] for hit in hits]
+        return None if len(hits) >= size else hits
 
     async def _pages(
         self, query: dict[str, Any], page_size: int, max_events: int
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every page under one point in time, ``search_after``, at most ``max_events``."""
+        """Every page of hits under one point in time, ``search_after``, at most ``max_events``."""
         pit = await self._open_pit()
         if pit is None:
             return
@@ -591,7 +704,7 @@ class ElasticsearchEventArchive(EventArchive):
                     return
                 seen += len(hits)
                 after = hits[-1]["sort"]
-                yield [hit["_source"] for hit in hits]
+                yield hits
                 if len(hits) < size:
                     return
             log.warning("event archive: a retro search stopped at %d events", max_events)
@@ -618,6 +731,7 @@ class ElasticsearchEventArchive(EventArchive):
             "pit": {"id": pit, "keep_alive": "1m"},
             "sort": [{"occurred_at": "asc"}, {"_shard_doc": "asc"}],
             "track_total_hits": False,
+            "_source": {"excludes": _UNREAD},
         }
         if after is not None:
             body["search_after"] = after
@@ -656,6 +770,7 @@ class InMemoryEventArchive(EventArchive):
     alias: str = "events"
     indices: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     writes: int = 0
+    searches: int = 0
 
     async def write(self, docs: Sequence[Mapping[str, Any]]) -> ArchiveReport:
         """Create each document unless its id is in its day index already."""
@@ -680,24 +795,29 @@ class InMemoryEventArchive(EventArchive):
         unseen: tuple[int, int] | None = None,
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Yield the matching documents, oldest first, in pages."""
-        wanted = set(keys)
-        start = dt.datetime.fromisoformat(since)
-        hits = sorted(
-            (
-                doc
-                for index in self.indices.values()
-                for doc in index.values()
-                if wanted.intersection(doc["block_keys"])
-                and dt.datetime.fromisoformat(doc["occurred_at"]) >= start
-                and (unseen is None or not _seen(doc.get("roster_seen", ()), *unseen))
-            ),
-            key=lambda doc: dt.datetime.fromisoformat(doc["occurred_at"]),
-        )[:max_events]
+        query = PersonQuery("one", tuple(keys), since, unseen)
+        async for page in self.search_people([query], page_size=page_size, max_events=max_events):
+            yield [doc for doc, _ in page]
+
+    async def search_people(
+        self, queries: Sequence[PersonQuery], *, page_size: int = 1000, max_events: int = 100_000
+    ) -> AsyncIterator[list[PeopleHit]]:
+        """Yield the documents answering any query with whom they answer, oldest first."""
+        self.searches += 1
+        hits = []
+        for index in self.indices.values():
+            for doc in index.values():
+                names = frozenset(q.name for q in queries if _answers(doc, q))
+                if names:
+                    hits.append((doc, names))
+        hits.sort(key=lambda hit: dt.datetime.fromisoformat(hit[0]["occurred_at"]))
+        hits = hits[:max_events]
         for begin in range(0, len(hits), page_size):
             yield hits[begin : begin + page_size]
 
-    async def refresh(self) -> None:
+    async def refresh(self, keys: Iterable[str] | None = None) -> bool:
         """Nothing to refresh."""
+        return True
 
     async def delete_older_than(self, days: int, *, now: dt.datetime | None = None) -> list[str]:
         """Drop the expired day indices."""

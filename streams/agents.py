@@ -81,7 +81,8 @@ def register_agents(p: Pipeline) -> None:
         # Inside the group: one owner per roster partition, so one dead letter per bad record.
         await p.follower.caught_up.wait()  # never hold an event (and a rebalance) for the load
         async for records in stream:
-            await _settle(p, [stream.current_event], partial(_roster_verdicts, p, records))
+            event = stream.current_event
+            await _settle(p, [event], partial(_roster_verdicts, p, records, event))
 
     @p.app.agent(p.leads, name="tracer.index_leads")
     async def index_leads(stream: Any) -> None:
@@ -191,7 +192,7 @@ def _hold_ack(p: Pipeline, archiver: EventArchiver, tickets: list[int], event: A
         message.acked = True  # pending: the writer acknowledges; failed: read again later
 
 
-async def _roster_verdicts(p: Pipeline, records: Iterable[Any]) -> None:
+async def _roster_verdicts(p: Pipeline, records: Iterable[Any], event: Any) -> None:
     letters = []
     valid = []
     for record in records:
@@ -215,7 +216,33 @@ async def _roster_verdicts(p: Pipeline, records: Iterable[Any]) -> None:
             )
     await p.publisher.publish(p.deadletter, letters, role="deadletter")
     if p.retro is not None:  # new drop-outs: their history, before the offsets move
-        await retro_after_roster(p.retro, valid, p.stopping)
+        searched = await retro_after_roster(p.retro, valid, p.stopping)
+        if searched is not None:  # read on meanwhile: the next drop-outs join the queue
+            _hold_ack_until(p, event, searched)
+
+
+def _hold_ack_until(p: Pipeline, event: Any, work: asyncio.Future[None]) -> None:
+    """Keep the roster batch's acknowledgement back until ``work`` (its retro searches) ends.
+
+    As :func:`_hold_ack` does for the archive: marked ``acked`` now, the stream's own ack does
+    nothing, and ``work``'s end acknowledges it through the consumer -- unless it failed or
+    was stopped, or a rebalance came in between: then the batch is read again.
+    """
+    message = getattr(event, "message", None)
+    if message is None:
+        return
+    generation = getattr(message, "generation_id", None)
+    message.acked = True
+
+    def done(finished: asyncio.Future[None]) -> None:
+        if finished.cancelled() or finished.exception() is not None or p.stopping.is_set():
+            return
+        if generation != getattr(p.app, "consumer_generation_id", None):
+            return
+        message.acked = False
+        p.app.consumer.ack(message)
+
+    work.add_done_callback(done)
 
 
 def _register_retro(p: Pipeline) -> None:

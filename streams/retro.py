@@ -8,19 +8,21 @@ bounded, the batch's offsets held until it is archived: see ``streams/archiver.p
 
 **Retro-matching** (:class:`RetroMatcher`): the roster agent -- inside the consumer group, one
 owner per roster partition, offsets committed only after -- hands every valid ``dropped_out``
-record to :func:`retro_after_roster` once this worker's watchlist applied it. The person is
-queued (bounded, deduplicated while waiting); ``concurrency`` background loops take people one
-at a time: wait for this worker's archive writes queued or in flight, refresh, search the
-archive for the person's identifying keys (``connectors.event_archive.archived_keys``) among
-the events matched before their drop-out record was applied (``roster_seen``: the live path
-published the leads of the others), from the start of their trace window
-(``status_changed_at`` minus ``lookback``; point-in-time pages), rebuild each event, match it
-again with the live matcher (:meth:`matchers.watchlist.matcher.Matcher.rematch`: the same
-candidates, model and rules as the stream and ``tracer reprocess``) and publish the person's leads
-to the ``leads`` topic like the feed agent does. A page is matched, then the loop yields: live
-matching never waits for more than a page. Lead ids are deterministic, so a second drop-out
-record (an update: its search includes events the first one's trace already matched)
-duplicates nothing in Elasticsearch.
+record to :func:`retro_after_roster` once this worker's watchlist applied it, and holds the batch's
+acknowledgement until those people were searched (it reads on meanwhile). The person is
+queued (bounded, deduplicated while waiting); ``concurrency`` background loops each take
+everyone waiting as one batch: wait for this worker's archive writes queued or in flight,
+refresh if those writes hold one of the batch's keys, search the archive once for all of them
+(``connectors.event_archive.people_query``: each person's identifying keys, among the events
+matched before their drop-out record was applied -- ``roster_seen``: the live path published
+the leads of the others -- from the start of their trace window, ``status_changed_at`` minus
+``lookback``; point-in-time pages; each hit names the people it answers), rebuild each event,
+match it again once with the live matcher (:meth:`matchers.watchlist.matcher.Matcher.rematch`: the
+same candidates, model and rules as the stream and ``tracer reprocess``) and publish the leads of
+the people it answers to the ``leads`` topic like the feed agent does. A page is matched, then
+the loop yields: live matching never waits for more than a page. Lead ids are deterministic,
+so a second drop-out record (an update: its search includes events the first one's trace
+already matched) duplicates nothing in Elasticsearch.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from typing import Any, Protocol
 import orjson
 from connectors.event_archive import (
     EventArchive,
+    PeopleHit,
+    PersonQuery,
     archive_document,
     key_digest,
     rebuild_event,
@@ -60,6 +64,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Archive documents fetched in one request at most (Elasticsearch's result window).
+_MAX_FETCH = 10_000
 
 
 class RetroPort(Protocol):
@@ -124,17 +131,57 @@ class ArchivingMatcher:
 
 @dataclass
 class RetroStats:
-    """What retro-matching has done on this worker."""
+    """What retro-matching has done on this worker; seconds summed over batches.
+
+    Where a drop-out's time goes (each batch logs its own: ``retro batch:``): ``waited`` in the
+    queue behind other batches (summed per person), ``settled`` waiting for this worker's
+    archive writes, ``refreshed``, ``searched`` waiting for Elasticsearch's pages,
+    ``rematched`` matching them again (CPU, on the worker's loop), ``published`` waiting for
+    the leads' acknowledgements.
+    """
 
     people: int = 0
+    batches: int = 0
     events: int = 0
     leads: int = 0
     unreadable: int = 0
     failed: int = 0
+    waited: float = 0.0
+    settled: float = 0.0
+    refreshed: float = 0.0
+    searched: float = 0.0
+    rematched: float = 0.0
+    published: float = 0.0
+
+
+@dataclass(slots=True)
+class _Request:
+    """A person waiting: their drop-out record's mark, when they asked, who waits for them."""
+
+    future: asyncio.Future[int]
+    asked: float
+    mark: tuple[int, int] | None = None
+
+
+class _Clock:
+    """Seconds spent per phase of one batch (RetroStats' fields)."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.spent[phase] = self.spent.get(phase, 0.0) + now - self._last
+        self._last = now
 
 
 class RetroMatcher:
-    """Searches one person's history at a time and publishes their leads (module docstring).
+    """Searches the history of the people who dropped out, in batches (module docstring).
+
+    Everyone waiting when a loop is free is one batch: one archive search for all of them
+    (each hit names the people it answers), each event matched again once, one publish per
+    page. A burst of drop-outs costs about one search, not one per person.
 
     Args:
         matcher: the live matcher.
@@ -142,8 +189,9 @@ class RetroMatcher:
         publish: publishes lead messages to the ``leads`` topic, waiting for acknowledgements.
         archiver: the live path's archiver (its writes in flight are waited for), if any.
         status_of: the person's current roster status on this worker.
-        concurrency: people matched at once.
+        concurrency: batches searched at once.
         max_queue: people waiting at most (a request waits for room beyond).
+        max_batch: people in one batch at most.
         page_size: archive documents per page.
         max_events: archive documents per person at most.
         max_lead_bytes: larger leads are left out (logged), as the feed handler does.
@@ -159,6 +207,7 @@ class RetroMatcher:
         status_of: Callable[[str], str | None] | None = None,
         concurrency: int = 2,
         max_queue: int = 10_000,
+        max_batch: int = 200,
         page_size: int = 500,
         max_events: int = 200_000,
         max_lead_bytes: int = DEFAULT_MAX_LEAD_BYTES,
@@ -170,9 +219,8 @@ class RetroMatcher:
         self._status_of = status_of
         self._concurrency = concurrency
         self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=max_queue)
-        self._waiting: dict[str, asyncio.Future[int]] = {}
-        #: person -> (partition, offset) of the drop-out record their search answers.
-        self._marks: dict[str, tuple[int, int]] = {}
+        self._waiting: dict[str, _Request] = {}
+        self._max_batch = max_batch
         self._page_size = page_size
         self._max_events = max_events
         self._max_lead_bytes = max_lead_bytes
@@ -191,84 +239,157 @@ class RetroMatcher:
                 it was applied are searched. Two records while waiting: the later one (its
                 search includes the earlier one's).
         """
-        if mark is not None:
-            known = self._marks.get(person_id)
-            self._marks[person_id] = mark if known is None or known[1] < mark[1] else known
-        future = self._waiting.get(person_id)
-        if future is None:
+        offered = self.offer(person_id, mark)
+        if offered is not None:
+            return offered
+        future = asyncio.get_running_loop().create_future()
+        await self._queue.put(person_id)  # bounded: waits for room
+        waiting = self._waiting.setdefault(person_id, _Request(future, time.perf_counter()))
+        return self._marked(waiting, mark).future
+
+    def offer(
+        self, person_id: str, mark: tuple[int, int] | None = None
+    ) -> asyncio.Future[int] | None:
+        """:meth:`request` without waiting: ``None`` when the queue is full.
+
+        Without an await, people offered in a row are all waiting when a loop next takes a
+        batch: a roster batch's drop-outs are searched together.
+        """
+        waiting = self._waiting.get(person_id)
+        if waiting is None:
+            if self._queue.full():
+                return None
+            self._queue.put_nowait(person_id)
             future = asyncio.get_running_loop().create_future()
-            await self._queue.put(person_id)  # bounded: waits for room
-            self._waiting[person_id] = future
-        return future
+            waiting = self._waiting[person_id] = _Request(future, time.perf_counter())
+        return self._marked(waiting, mark).future
+
+    @staticmethod
+    def _marked(waiting: _Request, mark: tuple[int, int] | None) -> _Request:
+        if mark is not None and (waiting.mark is None or waiting.mark[1] < mark[1]):
+            waiting.mark = mark
+        return waiting
 
     async def run(self) -> None:
-        """Run ``concurrency`` loops taking people from the queue (a task of the worker)."""
+        """Run ``concurrency`` loops taking batches from the queue (a task of the worker)."""
         await asyncio.gather(*(self._loop() for _ in range(self._concurrency)))
 
     async def _loop(self) -> None:
         while True:
-            person_id = await self._queue.get()
-            future = self._waiting.pop(person_id)
-            mark = self._marks.pop(person_id, None)
-            try:
-                found = await self.match_person(person_id, unseen=mark)
-            except Exception as exc:  # one person's failure must not end retro-matching
-                if not future.done():  # the requester may have given up (stopping)
-                    future.set_exception(exc)
-                    future.exception()  # retrieved: nobody may be waiting any more
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())  # everyone waiting: one search
+            # A person queued twice (two requests racing for room) is searched once.
+            requests = {p: r for p in batch if (r := self._waiting.pop(p, None)) is not None}
+            if not requests:
                 continue
-            if not future.done():
-                future.set_result(found)
+            started = time.perf_counter()
+            waited = sum(started - r.asked for r in requests.values())
+            try:
+                marks = {p: r.mark for p, r in requests.items()}
+                found = await self.match_people(marks, waited=waited)
+            except Exception as exc:  # one batch's failure must not end retro-matching
+                for request in requests.values():
+                    if not request.future.done():  # the requester may have given up
+                        request.future.set_exception(exc)
+                        request.future.exception()  # retrieved: nobody may be waiting
+                continue
+            for person_id, request in requests.items():
+                if not request.future.done():
+                    request.future.set_result(found.get(person_id, 0))
 
     async def match_person(self, person_id: str, *, unseen: tuple[int, int] | None = None) -> int:
-        """Search the person's history, publish their leads; return how many.
-
-        Args:
-            person_id: the person.
-            unseen: (partition, offset) of their drop-out record: events matched with it
-                applied are left out (the live path published their leads).
+        """Search one person's history, publish their leads; return how many (a batch of one).
 
         Raises:
             RetryGaveUp: the worker is stopping.
         """
-        person = self._matcher.person(person_id)
-        if person is None or (self._status_of and self._status_of(person_id) != "dropped_out"):
-            return 0  # no longer traced by the time their turn came
-        if self._archiver is not None:
-            await self._archiver.settled()  # events matched before the drop-out, archived
-        await self._fresh()
-        since = dt.datetime.fromisoformat(person.status_changed_at) - self._matcher.trace_lookback
-        keys = [key_digest(k) for k in person_block_keys(person) if searched_key(k)]
-        published = 0
-        pages = self._archive.search(
-            keys,
-            since=since.isoformat(),
-            page_size=self._page_size,
-            max_events=self._max_events,
-            unseen=unseen,
-        )
-        async for page in pages:
-            leads = self._leads_of(person_id, page)
-            await self._publish(leads)
-            published += len(leads)
-            await asyncio.sleep(0)  # a page at a time: the feed agent runs in between
-        self.stats.people += 1
-        self.stats.leads += published
+        return (await self.match_people({person_id: unseen})).get(person_id, 0)
+
+    async def match_people(
+        self, people: Mapping[str, tuple[int, int] | None], *, waited: float = 0.0
+    ) -> dict[str, int]:
+        """Search the history of ``people`` at once, publish their leads; return how many each.
+
+        Args:
+            people: person id -> (partition, offset) of their drop-out record: events matched
+                with it applied are left out (the live path published their leads).
+            waited: seconds they waited in the queue, summed (counted and logged).
+
+        Raises:
+            RetryGaveUp: the worker is stopping.
+        """
+        clock = _Clock()
+        clock.spent["waited"] = waited
+        queries = [q for q in (self._query(p, mark) for p, mark in people.items()) if q]
+        published = dict.fromkeys(people, 0)
+        if queries:
+            if self._archiver is not None:
+                await self._archiver.settled()  # events matched before the drop-outs, archived
+            clock.lap("settled")
+            await self._fresh({key for query in queries for key in query.keys})
+            clock.lap("refreshed")
+            await self._search(queries, published, clock)
+        self._count(len(people), sum(published.values()), clock)
         return published
 
-    async def _fresh(self) -> None:
-        """Refresh the archive, once for every person who asked while a refresh ran."""
+    def _query(self, person_id: str, mark: tuple[int, int] | None) -> PersonQuery | None:
+        """The person's archive search, or ``None`` when they are no longer traced."""
+        person = self._matcher.person(person_id)
+        if person is None or (self._status_of and self._status_of(person_id) != "dropped_out"):
+            return None  # no longer traced by the time their turn came
+        since = dt.datetime.fromisoformat(person.status_changed_at) - self._matcher.trace_lookback
+        keys = tuple(key_digest(k) for k in person_block_keys(person) if searched_key(k))
+        return PersonQuery(person_id, keys, since.isoformat(), mark)
+
+    async def _search(
+        self, queries: list[PersonQuery], published: dict[str, int], clock: _Clock
+    ) -> None:
+        # A page per person fetched at once: a batch's hits in one request, not a point in
+        # time and a page per 500 (at 3.49M, batches of 3+ people paged, every page a request
+        # to 91 day shards, and the searches slowed from 0.05 s to seconds). Matched a
+        # page_size chunk at a time all the same.
+        fetch = min(self._page_size * len(queries), _MAX_FETCH)
+        pages = self._archive.search_people(
+            queries, page_size=fetch, max_events=self._max_events * len(queries)
+        )
+        async for page in pages:
+            clock.lap("searched")
+            for start in range(0, len(page), self._page_size):
+                leads = self._leads_of(page[start : start + self._page_size], published)
+                clock.lap("rematched")
+                await self._publish(leads)
+                clock.lap("published")
+                await asyncio.sleep(0)  # a chunk at a time: the feed agent runs in between
+
+    def _count(self, people: int, leads: int, clock: _Clock) -> None:
+        stats = self.stats
+        stats.people += people
+        stats.batches += 1
+        stats.leads += leads
+        for phase, seconds in clock.spent.items():
+            setattr(stats, phase, getattr(stats, phase) + seconds)
+        log.info(
+            "retro batch: people=%d leads=%d %s",
+            people,
+            leads,
+            " ".join(f"{k}={v:.3f}" for k, v in clock.spent.items()),
+        )
+
+    async def _fresh(self, keys: set[str]) -> None:
+        """Refresh the archive for ``keys``, once for every batch that asked while one ran."""
         asked = time.monotonic()
         async with self._refresh_lock:
             if self._refreshed_from >= asked:
                 return  # a refresh begun after this request has completed meanwhile
             started = time.monotonic()
-            await self._archive.refresh()
-            self._refreshed_from = started
+            if await self._archive.refresh(keys):  # everything: later batches may skip theirs
+                self._refreshed_from = started
 
-    def _leads_of(self, person_id: str, docs: Iterable[Mapping[str, Any]]) -> list[Outgoing]:
+    def _leads_of(self, hits: Iterable[PeopleHit], published: dict[str, int]) -> list[Outgoing]:
+        """Each event matched again once; the leads of the people it answers, counted each."""
         out = []
-        for doc in docs:
+        for doc, names in hits:
             self.stats.events += 1
             try:
                 event = rebuild_event(doc)
@@ -277,12 +398,14 @@ class RetroMatcher:
                 continue
             outcome = self._matcher.rematch(event, digest=str(doc.get("event_digest", "")))
             for lead in outcome.leads:
-                if lead["person_id"] != person_id:
-                    continue  # another person's lead: theirs came when the event was live
+                person_id = lead["person_id"]
+                if person_id not in names:
+                    continue  # not this search's: theirs came when the event was live
                 value = lead_bytes(lead)
                 if len(value) > self._max_lead_bytes:
                     log.warning("retro: a lead of %d bytes left out", len(value))
                     continue
+                published[person_id] += 1
                 out.append(Outgoing(str(lead["lead_id"]).encode(), value))
         return out
 
@@ -306,29 +429,43 @@ def dropped_out_person(value: bytes | None) -> str | None:
 
 async def retro_after_roster(
     retro: RetroMatcher, records: Iterable[tuple[int, int, bytes | None]], stop: asyncio.Event
-) -> None:
-    """Retro-match every person the valid roster ``records`` made ``dropped_out``; wait for it.
+) -> asyncio.Future[None] | None:
+    """Queue every person the valid roster ``records`` made ``dropped_out``; don't wait.
 
     ``records``: (partition, offset, value) of each valid roster record, in offset order.
+    Returns what completes once every one of them was searched and their leads published
+    (``None``: nobody dropped out). The roster agent holds the batch's acknowledgement until
+    then, and reads on meanwhile: the drop-outs arriving while a search runs queue up and
+    are searched together, instead of waiting in the topic for the agent. Waits only for
+    room in the bounded queue.
 
-    The roster agent calls it with the records its follower found valid, so its offsets are
-    committed only after their history was searched and the leads published (at least once).
-    A person whose search failed for another reason than the stop is logged and counted, and
-    the batch goes on: one person's history must not hold the roster partition for ever.
+    Its failures: a person whose search failed for another reason than the stop is logged
+    and counted, and it completes: one person's history must not hold the roster partition
+    for ever.
 
     Raises:
-        RetryGaveUp: the worker is stopping.
+        RetryGaveUp: the worker is stopping (also what the returned future raises then).
     """
     marks: dict[str, tuple[int, int]] = {}
     for partition, offset, value in records:
         person_id = dropped_out_person(value)
         if person_id is not None:
             marks[person_id] = (partition, offset)  # the later record of a person wins
-    people = list(marks)
-    if not people:
-        return
-    futures = [await until_stopped(retro.request(p, marks[p]), stop) for p in people]
-    results = await until_stopped(asyncio.gather(*futures, return_exceptions=True), stop)
+    if not marks:
+        return None
+    futures = []
+    for person_id, mark in marks.items():
+        future = retro.offer(person_id, mark)  # no await while there is room: one batch
+        if future is None:
+            future = await until_stopped(retro.request(person_id, mark), stop)
+        futures.append(future)
+    return asyncio.ensure_future(_searched(retro, list(marks), futures))
+
+
+async def _searched(
+    retro: RetroMatcher, people: list[str], futures: list[asyncio.Future[int]]
+) -> None:
+    results = await asyncio.gather(*futures, return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
             if getattr(result, "why", None) == "stopped":

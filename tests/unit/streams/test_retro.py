@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -205,12 +206,12 @@ async def test_only_valid_drop_out_records_start_a_search() -> None:
     seen: list[str] = []
 
     class Spy(RetroMatcher):
-        async def match_person(
-            self, person_id: str, *, unseen: tuple[int, int] | None = None
-        ) -> int:
-            seen.append(person_id)
-            marks.append(unseen)
-            return 0
+        async def match_people(
+            self, people: Mapping[str, tuple[int, int] | None], *, waited: float = 0.0
+        ) -> dict[str, int]:
+            seen.extend(people)
+            marks.extend(people.values())
+            return dict.fromkeys(people, 0)
 
     marks: list[tuple[int, int] | None] = []
 
@@ -222,7 +223,9 @@ async def test_only_valid_drop_out_records_start_a_search() -> None:
         (0, 3, b'{"person_id": "p2", "status": "active"}'),
     ]
     try:
-        await asyncio.wait_for(retro_after_roster(spy, values, asyncio.Event()), 2)
+        searched = await retro_after_roster(spy, values, asyncio.Event())
+        assert searched is not None
+        await asyncio.wait_for(searched, 2)
     finally:
         runner.cancel()
     assert seen == ["p1"]
@@ -262,3 +265,45 @@ async def test_an_event_still_queued_for_the_archive_is_found_by_a_drop_out_afte
     finally:
         writer.cancel()
     assert [lead["event_id"] for lead in published.leads] == ["e1"]
+
+
+async def test_drop_outs_arriving_together_are_one_search_each_with_exactly_its_leads() -> None:
+    roster, events = synthetic_world(120, 600, seed=5)
+    roster = [r | {"status_changed_at": DROPPED_AT} for r in roster]
+    matcher = Matcher(default_model(), trace_lookback=LOOKBACK)
+    archive = await _archived(_dated(events), matcher)
+    for record in roster:
+        matcher.apply_roster(record)
+    dropped = [r["person_id"] for r in roster if r["status"] == "dropped_out"]
+    # One at a time, each person's own leads (the reference).
+    alone: dict[str, set[str]] = {}
+    for person_id in dropped:
+        own = Recorder()
+        await RetroMatcher(matcher, archive, own).match_person(person_id)
+        alone[person_id] = {lead["lead_id"] for lead in own.leads}
+    assert sum(map(len, alone.values())) > 20 and sum(1 for v in alone.values() if v) > 5
+    # A roster batch: every drop-out at once, one record twice, one person no longer traced.
+    located = next(r for r in roster if r["status"] != "dropped_out")["person_id"]
+    records = [
+        (0, n, orjson.dumps({"person_id": p, "status": "dropped_out"}))
+        for n, p in enumerate([*dropped, dropped[0], located])
+    ]
+    published = Recorder()
+    archive.searches = 0
+    retro = RetroMatcher(matcher, archive, published)
+    runner = asyncio.ensure_future(retro.run())
+    try:
+        searched = await retro_after_roster(retro, records, asyncio.Event())
+        assert searched is not None
+        await asyncio.wait_for(searched, 10)
+    finally:
+        runner.cancel()
+    assert archive.searches == 1  # one search for the whole batch
+    assert retro.stats.batches == 1 and retro.stats.people == len(dropped) + 1
+    ids = [lead["lead_id"] for lead in published.leads]
+    assert len(ids) == len(set(ids))  # each lead published once
+    got: dict[str, set[str]] = {p: set() for p in dropped}
+    for lead in published.leads:
+        got[lead["person_id"]].add(lead["lead_id"])
+    assert got == alone  # each person exactly their own leads, nobody else's
+    assert retro.stats.leads == len(ids)
