@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, Literal, get_args
 
+from contract import EVENT_TYPES, TIER_RANK, Source, Tier
+
 from alerts.errors import InvalidSubscription
 from alerts.owners import Owner
 from alerts.query import compile_query
@@ -32,29 +34,10 @@ __all__ = [
     "new_subscription",
 ]
 
-Tier = Literal["low", "medium", "high"]
 SubscriptionState = Literal["active", "paused"]
 DeliveryMode = Literal["immediate", "digest"]
-Source = Literal["hukou", "bank", "telecom"]
 
-TIER_RANK: Final[dict[str, int]] = {"low": 1, "medium": 2, "high": 3}
 SOURCES: Final = frozenset(get_args(Source))
-#: Every event type of the feed contract (hukou ``change_type``, bank and telecom ``event_type``).
-EVENT_TYPES: Final = frozenset(
-    {
-        "move_in",
-        "move_out",
-        "update",
-        "new_registration",
-        "account_opened",
-        "card_issued",
-        "contact_updated",
-        "transaction",
-        "sim_registered",
-        "number_ported",
-        "subscriber_updated",
-    }
-)
 _MAX_ITEMS: Final = 100
 _MAX_TEXT: Final = 128
 _MAX_DIGEST_MINUTES: Final = 24 * 60

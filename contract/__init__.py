@@ -11,8 +11,8 @@ source or a status is spelled in one place and a second copy is a lint error awa
 
 * :mod:`contract.topics`: the topic names before any prefix, which are compacted, the prefix
   rule, and which feed topic carries which source.
-* :mod:`contract.values`: the closed sets (``Source``, ``RosterStatus``, ``LeadStatus``) as
-  ``Literal`` types with their members as tuples.
+* :mod:`contract.values`: the closed sets (``Source``, ``RosterStatus``, ``LeadStatus``,
+  ``Tier``) as ``Literal`` types with their members as tuples, and the feeds' event types.
 * :mod:`contract.fields`: the field names of the envelopes and the message keys.
 """
 
@@ -42,13 +42,17 @@ from contract.topics import (
 )
 from contract.values import (
     CLOSING_STATUSES,
+    EVENT_TYPES,
     LEAD_STATUSES,
     ROSTER_STATUSES,
     SOURCES,
+    TIER_RANK,
+    TIERS,
     TRACED_STATUS,
     LeadStatus,
     RosterStatus,
     Source,
+    Tier,
 )
 
 __all__ = [
@@ -59,6 +63,7 @@ __all__ = [
     "DISTRICT",
     "ENVELOPE_FIELDS",
     "EVENT_ID",
+    "EVENT_TYPES",
     "FEED_TOPICS",
     "LEAD_ID",
     "LEAD_STATUSES",
@@ -71,10 +76,13 @@ __all__ = [
     "SOURCES",
     "STATUS",
     "STATUS_CHANGED_AT",
+    "TIERS",
+    "TIER_RANK",
     "TRACED_STATUS",
     "LeadStatus",
     "RosterStatus",
     "Source",
+    "Tier",
     "TopicKey",
     "feed_topic",
     "topic_name",

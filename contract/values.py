@@ -10,13 +10,17 @@ from typing import Final, Literal, get_args
 
 __all__ = [
     "CLOSING_STATUSES",
+    "EVENT_TYPES",
     "LEAD_STATUSES",
     "ROSTER_STATUSES",
     "SOURCES",
+    "TIERS",
+    "TIER_RANK",
     "TRACED_STATUS",
     "LeadStatus",
     "RosterStatus",
     "Source",
+    "Tier",
 ]
 
 Source = Literal["hukou", "bank", "telecom"]
@@ -36,3 +40,26 @@ LeadStatus = Literal["new", "reviewing", "confirmed", "rejected", "closed"]
 """A lead's review state (``status``): ``new`` when written; ``closed`` by the officers or
 when the person leaves the trace."""
 LEAD_STATUSES: Final[tuple[LeadStatus, ...]] = get_args(LeadStatus)
+
+Tier = Literal["high", "medium", "low"]
+"""A lead's tier (``tier``): how strong its evidence is, strongest first."""
+TIERS: Final[tuple[Tier, ...]] = get_args(Tier)
+#: Each tier's rank, 1 the weakest: "this tier or stronger" is a rank at least this one's.
+TIER_RANK: Final[dict[str, int]] = {tier: len(TIERS) - i for i, tier in enumerate(TIERS)}
+
+#: Every event type of the feed contract: hukou ``change_type``, bank and telecom ``event_type``.
+EVENT_TYPES: Final[frozenset[str]] = frozenset(
+    {
+        "move_in",
+        "move_out",
+        "update",
+        "new_registration",
+        "account_opened",
+        "card_issued",
+        "contact_updated",
+        "transaction",
+        "sim_registered",
+        "number_ported",
+        "subscriber_updated",
+    }
+)

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from contract import Tier
+
 from matchers.levels import LEVELS, PAIR_FIELDS, FieldComparison, FieldName, Level, PairLevels
 from matchers.scoring.frequencies import TF_LEVELS, TermFrequencies, tf_weight
 from matchers.scoring.gate import (
@@ -43,7 +45,6 @@ __all__ = [
 # TF-adjusted weights memoised per (field, level, value key) when they cannot change (a trained
 # table); bounded so that a stream of new names cannot grow it without end.
 _MAX_MEMO = 200_000
-Tier = Literal["high", "medium", "low"]
 # A TF adjustment at least this large is said in the field's detail.
 _SAID_TF_BITS = 0.5
 # How a detail names a value the term frequencies lowered.

@@ -42,12 +42,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from contract import TIER_RANK, TIERS, Tier
+
 from matchers.errors import TracerError
 from matchers.fields.ids import CHECKED_ID_KEY
 from matchers.levels import LEVELS, FieldName, Level
 from matchers.scoring.gate import anchored_by_id
 from matchers.scoring.model import FIELDS, LevelParams, MatchModel, logit2
-from matchers.scoring.score import Tier, clamp_score, probability_of, tier_of
+from matchers.scoring.score import clamp_score, probability_of, tier_of
 
 __all__ = [
     "CUTS",
@@ -72,9 +74,8 @@ __all__ = [
 Verdict = Literal["confirmed", "rejected"]
 #: The tier cuts precision and recall are reported at: a lead "says match" at ``medium``
 #: when its tier is medium or high.
-Cut = Literal["high", "medium", "low"]
-CUTS: tuple[Cut, ...] = ("high", "medium", "low")
-_RANK: dict[str | None, int] = {None: 0, "low": 1, "medium": 2, "high": 3}
+Cut = Tier
+CUTS: tuple[Cut, ...] = TIERS
 #: How many verdicts the current model counts as (see the module docstring).
 DEFAULT_STRENGTH = 200.0
 #: The fewest verdicts of each kind a fit accepts.
@@ -259,7 +260,8 @@ def evaluate(
     tiers = [(label_tier(model, lb, reference=reference), lb.match) for lb in labels]
     out = []
     for cut in CUTS:
-        kept = [(_RANK[t] >= _RANK[cut], match) for t, match in tiers]
+        # No tier (no lead) ranks below every cut.
+        kept = [(TIER_RANK.get(t or "", 0) >= TIER_RANK[cut], match) for t, match in tiers]
         out.append(
             Quality(
                 cut=cut,

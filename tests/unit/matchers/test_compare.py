@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from contract import Tier
 from matchers.fields.addresses import compare_address
 from matchers.fields.demographics import compare_birth, compare_gender
 from matchers.fields.ids import compare_id
@@ -15,7 +16,7 @@ from matchers.records import EventRecord, Person
 from matchers.scoring.compare import PairScorer, describe, pair_levels
 from matchers.scoring.frequencies import TermFrequencies
 from matchers.scoring.modelfile import default_model
-from matchers.scoring.score import Tier, score_levels
+from matchers.scoring.score import score_levels
 from simulator import SimulationConfig
 from tests.unit.matchers.worlds import blocked_pairs
 
