@@ -77,7 +77,7 @@ class AlertsProducer:
             results = await asyncio.gather(*acks, return_exceptions=True)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # the adapter's edge: aiokafka's failure, translated once
             raise kafka_publish_error(exc) from exc
         for result in results:
             if isinstance(result, Exception):
