@@ -64,6 +64,7 @@ from alerts.secretbox import SecretBox, new_key, new_webhook_secret
 from alerts.subscriptions import Subscription
 from bench.common import environment, write_json
 from bench.e2e import Slice, _free_port, _lines, _publish
+from connectors.clients import elasticsearch_client, kafka_consumer_client
 from connectors.kafka import ConsumerLagProbe
 from connectors.lead_index import lead_mappings
 from simulator import SimulationConfig, build_world
@@ -283,10 +284,10 @@ def pipeline_run(  # noqa: PLR0917 - a benchmark's internal step
         "TRACER_ALERT_ALLOW_PRIVATE_WEBHOOKS": "true",
     }
     s.env |= extra
-    es = Elasticsearch(s.settings.elasticsearch_url, request_timeout=60)
+    es = elasticsearch_client(s.settings, request_timeout=60)
     receiver = Receiver()
     stages = workdir / f"{name}-stages.json"
-    poller = SearchablePoller(s.settings.elasticsearch_url, s.settings.leads_alias)
+    poller = SearchablePoller(s.settings, s.settings.leads_alias)
     try:
         if subs is not None:
             hooked = Subscription(
@@ -362,8 +363,8 @@ class SearchablePoller:
     ``POLL_S`` plus one search (a few ms on ~1,000 leads).
     """
 
-    def __init__(self, url: str, alias: str) -> None:
-        self._es = Elasticsearch(url, request_timeout=10)
+    def __init__(self, settings: TracerSettings, alias: str) -> None:
+        self._es = elasticsearch_client(settings, request_timeout=10)
         self._alias = alias
         self.seen: dict[str, float] = {}
         self._stop = threading.Event()
@@ -448,11 +449,9 @@ def _latencies(
     ``acked`` (``bench.alerts_worker``), ``topic`` (the Kafka timestamp, stamped by the
     worker's producer when it sends), ``webhook`` (the receiver's arrival).
     """
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(
+    consumer = kafka_consumer_client(
+        s.settings,
         s.topic("alerts"),
-        bootstrap_servers=s.settings.kafka_bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=5000,
@@ -529,7 +528,7 @@ def run_alerts(
         "leads": len(leads),
         "districts": len(scope),
     }
-    es = Elasticsearch(TracerSettings().elasticsearch_url, request_timeout=120)
+    es = elasticsearch_client(TracerSettings(), request_timeout=120)
     cases = [(count, mix) for mix in mixes for count in counts if mix != "heavy"]
     cases += [(count, "heavy") for count in heavy if "heavy" in mixes]
     for count, mix in cases:

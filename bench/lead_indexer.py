@@ -17,8 +17,7 @@ import time
 import uuid
 from typing import Any
 
-from elasticsearch import Elasticsearch
-
+from connectors.clients import elasticsearch_client
 from connectors.elasticsearch import ElasticsearchLeadIndexer
 from connectors.lead_index import drop_lead_index, ensure_lead_index
 from tracer.settings import TracerSettings
@@ -80,7 +79,7 @@ def main() -> None:
     parser.add_argument("--warm", action="store_true", help="districts' indices made untimed")
     args = parser.parse_args()
     alias = f"bench-leads-{uuid.uuid4().hex[:8]}"
-    client = Elasticsearch(URL, request_timeout=60)
+    client = elasticsearch_client(TracerSettings(elasticsearch_url=URL), request_timeout=60)
     leads = [_lead(n, args.districts) for n in range(args.leads)]
     try:
         ensure_lead_index(client, alias)

@@ -47,6 +47,7 @@ from bench.common import environment, write_json
 from bench.e2e import Slice, _count, _lines, _publish, _quantiles
 from bench.retro_history import HistorySpec, load_or_reuse
 from bench.retro_measure import breakdown, live_rate_during_burst
+from connectors.clients import elasticsearch_client, kafka_consumer_client, kafka_producer_client
 from connectors.event_archive import (
     ElasticsearchEventArchive,
     day_index_name,
@@ -93,7 +94,7 @@ class ArchiveSlice(Slice):
     def stop(self, *, keep: bool) -> None:
         super().stop(keep=keep)
         if not keep and self.own_archive:
-            drop_event_archive(Elasticsearch(self.settings.elasticsearch_url), self.archive_alias)
+            drop_event_archive(elasticsearch_client(self.settings), self.archive_alias)
 
 
 def _wait_drained(s: Slice, topics: list[str], timeout: float = 1800) -> float:
@@ -123,7 +124,7 @@ def archive_phase(workdir: Path, count: int, *, keep: bool) -> dict[str, Any]:
             s.start_workers(1)
             s.wait_ready(timeout=300)
             seconds = _wait_drained(s, [s.topic(t) for t in (*FEED_TOPICS, "leads")])
-            leads = _count(Elasticsearch(s.settings.elasticsearch_url), s.settings.leads_alias)
+            leads = _count(elasticsearch_client(s.settings), s.settings.leads_alias)
             key = "on" if archive else "off"
             out[key] = {"seconds": round(seconds, 2), "events_per_s": round(len(events) / seconds)}
             out[key]["leads"] = leads
@@ -225,8 +226,8 @@ def retro_phase(
         if r["status"] == "dropped_out" and r["person_id"] in with_events
     ][: args.dropouts * 2]
     base = _parsed(world)
-    client = Elasticsearch(
-        TracerSettings().elasticsearch_url,
+    client = elasticsearch_client(
+        TracerSettings(),
         request_timeout=300,
         serializers={OrjsonSerializer.mimetype: OrjsonSerializer()},
     )
@@ -381,12 +382,12 @@ def _people_searched(s: Slice) -> int:
 
 
 def _commit_roster_end(s: Slice) -> None:
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
     from kafka.structs import OffsetAndMetadata
 
     topic = s.topic("supervision.roster")
-    consumer = KafkaConsumer(
-        bootstrap_servers=s.settings.kafka_bootstrap,
+    consumer = kafka_consumer_client(
+        s.settings,
         group_id=s.settings.consumer_group,
         enable_auto_commit=False,
     )
@@ -399,9 +400,7 @@ def _commit_roster_end(s: Slice) -> None:
 
 
 def _send_dropouts(s: Slice, records: list[dict[str, Any]]) -> dict[str, float]:
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(bootstrap_servers=s.settings.kafka_bootstrap, acks="all")
+    producer = kafka_producer_client(s.settings, acks="all")
     sent: dict[str, float] = {}
     try:
         for record in records:

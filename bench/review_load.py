@@ -52,6 +52,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.common import RESULTS, environment
+from connectors.clients import elasticsearch_client
 from connectors.lead_index import (
     district_index_name,
     drop_lead_index,
@@ -60,6 +61,7 @@ from connectors.lead_index import (
 )
 from review.security import hash_password
 from review.users import users_mappings
+from tracer.settings import TracerSettings
 
 __all__ = ["main"]
 
@@ -546,7 +548,7 @@ def main() -> None:
         events=f"bench-review-events-{run}",
         topic_prefix=f"bench-review-{run}-",
     )
-    es = Elasticsearch(URL, request_timeout=120)
+    es = elasticsearch_client(TracerSettings(elasticsearch_url=URL), request_timeout=120)
     districts = districts_of(args.districts)
     try:
         load_s = load_leads(es, names.alias, args.leads, districts)
