@@ -205,7 +205,7 @@ def _normalise(text: str, compact: bool) -> AddressForms:
         return AddressForms("", valid=False, flags=("address_empty",))
     if not _HANZI.search(text):
         words = frozenset(_WORD.findall(_fold_latin(text)))
-        flags = () if words else ("address_empty",)
+        flags: tuple[str, ...] = () if words else ("address_empty",)
         return AddressForms(
             " ".join(text.split()), valid=bool(words), flags=flags, latin=True, words=words
         )

@@ -116,3 +116,11 @@ def test_details_never_carry_a_phone(address: str, number: str) -> None:
     left, right = normalise_address(f"{address}{number}"), normalise_address(address)
     for result in (compare_address(left, right), compare_address(left, left)):
         assert number not in result.detail_zh + result.detail_en + result.value_key
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_an_unparsed_address_with_an_old_place_name_is_flagged_not_raised(compact: bool) -> None:
+    # A record exported as a Python dict's text: nothing parses, yet 琼山市 is renamed. The
+    # compiled normaliser once typed the flags by their first value and raised on the second.
+    forms = normalise_address("{'琼山市': None}", compact=compact)
+    assert forms.flags == ("address_unparsed", "address_old_name")
