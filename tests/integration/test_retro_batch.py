@@ -40,19 +40,11 @@ from tests.integration.streaming import (
     read_topic,
     wait_until,
 )
+from tests.integration.test_retro import _ago, _write
 from tests.unit.matchers.test_matcher import event_record, roster_record
 from tracer.settings import TracerSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-
-
-def _write(path: Path, records: list[dict[str, Any]]) -> Path:
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
-    return path
-
-
-def _ago(now: dt.datetime, days: float) -> str:
-    return (now - dt.timedelta(days=days)).isoformat(timespec="seconds")
 
 
 def test_drop_outs_together_each_get_exactly_their_leads_once(run: Run) -> None:
