@@ -31,6 +31,7 @@ from typing import Any, Final, Literal
 from elasticsearch import ApiError, AsyncElasticsearch, Elasticsearch, TransportError
 
 from connectors.errors import ServiceUnavailable, StackError
+from connectors.indices import ensure_index, ensure_index_async
 
 __all__ = [
     "DECIDED_STATUSES",
@@ -47,7 +48,6 @@ __all__ = [
     "ensure_district_index",
     "ensure_district_index_async",
     "ensure_lead_index",
-    "index_already_exists",
     "lead_index_template",
     "lead_mappings",
     "machine_fields",
@@ -333,11 +333,7 @@ def ensure_district_index(
     """
     index = district_index_name(alias, district, version)
     aliases = district_index_aliases(alias, district)
-    try:
-        client.indices.create(index=index, aliases=aliases)
-    except ApiError as exc:
-        if not index_already_exists(exc):
-            raise
+    if not ensure_index(client, index, aliases=aliases):
         for name, properties in aliases.items():
             client.indices.put_alias(index=index, name=name, **properties)
     return index
@@ -349,19 +345,10 @@ async def ensure_district_index_async(
     """:func:`ensure_district_index` with the async client (the writers' side)."""
     index = district_index_name(alias, district)
     aliases = district_index_aliases(alias, district)
-    try:
-        await client.indices.create(index=index, aliases=aliases)
-    except ApiError as exc:
-        if not index_already_exists(exc):
-            raise
+    if not await ensure_index_async(client, index, aliases=aliases):
         for name, properties in aliases.items():
             await client.indices.put_alias(index=index, name=name, **properties)
     return index
-
-
-def index_already_exists(exc: ApiError) -> bool:
-    """Whether a create-index call failed only because the index is there already."""
-    return exc.meta.status == 400 and "resource_already_exists" in str(exc)
 
 
 def upgrade_version_1(lead: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
 import orjson
-from connectors.errors import ServiceUnavailable
+from connectors.errors import kafka_publish_error
+from connectors.indices import ensure_index_async
 from connectors.retry import RetryPolicy, retry_call
 from elasticsearch import AsyncElasticsearch
 from matchers.fields.masking import redact_numbers
@@ -181,12 +182,9 @@ class AuditTrail:
 
     async def ensure(self) -> None:
         """Create the audit index when it is missing (idempotent)."""
-        if await es_call(lambda: self._client.indices.exists(index=self._index)):
-            return
-        with contextlib.suppress(Exception):  # a concurrent creator; checked again below
-            await self._client.indices.create(index=self._index, mappings=audit_mappings())
-        if not await es_call(lambda: self._client.indices.exists(index=self._index)):
-            raise ServiceUnavailable(f"could not create the audit index {self._index!r}")
+        await es_call(
+            lambda: ensure_index_async(self._client, self._index, mappings=audit_mappings())
+        )
 
     def start(self) -> None:
         """Start the mirror task (when a topic is configured)."""
@@ -234,14 +232,14 @@ class AuditTrail:
             async def send(value: bytes = value, key: bytes = key) -> None:
                 try:
                     await publisher.send_and_wait(topic, value=value, key=key)
-                except Exception as exc:  # aiokafka's errors: try again
+                except Exception as exc:  # the adapter's edge: aiokafka's failure, translated once
                     self.stats.retries += 1
-                    raise ServiceUnavailable(f"Kafka: {type(exc).__name__}") from exc
+                    raise kafka_publish_error(exc) from exc
 
             try:
                 await retry_call(send, kind="publish", policy=RetryPolicy(), stop=self._stop)
                 self.stats.published += 1
-            except Exception:  # stopped: counted as lost in close()
+            except Exception:  # stopped, or refused for good (too large): this one is lost
                 self.stats.lost += 1
             finally:
                 self.stats.queue.task_done()

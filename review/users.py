@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
+from connectors.indices import ensure_index_async
 from elasticsearch import AsyncElasticsearch
 from matchers.errors import TracerError
 
@@ -87,16 +88,9 @@ class UserStore:
 
     async def ensure(self) -> None:
         """Create the index when it is missing (idempotent)."""
-        if not await es_call(lambda: self._client.indices.exists(index=self._index)):
-            try:
-                await es_call(
-                    lambda: self._client.indices.create(
-                        index=self._index, mappings=users_mappings()
-                    )
-                )
-            except Exception as exc:  # a concurrent creator is fine
-                if "resource_already_exists" not in repr(exc.__cause__):
-                    raise
+        await es_call(
+            lambda: ensure_index_async(self._client, self._index, mappings=users_mappings())
+        )
 
     async def add(
         self, username: str, *, role: str, districts: list[str], password: str, now: dt.datetime

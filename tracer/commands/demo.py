@@ -28,6 +28,7 @@ from connectors.clients import elasticsearch_client
 from connectors.deadletter import decode_dead_letter
 from connectors.errors import ServiceUnavailable
 from connectors.feed_history import FeedHistory
+from connectors.indices import ensure_index
 from connectors.kafka import consumer_lag
 from contract import FEED_TOPICS, TopicKey, topic_name
 from review.security import hash_password
@@ -199,8 +200,7 @@ def _demo_officer(client: Elasticsearch, settings: TracerSettings, district: str
     """(Re)create the demo officer of ``district`` with a fresh password; return it."""
     password = secrets.token_urlsafe(9)
     index = settings.review_users_index
-    if not client.indices.exists(index=index):
-        client.indices.create(index=index, mappings=users_mappings())
+    ensure_index(client, index, mappings=users_mappings())
     doc = {
         "username": _DEMO_OFFICER,
         "role": "officer",
