@@ -239,7 +239,8 @@ class AuditTrail:
             try:
                 await retry_call(send, kind="publish", policy=RetryPolicy(), stop=self._stop)
                 self.stats.published += 1
-            except Exception:  # stopped, or refused for good (too large): this one is lost
+            except Exception as exc:  # stopped, or refused for good (too large): this one is lost
                 self.stats.lost += 1
+                log.error("audit mirror: a record stays in ES only (%s)", type(exc).__name__)
             finally:
                 self.stats.queue.task_done()
