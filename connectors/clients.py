@@ -10,6 +10,7 @@ the TLS material are read one way everywhere (issue 12.3, 17.3)::
     app = faust.App(..., broker_credentials=faust_broker_credentials(settings))
     es = elasticsearch_client(settings, request_timeout=30)                 # sync
     es = async_elasticsearch_client(settings, request_timeout=30)           # async
+    es = retried_elasticsearch_client(settings)    # async, for code that retries via Retrier
 
 The settings are anything shaped like :class:`KafkaClientSettings` /
 :class:`ElasticsearchClientSettings` (``tracer.settings.TracerSettings`` fits both); this
@@ -35,9 +36,11 @@ import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.helpers import create_ssl_context
 from elasticsearch import AsyncElasticsearch, Elasticsearch
+from elasticsearch.serializer import NdjsonSerializer, OrjsonSerializer
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
 from pydantic import SecretStr
@@ -51,6 +54,7 @@ __all__ = [
     "ElasticsearchClientSettings",
     "KafkaClientSettings",
     "KafkaSecurityProtocol",
+    "OrjsonNdjsonSerializer",
     "SaslMechanism",
     "aiokafka_consumer",
     "aiokafka_producer",
@@ -63,6 +67,7 @@ __all__ = [
     "kafka_consumer_client",
     "kafka_producer_client",
     "kafka_python_security",
+    "retried_elasticsearch_client",
 ]
 
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SASL_SSL", "SSL"]
@@ -334,4 +339,38 @@ def async_elasticsearch_client(
     """Build an ``AsyncElasticsearch`` client (``options``: timeouts, retries, serializers)."""
     return AsyncElasticsearch(
         settings.elasticsearch_url, **options, **elasticsearch_security(settings)
+    )
+
+
+class OrjsonNdjsonSerializer(NdjsonSerializer):
+    """Bulk bodies written and read with orjson (the stdlib ``json`` took ~35 us a lead)."""
+
+    def json_dumps(self, data: Any) -> bytes:
+        """Serialise one line of the body."""
+        return orjson.dumps(data, default=self.default)
+
+    def json_loads(self, data: bytes) -> Any:
+        """Parse one line."""
+        return orjson.loads(data)
+
+
+def retried_elasticsearch_client(
+    settings: ElasticsearchClientSettings, *, request_timeout: float = 30
+) -> AsyncElasticsearch:
+    """Build the ``AsyncElasticsearch`` client of code that retries through ``connectors.retry``.
+
+    The one retry policy is the Retrier's: the client's own retries (3, each logged with a
+    traceback) would multiply it and flood the log while Elasticsearch is down, so it makes
+    none. Bodies go through orjson: the stdlib serializer cost ~25 ms a bulk of 1,000 documents
+    on the worker's event loop.
+    """
+    return async_elasticsearch_client(
+        settings,
+        request_timeout=request_timeout,
+        max_retries=0,
+        retry_on_timeout=False,
+        serializers={
+            OrjsonSerializer.mimetype: OrjsonSerializer(),
+            OrjsonNdjsonSerializer.mimetype: OrjsonNdjsonSerializer(),
+        },
     )

@@ -40,11 +40,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, Protocol
 
-import orjson
 from elasticsearch import ApiError, TransportError
-from elasticsearch.serializer import NdjsonSerializer, OrjsonSerializer
 
-from connectors.clients import ElasticsearchClientSettings, async_elasticsearch_client
+from connectors.clients import ElasticsearchClientSettings, retried_elasticsearch_client
 from connectors.errors import ConnectorError, RequestRejected, ServiceUnavailable
 from connectors.lead_index import district_alias, ensure_district_index_async, new_lead_document
 from connectors.retry import Retrier
@@ -56,7 +54,6 @@ __all__ = [
     "IndexReport",
     "ItemOutcome",
     "LeadIndexer",
-    "OrjsonNdjsonSerializer",
     "RejectedLead",
     "alias_missing",
     "bulk_create_operations",
@@ -230,18 +227,6 @@ def _error_reason(item: Mapping[str, Any]) -> str:
     return str(error or "error")
 
 
-class OrjsonNdjsonSerializer(NdjsonSerializer):
-    """Bulk bodies written and read with orjson (the stdlib ``json`` took ~35 us a lead)."""
-
-    def json_dumps(self, data: Any) -> bytes:
-        """Serialise one line of the body."""
-        return orjson.dumps(data, default=self.default)
-
-    def json_loads(self, data: bytes) -> Any:
-        """Parse one line."""
-        return orjson.loads(data)
-
-
 class ElasticsearchLeadIndexer:
     """Bulk-writes leads behind an alias with :class:`AsyncElasticsearch`.
 
@@ -276,19 +261,7 @@ class ElasticsearchLeadIndexer:
         retrier: Retrier | None = None,
     ) -> ElasticsearchLeadIndexer:
         """Build an indexer with its own ``AsyncElasticsearch`` client (orjson bodies)."""
-        client = async_elasticsearch_client(
-            settings,
-            request_timeout=30,
-            # The one retry policy is the Retrier's: the client's own retries (3, each logged
-            # with a traceback) would multiply it and flood the log while Elasticsearch is down.
-            max_retries=0,
-            retry_on_timeout=False,
-            serializers={
-                OrjsonSerializer.mimetype: OrjsonSerializer(),
-                OrjsonNdjsonSerializer.mimetype: OrjsonNdjsonSerializer(),
-            },
-        )
-        return cls(client, alias, retrier=retrier)
+        return cls(retried_elasticsearch_client(settings), alias, retrier=retrier)
 
     async def close(self) -> None:
         """Close the underlying client."""

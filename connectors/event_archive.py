@@ -47,13 +47,12 @@ from hashlib import blake2b
 from typing import Any, Final
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
-from elasticsearch.serializer import OrjsonSerializer
 from matchers.fields.text import clean_text
 from matchers.records import EventRecord, event_from_raw
 from matchers.watchlist.blocking import event_block_keys
 
-from connectors.clients import ElasticsearchClientSettings, async_elasticsearch_client
-from connectors.elasticsearch import OrjsonNdjsonSerializer, classify_item, request_error
+from connectors.clients import ElasticsearchClientSettings, retried_elasticsearch_client
+from connectors.elasticsearch import classify_item, request_error
 from connectors.errors import ServiceUnavailable, StackError
 from connectors.retry import Retrier
 
@@ -525,17 +524,7 @@ class ElasticsearchEventArchive(EventArchive):
         retrier: Retrier | None = None,
     ) -> ElasticsearchEventArchive:
         """Build an archive with its own :class:`AsyncElasticsearch` client (orjson bodies)."""
-        client = async_elasticsearch_client(
-            settings,
-            request_timeout=30,
-            max_retries=0,  # the Retrier is the one retry policy
-            retry_on_timeout=False,
-            serializers={
-                OrjsonSerializer.mimetype: OrjsonSerializer(),
-                OrjsonNdjsonSerializer.mimetype: OrjsonNdjsonSerializer(),
-            },
-        )
-        return cls(client, alias, retrier=retrier)
+        return cls(retried_elasticsearch_client(settings), alias, retrier=retrier)
 
     async def close(self) -> None:
         """Close the underlying client."""

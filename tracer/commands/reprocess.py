@@ -51,7 +51,7 @@ from batch.sources import (
     load_roster_file,
     load_roster_topic,
 )
-from connectors.clients import async_elasticsearch_client, elasticsearch_client
+from connectors.clients import elasticsearch_client, retried_elasticsearch_client
 from connectors.errors import InputFileError, ServiceUnavailable
 from connectors.feed_history import FeedHistory, PartitionRange
 from connectors.lead_index import ensure_lead_index
@@ -271,12 +271,7 @@ def _elasticsearch_sink(
     settings: TracerSettings, state: JobState, out: Path, version: str
 ) -> ElasticsearchLeadSink:
     """The sink writing through the lead store, resumed from the checkpoint's counts."""
-    client = async_elasticsearch_client(
-        settings,
-        request_timeout=30,
-        max_retries=0,  # the Retrier is the one retry policy
-        retry_on_timeout=False,
-    )
+    client = retried_elasticsearch_client(settings)
     retrier = Retrier(RetryPolicy(deadline_s=_STORE_DEADLINE_S))
     checkpoint = state.checkpoint
     return ElasticsearchLeadSink(

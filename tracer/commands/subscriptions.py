@@ -32,7 +32,6 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import typer
 from elasticsearch import AsyncElasticsearch
-from elasticsearch.serializer import OrjsonSerializer
 
 from alerts.delivery import DeadLetter, Dispatcher
 from alerts.errors import AlertError, InvalidSubscription
@@ -44,8 +43,7 @@ from alerts.service import AlertService
 from alerts.store import ElasticsearchSubscriptionStore
 from alerts.subscriptions import Subscription, SubscriptionRequest, new_subscription
 from alerts.webhooks import AiohttpPoster, url_problem
-from connectors.clients import async_elasticsearch_client
-from connectors.elasticsearch import OrjsonNdjsonSerializer
+from connectors.clients import retried_elasticsearch_client
 from connectors.retry import Retrier, RetryPolicy
 from tracer.settings import TracerSettings, load_settings
 
@@ -57,17 +55,7 @@ app = typer.Typer(help="Alert subscriptions: be told once about each new lead th
 
 
 def _client(settings: TracerSettings) -> AsyncElasticsearch:
-    # orjson, as the lead indexer: the stdlib serializer cost ~25 ms a bulk of 1,000
-    # notifications on the worker's event loop, on the way from a lead to its topic.
-    return async_elasticsearch_client(
-        settings,
-        request_timeout=30,
-        max_retries=0,
-        serializers={
-            OrjsonSerializer.mimetype: OrjsonSerializer(),
-            OrjsonNdjsonSerializer.mimetype: OrjsonNdjsonSerializer(),
-        },
-    )
+    return retried_elasticsearch_client(settings)
 
 
 def _run(work: Callable[[TracerSettings, AsyncElasticsearch, Retrier], Awaitable[T]]) -> T:

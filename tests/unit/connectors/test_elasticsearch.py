@@ -13,10 +13,10 @@ from elasticsearch import ApiError
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch.serializer import NdjsonSerializer
 
+from connectors.clients import OrjsonNdjsonSerializer
 from connectors.elasticsearch import (
     ElasticsearchLeadIndexer,
     InMemoryLeadIndexer,
-    OrjsonNdjsonSerializer,
     bulk_create_operations,
     classify_item,
     closing_update,
