@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 import orjson
-from connectors.errors import InputFileError
+from connectors.files import open_private
 
 __all__ = ["DiscardedRejects", "Rejects", "RejectsFile"]
 
@@ -53,15 +53,7 @@ class RejectsFile:
 
     def __init__(self, path: Path, *, keep: int = 0) -> None:
         self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            os.fchmod(fd, 0o600)  # a file left by an earlier run keeps its mode otherwise
-            os.ftruncate(fd, keep)
-            os.lseek(fd, keep, os.SEEK_SET)
-        except OSError as exc:
-            raise InputFileError(f"{path}: cannot write ({exc.strerror or exc})") from exc
-        self._handle: IO[bytes] = os.fdopen(fd, "wb")
+        self._handle = open_private(path, keep=keep)
         self.count = 0
 
     def add(self, origin: dict[str, Any], reason: str, **details: Any) -> None:

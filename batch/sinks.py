@@ -26,10 +26,11 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import IO, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
-from connectors.errors import InputFileError, RetryGaveUp, ServiceUnavailable
+from connectors.errors import RetryGaveUp, ServiceUnavailable
+from connectors.files import open_private
 from connectors.lead_plan import EventScope, RefreshCounts, Scope
 
 __all__ = ["AsyncLeadStore", "BatchLead", "ElasticsearchLeadSink", "JsonlLeadSink", "LeadSink"]
@@ -90,14 +91,7 @@ class JsonlLeadSink:
 
     def __init__(self, path: Path, *, keep: int = 0) -> None:
         self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            os.ftruncate(fd, keep)
-            os.lseek(fd, keep, os.SEEK_SET)
-        except OSError as exc:
-            raise InputFileError(f"{path}: cannot write ({exc.strerror or exc})") from exc
-        self._handle: IO[bytes] = os.fdopen(fd, "wb", buffering=1 << 20)
+        self._handle = open_private(path, keep=keep, buffering=1 << 20)
         self.written = 0
 
     def write(self, leads: Sequence[BatchLead]) -> None:
@@ -192,7 +186,6 @@ class ElasticsearchLeadSink:
         self._runner = asyncio.Runner()
         self._failed = False  # a refresh failed: close sends nothing more
         self._scope = JsonlLeadSink(scope_path, keep=keep)
-        os.chmod(scope_path, 0o600)
 
     def write(self, leads: Sequence[BatchLead]) -> None:
         """Queue the leads; refresh a bulk each time ``batch_size`` are waiting."""

@@ -32,6 +32,7 @@ __all__ = [
     "JsonlLine",
     "JsonlWriter",
     "Line",
+    "open_private",
     "parse_json_object",
     "read_jsonl",
     "read_lines",
@@ -251,6 +252,29 @@ def _open(path: str | Path) -> IO[bytes]:
         raise InputFileError(f"{p}: cannot read ({exc.strerror or exc})") from exc
 
 
+def open_private(path: str | Path, *, keep: int = 0, buffering: int = -1) -> IO[bytes]:
+    """Open an output file readable by its owner only, kept to ``keep`` bytes, for appending.
+
+    What the CLI and jobs write (leads, rejects, dead letters, a run's scope) holds personal
+    data, so the file is mode 0600 even when an earlier run left it with another mode. ``keep``
+    is what a resumed job keeps of its earlier output (a checkpoint's offset); 0 starts afresh.
+    Parent folders are created.
+
+    Raises:
+        InputFileError: the file cannot be created or written.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # a file left by an earlier run keeps its mode otherwise
+        os.ftruncate(fd, keep)
+        os.lseek(fd, keep, os.SEEK_SET)
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+    return os.fdopen(fd, "wb", buffering=buffering)
+
+
 class JsonlWriter:
     """Writes one JSON object per line (orjson, sorted keys), creating parent folders.
 
@@ -266,13 +290,7 @@ class JsonlWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.count = 0
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.fchmod(fd, 0o600)  # a file left by an earlier run keeps its mode otherwise
-            self._handle: IO[bytes] = os.fdopen(fd, "wb")
-        except OSError as exc:
-            raise InputFileError(f"{self.path}: cannot write ({exc.strerror or exc})") from exc
+        self._handle = open_private(self.path)
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one object."""

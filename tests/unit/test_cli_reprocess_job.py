@@ -85,6 +85,7 @@ def test_a_huge_line_is_a_reject_with_prefix_hash_and_size_in_a_private_file(
     assert _reprocess(roster, [events], out) == 0
     rejects_path = Path(f"{out}.deadletter.jsonl")
     assert stat.S_IMODE(rejects_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600  # the leads name people too
     rejects = {r["line"]: r for r in _leads(rejects_path)}
     assert rejects[11]["reason"] == "oversized"
     assert rejects[11]["size"] == len(huge)

@@ -21,7 +21,6 @@ the run stops at once and says from which line to start again).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import Counter
@@ -35,7 +34,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from connectors.errors import ConnectorError, InputFileError, ServiceUnavailable
-from connectors.files import PREFIX_BYTES, Line, read_lines
+from connectors.files import PREFIX_BYTES, Line, open_private, read_lines
 from connectors.kafka import (
     PublishRefusal,
     Route,
@@ -96,9 +95,7 @@ class RejectLog:
 
     def _open(self, path: Path) -> IO[bytes]:
         if path not in self._files:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.fchmod(fd, 0o600)  # a file left by an earlier run keeps its mode otherwise
-            self._files[path] = os.fdopen(fd, "wb")
+            self._files[path] = open_private(path)
         return self._files[path]
 
     def close(self) -> None:
