@@ -66,7 +66,9 @@ def test_kafka_refusing_is_said_within_seconds_with_the_fix(
     assert f"Kafka refused the connection at 127.0.0.1:{refused}: nothing listens there" in err
     assert "tracer stack up" in err and "TRACER_KAFKA_BOOTSTRAP" in err
     assert "Traceback" not in err
-    assert seconds < 10
+    # Far under the 180 s the refusal used to wait; the margin is for starting Python on a
+    # loaded 2-core machine (imports alone took 10 s there), not for the refusal itself.
+    assert seconds < 30
 
 
 def test_a_listener_that_is_not_ready_is_waited_for_until_the_timeout(
