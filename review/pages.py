@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -94,6 +95,18 @@ async def _signed_in(request: Request) -> tuple[User, str] | Response:
     return found if found is not None else RedirectResponse("/login", status_code=303)
 
 
+async def _signed_in_post(request: Request) -> tuple[User, str, FormData] | Response:
+    """A form a signed-in user sent, with their session's CSRF token (else the answer to give)."""
+    found = await _signed_in(request)
+    if isinstance(found, Response):
+        return found
+    user, csrf = found
+    form = await request.form()
+    if not csrf_matches(csrf, form.get("csrf")):
+        return await _csrf_refused(request, user, csrf)
+    return user, csrf, form
+
+
 async def _user_page(
     request: Request,
     template: str,
@@ -113,13 +126,10 @@ async def _user_page(
 
 async def logout(request: Request) -> Response:
     """End the session (a POST with the CSRF token)."""
-    found = await _signed_in(request)
+    found = await _signed_in_post(request)
     if isinstance(found, Response):
         return found
-    user, csrf = found
-    form = await request.form()
-    if not csrf_matches(csrf, form.get("csrf")):
-        return await _csrf_refused(request, user, csrf)
+    user, _csrf, _form = found
     await service(request).audit(user, "logout", "allowed", address(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
@@ -177,13 +187,10 @@ async def lead_page(request: Request, revealed: dict[str, str] | None = None) ->
 
 async def lead_action(request: Request) -> Response:
     """Reveal, claim, decide, reopen or reassign from the lead page's forms."""
-    found = await _signed_in(request)
+    found = await _signed_in_post(request)
     if isinstance(found, Response):
         return found
-    user, csrf = found
-    form = await request.form()
-    if not csrf_matches(csrf, form.get("csrf")):
-        return await _csrf_refused(request, user, csrf)
+    user, csrf, form = found
     lead_id = request.path_params["lead_id"]
     try:
         if request.path_params["action"] == "reveal":
