@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.reprocess [--events 1000000] [--people 2000000]
         [--watchlists 2000,100000] [--workers N] [--original 453d82f^] [--splink-events N]
-        [--world DIR] [--skip-original] [--skip-splink]
+        [--world DIR] [--skip-original] [--original-tree DIR] [--skip-splink]
 
 The world comes from ``tracer simulate`` (cached under ``bench/results/reprocess-cache.tmp/``,
 or ``--world`` names one): a population many times the day's events, so most names, ids and
@@ -15,6 +15,9 @@ run reads the *same events file*. For each watchlist, in one run:
   workers (``getrusage``: the figure other processes' load disturbs least);
 * the original ``tracer reprocess`` (``--original``: the command before issue 14, its module run
   against this checkout's matchers) on one core: the per-core target is 4x its rate;
+* with ``--original-tree``, a whole checkout of the commit issue 14 was filed on (``cadd1ac``,
+  the parent of both first commits of its work, 453d82f and d0fab38): its command *and* its
+  matchers, compiled, on one core, the baseline the 4x is stated against;
 * Splink 5's whole job (read the files, prepare, train, predict) on every core, and its predict
   alone (``bench.splink_compare``), on the first ``--splink-events`` lines of the same file when
   the whole file does not fit the time: rates (events/s) are then compared, sizes recorded.
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import hashlib
 import os
 import resource
@@ -38,6 +42,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -89,43 +94,116 @@ def _head(path: Path, lines: int, scratch: Path) -> Path:
     return target
 
 
-def _stages(roster: Path, events: Path) -> dict[str, float]:
-    """CPU microseconds an event per stage, in this process (no job around them)."""
+def _stages(roster: Path, events: Path) -> dict[str, Any]:
+    """CPU microseconds an event per stage, in this process (no job around them).
+
+    Run as the job runs: compiled when built, the roster frozen out of the GC's reach and the
+    GC's thresholds the job's (``batch.matching.GC_THRESHOLDS``; CPython's defaults made the
+    collector rescan the growing value caches, a cost the job does not pay). The first half of
+    the lines is normalised whole (``normalise``: ``event_from_raw``), the second field by field
+    through the normalisers ``event_from_raw`` calls, each on values it has not seen (the
+    feed's values are mostly new, so neither half warms the other's caches much); keys,
+    lookups and scoring run on the first half's records.
+    """
+    from batch.matching import GC_THRESHOLDS
     from batch.sources import FileSource
     from matchers.errors import InvalidRecord
     from matchers.native import is_active
     from matchers.records import event_from_raw, parse_event_bytes
     from matchers.scoring.modelfile import default_model
+    from matchers.watchlist.blocking import event_block_keys
     from matchers.watchlist.matcher import Matcher
 
     matcher = Matcher(default_model())
     for line in roster.read_bytes().splitlines():
         matcher.apply_roster(orjson.loads(line))
     matcher.freeze()
-    clock = time.process_time
-    started = clock()
-    source = FileSource([events], max_bytes=_MAX_BYTES, chunk_lines=2000)
-    data = [line for chunk in source.chunks({}) for _, line in chunk.lines]
-    read = clock() - started
-    started = clock()
-    raws = []
-    for line in data:
-        with contextlib.suppress(InvalidRecord):  # the feed's malformed lines, as in the job
-            raws.append(parse_event_bytes(line, max_bytes=_MAX_BYTES, check_envelope=False))
-    parse = clock() - started
-    records = []
-    started = clock()
-    for raw in raws:
-        with contextlib.suppress(InvalidRecord):
-            records.append((event_from_raw(raw), raw))
-    normalise = clock() - started
-    started = clock()
-    for record, raw in records:
-        matcher.match_record(record, raw=raw)
-    match = clock() - started
-    seconds = {"read_lines": read, "json": parse, "normalise": normalise, "match": match}
-    per_event = {k: round(v / len(data) * 1e6, 1) for k, v in seconds.items()}
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        seconds, counts = _timed_stages(
+            FileSource([events], max_bytes=_MAX_BYTES, chunk_lines=2000),
+            parse=partial(parse_event_bytes, max_bytes=_MAX_BYTES, check_envelope=False),
+            normalise=event_from_raw,
+            keys=event_block_keys,
+            match=matcher.match_record,
+            invalid=InvalidRecord,
+        )
+    finally:
+        gc.set_threshold(*thresholds)
+    per_event = {k: round(v / max(counts[k], 1) * 1e6, 2) for k, v in seconds.items()}
+    # What earlier runs called "match" (Matcher.match_record, its keys made inside).
+    per_event["match"] = round(per_event["block_keys"] + per_event["lookups_and_scoring"], 2)
     return per_event | {"compiled_matchers": is_active()}
+
+
+def _timed_stages(
+    source: Any,
+    *,
+    parse: Callable[[bytes], Any],
+    normalise: Callable[..., Any],
+    keys: Callable[[Any], frozenset[str]],
+    match: Callable[..., Any],
+    invalid: type[Exception],
+) -> tuple[dict[str, float], dict[str, int]]:
+    """CPU seconds and event counts of each stage (see :func:`_stages`)."""
+    clock = time.process_time
+    seconds: dict[str, float] = {}
+    counts: dict[str, int] = {}
+
+    def timed(name: str, work: Callable[[Any], object], items: list[Any]) -> None:
+        started = clock()
+        for item in items:
+            with contextlib.suppress(invalid):  # the feed's malformed lines, as in the job
+                work(item)
+        seconds[name] = clock() - started
+        counts[name] = len(items)
+
+    started = clock()
+    data = [line for chunk in source.chunks({}) for _, line in chunk.lines]
+    seconds["read_lines"], counts["read_lines"] = clock() - started, len(data)
+    raws: list[Any] = []
+    timed("json", lambda line: raws.append(parse(line)), data)
+    half = len(raws) // 2
+    records: list[tuple[Any, Any]] = []
+    timed("normalise", lambda raw: records.append((normalise(raw), raw)), raws[:half])
+    for name, work in _field_stages().items():
+        timed(name, work, raws[half:])
+    made: list[frozenset[str]] = []
+    timed("block_keys", lambda pair: made.append(keys(pair[0])), records)
+    pairs = list(zip(records, made, strict=True))
+    timed("lookups_and_scoring", lambda p: match(p[0][0], raw=p[0][1], keys=p[1]), pairs)
+    return seconds, counts
+
+
+def _field_stages() -> dict[str, Callable[[Any], object]]:
+    """Each field's normaliser as ``event_from_raw`` calls it, on a decoded event."""
+    from matchers.envelope import validate_event_envelope
+    from matchers.fields.compact import compact_address, compact_id
+    from matchers.fields.dates import normalise_date
+    from matchers.fields.names import normalise_name
+    from matchers.fields.phones import normalise_phone
+
+    def text(raw: Any, field: str) -> str:
+        value = raw.get(field) if isinstance(raw, dict) else None
+        return value if isinstance(value, str) else ""
+
+    def field(normaliser: Callable[[str], object], name: str) -> Callable[[Any], object]:
+        # An absent or empty field is not normalised by event_from_raw either.
+        return lambda raw: normaliser(text(raw, name)) if text(raw, name) else None
+
+    def address(raw: Any) -> object:
+        name = "registered_address" if text(raw, "source") == "telecom" else "address"
+        return compact_address(text(raw, name)) if text(raw, name) else None
+
+    return {
+        "field_envelope": validate_event_envelope,
+        "field_id": field(lambda value: compact_id(value, None), "id_number"),
+        "field_name": field(normalise_name, "name"),
+        "field_birth_date": field(normalise_date, "birth_date"),
+        "field_phone": field(normalise_phone, "phone"),
+        "field_address": address,
+    }
 
 
 def _repeats(events: Path) -> dict[str, float]:
@@ -202,6 +280,24 @@ def _original(roster: Path, events: Path, out: Path, ref: str) -> dict[str, Any]
     return figures
 
 
+def _original_tree(roster: Path, events: Path, out: Path, tree: Path) -> dict[str, Any]:
+    """A whole checkout's ``tracer reprocess`` (its command *and* its matchers), one core.
+
+    ``tree`` is a checkout of the commit the issue's baseline was taken on, built with this
+    venv (``git worktree add --detach DIR cadd1ac``, then in DIR ``PYTHONPATH=DIR python -m
+    tools.compile_matchers``): run with ``PYTHONPATH`` set to it, its own packages shadow this
+    checkout's editable install. It takes the files and writes the leads, nothing else.
+    """
+    code = "import sys; from tracer.cli import main; sys.argv[0] = 'tracer'; main()"
+    command = [sys.executable, "-c", code, "reprocess", "--roster", str(roster),
+               "--events", str(events), "--out", str(out)]  # fmt: skip
+    figures: dict[str, Any] = {"tree": str(tree)}
+    environment = os.environ | {"PYTHONPATH": str(tree)}
+    with _measured(figures):
+        subprocess.run(command, check=True, capture_output=True, cwd=tree, env=environment)
+    return figures
+
+
 def _splink(roster: Path, events: Path, threads: int) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.splink_compare", "--roster", str(roster),
                "--events", str(events), "--threads", str(threads)]  # fmt: skip
@@ -259,6 +355,14 @@ def _one_watchlist(
             base["events_per_s_cpu"] = _rate(lines, base["cpu_s"])
             row["one_core_vs_original_wall"] = round(base["wall_s"] / one["wall_s"], 2)
             row["one_core_vs_original_cpu"] = round(base["cpu_s"] / one["cpu_s"], 2)
+        if args.original_tree:
+            step("original tree, one core")
+            whole = row["original_tree_one_core"] = _original_tree(
+                roster, events, scratch / "tree.jsonl", args.original_tree
+            )
+            progress.advance(task)
+            whole["events_per_s_cpu"] = _rate(lines, whole["cpu_s"])
+            row["one_core_vs_original_tree_cpu"] = round(whole["cpu_s"] / one["cpu_s"], 2)
         if not args.skip_splink:
             step(f"Splink, {args.workers} threads")
             share = min(lines, args.splink_events or lines)
@@ -288,6 +392,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--world", type=Path, help="a simulated world's folder to use instead")
     parser.add_argument("--original", default=ORIGINAL, help="the git ref of the original job")
+    parser.add_argument(
+        "--original-tree", type=Path, help="a checkout of the issue's baseline, run whole"
+    )
     parser.add_argument("--splink-events", type=int, help="Splink on the first N lines only")
     parser.add_argument("--stage-events", type=int, default=100_000, help="lines for stages")
     parser.add_argument("--skip-stages", action="store_true", help="jobs only")
@@ -311,7 +418,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"reprocess bench: stages (CPU us an event) {result['stage_us_per_event_cpu']}")
         result["value_repeat_share"] = _repeats(events)
         print(f"reprocess bench: values seen in an earlier event {result['value_repeat_share']}")
-    steps = 2 + (not args.skip_original) + (not args.skip_splink)
+    steps = 2 + (not args.skip_original) + bool(args.original_tree) + (not args.skip_splink)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),

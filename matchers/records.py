@@ -67,14 +67,14 @@ __all__ = [
 ]
 
 Gender = Literal["M", "F"]
-_GENDERS = {"M": "M", "F": "F", "MALE": "M", "FEMALE": "F", "男": "M", "女": "F"}
+_GENDERS: Final = {"M": "M", "F": "F", "MALE": "M", "FEMALE": "F", "男": "M", "女": "F"}
 # Bounds on list fields: a roster line with ten thousand phones must not slow every event.
-_MAX_LIST = 16
+_MAX_LIST: Final = 16
 # Shared "nothing given" forms: most records lack some field, and sharing saves memory.
-_NO_ID = normalise_id(None)
-_NO_DATE = NO_DATE
-_NO_PHONE = normalise_phone(None)
-_NO_ADDRESS = normalise_address(None)
+_NO_ID: Final = normalise_id(None)
+_NO_DATE: Final = NO_DATE
+_NO_PHONE: Final = normalise_phone(None)
+_NO_ADDRESS: Final = normalise_address(None)
 #: ``person_id``: 1 to this many printable characters (the supervision system's own ids).
 PERSON_ID_MAX_CHARS: Final = 128
 # Contract fields no matcher reads: only their type is checked (flagged when not text).
@@ -469,7 +469,7 @@ def event_from_raw(
 
 
 # Every event builds one: without the frozen ``__init__`` (see ``matchers.frozen``).
-_make_event = builder(EventRecord)
+_make_event: Final = builder(EventRecord)
 
 
 def _event_id(value: object, id_type: object, flags: list[str]) -> tuple[IdForms, DateForms]:

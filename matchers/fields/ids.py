@@ -29,7 +29,7 @@ import sys
 import unicodedata
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Literal
+from typing import Final, Literal
 
 from rapidfuzz.distance import OSA
 
@@ -67,8 +67,8 @@ Gender = Literal["M", "F"]
 
 # The common shape: 18 ASCII characters that cleaning (NFKC, separators, upper case) leaves as
 # they are, but for a lower-case check character x.
-_PLAIN_18 = re.compile(r"[0-9]{17}[0-9Xx]")
-_PROBLEMS = {
+_PLAIN_18: Final = re.compile(r"[0-9]{17}[0-9Xx]")
+_PROBLEMS: Final = {
     (checksum, date, region): tuple(
         flag
         for flag, on in (
@@ -82,15 +82,17 @@ _PROBLEMS = {
     for date in (False, True)
     for region in (False, True)
 }
-_SEPARATORS = frozenset(" -_.,/\\|:;'\"\t\r\n\u3000\u00a0\u2010\u2011\u2012\u2013\u2014\u2212")
-_DELETE = dict.fromkeys(map(ord, _SEPARATORS))
-_TO_STAR = dict.fromkeys(map(ord, "×•●·#?"), "*")
+_SEPARATORS: Final = frozenset(
+    " -_.,/\\|:;'\"\t\r\n\u3000\u00a0\u2010\u2011\u2012\u2013\u2014\u2212"
+)
+_DELETE: Final = dict.fromkeys(map(ord, _SEPARATORS))
+_TO_STAR: Final = dict.fromkeys(map(ord, "×•●·#?"), "*")
 # Letters read or typed for digits (upper case, after cleaning): O/Q/D for 0, I/L for 1, Z for
 # 2, S for 5, G for 6, B for 8.
-_OCR_DIGITS = str.maketrans("OQDILZSGB", "000112568")
+_OCR_DIGITS: Final = str.maketrans("OQDILZSGB", "000112568")
 # Visible prefix/suffix lengths under which a person is filed so that masked events find it.
-_MASK_PATTERNS = ((6, 4), (4, 4), (3, 4))
-_PROVINCES = {
+_MASK_PATTERNS: Final = ((6, 4), (4, 4), (3, 4))
+_PROVINCES: Final = {
     "11": "北京", "12": "天津", "13": "河北", "14": "山西", "15": "内蒙古", "21": "辽宁",
     "22": "吉林", "23": "黑龙江", "31": "上海", "32": "江苏", "33": "浙江", "34": "安徽",
     "35": "福建", "36": "江西", "37": "山东", "41": "河南", "42": "湖北", "43": "湖南",
@@ -273,7 +275,7 @@ def _resident(text: str) -> IdForms:
     return _full(chars, ())
 
 
-_make = builder(IdForms)  # every field, in order: IdForms without its frozen __init__
+_make: Final = builder(IdForms)  # every field, in order: IdForms without its frozen __init__
 
 
 def _full(value: str, flags: tuple[str, ...]) -> IdForms:

@@ -35,7 +35,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Final, Literal
 
 from pypinyin import Style, lazy_pinyin
 from rapidfuzz.distance import OSA, JaroWinkler
@@ -49,7 +49,7 @@ from matchers.fields.name_variants import (
     shape_alike_pair,
 )
 from matchers.fields.pinyin import (
-    given_readings,
+    given_keys,
     segment_pinyin,
     simplified,
     split_surname,
@@ -78,12 +78,12 @@ __all__ = [
 Script = Literal["hanzi", "pinyin", "latin", "empty"]
 
 _HANZI_CLASS = r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]"
-_HANZI = re.compile(_HANZI_CLASS)
-_ONLY_HANZI = re.compile(_HANZI_CLASS + "+")
+_HANZI: Final = re.compile(_HANZI_CLASS)
+_ONLY_HANZI: Final = re.compile(_HANZI_CLASS + "+")
 # Letters of any script: Latin mostly, but a Cyrillic or kana name still compares word by word.
-_WORD = re.compile(r"[^\W\d_]+")
-_MAX_LEN = 64
-_MAX_PARSES = 16
+_WORD: Final = re.compile(r"[^\W\d_]+")
+_MAX_LEN: Final = 64
+_MAX_PARSES: Final = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,16 +147,26 @@ class NameForms:
 
 def _hanzi_forms(hanzi: str, flags: tuple[str, ...]) -> NameForms:
     surname, given = split_surname(hanzi)
-    readings = itertools.product(surname_readings(surname), given_readings(given))
-    pairs = list(itertools.islice(readings, _MAX_PARSES))
-    parses = tuple([name_parse(s, g) for s, g in pairs])
-    keys = frozenset([s + "".join(g) for s, g in pairs])  # each parse's key
+    givens = given_keys(given)
+    parses: list[NameParse] = []
+    joined: list[str] = []  # each parse's key
+    # itertools.product(surname readings, given readings), cut at _MAX_PARSES: the same
+    # pairs in the same order, each given reading joined once (given_keys), not per pair.
+    for s in surname_readings(surname):
+        if len(parses) >= _MAX_PARSES:
+            break
+        for g, key in givens:
+            if len(parses) >= _MAX_PARSES:
+                break
+            parses.append(name_parse(s, g))
+            joined.append(s + key)
+    keys = frozenset(joined)
     # unumlaut(p).key is p.key with v as u; most readings have no v, and keep the keys as is.
     roman = keys | {k.replace("v", "u") for k in keys} if "v" in "".join(keys) else keys
-    return _make(hanzi, "hanzi", True, flags, hanzi, surname, parses, keys, roman, (), hanzi)
+    return _make(hanzi, "hanzi", True, flags, hanzi, surname, tuple(parses), keys, roman, (), hanzi)
 
 
-_make = builder(NameForms)  # every field, in order: NameForms without its frozen __init__
+_make: Final = builder(NameForms)  # every field, in order: NameForms without its frozen __init__
 
 
 def _roman_forms(text: str, flags: tuple[str, ...]) -> NameForms:

@@ -15,7 +15,7 @@ import itertools
 import json
 from functools import cache, lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Final
 
 import opencc
 from pypinyin import Style, lazy_pinyin, pinyin
@@ -25,6 +25,7 @@ from matchers.fields.cache_sizes import CACHE_SIZES
 
 __all__ = [
     "COMPOUND_READINGS",
+    "given_keys",
     "given_readings",
     "segment_pinyin",
     "simplified",
@@ -32,8 +33,8 @@ __all__ = [
     "surname_readings",
 ]
 
-_MAX_CHAR_READINGS = 3
-_ROMAN_ALIASES = {"lyu": "lv", "nyu": "nv", "lue": "lve", "nue": "nve"}
+_MAX_CHAR_READINGS: Final = 3
+_ROMAN_ALIASES: Final = {"lyu": "lv", "nyu": "nv", "lue": "lve", "nue": "nve"}
 
 
 def _load() -> tuple[frozenset[str], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
@@ -46,14 +47,17 @@ def _load() -> tuple[frozenset[str], dict[str, tuple[str, ...]], dict[str, tuple
     return syllables, compound, single
 
 
-_SYLLABLES, _COMPOUND, _SINGLE = _load()
+_TABLES = _load()
+_SYLLABLES: Final = _TABLES[0]
+_COMPOUND: Final = _TABLES[1]
+_SINGLE: Final = _TABLES[2]
 COMPOUND_READINGS = frozenset(r for rs in _COMPOUND.values() for r in rs)
 # Passport (lyu) and loose (lue) spellings of u-umlaut syllables are cut too, then canonicalised.
-_VOCABULARY = _SYLLABLES | frozenset(_ROMAN_ALIASES)
-_LONGEST_SYLLABLE = max(map(len, _VOCABULARY))
+_VOCABULARY: Final = _SYLLABLES | frozenset(_ROMAN_ALIASES)
+_LONGEST_SYLLABLE: Final = max(map(len, _VOCABULARY))
 # No run of characters longer than pypinyin's longest phrase can be one of its phrases: bounds
 # the search for phrases in a name (all runs: cubic in a long hostile name) to linear.
-_LONGEST_PHRASE = max(map(len, PHRASES_DICT))
+_LONGEST_PHRASE: Final = max(map(len, PHRASES_DICT))
 
 
 @lru_cache(maxsize=1)
@@ -138,6 +142,16 @@ def given_readings(given: str) -> tuple[tuple[str, ...], ...]:
         tuple([o[i] for o, i in zip(options, combo, strict=True)])
         for combo in _ranked_combos(tuple(map(len, options)))
     )
+
+
+@lru_cache(maxsize=CACHE_SIZES["given_readings"])
+def given_keys(given: str) -> tuple[tuple[tuple[str, ...], str], ...]:
+    """:func:`given_readings`, each reading beside its syllables joined.
+
+    A hanzi name's parse keys are a surname reading followed by a given reading joined
+    (``zhang`` + ``debin``); joined here once per given name, not once per name and parse.
+    """
+    return tuple([(reading, "".join(reading)) for reading in given_readings(given)])
 
 
 @cache

@@ -318,11 +318,13 @@ def event_block_keys(event: EventRecord) -> frozenset[str]:
             keys.update([f"bdgs:{day}|{i}" for day in days for i in initials])
         else:
             keys.update(["bdg:" + day for day in days])
+    # The id's birth date is most often the one given: its year once, not once per date.
+    years = {d.year for d in dates} if event.names else set()
     for name in event.names:
         name_keys = name_block_keys(name)
         keys.update(name_keys)
-        for d in dates:
-            keys.update([f"{k}|{d.year}" for k in name_keys])
+        for year in years:
+            keys.update([f"{k}|{year}" for k in name_keys])
     keys.update(phone_block_keys(event.phone))
     keys.update(address_block_keys(event.address))
     return frozenset(keys)

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator
+from typing import Final
 
 __all__ = ["Postings"]
 
-_EMPTY = -(2**63)
-_TOMBSTONE = _EMPTY + 1
-_MIN_SIZE = 1024
-_MAX_LOAD = 0.7
+# Final: the compiled build reads them as constants, not from the module's dict on every probe
+# of every lookup (about a sixth of a lookup's instructions).
+_EMPTY: Final = -(2**63)
+_TOMBSTONE: Final = _EMPTY + 1
+_MIN_SIZE: Final = 1024
+_MAX_LOAD: Final = 0.7
 
 
 def _norm(key: int) -> int:
