@@ -35,7 +35,14 @@ from typing import Any
 
 from bench.common import Metrics, latency, match_events, pair_metrics, usable
 
-__all__ = ["build_quality_world", "main", "run_quality", "run_trained", "truth_pairs"]
+__all__ = [
+    "build_quality_world",
+    "main",
+    "namesake_curve",
+    "run_quality",
+    "run_trained",
+    "truth_pairs",
+]
 
 NAME_GROUP = {
     "hanzi": "hanzi",
@@ -268,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--trained", action="store_true", help="also a model trained here without labels"
     )
+    parser.add_argument(
+        "--namesake-bounds",
+        default="",
+        help="also P/R at each of these tf.namesake_bound values (comma-separated)",
+    )
     args = parser.parse_args(argv)
     world, generated = build_quality_world(
         events=args.events,
@@ -280,8 +292,36 @@ def main(argv: list[str] | None = None) -> int:
     result.pop("latency_samples_ns")
     if args.trained:
         result["trained_unsupervised"] = run_trained(world)
+    if args.namesake_bounds:
+        bounds = [float(b) for b in args.namesake_bounds.split(",")]
+        result["namesake_curve"] = namesake_curve(world, bounds)
     print(json.dumps(result, indent=1, ensure_ascii=False))
     return 0
+
+
+def namesake_curve(world: Any, bounds: list[float]) -> list[dict[str, Any]]:
+    """P/R with the default model at each ``tf.namesake_bound`` (the gate's namesake rule).
+
+    The bound is the most others expected to share a lead's name, birth date and gender when
+    nothing else supports it (``matchers.scoring.gate.uncommon_name_support``).
+    """
+    from dataclasses import replace
+
+    from matchers.scoring.modelfile import default_model
+    from matchers.watchlist.matcher import Matcher
+
+    truth = truth_pairs(world)
+    model = default_model()
+    out = []
+    for bound in bounds:
+        matcher = Matcher(replace(model, tf=replace(model.tf, namesake_bound=bound)))
+        for record in world.roster:
+            matcher.apply_roster(record)
+        matcher.freeze()
+        predicted, _, _ = match_events(matcher, (e.payload for e in world.events))
+        metrics = pair_metrics(predicted, truth)
+        out.append({"namesake_bound": bound, **metrics.as_dict()})
+    return out
 
 
 def run_trained(world: Any) -> dict[str, Any]:

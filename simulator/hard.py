@@ -2,12 +2,14 @@
 
 The plain decoys (``relative``, ``namesake``, ``recycled_phone``) either carry a conflicting
 identifier or nothing but the name. Real feeds also hold the cases below, each drawn as often
-as the world makes it likely (an owner is chosen by how many people share their name, not
-uniformly), at about 1.4 % of events together (``HARD_DECOY_SHARES``):
+as the world makes it likely (an owner is chosen by how many people share their name, and
+for a namesake born the same day also their birth date, not uniformly), at about 1.4 % of
+events together (``HARD_DECOY_SHARES``):
 
 - ``namesake_same_dob``: a household-registration event of someone with the roster person's
   (common) name, birth date and gender, and no id. 张伟 has hundreds of namesakes in a
-  province; one in about 20,000 shares a birthday.
+  province; one in about 20,000 shares a birthday, and where older registrations heaped
+  estimated dates on 1 January and 1 July (the hainan mix) dozens of times more share those.
 - ``recycled_phone_common_name``: a carrier or bank event of a new subscriber given a moved
   roster person's abandoned number; the subscriber has one of the most common names (often
   the roster person's surname too).
@@ -72,6 +74,8 @@ class HardDecoys:
         factory: the world's identity factory (ids and phones stay unique).
         watchlist: the roster people.
         population: everyone in the world, to know how common each name is.
+        heaped_dates: the population's birth dates are heaped (the hainan mix): a namesake born
+            the same day is drawn by how many share the date too.
     """
 
     def __init__(
@@ -79,14 +83,23 @@ class HardDecoys:
         factory: IdentityFactory,
         watchlist: Sequence[WatchedPerson],
         population: Sequence[Identity],
+        *,
+        heaped_dates: bool = False,
     ) -> None:
         self._factory = factory
         self._rng = factory.rng
         self._watchlist = list(watchlist)
         counts = Counter(p.name for p in population)
-        # Namesakes of a roster person: everyone else with the name. Owners are drawn in
-        # proportion, as the world would produce them.
-        self._by_namesakes = _cumulative([counts[p.then.name] - 1 for p in watchlist])
+        # Namesakes born the same day: everyone else with the name, times (where birth dates are
+        # heaped) how many were born on the person's date, names and dates being drawn
+        # independently. Owners are drawn in proportion, as the world would produce them: a
+        # 1 January where estimates were heaped is shared by dozens of times more strangers than
+        # an ordinary day. Where no date is heaped (the classic mix) every date is equally
+        # shared, and the name alone decides, as it always did there.
+        births = Counter(p.birth_date for p in population) if heaped_dates else Counter()
+        self._by_namesakes = _cumulative(
+            [(counts[p.then.name] - 1) * births.get(p.then.birth_date, 1) for p in watchlist]
+        )
         moved = [p for p in watchlist if p.moved] or list(watchlist)
         self._moved = moved
         self._moved_cum = _cumulative([counts[p.then.name] for p in moved])
@@ -125,8 +138,12 @@ class HardDecoys:
             return self._rng.choices(people, cum_weights=cum)[0]
         return self._rng.choice(people)
 
+    def namesake_owner(self) -> WatchedPerson:
+        """A roster person, drawn by how many others share their name and their birth date."""
+        return self._pick(self._watchlist, self._by_namesakes)
+
     def _namesake_same_dob(self) -> tuple[SubjectView, str]:
-        person = self._pick(self._watchlist, self._by_namesakes)
+        person = self.namesake_owner()
         owner = person.then
         other = self._factory.namesake(owner)
         twin = other._replace(

@@ -163,7 +163,7 @@ def _build_world(config: SimulationConfig, progress: Progress | None) -> Simulat
     )
     feeds = _FeedMix(config, factory, FeedWriter(rng, corruptor), watchlist)
     if config.hard_decoys:
-        feeds.hard = HardDecoys(factory, watchlist, population)
+        feeds.hard = HardDecoys(factory, watchlist, population, heaped_dates=hainan)
     if hainan:
         feeds.style = HainanStyle(factory, corruptor)
     events = feeds.generate(population[config.watchlist :], report)
@@ -375,7 +375,10 @@ class _FeedMix:
 
         The namesake's valid id differs from the roster person's in the sequence digits.
         """
-        owner = self._rng.choice(self._watchlist)
+        # As often as the world makes such a stranger: by how many others share the owner's name
+        # and birth date (the county, one of a few, is shared at about the same rate by all).
+        hard = self.hard
+        owner = hard.namesake_owner() if hard is not None else self._rng.choice(self._watchlist)
         stranger = style.sequence_namesake(owner.then)
         subject = SubjectView(stranger, stranger.phone, stranger.address, stranger.district_code)
         plan = replace(self._writer.plan("hukou"), id_number="intact")

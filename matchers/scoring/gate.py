@@ -1,8 +1,9 @@
 """The lead gate: what besides a score a pair needs to become a lead.
 
 :func:`identifying_agreement` is the hard gate that a name, however rare, never makes a
-lead on its own, and :func:`uncommon_name_support` that a common name with a birth date
-(and gender) and nothing else does not either. Each rule is stated once, on levels:
+lead on its own, and :func:`uncommon_name_support` that a name, birth date and gender with
+nothing else do not either when others are expected to share all three
+(:func:`expected_namesakes`). Each rule is stated once, on levels:
 :func:`matchers.scoring.score.score_levels` applies them, and the matcher's early exits
 (:mod:`matchers.scoring.compare`) ask the same functions with the best levels still possible.
 :func:`anchored_by_id` is the one rule that makes a lead below the score: an exact,
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from matchers.fields.ids import CHECKED_ID_KEY
 from matchers.levels import Level, PairLevels
-from matchers.scoring.frequencies import TF_LEVELS, commonness
+from matchers.scoring.frequencies import TF_LEVELS, name_part_keys, tf_key
 from matchers.scoring.model import MatchModel
 
 __all__ = [
@@ -21,8 +22,12 @@ __all__ = [
     "ANCHOR_NAME_LEVELS",
     "TYPO_ANCHOR_NAME_LEVELS",
     "anchored_by_id",
+    "expected_namesakes",
     "identifying_agreement",
     "lead_gate",
+    "name_share",
+    "namesake_words",
+    "rests_on_birth_and_gender",
     "uncommon_name_support",
 ]
 
@@ -113,42 +118,114 @@ def lead_gate(model: MatchModel, levels: PairLevels) -> bool:
 
 
 def uncommon_name_support(model: MatchModel, levels: PairLevels) -> bool:
-    """The common-name rule: a birth date (and gender) identifies only beside an uncommon name.
+    """The namesake rule: a name, birth date and gender alone identify only if few share them.
 
-    When no id, phone or address agrees (the gate passed on the birth date and gender alone)
-    and the model carries a trained name table, the pair is a lead only if the table does not
-    list the name as common. 张伟 with a birthday is one of the dozens of 张伟 born that day
-    across a province; a name seen once in the training events is not. Without a trained table
-    no name is known to be common and the rule passes. Registers that record no gender
-    (FEBRL-like) already need an exact birth date and are left to the score: the rule is for
-    the resident-register namesake, name + birth date + gender.
-
-    The name and the date are weighed together: how many times more common than average each
-    is (:func:`matchers.scoring.frequencies.commonness`, bits; a name not listed counts as seen
-    ``tf.table_unlisted`` times), the date's only when above average (a date heaped on 1
-    January or 1 July, where estimated dates were registered, makes the pair as common as a
-    common name does). The pair is a lead when the sum stays below ``-tf.common_name_margin``
-    (a name at least four times rarer than the average agreeing one, on an ordinary date), or,
-    for a name not compared at the ``exact`` or ``sound`` level, when the date alone is less
-    than ``2 ** margin`` times as common as average.
+    When no id, phone or address agrees (the gate passed on the birth date and gender alone),
+    the pair is a lead only when :func:`expected_namesakes` (how many *other* people of the
+    population the feed covers are expected to share the name, the birth date and the gender)
+    is below ``tf.namesake_bound``. An event about the watched person and one about such a
+    namesake look alike, so a lead made on them is wrong about ``E / (1 + E)`` of the time
+    when everyone is equally likely to appear in the feed; the default bound of 0.01 keeps
+    that under the one in a hundred that the ``low`` tier's posterior floor (0.99) allows. With
+    the default model, a woman named 王芳 born on an ordinary day in Hainan (ten million people)
+    is expected to share all three with 0.6 others, 王馨艳 with 0.0008; born on a 1 January,
+    where older rural registrations heaped their estimates, with 16 and 0.02. Registers that record
+    no gender (FEBRL-like) already need an exact birth date and are left to the score. Without
+    a trained table nothing is known to be common and the rule passes.
 
     Args:
-        model: the model (its name table, ``u`` and ``tf.common_name_margin``).
-        levels: the pair's levels (the id, phone, address and gender levels, the name's level
-            and value key, the agreeing birth date ``birth_key``).
+        model: the model (its trained table, ``u``, ``tf.population`` and
+            ``tf.namesake_bound``).
+        levels: the pair's levels.
 
     Returns:
         Whether the pair may become a lead as far as this rule goes.
     """
+    if not rests_on_birth_and_gender(levels):
+        return True
+    expected = expected_namesakes(model, levels)
+    return expected is None or expected < model.tf.namesake_bound
+
+
+def rests_on_birth_and_gender(levels: PairLevels) -> bool:
+    """Whether the pair's only support beside the name is the birth date and an exact gender."""
     if levels.id_number in AGREEING_LEVELS or levels.phone in AGREEING_LEVELS:
-        return True
-    if levels.address == "exact" or levels.gender != "exact":
-        return True
-    margin = model.tf.common_name_margin
-    birth_key = levels.birth_key
-    date_bits = commonness(model, "birth_date", birth_key) if birth_key else None
-    shared_date = max(0.0, date_bits or 0.0)
-    name_bits = commonness(model, "name", levels.name_key) if levels.name in TF_LEVELS else None
-    if name_bits is None:
-        return shared_date < margin
-    return name_bits + shared_date < -margin
+        return False
+    return levels.address != "exact" and levels.gender == "exact"
+
+
+def expected_namesakes(model: MatchModel, levels: PairLevels) -> float | None:
+    """How many others of the feed's population are expected to share name, birth date, gender.
+
+    ``population x name share x birth-date share x gender share``, each share from what the
+    model already keeps (``None`` without a trained table):
+
+    - the name: an ``exact`` or ``sound`` name's share of the training events
+      (:func:`name_share`); at a weaker level (a shape-alike character, a dropped one) the
+      chance that a stranger's name agrees that well, the level's ``u``;
+    - the birth date: an exact date's share where the table lists it (1 January and 1 July of
+      the older years, where estimates were heaped), else an ordinary date's, the ``u`` of an
+      exact date; a date agreeing only in part, that level's ``u``;
+    - the gender: the ``u`` of an exact gender (about one half).
+
+    Names and dates are taken as independent: a name common among the old is not known to be.
+    """
+    settings = model.tf
+    if settings.mode != "events" or not settings.table or settings.table_total <= 0:
+        return None
+    name = name_share(model, levels)
+    birth = _level_u(model, "birth_date", levels.birth_date)
+    if levels.birth_date == "exact" and levels.birth_key:
+        listed = settings.table.get(tf_key("birth_date", levels.birth_key))
+        if listed is not None:
+            birth = listed / settings.table_total
+    gender = _level_u(model, "gender", "exact")
+    return settings.population * name * birth * gender
+
+
+def name_share(model: MatchModel, levels: PairLevels) -> float:
+    """The share of people whose name agrees with the person's at the pair's name level.
+
+    For an ``exact`` or ``sound`` name: a listed name's count over the table's events; an
+    unlisted hanzi name's surname count x given-name count / events (each part counted at
+    least ``table_unlisted``: a name seen at most once says nothing finer, while 王 and 亚妹
+    are each counted thousands of times); any other unlisted name, ``table_unlisted``.
+    """
+    settings = model.tf
+    if levels.name not in TF_LEVELS or not levels.name_key:
+        return _level_u(model, "name", levels.name)
+    total = settings.table_total
+    listed = settings.table.get(tf_key("name", levels.name_key))
+    if listed is not None:
+        return listed / total
+    floor = settings.table_unlisted
+    parts = name_part_keys(levels.name_key)
+    if parts is None:
+        return floor / total
+    surname, given = (max(settings.table.get(k, 0), floor) for k in parts)
+    return surname * given / total / total
+
+
+def _level_u(model: MatchModel, field: str, level: str) -> float:
+    # A level the model does not list (``missing``, ``disagree`` of a field without it) tells
+    # nothing about how many share it: everyone may.
+    params = model.params(field, level)
+    return params.u if params is not None else 1.0
+
+
+def namesake_words(model: MatchModel, levels: PairLevels) -> tuple[str, str] | None:
+    """What the rule said of a lead it let through, for the lead's explanation, or ``None``.
+
+    Example: ``同名同日生同性别者预计0.0071人（上限0.01）`` /
+    ``others expected to share name, birth date and gender: 0.0071 (bound 0.01)``.
+    """
+    if not rests_on_birth_and_gender(levels):
+        return None
+    expected = expected_namesakes(model, levels)
+    if expected is None:
+        return None
+    bound = model.tf.namesake_bound
+    return (
+        f"同名同日生同性别者预计{expected:.2g}人（上限{bound:g}）",
+        f"others expected to share name, birth date and gender: {expected:.2g} (bound {bound:g})",
+    )

@@ -11,7 +11,7 @@ problem at once (like splink's ``settings_creator``), and writes the JSON form t
       "fields": {"name": {"exact": {"m": 0.6, "u": 0.002}, "disagree": {"m": 0.05, "u": 0.95}}},
       "thresholds": {"high": 6.63, "medium": 3.17, "low": 0.0},
       "tf": {"mode": "events", "fields": ["name"], "weight": 1.0, "pseudo_count": 10.0,
-             "min_u": 1e-08, "common_name_margin": 2.0,
+             "min_u": 1e-08, "population": 10081232, "namesake_bound": 0.01,
              "table": {"total": 49750, "unlisted": 1, "counts": {"name:张伟": 31}}},
       "blocking": {"max_block_size": 100, "max_candidates": 20},
       "training": {}
@@ -106,10 +106,14 @@ class TermFrequencyParams:
         table_total: how many events the table was counted over.
         table_unlisted: the count a key not in the table is taken to have: the largest count
             left out (``min_count - 1`` when the table holds every key seen that often).
-        common_name_margin: a pair whose only support beside the name is the birth date (and
-            gender) is no lead when the TF adjustment took at least this many bits off the
-            name: a name ``2**margin`` times as common as the average agreeing one does not
-            identify with a birthday (:func:`matchers.scoring.gate.uncommon_name_support`).
+        population: how many people the feed covers (the region's registered population:
+            Hainan's 10,081,232 in the 2020 census by default): with the table's name and
+            birth-date shares, how many others are expected to share a name, birth date and
+            gender (:func:`matchers.scoring.gate.expected_namesakes`).
+        namesake_bound: a pair whose only support beside the name is the birth date and gender
+            is a lead only when fewer than this many such others are expected: 0.01, a
+            namesake born the same day less likely than 1 in 100, the ``low`` tier's own
+            posterior floor of 0.99 (:func:`matchers.scoring.gate.uncommon_name_support`).
     """
 
     mode: TfMode = "watchlist"
@@ -120,7 +124,8 @@ class TermFrequencyParams:
     table: Mapping[str, int] = field(default_factory=dict, hash=False)
     table_total: int = 0
     table_unlisted: int = 0
-    common_name_margin: float = 2.0
+    population: int = 10_081_232
+    namesake_bound: float = 0.01
 
     def table_count(self, key: str) -> int:
         """How often ``key`` was seen in the trained events (``table_unlisted`` if not listed)."""
@@ -208,7 +213,8 @@ class MatchModel:
                 "weight": self.tf.weight,
                 "pseudo_count": self.tf.pseudo_count,
                 "min_u": self.tf.min_u,
-                "common_name_margin": self.tf.common_name_margin,
+                "population": self.tf.population,
+                "namesake_bound": self.tf.namesake_bound,
                 **_table_dict(self.tf),
             },
             "blocking": {
@@ -315,8 +321,10 @@ def _tf_problems(tf: TermFrequencyParams) -> list[str]:
     problem = _prob_problem("tf.min_u", tf.min_u)
     if problem:
         out.append(problem)
-    if not (math.isfinite(tf.common_name_margin) and tf.common_name_margin >= 0):
-        out.append(f"tf.common_name_margin: must be >= 0, got {tf.common_name_margin!r}")
+    if isinstance(tf.population, bool) or not isinstance(tf.population, int) or tf.population < 1:
+        out.append(f"tf.population: must be a positive integer, got {tf.population!r}")
+    if not (math.isfinite(tf.namesake_bound) and tf.namesake_bound > 0):
+        out.append(f"tf.namesake_bound: must be > 0, got {tf.namesake_bound!r}")
     if tf.table and not 0 <= tf.table_unlisted <= min(tf.table.values()):
         out.append(f"tf.table.unlisted: must be in [0, smallest count], got {tf.table_unlisted}")
     if tf.table and tf.table_total < max(tf.table.values()):

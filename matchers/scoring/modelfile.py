@@ -125,10 +125,12 @@ class _Parser:
             return 0.5
         return float(value)
 
-    def integer(self, data: Mapping[str, Any], key: str, default: int) -> int:
+    def integer(
+        self, data: Mapping[str, Any], key: str, default: int, where: str | None = None
+    ) -> int:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
-            self.problems.append(f"blocking.{key}: must be an integer")
+            self.problems.append(f"{where or 'blocking.' + key}: must be an integer")
             return default
         return value
 
@@ -173,10 +175,13 @@ class _Parser:
             table=table,
             table_total=total,
             table_unlisted=unlisted,
-            common_name_margin=(
-                self.number(data, "common_name_margin", "tf.common_name_margin")
-                if "common_name_margin" in data
-                else d.common_name_margin
+            # An older file's ``common_name_margin`` (the rule the namesake bound replaced) is
+            # read past: the bound and population take their defaults unless given.
+            population=self.integer(data, "population", d.population, "tf.population"),
+            namesake_bound=(
+                self.number(data, "namesake_bound", "tf.namesake_bound")
+                if "namesake_bound" in data
+                else d.namesake_bound
             ),
         )
 

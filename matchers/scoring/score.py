@@ -23,6 +23,7 @@ from matchers.scoring.gate import (
     AGREEING_LEVELS,
     anchored_by_id,
     lead_gate,
+    namesake_words,
 )
 from matchers.scoring.model import MatchModel
 
@@ -314,6 +315,8 @@ def worded_score(
     """
     weight_of = dict(zip(PAIR_FIELDS, scored.weights, strict=True))
     implied = levels.implied()
+    # A lead resting on name, birth date and gender says how few were expected to share them.
+    namesakes = namesake_words(model, levels) if scored.tier is not None else None
     out: list[FieldContribution] = []
     for c in comparisons:
         is_implied = c.field in implied
@@ -325,6 +328,9 @@ def worded_score(
             what_zh, what_en = _COMMON_VALUE.get(c.field, ("常见值", "a common value"))
             zh += f"（{what_zh}，权重降低{lowered:.1f}位）"
             en += f" ({what_en}: {lowered:.1f} bits less)"
+        if c.field == "birth_date" and namesakes is not None:
+            zh += f"（{namesakes[0]}）"
+            en += f" ({namesakes[1]})"
         if c.field == scored.household:
             w = 0.0
             zh += "（与同住址/电话合计一次）"

@@ -9,13 +9,15 @@ and tier on every pair (tests/unit/matchers/test_reference_scorer.py).
 
 from __future__ import annotations
 
+from typing import Any
+
 from matchers.fields.addresses import compare_address
 from matchers.fields.demographics import compare_birth, compare_gender
 from matchers.fields.ids import CHECKED_ID_KEY, compare_id
 from matchers.fields.names import compare_name_sets
 from matchers.fields.phones import compare_phone
 from matchers.records import EventRecord, Person
-from matchers.scoring.frequencies import TermFrequencies, commonness, tf_weight
+from matchers.scoring.frequencies import TermFrequencies, name_part_keys, tf_weight
 from matchers.scoring.model import FIELDS, MatchModel
 
 __all__ = ["reference_score"]
@@ -66,18 +68,15 @@ def reference_score(
         or (lv["birth_date"] == "exact" and lv["gender"] == "missing")
     )
 
-    # On a birth date and gender alone, the name must be uncommon (and the date not heaped):
-    # their commonness in bits, the date's only above average, below -margin; a name not
-    # compared exactly or by sound leaves the date alone under +margin.
-    if gate and not strong and lv["gender"] == "exact":
-        margin = model.tf.common_name_margin
-        date_key = c["birth_date"].value_key
-        date_bits = commonness(model, "birth_date", date_key) if date_key else None
-        shared = max(0.0, date_bits or 0.0)
-        name_bits = None
-        if lv["name"] in ("exact", "sound"):
-            name_bits = commonness(model, "name", c["name"].value_key)
-        gate = shared < margin if name_bits is None else name_bits + shared < -margin
+    # On a birth date and gender alone, fewer than the bound of other people may be expected to
+    # share all three: population x name share x date share x gender share. The name's share is
+    # its count in the trained table, else its surname's x given name's counts (each at least
+    # the unlisted count), else the unlisted count, over the events counted; a name agreeing
+    # below sound, the level's u. The date's is its listed count over the events, else an exact
+    # date's u (a date agreeing only in part, that level's u); the gender's, an exact gender's u.
+    trained = model.tf.mode == "events" and bool(model.tf.table)
+    if gate and not strong and lv["gender"] == "exact" and trained:
+        gate = _expected_namesakes(model, c, lv) < model.tf.namesake_bound
 
     # An exact resident id that passed its check, beside a name agreeing at least in part, is a
     # lead whatever the score (at the lowest tier); so is a damaged copy of the person's id (a
@@ -98,3 +97,30 @@ def reference_score(
     if total >= t.low or anchored:
         return total, gate, "low"
     return total, gate, None
+
+
+def _u(model: MatchModel, field: str, level: str) -> float:
+    params = model.params(field, level)
+    return params.u if params is not None else 1.0
+
+
+def _expected_namesakes(model: MatchModel, c: dict[str, Any], lv: dict[str, str]) -> float:
+    settings = model.tf
+    key = c["name"].value_key
+    name_share = _u(model, "name", lv["name"])
+    if lv["name"] in ("exact", "sound") and key:
+        count = settings.table.get(f"name:{key}")
+        if count is None:
+            parts = name_part_keys(key)
+            unlisted = settings.table_unlisted
+            count = unlisted
+            if parts is not None:
+                surname = max(settings.table.get(parts[0], 0), unlisted)
+                given = max(settings.table.get(parts[1], 0), unlisted)
+                count = surname * given / settings.table_total
+        name_share = count / settings.table_total
+    date_share = _u(model, "birth_date", lv["birth_date"])
+    date_key = f"birth_date:{c['birth_date'].value_key}"
+    if lv["birth_date"] == "exact" and date_key in settings.table:
+        date_share = settings.table[date_key] / settings.table_total
+    return settings.population * name_share * date_share * _u(model, "gender", "exact")

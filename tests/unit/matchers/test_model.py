@@ -178,7 +178,7 @@ def test_a_model_without_a_table_writes_none() -> None:
     data["tf"]["mode"] = "watchlist"
     model = model_from_dict(data)
     assert "table" not in model.to_dict()["tf"]
-    assert model.tf.table == {} and model.tf.common_name_margin == 2.0
+    assert model.tf.table == {} and model.tf.namesake_bound == 0.01
 
 
 @pytest.mark.parametrize(
@@ -199,8 +199,20 @@ def test_a_broken_table_names_the_problem(table: dict[str, object], expected: st
     assert expected in str(raised.value)
 
 
-def test_a_negative_margin_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("namesake_bound", -1), ("namesake_bound", 0), ("population", 0), ("population", 1.5)],
+)
+def test_a_bound_or_population_out_of_range_is_refused(key: str, value: float) -> None:
     data = default_model().to_dict()
-    data["tf"]["common_name_margin"] = -1
-    with pytest.raises(ModelFileError, match="common_name_margin"):
+    data["tf"][key] = value
+    with pytest.raises(ModelFileError, match=f"tf.{key}"):
         model_from_dict(data)
+
+
+def test_an_older_file_with_the_common_name_margin_still_loads() -> None:
+    data = default_model().to_dict()
+    data["tf"]["common_name_margin"] = 2.0
+    del data["tf"]["population"], data["tf"]["namesake_bound"]
+    model = model_from_dict(data)
+    assert (model.tf.population, model.tf.namesake_bound) == (10_081_232, 0.01)

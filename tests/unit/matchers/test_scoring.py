@@ -299,7 +299,6 @@ TRAINED = replace(
         table={"name:张伟": 500, "name:符翀": 2},
         table_total=100_000,
         table_unlisted=1,
-        common_name_margin=2.0,
     ),
 )
 DOB_ONLY = [_c("id_number", "missing"), _c("birth_date", "exact"), _c("gender", "exact")]
@@ -348,7 +347,7 @@ def test_a_common_name_with_a_birthday_alone_is_no_lead(
         assert scored.tier is None
 
 
-def test_the_common_name_rule_needs_a_trained_table_and_a_gender() -> None:
+def test_the_namesake_rule_needs_a_trained_table_and_a_gender() -> None:
     comparisons = [_c("name", "exact", "张伟"), *DOB_ONLY]
     assert _supported(COUNTED, comparisons)
     no_gender = [_c("name", "exact", "张伟"), _c("birth_date", "exact"), _c("gender", "missing")]
@@ -357,16 +356,32 @@ def test_the_common_name_rule_needs_a_trained_table_and_a_gender() -> None:
 
 @given(
     count=st.integers(1, 10**5),
-    margin=st.floats(0.0, 8.0),
+    bound=st.floats(1e-4, 1.0),
     level=st.sampled_from(["exact", "sound"]),
 )
-def test_the_common_name_rule_follows_the_margin(count: int, margin: float, level: str) -> None:
-    tf = replace(TRAINED.tf, table={"name:n": count}, common_name_margin=margin)
+def test_the_namesake_rule_follows_the_bound(count: int, bound: float, level: str) -> None:
+    tf = replace(TRAINED.tf, table={"name:n": count}, namesake_bound=bound)
     model = replace(MODEL, tf=tf)
     comparisons = [_c("name", level, "n"), *DOB_ONLY]
-    u = MODEL.params("name", "exact").u  # type: ignore[union-attr]
-    common = count / tf.table_total >= u * 2.0**-margin
-    assert _supported(model, comparisons) is not common
+    u_date = MODEL.params("birth_date", "exact").u  # type: ignore[union-attr]
+    u_gender = MODEL.params("gender", "exact").u  # type: ignore[union-attr]
+    # population x name share x an ordinary date's share x a gender's share
+    expected = tf.population * (count / tf.table_total) * u_date * u_gender
+    assert _supported(model, comparisons) is (expected < bound)
+
+
+def test_a_lead_on_name_birth_date_and_gender_says_how_few_share_them() -> None:
+    rare = score_comparisons(TRAINED, [_c("name", "exact", "欧阳翀"), *DOB_ONLY])
+    assert rare.tier is not None
+    birth = next(c for c in rare.contributions if c.field == "birth_date")
+    assert "others expected to share name, birth date and gender" in birth.detail_en
+    assert "同名同日生同性别者预计" in birth.detail_zh
+    # With a phone agreeing the rule did not decide, and the lead does not say it.
+    phoned = score_comparisons(
+        TRAINED, [_c("name", "exact", "欧阳翀"), *DOB_ONLY, _c("phone", "exact")]
+    )
+    birth = next(c for c in phoned.contributions if c.field == "birth_date")
+    assert "others expected" not in birth.detail_en
 
 
 def test_a_lowered_name_says_so_in_its_detail() -> None:
@@ -396,7 +411,6 @@ PARTS = replace(
         },
         table_total=50_000,
         table_unlisted=1,
-        common_name_margin=2.0,
     ),
 )
 
@@ -430,14 +444,17 @@ def test_a_heaped_date_and_a_name_of_common_parts_weigh_less_and_say_so() -> Non
     ("name", "date", "lead"),
     [
         ("符翀", "1972-03-04", True),  # a name the table never saw twice, an ordinary date
-        ("符翀", "1965-01-01", False),  # the same name on a heaped 1 January
+        # Under 王, which one in ten carry, the same rare given name on a heaped 1 January:
+        # 10M x 1/10 x 1/50,000 x 120/50,000 x 1/2 = 0.024 others expected.
+        ("王翀", "1965-01-01", False),
+        ("王翀", "1972-03-04", True),  # the same on an ordinary date: 0.0007
         ("王亚妹", "1972-03-04", False),  # common parts on an ordinary date
         ("张伟", "1972-03-04", False),  # listed as common
+        ("wang chong", "1972-03-04", True),  # romanised, unlisted: seen at most once
+        ("wang chong", "1965-01-01", False),  # ... on a heaped date: 0.24
     ],
 )
-def test_the_common_name_rule_weighs_name_and_date_together(
-    name: str, date: str, lead: bool
-) -> None:
+def test_the_namesake_rule_weighs_name_and_date_together(name: str, date: str, lead: bool) -> None:
     dob = [_c("id_number", "missing"), _c("birth_date", "exact", date), _c("gender", "exact")]
     comparisons = [_c("name", "exact", name), *dob]
     assert _supported(PARTS, comparisons) is lead
