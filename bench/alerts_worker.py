@@ -10,6 +10,10 @@ signals). Before it is built, three methods are wrapped to stamp each notificati
 - ``handed``: the publisher handed it to the producer (``AlertsProducer.publish`` called);
 - ``acked``: Kafka acknowledged it (``AlertsProducer.publish`` returned).
 
+The topic is keyed by subscription, so the two publish stamps read each message's
+``notification_id`` from its value. Each outbox bulk is timed too (``bulks``: ``create`` and
+``mark``, documents and seconds per request), to tell Elasticsearch's time from the loop's.
+
 And a task on the worker's own event loop wakes every :data:`TICK_S` and records how late it
 woke: the loop's lag. A coroutine of the loop (the publisher among them) can run no sooner
 than that; a lag of seconds means a callback held the loop that long. A watchdog thread
@@ -36,6 +40,7 @@ import orjson
 import streams.app
 import tracer.commands.worker as command
 from alerts.outbox import AlertOutbox
+from alerts.recorder import ElasticsearchAlertLog
 from streams.alerting import AlertsProducer
 
 __all__ = ["TICK_S", "main"]
@@ -51,6 +56,8 @@ LAGS: list[float] = []
 #: Stack samples of the loop's thread while it was stalled: "file:function" chains, counted.
 STALLS: Counter[str] = Counter()
 _BEAT: dict[str, Any] = {"at": 0.0, "thread": None}
+#: Each outbox bulk request: kind -> [(documents, seconds from sent to answered)].
+BULKS: dict[str, list[tuple[int, float]]] = {"create": [], "mark": []}
 
 
 def _stamp(ids: Sequence[str], stage: str) -> None:
@@ -65,6 +72,21 @@ def _wrap() -> None:
         AlertsProducer.publish,
         streams.app.register_agents,
     )
+    log_create, log_mark = ElasticsearchAlertLog.create, ElasticsearchAlertLog.mark_published
+
+    async def log_create_timed(self: ElasticsearchAlertLog, docs: Sequence[Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return await log_create(self, docs)
+        finally:
+            BULKS["create"].append((len(docs), time.perf_counter() - started))
+
+    async def log_mark_timed(self: ElasticsearchAlertLog, items: Sequence[Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return await log_mark(self, items)
+        finally:
+            BULKS["mark"].append((len(items), time.perf_counter() - started))
 
     async def create_stamped(
         self: AlertOutbox, notifications: Sequence[Mapping[str, Any]]
@@ -76,7 +98,8 @@ def _wrap() -> None:
     async def publish_stamped(
         self: AlertsProducer, messages: Sequence[tuple[bytes, bytes]]
     ) -> None:
-        ids = [key.decode() for key, _ in messages]
+        # Keyed by subscription: the notification's id is in the value.
+        ids = [str(orjson.loads(value)["notification_id"]) for _, value in messages]
         _stamp(ids, "handed")
         await publish(self, messages)
         _stamp(ids, "acked")
@@ -97,6 +120,8 @@ def _wrap() -> None:
 
     AlertOutbox._create_bulk = create_stamped  # type: ignore[method-assign]
     AlertsProducer.publish = publish_stamped  # type: ignore[method-assign]
+    ElasticsearchAlertLog.create = log_create_timed  # type: ignore[method-assign]
+    ElasticsearchAlertLog.mark_published = log_mark_timed  # type: ignore[method-assign]
     streams.app.register_agents = register_probed
 
 
@@ -130,6 +155,7 @@ def _dump(path: Path) -> None:
         "loop_lag_s": list(LAGS),
         "tick_s": TICK_S,
         "stall_samples": dict(STALLS.most_common(15)),
+        "bulks": {kind: list(timed) for kind, timed in BULKS.items()},
     }
     temporary = path.with_suffix(".tmp")
     temporary.write_bytes(orjson.dumps(document))
