@@ -779,7 +779,7 @@ def _summary_lines(result: dict[str, Any], runs: dict[str, list[dict[str, Any]]]
                     f"    {stage}: p50 / p99 ms per round "
                     + ", ".join(f"{q['p50_ms']} / {q['p99_ms']}" for q in quantiles)
                 )
-        for kind in ("create", "mark"):
+        for kind in ("create", "mark", "took:create", "took:index", "took:update"):
             timed = [
                 e["bulks"][kind] for e in entries if e.get("bulks", {}).get(kind, {}).get("count")
             ]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import os
 import sys
 import threading
 import time
@@ -56,8 +57,35 @@ LAGS: list[float] = []
 #: Stack samples of the loop's thread while it was stalled: "file:function" chains, counted.
 STALLS: Counter[str] = Counter()
 _BEAT: dict[str, Any] = {"at": 0.0, "thread": None}
-#: Each outbox bulk request: kind -> [(documents, seconds from sent to answered)].
-BULKS: dict[str, list[tuple[int, float]]] = {"create": [], "mark": []}
+#: Each outbox bulk request: kind -> [(documents, seconds from sent to answered)]; and
+#: Elasticsearch's own ``took`` of each bulk the alerts index answered, by its first action
+#: (``took:create``, ``took:index`` the marks, ``took:update``): the rest of a request's time
+#: is the worker's (serialising, the loop getting round to the answer).
+BULKS: dict[str, list[tuple[int, float]]] = {
+    "create": [],
+    "mark": [],
+    "took:create": [],
+    "took:index": [],
+    "took:update": [],
+}
+
+
+class _TookClient:
+    """The alerts index's client, recording each bulk's ``took`` (else passed through)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def bulk(self, *, operations: list[Any], **options: Any) -> Any:
+        if "filter_path" in options:
+            options["filter_path"] = [*options["filter_path"], "took"]
+        response = await self._client.bulk(operations=operations, **options)
+        kind = next(iter(operations[0])) if operations else "none"
+        BULKS.setdefault(f"took:{kind}", []).append((len(operations) // 2, response["took"] / 1000))
+        return response
 
 
 def _stamp(ids: Sequence[str], stage: str) -> None:
@@ -73,6 +101,10 @@ def _wrap() -> None:
         streams.app.register_agents,
     )
     log_create, log_mark = ElasticsearchAlertLog.create, ElasticsearchAlertLog.mark_published
+    log_init = ElasticsearchAlertLog.__init__
+
+    def log_init_took(self: ElasticsearchAlertLog, client: Any, **options: Any) -> None:
+        log_init(self, _TookClient(client), **options)
 
     async def log_create_timed(self: ElasticsearchAlertLog, docs: Sequence[Any]) -> Any:
         started = time.perf_counter()
@@ -120,6 +152,7 @@ def _wrap() -> None:
 
     AlertOutbox._create_bulk = create_stamped  # type: ignore[method-assign]
     AlertsProducer.publish = publish_stamped  # type: ignore[method-assign]
+    ElasticsearchAlertLog.__init__ = log_init_took  # type: ignore[method-assign]
     ElasticsearchAlertLog.create = log_create_timed  # type: ignore[method-assign]
     ElasticsearchAlertLog.mark_published = log_mark_timed  # type: ignore[method-assign]
     streams.app.register_agents = register_probed
@@ -174,7 +207,12 @@ def main() -> None:
 
     threading.Thread(target=every_second, daemon=True).start()
     threading.Thread(target=_watchdog, daemon=True).start()
-    command.worker(web_port=port, web=True, loglevel="info", profile=None)
+    # BENCH_ALERTS_PROFILE=worker.prof: the worker's own cProfile (CPU time), to see where
+    # alerting's CPU goes; it slows the worker, so never beside a timed run.
+    profile = os.environ.get("BENCH_ALERTS_PROFILE")
+    command.worker(
+        web_port=port, web=True, loglevel="info", profile=Path(profile) if profile else None
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,7 +11,12 @@ from typing import Any
 import orjson
 import pytest
 
-from alerts.notifications import build_notification, notification_id, one_line_reason
+from alerts.notifications import (
+    NOTIFICATION_NAMESPACE,
+    build_notification,
+    notification_id,
+    one_line_reason,
+)
 from alerts.outbox import MARKS_IN_FLIGHT, AlertOutbox, Claimed, PendingBuffer
 from alerts.recorder import InMemoryAlertLog, Stamp
 from connectors.errors import ServiceUnavailable
@@ -207,12 +213,14 @@ async def test_the_buffer_is_bounded_and_a_full_one_makes_the_writer_wait() -> N
     await asyncio.wait_for(oversized.put([item, item]), 1.0)  # alone, a big batch goes in
 
 
-def test_the_notification_id_is_of_the_pair() -> None:
-    assert notification_id("s1", "l1") == notification_id("s1", "l1")
-    assert (
-        len({notification_id("s1", "l1"), notification_id("s2", "l1"), notification_id("s1", "l2")})
-        == 3
-    )
+@pytest.mark.parametrize(
+    ("subscription_id", "lead_id"),
+    [("s1", "l1"), ("", ""), ("b000123", str(uuid.uuid4())), ("美兰区/高", "l/2"), ("🙂", "\x00")],
+)
+def test_the_notification_id_is_the_pairs_uuid5(subscription_id: str, lead_id: str) -> None:
+    expected = str(uuid.uuid5(NOTIFICATION_NAMESPACE, f"{subscription_id}/{lead_id}"))
+    assert notification_id(subscription_id, lead_id) == expected
+    assert notification_id(subscription_id + "x", lead_id) != expected
 
 
 def test_a_notification_carries_no_full_number() -> None:
