@@ -239,11 +239,16 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as a real receiver: HTTP/1.0 closed every connection, and the
+            # worker's CPU then went on a TCP connection per delivery.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 now = time.time()
                 receiver.arrived.setdefault(orjson.loads(body)["data"]["notification_id"], now)
                 self.send_response(204)
+                self.send_header("content-length", "0")
                 self.end_headers()
 
             def log_message(self, *_args: Any) -> None:
