@@ -60,7 +60,8 @@ _BEAT: dict[str, Any] = {"at": 0.0, "thread": None}
 #: Each outbox bulk request: kind -> [(documents, seconds from sent to answered)]; and
 #: Elasticsearch's own ``took`` of each bulk the alerts index answered, by its first action
 #: (``took:create``, ``took:index`` the marks, ``took:update``): the rest of a request's time
-#: is the worker's (serialising, the loop getting round to the answer).
+#: is the worker's (serialising, the loop getting round to the answer). Coarse: Elasticsearch
+#: reads its cached clock, which ticks every 200 ms (``thread_pool.estimated_time_interval``).
 BULKS: dict[str, list[tuple[int, float]]] = {
     "create": [],
     "mark": [],
