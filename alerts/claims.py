@@ -26,7 +26,11 @@ __all__ = ["ClaimLog", "Claimant", "Claimed"]
 
 
 class Claimed(NamedTuple):
-    """A notification this worker holds the claim of, and since when (its monotonic clock)."""
+    """A notification this worker holds the claim of, and since when (its monotonic clock).
+
+    ``doc`` is the document as stored at ``stamp`` (the claim's fields included): the
+    ``published`` mark writes it back whole, conditional on that stamp.
+    """
 
     doc: dict[str, Any]
     stamp: Stamp
@@ -104,9 +108,10 @@ class Claimant:
             return []
         stamped = [(str(c.doc["notification_id"]), c.stamp) for c in items]
         since = self.monotonic()
-        stamps = await self.log.claim(stamped, self.fields())
+        claim = self.fields()
+        stamps = await self.log.claim(stamped, claim)
         return [
-            Claimed(c.doc, stamp, since)
+            Claimed(c.doc | claim, stamp, since)
             for c, stamp in zip(items, stamps, strict=True)
             if stamp is not None
         ]

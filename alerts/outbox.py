@@ -11,8 +11,10 @@ Three steps, each a bulk, only the first on the lead writer's path:
    hook wait: that is the backpressure). A 409 is a notification someone already made.
 2. :meth:`AlertOutbox.run_publisher` takes what the buffer holds (up to ``max_batch``), sends it
    all with the async producer and waits for the acknowledgements together, then
-3. marks the batch ``published: true`` in one bulk update, beside the next batch's
-   publication (at most ``MARKS_IN_FLIGHT`` marks at once).
+3. marks the batch ``published: true`` in one bulk, beside the next batch's publication (at
+   most ``MARKS_IN_FLIGHT`` marks at once): each document written back whole with the mark,
+   conditional on the stamp this worker holds (no read in Elasticsearch; one changed since is
+   marked by a partial update, :meth:`~alerts.recorder.ElasticsearchAlertLog.mark_published`).
 
 A crash loses nothing: what was created and not marked stays ``published: false`` in the
 index, and :meth:`AlertOutbox.relay_once` (every ``relay_s`` on every worker) publishes those
@@ -256,8 +258,8 @@ class AlertOutbox:
     async def _mark(self, batch: list[Claimed]) -> None:
         """Mark ``batch`` (what :meth:`_publish_held` kept: published, ours) ``published``."""
         if batch:
-            ids = [str(c.doc["notification_id"]) for c in batch]
-            await self._retrier.call(lambda: self._log.mark_published(ids), kind="alert")
+            held = [(c.doc, c.stamp) for c in batch]
+            await self._retrier.call(lambda: self._log.mark_published(held), kind="alert")
             self.stats.published += len(batch)
 
     async def run_relay(self, stop: asyncio.Event, *, every_s: float) -> None:

@@ -100,8 +100,8 @@ class AlertLog(Protocol):
         """Apply ``changes`` to each of ``ids``."""
         ...
 
-    async def mark_published(self, ids: Sequence[str]) -> None:
-        """Set ``published: true`` on each of ``ids``; raise if any was not written."""
+    async def mark_published(self, held: Sequence[tuple[Mapping[str, Any], Stamp]]) -> None:
+        """Set ``published: true`` on each doc (as stored at its stamp); raise if any failed."""
         ...
 
 
@@ -112,6 +112,8 @@ class InMemoryAlertLog:
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
     seq: dict[str, int] = field(default_factory=dict)
     writes: int = 0
+    #: Marks that met a document changed since its stamp (a partial update then).
+    marked_in_place: int = 0
 
     def _bump(self, key: str) -> Stamp:
         self.writes += 1
@@ -161,9 +163,18 @@ class InMemoryAlertLog:
             self.docs[i].update(changes)
             self._bump(i)
 
-    async def mark_published(self, ids: Sequence[str]) -> None:
-        """Set ``published: true``."""
-        await self.update(ids, {"published": True})
+    async def mark_published(self, held: Sequence[tuple[Mapping[str, Any], Stamp]]) -> None:
+        """Replace each doc still at its stamp, marked; mark the others in place (as the index)."""
+        moved = []
+        for doc, stamp in held:
+            key = str(doc["notification_id"])
+            if self.seq.get(key) == stamp.seq_no:
+                self.docs[key] = dict(doc) | {"published": True}
+                self._bump(key)
+            else:
+                moved.append(key)
+        self.marked_in_place += len(moved)
+        await self.update(moved, {"published": True})
 
     async def current(self, ids: Sequence[str]) -> list[tuple[dict[str, Any], Stamp] | None]:
         """Each of ``ids`` as stored now, with its stamp."""
@@ -304,18 +315,49 @@ class ElasticsearchAlertLog:
         if operations:
             await self._bulk(operations)
 
-    async def mark_published(self, ids: Sequence[str]) -> None:
-        """One bulk of ``published: true``; a throttled or failed item fails the call.
+    async def mark_published(self, held: Sequence[tuple[Mapping[str, Any], Stamp]]) -> None:
+        """Mark each doc ``published: true``; a throttled or failed item fails the call.
+
+        Each doc is written whole, conditional on the stamp it was stored (or claimed) at: the
+        document the index holds, plus the mark. Elasticsearch needs no read for that, where
+        a partial ``update`` reads the stored source first (from the translog for a document
+        not yet refreshed): the update cost several times the create it follows and held the
+        write threads the next creates waited for (``bench/alerts.py``). A doc changed since
+        its stamp (its delivery marked meanwhile, or a relay's claim) is a 409 there; those
+        are marked with a partial update, which keeps the other writer's fields.
 
         Checked, unlike :meth:`update`: a mark that silently did not land leaves the
         notification to a relay, which would publish it a second time.
         """
         operations: list[Any] = []
+        for doc, stamp in held:
+            action = {
+                "_index": self.index,
+                "_id": doc["notification_id"],
+                "if_seq_no": stamp.seq_no,
+                "if_primary_term": stamp.primary_term,
+            }
+            operations += [{"index": action}, dict(doc) | {"published": True}]
+        if not operations:
+            return
+        items = await self._bulk(operations)
+        outcomes = [classify_item(int(item.get("status", 500))) for item in items]
+        if "retry" in outcomes:  # retried whole: what landed is a 409 then, marked in place
+            raise ServiceUnavailable("alerts: some published marks throttled or failed")
+        moved = [
+            str(doc["notification_id"])
+            for (doc, _), outcome in zip(held, outcomes, strict=True)
+            if outcome == "conflict"
+        ]
+        if moved:
+            await self._mark_in_place(moved)
+
+    async def _mark_in_place(self, ids: Sequence[str]) -> None:
+        """One bulk of partial ``published: true`` updates (documents changed since their stamp)."""
+        operations: list[Any] = []
         for i in ids:
             action = {"_index": self.index, "_id": i, "retry_on_conflict": _ON_CONFLICT}
             operations += [{"update": action}, {"doc": {"published": True}}]
-        if not operations:
-            return
         statuses = [int(item.get("status", 500)) for item in await self._bulk(operations)]
         # A 409 is another writer's update meeting this one (delivery marks the same
         # document): the mark did not land, so it is retried, never taken as done.
@@ -370,10 +412,15 @@ class ElasticsearchAlertLog:
 
     async def _bulk(self, operations: list[Any]) -> list[Mapping[str, Any]]:
         try:
-            response = await self._client.bulk(operations=operations)
+            # Only what the outbox reads of each item: a third of the response to parse on
+            # the worker's loop (each item otherwise repeats its index, id, result, shards).
+            response = await self._client.bulk(operations=operations, filter_path=_ITEM_FIELDS)
         except (ApiError, TransportError) as exc:
             raise request_error(exc) from exc
         return [next(iter(entry.values())) for entry in response["items"]]
+
+
+_ITEM_FIELDS: Final = ["items.*.status", "items.*._seq_no", "items.*._primary_term"]
 
 
 def _stamp(item: Mapping[str, Any]) -> Stamp:

@@ -20,6 +20,14 @@ bounded buffer, and the hook returns. Publication on the ``alerts`` topic, the `
 mark and the relay of notifications another worker left unpublished run beside the pipeline
 (:meth:`AlertService.run`; guarantees in :mod:`alerts.outbox`).
 
+A lead already there that this process itself evaluated and stored the notifications of (a
+retro-match publishing a lead the live path already wrote, a bulk retried after its hook
+failed late) is not evaluated again: its notifications are in the index, and making them
+again only to meet 409s doubled alerting's work in ``bench/alerts.py`` (905 of 909 leads
+came twice). The memory is this process's and bounded (``remember_leads``, the newest kept):
+after a restart or a rebalance nothing is remembered and such a lead is evaluated as above,
+which is what makes a crash harmless.
+
 Subscriptions are reloaded when the store's fingerprint changes, checked every
 ``reload_s`` (:meth:`AlertService.run`): a subscription added, paused, resumed or removed
 takes effect within ``reload_s`` plus Elasticsearch's refresh (1 s). Resuming or editing never
@@ -68,6 +76,8 @@ class AlertStats:
 
     def __init__(self) -> None:
         self.evaluated = 0
+        #: Leads already there whose notifications this process had stored: not evaluated.
+        self.known = 0
         self.notified = 0
         self.reloads = 0
         self.subscriptions = 0
@@ -85,6 +95,7 @@ class AlertService:
         reload_s: How often the store's fingerprint is checked.
         sweep_s: How often the dispatcher's sweep runs.
         relay_s: How often the outbox's relay looks for notifications left unpublished.
+        remember_leads: How many lead ids (the newest) this process remembers as notified.
         clock: Now, as an aware datetime.
     """
 
@@ -99,6 +110,7 @@ class AlertService:
         reload_s: float = 2.0,
         sweep_s: float = 30.0,
         relay_s: float = 5.0,
+        remember_leads: int = 100_000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
@@ -110,6 +122,9 @@ class AlertService:
         self._sweep_s = sweep_s
         self._relay_s = relay_s
         self._clock = clock
+        self._remember = remember_leads
+        # Lead ids whose notifications are stored, oldest first (a dict keeps insertion order).
+        self._stored: dict[str, None] = {}
         self._fingerprint: tuple[int, str | None] | None = None
         self._index = SubscriptionIndex(())
         self._by_id: dict[str, Subscription] = {}
@@ -182,7 +197,9 @@ class AlertService:
         """
         if not self.loaded.is_set():
             await self.reload()  # the first load, or the task's, if it is under way
-        notifications = self.evaluate(written)
+        fresh_leads = [w for w in written if w.created or _lead_id(w) not in self._stored]
+        self.stats.known += len(written) - len(fresh_leads)
+        notifications = self.evaluate(fresh_leads)
         if self.dispatcher is not None:
             # Created claimed for delivery by this worker: no other worker's sweep sends what
             # this one's queues hold (alerts/delivery.py).
@@ -191,9 +208,16 @@ class AlertService:
                 if notification.get("delivery_state") == "pending":
                     notification.update(claim)
         fresh = await self.outbox.create(notifications)
+        self._remember_stored(fresh_leads)  # only now: every notification of them is stored
         self.stats.notified += len(fresh)
         if self.dispatcher is not None:
             self.dispatcher.submit([n for n in fresh if n.get("delivery_state") == "pending"])
+
+    def _remember_stored(self, written: Sequence[WrittenLead]) -> None:
+        for w in written:
+            self._stored[_lead_id(w)] = None
+        while len(self._stored) > self._remember:
+            del self._stored[next(iter(self._stored))]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: the outbox's publisher and relay, and :meth:`maintain`."""
@@ -219,6 +243,10 @@ class AlertService:
                 log.exception("alerts: reload or sweep failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._reload_s)
+
+
+def _lead_id(written: WrittenLead) -> str:
+    return str(written.lead["lead_id"])
 
 
 def _created_before(subscription: Subscription, published_ms: int | None) -> bool:

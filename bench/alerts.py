@@ -44,6 +44,7 @@ Results go to ``bench/results/alerts.json``.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import subprocess
@@ -56,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 from elasticsearch import Elasticsearch, helpers
 
 from alerts.evaluate import SubscriptionIndex, compile_subscription
@@ -236,11 +238,16 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as a real receiver: HTTP/1.0 closed every connection, and the
+            # worker's CPU then went on a TCP connection per delivery.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 now = time.time()
                 receiver.arrived.setdefault(orjson.loads(body)["data"]["notification_id"], now)
                 self.send_response(204)
+                self.send_header("content-length", "0")
                 self.end_headers()
 
             def log_message(self, *_args: Any) -> None:
@@ -262,15 +269,22 @@ def _quantiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def pipeline_run(  # noqa: PLR0917 - a benchmark's internal step
+def pipeline_run(  # noqa: PLR0915, PLR0917 - a benchmark's internal step
     workdir: Path,
     roster: list[bytes],
     events: list[bytes],
     subs: list[Subscription] | None,
     scope: list[str],
     say: Any,
+    *,
+    baseline: Path | None = None,
 ) -> dict[str, Any]:
-    name = f"alerts-{len(subs) if subs is not None else 'off'}"
+    """One worker over the backlog: events/s, worker CPU per event, and (on) the latencies.
+
+    ``baseline``: run the worker from that checkout instead (the code before a change), with
+    this checkout's stopwatch (``bench/alerts_worker.py`` copied there).
+    """
+    name = f"alerts-{len(subs) if subs is not None else 'off'}" + ("-base" if baseline else "")
     s = Slice(name, workdir)
     tag = s.settings.consumer_group.removeprefix("tracer-")
     key, secret = new_key(), new_webhook_secret()
@@ -300,13 +314,18 @@ def pipeline_run(  # noqa: PLR0917 - a benchmark's internal step
                 min_tier="high",
             )
             _store(es, extra, [*subs, hooked], scope)
-        _publish(s, roster, events)
-        _start_probed_worker(s, stages)
+        # The roster first, the events once the worker is ready (and has its subscriptions):
+        # the steady state at full rate, with no start-up work (loading the watchlist or the
+        # subscriptions, re-matching a roster applied while events flow) in the figures.
+        _publish(s, roster, [])
+        _start_probed_worker(s, stages, baseline)
         probe = ConsumerLagProbe(s.settings)
         try:
             s.wait_ready()
+            cpu = CpuWindow(s, len(events), alerting=subs is not None)
             poller.start()
             started = time.perf_counter()
+            _publish(s, [], events)
             while s.lag(probe) > 0:
                 time.sleep(0.05)
             seconds = time.perf_counter() - started
@@ -316,8 +335,10 @@ def pipeline_run(  # noqa: PLR0917 - a benchmark's internal step
             "events_per_s": round(len(events) / seconds),
             "seconds": round(seconds, 2),
         }
-        if subs is not None:
-            time.sleep(3.0)  # the webhook queue drains behind the pipeline
+        # Both on and off: the publisher, the marks and the webhooks finish behind the
+        # pipeline, and their CPU counts as alerting's.
+        time.sleep(TAIL_S)
+        result["worker_cpu"] = cpu.stop()
         poller.stop()
         s.stop_workers()  # the stage file is complete once the worker exited
         probed = orjson.loads(stages.read_bytes()) if stages.exists() else {}
@@ -325,7 +346,10 @@ def pipeline_run(  # noqa: PLR0917 - a benchmark's internal step
         # Where the loop's thread was while stalled (bench.alerts_worker's watchdog).
         result["stall_samples"] = probed.get("stall_samples", {})
         if subs is not None:
-            result |= _latencies(s, receiver, poller.seen, probed.get("stamps", {}))
+            stamps = probed.get("stamps", {})
+            result |= _latencies(s, receiver, poller.seen, stamps, cpu.loaded_at)
+            result["bulks"] = _bulk_summary(probed.get("bulks", {}))
+        result["load_average_1m"] = round(os.getloadavg()[0], 2)
         say(f"alerts: {name}: {_brief(result)}")
         return result
     finally:
@@ -337,13 +361,78 @@ def pipeline_run(  # noqa: PLR0917 - a benchmark's internal step
             quiet.indices.delete(index=index)
 
 
-def _start_probed_worker(s: Slice, stages: Path) -> None:
-    """``tracer worker`` with the stage stopwatch and the loop probe (``bench.alerts_worker``)."""
+#: Seconds after the backlog is done before the worker's CPU is read (on and off alike).
+TAIL_S = 3.0
+
+
+class CpuWindow:
+    """The worker process's CPU seconds per event, from its steady state to the end.
+
+    The window opens once the worker is ready and, with alerting on, has loaded its
+    subscriptions (a one-off at start, not a cost per event), before the ``events`` are
+    published. CPU time (user + system, all threads) is what the worker spent,
+    whoever else ran on the machine: far steadier than a wall-clock rate on shared cores.
+    """
+
+    def __init__(self, s: Slice, events: int, *, alerting: bool) -> None:
+        self._process = psutil.Process(s.workers[0].pid)
+        if alerting:
+            _wait_for_line(s.workdir / f"{s.name}-worker0.log", "active subscriptions loaded")
+        #: When the worker could evaluate leads (to the poll's 20 ms).
+        self.loaded_at = time.time()
+        self._events = events
+        self._start = self._cpu_s()
+
+    def _cpu_s(self) -> float:
+        times = self._process.cpu_times()
+        return float(times.user + times.system)
+
+    def stop(self) -> dict[str, Any]:
+        """The CPU seconds since the window opened, and per event (ms)."""
+        spent = self._cpu_s() - self._start
+        return {
+            "cpu_s": round(spent, 2),
+            "events": self._events,
+            "cpu_ms_per_event": round(spent / max(1, self._events) * 1000, 4),
+        }
+
+
+def _wait_for_line(log: Path, text: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if text in log.read_text(errors="replace"):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"{text!r} not in {log} within {timeout_s} s")
+
+
+def _bulk_summary(bulks: dict[str, list[list[float]]]) -> dict[str, Any]:
+    """Per kind of outbox bulk: requests, documents, and seconds per request (p50 / p99)."""
+    return {
+        kind: {"requests": len(timed), "documents": int(sum(n for n, _ in timed))}
+        | _quantiles([seconds for _, seconds in timed])
+        for kind, timed in bulks.items()
+    }
+
+
+def _start_probed_worker(s: Slice, stages: Path, baseline: Path | None = None) -> None:
+    """``tracer worker`` with the stage stopwatch and the loop probe (``bench.alerts_worker``).
+
+    From ``baseline`` (another checkout) if given: its code first on the path.
+    """
+    env = s.env if baseline is None else s.env | {"PYTHONPATH": str(baseline)}
     with (s.workdir / f"{s.name}-worker0.log").open("wb") as log:
         s.workers.append(
             subprocess.Popen(
-                [sys.executable, "-m", "bench.alerts_worker", str(_free_port()), str(stages)],
-                env=s.env,
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.alerts_worker",
+                    str(_free_port()),
+                    str(stages.resolve()),
+                ],
+                env=env,
+                cwd=baseline,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -409,10 +498,22 @@ def _lag_summary(lags: list[float]) -> dict[str, Any]:
 
 
 def _brief(result: dict[str, Any]) -> str:
-    parts = [f"{result['events_per_s']} events/s", f"loop lag {result['loop_lag']}"]
+    parts = [
+        f"{result['events_per_s']} events/s",
+        f"worker CPU {result['worker_cpu']['cpu_ms_per_event']} ms/event",
+        f"load {result['load_average_1m']}",
+        f"loop lag {result['loop_lag']}",
+    ]
     for stage, figures in result.get("stages", {}).items():
         if figures.get("count"):
             parts.append(f"{stage} p50 {figures['p50_ms']} p99 {figures['p99_ms']} ms")
+    for kind, figures in result.get("bulks", {}).items():
+        if figures.get("count"):
+            each = figures["documents"] // figures["requests"]
+            parts.append(
+                f"{kind} bulks {figures['requests']} x {each} docs: "
+                f"p50 {figures['p50_ms']} p99 {figures['p99_ms']} ms"
+            )
     return "; ".join(parts)
 
 
@@ -441,8 +542,13 @@ def _latencies(
     receiver: Receiver,
     searchable: dict[str, float],
     stamps: dict[str, dict[str, float]],
+    loaded_at: float,
 ) -> dict[str, Any]:
     """Per notification: each stage's time, from the topic, the receiver and the worker's file.
+
+    ``to_topic_after_start`` leaves out the notifications of leads searchable before the worker
+    had loaded its subscriptions (``loaded_at``): a worker started on a backlog evaluates
+    nothing until then, a wait once per start that is not the pipeline's steady latency.
 
     Stages (seconds since the epoch): ``ack`` the lead's bulk acknowledged (the notification's
     ``created_at``), ``searchable`` (:class:`SearchablePoller`), ``stored`` / ``handed`` /
@@ -457,6 +563,7 @@ def _latencies(
         consumer_timeout_ms=5000,
     )
     spans: dict[str, list[float]] = {name: [] for name in STAGE_SPANS}
+    after_start: list[float] = []
     ids = set()
     unseen = messages = 0
     for message in consumer:
@@ -476,12 +583,15 @@ def _latencies(
         for name, (start, end) in STAGE_SPANS.items():
             if start in at and end in at:
                 spans[name].append(at[end] - at[start])
+        if at.get("searchable", 0.0) >= loaded_at:
+            after_start.append(at["topic"] - at["searchable"])
     consumer.close()
     return {
         "notifications": messages,
         "distinct_notifications": len(ids),
         "leads_never_seen_searchable": unseen,
         "to_topic": _quantiles(spans["searchable->topic"]),
+        "to_topic_after_start": _quantiles(after_start),
         "to_webhook": _quantiles(spans["searchable->webhook"]),
         "stages": {name: _quantiles(values) for name, values in spans.items()},
     }
@@ -517,6 +627,7 @@ def run_alerts(
     rounds: int = 1,
     say: Any = print,
     prefix: str = "",
+    baseline: Path | None = None,
 ) -> dict[str, Any]:
     """Run the phases; write ``bench/results/{prefix}alerts.json``."""
     workdir = Path("out/bench-alerts")
@@ -541,7 +652,17 @@ def run_alerts(
         say(f"alerts: {count:,} subscriptions ({mix}): {entry}")
         result[_case(count, mix)] = entry
     if "pipeline" in phases:
-        _pipeline_phase(result, cases, workdir, (roster, lines), scope, persons, say, rounds=rounds)
+        _pipeline_phase(
+            result,
+            cases,
+            workdir,
+            (roster, lines),
+            scope,
+            persons,
+            say,
+            rounds=rounds,
+            baseline=baseline,
+        )
     path = write_json(f"{prefix}alerts.json", result)
     say(f"alerts: wrote {path}")
     return result
@@ -581,35 +702,121 @@ def _pipeline_phase(  # noqa: PLR0917 - a benchmark's internal step
     say: Any,
     *,
     rounds: int = 1,
+    baseline: Path | None = None,
 ) -> None:
-    """Off, then every case on with an off after each, ``rounds`` times: one machine's load.
+    """Off, then each case on (and on from ``baseline``), an off after them, ``rounds`` times.
 
-    Each "on" run's ratio is to the mean of the two "off" runs around it (the machine's load
-    drifts; alternating keeps each ratio to its neighbours); a case's ratio is the mean of its
-    rounds', and every run's figure is kept.
+    Every "on" run is compared with the two "off" runs around it (the machine's load drifts;
+    alternating keeps each comparison to its neighbours): its wall-clock events/s ratio and its
+    worker-CPU-per-event ratio. A case reports each round's ratios and their median and range.
     """
     roster, lines = feeds
     offs = [pipeline_run(workdir, roster, lines, None, scope, say)]
-    runs: dict[str, list[dict[str, Any]]] = {_case(c, m): [] for c, m in cases}
-    ratios: dict[str, list[float]] = {key: [] for key in runs}
+    variants = [(c, m, None) for c, m in cases]
+    if baseline is not None:
+        variants += [(c, m, baseline) for c, m in cases]
+    runs: dict[str, list[dict[str, Any]]] = {_variant(c, m, b): [] for c, m, b in variants}
     for _ in range(rounds):
-        for count, mix in cases:
+        ons = []
+        for count, mix, root in variants:
             subs = _subscriptions(count, scope, persons, mix=mix)
-            on = pipeline_run(workdir, roster, lines, subs, scope, say)
-            offs.append(pipeline_run(workdir, roster, lines, None, scope, say))
-            around = (offs[-2]["events_per_s"] + offs[-1]["events_per_s"]) / 2
-            runs[_case(count, mix)].append(on)
-            ratios[_case(count, mix)].append(round(on["events_per_s"] / around, 3))
+            ons.append(
+                (
+                    _variant(count, mix, root),
+                    pipeline_run(workdir, roster, lines, subs, scope, say, baseline=root),
+                )
+            )
+        offs.append(pipeline_run(workdir, roster, lines, None, scope, say))
+        for key, on in ons:
+            on["off_around"] = [offs[-2], offs[-1]]  # dropped below; kept for the ratios
+            runs[key].append(on)
     result["pipeline_off"] = {
-        "runs": [o["events_per_s"] for o in offs],
-        "events_per_s_mean": round(statistics.mean(o["events_per_s"] for o in offs)),
+        "events_per_s": [o["events_per_s"] for o in offs],
+        "worker_cpu_ms_per_event": [o["worker_cpu"]["cpu_ms_per_event"] for o in offs],
         "loop_lag": [o["loop_lag"] for o in offs],
     }
     for key, entries in runs.items():
-        result[key]["pipeline"] = entries[-1] if len(entries) == 1 else entries
-        result[key]["throughput_ratio_on_off"] = ratios[key]
-        result[key]["throughput_ratio_mean"] = round(statistics.mean(ratios[key]), 3)
-        say(f"alerts: {key}: on/off ratios {ratios[key]}, mean {statistics.mean(ratios[key]):.3f}")
+        summary = _compare(entries)
+        result.setdefault(key, {})["pipeline"] = entries
+        result[key]["versus_off"] = summary
+        say(f"alerts: {key}: {summary}")
+    result["summary"] = _summary_lines(result, runs)
+    for line in result["summary"]:
+        say(line)
+
+
+def _variant(count: int, mix: str, baseline: Path | None) -> str:
+    return _case(count, mix) + ("@baseline" if baseline is not None else "")
+
+
+def _spread(values: list[float]) -> dict[str, Any]:
+    """Each value, and their median with the range (what a reader should quote)."""
+    return {
+        "each": values,
+        "median": round(statistics.median(values), 3),
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def _compare(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each "on" run against the mean of its two neighbouring "off" runs."""
+    wall, cpu = [], []
+    for on in entries:
+        around = on.pop("off_around")
+        off_rate = statistics.mean(o["events_per_s"] for o in around)
+        off_cpu = statistics.mean(o["worker_cpu"]["cpu_ms_per_event"] for o in around)
+        wall.append(round(on["events_per_s"] / off_rate, 3))
+        cpu.append(round(on["worker_cpu"]["cpu_ms_per_event"] / off_cpu, 3))
+    return {"events_per_s_on_over_off": _spread(wall), "cpu_per_event_on_over_off": _spread(cpu)}
+
+
+def _summary_lines(result: dict[str, Any], runs: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The figures to quote, one line each (also kept in the JSON under ``summary``)."""
+    off = result["pipeline_off"]
+    lines = [
+        f"alerts summary: {result['events']:,} events, {result['leads']:,} leads; "
+        f"load average {result['environment']['load_average_1m']} at start",
+        f"  off: events/s {off['events_per_s']}; worker CPU ms/event "
+        f"{off['worker_cpu_ms_per_event']}",
+    ]
+    for key, entries in runs.items():
+        versus = result[key]["versus_off"]
+        lines.append(
+            f"  {key}: events/s {[e['events_per_s'] for e in entries]}; worker CPU ms/event "
+            f"{[e['worker_cpu']['cpu_ms_per_event'] for e in entries]}; load "
+            f"{[e['load_average_1m'] for e in entries]}"
+        )
+        for name, figures in versus.items():
+            lines.append(
+                f"    {name}: median {figures['median']} (range {figures['min']}-"
+                f"{figures['max']}; each {figures['each']})"
+            )
+        for stage in STAGE_SPANS:
+            quantiles = [e["stages"][stage] for e in entries if e["stages"][stage].get("count")]
+            if quantiles:
+                lines.append(
+                    f"    {stage}: p50 / p99 ms per round "
+                    + ", ".join(f"{q['p50_ms']} / {q['p99_ms']}" for q in quantiles)
+                )
+        for kind in ("create", "mark", "took:create", "took:index", "took:update"):
+            timed = [
+                e["bulks"][kind] for e in entries if e.get("bulks", {}).get(kind, {}).get("count")
+            ]
+            if timed:
+                lines.append(
+                    f"    {kind} bulk (docs/request, p50 / p99 ms) per round "
+                    + ", ".join(
+                        f"{t['documents'] // t['requests']}: {t['p50_ms']} / {t['p99_ms']}"
+                        for t in timed
+                    )
+                )
+    return lines
+
+
+def _listed(text: str) -> tuple[str, ...]:
+    """A comma-separated option's items; ``""`` is none (``--heavy ""``: no heavy case)."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
 def main() -> None:
@@ -624,16 +831,23 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=1, help="pipeline: on/off alternations of every case"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="pipeline: also run each case with the worker of this checkout (before/after)",
+    )
     args = parser.parse_args()
     run_alerts(
         people=args.people,
         watchlist=args.watchlist,
         events=args.events,
-        counts=tuple(int(c) for c in args.subscriptions.split(",")),
-        mixes=tuple(args.mixes.split(",")),
-        heavy=tuple(int(c) for c in args.heavy.split(",")),
-        phases=tuple(args.phases.split(",")),
+        counts=tuple(int(c) for c in _listed(args.subscriptions)),
+        mixes=_listed(args.mixes),
+        heavy=tuple(int(c) for c in _listed(args.heavy)),
+        phases=_listed(args.phases),
         rounds=args.rounds,
+        baseline=args.baseline,
     )
 
 

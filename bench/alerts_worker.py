@@ -10,6 +10,10 @@ signals). Before it is built, three methods are wrapped to stamp each notificati
 - ``handed``: the publisher handed it to the producer (``AlertsProducer.publish`` called);
 - ``acked``: Kafka acknowledged it (``AlertsProducer.publish`` returned).
 
+The topic is keyed by subscription, so the two publish stamps read each message's
+``notification_id`` from its value. Each outbox bulk is timed too (``bulks``: ``create`` and
+``mark``, documents and seconds per request), to tell Elasticsearch's time from the loop's.
+
 And a task on the worker's own event loop wakes every :data:`TICK_S` and records how late it
 woke: the loop's lag. A coroutine of the loop (the publisher among them) can run no sooner
 than that; a lag of seconds means a callback held the loop that long. A watchdog thread
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import os
 import sys
 import threading
 import time
@@ -36,6 +41,7 @@ import orjson
 import streams.app
 import tracer.commands.worker as command
 from alerts.outbox import AlertOutbox
+from alerts.recorder import ElasticsearchAlertLog
 from streams.alerting import AlertsProducer
 
 __all__ = ["TICK_S", "main"]
@@ -51,6 +57,36 @@ LAGS: list[float] = []
 #: Stack samples of the loop's thread while it was stalled: "file:function" chains, counted.
 STALLS: Counter[str] = Counter()
 _BEAT: dict[str, Any] = {"at": 0.0, "thread": None}
+#: Each outbox bulk request: kind -> [(documents, seconds from sent to answered)]; and
+#: Elasticsearch's own ``took`` of each bulk the alerts index answered, by its first action
+#: (``took:create``, ``took:index`` the marks, ``took:update``): the rest of a request's time
+#: is the worker's (serialising, the loop getting round to the answer). Coarse: Elasticsearch
+#: reads its cached clock, which ticks every 200 ms (``thread_pool.estimated_time_interval``).
+BULKS: dict[str, list[tuple[int, float]]] = {
+    "create": [],
+    "mark": [],
+    "took:create": [],
+    "took:index": [],
+    "took:update": [],
+}
+
+
+class _TookClient:
+    """The alerts index's client, recording each bulk's ``took`` (else passed through)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def bulk(self, *, operations: list[Any], **options: Any) -> Any:
+        if "filter_path" in options:
+            options["filter_path"] = [*options["filter_path"], "took"]
+        response = await self._client.bulk(operations=operations, **options)
+        kind = next(iter(operations[0])) if operations else "none"
+        BULKS.setdefault(f"took:{kind}", []).append((len(operations) // 2, response["took"] / 1000))
+        return response
 
 
 def _stamp(ids: Sequence[str], stage: str) -> None:
@@ -65,6 +101,25 @@ def _wrap() -> None:
         AlertsProducer.publish,
         streams.app.register_agents,
     )
+    log_create, log_mark = ElasticsearchAlertLog.create, ElasticsearchAlertLog.mark_published
+    log_init = ElasticsearchAlertLog.__init__
+
+    def log_init_took(self: ElasticsearchAlertLog, client: Any, **options: Any) -> None:
+        log_init(self, _TookClient(client), **options)
+
+    async def log_create_timed(self: ElasticsearchAlertLog, docs: Sequence[Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return await log_create(self, docs)
+        finally:
+            BULKS["create"].append((len(docs), time.perf_counter() - started))
+
+    async def log_mark_timed(self: ElasticsearchAlertLog, items: Sequence[Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return await log_mark(self, items)
+        finally:
+            BULKS["mark"].append((len(items), time.perf_counter() - started))
 
     async def create_stamped(
         self: AlertOutbox, notifications: Sequence[Mapping[str, Any]]
@@ -76,7 +131,8 @@ def _wrap() -> None:
     async def publish_stamped(
         self: AlertsProducer, messages: Sequence[tuple[bytes, bytes]]
     ) -> None:
-        ids = [key.decode() for key, _ in messages]
+        # Keyed by subscription: the notification's id is in the value.
+        ids = [str(orjson.loads(value)["notification_id"]) for _, value in messages]
         _stamp(ids, "handed")
         await publish(self, messages)
         _stamp(ids, "acked")
@@ -97,6 +153,9 @@ def _wrap() -> None:
 
     AlertOutbox._create_bulk = create_stamped  # type: ignore[method-assign]
     AlertsProducer.publish = publish_stamped  # type: ignore[method-assign]
+    ElasticsearchAlertLog.__init__ = log_init_took  # type: ignore[method-assign]
+    ElasticsearchAlertLog.create = log_create_timed  # type: ignore[method-assign]
+    ElasticsearchAlertLog.mark_published = log_mark_timed  # type: ignore[method-assign]
     streams.app.register_agents = register_probed
 
 
@@ -130,6 +189,7 @@ def _dump(path: Path) -> None:
         "loop_lag_s": list(LAGS),
         "tick_s": TICK_S,
         "stall_samples": dict(STALLS.most_common(15)),
+        "bulks": {kind: list(timed) for kind, timed in BULKS.items()},
     }
     temporary = path.with_suffix(".tmp")
     temporary.write_bytes(orjson.dumps(document))
@@ -148,7 +208,12 @@ def main() -> None:
 
     threading.Thread(target=every_second, daemon=True).start()
     threading.Thread(target=_watchdog, daemon=True).start()
-    command.worker(web_port=port, web=True, loglevel="info", profile=None)
+    # BENCH_ALERTS_PROFILE=worker.prof: the worker's own cProfile (CPU time), to see where
+    # alerting's CPU goes; it slows the worker, so never beside a timed run.
+    profile = os.environ.get("BENCH_ALERTS_PROFILE")
+    command.worker(
+        web_port=port, web=True, loglevel="info", profile=Path(profile) if profile else None
+    )
 
 
 if __name__ == "__main__":

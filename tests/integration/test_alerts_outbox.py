@@ -22,7 +22,7 @@ from alerts.outbox import AlertOutbox
 from alerts.recorder import ElasticsearchAlertLog
 from connectors.clients import async_elasticsearch_client
 from streams.alerting import AlertsProducer
-from tests.integration.streaming import Run, read_topic
+from tests.integration.streaming import REAL, Run, read_topic
 from tests.unit.alerts.helpers import lead, subscription
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -99,3 +99,41 @@ def test_two_relays_publish_each_orphan_exactly_once(run: Run, es: Elasticsearch
     assert len(ids) == len(set(ids)) == ORPHANS
     assert one.stats.relayed + two.stats.relayed == ORPHANS
     assert one.stats.relayed and two.stats.relayed  # both really took part
+
+
+async def _mark_after_others(log: ElasticsearchAlertLog) -> list[dict[str, Any]]:
+    """Three created notifications; one delivered and one claimed by a relay before the mark."""
+    docs = [
+        n | {"published": False, "claimed_by": "w1", "delivery_state": "pending"} for n in _notes(3)
+    ]
+    stamps = [stamp for stamp in await log.create(docs) if stamp is not None]
+    assert len(stamps) == len(docs)
+    ids = [str(d["notification_id"]) for d in docs]
+    await log.update([ids[1]], {"delivery_state": "delivered"})
+    assert await log.claim([(ids[2], stamps[2])], {"claimed_by": "relay"}) != [None]
+    # The creator's mark, with the stamps of its creates: two of them are stale now.
+    await log.mark_published(list(zip(docs, stamps, strict=True)))
+    return [found[0] for found in await log.current(ids) if found is not None]
+
+
+def test_a_mark_writes_the_stored_document_back_and_keeps_what_others_changed(
+    es: Elasticsearch, unique_name: str
+) -> None:
+    async def scenario() -> list[dict[str, Any]]:
+        client = async_elasticsearch_client(REAL)
+        try:
+            log = ElasticsearchAlertLog(client, index=unique_name)
+            await log.ensure()
+            return await _mark_after_others(log)
+        finally:
+            await client.close()
+
+    try:
+        untouched, delivered, taken = asyncio.run(scenario())
+    finally:
+        es.options(ignore_status=404).indices.delete(index=unique_name)
+    assert all(doc["published"] for doc in (untouched, delivered, taken))
+    assert untouched["delivery_state"] == "pending"
+    assert untouched["reason"]  # the whole document, as created
+    assert delivered["delivery_state"] == "delivered"  # the delivery mark is not undone
+    assert taken["claimed_by"] == "relay"  # nor the relay's claim

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest
 
-from alerts.notifications import build_notification, notification_id, one_line_reason
+from alerts.notifications import (
+    NOTIFICATION_NAMESPACE,
+    build_notification,
+    notification_id,
+    one_line_reason,
+)
 from alerts.outbox import MARKS_IN_FLIGHT, AlertOutbox, Claimed, PendingBuffer
 from alerts.recorder import InMemoryAlertLog, Stamp
 from connectors.errors import ServiceUnavailable
@@ -169,10 +176,10 @@ async def test_a_failed_mark_is_retried_without_publishing_again() -> None:
     failures = [ServiceUnavailable("bulk item 429")]
     mark = log.mark_published
 
-    async def flaky(ids: Sequence[str]) -> None:
+    async def flaky(held: Sequence[tuple[dict[str, object], Stamp]]) -> None:
         if failures:
             raise failures.pop()
-        await mark(ids)
+        await mark(held)
 
     log.mark_published = flaky  # type: ignore[method-assign]
     outbox = _outbox(log, topic, "w1", clocks)
@@ -206,12 +213,14 @@ async def test_the_buffer_is_bounded_and_a_full_one_makes_the_writer_wait() -> N
     await asyncio.wait_for(oversized.put([item, item]), 1.0)  # alone, a big batch goes in
 
 
-def test_the_notification_id_is_of_the_pair() -> None:
-    assert notification_id("s1", "l1") == notification_id("s1", "l1")
-    assert (
-        len({notification_id("s1", "l1"), notification_id("s2", "l1"), notification_id("s1", "l2")})
-        == 3
-    )
+@pytest.mark.parametrize(
+    ("subscription_id", "lead_id"),
+    [("s1", "l1"), ("", ""), ("b000123", str(uuid.uuid4())), ("美兰区/高", "l/2"), ("🙂", "\x00")],
+)
+def test_the_notification_id_is_the_pairs_uuid5(subscription_id: str, lead_id: str) -> None:
+    expected = str(uuid.uuid5(NOTIFICATION_NAMESPACE, f"{subscription_id}/{lead_id}"))
+    assert notification_id(subscription_id, lead_id) == expected
+    assert notification_id(subscription_id + "x", lead_id) != expected
 
 
 def test_a_notification_carries_no_full_number() -> None:
@@ -251,9 +260,9 @@ class GatedMarks(InMemoryAlertLog):
         self.creating -= 1
         return await super().create(docs)  # type: ignore[arg-type]
 
-    async def mark_published(self, ids: Sequence[str]) -> None:
+    async def mark_published(self, held: Sequence[tuple[Mapping[str, Any], Stamp]]) -> None:
         await self.open.wait()
-        await super().mark_published(ids)
+        await super().mark_published(held)
 
 
 async def test_bulks_of_one_lead_batch_are_created_side_by_side_in_order() -> None:
@@ -300,9 +309,10 @@ async def test_marks_in_flight_are_bounded_and_none_precedes_its_acknowledgement
 
     mark = log.mark_published
 
-    async def checked(ids: Sequence[str]) -> None:
-        assert set(ids) <= acked  # a mark only after Kafka acknowledged its batch
-        await mark(ids)
+    async def checked(held: Sequence[tuple[dict[str, object], Stamp]]) -> None:
+        # A mark only after Kafka acknowledged its batch.
+        assert {doc["notification_id"] for doc, _ in held} <= acked
+        await mark(held)
 
     log.mark_published = checked  # type: ignore[method-assign]
     outbox = AlertOutbox(log, publish, owner="w1", max_batch=1, retrier=RETRIER)
@@ -320,3 +330,15 @@ async def test_marks_in_flight_are_bounded_and_none_precedes_its_acknowledgement
     assert outbox.stats.published == 4
     stop.set()
     await asyncio.wait_for(publisher, 2.0)
+
+
+async def test_a_relayed_notification_is_marked_with_the_relays_claim_kept() -> None:
+    log, topic, clocks = InMemoryAlertLog(), Topic(), Clocks()
+    await _outbox(log, topic, "dead", clocks).create(_notes("l1"))
+    clocks.elapsed = 31.0
+    assert await _outbox(log, topic, "w2", clocks).relay_once() == 1
+    doc = next(iter(log.docs.values()))
+    # The mark writes back the document as claimed, not as the search found it.
+    assert doc["published"]
+    assert doc["claimed_by"] == "w2"
+    assert log.marked_in_place == 0  # at the claim's stamp: no partial update needed

@@ -185,3 +185,43 @@ async def test_the_first_batch_waits_for_the_load_under_way_instead_of_loading_a
     await task_load
     assert reads == 1
     assert await _ids(service, topic) == [("s7", "l1")]
+
+
+class CountingLog(InMemoryAlertLog):
+    """The twin, counting the notifications sent to ``create`` (new or 409)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+
+    async def create(self, docs: Sequence[Any]) -> list[Any]:  # type: ignore[override]
+        self.sent += len(docs)
+        return await super().create(docs)
+
+
+async def test_a_lead_this_process_stored_is_not_evaluated_again_when_met_as_there() -> None:
+    log, topic, store = CountingLog(), Topic(), InMemorySubscriptionStore()
+    await store.add(subscription("s"))
+
+    async def started(remember: int) -> AlertService:
+        service = AlertService(
+            store,
+            InMemoryOwnerDirectory({OWNER.username: OWNER}),
+            AlertOutbox(log, topic.publish, owner="w1"),
+            remember_leads=remember,
+        )
+        await service.reload(force=True)
+        return service
+
+    first = await started(remember=1)
+    await first.on_written([WrittenLead(lead("l1"), True, LEAD_PUBLISHED_MS)])
+    await first.on_written([WrittenLead(lead("l1"), False, LEAD_PUBLISHED_MS)])  # a retro copy
+    assert (log.sent, first.stats.known) == (1, 1)
+    await first.on_written([WrittenLead(lead("l2"), True, LEAD_PUBLISHED_MS)])
+    await first.on_written([WrittenLead(lead("l1"), False, LEAD_PUBLISHED_MS)])  # forgotten
+    assert (log.sent, first.stats.known) == (3, 1)
+    # A restarted worker remembers nothing: it evaluates again and meets the stored ones.
+    again = await started(remember=10)
+    await again.on_written([WrittenLead(lead("l2"), False, LEAD_PUBLISHED_MS)])
+    assert (log.sent, again.stats.known) == (4, 0)
+    assert await _ids(first, topic) == [("s", "l1"), ("s", "l2")]
