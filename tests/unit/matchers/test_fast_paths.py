@@ -266,8 +266,19 @@ def test_timestamp_is_the_isoformat_of_fromisoformat(
         assert _normal_timestamp(text) == _isoformat_with_offset(text) == stamp.isoformat()
 
 
+# The fast path's own shape (YYYY-MM-DDTHH:MM:SS+HH:MM) with any numbers in it: most are no
+# time at all (month 13, hour 24, 30 February), which fromisoformat refuses.
+_STAMP_SHAPED = st.builds(
+    "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}{}{:02d}:{:02d}".format,
+    *(st.integers(0, 99) if i else st.integers(0, 9999) for i in range(6)),
+    st.sampled_from("+-"),
+    st.integers(0, 99),
+    st.integers(0, 99),
+)
+
+
 @SETTINGS
-@given(st.text("0123456789-:T+ Z", min_size=20, max_size=27))
+@given(st.text("0123456789-:T+ Z", min_size=20, max_size=27) | _STAMP_SHAPED)
 def test_timestamp_of_odd_text_is_fromisoformats(text: str) -> None:
     assert _normal_timestamp(text) == _isoformat_with_offset(text)
 
