@@ -25,7 +25,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pypinyin import Style, lazy_pinyin
 from stdnum import luhn
-from stdnum.iso7064 import mod_11_2
 
 from matchers.envelope import normal_timestamp as _normal_timestamp
 from matchers.errors import InvalidRecord
@@ -52,6 +51,8 @@ from simulator.corruption import Corruptor
 from simulator.population import IdentityFactory
 
 SETTINGS = settings(max_examples=500, deadline=None)
+# For a library's oracle: it is the same code each time, and one rule, not a fast path's shapes.
+FEWER = settings(max_examples=200, deadline=None)
 TODAY = dt.date(2026, 6, 1)
 PEOPLE = IdentityFactory(random.Random(11)).people(3000)
 
@@ -89,12 +90,6 @@ def test_id_fast_path_matches_general_path_on_simulated_ids() -> None:
 def test_id_fast_path_matches_general_path(raw: str) -> None:
     assert ids.normalise_id(raw) == _id_general(raw)
     assert ids.normalise_id(raw, None) == _id_general(raw)
-
-
-@SETTINGS
-@given(st.text("0123456789", min_size=17, max_size=17), st.sampled_from(["", "0", "X"]))
-def test_check_char_reads_the_first_17_characters(body: str, tail: str) -> None:
-    assert ids.check_char(body + tail) == mod_11_2.calc_check_digit(body)
 
 
 @SETTINGS
@@ -218,7 +213,7 @@ def test_phrase_reading_on_simulated_given_names() -> None:
 # --- cards and timestamps -------------------------------------------------------------------
 
 
-@SETTINGS
+@FEWER
 @given(st.text("0123456789", max_size=25))
 def test_luhn_is_stdnums(digits: str) -> None:
     assert luhn_ok(digits) is (luhn.checksum(digits) == 0)
@@ -249,7 +244,7 @@ def _isoformat_with_offset(text: str) -> str | None:
     return parsed.isoformat() if parsed.utcoffset() is not None else None
 
 
-@SETTINGS
+@FEWER
 @given(
     st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 30)),
     st.integers(-23 * 60 - 59, 23 * 60 + 59),
@@ -277,7 +272,7 @@ _STAMP_SHAPED = st.builds(
 )
 
 
-@SETTINGS
+@FEWER
 @given(st.text("0123456789-:T+ Z", min_size=20, max_size=27) | _STAMP_SHAPED)
 def test_timestamp_of_odd_text_is_fromisoformats(text: str) -> None:
     assert _normal_timestamp(text) == _isoformat_with_offset(text)
@@ -414,7 +409,7 @@ _EVENT_FIELDS = {
 }
 
 
-@SETTINGS
+@settings(max_examples=300, deadline=None)
 @given(
     st.sampled_from(["hukou", "bank", "telecom"]),
     st.fixed_dictionaries({}, optional=_EVENT_FIELDS),
