@@ -198,8 +198,17 @@ _GIVEN_CHARS = HANZI + "江庆银观音曲调和平安明月英秀兰梅红霞�
 _CJK = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF)
 
 
+# Words of pypinyin's phrase table, alone or among other characters: random ones seldom are.
+_PHRASE = st.sampled_from(["长江", "重庆", "银行", "乐观", "音乐", "长安", "调和", "曲调"])
+
+
 @SETTINGS
-@given(st.text(st.sampled_from(_GIVEN_CHARS) | _CJK, min_size=1, max_size=5))
+@given(
+    st.text(st.sampled_from(_GIVEN_CHARS) | _CJK, min_size=1, max_size=5)
+    | st.tuples(st.text(_GIVEN_CHARS, max_size=2), _PHRASE, st.text(_GIVEN_CHARS, max_size=1)).map(
+        "".join
+    )
+)
 def test_phrase_reading_is_pypinyins(given: str) -> None:
     assert _phrase_reading(given) == lazy_pinyin(given, style=Style.NORMAL)
 
