@@ -418,7 +418,7 @@ _EVENT_FIELDS = {
 }
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(
     st.sampled_from(["hukou", "bank", "telecom"]),
     st.fixed_dictionaries({}, optional=_EVENT_FIELDS),

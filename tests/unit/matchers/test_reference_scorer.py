@@ -175,7 +175,7 @@ def _matcher(mode: str) -> Matcher:
     return Matcher(model, tf_table=tf)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(data=st.data(), mode=st.sampled_from(sorted(MODELS)))
 def test_the_matcher_scores_any_raw_pair_as_the_reference(data: st.DataObject, mode: str) -> None:
     """Raw values through the product's normalisation and the ``Matcher``, as the feeds send them.
