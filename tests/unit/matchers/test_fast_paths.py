@@ -296,10 +296,14 @@ def test_timestamp_of_odd_text_is_fromisoformats(text: str) -> None:
         ("2026-01-01 08:00:00.250+0800", "2026-01-01T08:00:00.250000+08:00"),
         ("2026-01-01T00:00:00", None),  # no offset: not an instant
         ("2026-02-30T00:00:00+08:00", None),
+        ("2026-01-01T00:00:00+05:60", "2026-01-01T00:00:00+06:00"),  # once kept as written
     ],
 )
 def test_timestamps_as_feeds_send_them(text: str, expected: str | None) -> None:
     assert _normal_timestamp(text) == expected
+    if expected is not None:  # an event's occurred_at, through the envelope's fast path
+        raw = {"event_id": "e1", "source": "bank", "occurred_at": text}
+        assert validate_event_envelope(raw)[2] == expected
 
 
 def test_today_is_the_calendar_date_and_follows_the_clock() -> None:
@@ -447,7 +451,7 @@ def _envelope_or_reason(raw: Mapping[str, Any]) -> object:
 _ENVELOPE_TEXT = st.sampled_from(["e1", " e2 ", "", "  ", "bank", "BANK", " telecom", "hukou"])
 _ENVELOPE_TIME = st.sampled_from(
     ["2026-01-01T00:00:00+08:00", "2026-01-01T00:00:00-00:00", "2026-02-30T00:00:00+08:00",
-     " 2026-01-01T08:00:00Z", "2026-01-01T00:00:00", "", "x"]
+     " 2026-01-01T08:00:00Z", "2026-01-01T00:00:00", "2026-01-01T00:00:00+05:60", "", "x"]
 )  # fmt: skip
 
 
