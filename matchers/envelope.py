@@ -41,8 +41,9 @@ __all__ = [
 
 _W = TypeVar("_W", bound=str)
 # A timestamp in the shape ``datetime.isoformat`` writes (seconds, an offset in hours and
-# minutes) is its own normal form; "-00:00" is written "+00:00".
-_ISO_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", re.ASCII)
+# minutes) is its own normal form; "-00:00" is written "+00:00", and an offset of 60 or more
+# minutes (+05:60, which fromisoformat reads as +06:00) takes the general path.
+_ISO_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:[0-5]\d", re.ASCII)
 #: ``event_id``: 1 to this many characters of ``A-Z a-z 0-9 . _ : -`` (it names the event in
 #: lead ids, dead letters and logs: nothing that could be read as markup, a query or a path).
 EVENT_ID_MAX_CHARS: Final = 128

@@ -260,7 +260,8 @@ def _cut(text: str) -> tuple[list[str], int]:
     match = _PROVINCE.match(text) or _PROVINCE_BARE.match(text)
     if match:
         province = next(g for g in match.groups() if g)
-        city = match.group(1) or ""  # a municipality is its own city
+        # A municipality (北京市) is its own city; a bare province (海南海口市) names none.
+        city = (match.group(1) or "") if match.re is _PROVINCE else ""
         end = match.end()
     if city:
         levels = _AFTER_CITY.match(text, end)
