@@ -19,6 +19,7 @@ from typing import Any, Final, NamedTuple, Protocol
 
 from connectors.elasticsearch import classify_item, request_error
 from connectors.errors import ServiceUnavailable
+from connectors.indices import ensure_index_async
 from elasticsearch import ApiError, TransportError
 
 __all__ = [
@@ -218,13 +219,13 @@ class ElasticsearchAlertLog:
     async def ensure(self) -> None:
         """Create the index with its mapping if missing; add new fields to an older one."""
         try:
-            if not await self._client.indices.exists(index=self.index):
-                await self._client.options(ignore_status=400).indices.create(
-                    index=self.index,
-                    mappings=alert_mappings(),
-                    settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"},
-                )
-            else:  # additive only: an index made before the claim fields gets them
+            created = await ensure_index_async(
+                self._client,
+                self.index,
+                mappings=alert_mappings(),
+                settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"},
+            )
+            if not created:  # additive only: an index made before the claim fields gets them
                 await self._client.indices.put_mapping(
                     index=self.index, properties=alert_mappings()["properties"]
                 )

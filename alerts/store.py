@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from connectors.errors import ServiceUnavailable
+from connectors.indices import ensure_index_async
 from connectors.retry import Retrier
 from elasticsearch import ApiError, TransportError
 
@@ -155,17 +156,14 @@ class ElasticsearchSubscriptionStore:
 
     async def ensure(self) -> None:
         """Create the index with its mapping if missing (a concurrent creator is fine)."""
-
-        async def create() -> None:
-            client = self._client.options(ignore_status=400)
-            if not await self._client.indices.exists(index=self._index):
-                await client.indices.create(
-                    index=self._index,
-                    mappings=subscription_mappings(),
-                    settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"},
-                )
-
-        await self._call(create)
+        await self._call(
+            lambda: ensure_index_async(
+                self._client,
+                self._index,
+                mappings=subscription_mappings(),
+                settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"},
+            )
+        )
 
     async def add(self, subscription: Subscription) -> None:
         """Store a new subscription (create-only; refreshed, so ``list`` shows it at once)."""
