@@ -74,6 +74,7 @@ __all__ = [
     "event_archive_template",
     "expired_indices",
     "key_digest",
+    "missing_fields",
     "people_query",
     "rebuild_event",
     "roster_marks",
@@ -284,20 +285,56 @@ def _template_name(alias: str) -> str:
 
 
 def ensure_event_archive(client: Elasticsearch, alias: str) -> None:
-    """Put the archive's template (idempotent); day indices are made by the first write.
+    """Put the archive's template, and its fields on the day indices made before (idempotent).
+
+    Day indices are made by the first write. A template applies only to indices made after
+    it, and the archive is ``dynamic: false``: a field added since (``roster_seen``) would be
+    kept in ``_source`` but never indexed in the day indices already there -- up to the
+    retention's 90 days -- and a filter on it would match nothing. ``unseen_by`` then leaves no
+    event out, and retro-matching published again every lead the live path had published
+    (bench.alerts, on the shared ``events`` alias: 905 of 909 leads twice).
 
     Raises:
-        StackError: Elasticsearch refused the template.
+        StackError: Elasticsearch refused the template or a missing field.
         ServiceUnavailable: Elasticsearch did not answer.
     """
     try:
         client.indices.put_index_template(
             name=_template_name(alias), **event_archive_template(alias)
         )
+        _add_missing_fields(client, alias)
     except ApiError as exc:
         raise StackError(f"could not set up the {alias!r} event archive: {exc}") from exc
     except TransportError as exc:
         raise ServiceUnavailable(f"Elasticsearch did not answer: {exc}") from exc
+
+
+def missing_fields(mapped: Mapping[str, Any]) -> dict[str, Any]:
+    """The archive's fields a day index's ``properties`` lack (pure).
+
+    Only what is missing: a field mapped otherwise by an older version stays as it is
+    (Elasticsearch refuses to change a field's type).
+
+    Example:
+        >>> older = ("event_id", "occurred_at", "block_keys", "event_digest", "fields")
+        >>> missing_fields(dict.fromkeys(older, {"type": "keyword"}))
+        {'roster_seen': {'type': 'long', 'doc_values': False}}
+    """
+    wanted: dict[str, Any] = archive_mappings()["properties"]
+    return {name: spec for name, spec in wanted.items() if name not in mapped}
+
+
+def _add_missing_fields(client: Elasticsearch, alias: str) -> None:
+    """Map the archive's fields missing on any day index behind ``alias`` (none: no call)."""
+    quiet = client.options(ignore_status=404)  # no day index yet: nothing to bring up to date
+    mappings = quiet.indices.get_mapping(index=alias)
+    for index, body in (mappings.body if hasattr(mappings, "body") else {}).items():
+        if not isinstance(body, dict) or "mappings" not in body:
+            continue  # the 404's error body
+        missing = missing_fields(body["mappings"].get("properties", {}))
+        if missing:
+            client.indices.put_mapping(index=index, properties=missing)
+            log.info("event archive: %s: fields %s mapped", index, ", ".join(sorted(missing)))
 
 
 def expired_indices(names: Iterable[str], alias: str, days: int, *, now: dt.datetime) -> list[str]:

@@ -234,3 +234,46 @@ async def test_the_archive_adapter_pages_and_writes_once(
     finally:
         await archive.close()
         drop_event_archive(es, alias)
+
+
+async def test_day_indices_made_before_a_field_was_mapped_get_it(
+    es: Elasticsearch, unique_name: str
+) -> None:
+    """A day index made by an older template (no ``roster_seen``) filters on it once ensured.
+
+    Without it a drop-out's search left no event out, and retro-matching published again every
+    lead the live path had published (bench.alerts on the shared ``events`` alias: 905 of 909).
+    """
+    from connectors.event_archive import (
+        ElasticsearchEventArchive,
+        archive_document,
+        archive_mappings,
+        roster_marks,
+    )
+    from matchers.leads import event_digest
+    from matchers.records import event_from_raw
+
+    alias = f"events-{unique_name}"
+    day = _ago(dt.datetime(2026, 12, 7, 12, tzinfo=dt.UTC), 1)
+    (person,) = IdentityFactory(random.Random(47)).people(1)
+    older = archive_mappings()
+    del older["properties"]["roster_seen"]
+    es.indices.create(index=day_index_name(alias, day), mappings=older, aliases={alias: {}})
+    archive = ElasticsearchEventArchive.connect(TracerSettings(elasticsearch_url=ES_URL), alias)
+    try:
+        ensure_event_archive(es, alias)
+        ensure_event_archive(es, alias)  # nothing left to add: no error
+        # "before" was matched with roster partition 0 read up to offset 5, "after" up to 6.
+        docs = []
+        for n, name in enumerate(("before", "after")):
+            raw = event_record(name, person, "bank", occurred_at=day)
+            doc = archive_document(event_from_raw(raw), raw, digest=event_digest(raw))
+            docs.append(doc | {"roster_seen": roster_marks({0: 5 + n})})
+        await archive.write(docs)
+        await archive.refresh()
+        # The drop-out record at offset 5: only the event matched before it was applied.
+        pages = archive.search(docs[0]["block_keys"], since=day, page_size=10, unseen=(0, 5))
+        assert [[d["event_id"] for d in page] async for page in pages] == [["before"]]
+    finally:
+        await archive.close()
+        drop_event_archive(es, alias)

@@ -15,6 +15,7 @@ from connectors.event_archive import (
     event_archive_template,
     expired_indices,
     key_digest,
+    missing_fields,
     rebuild_event,
     roster_marks,
     unseen_by,
@@ -65,6 +66,10 @@ def test_a_document_keeps_matching_fields_only_and_hashed_keys() -> None:
     assert mapping["event_digest"]["index"] is False
     assert mapping["fields"] == {"type": "object", "enabled": False}
     assert mapping["block_keys"]["type"] == "keyword"
+    # A day index made before a field was added gets that field, and only it.
+    older = {k: {"type": "keyword"} for k in mapping if k != "roster_seen"}
+    assert missing_fields(older) == {"roster_seen": mapping["roster_seen"]}
+    assert missing_fields(mapping) == {}
 
 
 def test_a_rebuilt_event_scores_as_the_live_one_flags_and_cleaned_text_included() -> None:
