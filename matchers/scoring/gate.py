@@ -26,7 +26,6 @@ __all__ = [
     "identifying_agreement",
     "lead_gate",
     "name_share",
-    "namesake_words",
     "rests_on_birth_and_gender",
     "uncommon_name_support",
 ]
@@ -211,21 +210,3 @@ def _level_u(model: MatchModel, field: str, level: str) -> float:
     # nothing about how many share it: everyone may.
     params = model.params(field, level)
     return params.u if params is not None else 1.0
-
-
-def namesake_words(model: MatchModel, levels: PairLevels) -> tuple[str, str] | None:
-    """What the rule said of a lead it let through, for the lead's explanation, or ``None``.
-
-    Example: ``同名同日生同性别者预计0.0071人（上限0.01）`` /
-    ``others expected to share name, birth date and gender: 0.0071 (bound 0.01)``.
-    """
-    if not rests_on_birth_and_gender(levels):
-        return None
-    expected = expected_namesakes(model, levels)
-    if expected is None:
-        return None
-    bound = model.tf.namesake_bound
-    return (
-        f"同名同日生同性别者预计{expected:.2g}人（上限{bound:g}）",
-        f"others expected to share name, birth date and gender: {expected:.2g} (bound {bound:g})",
-    )

@@ -22,8 +22,9 @@ from matchers.scoring.frequencies import TF_LEVELS, TermFrequencies, tf_weight
 from matchers.scoring.gate import (
     AGREEING_LEVELS,
     anchored_by_id,
+    expected_namesakes,
     lead_gate,
-    namesake_words,
+    rests_on_birth_and_gender,
 )
 from matchers.scoring.model import MatchModel
 
@@ -316,7 +317,7 @@ def worded_score(
     weight_of = dict(zip(PAIR_FIELDS, scored.weights, strict=True))
     implied = levels.implied()
     # A lead resting on name, birth date and gender says how few were expected to share them.
-    namesakes = namesake_words(model, levels) if scored.tier is not None else None
+    namesakes = _namesake_words(model, levels) if scored.tier is not None else None
     out: list[FieldContribution] = []
     for c in comparisons:
         is_implied = c.field in implied
@@ -409,3 +410,21 @@ class PairComparison:
     def levels(self) -> tuple[Level, ...]:
         """The levels alone, with implied fields as ``missing`` (what EM counts)."""
         return tuple("missing" if c.field in self.implied else c.level for c in self.fields)
+
+
+def _namesake_words(model: MatchModel, levels: PairLevels) -> tuple[str, str] | None:
+    """What the rule said of a lead it let through, for the lead's explanation, or ``None``.
+
+    Example: ``同名同日生同性别者预计0.0071人（上限0.01）`` /
+    ``others expected to share name, birth date and gender: 0.0071 (bound 0.01)``.
+    """
+    if not rests_on_birth_and_gender(levels):
+        return None
+    expected = expected_namesakes(model, levels)
+    if expected is None:
+        return None
+    bound = model.tf.namesake_bound
+    return (
+        f"同名同日生同性别者预计{expected:.2g}人（上限{bound:g}）",
+        f"others expected to share name, birth date and gender: {expected:.2g} (bound {bound:g})",
+    )
