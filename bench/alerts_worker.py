@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,19 +107,17 @@ def _wrap() -> None:
     def log_init_took(self: ElasticsearchAlertLog, client: Any, **options: Any) -> None:
         log_init(self, _TookClient(client), **options)
 
-    async def log_create_timed(self: ElasticsearchAlertLog, docs: Sequence[Any]) -> Any:
-        started = time.perf_counter()
-        try:
-            return await log_create(self, docs)
-        finally:
-            BULKS["create"].append((len(docs), time.perf_counter() - started))
+    def timed(bulk: Callable[..., Awaitable[Any]], kind: str) -> Callable[..., Awaitable[Any]]:
+        """``bulk`` with its size and seconds kept in ``BULKS[kind]``."""
 
-    async def log_mark_timed(self: ElasticsearchAlertLog, items: Sequence[Any]) -> Any:
-        started = time.perf_counter()
-        try:
-            return await log_mark(self, items)
-        finally:
-            BULKS["mark"].append((len(items), time.perf_counter() - started))
+        async def call(self: ElasticsearchAlertLog, items: Sequence[Any]) -> Any:
+            started = time.perf_counter()
+            try:
+                return await bulk(self, items)
+            finally:
+                BULKS[kind].append((len(items), time.perf_counter() - started))
+
+        return call
 
     async def create_stamped(
         self: AlertOutbox, notifications: Sequence[Mapping[str, Any]]
@@ -154,8 +152,8 @@ def _wrap() -> None:
     AlertOutbox._create_bulk = create_stamped  # type: ignore[method-assign]
     AlertsProducer.publish = publish_stamped  # type: ignore[method-assign]
     ElasticsearchAlertLog.__init__ = log_init_took  # type: ignore[method-assign]
-    ElasticsearchAlertLog.create = log_create_timed  # type: ignore[method-assign]
-    ElasticsearchAlertLog.mark_published = log_mark_timed  # type: ignore[method-assign]
+    ElasticsearchAlertLog.create = timed(log_create, "create")  # type: ignore[method-assign]
+    ElasticsearchAlertLog.mark_published = timed(log_mark, "mark")  # type: ignore[method-assign]
     streams.app.register_agents = register_probed
 
 

@@ -147,19 +147,13 @@ class NameForms:
 
 def _hanzi_forms(hanzi: str, flags: tuple[str, ...]) -> NameForms:
     surname, given = split_surname(hanzi)
-    givens = given_keys(given)
     parses: list[NameParse] = []
     joined: list[str] = []  # each parse's key
-    # itertools.product(surname readings, given readings), cut at _MAX_PARSES: the same
-    # pairs in the same order, each given reading joined once (given_keys), not per pair.
-    for s in surname_readings(surname):
-        if len(parses) >= _MAX_PARSES:
-            break
-        for g, key in givens:
-            if len(parses) >= _MAX_PARSES:
-                break
-            parses.append(name_parse(s, g))
-            joined.append(s + key)
+    # Each given reading comes joined (given_keys): joined once per given name, not per pair.
+    pairs = itertools.product(surname_readings(surname), given_keys(given))
+    for s, (g, key) in itertools.islice(pairs, _MAX_PARSES):
+        parses.append(name_parse(s, g))
+        joined.append(s + key)
     keys = frozenset(joined)
     # unumlaut(p).key is p.key with v as u; most readings have no v, and keep the keys as is.
     roman = keys | {k.replace("v", "u") for k in keys} if "v" in "".join(keys) else keys
