@@ -36,6 +36,7 @@ import contextlib
 import gc
 import hashlib
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -243,11 +244,16 @@ def _run(
     """Run one process: its wall and CPU seconds, peak RSS, the load around it, and its stdout.
 
     CPU and peak RSS are this child's alone (``wait4``: its reaped workers included, not the
-    other runs'). Past ``timeout_s`` its process group is killed and ``timed_out`` set; a
+    other runs'). Linux counts the spawning process's high-water mark into a child's peak RSS
+    at ``exec``, so the peak is at least this process's (``spawner_peak_rss_mb``, small unless
+    the stages ran first). Past ``timeout_s`` its process group is killed and ``timed_out`` set; a
     process that fails (killed by the OOM killer, say) raises when ``check``, else its exit
     status is recorded.
     """
-    figures: dict[str, Any] = {"load_1m_before": round(os.getloadavg()[0], 2)}
+    figures: dict[str, Any] = {
+        "load_1m_before": round(os.getloadavg()[0], 2),
+        "spawner_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+    }
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
