@@ -37,11 +37,12 @@ import gc
 import hashlib
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -232,24 +233,72 @@ def _repeats(events: Path) -> dict[str, float]:
     return {k: round(repeated[k] / present[k], 3) if present[k] else 0.0 for k in fields}
 
 
-@contextlib.contextmanager
-def _measured(into: dict[str, float]) -> Iterator[None]:
-    """Wall and CPU seconds (the child processes', workers included) of the block."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    yield
-    into["wall_s"] = round(time.perf_counter() - started, 2)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    into["cpu_s"] = round(cpu, 2)
+def _run(
+    command: list[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout_s: float | None = None,
+    check: bool = True,
+) -> tuple[dict[str, Any], bytes]:
+    """Run one process: its wall and CPU seconds, peak RSS, the load around it, and its stdout.
+
+    CPU and peak RSS are this child's alone (``wait4``: its reaped workers included, not the
+    other runs'). Linux counts the spawning process's high-water mark into a child's peak RSS
+    at ``exec``, so the peak is at least this process's (``spawner_peak_rss_mb``, small unless
+    the stages ran first). Past ``timeout_s`` its process group is killed and ``timed_out`` set; a
+    process that fails (killed by the OOM killer, say) raises when ``check``, else its exit
+    status is recorded.
+    """
+    figures: dict[str, Any] = {
+        "load_1m_before": round(os.getloadavg()[0], 2),
+        "spawner_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+    }
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True
+        )
+        status, usage = _wait(child.pid, deadline)
+        if status is None:  # past the deadline: the whole group, DuckDB's threads and all
+            os.killpg(child.pid, signal.SIGKILL)
+            _, status, usage = os.wait4(child.pid, 0)
+            figures["timed_out"] = True
+        child.returncode = os.waitstatus_to_exitcode(status)
+        figures["wall_s"] = round(time.perf_counter() - started, 2)
+        figures["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 2)
+        figures["peak_rss_mb"] = usage.ru_maxrss // 1024  # KiB on Linux
+        figures["load_1m_after"] = round(os.getloadavg()[0], 2)
+        figures["exit_code"] = child.returncode
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if check and child.returncode != 0:
+        raise subprocess.CalledProcessError(child.returncode, command, stdout, stderr)
+    if child.returncode != 0 and not figures.get("timed_out"):
+        figures["stderr_tail"] = stderr[-2000:].decode(errors="replace")
+    return figures, stdout
+
+
+def _wait(pid: int, deadline: float | None) -> tuple[int | None, Any]:
+    """``wait4`` the child until it ends or the deadline passes (``None`` status: it passed)."""
+    if deadline is None:
+        _, status, usage = os.wait4(pid, 0)
+        return status, usage
+    while time.monotonic() < deadline:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return status, usage
+        time.sleep(0.5)
+    return None, None
 
 
 def _ours(roster: Path, events: Path, out: Path, workers: int) -> dict[str, Any]:
     command = [TRACER, "reprocess", "--roster", str(roster), "--events", str(events),
                "--out", str(out), "--workers", str(workers), "--run-id", "bench"]  # fmt: skip
-    figures: dict[str, Any] = {"workers": workers}
-    with _measured(figures):
-        subprocess.run(command, check=True, capture_output=True)
+    figures, _ = _run(command)
+    figures["workers"] = workers
     figures["leads_sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
     return figures
 
@@ -258,7 +307,6 @@ def _original(roster: Path, events: Path, out: Path, ref: str) -> dict[str, Any]
     """The ``ref``'s ``tracer reprocess`` (its command module, today's matchers), one core."""
     source = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:tracer/commands/reprocess.py"],
                             check=True, capture_output=True).stdout  # fmt: skip
-    figures: dict[str, Any] = {"ref": ref}
     with tempfile.TemporaryDirectory() as tmp:
         # Its imports name the matchers as they were then (today's are in sub-packages).
         # (The old names split in two, or the repository-wide rename would rename them.)
@@ -275,9 +323,8 @@ def _original(roster: Path, events: Path, out: Path, ref: str) -> dict[str, Any]
             " model=None)"
         )
         command = [sys.executable, "-c", code, tmp, str(roster), str(events), str(out)]
-        with _measured(figures):
-            subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
-    return figures
+        figures, _ = _run(command, cwd=ROOT)
+    return figures | {"ref": ref}
 
 
 def _original_tree(roster: Path, events: Path, out: Path, tree: Path) -> dict[str, Any]:
@@ -291,24 +338,84 @@ def _original_tree(roster: Path, events: Path, out: Path, tree: Path) -> dict[st
     code = "import sys; from tracer.cli import main; sys.argv[0] = 'tracer'; main()"
     command = [sys.executable, "-c", code, "reprocess", "--roster", str(roster),
                "--events", str(events), "--out", str(out)]  # fmt: skip
-    figures: dict[str, Any] = {"tree": str(tree)}
     environment = os.environ | {"PYTHONPATH": str(tree)}
-    with _measured(figures):
-        subprocess.run(command, check=True, capture_output=True, cwd=tree, env=environment)
-    return figures
+    figures, _ = _run(command, cwd=tree, env=environment)
+    return figures | {"tree": str(tree)}
 
 
-def _splink(roster: Path, events: Path, threads: int) -> dict[str, Any]:
+def _splink(roster: Path, events: Path, threads: int, timeout_s: float) -> dict[str, Any]:
+    """Splink's whole job in its own process, stopped after ``timeout_s``.
+
+    Stopped, or killed for memory, it is recorded as such with the stages it finished (each
+    stage's figures are a line of its output) and its peak RSS: that is the figure.
+    """
     command = [sys.executable, "-m", "bench.splink_compare", "--roster", str(roster),
                "--events", str(events), "--threads", str(threads)]  # fmt: skip
-    figures: dict[str, Any] = {}
-    with _measured(figures):
-        done = subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
-    return figures | orjson.loads(done.stdout.splitlines()[-1])
+    figures, stdout = _run(command, cwd=ROOT, timeout_s=timeout_s, check=False)
+    lines = stdout.splitlines()
+    reported = orjson.loads(lines[-1]) if lines else {}
+    figures["finished"] = figures["exit_code"] == 0 and "links" in reported
+    if not figures["finished"]:
+        figures["stages_finished"] = [orjson.loads(line).get("stage") for line in lines]
+    return figures | reported
 
 
 def _rate(events: int, seconds: float) -> int:
     return round(events / seconds) if seconds else 0
+
+
+def _ours_round(
+    roster: Path, events: Path, scratch: Path, lines: int, workers: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ours on one core, then on ``workers``, each a fresh process, with their rates."""
+    runs = (
+        _ours(roster, events, scratch / "one.jsonl", 1),
+        _ours(roster, events, scratch / "all.jsonl", workers),
+    )
+    for figures in runs:
+        figures["events_per_s_wall"] = _rate(lines, figures["wall_s"])
+        figures["events_per_s_cpu"] = _rate(lines, figures["cpu_s"])
+    return runs
+
+
+def _splink_row(
+    args: argparse.Namespace, events: Path, roster: Path, lines: int, scratch: Path
+) -> dict[str, Any]:
+    """Splink's whole job on the file (or its first ``--splink-events`` lines), with rates."""
+    share = min(lines, args.splink_events or lines)
+    splink_events = events if share >= lines else _head(events, share, scratch)
+    splink = _splink(roster, splink_events, args.workers, args.splink_timeout)
+    splink["file_lines"] = share
+    splink["timeout_s"] = args.splink_timeout
+    if splink["finished"]:
+        splink["events_per_s_whole_job"] = _rate(share, splink["wall_s"])
+        splink["events_per_s_whole_job_cpu"] = _rate(share, splink["cpu_s"])
+        splink["events_per_s_predict"] = _rate(share, splink["predict_seconds"])
+        splink["events_per_s_predict_cpu"] = _rate(share, splink["predict_cpu_seconds"])
+    return splink
+
+
+def _versus_splink(row: dict[str, Any]) -> None:
+    """Our rates over Splink's, each round of ours (an unfinished Splink: a lower bound)."""
+    splink = row["splink_all_cores"]
+    ours = [row["ours_all_cores"]] + [r["ours_all_cores"] for r in row.get("ours_more_rounds", [])]
+    if not splink["finished"]:
+        # Splink's rate is at most its file over the time it was given.
+        bound = _rate(splink["file_lines"], splink["wall_s"])
+        row["ours_all_cores_vs_splink_whole_job_at_least"] = [
+            round(o["events_per_s_wall"] / max(bound, 1), 2) for o in ours
+        ]
+        return
+    for name, key in (
+        ("whole_job", "events_per_s_whole_job"),
+        ("whole_job_cpu", "events_per_s_whole_job_cpu"),
+        ("predict", "events_per_s_predict"),
+        ("predict_cpu", "events_per_s_predict_cpu"),
+    ):
+        mine = "events_per_s_cpu" if name.endswith("cpu") else "events_per_s_wall"
+        row[f"ours_all_cores_vs_splink_{name}"] = [
+            round(o[mine] / max(splink[key], 1), 2) for o in ours
+        ]
 
 
 def _one_watchlist(
@@ -334,16 +441,11 @@ def _one_watchlist(
             save()
             progress.update(task, description=f"watchlist {size:,}: {name}")
 
-        step("ours, one core")
-        one = row["ours_one_core"] = _ours(roster, events, scratch / "one.jsonl", 1)
-        progress.advance(task)
-        step(f"ours, {args.workers} workers")
-        every = row["ours_all_cores"] = _ours(roster, events, scratch / "all.jsonl", args.workers)
-        progress.advance(task)
+        step(f"ours, one core and {args.workers} workers")
+        one, every = _ours_round(roster, events, scratch, lines, args.workers)
+        row["ours_one_core"], row["ours_all_cores"] = one, every
+        progress.advance(task, 2)
         row["same_leads_one_and_all_cores"] = one["leads_sha256"] == every["leads_sha256"]
-        for figures in (one, every):
-            figures["events_per_s_wall"] = _rate(lines, figures["wall_s"])
-            figures["events_per_s_cpu"] = _rate(lines, figures["cpu_s"])
         row["all_cores_vs_one_wall"] = round(one["wall_s"] / every["wall_s"], 2)
         if not args.skip_original:
             step("original, one core")
@@ -365,21 +467,18 @@ def _one_watchlist(
             row["one_core_vs_original_tree_cpu"] = round(whole["cpu_s"] / one["cpu_s"], 2)
         if not args.skip_splink:
             step(f"Splink, {args.workers} threads")
-            share = min(lines, args.splink_events or lines)
-            splink_events = events if share >= lines else _head(events, share, scratch)
-            splink = row["splink_all_cores"] = _splink(roster, splink_events, args.workers)
+            row["splink_all_cores"] = _splink_row(args, events, roster, lines, scratch)
             progress.advance(task)
-            splink["file_lines"] = share
-            whole = _rate(share, splink["wall_s"])
-            predict = _rate(share, splink["predict_seconds"])
-            splink["events_per_s_whole_job"] = whole
-            splink["events_per_s_predict"] = predict
-            row["ours_all_cores_vs_splink_whole_job"] = round(
-                every["events_per_s_wall"] / max(whole, 1), 2
-            )
-            row["ours_all_cores_vs_splink_predict"] = round(
-                every["events_per_s_wall"] / max(predict, 1), 2
-            )
+        for n in range(1, args.rounds):  # alternated with the first round and Splink
+            step(f"ours, round {n + 1}")
+            again = _ours_round(roster, events, scratch, lines, args.workers)
+            for figures in again:
+                figures["same_leads"] = figures["leads_sha256"] == one["leads_sha256"]
+            more = {"ours_one_core": again[0], "ours_all_cores": again[1]}
+            row.setdefault("ours_more_rounds", []).append(more)
+            progress.advance(task, 2)
+        if not args.skip_splink:
+            _versus_splink(row)
     save()
 
 
@@ -396,6 +495,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--original-tree", type=Path, help="a checkout of the issue's baseline, run whole"
     )
     parser.add_argument("--splink-events", type=int, help="Splink on the first N lines only")
+    parser.add_argument(
+        "--splink-timeout", type=float, default=1500.0, help="seconds before Splink is stopped"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="runs of ours (one core, every core), alternated"
+    )
     parser.add_argument("--stage-events", type=int, default=100_000, help="lines for stages")
     parser.add_argument("--skip-stages", action="store_true", help="jobs only")
     parser.add_argument("--skip-original", action="store_true")
@@ -418,7 +523,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"reprocess bench: stages (CPU us an event) {result['stage_us_per_event_cpu']}")
         result["value_repeat_share"] = _repeats(events)
         print(f"reprocess bench: values seen in an earlier event {result['value_repeat_share']}")
-    steps = 2 + (not args.skip_original) + bool(args.original_tree) + (not args.skip_splink)
+    steps = 2 * args.rounds + (not args.skip_original) + bool(args.original_tree)
+    steps += not args.skip_splink
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),

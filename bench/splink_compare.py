@@ -17,7 +17,9 @@ Whole job (``bench.reprocess`` runs it beside ``tracer reprocess`` on the same f
     python -m bench.splink_compare --roster R.jsonl --events E.jsonl [--threads N]
 
 reads the JSONL files, prepares the columns, trains and predicts on ``N`` DuckDB threads, and
-prints one JSON line: seconds to load and prepare, to train, to predict, and the links found.
+prints a JSON line as each stage ends (a job stopped at a time limit still says how far it
+got), the last one the whole: wall and CPU seconds (DuckDB's threads included) to load and
+prepare, to train, to predict, the links found and the peak RSS.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -250,49 +254,95 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return found
 
 
-def whole_job(roster_path: Path, events_path: Path, *, threads: int) -> dict[str, Any]:
-    """Splink's whole job on the files: load and prepare, train, predict; seconds of each."""
+class _Stages:
+    """Wall and CPU seconds of each stage of one job, each stage said as it ends.
+
+    CPU is this process's (``getrusage``: DuckDB's threads included). Each stage is written at
+    once as a JSON line, so a job stopped at its time limit still says how far it got.
+    """
+
+    def __init__(self, say: Callable[[str], object]) -> None:
+        self._say = say
+        self.figures: dict[str, Any] = {}
+        self._wall, self._cpu = time.perf_counter(), _cpu_seconds()
+        self._first_wall, self._first_cpu = self._wall, self._cpu
+
+    def done(self, stage: str) -> None:
+        wall, cpu = time.perf_counter(), _cpu_seconds()
+        self.figures[f"{stage}_seconds"] = round(wall - self._wall, 2)
+        self.figures[f"{stage}_cpu_seconds"] = round(cpu - self._cpu, 2)
+        self.figures["whole_seconds"] = round(wall - self._first_wall, 2)
+        self.figures["whole_cpu_seconds"] = round(cpu - self._first_cpu, 2)
+        self.figures["peak_rss_mb"] = _peak_rss_mb()
+        self._wall, self._cpu = wall, cpu
+        self._say(orjson.dumps({"stage": stage, **self.figures}).decode())
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _peak_rss_mb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
+
+
+def whole_job(
+    roster_path: Path,
+    events_path: Path,
+    *,
+    threads: int,
+    say: Callable[[str], object] = lambda _line: None,
+) -> dict[str, Any]:
+    """Splink's whole job on the files: load and prepare, train, predict; seconds of each.
+
+    Args:
+        roster_path: the roster JSONL.
+        events_path: the events JSONL.
+        threads: DuckDB's threads.
+        say: called with a JSON line of the figures so far as each stage ends.
+    """
     import duckdb
     import pandas as pd
     from splink import DuckDBAPI, Linker
 
     for noisy in ("splink", "splink.internals"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    started = time.perf_counter()
+    stages = _Stages(say)
     roster = _read_jsonl(roster_path)
     events = [e for e in _read_jsonl(events_path) if e.get("event_id")]
     left, right = _rows(roster, events)
+    del roster, events  # Splink reads the frames; the dicts would only hold memory
     db_api = DuckDBAPI(connection=duckdb.connect(config={"threads": threads}))
     roster_sdf = db_api.register(pd.DataFrame(left), dataset_display_name="roster")
     events_sdf = db_api.register(pd.DataFrame(right), dataset_display_name="events")
-    loaded = time.perf_counter()
+    sizes = {"threads": threads, "roster_traced": len(left), "events": len(right)}
+    stages.figures.update(sizes)
+    del left, right
+    stages.done("load")
     linker = Linker([roster_sdf, events_sdf], _settings(), log_level=None)
     _train(linker)
-    trained = time.perf_counter()
+    stages.done("train")
     predictions = linker.inference.predict(threshold_match_probability=_THRESHOLD)
-    links = len(predictions.as_pandas_dataframe())  # type: ignore[no-untyped-call]
-    predicted = time.perf_counter()
-    return {
-        "threads": threads,
-        "roster_traced": len(left),
-        "events": len(right),
-        "load_seconds": round(loaded - started, 2),
-        "train_seconds": round(trained - loaded, 2),
-        "predict_seconds": round(predicted - trained, 2),
-        "whole_seconds": round(predicted - started, 2),
-        "links": links,
-    }
+    stages.figures["links"] = len(predictions.as_pandas_dataframe())  # type: ignore[no-untyped-call]
+    stages.done("predict")
+    return stages.figures
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run :func:`whole_job` on files; print its figures as one JSON line."""
+    """Run :func:`whole_job` on files; print each stage's figures, the last line the whole."""
     parser = argparse.ArgumentParser(description="Splink 5's whole job on JSONL files.")
     parser.add_argument("--roster", type=Path, required=True)
     parser.add_argument("--events", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    result = whole_job(args.roster, args.events, threads=args.threads)
-    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+
+    def say(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    result = whole_job(args.roster, args.events, threads=args.threads, say=say)
+    say(orjson.dumps(result).decode())
 
 
 if __name__ == "__main__":
