@@ -322,7 +322,7 @@ def pipeline_run(  # noqa: PLR0915, PLR0917 - a benchmark's internal step
         probe = ConsumerLagProbe(s.settings)
         try:
             s.wait_ready()
-            cpu = CpuWindow(s, len(events), alerting=subs is not None)
+            cpu = CpuWindow(s, len(events), alerting=subs is not None, stages=stages)
             poller.start()
             started = time.perf_counter()
             _publish(s, [], events)
@@ -339,12 +339,15 @@ def pipeline_run(  # noqa: PLR0915, PLR0917 - a benchmark's internal step
         # pipeline, and their CPU counts as alerting's.
         time.sleep(TAIL_S)
         result["worker_cpu"] = cpu.stop()
+        _await_profile(s.workers[0].pid)
         poller.stop()
         s.stop_workers()  # the stage file is complete once the worker exited
         probed = orjson.loads(stages.read_bytes()) if stages.exists() else {}
         result["loop_lag"] = _lag_summary(probed.get("loop_lag_s", []))
         # Where the loop's thread was while stalled (bench.alerts_worker's watchdog).
         result["stall_samples"] = probed.get("stall_samples", {})
+        if probed.get("profile"):
+            say(f"alerts: {name}: steady-state profile {probed['profile']}")
         if subs is not None:
             stamps = probed.get("stamps", {})
             result |= _latencies(s, receiver, poller.seen, stamps, cpu.loaded_at)
@@ -372,29 +375,76 @@ class CpuWindow:
     subscriptions (a one-off at start, not a cost per event), before the ``events`` are
     published. CPU time (user + system, all threads) is what the worker spent,
     whoever else ran on the machine: far steadier than a wall-clock rate on shared cores.
+
+    Beside it, over the same window: the CPU seconds of Elasticsearch and Kafka (their JVMs,
+    shared with whatever else uses the stack) and how busy the machine's cores were, to tell
+    whether the run was starved. Opening and closing the window also drops the trigger files
+    of the worker's steady-state profile (``bench.alerts_worker``, ``BENCH_ALERTS_PROFILE``).
     """
 
-    def __init__(self, s: Slice, events: int, *, alerting: bool) -> None:
+    def __init__(self, s: Slice, events: int, *, alerting: bool, stages: Path) -> None:
         self._process = psutil.Process(s.workers[0].pid)
         if alerting:
             _wait_for_line(s.workdir / f"{s.name}-worker0.log", "active subscriptions loaded")
         #: When the worker could evaluate leads (to the poll's 20 ms).
         self.loaded_at = time.time()
         self._events = events
-        self._start = self._cpu_s()
-
-    def _cpu_s(self) -> float:
-        times = self._process.cpu_times()
-        return float(times.user + times.system)
+        self._stages = stages
+        self._stack = _stack_processes()
+        self._stack_start = {name: _cpu_of(p) for name, p in self._stack.items()}
+        self._machine_start = psutil.cpu_times()
+        stages.with_name(stages.name + ".profile-on").touch()
+        self._start = _cpu_of(self._process)
 
     def stop(self) -> dict[str, Any]:
-        """The CPU seconds since the window opened, and per event (ms)."""
-        spent = self._cpu_s() - self._start
+        """The CPU seconds since the window opened, and per event (ms); the stack's and cores'."""
+        spent = _cpu_of(self._process) - self._start
+        self._stages.with_name(self._stages.name + ".profile-off").touch()
+        machine = psutil.cpu_times()
+        total = sum(machine) - sum(self._machine_start)
+        idle = (machine.idle + machine.iowait) - (
+            self._machine_start.idle + self._machine_start.iowait
+        )
         return {
             "cpu_s": round(spent, 2),
             "events": self._events,
             "cpu_ms_per_event": round(spent / max(1, self._events) * 1000, 4),
+            "stack_cpu_s": {
+                name: round(_cpu_of(p) - self._stack_start[name], 2)
+                for name, p in self._stack.items()
+            },
+            "cores_busy": round(1 - idle / total, 3) if total > 0 else None,
         }
+
+
+def _await_profile(pid: int, timeout_s: float = 30.0) -> None:
+    """With ``BENCH_ALERTS_PROFILE``: wait until the worker wrote its profile (before its stop)."""
+    prefix = os.environ.get("BENCH_ALERTS_PROFILE")
+    if not prefix:
+        return
+    deadline = time.monotonic() + timeout_s
+    while not Path(f"{prefix}.{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _cpu_of(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.Error:  # gone (a stack process restarted): counted as nothing
+        return 0.0
+    return float(times.user + times.system)
+
+
+def _stack_processes() -> dict[str, psutil.Process]:
+    """The local stack's JVMs by their main class (what shares the cores with the worker)."""
+    found: dict[str, psutil.Process] = {}
+    for process in psutil.process_iter(["cmdline"]):
+        line = " ".join(process.info.get("cmdline") or ())
+        if "org.elasticsearch.bootstrap.Elasticsearch" in line:
+            found["elasticsearch"] = process
+        elif "kafka.Kafka " in line or line.endswith("kafka.Kafka"):
+            found["kafka"] = process
+    return found
 
 
 def _wait_for_line(log: Path, text: str, timeout_s: float = 60.0) -> None:
@@ -501,6 +551,8 @@ def _brief(result: dict[str, Any]) -> str:
     parts = [
         f"{result['events_per_s']} events/s",
         f"worker CPU {result['worker_cpu']['cpu_ms_per_event']} ms/event",
+        f"stack CPU s {result['worker_cpu']['stack_cpu_s']}",
+        f"cores busy {result['worker_cpu']['cores_busy']}",
         f"load {result['load_average_1m']}",
         f"loop lag {result['loop_lag']}",
     ]

@@ -21,12 +21,20 @@ samples the loop thread's stack whenever the loop has not ticked for :data:`STAL
 it (tracer's own frames, innermost first).
 
 Everything goes to ``STAGES.json`` every second and at exit (``bench.alerts`` reads it).
+
+``BENCH_ALERTS_PROFILE=PATH``: a cProfile (CPU time) of the loop's thread over the steady
+state only, written to ``PATH.<pid>`` (one file per worker: a run starts three). It starts when
+``bench.alerts`` creates ``STAGES.json.profile-on`` (the CPU window opens: the worker ready, its
+subscriptions loaded) and stops at ``STAGES.json.profile-off`` (the window closes), so start-up
+(the watchlist, the subscriptions) and shutdown are left out. It slows the worker: never
+beside a timed run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import cProfile
 import os
 import sys
 import threading
@@ -57,6 +65,8 @@ LAGS: list[float] = []
 #: Stack samples of the loop's thread while it was stalled: "file:function" chains, counted.
 STALLS: Counter[str] = Counter()
 _BEAT: dict[str, Any] = {"at": 0.0, "thread": None}
+#: The steady-state profile (``BENCH_ALERTS_PROFILE``): its path, and where it was written.
+_PROFILE: dict[str, Any] = {"path": None, "written": None}
 #: Each outbox bulk request: kind -> [(documents, seconds from sent to answered)]; and
 #: Elasticsearch's own ``took`` of each bulk the alerts index answered, by its first action
 #: (``took:create``, ``took:index`` the marks, ``took:update``): the rest of a request's time
@@ -129,8 +139,9 @@ def _wrap() -> None:
     async def publish_stamped(
         self: AlertsProducer, messages: Sequence[tuple[bytes, bytes]]
     ) -> None:
-        # Keyed by subscription: the notification's id is in the value.
-        ids = [str(orjson.loads(value)["notification_id"]) for _, value in messages]
+        # Keyed by subscription: the notification's id is in the value, its first field
+        # (read without decoding: the stopwatch must not add alerting CPU of its own).
+        ids = [_notification_id(value) for _, value in messages]
         _stamp(ids, "handed")
         await publish(self, messages)
         _stamp(ids, "acked")
@@ -141,11 +152,14 @@ def _wrap() -> None:
         async def loop_lag() -> None:
             loop = asyncio.get_running_loop()
             _BEAT["thread"] = threading.get_ident()
+            profiling = _SteadyProfile()
             while True:
                 due = loop.time() + TICK_S
                 _BEAT["at"] = time.monotonic()
                 await asyncio.sleep(TICK_S)
                 LAGS.append(loop.time() - due)
+                if len(LAGS) % 20 == 0:  # every 0.2 s: on the loop's thread, which it profiles
+                    profiling.step()
 
         p.app.task(loop_lag)
 
@@ -155,6 +169,38 @@ def _wrap() -> None:
     ElasticsearchAlertLog.create = timed(log_create, "create")  # type: ignore[method-assign]
     ElasticsearchAlertLog.mark_published = timed(log_mark, "mark")  # type: ignore[method-assign]
     streams.app.register_agents = register_probed
+
+
+class _SteadyProfile:
+    """The loop thread's profile between the bench's two trigger files (see the docstring)."""
+
+    def __init__(self) -> None:
+        self._profiler: cProfile.Profile | None = None
+        self._done = _PROFILE["path"] is None
+
+    def step(self) -> None:
+        if self._done:
+            return
+        stages = _PROFILE["stages"]
+        if self._profiler is None and stages.with_name(stages.name + ".profile-on").exists():
+            self._profiler = cProfile.Profile(time.process_time)
+            self._profiler.enable()
+        elif self._profiler is not None and stages.with_name(stages.name + ".profile-off").exists():
+            self._profiler.disable()
+            path = f"{_PROFILE['path']}.{os.getpid()}"
+            self._profiler.dump_stats(path)
+            _PROFILE["written"] = path
+            self._done = True
+
+
+_ID_PREFIX = b'{"notification_id":"'
+
+
+def _notification_id(value: bytes) -> str:
+    """The ``notification_id`` of an encoded notification (a uuid, its first field)."""
+    if value.startswith(_ID_PREFIX):
+        return value[len(_ID_PREFIX) : len(_ID_PREFIX) + 36].decode()
+    return str(orjson.loads(value)["notification_id"])
 
 
 def _watchdog() -> None:
@@ -188,6 +234,7 @@ def _dump(path: Path) -> None:
         "tick_s": TICK_S,
         "stall_samples": dict(STALLS.most_common(15)),
         "bulks": {kind: list(timed) for kind, timed in BULKS.items()},
+        "profile": _PROFILE["written"],
     }
     temporary = path.with_suffix(".tmp")
     temporary.write_bytes(orjson.dumps(document))
@@ -206,12 +253,9 @@ def main() -> None:
 
     threading.Thread(target=every_second, daemon=True).start()
     threading.Thread(target=_watchdog, daemon=True).start()
-    # BENCH_ALERTS_PROFILE=worker.prof: the worker's own cProfile (CPU time), to see where
-    # alerting's CPU goes; it slows the worker, so never beside a timed run.
-    profile = os.environ.get("BENCH_ALERTS_PROFILE")
-    command.worker(
-        web_port=port, web=True, loglevel="info", profile=Path(profile) if profile else None
-    )
+    _PROFILE["path"] = os.environ.get("BENCH_ALERTS_PROFILE") or None
+    _PROFILE["stages"] = path
+    command.worker(web_port=port, web=True, loglevel="info")
 
 
 if __name__ == "__main__":
