@@ -371,9 +371,11 @@ class Dispatcher:
             async with self._slots:
                 at = datetime.now(UTC)  # a fresh timestamp each attempt: receivers check it
                 body = webhook_body(batch, digest=digest, now=at.isoformat())
-                post = self._poster.post(url, body, signed_headers(secret, message_id, body, at))
+                headers = signed_headers(secret, message_id, body, at)
                 try:
-                    await asyncio.wait_for(post, self._attempt_timeout_s)
+                    # A deadline on this task rather than wait_for's task per delivery.
+                    async with asyncio.timeout(self._attempt_timeout_s):
+                        await self._poster.post(url, body, headers)
                 except TimeoutError as exc:
                     raise ServiceUnavailable("webhook: timeout") from exc
 

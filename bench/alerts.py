@@ -318,6 +318,8 @@ def pipeline_run(  # noqa: PLR0915, PLR0917 - a benchmark's internal step
         # the steady state at full rate, with no start-up work (loading the watchlist or the
         # subscriptions, re-matching a roster applied while events flow) in the figures.
         _publish(s, roster, [])
+        for trigger in (".profile-on", ".profile-off"):  # an earlier run's, same name
+            stages.with_name(stages.name + trigger).unlink(missing_ok=True)
         _start_probed_worker(s, stages, baseline)
         probe = ConsumerLagProbe(s.settings)
         try:
