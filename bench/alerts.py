@@ -278,11 +278,13 @@ def pipeline_run(  # noqa: PLR0915, PLR0917 - a benchmark's internal step
     say: Any,
     *,
     baseline: Path | None = None,
+    webhook: bool = True,
 ) -> dict[str, Any]:
     """One worker over the backlog: events/s, worker CPU per event, and (on) the latencies.
 
     ``baseline``: run the worker from that checkout instead (the code before a change), with
-    this checkout's stopwatch (``bench/alerts_worker.py`` copied there).
+    this checkout's stopwatch (``bench/alerts_worker.py`` copied there). ``webhook``: with
+    the one webhook subscription (``False``: alerting's cost without HTTP deliveries).
     """
     name = f"alerts-{len(subs) if subs is not None else 'off'}" + ("-base" if baseline else "")
     s = Slice(name, workdir)
@@ -313,7 +315,7 @@ def pipeline_run(  # noqa: PLR0915, PLR0917 - a benchmark's internal step
                 webhook_secret=SecretBox(key).seal(secret),
                 min_tier="high",
             )
-            _store(es, extra, [*subs, hooked], scope)
+            _store(es, extra, [*subs, hooked] if webhook else subs, scope)
         # The roster first, the events once the worker is ready (and has its subscriptions):
         # the steady state at full rate, with no start-up work (loading the watchlist or the
         # subscriptions, re-matching a roster applied while events flow) in the figures.
@@ -682,6 +684,7 @@ def run_alerts(
     say: Any = print,
     prefix: str = "",
     baseline: Path | None = None,
+    webhook: bool = True,
 ) -> dict[str, Any]:
     """Run the phases; write ``bench/results/{prefix}alerts.json``."""
     workdir = Path("out/bench-alerts")
@@ -692,6 +695,7 @@ def run_alerts(
         "events": events,
         "leads": len(leads),
         "districts": len(scope),
+        "webhook_subscription": webhook,
     }
     es = elasticsearch_client(TracerSettings(), request_timeout=120)
     cases = [(count, mix) for mix in mixes for count in counts if mix != "heavy"]
@@ -716,6 +720,7 @@ def run_alerts(
             say,
             rounds=rounds,
             baseline=baseline,
+            webhook=webhook,
         )
     path = write_json(f"{prefix}alerts.json", result)
     say(f"alerts: wrote {path}")
@@ -757,6 +762,7 @@ def _pipeline_phase(  # noqa: PLR0917 - a benchmark's internal step
     *,
     rounds: int = 1,
     baseline: Path | None = None,
+    webhook: bool = True,
 ) -> None:
     """Off, then each case on (and on from ``baseline``), an off after them, ``rounds`` times.
 
@@ -777,7 +783,9 @@ def _pipeline_phase(  # noqa: PLR0917 - a benchmark's internal step
             ons.append(
                 (
                     _variant(count, mix, root),
-                    pipeline_run(workdir, roster, lines, subs, scope, say, baseline=root),
+                    pipeline_run(
+                        workdir, roster, lines, subs, scope, say, baseline=root, webhook=webhook
+                    ),
                 )
             )
         offs.append(pipeline_run(workdir, roster, lines, None, scope, say))
@@ -830,7 +838,8 @@ def _summary_lines(result: dict[str, Any], runs: dict[str, list[dict[str, Any]]]
     off = result["pipeline_off"]
     lines = [
         f"alerts summary: {result['events']:,} events, {result['leads']:,} leads; "
-        f"load average {result['environment']['load_average_1m']} at start",
+        f"load average {result['environment']['load_average_1m']} at start; webhook "
+        f"subscription {'on' if result.get('webhook_subscription', True) else 'off'}",
         f"  off: events/s {off['events_per_s']}; worker CPU ms/event "
         f"{off['worker_cpu_ms_per_event']}",
     ]
@@ -891,6 +900,11 @@ def main() -> None:
         default=None,
         help="pipeline: also run each case with the worker of this checkout (before/after)",
     )
+    parser.add_argument(
+        "--no-webhook",
+        action="store_true",
+        help="pipeline: leave out the one webhook subscription (alerting's cost without HTTP)",
+    )
     args = parser.parse_args()
     run_alerts(
         people=args.people,
@@ -902,6 +916,7 @@ def main() -> None:
         phases=_listed(args.phases),
         rounds=args.rounds,
         baseline=args.baseline,
+        webhook=not args.no_webhook,
     )
 
 
