@@ -343,13 +343,15 @@ def pipeline_run(  # noqa: PLR0915, PLR0917 - a benchmark's internal step
         # pipeline, and their CPU counts as alerting's.
         time.sleep(TAIL_S)
         result["worker_cpu"] = cpu.stop()
-        _await_profile(s.workers[0].pid)
+        _await_window_closed(stages, s.workers[0].pid)
         poller.stop()
         s.stop_workers()  # the stage file is complete once the worker exited
         probed = orjson.loads(stages.read_bytes()) if stages.exists() else {}
         result["loop_lag"] = _lag_summary(probed.get("loop_lag_s", []))
         # Where the loop's thread was while stalled (bench.alerts_worker's watchdog).
         result["stall_samples"] = probed.get("stall_samples", {})
+        # The garbage collector's passes in the CPU window, by generation: [count, seconds].
+        result["gc"] = probed.get("gc_window", {})
         if probed.get("profile"):
             say(f"alerts: {name}: steady-state profile {probed['profile']}")
         if subs is not None:
@@ -421,14 +423,15 @@ class CpuWindow:
         }
 
 
-def _await_profile(pid: int, timeout_s: float = 30.0) -> None:
-    """With ``BENCH_ALERTS_PROFILE``: wait until the worker wrote its profile (before its stop)."""
+def _await_window_closed(stages: Path, pid: int, timeout_s: float = 30.0) -> None:
+    """Wait until the worker saw the window close (its figures, its profile) before its stop."""
     prefix = os.environ.get("BENCH_ALERTS_PROFILE")
-    if not prefix:
-        return
     deadline = time.monotonic() + timeout_s
-    while not Path(f"{prefix}.{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    while time.monotonic() < deadline:
+        written = orjson.loads(stages.read_bytes()) if stages.exists() else {}
+        if written.get("gc_window") and (not prefix or Path(f"{prefix}.{pid}").exists()):
+            return
+        time.sleep(0.2)
 
 
 def _cpu_of(process: psutil.Process) -> float:
@@ -557,6 +560,7 @@ def _brief(result: dict[str, Any]) -> str:
         f"worker CPU {result['worker_cpu']['cpu_ms_per_event']} ms/event",
         f"stack CPU s {result['worker_cpu']['stack_cpu_s']}",
         f"cores busy {result['worker_cpu']['cores_busy']}",
+        f"gc [passes, s] {result.get('gc')}",
         f"load {result['load_average_1m']}",
         f"loop lag {result['loop_lag']}",
     ]

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import cProfile
+import gc
 import os
 import sys
 import threading
@@ -65,6 +66,23 @@ LAGS: list[float] = []
 #: Stack samples of the loop's thread while it was stalled: "file:function" chains, counted.
 STALLS: Counter[str] = Counter()
 _BEAT: dict[str, Any] = {"at": 0.0, "thread": None}
+#: The cyclic garbage collector's passes by generation: count and seconds (its pauses are the
+#: worker's CPU too, and grow with the heap: the watchlist and the normalisers' caches).
+GC: dict[str, list[float]] = {"0": [0, 0.0], "1": [0, 0.0], "2": [0, 0.0]}
+_GC_START: list[float] = [0.0]
+#: The same over the steady-state window only (the bench's CPU window).
+GC_WINDOW: dict[str, list[float]] = {}
+
+
+def _gc_timer(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _GC_START[0] = time.perf_counter()
+        return
+    spent = GC[str(info["generation"])]
+    spent[0] += 1
+    spent[1] += time.perf_counter() - _GC_START[0]
+
+
 #: The steady-state profile (``BENCH_ALERTS_PROFILE``): its path, and where it was written.
 _PROFILE: dict[str, Any] = {"path": None, "written": None}
 #: Each outbox bulk request: kind -> [(documents, seconds from sent to answered)]; and
@@ -172,24 +190,34 @@ def _wrap() -> None:
 
 
 class _SteadyProfile:
-    """The loop thread's profile between the bench's two trigger files (see the docstring)."""
+    """The steady state between the bench's two trigger files (see the docstring).
+
+    Its garbage collection always (:data:`GC_WINDOW`), its profile with ``BENCH_ALERTS_PROFILE``.
+    """
 
     def __init__(self) -> None:
         self._profiler: cProfile.Profile | None = None
-        self._done = _PROFILE["path"] is None
+        self._opened: dict[str, list[float]] | None = None
+        self._done = False
 
     def step(self) -> None:
         if self._done:
             return
         stages = _PROFILE["stages"]
-        if self._profiler is None and stages.with_name(stages.name + ".profile-on").exists():
-            self._profiler = cProfile.Profile(time.process_time)
-            self._profiler.enable()
-        elif self._profiler is not None and stages.with_name(stages.name + ".profile-off").exists():
-            self._profiler.disable()
-            path = f"{_PROFILE['path']}.{os.getpid()}"
-            self._profiler.dump_stats(path)
-            _PROFILE["written"] = path
+        if self._opened is None and stages.with_name(stages.name + ".profile-on").exists():
+            self._opened = {generation: list(spent) for generation, spent in GC.items()}
+            if _PROFILE["path"] is not None:
+                self._profiler = cProfile.Profile(time.process_time)
+                self._profiler.enable()
+        elif self._opened is not None and stages.with_name(stages.name + ".profile-off").exists():
+            for generation, (count, seconds) in GC.items():
+                before = self._opened[generation]
+                GC_WINDOW[generation] = [count - before[0], round(seconds - before[1], 3)]
+            if self._profiler is not None:
+                self._profiler.disable()
+                path = f"{_PROFILE['path']}.{os.getpid()}"
+                self._profiler.dump_stats(path)
+                _PROFILE["written"] = path
             self._done = True
 
 
@@ -235,6 +263,8 @@ def _dump(path: Path) -> None:
         "stall_samples": dict(STALLS.most_common(15)),
         "bulks": {kind: list(timed) for kind, timed in BULKS.items()},
         "profile": _PROFILE["written"],
+        "gc": {generation: list(spent) for generation, spent in GC.items()},
+        "gc_window": dict(GC_WINDOW),
     }
     temporary = path.with_suffix(".tmp")
     temporary.write_bytes(orjson.dumps(document))
@@ -244,6 +274,7 @@ def _dump(path: Path) -> None:
 def main() -> None:
     port, path = int(sys.argv[1]), Path(sys.argv[2])
     _wrap()
+    gc.callbacks.append(_gc_timer)
     atexit.register(_dump, path)
 
     def every_second() -> None:
