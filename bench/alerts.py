@@ -278,11 +278,13 @@ def pipeline_run(  # noqa: PLR0915, PLR0917 - a benchmark's internal step
     say: Any,
     *,
     baseline: Path | None = None,
+    webhook: bool = True,
 ) -> dict[str, Any]:
     """One worker over the backlog: events/s, worker CPU per event, and (on) the latencies.
 
     ``baseline``: run the worker from that checkout instead (the code before a change), with
-    this checkout's stopwatch (``bench/alerts_worker.py`` copied there).
+    this checkout's stopwatch (``bench/alerts_worker.py`` copied there). ``webhook``: with
+    the one webhook subscription (``False``: alerting's cost without HTTP deliveries).
     """
     name = f"alerts-{len(subs) if subs is not None else 'off'}" + ("-base" if baseline else "")
     s = Slice(name, workdir)
@@ -313,16 +315,18 @@ def pipeline_run(  # noqa: PLR0915, PLR0917 - a benchmark's internal step
                 webhook_secret=SecretBox(key).seal(secret),
                 min_tier="high",
             )
-            _store(es, extra, [*subs, hooked], scope)
+            _store(es, extra, [*subs, hooked] if webhook else subs, scope)
         # The roster first, the events once the worker is ready (and has its subscriptions):
         # the steady state at full rate, with no start-up work (loading the watchlist or the
         # subscriptions, re-matching a roster applied while events flow) in the figures.
         _publish(s, roster, [])
+        for trigger in (".profile-on", ".profile-off"):  # an earlier run's, same name
+            stages.with_name(stages.name + trigger).unlink(missing_ok=True)
         _start_probed_worker(s, stages, baseline)
         probe = ConsumerLagProbe(s.settings)
         try:
             s.wait_ready()
-            cpu = CpuWindow(s, len(events), alerting=subs is not None)
+            cpu = CpuWindow(s, len(events), alerting=subs is not None, stages=stages)
             poller.start()
             started = time.perf_counter()
             _publish(s, [], events)
@@ -339,12 +343,17 @@ def pipeline_run(  # noqa: PLR0915, PLR0917 - a benchmark's internal step
         # pipeline, and their CPU counts as alerting's.
         time.sleep(TAIL_S)
         result["worker_cpu"] = cpu.stop()
+        _await_window_closed(stages, s.workers[0].pid)
         poller.stop()
         s.stop_workers()  # the stage file is complete once the worker exited
         probed = orjson.loads(stages.read_bytes()) if stages.exists() else {}
         result["loop_lag"] = _lag_summary(probed.get("loop_lag_s", []))
         # Where the loop's thread was while stalled (bench.alerts_worker's watchdog).
         result["stall_samples"] = probed.get("stall_samples", {})
+        # The garbage collector's passes in the CPU window, by generation: [count, seconds].
+        result["gc"] = probed.get("gc_window", {})
+        if probed.get("profile"):
+            say(f"alerts: {name}: steady-state profile {probed['profile']}")
         if subs is not None:
             stamps = probed.get("stamps", {})
             result |= _latencies(s, receiver, poller.seen, stamps, cpu.loaded_at)
@@ -372,29 +381,77 @@ class CpuWindow:
     subscriptions (a one-off at start, not a cost per event), before the ``events`` are
     published. CPU time (user + system, all threads) is what the worker spent,
     whoever else ran on the machine: far steadier than a wall-clock rate on shared cores.
+
+    Beside it, over the same window: the CPU seconds of Elasticsearch and Kafka (their JVMs,
+    shared with whatever else uses the stack) and how busy the machine's cores were, to tell
+    whether the run was starved. Opening and closing the window also drops the trigger files
+    of the worker's steady-state profile (``bench.alerts_worker``, ``BENCH_ALERTS_PROFILE``).
     """
 
-    def __init__(self, s: Slice, events: int, *, alerting: bool) -> None:
+    def __init__(self, s: Slice, events: int, *, alerting: bool, stages: Path) -> None:
         self._process = psutil.Process(s.workers[0].pid)
         if alerting:
             _wait_for_line(s.workdir / f"{s.name}-worker0.log", "active subscriptions loaded")
         #: When the worker could evaluate leads (to the poll's 20 ms).
         self.loaded_at = time.time()
         self._events = events
-        self._start = self._cpu_s()
-
-    def _cpu_s(self) -> float:
-        times = self._process.cpu_times()
-        return float(times.user + times.system)
+        self._stages = stages
+        self._stack = _stack_processes()
+        self._stack_start = {name: _cpu_of(p) for name, p in self._stack.items()}
+        self._machine_start = psutil.cpu_times()
+        stages.with_name(stages.name + ".profile-on").touch()
+        self._start = _cpu_of(self._process)
 
     def stop(self) -> dict[str, Any]:
-        """The CPU seconds since the window opened, and per event (ms)."""
-        spent = self._cpu_s() - self._start
+        """The CPU seconds since the window opened, and per event (ms); the stack's and cores'."""
+        spent = _cpu_of(self._process) - self._start
+        self._stages.with_name(self._stages.name + ".profile-off").touch()
+        machine = psutil.cpu_times()
+        total = sum(machine) - sum(self._machine_start)
+        idle = (machine.idle + machine.iowait) - (
+            self._machine_start.idle + self._machine_start.iowait
+        )
         return {
             "cpu_s": round(spent, 2),
             "events": self._events,
             "cpu_ms_per_event": round(spent / max(1, self._events) * 1000, 4),
+            "stack_cpu_s": {
+                name: round(_cpu_of(p) - self._stack_start[name], 2)
+                for name, p in self._stack.items()
+            },
+            "cores_busy": round(1 - idle / total, 3) if total > 0 else None,
         }
+
+
+def _await_window_closed(stages: Path, pid: int, timeout_s: float = 30.0) -> None:
+    """Wait until the worker saw the window close (its figures, its profile) before its stop."""
+    prefix = os.environ.get("BENCH_ALERTS_PROFILE")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        written = orjson.loads(stages.read_bytes()) if stages.exists() else {}
+        if written.get("gc_window") and (not prefix or Path(f"{prefix}.{pid}").exists()):
+            return
+        time.sleep(0.2)
+
+
+def _cpu_of(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.Error:  # gone (a stack process restarted): counted as nothing
+        return 0.0
+    return float(times.user + times.system)
+
+
+def _stack_processes() -> dict[str, psutil.Process]:
+    """The local stack's JVMs by their main class (what shares the cores with the worker)."""
+    found: dict[str, psutil.Process] = {}
+    for process in psutil.process_iter(["cmdline"]):
+        line = " ".join(process.info.get("cmdline") or ())
+        if "org.elasticsearch.bootstrap.Elasticsearch" in line:
+            found["elasticsearch"] = process
+        elif "kafka.Kafka " in line or line.endswith("kafka.Kafka"):
+            found["kafka"] = process
+    return found
 
 
 def _wait_for_line(log: Path, text: str, timeout_s: float = 60.0) -> None:
@@ -501,6 +558,9 @@ def _brief(result: dict[str, Any]) -> str:
     parts = [
         f"{result['events_per_s']} events/s",
         f"worker CPU {result['worker_cpu']['cpu_ms_per_event']} ms/event",
+        f"stack CPU s {result['worker_cpu']['stack_cpu_s']}",
+        f"cores busy {result['worker_cpu']['cores_busy']}",
+        f"gc [passes, s] {result.get('gc')}",
         f"load {result['load_average_1m']}",
         f"loop lag {result['loop_lag']}",
     ]
@@ -628,6 +688,7 @@ def run_alerts(
     say: Any = print,
     prefix: str = "",
     baseline: Path | None = None,
+    webhook: bool = True,
 ) -> dict[str, Any]:
     """Run the phases; write ``bench/results/{prefix}alerts.json``."""
     workdir = Path("out/bench-alerts")
@@ -638,6 +699,7 @@ def run_alerts(
         "events": events,
         "leads": len(leads),
         "districts": len(scope),
+        "webhook_subscription": webhook,
     }
     es = elasticsearch_client(TracerSettings(), request_timeout=120)
     cases = [(count, mix) for mix in mixes for count in counts if mix != "heavy"]
@@ -662,6 +724,7 @@ def run_alerts(
             say,
             rounds=rounds,
             baseline=baseline,
+            webhook=webhook,
         )
     path = write_json(f"{prefix}alerts.json", result)
     say(f"alerts: wrote {path}")
@@ -703,6 +766,7 @@ def _pipeline_phase(  # noqa: PLR0917 - a benchmark's internal step
     *,
     rounds: int = 1,
     baseline: Path | None = None,
+    webhook: bool = True,
 ) -> None:
     """Off, then each case on (and on from ``baseline``), an off after them, ``rounds`` times.
 
@@ -723,7 +787,9 @@ def _pipeline_phase(  # noqa: PLR0917 - a benchmark's internal step
             ons.append(
                 (
                     _variant(count, mix, root),
-                    pipeline_run(workdir, roster, lines, subs, scope, say, baseline=root),
+                    pipeline_run(
+                        workdir, roster, lines, subs, scope, say, baseline=root, webhook=webhook
+                    ),
                 )
             )
         offs.append(pipeline_run(workdir, roster, lines, None, scope, say))
@@ -776,7 +842,8 @@ def _summary_lines(result: dict[str, Any], runs: dict[str, list[dict[str, Any]]]
     off = result["pipeline_off"]
     lines = [
         f"alerts summary: {result['events']:,} events, {result['leads']:,} leads; "
-        f"load average {result['environment']['load_average_1m']} at start",
+        f"load average {result['environment']['load_average_1m']} at start; webhook "
+        f"subscription {'on' if result.get('webhook_subscription', True) else 'off'}",
         f"  off: events/s {off['events_per_s']}; worker CPU ms/event "
         f"{off['worker_cpu_ms_per_event']}",
     ]
@@ -837,6 +904,11 @@ def main() -> None:
         default=None,
         help="pipeline: also run each case with the worker of this checkout (before/after)",
     )
+    parser.add_argument(
+        "--no-webhook",
+        action="store_true",
+        help="pipeline: leave out the one webhook subscription (alerting's cost without HTTP)",
+    )
     args = parser.parse_args()
     run_alerts(
         people=args.people,
@@ -848,6 +920,7 @@ def main() -> None:
         phases=_listed(args.phases),
         rounds=args.rounds,
         baseline=args.baseline,
+        webhook=not args.no_webhook,
     )
 
 

@@ -21,12 +21,21 @@ samples the loop thread's stack whenever the loop has not ticked for :data:`STAL
 it (tracer's own frames, innermost first).
 
 Everything goes to ``STAGES.json`` every second and at exit (``bench.alerts`` reads it).
+
+``BENCH_ALERTS_PROFILE=PATH``: a cProfile (CPU time) of the loop's thread over the steady
+state only, written to ``PATH.<pid>`` (one file per worker: a run starts three). It starts when
+``bench.alerts`` creates ``STAGES.json.profile-on`` (the CPU window opens: the worker ready, its
+subscriptions loaded) and stops at ``STAGES.json.profile-off`` (the window closes), so start-up
+(the watchlist, the subscriptions) and shutdown are left out. It slows the worker: never
+beside a timed run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import cProfile
+import gc
 import os
 import sys
 import threading
@@ -57,6 +66,25 @@ LAGS: list[float] = []
 #: Stack samples of the loop's thread while it was stalled: "file:function" chains, counted.
 STALLS: Counter[str] = Counter()
 _BEAT: dict[str, Any] = {"at": 0.0, "thread": None}
+#: The cyclic garbage collector's passes by generation: count and seconds (its pauses are the
+#: worker's CPU too, and grow with the heap: the watchlist and the normalisers' caches).
+GC: dict[str, list[float]] = {"0": [0, 0.0], "1": [0, 0.0], "2": [0, 0.0]}
+_GC_START: list[float] = [0.0]
+#: The same over the steady-state window only (the bench's CPU window).
+GC_WINDOW: dict[str, list[float]] = {}
+
+
+def _gc_timer(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _GC_START[0] = time.perf_counter()
+        return
+    spent = GC[str(info["generation"])]
+    spent[0] += 1
+    spent[1] += time.perf_counter() - _GC_START[0]
+
+
+#: The steady-state profile (``BENCH_ALERTS_PROFILE``): its path, and where it was written.
+_PROFILE: dict[str, Any] = {"path": None, "written": None}
 #: Each outbox bulk request: kind -> [(documents, seconds from sent to answered)]; and
 #: Elasticsearch's own ``took`` of each bulk the alerts index answered, by its first action
 #: (``took:create``, ``took:index`` the marks, ``took:update``): the rest of a request's time
@@ -129,8 +157,9 @@ def _wrap() -> None:
     async def publish_stamped(
         self: AlertsProducer, messages: Sequence[tuple[bytes, bytes]]
     ) -> None:
-        # Keyed by subscription: the notification's id is in the value.
-        ids = [str(orjson.loads(value)["notification_id"]) for _, value in messages]
+        # Keyed by subscription: the notification's id is in the value, its first field
+        # (read without decoding: the stopwatch must not add alerting CPU of its own).
+        ids = [_notification_id(value) for _, value in messages]
         _stamp(ids, "handed")
         await publish(self, messages)
         _stamp(ids, "acked")
@@ -141,11 +170,14 @@ def _wrap() -> None:
         async def loop_lag() -> None:
             loop = asyncio.get_running_loop()
             _BEAT["thread"] = threading.get_ident()
+            profiling = _SteadyProfile()
             while True:
                 due = loop.time() + TICK_S
                 _BEAT["at"] = time.monotonic()
                 await asyncio.sleep(TICK_S)
                 LAGS.append(loop.time() - due)
+                if len(LAGS) % 20 == 0:  # every 0.2 s: on the loop's thread, which it profiles
+                    profiling.step()
 
         p.app.task(loop_lag)
 
@@ -155,6 +187,48 @@ def _wrap() -> None:
     ElasticsearchAlertLog.create = timed(log_create, "create")  # type: ignore[method-assign]
     ElasticsearchAlertLog.mark_published = timed(log_mark, "mark")  # type: ignore[method-assign]
     streams.app.register_agents = register_probed
+
+
+class _SteadyProfile:
+    """The steady state between the bench's two trigger files (see the docstring).
+
+    Its garbage collection always (:data:`GC_WINDOW`), its profile with ``BENCH_ALERTS_PROFILE``.
+    """
+
+    def __init__(self) -> None:
+        self._profiler: cProfile.Profile | None = None
+        self._opened: dict[str, list[float]] | None = None
+        self._done = False
+
+    def step(self) -> None:
+        if self._done:
+            return
+        stages = _PROFILE["stages"]
+        if self._opened is None and stages.with_name(stages.name + ".profile-on").exists():
+            self._opened = {generation: list(spent) for generation, spent in GC.items()}
+            if _PROFILE["path"] is not None:
+                self._profiler = cProfile.Profile(time.process_time)
+                self._profiler.enable()
+        elif self._opened is not None and stages.with_name(stages.name + ".profile-off").exists():
+            for generation, (count, seconds) in GC.items():
+                before = self._opened[generation]
+                GC_WINDOW[generation] = [count - before[0], round(seconds - before[1], 3)]
+            if self._profiler is not None:
+                self._profiler.disable()
+                path = f"{_PROFILE['path']}.{os.getpid()}"
+                self._profiler.dump_stats(path)
+                _PROFILE["written"] = path
+            self._done = True
+
+
+_ID_PREFIX = b'{"notification_id":"'
+
+
+def _notification_id(value: bytes) -> str:
+    """The ``notification_id`` of an encoded notification (a uuid, its first field)."""
+    if value.startswith(_ID_PREFIX):
+        return value[len(_ID_PREFIX) : len(_ID_PREFIX) + 36].decode()
+    return str(orjson.loads(value)["notification_id"])
 
 
 def _watchdog() -> None:
@@ -188,6 +262,9 @@ def _dump(path: Path) -> None:
         "tick_s": TICK_S,
         "stall_samples": dict(STALLS.most_common(15)),
         "bulks": {kind: list(timed) for kind, timed in BULKS.items()},
+        "profile": _PROFILE["written"],
+        "gc": {generation: list(spent) for generation, spent in GC.items()},
+        "gc_window": dict(GC_WINDOW),
     }
     temporary = path.with_suffix(".tmp")
     temporary.write_bytes(orjson.dumps(document))
@@ -197,6 +274,7 @@ def _dump(path: Path) -> None:
 def main() -> None:
     port, path = int(sys.argv[1]), Path(sys.argv[2])
     _wrap()
+    gc.callbacks.append(_gc_timer)
     atexit.register(_dump, path)
 
     def every_second() -> None:
@@ -206,12 +284,9 @@ def main() -> None:
 
     threading.Thread(target=every_second, daemon=True).start()
     threading.Thread(target=_watchdog, daemon=True).start()
-    # BENCH_ALERTS_PROFILE=worker.prof: the worker's own cProfile (CPU time), to see where
-    # alerting's CPU goes; it slows the worker, so never beside a timed run.
-    profile = os.environ.get("BENCH_ALERTS_PROFILE")
-    command.worker(
-        web_port=port, web=True, loglevel="info", profile=Path(profile) if profile else None
-    )
+    _PROFILE["path"] = os.environ.get("BENCH_ALERTS_PROFILE") or None
+    _PROFILE["stages"] = path
+    command.worker(web_port=port, web=True, loglevel="info")
 
 
 if __name__ == "__main__":

@@ -180,6 +180,11 @@ class Retrier:
         )
 
 
+#: The jitter source of calls given none: one per process. A ``random.Random()`` per call
+#: seeded itself from the OS each time (about 20 us; a webhook delivery is one call).
+_JITTER = random.Random()
+
+
 class _Stopped(Exception):
     """Raised inside the loop when the stop event ends an attempt (never retried)."""
 
@@ -222,7 +227,7 @@ async def retry_call(
         Exception: The first non-retriable error ``fn()`` raised, unchanged.
     """
     policy = policy or RetryPolicy()
-    rng = rng or random.Random()
+    rng = rng or _JITTER
     started = clock()
 
     def give_up(state: RetryCallState) -> bool:

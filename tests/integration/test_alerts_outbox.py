@@ -1,5 +1,8 @@
 """The outbox on the real Elasticsearch and Kafka: two relays, each orphan published once.
 
+(And the alerts producer's batched publication: each key where the default partitioner puts
+it, in order.)
+
 A worker that created notifications and died before publishing them leaves them
 ``published: false`` in the ``alerts`` index. Every worker's relay looks for them; two relays
 meeting the same notifications must not both publish one: the claim is an update conditional on
@@ -15,6 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from elasticsearch import Elasticsearch
 
 from alerts.notifications import build_notification
@@ -137,3 +141,33 @@ def test_a_mark_writes_the_stored_document_back_and_keeps_what_others_changed(
     assert untouched["reason"]  # the whole document, as created
     assert delivered["delivery_state"] == "delivered"  # the delivery mark is not undone
     assert taken["claimed_by"] == "relay"  # nor the relay's claim
+
+
+async def _publish_in_batches(run: Run, messages: list[tuple[bytes, bytes]]) -> None:
+    # 4 KiB batches: a few dozen notifications each, so every partition gets several in turn.
+    producer = AlertsProducer(run.settings, run.topic("alerts"), max_batch_bytes=4096)
+    try:
+        await producer.publish(messages[:900])
+        await producer.publish(messages[900:])
+    finally:
+        await producer.close()
+
+
+def test_batched_publication_places_and_orders_each_key_as_the_default_partitioner(
+    run: Run,
+) -> None:
+    keys = [f"sub-{k}".encode() for k in range(37)]
+    messages = [
+        (keys[i % len(keys)], orjson.dumps({"n": i, "pad": "x" * 200})) for i in range(2000)
+    ]
+    asyncio.run(_publish_in_batches(run, messages))
+    found = read_topic(run, "alerts")
+    assert sorted(orjson.loads(m.value)["n"] for m in found) == list(range(2000))  # each once
+    partitions = sorted({m.partition for m in found})
+    assert len(partitions) > 1
+    default = DefaultPartitioner()
+    by_key: dict[bytes, list[int]] = {}
+    for m in sorted(found, key=lambda m: (m.partition, m.offset)):
+        assert m.partition == default(m.key, partitions, partitions)
+        by_key.setdefault(m.key, []).append(orjson.loads(m.value)["n"])
+    assert all(ns == sorted(ns) for ns in by_key.values())  # a key's messages in order

@@ -90,8 +90,7 @@ def _dispatcher(
         delivery_log=log,
         mark_failing=mark,
         dead_letter=dead_letter,
-        retrier=Retrier(RetryPolicy(base_s=0.001, cap_s=0.001), sleep=no_sleep),
-        **kw,
+        **({"retrier": Retrier(RetryPolicy(base_s=0.001, cap_s=0.001), sleep=no_sleep)} | kw),
     )
     return dispatcher, dead, marks
 
@@ -166,6 +165,44 @@ async def test_a_refusing_receiver_is_not_retried() -> None:
     dispatcher.submit([note])
     await _settle(log, [note["notification_id"]])
     assert dead == [("l1", "webhook_refused")]
+    await dispatcher.close()
+
+
+class _DownOnce(Receiver):
+    """Answers 503 to the first request of each URL, then takes deliveries."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed: set[str] = set()
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
+        if url not in self.failed:
+            self.failed.add(url)
+            raise ServiceUnavailable("webhook: HTTP 503")
+        await super().post(url, body, headers)
+
+
+@pytest.mark.parametrize("flaky", [False, True])
+async def test_one_attempt_without_a_pause_and_a_failed_one_retried_after_one(flaky: bool) -> None:
+    sub, log = _sub("a"), InMemoryAlertLog()
+    receiver = _DownOnce() if flaky else Receiver()
+    pauses: list[float] = []
+
+    async def recorded(seconds: float) -> None:
+        pauses.append(seconds)
+        await asyncio.sleep(0)
+
+    retrier = Retrier(RetryPolicy(base_s=0.25, cap_s=0.25), sleep=recorded)
+    dispatcher, dead, _ = _dispatcher(receiver, {"a": sub}, log, retrier=retrier)
+    notes = [_note(sub, "l1"), _note(sub, "l2")]
+    await log.create(notes)
+    dispatcher.submit(notes)
+    await _settle(log, [n["notification_id"] for n in notes])
+    got = receiver.received[str(sub.webhook_url)]
+    assert [p["data"]["lead_id"] for p in got] == ["l1", "l2"]  # each once, in order
+    assert not dead
+    assert len(pauses) == (1 if flaky else 0)  # the retry paces as the retrier's policy
+    assert all(0 <= pause <= 0.25 for pause in pauses)
     await dispatcher.close()
 
 
