@@ -65,7 +65,7 @@ def register_agents(p: Pipeline) -> None:
     @p.app.agent(p.feeds, name="tracer.match_feeds")
     async def match_feeds(stream: Any) -> None:
         await p.follower.caught_up.wait()  # never match against a partial watchlist
-        p.watchlist.ready.set()
+        p.watchlist.mark_ready()  # frozen: full collections no longer walk the watchlist
         log.info(
             "watchlist ready: %d people; matchers %s",
             len(p.watchlist),

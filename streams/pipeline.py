@@ -73,6 +73,10 @@ class MatcherPort(Protocol):
         """Match one event; return the ``MatchOutcome`` (``.leads``: lead dicts)."""
         ...
 
+    def freeze(self) -> None:
+        """Move what is loaded so far out of the cyclic garbage collector's reach."""
+        ...
+
 
 class EventParser(Protocol):
     """``matchers.records.parse_event_bytes``: bytes -> dict, or ``InvalidRecord``."""

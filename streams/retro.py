@@ -81,6 +81,10 @@ class RetroPort(Protocol):
         """Apply one roster record."""
         ...
 
+    def freeze(self) -> None:
+        """Move what is loaded so far out of the cyclic garbage collector's reach."""
+        ...
+
     def person(self, person_id: str) -> Person | None:
         """The watchlist person, or ``None``."""
         ...
@@ -114,6 +118,10 @@ class ArchivingMatcher:
     def apply_roster(self, raw: Mapping[str, Any]) -> Any:
         """Apply one roster record to the wrapped matcher."""
         return self.matcher.apply_roster(raw)
+
+    def freeze(self) -> None:
+        """Freeze the wrapped matcher's loaded watchlist (``MatcherPort.freeze``)."""
+        self.matcher.freeze()
 
     def match(
         self, raw_event: Mapping[str, Any], *, not_after: OccurredAtLimit | None = None

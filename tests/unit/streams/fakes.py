@@ -31,6 +31,7 @@ class FakeMatcher:
     def __init__(self) -> None:
         self.people: dict[str, Mapping[str, Any]] = {}
         self.explode_on: set[str] = set()
+        self.frozen = 0
 
     def apply_roster(self, raw: Mapping[str, Any]) -> Change:
         person_id, status = raw.get("person_id"), raw.get("status")
@@ -41,6 +42,9 @@ class FakeMatcher:
             return Change(person_id, "upsert", status)
         self.people.pop(person_id, None)
         return Change(person_id, "remove", status)
+
+    def freeze(self) -> None:
+        self.frozen += 1
 
     def match(self, raw: Mapping[str, Any], *, not_after: object = None) -> Outcome:
         if raw["event_id"] in self.explode_on:
