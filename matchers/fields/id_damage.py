@@ -21,7 +21,7 @@ them without a cycle; the levels and words are those of :func:`matchers.fields.i
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from rapidfuzz.distance import Hamming, Levenshtein
 
@@ -36,6 +36,7 @@ __all__ = [
     "id_comparison",
     "masked_level",
     "masked_words",
+    "one_slip_bodies",
     "resident_damage",
     "resident_level",
     "resident_words",
@@ -79,6 +80,56 @@ def check_char(body17: str) -> str:
 
 def _checks(value: str) -> bool:
     return value[:17].isdigit() and check_char(value) == value[17]
+
+
+# Position i's MOD 11-2 weight (2 ** (17 - i) mod 11) and its inverse mod 11.
+_WEIGHTS: Final = tuple(pow(2, 17 - i, 11) for i in range(17))
+_INVERSES: Final = tuple(pow(w, -1, 11) for w in _WEIGHTS)
+
+
+def one_slip_bodies(value: str) -> tuple[str, ...]:
+    """The 17-digit bodies of the valid numbers one slip away from a number failing its check.
+
+    A clerk's slip is one digit typed wrong or two adjacent digits swapped, anywhere in the
+    18 characters; the check character catches both, and the number they were made on is
+    the one that passes the check it still carries. So each body position has at most one
+    digit that makes it pass (the weighted sum mod 11 decides), each swap is undone and kept
+    if it passes, and a swap of the last body digit with the check character is read back too.
+    A slip of the check character itself leaves the body as it was (``idbody:`` finds it).
+    At most 34 bodies, most strangers' numbers: the scorer's id comparison then tells them
+    apart (:func:`resident_damage`).
+
+    Args:
+        value: a normalised 18-character resident number (17 digits and a digit or ``X``).
+
+    Returns:
+        The bodies, without ``value``'s own; empty when ``value`` passes its check or has
+        another shape.
+
+    Example:
+        >>> "46010519900101712" in one_slip_bodies("460105199001011724")  # 71 read as 17
+        True
+    """
+    if len(value) != 18 or not value[:17].isdigit() or value[17] not in _CHECK:
+        return ()
+    body = value[:17]
+    total = 2 * int(body, 13) % 11  # the weighted sum mod 11, as check_char reads it
+    gap = (_CHECK.index(value[17]) - total) % 11
+    if not gap:
+        return ()  # passes its check (the damage, if any, is elsewhere: a date, a length)
+    out = []
+    for i, digit in enumerate(map(int, body)):
+        wanted = (digit + gap * _INVERSES[i]) % 11
+        if wanted < 10:
+            out.append(f"{body[:i]}{wanted}{body[i + 1 :]}")
+    for i in range(16):
+        a, b = int(body[i]), int(body[i + 1])
+        if (_WEIGHTS[i] - _WEIGHTS[i + 1]) * (b - a) % 11 == gap:
+            out.append(f"{body[:i]}{body[i + 1]}{body[i]}{body[i + 2 :]}")
+    swapped = body[:16] + value[17]
+    if value[17] != "X" and check_char(swapped) == body[16]:
+        out.append(swapped)
+    return tuple(out)
 
 
 def resident_damage(a: str, b: str, *, legacy: bool) -> tuple[Damage, int]:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.fields.id_damage import check_char
+from matchers.fields.id_damage import check_char, one_slip_bodies
 from matchers.fields.ids import compare_id, id_level, normalise_id
 from matchers.scoring.gate import identifying_agreement
 from matchers.scoring.modelfile import default_model
@@ -123,6 +123,43 @@ DAMAGED = [
 def test_a_damaged_number_is_still_a_typo(description: str, other: str, level: str) -> None:
     person = normalise_id(QIONGHAI if "legacy" in description else MEILAN)
     assert compare_id(person, normalise_id(other)).level == level, description
+
+
+# A clerk's slip on MEILAN (..0101 081 + check) and where blocking must still find it.
+SLIPS = [
+    ("sequence digits 0 and 8 swapped (the tail changes)", MEILAN[:14] + "801" + MEILAN[17]),
+    ("gender digit swapped with its neighbour (M read as F)", MEILAN[:15] + "18" + MEILAN[17]),
+    ("last sequence digit and check character swapped", MEILAN[:16] + MEILAN[17] + "1"),
+    ("a region digit mistyped", "46" + "2" + MEILAN[3:]),
+    ("a birth-year digit mistyped", MEILAN[:8] + "8" + MEILAN[9:]),
+    ("a sequence digit mistyped", MEILAN[:15] + "3" + MEILAN[16:]),
+]
+
+
+@pytest.mark.parametrize(("description", "damaged"), SLIPS)
+def test_a_slipped_number_names_the_body_it_was_made_on(description: str, damaged: str) -> None:
+    assert normalise_id(damaged).valid is False, description
+    bodies = one_slip_bodies(damaged)
+    assert MEILAN[:17] in bodies, description
+    assert len(bodies) <= 34 and len(set(bodies)) == len(bodies)
+    assert all(check_char(b) == damaged[17] for b in bodies if b[16] != damaged[17])
+
+
+def test_a_valid_number_or_another_shape_has_no_slip_bodies() -> None:
+    assert one_slip_bodies(MEILAN) == ()
+    assert one_slip_bodies(MEILAN[:17]) == ()
+    assert one_slip_bodies("460108********0815") == ()
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text("0123456789", min_size=11, max_size=11), st.integers(0, 16), st.integers(1, 9))
+def test_any_one_substitution_or_swap_is_undone(tail: str, where: int, shift: int) -> None:
+    a = _valid("460108" + tail)
+    typed = a[:where] + str((int(a[where]) + shift) % 10) + a[where + 1 :]
+    swapped = a[:where] + a[where + 1 : where + 2] + a[where] + a[where + 2 :]
+    for damaged in (typed, swapped):
+        if damaged[:17] != a[:17] and damaged[:17].isdigit() and check_char(damaged) != damaged[17]:
+            assert a[:17] in one_slip_bodies(damaged)
 
 
 @settings(max_examples=200, deadline=None)
