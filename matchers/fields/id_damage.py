@@ -55,7 +55,7 @@ def id_comparison(level: Level, zh: str, en: str, key: str = "") -> FieldCompari
     return FieldComparison("id_number", level, zh, en, key)
 
 
-Damage = Literal["body", "digit", "swap", "length", "valid_other", "none"]
+Damage = Literal["body", "digit", "swap", "length", "valid_other", "sequence", "none"]
 
 _CHECK = "10X98765432"
 
@@ -76,6 +76,10 @@ def check_char(body17: str) -> str:
     # The weights are 2**17 ... 2**1 mod 11, and 13 is 2 mod 11: the weighted sum is, mod 11,
     # twice the body read as a base-13 number (one C call instead of 17 multiplications).
     return _CHECK[2 * int(body17[:17], 13) % 11]
+
+
+# The first sequence digit (0-based): region 0-5, birth date 6-13, sequence 14-16, check 17.
+_SEQUENCE: Final = 14
 
 
 def _checks(value: str) -> bool:
@@ -139,7 +143,9 @@ def resident_damage(a: str, b: str, *, legacy: bool) -> tuple[Damage, int]:
         ``("body", 17)`` same 17-digit body; ``("digit", i)`` only digit ``i`` (0-based)
         differs; ``("swap", i)`` digits ``i`` and ``i + 1`` are swapped; ``("length", -1)``
         one digit dropped or doubled; ``("valid_other", -1)`` both pass the check, so the
-        difference is no typo; ``("none", -1)`` none of these.
+        difference is no typo; ``("sequence", i)`` a legacy number and one passing its check
+        differ by such a slip in the sequence digits only, which no check character can tell
+        from a namesake's number; ``("none", -1)`` none of these.
     """
     if len(a) == len(b) == 18:
         return _full_damage(a, b, legacy=legacy)
@@ -160,6 +166,18 @@ def _full_damage(a: str, b: str, *, legacy: bool) -> tuple[Damage, int]:
     if not legacy and _checks(a) and _checks(b):
         return "valid_other", -1  # the check would have caught a typo: another person
     diffs = [i for i in range(end) if a[i] != b[i]]
+    damage, i = _slip(a, b, diffs)
+    if damage != "none" and legacy and i >= _SEQUENCE and _checks(a) and _checks(b):
+        # A legacy number's check character is ours, so neither side shows damage: a slip
+        # in the sequence digits is as much a clerk's on the old card as the number of a
+        # namesake born the same day in the same county (the county hands out a day's
+        # sequence numbers close together). Only the region and the date, which the birth
+        # date already counts, then agree.
+        return "sequence", i
+    return damage, i
+
+
+def _slip(a: str, b: str, diffs: list[int]) -> tuple[Damage, int]:
     if len(diffs) == 1:
         return "digit", diffs[0]
     if len(diffs) == 2 and diffs[1] == diffs[0] + 1 and _crossed(a, b, diffs[0]):
@@ -180,6 +198,7 @@ _DAMAGE_LEVEL: dict[Damage, Level] = {
     "swap": "typo",
     "length": "typo",
     "valid_other": "disagree",
+    "sequence": "weak",
     "none": "disagree",
 }
 
@@ -260,7 +279,8 @@ def resident_words(a: str, b: str, *, legacy: bool, invalid: str | None) -> Fiel
 
     Returns:
         ``partial`` (same body), ``typo`` (one digit substituted, two adjacent digits swapped,
-        or one digit dropped / doubled) or ``disagree``.
+        or one digit dropped / doubled), ``weak`` (a legacy number one slip off in the
+        sequence digits) or ``disagree``.
     """
     damage, i = resident_damage(a, b, legacy=legacy)
     if damage == "body":
@@ -277,6 +297,20 @@ def resident_words(a: str, b: str, *, legacy: bool, invalid: str | None) -> Fiel
         )
     if damage == "length":
         return _typo(a, b, invalid, "多或少一位", "one digit dropped or doubled")
+    return _not_a_slip(a, b, damage, i)
+
+
+def _not_a_slip(a: str, b: str, damage: Damage, i: int) -> FieldComparison:
+    """The words for two numbers that no slip on a checked number explains."""
+    if damage == "sequence":
+        return id_comparison(
+            "weak",
+            f"身份证号仅顺序码第{i + 1}位附近不同（{mask_id(a)} / {mask_id(b)}），一方为15位旧号"
+            "无校验码：可能是笔误，也可能是同日同县出生的同名者：弱证据",
+            f"ID numbers differ only in the sequence digits from digit {i + 1} "
+            f"({mask_id(a)} / {mask_id(b)}), one an old 15-digit number without a check "
+            "character: a slip or a namesake born the same day in the same county: weak evidence",
+        )
     if damage == "valid_other" or (damage == "none" and _checks(a) and _checks(b)):
         return id_comparison(
             "disagree",
