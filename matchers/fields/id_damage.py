@@ -21,7 +21,7 @@ them without a cycle; the levels and words are those of :func:`matchers.fields.i
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from rapidfuzz.distance import Hamming, Levenshtein
 
@@ -36,6 +36,7 @@ __all__ = [
     "id_comparison",
     "masked_level",
     "masked_words",
+    "one_slip_bodies",
     "resident_damage",
     "resident_level",
     "resident_words",
@@ -54,7 +55,7 @@ def id_comparison(level: Level, zh: str, en: str, key: str = "") -> FieldCompari
     return FieldComparison("id_number", level, zh, en, key)
 
 
-Damage = Literal["body", "digit", "swap", "length", "valid_other", "none"]
+Damage = Literal["body", "digit", "swap", "length", "valid_other", "sequence", "none"]
 
 _CHECK = "10X98765432"
 
@@ -77,8 +78,62 @@ def check_char(body17: str) -> str:
     return _CHECK[2 * int(body17[:17], 13) % 11]
 
 
+# The first sequence digit (0-based): region 0-5, birth date 6-13, sequence 14-16, check 17.
+_SEQUENCE: Final = 14
+
+
 def _checks(value: str) -> bool:
     return value[:17].isdigit() and check_char(value) == value[17]
+
+
+# Position i's MOD 11-2 weight (2 ** (17 - i) mod 11) and its inverse mod 11.
+_WEIGHTS: Final = tuple(pow(2, 17 - i, 11) for i in range(17))
+_INVERSES: Final = tuple(pow(w, -1, 11) for w in _WEIGHTS)
+
+
+def one_slip_bodies(value: str) -> tuple[str, ...]:
+    """The 17-digit bodies of the valid numbers one slip away from a number failing its check.
+
+    A clerk's slip is one digit typed wrong or two adjacent digits swapped, anywhere in the
+    18 characters; the check character catches both, and the number they were made on is
+    the one that passes the check it still carries. So each body position has at most one
+    digit that makes it pass (the weighted sum mod 11 decides), each swap is undone and kept
+    if it passes, and a swap of the last body digit with the check character is read back too.
+    A slip of the check character itself leaves the body as it was (``idbody:`` finds it).
+    At most 34 bodies, most strangers' numbers: the scorer's id comparison then tells them
+    apart (:func:`resident_damage`).
+
+    Args:
+        value: a normalised 18-character resident number (17 digits and a digit or ``X``).
+
+    Returns:
+        The bodies, without ``value``'s own; empty when ``value`` passes its check or has
+        another shape.
+
+    Example:
+        >>> "46010519900101712" in one_slip_bodies("460105199001011724")  # 71 read as 17
+        True
+    """
+    if len(value) != 18 or not value[:17].isdigit() or value[17] not in _CHECK:
+        return ()
+    body = value[:17]
+    total = 2 * int(body, 13) % 11  # the weighted sum mod 11, as check_char reads it
+    gap = (_CHECK.index(value[17]) - total) % 11
+    if not gap:
+        return ()  # passes its check (the damage, if any, is elsewhere: a date, a length)
+    out = []
+    for i, digit in enumerate(map(int, body)):
+        wanted = (digit + gap * _INVERSES[i]) % 11
+        if wanted < 10:
+            out.append(f"{body[:i]}{wanted}{body[i + 1 :]}")
+    for i in range(16):
+        a, b = int(body[i]), int(body[i + 1])
+        if (_WEIGHTS[i] - _WEIGHTS[i + 1]) * (b - a) % 11 == gap:
+            out.append(f"{body[:i]}{body[i + 1]}{body[i]}{body[i + 2 :]}")
+    swapped = body[:16] + value[17]
+    if value[17] != "X" and check_char(swapped) == body[16]:
+        out.append(swapped)
+    return tuple(out)
 
 
 def resident_damage(a: str, b: str, *, legacy: bool) -> tuple[Damage, int]:
@@ -88,7 +143,9 @@ def resident_damage(a: str, b: str, *, legacy: bool) -> tuple[Damage, int]:
         ``("body", 17)`` same 17-digit body; ``("digit", i)`` only digit ``i`` (0-based)
         differs; ``("swap", i)`` digits ``i`` and ``i + 1`` are swapped; ``("length", -1)``
         one digit dropped or doubled; ``("valid_other", -1)`` both pass the check, so the
-        difference is no typo; ``("none", -1)`` none of these.
+        difference is no typo; ``("sequence", i)`` a legacy number and one passing its check
+        differ by such a slip in the sequence digits only, which no check character can tell
+        from a namesake's number; ``("none", -1)`` none of these.
     """
     if len(a) == len(b) == 18:
         return _full_damage(a, b, legacy=legacy)
@@ -109,6 +166,18 @@ def _full_damage(a: str, b: str, *, legacy: bool) -> tuple[Damage, int]:
     if not legacy and _checks(a) and _checks(b):
         return "valid_other", -1  # the check would have caught a typo: another person
     diffs = [i for i in range(end) if a[i] != b[i]]
+    damage, i = _slip(a, b, diffs)
+    if damage != "none" and legacy and i >= _SEQUENCE and _checks(a) and _checks(b):
+        # A legacy number's check character is ours, so neither side shows damage: a slip
+        # in the sequence digits is as much a clerk's on the old card as the number of a
+        # namesake born the same day in the same county (the county hands out a day's
+        # sequence numbers close together). Only the region and the date, which the birth
+        # date already counts, then agree.
+        return "sequence", i
+    return damage, i
+
+
+def _slip(a: str, b: str, diffs: list[int]) -> tuple[Damage, int]:
     if len(diffs) == 1:
         return "digit", diffs[0]
     if len(diffs) == 2 and diffs[1] == diffs[0] + 1 and _crossed(a, b, diffs[0]):
@@ -129,6 +198,7 @@ _DAMAGE_LEVEL: dict[Damage, Level] = {
     "swap": "typo",
     "length": "typo",
     "valid_other": "disagree",
+    "sequence": "weak",
     "none": "disagree",
 }
 
@@ -209,7 +279,8 @@ def resident_words(a: str, b: str, *, legacy: bool, invalid: str | None) -> Fiel
 
     Returns:
         ``partial`` (same body), ``typo`` (one digit substituted, two adjacent digits swapped,
-        or one digit dropped / doubled) or ``disagree``.
+        or one digit dropped / doubled), ``weak`` (a legacy number one slip off in the
+        sequence digits) or ``disagree``.
     """
     damage, i = resident_damage(a, b, legacy=legacy)
     if damage == "body":
@@ -226,6 +297,20 @@ def resident_words(a: str, b: str, *, legacy: bool, invalid: str | None) -> Fiel
         )
     if damage == "length":
         return _typo(a, b, invalid, "多或少一位", "one digit dropped or doubled")
+    return _not_a_slip(a, b, damage, i)
+
+
+def _not_a_slip(a: str, b: str, damage: Damage, i: int) -> FieldComparison:
+    """The words for two numbers that no slip on a checked number explains."""
+    if damage == "sequence":
+        return id_comparison(
+            "weak",
+            f"身份证号仅顺序码第{i + 1}位附近不同（{mask_id(a)} / {mask_id(b)}），一方为15位旧号"
+            "无校验码：可能是笔误，也可能是同日同县出生的同名者：弱证据",
+            f"ID numbers differ only in the sequence digits from digit {i + 1} "
+            f"({mask_id(a)} / {mask_id(b)}), one an old 15-digit number without a check "
+            "character: a slip or a namesake born the same day in the same county: weak evidence",
+        )
     if damage == "valid_other" or (damage == "none" and _checks(a) and _checks(b)):
         return id_comparison(
             "disagree",

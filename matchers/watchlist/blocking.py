@@ -24,6 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from matchers.fields.addresses import address_block_keys
 from matchers.fields.dates import DateForms, date_block_keys
+from matchers.fields.id_damage import one_slip_bodies
 from matchers.fields.ids import IdForms, id_block_keys
 from matchers.fields.name_variants import dialect_initials
 from matchers.fields.names import NameForms, name_block_keys
@@ -291,10 +292,13 @@ def event_block_keys(event: EventRecord) -> frozenset[str]:
     that *masked* events find a person, and would otherwise pull in every neighbour who
     happens to share four trailing digits (and two equal ids share their body). A full id
     that fails its check (damaged: ``valid`` false) also looks up ``idm6-4:`` (region + last
-    four): a slipped or swapped birth-date digit loses the body and ``bdg:`` keys. With a gender,
-    only ``bdg:`` (the sharper key; ``bd:`` is for the people whose gender is unknown); with a
-    name too, ``bdgs:`` (+ the surname's initial) instead: a million people share a birthday in
-    blocks of ten, and the initial keeps a typo'd given name.
+    four): a slipped or swapped birth-date digit loses the body and ``bdg:`` keys; and the
+    ``idbody:`` of each valid number one substitution or adjacent swap away
+    (:func:`~matchers.fields.id_damage.one_slip_bodies`, at most 34): a slip in the last four
+    loses the tail too, and a slipped sequence digit can flip the gender ``bdg:`` reads.
+    With a gender, only ``bdg:`` (the sharper key; ``bd:`` is for the people whose gender is
+    unknown); with a name too, ``bdgs:`` (+ the surname's initial) instead: a million people
+    share a birthday in blocks of ten, and the initial keeps a typo'd given name.
 
     Built directly, without the person side's intermediate sets (every event pays for this);
     ``tests/unit/matchers/test_blocking.py`` checks it against the rules stated on the
@@ -345,8 +349,11 @@ def _event_id_keys(forms: IdForms) -> set[str]:
         keys = {"idbody:" + forms.value[:17]}
         if not forms.valid:
             # A number that fails its check is damaged: a slipped digit in the birth date
-            # loses its body and its ``bdg:`` keys, so look it up by its region and tail too.
+            # loses its body and its ``bdg:`` keys, so look it up by its region and tail too,
+            # and by the body of each valid number one slip away (a slip in the sequence
+            # digits changes the tail and can flip the gender its parity gives ``bdg:``).
             keys.add(f"idm6-4:{forms.value[:6]}|{forms.value[14:]}")
+            keys.update(["idbody:" + body for body in one_slip_bodies(forms.value)])
         return keys
     return {k for k in id_block_keys(forms) if not k.startswith("bdg:")}
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from matchers.errors import InvalidRecord
 from matchers.fields.addresses import address_block_keys
 from matchers.fields.dates import date_block_keys
+from matchers.fields.id_damage import check_char
 from matchers.fields.ids import id_block_keys
 from matchers.fields.name_variants import dialect_initials
 from matchers.fields.names import name_block_keys
@@ -72,6 +73,17 @@ def test_event_finds_its_person_by_each_single_field() -> None:
         },
         "id with two birth-date digits swapped": {
             "id_number": _swapped(who.id_number, 10),
+            "phone": None,
+            "name": other.name,
+        },
+        # 4250 for 4520: the tail is lost and the swapped sequence digit says M for F.
+        "id with two sequence digits swapped": {
+            "id_number": _swapped(who.id_number, 15),
+            "phone": None,
+            "name": other.name,
+        },
+        "id with a sequence digit wrong": {
+            "id_number": _slipped(who.id_number, 16),
             "phone": None,
             "name": other.name,
         },
@@ -273,6 +285,7 @@ def _reference_event_keys(event: EventRecord) -> frozenset[str]:
         if not event.id.valid and len(event.id.value) == 18:
             v = event.id.value  # a damaged full number: also by region and tail
             keys.add(f"idm6-4:{v[:6]}|{v[14:]}")
+            keys.update("idbody:" + body for body in _one_slip_valid_bodies(v))
     gender = event.gender or event.id.gender
     keys.update(date_block_keys(event.birth_date, gender))
     keys.update(date_block_keys(event.id_birth_date, gender))
@@ -299,12 +312,25 @@ def _reference_event_keys(event: EventRecord) -> frozenset[str]:
     return frozenset(keys)
 
 
+def _one_slip_valid_bodies(value: str) -> set[str]:
+    """Every 17-digit body of a valid number one substitution or adjacent swap from ``value``."""
+    numbers = {value[:i] + d + value[i + 1 :] for i in range(18) for d in "0123456789X"}
+    numbers |= {value[:i] + value[i + 1] + value[i] + value[i + 2 :] for i in range(17)}
+    return {
+        n[:17]
+        for n in numbers
+        if n[:17].isdigit() and check_char(n[:17]) == n[17] and n[:17] != value[:17]
+    }
+
+
 _ODD_EVENTS = [
     {"id_number": "460105********7124", "gender": "M", "birth_date": "1990-01-01"},
     {"id_number": "460105********7124", "name": "张伟"},
     {"id_number": "E12345678", "id_type": "passport", "name": "ZHANG WEI", "gender": "F"},
     {"id_number": "460105199001017124", "gender": "M", "name": "李雷"},  # the id says F
     {"id_number": "46010519900101712", "birth_date": "1990-02-03"},
+    {"id_number": "460105199001017214", "name": "LEE YA"},  # the gender digit swapped
+    {"id_number": "460105199001017142", "gender": "F"},  # the check character swapped
     {"id_number": "460105900101712", "name": "Wei Zhang"},
     {"birth_date": "1990-01-01", "name": "JOHN SMITH", "address": "12 Baker Street, London"},
     {"birth_date": "1990-13-45", "gender": "F", "phone": "0898-66123456"},
