@@ -121,6 +121,10 @@ def _archive_round(
     s = ArchiveSlice(f"archive-{'on' if archive else 'off'}", workdir, archive=archive)
     try:
         _publish(s, roster, events)
+        # As a running deployment's group: past the roster already. A fresh group searched
+        # the history of every dropped-out person of the roster first (archive on only): a
+        # one-off at start, not a cost per live event.
+        _commit_roster_end(s)
         s.start_workers(1)
         s.wait_ready(timeout=300)
         cpu = CpuWindow(s, len(events), alerting=False)
