@@ -268,13 +268,19 @@ async def test_an_event_still_queued_for_the_archive_is_found_by_a_drop_out_afte
     assert [lead["event_id"] for lead in published.leads] == ["e1"]
 
 
-async def test_drop_outs_arriving_together_are_one_search_each_with_exactly_its_leads() -> None:
+async def _dropped_world() -> tuple[list[dict[str, Any]], Matcher, InMemoryEventArchive]:
+    """The unit world's events matched and archived, then its roster applied (the drop-outs)."""
     roster, events = synthetic_world(120, 600, seed=5)
     roster = [r | {"status_changed_at": DROPPED_AT} for r in roster]
     matcher = Matcher(default_model(), trace_lookback=LOOKBACK)
     archive = await _archived(_dated(events), matcher)
     for record in roster:
         matcher.apply_roster(record)
+    return roster, matcher, archive
+
+
+async def test_drop_outs_arriving_together_are_one_search_each_with_exactly_its_leads() -> None:
+    roster, matcher, archive = await _dropped_world()
     dropped = [r["person_id"] for r in roster if r["status"] == "dropped_out"]
     # One at a time, each person's own leads (the reference).
     alone: dict[str, set[str]] = {}
@@ -327,12 +333,7 @@ class _TickedMatcher:
 
 
 async def test_rematching_takes_turns_with_the_live_path_by_time(monkeypatch: Any) -> None:
-    roster, events = synthetic_world(120, 600, seed=5)
-    roster = [r | {"status_changed_at": DROPPED_AT} for r in roster]
-    matcher = Matcher(default_model(), trace_lookback=LOOKBACK)
-    archive = await _archived(_dated(events), matcher)
-    for record in roster:
-        matcher.apply_roster(record)
+    roster, matcher, archive = await _dropped_world()
     ticked = _TickedMatcher(matcher)
     dropped = {r["person_id"]: None for r in roster if r["status"] == "dropped_out"}
 
