@@ -14,18 +14,22 @@ thread, one bulk at a time, each spread over 90 indices refreshing every 5 s):
   normalisation (``event_from_raw``, the block keys), the loader's main cost;
 - each bulk's documents are dated on one day (at most two day indices): a bulk spread over
   90 indices is 90 shard writes;
-- several bulks are in flight at once (``senders`` threads), so Elasticsearch indexes one while
-  the next is on the wire and the processes make the one after;
-- the day indices are made first, with ``refresh_interval: -1`` and the translog synced in
-  the background during the load (no segment per 5 s to make and merge, no fsync per bulk),
-  then the template's settings restored and one refresh made.
+- several bulks are in flight at once (``senders`` threads), each of ``chunks_per_bulk``
+  chunks (3: ~6 MB), so Elasticsearch indexes one while the next is on the wire and the
+  processes make the one after;
+- the day indices are made first, with ``refresh_interval: -1``, no replica and the translog
+  synced in the background during the load (no segment per 5 s to make and merge, no fsync per
+  bulk), then the template's settings restored and one refresh made.
 
-What bounds it then is making the documents: ~190 us of CPU each, so about 5,000/s per free
-core. Measured on the shared 2-core machine at load averages 15-22 (2026-12-07): 1,150
-documents/s over 50 minutes (3.49M documents; Elasticsearch's own CPU ~25 %), the loader's
-three processes getting 8-13 % of a core each: the machine's CPU share, not the loader's
-design, kept 5M out of reach there. A load can be stopped and finished (:func:`finish_load`;
-the record says ``complete: false``).
+What bounds it then is making the documents: ~190 us of CPU each in pure Python. Measured on
+the shared 2-core machine: 1,150 documents/s at load averages 15-22 (2026-12-07, one chunk a
+bulk); 3,799/s resuming 3.49M to 5.01M at load ~11 and 3,561/s loading 5.01M from nothing at
+load 7-12 (2026-12-08, compiled matchers, three chunks a bulk).
+
+**Resumed, not restarted**: a load stopped short (killed, or :func:`finish_load` called; the
+record says ``complete: false``) is finished by the next run, from the first chunk not wholly
+in Elasticsearch (:func:`first_missing`), with the first run's dates: chunk ``n``'s documents
+depend only on ``n`` and the load's start time.
 
 A loaded history is kept (its alias names its size) and reused by the next run when its
 documents, its recipe (``_meta`` on the day indices) and its age (under 12 hours: its dates are
