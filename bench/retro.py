@@ -1,15 +1,17 @@
 """Benchmark: retro-matching on the local stack, and what archiving costs the live pipeline.
 
     python -m bench.retro [--history 1000000,5000000] [--base-events 40000] [--dropouts 100]
-                          [--throughput-events 20000] [--burst-events 30000]
+                          [--throughput-events 20000] [--live-rate 400]
                           [--phases archive,retro | history] [--keep] [--drop-history]
 
 Phases, each on its own topic prefix / consumer group / leads alias / archive alias:
 
 1. **archive**: the live pipeline's sustained events/s (backlog published first, one ``tracer
    worker``, from "watchlist ready" to zero lag on the feeds and the leads topic, as bench.e2e
-   measures it) with ``TRACER_EVENT_ARCHIVE=false`` then ``true``, on the same Hainan-mix
-   events, in one run; the ratio is the archive's cost.
+   measures it) and the worker process's CPU per event over the same window, with
+   ``TRACER_EVENT_ARCHIVE=false`` then ``true``, alternated ``--archive-rounds`` times on the
+   same Hainan-mix events; the ratios on/off (median, range) are the archive's cost: the CPU
+   one the worker's own, the wall one also Elasticsearch indexing on the same cores.
 2. **retro**: for each ``--history`` size, a history of that many archive documents
    (bench/retro_history.py: a Hainan-mix world of ``--base-events`` events, 2,000 watched,
    dated over the last 89 days and repeated as other people; the measured people's own events
@@ -20,9 +22,9 @@ Phases, each on its own topic prefix / consumer group / leads alias / archive al
    lead (the leads retro-matching must find, computed beforehand by the same archive search
    and ``Matcher.rematch`` in this process) is searchable - the time its record was published.
    It includes the leads index's 1 s refresh. Where that time goes per drop-out is read from
-   the worker's ``retro batch:`` log lines (bench/retro_measure.py). Then a feed backlog of
-   ``--burst-events`` is published and the live pipeline's events/s is read quiet, during a
-   burst of as many more drop-outs, and quiet again: does retro stall live matching?
+   the worker's ``retro batch:`` log lines (bench/retro_measure.py). Then a live feed of
+   ``--live-rate`` events/s flows and its lag is sampled quiet, during a burst of as many more
+   drop-outs, and quiet again: does retro stall live matching?
 
 Results go to ``bench/results/retro.json``.
 """
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import re
 import sys
 import threading
@@ -43,10 +46,11 @@ import orjson
 from elasticsearch import Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
+from bench.alerts import CpuWindow, _spread
 from bench.common import environment, write_json
 from bench.e2e import Slice, _count, _lines, _publish, _quantiles
 from bench.retro_history import HistorySpec, load_or_reuse
-from bench.retro_measure import breakdown, live_rate_during_burst
+from bench.retro_measure import breakdown, live_lag_during_burst
 from connectors.clients import elasticsearch_client, kafka_consumer_client, kafka_producer_client
 from connectors.event_archive import (
     ElasticsearchEventArchive,
@@ -110,30 +114,58 @@ def _wait_drained(s: Slice, topics: list[str], timeout: float = 1800) -> float:
     return time.perf_counter() - started
 
 
-def archive_phase(workdir: Path, count: int, *, keep: bool) -> dict[str, Any]:
-    """Events/s of the live pipeline with the archive off, then on (see the module docstring)."""
+def _archive_round(
+    workdir: Path, roster: list[bytes], events: list[bytes], *, archive: bool, keep: bool
+) -> dict[str, Any]:
+    """One slice: the backlog matched with the archive on or off; wall rate and worker CPU."""
+    s = ArchiveSlice(f"archive-{'on' if archive else 'off'}", workdir, archive=archive)
+    try:
+        _publish(s, roster, events)
+        # As a running deployment's group: past the roster already. A fresh group searched
+        # the history of every dropped-out person of the roster first (archive on only): a
+        # one-off at start, not a cost per live event.
+        _commit_roster_end(s)
+        s.start_workers(1)
+        s.wait_ready(timeout=300)
+        cpu = CpuWindow(s, len(events), alerting=False)
+        seconds = _wait_drained(s, [s.topic(t) for t in (*FEED_TOPICS, "leads")])
+        worker = cpu.stop()
+        return {
+            "seconds": round(seconds, 2),
+            "events_per_s": round(len(events) / seconds),
+            "worker_cpu_ms_per_event": worker["cpu_ms_per_event"],
+            "leads": _count(elasticsearch_client(s.settings), s.settings.leads_alias),
+            "load_average_1m": round(os.getloadavg()[0], 2),
+        }
+    finally:
+        s.stop(keep=keep)
+
+
+def archive_phase(workdir: Path, count: int, *, rounds: int, keep: bool) -> dict[str, Any]:
+    """The live pipeline with the archive off and on, alternated ``rounds`` times.
+
+    Per slice, the wall rate (events/s from "watchlist ready" to zero lag) and the worker's
+    CPU per event (user + system of its process over the same window: what it spent whoever
+    else ran; Elasticsearch's indexing of the archive is not in it). Each "on" is compared
+    with the "off" run just before it; the median and range of those ratios are what to quote.
+    """
     world = build_world(
         SimulationConfig(people=100_000, watchlist=2_000, events=count, seed=3, mix="hainan")
     )
     roster, events = _lines(world)
-    out: dict[str, Any] = {"events": len(events)}
-    for archive in (False, True):
-        s = ArchiveSlice(f"archive-{'on' if archive else 'off'}", workdir, archive=archive)
-        try:
-            _publish(s, roster, events)
-            s.start_workers(1)
-            s.wait_ready(timeout=300)
-            seconds = _wait_drained(s, [s.topic(t) for t in (*FEED_TOPICS, "leads")])
-            leads = _count(elasticsearch_client(s.settings), s.settings.leads_alias)
+    runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+    for n in range(rounds):
+        for archive in (False, True):
             key = "on" if archive else "off"
-            out[key] = {"seconds": round(seconds, 2), "events_per_s": round(len(events) / seconds)}
-            out[key]["leads"] = leads
-            say(
-                f"retro bench: archive {key}: {out[key]['events_per_s']:,} events/s ({leads} leads)"
-            )
-        finally:
-            s.stop(keep=keep)
-    out["on_over_off"] = round(out["on"]["events_per_s"] / out["off"]["events_per_s"], 3)
+            runs[key].append(_archive_round(workdir, roster, events, archive=archive, keep=keep))
+            say(f"retro bench: archive {key} round {n + 1}: {runs[key][-1]}")
+    pairs = list(zip(runs["off"], runs["on"], strict=True))
+    out: dict[str, Any] = {"events": len(events), "rounds": rounds, **runs}
+    for name, field in (("events_per_s", "events_per_s"), ("cpu", "worker_cpu_ms_per_event")):
+        ratios = [round(on[field] / off[field], 3) for off, on in pairs]
+        out[f"{name}_on_over_off"] = _spread(ratios)
+    wall, cpu = out["events_per_s_on_over_off"], out["cpu_on_over_off"]
+    say(f"retro bench: archive on/off events/s {wall}, worker CPU per event {cpu}")
     return out
 
 
@@ -236,7 +268,14 @@ def retro_phase(
     for size in sizes:
         spec = HistorySpec(size, args.base_events, seed=5, measured=len(candidates))
         history = load_or_reuse(
-            client, spec, base, set(candidates), senders=args.senders, partial_ok=args.partial_ok
+            client,
+            spec,
+            base,
+            set(candidates),
+            senders=args.senders,
+            chunks_per_bulk=args.chunks_per_bulk,
+            partial_ok=args.partial_ok,
+            resume=not args.no_resume,
         )
         say(
             f"retro bench: {history['documents']:,} events archived in {history['alias']}"
@@ -246,7 +285,13 @@ def retro_phase(
             continue  # --phases history: loaded for a later run
         try:
             figures = _measure(
-                workdir, world, people=candidates, alias=spec.alias, client=client, args=args
+                workdir,
+                world,
+                people=candidates,
+                alias=spec.alias,
+                documents=int(history["documents"]),
+                client=client,
+                args=args,
             )
         finally:
             if args.drop_history:
@@ -277,10 +322,14 @@ def _measure(
     *,
     people: list[str],
     alias: str,
+    documents: int,
     client: Elasticsearch,
     args: argparse.Namespace,
 ) -> dict[str, Any]:
-    """One worker, ``--dropouts`` of ``people`` dropping out 10 a second; latency quantiles."""
+    """One worker, ``--dropouts`` of ``people`` dropping out 10 a second; latency quantiles.
+
+    ``documents``: the history's, restored after the live phase (:func:`_forget`).
+    """
     s = ArchiveSlice("retro", workdir, archive=True, alias=alias)
     live: list[dict[str, Any]] = []
     try:
@@ -327,15 +376,14 @@ def _measure(
         mean = sum(latencies) / len(latencies) if latencies else 0.0
         result["breakdown"] = breakdown(s.worker_log(), mean)
         say(f"retro bench: per drop-out {result['breakdown']}")
-        if args.burst_events:
+        if args.live_rate:
             rest = [p for p in people if p not in set(chosen)][: args.dropouts]
             drops = [
                 r | {"status_changed_at": dropped_at}
                 for r in world.roster
                 if r["person_id"] in set(rest)
             ]
-            live = _live_backlog(world, args.burst_events)
-            _publish(s, [], [orjson.dumps(raw) for raw in live])
+            live = _live_backlog(world, int(args.live_rate * 90))  # lasts the three windows
             searched = len(chosen) + len(drops)
 
             def burst() -> None:
@@ -344,14 +392,18 @@ def _measure(
                 while _people_searched(s) < searched and time.monotonic() < deadline:
                     time.sleep(0.1)
 
-            result["live_during_burst"] = live_rate_during_burst(s, burst)
-            result["live_during_burst"]["dropouts"] = len(drops)
+            lines = [orjson.dumps(raw) for raw in live]
+            figures = live_lag_during_burst(s, burst, lines, rate=args.live_rate)
+            result["live_during_burst"] = figures | {
+                "dropouts": len(drops),
+                "load_average_1m": round(os.getloadavg()[0], 2),
+            }
             say(f"retro bench: live matching during a retro burst {result['live_during_burst']}")
         return result
     finally:
         s.stop(keep=args.keep)
-        if live:  # the backlog's archive documents out of the reused history again
-            _forget(client, alias, live)
+        if live:  # the live feed's archive documents out of the reused history again
+            _forget(client, alias, live, documents)
 
 
 def _live_backlog(world: Any, count: int) -> list[dict[str, Any]]:
@@ -368,13 +420,25 @@ def _live_backlog(world: Any, count: int) -> list[dict[str, Any]]:
     ]
 
 
-def _forget(client: Elasticsearch, alias: str, live: list[dict[str, Any]]) -> None:
+def _forget(client: Elasticsearch, alias: str, live: list[dict[str, Any]], documents: int) -> None:
+    """The live events' archive documents out of the reused history, until it holds ``documents``.
+
+    A bulk the stopped worker had in flight can land after the first pass (seen at load 13:
+    the next run found more documents than loaded and loaded 5M again), so passes are made
+    until the count is the history's again: at most 5, 5 s apart.
+    """
     index = day_index_name(alias, live[0]["occurred_at"])
     ids = [f"{raw.get('source')}:{raw['event_id']}" for raw in live]
-    for start in range(0, len(ids), 5000):
-        ops = [{"delete": {"_index": index, "_id": i}} for i in ids[start : start + 5000]]
-        client.bulk(operations=ops, refresh=False)
-    client.indices.refresh(index=alias)
+    for _ in range(5):
+        for start in range(0, len(ids), 5000):
+            ops = [{"delete": {"_index": index, "_id": i}} for i in ids[start : start + 5000]]
+            client.bulk(operations=ops, refresh=False)
+        client.indices.refresh(index=alias)
+        left = _count(client, alias) - documents
+        if left <= 0:
+            return
+        time.sleep(5)
+    say(f"retro bench: {left} documents of the live phase left in {alias}")
 
 
 def _people_searched(s: Slice) -> int:
@@ -424,12 +488,19 @@ def main() -> None:
     parser.add_argument("--base-events", type=int, default=40_000)
     parser.add_argument("--dropouts", type=int, default=100)
     parser.add_argument("--throughput-events", type=int, default=20_000)
+    parser.add_argument("--archive-rounds", type=int, default=3, help="off/on pairs")
     parser.add_argument("--minutes", type=float, default=60, help="no larger size after this")
     parser.add_argument("--phases", default="archive,retro")
     parser.add_argument("--keep", action="store_true", help="keep topics and indices")
     parser.add_argument("--senders", type=int, default=3, help="history bulks in flight")
     parser.add_argument(
-        "--burst-events", type=int, default=30_000, help="feed backlog during a retro burst"
+        "--chunks-per-bulk", type=int, default=3, help="history chunks (4,000 docs) per bulk"
+    )
+    parser.add_argument(
+        "--no-resume", action="store_true", help="load a stopped history again, not resume it"
+    )
+    parser.add_argument(
+        "--live-rate", type=float, default=400, help="live events/s fed around a retro burst"
     )
     parser.add_argument("--tag", default="", help="retro figures saved as retro_<tag>")
     parser.add_argument(
@@ -453,7 +524,10 @@ def main() -> None:
         say(f"retro bench: results in {write_json('retro.json', result)}")
 
     if "archive" in phases:
-        save("archive", archive_phase(workdir, args.throughput_events, keep=args.keep))
+        figures = archive_phase(
+            workdir, args.throughput_events, rounds=args.archive_rounds, keep=args.keep
+        )
+        save("archive", figures)
     if "history" in phases and "retro" not in phases:
         retro_phase(workdir, args, lambda figures: None, measure=False)
     if "retro" in phases:

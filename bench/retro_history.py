@@ -14,18 +14,22 @@ thread, one bulk at a time, each spread over 90 indices refreshing every 5 s):
   normalisation (``event_from_raw``, the block keys), the loader's main cost;
 - each bulk's documents are dated on one day (at most two day indices): a bulk spread over
   90 indices is 90 shard writes;
-- several bulks are in flight at once (``senders`` threads), so Elasticsearch indexes one while
-  the next is on the wire and the processes make the one after;
-- the day indices are made first, with ``refresh_interval: -1`` and the translog synced in
-  the background during the load (no segment per 5 s to make and merge, no fsync per bulk),
-  then the template's settings restored and one refresh made.
+- several bulks are in flight at once (``senders`` threads), each of ``chunks_per_bulk``
+  chunks (3: ~6 MB), so Elasticsearch indexes one while the next is on the wire and the
+  processes make the one after;
+- the day indices are made first, with ``refresh_interval: -1``, no replica and the translog
+  synced in the background during the load (no segment per 5 s to make and merge, no fsync per
+  bulk), then the template's settings restored and one refresh made.
 
-What bounds it then is making the documents: ~190 us of CPU each, so about 5,000/s per free
-core. Measured on the shared 2-core machine at load averages 15-22 (2026-12-07): 1,150
-documents/s over 50 minutes (3.49M documents; Elasticsearch's own CPU ~25 %), the loader's
-three processes getting 8-13 % of a core each: the machine's CPU share, not the loader's
-design, kept 5M out of reach there. A load can be stopped and finished (:func:`finish_load`;
-the record says ``complete: false``).
+What bounds it then is making the documents: ~190 us of CPU each in pure Python. Measured on
+the shared 2-core machine: 1,150 documents/s at load averages 15-22 (2026-12-07, one chunk a
+bulk); 3,799/s resuming 3.49M to 5.01M at load ~11 and 3,561/s loading 5.01M from nothing at
+load 7-12 (2026-12-08, compiled matchers, three chunks a bulk).
+
+**Resumed, not restarted**: a load stopped short (killed, or :func:`finish_load` called; the
+record says ``complete: false``) is finished by the next run, from the first chunk not wholly
+in Elasticsearch (:func:`first_missing`), with the first run's dates: chunk ``n``'s documents
+depend only on ``n`` and the load's start time.
 
 A loaded history is kept (its alias names its size) and reused by the next run when its
 documents, its recipe (``_meta`` on the day indices) and its age (under 12 hours: its dates are
@@ -36,11 +40,12 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import os
 import random
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, cast
@@ -70,7 +75,7 @@ from matchers.leads import event_digest
 from matchers.records import event_from_raw
 from simulator.population import is_valid_resident_id, resident_id_check_char
 
-__all__ = ["HistorySpec", "finish_load", "load_or_reuse", "other_person"]
+__all__ = ["HistorySpec", "finish_load", "first_missing", "load_or_reuse", "other_person"]
 
 LOOKBACK = dt.timedelta(days=90)
 #: A reused history's dates must still sit inside the drop-outs' 90-day window.
@@ -167,20 +172,73 @@ def _chunk(job: _Job) -> tuple[bytes, int]:
     return b"\n".join(lines) + b"\n", made
 
 
-def _jobs(alias: str, now: dt.datetime, step: int) -> Iterator[_Job]:
-    """Chunks of the world's events, copy after copy, without end (ids unique throughout).
+def _job(alias: str, now: dt.datetime, step: int, n: int) -> _Job:
+    """Chunk ``n`` of the load: copy after copy of the world's events, ``step`` at a time.
 
     Chunk ``n`` is dated on day ``n % 89``: over the run, every day of the window gets the
-    same share of the history.
+    same share of the history. A chunk's documents depend on ``n``, ``step`` and ``now`` only,
+    so a stopped load is resumed by making chunks from where it stopped (:func:`_resume_at`).
     """
-    copy = 0
-    days = LOOKBACK.days - 1
-    n = 0
+    per_copy = -(-len(_BASE) // step)
+    copy, start = divmod(n, per_copy)
+    start *= step
+    return copy, start, start + step, alias, now.timestamp(), n % (LOOKBACK.days - 1)
+
+
+def _jobs(alias: str, now: dt.datetime, step: int, first: int = 0) -> Iterator[_Job]:
+    """Chunks ``first``, ``first + 1``... without end (ids unique throughout)."""
+    n = first
     while True:
-        for start in range(0, len(_BASE), step):
-            yield copy, start, start + step, alias, now.timestamp(), n % days
-            n += 1
-        copy += 1
+        yield _job(alias, now, step, n)
+        n += 1
+
+
+def _chunk_ids(body: bytes) -> list[dict[str, str]]:
+    """The ``_index`` / ``_id`` of every document of a chunk's body (its action lines)."""
+    lines = body.split(b"\n")
+    return [orjson.loads(line)["create"] for line in lines[0:-1:2]]
+
+
+def _chunk_loaded(client: Elasticsearch, job: _Job) -> bool:
+    """Whether every document of ``job`` is in Elasticsearch already (one ``mget``)."""
+    body, made = _chunk(job)
+    if not made:
+        return True
+    docs = [{"_index": x["_index"], "_id": x["_id"]} for x in _chunk_ids(body)]
+    found = client.mget(docs=docs, source=False, filter_path="docs.found")["docs"]
+    return sum(1 for doc in found if doc.get("found")) == made
+
+
+def first_missing(whole: Callable[[int], bool], guess: int) -> int:
+    """The first ``n`` with ``whole(n)`` false, for a ``whole`` true on a prefix only (pure).
+
+    A galloping search from ``guess``, then a bisection: about 2 log2(n) calls.
+
+    Example:
+        >>> first_missing(lambda n: n < 1000, 700)
+        1000
+    """
+    low, high = 0, max(1, guess)
+    while whole(high):
+        low, high = high + 1, high * 2  # the guess was short (it counts whole chunks only)
+    while low < high:  # chunk `high` is not whole; every chunk before `low` is
+        middle = (low + high) // 2
+        if whole(middle):
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def _resume_at(client: Elasticsearch, alias: str, now: dt.datetime, step: int, loaded: int) -> int:
+    """The first chunk of a stopped load not wholly in Elasticsearch.
+
+    A load sends its chunks in order with a few bulks in flight, so what it left is a prefix
+    of the chunks and a fringe of the few in flight when it stopped: resuming at the first
+    chunk not whole sends the fringe again, where ``create`` answers 409 (not counted).
+    About a dozen probes of one chunk each (made here, ~1 s, and looked up with one ``mget``).
+    """
+    return first_missing(lambda n: _chunk_loaded(client, _job(alias, now, step, n)), loaded // step)
 
 
 class _RateColumn(ProgressColumn):
@@ -188,7 +246,7 @@ class _RateColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         elapsed = task.elapsed or 0.0
-        done = task.completed - float(task.fields.get("start", 0))
+        done = task.completed - float(task.fields.get("start_at", 0))
         rate = done / elapsed if elapsed > 0 else 0.0
         return Text(f"{rate:,.0f} docs/s", style="progress.data.speed")
 
@@ -202,6 +260,7 @@ class _Sender:
         self._room = threading.BoundedSemaphore(senders * 2)  # bodies queued or on the wire
         self._futures: list[Future[int]] = []
         self.refused = 0
+        self.present = 0  # 409s: sent again after a resume, there already
         self.example: Any = None
 
     def send(self, body: bytes) -> None:
@@ -216,12 +275,9 @@ class _Sender:
             response = self._client.bulk(
                 operations=cast(Any, body), filter_path="errors,items.*.error"
             )
-            refused = [
-                item
-                for item in response.get("items", [])
-                if next(iter(item.values())).get("error", {}).get("type")
-                != "version_conflict_engine_exception"
-            ]
+            errors = [next(iter(item.values()))["error"] for item in response.get("items", [])]
+            refused = [e for e in errors if e.get("type") != "version_conflict_engine_exception"]
+            self.present += len(errors) - len(refused)
             if refused:
                 self.refused += len(refused)
                 self.example = refused[0]
@@ -256,14 +312,28 @@ def _reusable(
     loaded_at = dt.datetime.fromisoformat(str(meta.get("loaded_at")))
     if now - loaded_at > MAX_AGE:
         return None
-    count = int(client.count(index=spec.alias)["count"])
-    return meta if count == meta.get("documents") else None
+    # Fewer documents: the history lost some, load it again. More: a live phase's residue
+    # (reused, the surplus said): dropping a 5M history for a few strays cost 25 minutes.
+    surplus = int(client.count(index=spec.alias)["count"]) - int(meta.get("documents", -1))
+    if surplus < 0:
+        return None
+    return meta | ({"surplus": surplus} if surplus else {})
 
 
-#: Index settings while loading: no refresh, the translog synced in the background (a crashed
-#: load is loaded again: nothing is lost that matters); the template's restored after.
-_LOADING = {"refresh_interval": "-1", "translog.durability": "async"}
-_LOADED = {"refresh_interval": "5s", "translog.durability": "request"}
+#: Index settings while loading: no refresh, no replica, the translog synced in the background
+#: (a crashed load is resumed: create-only ids make the fringe sent again a no-op); the
+#: template's restored after (its replicas: ``0-1``, none on this single node).
+_LOADING = {
+    "refresh_interval": "-1",
+    "translog.durability": "async",
+    "auto_expand_replicas": "false",
+    "number_of_replicas": 0,
+}
+_LOADED = {
+    "refresh_interval": "5s",
+    "translog.durability": "request",
+    "auto_expand_replicas": "0-1",
+}
 
 
 def _make_day_indices(client: Elasticsearch, alias: str, now: dt.datetime) -> None:
@@ -278,17 +348,41 @@ def _make_day_indices(client: Elasticsearch, alias: str, now: dt.datetime) -> No
         list(pool.map(lambda name: quiet.indices.create(index=name, settings=_LOADING), names))
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Where a load starts: the dates' origin, the documents there already, the first chunk."""
+
+    now: dt.datetime
+    present: int = 0
+    first_chunk: int = 0
+    load_s: float = 0.0  # what the earlier, stopped, load took
+
+
+def _bodies(
+    pool: Any, plan: _Plan, alias: str, step: int, per_bulk: int
+) -> Iterator[tuple[bytes, int]]:
+    """Bulk bodies of ``per_bulk`` chunks each (chunks made in ``pool``, in order)."""
+    parts: list[bytes] = []
+    made = 0
+    for body, count in pool.imap(_chunk, _jobs(alias, plan.now, step, plan.first_chunk)):
+        parts.append(body)
+        made += count
+        if len(parts) == per_bulk:
+            yield b"".join(parts), made
+            parts, made = [], 0
+
+
 def _load(
     client: Elasticsearch,
     spec: HistorySpec,
-    now: dt.datetime,
+    plan: _Plan,
     *,
     processes: int,
     senders: int,
-    bulk_docs: int,
+    per_bulk: int,
 ) -> int:
-    """Load ``spec.size`` documents (the last chunk whole: a few more); return how many."""
-    loaded = 0
+    """Load up to ``spec.size`` documents (the last bulk whole: a few more); return how many."""
+    loaded = plan.present
     ctx = multiprocessing.get_context("fork")
     sender = _Sender(client, senders)
     columns = (
@@ -300,20 +394,42 @@ def _load(
         TimeRemainingColumn(),
     )
     with ctx.Pool(processes) as pool, Progress(*columns) as progress:
-        task = progress.add_task(f"history {spec.size:,}", total=spec.size)
+        task = progress.add_task(
+            f"history {spec.size:,}", total=spec.size, completed=loaded, start_at=loaded
+        )
         try:
-            for body, made in pool.imap(_chunk, _jobs(spec.alias, now, bulk_docs)):
+            for body, made in _bodies(pool, plan, spec.alias, CHUNK_DOCS, per_bulk):
                 sender.send(body)
                 loaded += made
-                progress.update(task, completed=min(loaded, spec.size))
-                if loaded >= spec.size:
+                progress.update(task, completed=min(loaded - sender.present, spec.size))
+                if loaded - sender.present >= spec.size:
                     break  # chunks made ahead are dropped: their ids are never used again
         finally:
             pool.terminate()
             sender.close()
     if sender.refused:
         raise RuntimeError(f"{sender.refused} history documents refused, e.g. {sender.example}")
-    return loaded
+    return loaded - sender.present
+
+
+def _plan(
+    client: Elasticsearch, spec: HistorySpec, now: dt.datetime, *, resume: bool
+) -> _Plan | None:
+    """How to resume a stopped load of ``spec`` still young enough to reuse; else ``None``."""
+    meta = _history_meta(client, spec.alias)
+    if not resume or meta is None or meta.get("spec") != asdict(spec) or meta.get("complete"):
+        return None
+    loaded_at = dt.datetime.fromisoformat(str(meta.get("loaded_at")))
+    if now - loaded_at > MAX_AGE / 2:  # the measured runs must still fit in its age
+        return None
+    present = int(client.count(index=spec.alias)["count"])
+    first = _resume_at(client, spec.alias, loaded_at, CHUNK_DOCS, present)
+    return _Plan(loaded_at, present, first, float(meta.get("load_s", 0.0)))
+
+
+#: Documents per chunk: part of a history's recipe (chunk ``n`` is dated on day ``n % 89``,
+#: and a stopped load resumes chunk by chunk), so never changed for an existing history.
+CHUNK_DOCS = 4000
 
 
 def load_or_reuse(
@@ -324,8 +440,9 @@ def load_or_reuse(
     *,
     processes: int | None = None,
     senders: int = 3,
-    bulk_docs: int = 4000,
+    chunks_per_bulk: int = 3,
     partial_ok: bool = False,
+    resume: bool = True,
 ) -> dict[str, Any]:
     """The history of ``spec`` under ``spec.alias``: reused if loaded already, else loaded.
 
@@ -334,53 +451,79 @@ def load_or_reuse(
         spec: the history.
         base: the world's events (parsed payload, person id).
         measured: people whose own events appear once only (they drop out during the run).
-        processes: document makers (default: every core).
+        processes: document makers (default: one more than cores).
         senders: bulks in flight at once.
-        bulk_docs: documents per bulk.
+        chunks_per_bulk: chunks of :data:`CHUNK_DOCS` documents per bulk (3: ~6 MB).
         partial_ok: reuse a load that was stopped short (:func:`finish_load`) as it is.
+        resume: finish a load stopped short (same spec, loaded under 6 hours ago) instead of
+            loading it all again.
 
     Returns:
-        The history's record: alias, documents, loaded_at, load_s, docs_per_s, reused.
+        The history's record: alias, documents, loaded_at, load_s, docs_per_s, reused, and
+        ``resumed`` (the documents there before, this load's documents, seconds and rate).
     """
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     found = _reusable(client, spec, now, partial_ok=partial_ok)
     if found is not None:
         return found | {"alias": spec.alias, "reused": True}
-    drop_event_archive(client, spec.alias)  # a partial or stale load of the same name
     _BASE[:] = base
     _MEASURED.clear()
     _MEASURED.update(measured)
-    _make_day_indices(client, spec.alias, now)
+    plan = _plan(client, spec, now, resume=resume)
+    if plan is None:
+        drop_event_archive(client, spec.alias)  # a partial or stale load of the same name
+        plan = _Plan(now)
+        _make_day_indices(client, spec.alias, now)
+    else:
+        client.indices.put_settings(index=spec.alias, settings=_LOADING)
     started = time.perf_counter()
     _load(
         client,
         spec,
-        now,
+        plan,
         processes=processes or multiprocessing.cpu_count() + 1,
         senders=senders,
-        bulk_docs=bulk_docs,
+        per_bulk=chunks_per_bulk,
     )
-    return finish_load(client, spec, loaded_at=now, load_s=time.perf_counter() - started)
+    return finish_load(
+        client, spec, loaded_at=plan.now, load_s=time.perf_counter() - started, before=plan
+    )
 
 
 def finish_load(
-    client: Elasticsearch, spec: HistorySpec, *, loaded_at: dt.datetime, load_s: float
+    client: Elasticsearch,
+    spec: HistorySpec,
+    *,
+    loaded_at: dt.datetime,
+    load_s: float,
+    before: _Plan | None = None,
 ) -> dict[str, Any]:
     """End a load of ``spec``: settings restored, refreshed, its record put on the indices.
 
     Also for a load stopped before ``spec.size`` (the record says ``complete: false``; such
-    a history is reused only when asked: ``partial_ok``).
+    a history is reused only when asked: ``partial_ok``, or resumed). ``before``: where this
+    load started (a resumed load's record keeps both parts: the whole, and this one alone).
     """
     client.indices.put_settings(index=spec.alias, settings=_LOADED)
     client.indices.refresh(index=spec.alias)
     documents = int(client.count(index=spec.alias)["count"])
-    meta = {
+    earlier = before.load_s if before else 0.0
+    present = before.present if before else 0
+    meta: dict[str, Any] = {
         "spec": asdict(spec),
         "documents": documents,
         "complete": documents >= spec.size,
         "loaded_at": loaded_at.isoformat(),
-        "load_s": round(load_s, 1),
-        "docs_per_s": round(documents / load_s),
+        "load_s": round(earlier + load_s, 1),
+        "docs_per_s": round(documents / (earlier + load_s)),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
+    if present:
+        meta["resumed"] = {
+            "present": present,
+            "documents": documents - present,
+            "load_s": round(load_s, 1),
+            "docs_per_s": round((documents - present) / load_s),
+        }
     client.indices.put_mapping(index=spec.alias, meta={"history": meta})
     return meta | {"alias": spec.alias, "reused": False}

@@ -55,6 +55,8 @@ from streams.archiver import EventArchiver
 from streams.pipeline import DEFAULT_MAX_LEAD_BYTES, Outgoing
 
 __all__ = [
+    "REMATCH_SLICE_SECONDS",
+    "REMATCH_STEP_EVENTS",
     "ArchivingMatcher",
     "RetroMatcher",
     "RetroPort",
@@ -67,6 +69,14 @@ log = logging.getLogger(__name__)
 
 #: Archive documents fetched in one request at most (Elasticsearch's result window).
 _MAX_FETCH = 10_000
+
+#: Rematching between two yields to the event loop (seconds of wall time), checked every
+#: ``REMATCH_STEP_EVENTS`` events: the feed agent's budget (``streams.agents``
+#: ``MATCH_SLICE_SECONDS``). A 500-event chunk rematched in one go held the loop for its whole
+#: cost (~0.1 s a chunk, more on a loaded machine), and the live events fetched meanwhile
+#: waited behind it: retro-matching is CPU on the live path's loop, so it takes turns by time.
+REMATCH_SLICE_SECONDS = 0.02
+REMATCH_STEP_EVENTS = 16
 
 
 class RetroPort(Protocol):
@@ -364,7 +374,7 @@ class RetroMatcher:
         async for page in pages:
             clock.lap("searched")
             for start in range(0, len(page), self._page_size):
-                leads = self._leads_of(page[start : start + self._page_size], published)
+                leads = await self._rematch(page[start : start + self._page_size], published)
                 clock.lap("rematched")
                 await self._publish(leads)
                 clock.lap("published")
@@ -393,6 +403,17 @@ class RetroMatcher:
             started = time.monotonic()
             if await self._archive.refresh(keys):  # everything: later batches may skip theirs
                 self._refreshed_from = started
+
+    async def _rematch(self, hits: list[PeopleHit], published: dict[str, int]) -> list[Outgoing]:
+        """:meth:`_leads_of` a few events at a time, yielding to the loop every time slice."""
+        out: list[Outgoing] = []
+        since = time.perf_counter()
+        for start in range(0, len(hits), REMATCH_STEP_EVENTS):
+            out += self._leads_of(hits[start : start + REMATCH_STEP_EVENTS], published)
+            if time.perf_counter() - since >= REMATCH_SLICE_SECONDS:
+                await asyncio.sleep(0)  # the feed agent's turn (module constant's comment)
+                since = time.perf_counter()
+        return out
 
     def _leads_of(self, hits: Iterable[PeopleHit], published: dict[str, int]) -> list[Outgoing]:
         """Each event matched again once; the leads of the people it answers, counted each."""

@@ -37,6 +37,12 @@ def test_day_index_is_the_utc_day_of_occurred_at() -> None:
     assert day_index_name("events", "2026-12-07T07:59:59+08:00") == "events-2026.12.06"
     assert day_index_name("events", "2026-12-07T08:00:00+08:00") == "events-2026.12.07"
     assert day_index_name("ev", "2026-01-01T00:00:00+00:00") == "ev-2026.01.01"
+    # Offsets of half hours and west of UTC, fractions, "Z", a year crossed either way.
+    assert day_index_name("ev", "2026-01-01T05:29:59.9+05:30") == "ev-2025.12.31"
+    assert day_index_name("ev", "2026-01-01T05:30:00+05:30") == "ev-2026.01.01"
+    assert day_index_name("ev", "2026-12-31T21:00:00-03:00") == "ev-2027.01.01"
+    assert day_index_name("ev", "2026-12-31T20:59:59-03:00") == "ev-2026.12.31"
+    assert day_index_name("ev", "2028-02-29T23:59:59Z") == "ev-2028.02.29"
 
 
 def test_a_document_keeps_matching_fields_only_and_hashed_keys() -> None:

@@ -24,6 +24,7 @@ from simulator.population import IdentityFactory
 from streams.archiver import EventArchiver
 from streams.pipeline import Outgoing
 from streams.retro import (
+    REMATCH_STEP_EVENTS,
     ArchivingMatcher,
     RetroMatcher,
     dropped_out_person,
@@ -267,13 +268,19 @@ async def test_an_event_still_queued_for_the_archive_is_found_by_a_drop_out_afte
     assert [lead["event_id"] for lead in published.leads] == ["e1"]
 
 
-async def test_drop_outs_arriving_together_are_one_search_each_with_exactly_its_leads() -> None:
+async def _dropped_world() -> tuple[list[dict[str, Any]], Matcher, InMemoryEventArchive]:
+    """The unit world's events matched and archived, then its roster applied (the drop-outs)."""
     roster, events = synthetic_world(120, 600, seed=5)
     roster = [r | {"status_changed_at": DROPPED_AT} for r in roster]
     matcher = Matcher(default_model(), trace_lookback=LOOKBACK)
     archive = await _archived(_dated(events), matcher)
     for record in roster:
         matcher.apply_roster(record)
+    return roster, matcher, archive
+
+
+async def test_drop_outs_arriving_together_are_one_search_each_with_exactly_its_leads() -> None:
+    roster, matcher, archive = await _dropped_world()
     dropped = [r["person_id"] for r in roster if r["status"] == "dropped_out"]
     # One at a time, each person's own leads (the reference).
     alone: dict[str, set[str]] = {}
@@ -307,3 +314,42 @@ async def test_drop_outs_arriving_together_are_one_search_each_with_exactly_its_
         got[lead["person_id"]].add(lead["lead_id"])
     assert got == alone  # each person exactly their own leads, nobody else's
     assert retro.stats.leads == len(ids)
+
+
+class _TickedMatcher:
+    """The live matcher, noting at each rematch how many turns another task had had so far."""
+
+    def __init__(self, matcher: Matcher) -> None:
+        self.matcher = matcher
+        self.ticks = 0
+        self.seen: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.matcher, name)
+
+    def rematch(self, event: Any, *, digest: str) -> Any:
+        self.seen.append(self.ticks)
+        return self.matcher.rematch(event, digest=digest)
+
+
+async def test_rematching_takes_turns_with_the_live_path_by_time(monkeypatch: Any) -> None:
+    roster, matcher, archive = await _dropped_world()
+    ticked = _TickedMatcher(matcher)
+    dropped = {r["person_id"]: None for r in roster if r["status"] == "dropped_out"}
+
+    async def live() -> None:  # the feed agent, wanting the loop
+        while True:
+            ticked.ticks += 1
+            await asyncio.sleep(0)
+
+    # Every slice spent: a turn for the loop after each step. One page, one chunk: before the
+    # budget, the whole chunk was rematched without a turn (one tick value throughout).
+    monkeypatch.setattr("streams.retro.REMATCH_SLICE_SECONDS", 0.0)
+    other = asyncio.ensure_future(live())
+    try:
+        await RetroMatcher(ticked, archive, Recorder(), page_size=10_000).match_people(dropped)
+    finally:
+        other.cancel()
+    assert len(ticked.seen) > 3 * REMATCH_STEP_EVENTS
+    turns = len(set(ticked.seen))
+    assert turns >= len(ticked.seen) // REMATCH_STEP_EVENTS  # a turn every step
