@@ -49,7 +49,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
@@ -85,8 +84,6 @@ MarkFailing = Callable[[str, str | None], Awaitable[None]]
 # A queued notification's stamp is never used: its claim is re-read before it is renewed.
 _UNREAD: Final = Stamp(-1, -1)
 _UNDELIVERED: Final = ("pending", "failed")
-#: The first retry's jitter when the retrier brings no source of its own.
-_JITTER: Final = random.Random()
 # Delivered notifications are marked together, unless the first waits longer than this.
 _MARK_AFTER_S: Final = 1.0
 
@@ -413,7 +410,7 @@ class Dispatcher:
             nonlocal paused
             if not paused:
                 paused = True
-                await retrier.sleep(retrier.policy.delay(1, retrier.rng or _JITTER))
+                await retrier.pause(1)
             await attempt()
 
         await retrier.call(after_a_pause, kind="deliver")

@@ -179,6 +179,14 @@ class Retrier:
             rng=self.rng,
         )
 
+    async def pause(self, failures: int) -> None:
+        """Sleep the policy's jittered backoff after ``failures`` failures (as :meth:`call` does).
+
+        For a caller that makes its first attempt outside :meth:`call` (a cheap path for the
+        common success) and hands over to it after a failure, without a second jitter rule.
+        """
+        await self.sleep(self.policy.delay(failures, self.rng or _JITTER))
+
 
 #: The jitter source of calls given none: one per process. A ``random.Random()`` per call
 #: seeded itself from the OS each time (about 20 us; a webhook delivery is one call).

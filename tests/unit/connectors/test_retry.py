@@ -17,7 +17,7 @@ from connectors.errors import (
     is_retriable,
     kafka_publish_error,
 )
-from connectors.retry import RetryCounter, RetryPolicy, retry_call
+from connectors.retry import Retrier, RetryCounter, RetryPolicy, retry_call
 
 
 class Clock:
@@ -111,6 +111,18 @@ async def test_pauses_follow_the_policy() -> None:
     caps = [1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
     assert len(clock.sleeps) == 6
     assert all(0.0 <= d <= c for d, c in zip(clock.sleeps, caps, strict=True))
+
+
+async def test_a_retriers_pause_is_its_policys_jittered_backoff() -> None:
+    clock = Clock()
+    policy = RetryPolicy(base_s=1.0, cap_s=4.0)
+    retrier = Retrier(policy, sleep=clock.sleep, rng=random.Random(3))
+    for failures in (1, 2, 3, 4):
+        await retrier.pause(failures)
+    same = random.Random(3)
+    assert clock.sleeps == [policy.delay(n, same) for n in (1, 2, 3, 4)]
+    await Retrier(policy, sleep=clock.sleep).pause(9)  # no source of its own: still capped
+    assert 0.0 <= clock.sleeps[-1] <= 4.0
 
 
 async def test_the_deadline_ends_the_loop_before_a_pause_would_pass_it() -> None:
