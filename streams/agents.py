@@ -34,7 +34,13 @@ from matchers.native import is_active as matchers_compiled
 
 from streams.archiver import EventArchiver
 from streams.parts import Pipeline
-from streams.pipeline import Outgoing, dead_letter_message, origin_of
+from streams.pipeline import (
+    LOOP_SLICE_SECONDS,
+    LOOP_STEP_EVENTS,
+    Outgoing,
+    dead_letter_message,
+    origin_of,
+)
 from streams.retro import retro_after_roster
 
 __all__ = ["register_agents", "request_stop"]
@@ -119,15 +125,9 @@ def register_agents(p: Pipeline) -> None:
     p.app.on_before_shutdown.connect(close_indexer)
 
 
-#: Matching between two yields to the event loop (seconds of wall time), checked every
-#: ``MATCH_STEP_EVENTS`` events. A fetch's batch (up to 512 KiB, about a thousand events)
-#: matched in one go held the loop 0.3-2 s on a loaded machine (``bench.alerts``' loop probe),
-#: and every other coroutine of the worker -- the lead writer's bulks, the alerts' outbox and
-#: publisher, the producers' senders -- moved one step per such stall: a notification took
-#: 3-9 s to reach its topic. By time, not by count: an event's cost varies with the machine's
-#: load and the roster.
-MATCH_SLICE_SECONDS = 0.02
-MATCH_STEP_EVENTS = 16
+# Matching takes turns with the rest of the worker by time (streams.pipeline.LOOP_SLICE_SECONDS).
+MATCH_SLICE_SECONDS = LOOP_SLICE_SECONDS
+MATCH_STEP_EVENTS = LOOP_STEP_EVENTS
 
 
 async def _match(p: Pipeline, records: Iterable[Any], event: Any) -> None:

@@ -39,6 +39,8 @@ from matchers.records import OccurredAtLimit, occurred_at_limit
 __all__ = [
     "CLOSING_STATUSES",
     "DEFAULT_MAX_LEAD_BYTES",
+    "LOOP_SLICE_SECONDS",
+    "LOOP_STEP_EVENTS",
     "BatchResult",
     "EventHandler",
     "EventParser",
@@ -58,6 +60,17 @@ log = logging.getLogger(__name__)
 #: names and addresses it quotes (``person_name``, ``event_name`` and the explanation's details
 #: quote each twice), which the roster and event size limits bound.
 DEFAULT_MAX_LEAD_BYTES = 256 * 1024
+
+
+#: CPU work (matching, retro's rematching) between two yields to the event loop (seconds of wall
+#: time), checked every ``LOOP_STEP_EVENTS`` events. A fetch's batch (up to 512 KiB, about a
+#: thousand events) matched in one go held the loop 0.3-2 s on a loaded machine (``bench.alerts``'
+#: loop probe), and every other coroutine of the worker -- the lead writer's bulks, the alerts'
+#: outbox and publisher, the producers' senders -- moved one step per such stall: a notification
+#: took 3-9 s to reach its topic. By time, not by count: an event's cost varies with the machine's
+#: load and the roster.
+LOOP_SLICE_SECONDS = 0.02
+LOOP_STEP_EVENTS = 16
 
 
 class MatcherPort(Protocol):

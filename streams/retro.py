@@ -52,7 +52,12 @@ from matchers.records import EventRecord, OccurredAtLimit, Person, event_from_ra
 from matchers.watchlist.blocking import event_block_keys, person_block_keys
 
 from streams.archiver import EventArchiver
-from streams.pipeline import DEFAULT_MAX_LEAD_BYTES, Outgoing
+from streams.pipeline import (
+    DEFAULT_MAX_LEAD_BYTES,
+    LOOP_SLICE_SECONDS,
+    LOOP_STEP_EVENTS,
+    Outgoing,
+)
 
 __all__ = [
     "REMATCH_SLICE_SECONDS",
@@ -70,13 +75,11 @@ log = logging.getLogger(__name__)
 #: Archive documents fetched in one request at most (Elasticsearch's result window).
 _MAX_FETCH = 10_000
 
-#: Rematching between two yields to the event loop (seconds of wall time), checked every
-#: ``REMATCH_STEP_EVENTS`` events: the feed agent's budget (``streams.agents``
-#: ``MATCH_SLICE_SECONDS``). A 500-event chunk rematched in one go held the loop for its whole
-#: cost (~0.1 s a chunk, more on a loaded machine), and the live events fetched meanwhile
-#: waited behind it: retro-matching is CPU on the live path's loop, so it takes turns by time.
-REMATCH_SLICE_SECONDS = 0.02
-REMATCH_STEP_EVENTS = 16
+#: Rematching takes turns with the live path's matching by the same time budget: a 500-event
+#: chunk rematched in one go held the loop for its whole cost (~0.1 s, more on a loaded
+#: machine), and the live events fetched meanwhile waited behind it.
+REMATCH_SLICE_SECONDS = LOOP_SLICE_SECONDS
+REMATCH_STEP_EVENTS = LOOP_STEP_EVENTS
 
 
 class RetroPort(Protocol):
